@@ -1,0 +1,348 @@
+//! The handler context: the typed event, where it came from, and the ways to answer —
+//! [`Context::send`], [`Context::reply`], [`Context::react`], [`Context::edit`],
+//! [`Context::create_message`] and typed REST requests ([`Context::request`]), all
+//! published on the outbound topics the gateway reads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use switchyard_broker::{Broker, Topic};
+use twilight_model::channel::Message;
+
+use crate::error::BotError;
+use crate::rest::{Replies, RestRequest, RestResponse, encode_emoji};
+
+/// What one bot's handlers share.
+pub(crate) struct BotShared {
+    pub(crate) name: String,
+    pub(crate) instance: String,
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) replies: Arc<Replies>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) include_bots: bool,
+}
+
+/// One received event, shared by the handlers it goes to.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) topic: Topic,
+    pub(crate) event: String,
+    pub(crate) id: String,
+    pub(crate) d: Box<RawValue>,
+    pub(crate) ids: Ids,
+}
+
+/// The ids an event carries, from its payload or else its topic.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ids {
+    pub(crate) guild: Option<u64>,
+    pub(crate) channel: Option<u64>,
+    pub(crate) user: Option<u64>,
+    pub(crate) message: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawIds {
+    #[serde(default, deserialize_with = "snowflake")]
+    id: Option<u64>,
+    #[serde(default, deserialize_with = "snowflake")]
+    guild_id: Option<u64>,
+    #[serde(default, deserialize_with = "snowflake")]
+    channel_id: Option<u64>,
+    #[serde(default, deserialize_with = "snowflake")]
+    message_id: Option<u64>,
+    #[serde(default, deserialize_with = "snowflake")]
+    user_id: Option<u64>,
+    #[serde(default)]
+    author: Option<RawUser>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawUser {
+    #[serde(default, deserialize_with = "snowflake")]
+    id: Option<u64>,
+}
+
+fn snowflake<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    })
+}
+
+impl Ids {
+    /// Reads the ids of `event` from its payload, then its `inbound.discord.{g}.{c}.{u}` topic.
+    pub(crate) fn read(event: &str, d: &RawValue, topic: &Topic) -> Ids {
+        let raw: RawIds = serde_json::from_str(d.get()).unwrap_or_default();
+        let segs: Vec<&str> = topic.segments().collect();
+        let from_topic = |i: usize| {
+            (segs.len() == 5 && segs[0] == "inbound")
+                .then(|| segs[i].parse::<u64>().ok())
+                .flatten()
+                .filter(|v| *v != 0)
+        };
+        let is_message = matches!(event, "MESSAGE_CREATE" | "MESSAGE_UPDATE");
+        Ids {
+            guild: raw.guild_id.or_else(|| from_topic(2)),
+            channel: raw.channel_id.or_else(|| from_topic(3)),
+            user: raw
+                .author
+                .and_then(|a| a.id)
+                .or(raw.user_id)
+                .or_else(|| from_topic(4)),
+            message: raw.message_id.or(if is_message { raw.id } else { None }),
+        }
+    }
+}
+
+/// What a handler gets: the typed event `D` and ways to answer.
+///
+/// Answers go to `outbound.discord.{guild}.{channel}.{user}` of the event, so that the
+/// gateway sends them in order per channel.
+pub struct Context<D> {
+    data: D,
+    incoming: Arc<Incoming>,
+    bot: Arc<BotShared>,
+}
+
+impl<D> Context<D> {
+    pub(crate) fn new(data: D, incoming: Arc<Incoming>, bot: Arc<BotShared>) -> Self {
+        Context {
+            data,
+            incoming,
+            bot,
+        }
+    }
+
+    /// The typed event.
+    pub fn event(&self) -> &D {
+        &self.data
+    }
+
+    /// The typed event, by value.
+    pub fn into_event(self) -> D {
+        self.data
+    }
+
+    /// The event's raw payload, byte for byte as Discord sent it.
+    pub fn raw(&self) -> &str {
+        self.incoming.d.get()
+    }
+
+    /// The event name, such as `MESSAGE_CREATE`.
+    pub fn event_name(&self) -> &str {
+        &self.incoming.event
+    }
+
+    /// The envelope's deterministic id (the same for a replayed event).
+    pub fn event_id(&self) -> &str {
+        &self.incoming.id
+    }
+
+    /// The topic the event arrived on.
+    pub fn topic(&self) -> &Topic {
+        &self.incoming.topic
+    }
+
+    /// The guild, if the event has one.
+    pub fn guild_id(&self) -> Option<u64> {
+        self.incoming.ids.guild
+    }
+
+    /// The channel, if the event has one.
+    pub fn channel_id(&self) -> Option<u64> {
+        self.incoming.ids.channel
+    }
+
+    /// The user who caused the event, if known.
+    pub fn user_id(&self) -> Option<u64> {
+        self.incoming.ids.user
+    }
+
+    /// The message the event is about (a message's id, a reaction's message).
+    pub fn message_id(&self) -> Option<u64> {
+        self.incoming.ids.message
+    }
+
+    /// The bot's name.
+    pub fn bot_name(&self) -> &str {
+        &self.bot.name
+    }
+
+    /// This instance's name (unique per process).
+    pub fn instance(&self) -> &str {
+        &self.bot.instance
+    }
+
+    /// The outbound topic of this event: `outbound.discord.{guild}.{channel}.{user}`.
+    pub fn outbound_topic(&self) -> Result<Topic, BotError> {
+        let channel = self.require_channel()?;
+        self.outbound_for(channel)
+    }
+
+    fn outbound_for(&self, channel: u64) -> Result<Topic, BotError> {
+        let ids = self.incoming.ids;
+        Topic::new(&format!(
+            "outbound.discord.{}.{channel}.{}",
+            ids.guild.unwrap_or(0),
+            ids.user.unwrap_or(0)
+        ))
+        .map_err(|e| BotError::Invalid(e.to_string()))
+    }
+
+    fn require_channel(&self) -> Result<u64, BotError> {
+        self.incoming.ids.channel.ok_or_else(|| self.no("channel"))
+    }
+
+    fn require_message(&self) -> Result<u64, BotError> {
+        self.incoming.ids.message.ok_or_else(|| self.no("message"))
+    }
+
+    fn no(&self, what: &'static str) -> BotError {
+        BotError::NoTarget {
+            event: self.incoming.event.clone(),
+            what,
+        }
+    }
+
+    async fn publish(&self, topic: &Topic, value: &Value) -> Result<(), BotError> {
+        self.bot
+            .broker
+            .publish(topic, Bytes::from(value.to_string()))
+            .await?;
+        Ok(())
+    }
+
+    /// Sends `text` to the event's channel (a JSON string on the outbound topic, Bytebot's
+    /// form). Returns once published; the gateway reports failures on `errors.outbound…`.
+    pub async fn send(&self, text: impl Into<String>) -> Result<(), BotError> {
+        let topic = self.outbound_topic()?;
+        self.publish(&topic, &Value::String(text.into())).await
+    }
+
+    /// Answers the event's message with `text`, as a Discord reply to it (without pinging
+    /// its author). Returns once published.
+    pub async fn reply(&self, text: impl Into<String>) -> Result<(), BotError> {
+        let topic = self.outbound_topic()?;
+        let message = self.require_message()?;
+        let body = serde_json::json!({
+            "content": text.into(),
+            "message_reference": {"message_id": message.to_string(), "fail_if_not_exists": false},
+            "allowed_mentions": {"parse": [], "replied_user": false},
+        });
+        self.publish(&topic, &body).await
+    }
+
+    /// Creates a message in `channel` from a message object (`content`, `embeds`,
+    /// `message_reference`, `allowed_mentions`...) and returns Discord's message.
+    pub async fn create_message(&self, channel: u64, message: Value) -> Result<Message, BotError> {
+        let req = RestRequest::post(format!("/channels/{channel}/messages")).json(&message)?;
+        self.request_in(channel, &req).await?.json(&req.describe())
+    }
+
+    /// Adds the reaction `emoji` (`👍`, or `name:id` for a custom emoji) to the event's
+    /// message, and waits for Discord's answer.
+    pub async fn react(&self, emoji: &str) -> Result<(), BotError> {
+        let channel = self.require_channel()?;
+        let message = self.require_message()?;
+        let req = RestRequest::put(format!(
+            "/channels/{channel}/messages/{message}/reactions/{}/@me",
+            encode_emoji(emoji)
+        ));
+        self.request_in(channel, &req).await.map(drop)
+    }
+
+    /// Replaces the content of message `message` in the event's channel (a message the bot
+    /// sent) and returns the edited message.
+    pub async fn edit(
+        &self,
+        message: u64,
+        content: impl Into<String>,
+    ) -> Result<Message, BotError> {
+        let channel = self.require_channel()?;
+        let req = RestRequest::patch(format!("/channels/{channel}/messages/{message}"))
+            .json(&serde_json::json!({"content": content.into()}))?;
+        self.request_in(channel, &req).await?.json(&req.describe())
+    }
+
+    /// Sends a REST request through the gateway and parses the answer into `T`
+    /// (`serde_json::Value` takes anything, `twilight_model` types fit Discord's objects).
+    pub async fn request<T: DeserializeOwned>(&self, req: &RestRequest) -> Result<T, BotError> {
+        self.request_raw(req).await?.json(&req.describe())
+    }
+
+    /// Sends a REST request through the gateway and returns the answer as it came.
+    pub async fn request_raw(&self, req: &RestRequest) -> Result<RestResponse, BotError> {
+        let channel = self.incoming.ids.channel.unwrap_or(0);
+        self.request_in(channel, req).await
+    }
+
+    async fn request_in(&self, channel: u64, req: &RestRequest) -> Result<RestResponse, BotError> {
+        let topic = self.outbound_for(channel)?;
+        self.bot
+            .replies
+            .call(
+                self.bot.broker.as_ref(),
+                &topic,
+                &req.describe(),
+                |reply_to| req.payload(reply_to),
+                self.bot.request_timeout,
+            )
+            .await
+    }
+}
+
+impl<D: std::fmt::Debug> std::fmt::Debug for Context<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("event", &self.incoming.event)
+            .field("topic", &self.incoming.topic)
+            .field("data", &self.data)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).expect("json")
+    }
+
+    #[test]
+    fn ids_come_from_the_payload_then_the_topic() {
+        let topic = Topic::new("inbound.discord.1.2.3").expect("topic");
+        let ids = Ids::read(
+            "MESSAGE_CREATE",
+            &raw(r#"{"id":"9","channel_id":"20","author":{"id":"30"}}"#),
+            &topic,
+        );
+        assert_eq!(
+            ids,
+            Ids {
+                guild: Some(1),
+                channel: Some(20),
+                user: Some(30),
+                message: Some(9)
+            }
+        );
+        let ids = Ids::read("GUILD_CREATE", &raw(r#"{"id":"1"}"#), &topic);
+        assert_eq!(ids.message, None, "a guild's id is not a message");
+        assert_eq!(ids.channel, Some(2));
+        let ids = Ids::read(
+            "MESSAGE_REACTION_ADD",
+            &raw(r#"{"message_id":"7","user_id":"8"}"#),
+            &topic,
+        );
+        assert_eq!((ids.message, ids.user), (Some(7), Some(8)));
+        let dm = Topic::new("inbound.discord.0.2.3").expect("topic");
+        assert_eq!(Ids::read("X", &raw("{}"), &dm).guild, None);
+    }
+}

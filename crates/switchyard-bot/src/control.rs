@@ -1,0 +1,146 @@
+//! Service control for one bot: IDENTIFY at start (on `control.gateway`), and SHUTDOWN,
+//! REBOOT and the gateway's IDENTIFY answer read from `control.{bot}`.
+
+use bytes::Bytes;
+use switchyard_broker::{Broker, Topic};
+use switchyard_core::control::{
+    ControlMessage, ControlOp, Identify, IdentifyReply, Lifecycle, control_topic,
+};
+use switchyard_core::envelope::ENVELOPE_VERSION;
+
+use crate::error::BotStartError;
+
+/// Where services send IDENTIFY: the gateway's control topic.
+pub const GATEWAY_CONTROL_TOPIC: &str = "control.gateway";
+
+/// What a control message asks of this instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// Stop for good.
+    Shutdown(Option<String>),
+    /// Stop and start again.
+    Reboot(Option<String>),
+    /// The gateway accepted our IDENTIFY.
+    Identified,
+    /// The gateway refused our IDENTIFY.
+    Refused(String),
+    /// Not for us, or nothing to do.
+    Ignore,
+}
+
+/// The control topic the bot listens on.
+pub(crate) fn topic(bot: &str) -> Result<Topic, BotStartError> {
+    control_topic(bot).map_err(|e| BotStartError::Config(format!("control topic: {e}")))
+}
+
+/// Sends IDENTIFY for `bot`/`instance`.
+pub(crate) async fn identify(
+    broker: &dyn Broker,
+    bot: &str,
+    instance: &str,
+    version: &str,
+    key: &str,
+) -> Result<(), BotStartError> {
+    let hello = Identify {
+        name: bot.to_owned(),
+        instance: instance.to_owned(),
+        version: version.to_owned(),
+        key: key.to_owned(),
+        envelope_version: ENVELOPE_VERSION,
+    };
+    let msg = ControlMessage::new(format!("{bot}/{instance}"), ControlOp::Identify, &hello)
+        .map_err(|e| BotStartError::Config(e.to_string()))?;
+    let topic =
+        Topic::new(GATEWAY_CONTROL_TOPIC).map_err(|e| BotStartError::Config(e.to_string()))?;
+    broker.publish(&topic, Bytes::from(msg.encode())).await?;
+    Ok(())
+}
+
+/// Reads one control message for `bot`/`instance`.
+pub(crate) fn interpret(payload: &[u8], bot: &str, instance: &str) -> Command {
+    let msg = match ControlMessage::decode(payload) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(%bot, error = %e, "ignoring a control message");
+            return Command::Ignore;
+        }
+    };
+    let for_us =
+        |l: &Lifecycle| l.name == bot && l.instance.as_deref().is_none_or(|i| i == instance);
+    match msg.op {
+        ControlOp::Shutdown | ControlOp::Reboot => match msg.payload::<Lifecycle>() {
+            Ok(l) if for_us(&l) && msg.op == ControlOp::Shutdown => Command::Shutdown(l.reason),
+            Ok(l) if for_us(&l) => Command::Reboot(l.reason),
+            Ok(_) => Command::Ignore,
+            Err(e) => {
+                tracing::warn!(%bot, error = %e, "ignoring a control message");
+                Command::Ignore
+            }
+        },
+        // Our own IDENTIFY (if someone republishes it here) has no `ok`.
+        ControlOp::Identify if msg.fields.contains_key("ok") => {
+            let addressed = msg
+                .fields
+                .get("instance")
+                .and_then(|v| v.as_str())
+                .is_none_or(|i| i == instance);
+            match msg.payload::<IdentifyReply>() {
+                Ok(_) if !addressed => Command::Ignore,
+                Ok(IdentifyReply { ok: true, .. }) => Command::Identified,
+                Ok(IdentifyReply { ok: false, reason }) => {
+                    Command::Refused(reason.unwrap_or_else(|| "no reason given".into()))
+                }
+                Err(_) => Command::Ignore,
+            }
+        }
+        _ => Command::Ignore,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn msg(op: ControlOp, d: serde_json::Value) -> Vec<u8> {
+        ControlMessage::new("gateway", op, &d)
+            .expect("object")
+            .encode()
+    }
+
+    #[test]
+    fn lifecycle_ops_address_a_bot_or_one_instance() {
+        let shut = msg(
+            ControlOp::Shutdown,
+            json!({"name": "echo", "reason": "deploy"}),
+        );
+        assert_eq!(
+            interpret(&shut, "echo", "echo-1"),
+            Command::Shutdown(Some("deploy".into()))
+        );
+        assert_eq!(interpret(&shut, "other", "other-1"), Command::Ignore);
+        let one = msg(
+            ControlOp::Reboot,
+            json!({"name": "echo", "instance": "echo-2"}),
+        );
+        assert_eq!(interpret(&one, "echo", "echo-1"), Command::Ignore);
+        assert_eq!(interpret(&one, "echo", "echo-2"), Command::Reboot(None));
+        assert_eq!(interpret(b"not json", "echo", "echo-1"), Command::Ignore);
+    }
+
+    #[test]
+    fn identify_answers() {
+        let no = msg(
+            ControlOp::Identify,
+            json!({"ok": false, "reason": "bad key"}),
+        );
+        assert_eq!(
+            interpret(&no, "echo", "e"),
+            Command::Refused("bad key".into())
+        );
+        let yes = msg(ControlOp::Identify, json!({"ok": true}));
+        assert_eq!(interpret(&yes, "echo", "e"), Command::Identified);
+        let other = msg(ControlOp::Identify, json!({"ok": false, "instance": "e2"}));
+        assert_eq!(interpret(&other, "echo", "e"), Command::Ignore);
+    }
+}

@@ -1,0 +1,332 @@
+//! REST through the outbound topics: a [`RestRequest`] is published as
+//! `{method, path, query?, body?, reply_to}` on an `outbound.discord.…` topic; the gateway
+//! calls Discord and publishes `{ok, status, body, queued_ms}` (or `{ok: false, error}`) on
+//! `reply_to`. Each request gets its own reply topic, `inbound.rest.{bot}.{instance}.{n}`, so
+//! answers are matched to requests without any field in the answer.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use switchyard_broker::{Broker, Subscription, Topic};
+use tokio::sync::oneshot;
+
+use crate::error::BotError;
+
+/// A Discord REST request, sent through the gateway.
+///
+/// ```
+/// use switchyard_bot::RestRequest;
+/// let req = RestRequest::patch("/channels/1/messages/2").json(&serde_json::json!({"content": "edited"}))?;
+/// assert_eq!(req.describe(), "PATCH /channels/1/messages/2");
+/// # Ok::<(), switchyard_bot::BotError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestRequest {
+    method: &'static str,
+    path: String,
+    query: Option<String>,
+    body: Option<Value>,
+}
+
+impl RestRequest {
+    fn new(method: &'static str, path: impl Into<String>) -> Self {
+        RestRequest {
+            method,
+            path: path.into(),
+            query: None,
+            body: None,
+        }
+    }
+
+    /// `GET path` (relative to `/api/v10`, such as `/channels/1/messages/2`).
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new("GET", path)
+    }
+
+    /// `POST path`.
+    pub fn post(path: impl Into<String>) -> Self {
+        Self::new("POST", path)
+    }
+
+    /// `PUT path`.
+    pub fn put(path: impl Into<String>) -> Self {
+        Self::new("PUT", path)
+    }
+
+    /// `PATCH path`.
+    pub fn patch(path: impl Into<String>) -> Self {
+        Self::new("PATCH", path)
+    }
+
+    /// `DELETE path`.
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self::new("DELETE", path)
+    }
+
+    /// Adds a JSON body.
+    pub fn json(mut self, body: &impl Serialize) -> Result<Self, BotError> {
+        self.body = Some(serde_json::to_value(body).map_err(|e| BotError::Invalid(e.to_string()))?);
+        Ok(self)
+    }
+
+    /// Adds a query string (without `?`).
+    pub fn query(mut self, query: impl Into<String>) -> Self {
+        self.query = Some(query.into());
+        self
+    }
+
+    /// `METHOD /path`, for errors and logs.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// The outbound payload, with `reply_to`.
+    pub(crate) fn payload(&self, reply_to: &Topic) -> Value {
+        let mut obj = Map::new();
+        obj.insert("method".into(), self.method.into());
+        obj.insert("path".into(), self.path.clone().into());
+        if let Some(q) = &self.query {
+            obj.insert("query".into(), q.clone().into());
+        }
+        if let Some(b) = &self.body {
+            obj.insert("body".into(), b.clone());
+        }
+        obj.insert("reply_to".into(), reply_to.as_str().into());
+        Value::Object(obj)
+    }
+}
+
+/// Discord's answer to a request, as the gateway relayed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body (JSON, or a string when Discord sent no JSON).
+    pub body: Value,
+    /// How long the request waited in the gateway's rate limiter, in milliseconds.
+    pub queued_ms: Option<u64>,
+}
+
+impl RestResponse {
+    /// The body parsed into `T`; a mismatch names the field.
+    pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, BotError> {
+        serde_path_to_error::deserialize(&self.body).map_err(|e| BotError::Response {
+            what: what.to_owned(),
+            path: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        })
+    }
+
+    /// Reads the gateway's answer object; an error for `ok: false`.
+    fn from_answer(what: &str, answer: Value) -> Result<Self, BotError> {
+        let status = answer
+            .get("status")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok());
+        let ok = answer.get("ok").and_then(Value::as_bool).unwrap_or(false);
+        let body = answer.get("body").cloned().unwrap_or(Value::Null);
+        if !ok {
+            let message = answer
+                .get("error")
+                .and_then(Value::as_str)
+                .or_else(|| body.get("message").and_then(Value::as_str))
+                .map_or_else(|| body.to_string(), str::to_owned);
+            return Err(BotError::Rest {
+                what: what.to_owned(),
+                status: status.unwrap_or(0),
+                message,
+            });
+        }
+        Ok(RestResponse {
+            status: status.unwrap_or(200),
+            body,
+            queued_ms: answer.get("queued_ms").and_then(Value::as_u64),
+        })
+    }
+}
+
+/// Matches answers to requests by reply topic.
+pub(crate) struct Replies {
+    prefix: String,
+    next: AtomicU64,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
+}
+
+impl Replies {
+    /// Replies for one bot instance, on `inbound.rest.{bot}.{instance}.{n}`.
+    pub(crate) fn new(bot: &str, instance: &str) -> Self {
+        Replies {
+            prefix: format!("inbound.rest.{bot}.{instance}"),
+            next: AtomicU64::new(1),
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The pattern to subscribe to.
+    pub(crate) fn pattern(&self) -> String {
+        format!("{}.*", self.prefix)
+    }
+
+    /// Routes answers to their requests until the subscription ends.
+    pub(crate) async fn run(&self, mut sub: Subscription) {
+        while let Some(msg) = sub.recv().await {
+            let Some(n) = msg
+                .topic
+                .as_str()
+                .rsplit('.')
+                .next()
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let waiter = self.lock().remove(&n);
+            let Some(waiter) = waiter else { continue };
+            let value = serde_json::from_slice(&msg.payload).unwrap_or_else(|e| {
+                serde_json::json!({"ok": false, "error": format!("the answer is not JSON: {e}")})
+            });
+            let _ = waiter.send(value);
+        }
+    }
+
+    /// Fails requests the gateway refused before calling Discord (a route not allowed, a bad
+    /// payload): it reports them on `errors.outbound…` with the refused payload, whose
+    /// `reply_to` names the request; no answer would ever come on `reply_to`.
+    pub(crate) async fn run_errors(&self, mut sub: Subscription) {
+        while let Some(msg) = sub.recv().await {
+            let Ok(report) = serde_json::from_slice::<Value>(&msg.payload) else {
+                continue;
+            };
+            let Some(n) = report
+                .get("payload")
+                .and_then(Value::as_str)
+                .and_then(|p| serde_json::from_str::<Value>(p).ok())
+                .and_then(|p| p.get("reply_to").and_then(Value::as_str).map(str::to_owned))
+                .and_then(|t| {
+                    t.strip_prefix(&format!("{}.", self.prefix))
+                        .and_then(|n| n.parse::<u64>().ok())
+                })
+            else {
+                continue;
+            };
+            let waiter = self.lock().remove(&n);
+            if let Some(waiter) = waiter {
+                let reason = report
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("refused by the gateway");
+                let mut answer = serde_json::json!({"ok": false, "error": reason});
+                if let Some(status) = report.get("status") {
+                    answer["status"] = status.clone();
+                }
+                let _ = waiter.send(answer);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Value>>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes `payload(reply_to)` on `topic` and waits for the answer.
+    pub(crate) async fn call(
+        &self,
+        broker: &dyn Broker,
+        topic: &Topic,
+        what: &str,
+        payload: impl FnOnce(&Topic) -> Value,
+        timeout: Duration,
+    ) -> Result<RestResponse, BotError> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let reply_to = Topic::new(&format!("{}.{n}", self.prefix))
+            .map_err(|e| BotError::Invalid(format!("reply topic: {e}")))?;
+        let (tx, rx) = oneshot::channel();
+        self.lock().insert(n, tx);
+        let body = Bytes::from(payload(&reply_to).to_string());
+        if let Err(e) = broker.publish(topic, body).await {
+            self.lock().remove(&n);
+            return Err(e.into());
+        }
+        let answer = match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(_)) => return Err(BotError::Closed),
+            Err(_) => {
+                self.lock().remove(&n);
+                return Err(BotError::Timeout {
+                    what: what.to_owned(),
+                    timeout_ms: timeout.as_millis() as u64,
+                });
+            }
+        };
+        RestResponse::from_answer(what, answer)
+    }
+}
+
+/// Percent-encodes an emoji for a reactions path (`👍` → `%F0%9F%91%8D`, `name:id` kept).
+pub(crate) fn encode_emoji(emoji: &str) -> String {
+    let mut out = String::with_capacity(emoji.len() * 3);
+    for b in emoji.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_map_to_responses_and_errors() {
+        let ok = RestResponse::from_answer(
+            "GET /x",
+            serde_json::json!({"ok": true, "status": 200, "body": {"id": "5"}, "queued_ms": 3}),
+        )
+        .expect("ok");
+        assert_eq!(ok.status, 200);
+        assert_eq!(ok.queued_ms, Some(3));
+        let e = RestResponse::from_answer(
+            "GET /x",
+            serde_json::json!({"ok": false, "status": 404, "body": {"message": "Unknown Message"}}),
+        )
+        .expect_err("404");
+        assert!(
+            matches!(&e, BotError::Rest { status: 404, message, .. } if message == "Unknown Message"),
+            "{e}"
+        );
+        let e =
+            RestResponse::from_answer("GET /x", serde_json::json!({"ok": false, "error": "boom"}))
+                .expect_err("gateway error");
+        assert!(matches!(&e, BotError::Rest { status: 0, message, .. } if message == "boom"));
+    }
+
+    #[test]
+    fn typed_bodies_name_the_field() {
+        let r = RestResponse {
+            status: 200,
+            body: serde_json::json!({"id": 5}),
+            queued_ms: None,
+        };
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct M {
+            id: String,
+        }
+        let e = r.json::<M>("GET /m").expect_err("id is a number");
+        assert!(e.to_string().contains("`id`"), "{e}");
+    }
+
+    #[test]
+    fn emoji_are_percent_encoded() {
+        assert_eq!(encode_emoji("👍"), "%F0%9F%91%8D");
+        assert_eq!(encode_emoji("blob:123"), "blob:123");
+    }
+}

@@ -1,0 +1,371 @@
+//! Running one bot: subscribe (plain, queue, keyed or durable group), IDENTIFY, then read
+//! events and control messages; every matching handler call runs in its own task slot (at
+//! most [`Bot::concurrency`] at once), panics are caught, failures go to the error hook, and
+//! durable deliveries are acknowledged once their handlers are done.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use serde_json::value::RawValue;
+use switchyard_broker::{
+    Broker, BrokerError, Delivery, DurableSubscription, Message, PartitionKey, Pattern,
+    Subscription,
+};
+use switchyard_core::Envelope;
+use tokio::sync::{Semaphore, watch};
+
+use crate::bot::{Bot, ErrorReport, GroupKind, check_name};
+use crate::context::{BotShared, Ids, Incoming};
+use crate::control::{self, Command};
+use crate::error::{BotStartError, HandlerError};
+use crate::handler::HandlerFuture;
+use crate::rest::Replies;
+
+/// Why one run of a bot ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// SHUTDOWN for this bot.
+    Shutdown,
+    /// REBOOT: run again.
+    Reboot,
+    /// The whole process is stopping (signal or [`crate::Shutdown`]).
+    Stopped,
+}
+
+enum Events {
+    Plain(Subscription),
+    Durable(DurableSubscription),
+}
+
+impl Events {
+    async fn next(&mut self) -> Option<(Message, Option<Delivery>)> {
+        match self {
+            Events::Plain(s) => s.recv().await.map(|m| (m, None)),
+            Events::Durable(s) => s.recv().await.map(|d| (d.message.clone(), Some(d))),
+        }
+    }
+}
+
+/// What [`run`] needs besides the bot.
+pub(crate) struct RunDeps {
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) key: String,
+    pub(crate) instance: String,
+    pub(crate) stop: watch::Receiver<bool>,
+    pub(crate) drain: Duration,
+}
+
+/// Checks what can be checked before connecting.
+pub(crate) fn check(bot: &Bot) -> Result<Pattern, BotStartError> {
+    check_name("bot name", &bot.name).map_err(BotStartError::Config)?;
+    for h in &bot.handlers {
+        h.check()?;
+    }
+    Pattern::new(&bot.pattern)
+        .map_err(|e| BotStartError::Config(format!("bot {}: pattern: {e}", bot.name)))
+}
+
+async fn subscribe(
+    bot: &Bot,
+    broker: &dyn Broker,
+    pattern: &Pattern,
+) -> Result<Events, BotStartError> {
+    let Some(group) = &bot.group else {
+        return Ok(Events::Plain(broker.subscribe(pattern).await?));
+    };
+    let caps = broker.capabilities();
+    let kind = match group.kind {
+        GroupKind::Auto if caps.durable => GroupKind::Durable,
+        GroupKind::Auto if caps.keyed_partitioning => GroupKind::Keyed,
+        GroupKind::Auto if caps.queue_groups => GroupKind::Queue,
+        GroupKind::Auto => {
+            return Err(BotStartError::Config(format!(
+                "bot {}: the {} broker has no worker groups (use redis://…?durable=streams, nats://…, or the embedded broker)",
+                bot.name,
+                broker.backend()
+            )));
+        }
+        k => k,
+    };
+    tracing::info!(bot = %bot.name, group = %group.name, ?kind, "joining worker group");
+    Ok(match kind {
+        GroupKind::Durable => {
+            Events::Durable(broker.subscribe_durable(pattern, &group.name).await?)
+        }
+        GroupKind::Keyed => Events::Plain(
+            broker
+                .subscribe_keyed(pattern, &group.name, PartitionKey::DISCORD_GUILD)
+                .await?,
+        ),
+        _ => Events::Plain(broker.subscribe_group(pattern, &group.name).await?),
+    })
+}
+
+/// Runs `bot` once, until SHUTDOWN, REBOOT, the process stopping, or an error.
+pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartError> {
+    let pattern = check(bot)?;
+    let broker = deps.broker.clone();
+    let mut control_sub = broker
+        .subscribe(&(&control::topic(&bot.name)?).into())
+        .await?;
+    let replies = Arc::new(Replies::new(&bot.name, &deps.instance));
+    let reply_pattern = Pattern::new(&replies.pattern())
+        .map_err(|e| BotStartError::Config(format!("reply topic: {e}")))?;
+    let reply_sub = broker.subscribe(&reply_pattern).await?;
+    let reply_task = {
+        let replies = replies.clone();
+        AbortOnDrop(tokio::spawn(async move { replies.run(reply_sub).await }))
+    };
+    // Best effort: a durable broker may not carry `errors.…` (outside its prefixes); then a
+    // refused request ends in a timeout instead of an early error.
+    let error_task = match Pattern::new("errors.outbound.>") {
+        Ok(p) => match broker.subscribe(&p).await {
+            Ok(sub) => {
+                let replies = replies.clone();
+                Some(AbortOnDrop(tokio::spawn(async move {
+                    replies.run_errors(sub).await
+                })))
+            }
+            Err(e) => {
+                tracing::debug!(bot = %bot.name, error = %e, "not watching errors.outbound.>");
+                None
+            }
+        },
+        Err(_) => None,
+    };
+    let mut events = subscribe(bot, broker.as_ref(), &pattern).await?;
+    control::identify(
+        broker.as_ref(),
+        &bot.name,
+        &deps.instance,
+        &bot.version,
+        &deps.key,
+    )
+    .await?;
+    tracing::info!(bot = %bot.name, instance = %deps.instance, pattern = %pattern, handlers = bot.handlers.len(), "bot serving");
+
+    let shared = Arc::new(BotShared {
+        name: bot.name.clone(),
+        instance: deps.instance.clone(),
+        broker: broker.clone(),
+        replies,
+        request_timeout: bot.request_timeout,
+        include_bots: bot.include_bots,
+    });
+    let slots = Arc::new(Semaphore::new(bot.concurrency));
+    let result = loop {
+        tokio::select! {
+            _ = stopped(&mut deps.stop) => break Ok(Exit::Stopped),
+            msg = control_sub.recv() => match msg {
+                None => break Err(BotStartError::SubscriptionClosed),
+                Some(m) => match control::interpret(&m.payload, &bot.name, &deps.instance) {
+                    Command::Shutdown(reason) => {
+                        tracing::info!(bot = %bot.name, ?reason, "SHUTDOWN");
+                        break Ok(Exit::Shutdown);
+                    }
+                    Command::Reboot(reason) => {
+                        tracing::info!(bot = %bot.name, ?reason, "REBOOT");
+                        break Ok(Exit::Reboot);
+                    }
+                    Command::Refused(reason) => break Err(BotStartError::IdentifyRefused(reason)),
+                    Command::Identified => tracing::info!(bot = %bot.name, "the gateway accepted IDENTIFY"),
+                    Command::Ignore => {}
+                },
+            },
+            next = events.next() => match next {
+                None => break Err(BotStartError::SubscriptionClosed),
+                Some((msg, delivery)) => dispatch(bot, &shared, &slots, msg, delivery).await,
+            },
+        }
+    };
+    drop(events);
+    drain(&slots, bot.concurrency, deps.drain, &bot.name).await;
+    drop(reply_task);
+    drop(error_task);
+    result
+}
+
+/// Resolves once the process is stopping (or the stop handle is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Waits until running handlers are done (at most `timeout`).
+async fn drain(slots: &Arc<Semaphore>, all: usize, timeout: Duration, bot: &str) {
+    let n = u32::try_from(all).unwrap_or(u32::MAX);
+    if tokio::time::timeout(timeout, slots.acquire_many(n))
+        .await
+        .is_err()
+    {
+        tracing::warn!(%bot, timeout_ms = timeout.as_millis() as u64, "handlers still running after the drain timeout");
+    }
+}
+
+/// Aborts a task when dropped.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads the envelope: a Switchyard envelope, or (Bytebot's raw profile) a bare message
+/// object, taken as MESSAGE_CREATE.
+fn incoming(msg: &Message) -> Result<Incoming, HandlerError> {
+    let (event, id, d) = match Envelope::decode(&msg.payload) {
+        Ok(env) => (env.t.into_owned(), env.id.into_owned(), env.d.to_owned()),
+        Err(e) => {
+            let raw: Box<RawValue> =
+                serde_json::from_slice(&msg.payload).map_err(|_| HandlerError::Payload {
+                    event: "(envelope)".into(),
+                    ty: "Envelope",
+                    path: ".".into(),
+                    message: e.to_string(),
+                })?;
+            if !raw.get().trim_start().starts_with('{') {
+                return Err(HandlerError::Payload {
+                    event: "(envelope)".into(),
+                    ty: "Envelope",
+                    path: ".".into(),
+                    message: e.to_string(),
+                });
+            }
+            ("MESSAGE_CREATE".to_owned(), String::new(), raw)
+        }
+    };
+    let ids = Ids::read(&event, &d, &msg.topic);
+    Ok(Incoming {
+        topic: msg.topic.clone(),
+        event,
+        id,
+        d,
+        ids,
+    })
+}
+
+fn report(bot: &Bot, handler: &str, event: &str, event_id: &str, topic: &str, error: HandlerError) {
+    let r = ErrorReport {
+        bot: bot.name.clone(),
+        handler: handler.to_owned(),
+        event: event.to_owned(),
+        event_id: event_id.to_owned(),
+        topic: topic.to_owned(),
+        error,
+    };
+    // A panicking hook must not take the bot down either.
+    if std::panic::catch_unwind(AssertUnwindSafe(|| (bot.error_hook)(&r))).is_err() {
+        tracing::error!(bot = %r.bot, "the error hook panicked");
+    }
+}
+
+async fn settle(delivery: Option<Delivery>) {
+    if let Some(d) = delivery
+        && let Err(e) = d.ack().await
+    {
+        log_ack(&e);
+    }
+}
+
+fn log_ack(e: &BrokerError) {
+    tracing::warn!(error = %e, "cannot acknowledge a delivery (it will be delivered again)");
+}
+
+async fn dispatch(
+    bot: &Bot,
+    shared: &Arc<BotShared>,
+    slots: &Arc<Semaphore>,
+    msg: Message,
+    delivery: Option<Delivery>,
+) {
+    let inc = match incoming(&msg) {
+        Ok(i) => Arc::new(i),
+        Err(e) => {
+            report(bot, "-", "(unknown)", "", msg.topic.as_str(), e);
+            settle(delivery).await;
+            return;
+        }
+    };
+    let mut calls: Vec<(String, HandlerFuture)> = Vec::new();
+    for h in bot.handlers.iter().filter(|h| h.event() == inc.event) {
+        match h.prepare(&inc, shared) {
+            Ok(Some(fut)) => calls.push((h.name().to_owned(), fut)),
+            Ok(None) => {}
+            Err(e) => report(bot, h.name(), &inc.event, &inc.id, inc.topic.as_str(), e),
+        }
+    }
+    if calls.is_empty() {
+        settle(delivery).await;
+        return;
+    }
+    let want = u32::try_from(calls.len().min(bot.concurrency)).unwrap_or(1);
+    let Ok(permit) = slots.clone().acquire_many_owned(want).await else {
+        return;
+    };
+    let hook = bot.error_hook.clone();
+    let bot_name = bot.name.clone();
+    tokio::spawn(async move {
+        let runs = calls.into_iter().map(|(name, fut)| async move {
+            let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(r) => r,
+                Err(panic) => Err(HandlerError::Panicked(panic_message(panic.as_ref()))),
+            };
+            (name, outcome)
+        });
+        for (name, outcome) in futures_util::future::join_all(runs).await {
+            if let Err(error) = outcome {
+                let r = ErrorReport {
+                    bot: bot_name.clone(),
+                    handler: name,
+                    event: inc.event.clone(),
+                    event_id: inc.id.clone(),
+                    topic: inc.topic.to_string(),
+                    error,
+                };
+                if std::panic::catch_unwind(AssertUnwindSafe(|| hook(&r))).is_err() {
+                    tracing::error!(bot = %r.bot, "the error hook panicked");
+                }
+            }
+        }
+        settle(delivery).await;
+        drop(permit);
+    });
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_broker::Topic;
+
+    fn message(payload: &str) -> Message {
+        Message {
+            topic: Topic::new("inbound.discord.1.2.3").expect("topic"),
+            payload: payload.to_owned().into(),
+        }
+    }
+
+    #[test]
+    fn envelopes_raw_messages_and_garbage() {
+        let env = r#"{"v":1,"id":"ab","s":"discord/b/0","t":"TYPING_START","seq":1,"shard":0,"bot":"b","received_ms":1,"d":{"channel_id":"5"}}"#;
+        let i = incoming(&message(env)).expect("envelope");
+        assert_eq!(
+            (i.event.as_str(), i.id.as_str(), i.ids.channel),
+            ("TYPING_START", "ab", Some(5))
+        );
+        let raw = incoming(&message(r#"{"id":"9","content":"hi","channel_id":"2"}"#)).expect("raw");
+        assert_eq!(raw.event, "MESSAGE_CREATE");
+        assert_eq!(raw.ids.message, Some(9));
+        let e = incoming(&message("\"text\"")).expect_err("not an object");
+        assert!(e.to_string().contains("(envelope)"), "{e}");
+    }
+}

@@ -1,0 +1,293 @@
+//! NATS JetStream mode (`nats://…?durable=jetstream`): durable, acknowledged delivery.
+//!
+//! - One file-backed stream, `{name}` (upper-cased), holding the subjects of every configured
+//!   prefix, limited to `max_len` messages, with a duplicate window of `dedup_window` so that a
+//!   publish carrying `Nats-Msg-Id` (the envelope id) twice is stored once.
+//! - Each durable group is a durable pull consumer named after the group, filtered by the
+//!   pattern (NATS wildcards mean the same), delivering only messages published after it was
+//!   created, with explicit acks and redelivery after `ack_wait`.
+//! - A message delivered `max_deliver` times without an ack is published once more to the
+//!   dead-letter subject `_sy_dead.{name}.{topic}` (stored in the stream `{NAME}_DEAD`, with
+//!   `Switchyard-Group` and `Switchyard-Deliveries` headers) and terminated.
+//! - Plain subscriptions and queue groups stay on core NATS (at-most-once): stored messages
+//!   reach them as any publish does.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer, stream};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use tokio::sync::mpsc;
+
+use crate::redis::prefix_may_match;
+use crate::subscription::AbortOnDrop;
+use crate::{
+    Acker, BrokerError, Delivery, DurableOptions, DurableSubscription, Message, Pattern, Published,
+    Topic,
+};
+
+/// The JetStream side of a [`super::NatsBroker`].
+pub(crate) struct JetStream {
+    context: jetstream::Context,
+    stream: String,
+    dead_prefix: String,
+    durable: DurableOptions,
+    url: String,
+}
+
+impl JetStream {
+    /// Creates (or updates) the stream and the dead-letter stream.
+    pub(crate) async fn open(
+        client: async_nats::Client,
+        url: String,
+        durable: &DurableOptions,
+    ) -> Result<Self, BrokerError> {
+        durable.validate()?;
+        let context = jetstream::new(client);
+        let stream = durable.name.to_ascii_uppercase();
+        let subjects = durable
+            .prefixes
+            .iter()
+            .flat_map(|p| [p.clone(), format!("{p}.>")])
+            .collect();
+        let config = stream::Config {
+            name: stream.clone(),
+            subjects,
+            max_messages: i64::try_from(durable.max_len).unwrap_or(i64::MAX),
+            duplicate_window: durable.dedup_window,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        };
+        let fail = |e: &dyn std::fmt::Display| {
+            BrokerError::backend(
+                "nats-jetstream",
+                format!(
+                    "cannot set up the JetStream stream {stream} at {url}: {e} (is JetStream enabled, nats-server -js?)"
+                ),
+            )
+        };
+        context
+            .create_or_update_stream(config)
+            .await
+            .map_err(|e| fail(&e))?;
+        let dead_prefix = format!("_sy_dead.{}", durable.name);
+        context
+            .create_or_update_stream(stream::Config {
+                name: format!("{stream}_DEAD"),
+                subjects: vec![format!("{dead_prefix}.>")],
+                storage: stream::StorageType::File,
+                max_messages: i64::try_from(durable.max_len).unwrap_or(i64::MAX),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| fail(&e))?;
+        Ok(JetStream {
+            context,
+            stream,
+            dead_prefix,
+            durable: durable.clone(),
+            url,
+        })
+    }
+
+    /// Publishes and waits for the stream's ack.
+    pub(crate) async fn publish(
+        &self,
+        topic: &Topic,
+        payload: Bytes,
+        id: Option<&str>,
+    ) -> Result<Published, BrokerError> {
+        if self.durable.prefix_of(topic.as_str()).is_none() {
+            return Err(BrokerError::Topic {
+                topic: topic.to_string(),
+                reason: format!(
+                    "it is outside every durable prefix ({}); add its prefix to the durable prefixes",
+                    self.durable.prefixes.join(", ")
+                ),
+            });
+        }
+        let mut publish = jetstream::message::PublishMessage::build().payload(payload);
+        if let Some(id) = id {
+            publish = publish.message_id(id);
+        }
+        let ack = self
+            .context
+            .send_publish(topic.as_str().to_owned(), publish)
+            .await
+            .map_err(|e| self.disconnected(e))?
+            .await
+            .map_err(|e| self.disconnected(e))?;
+        Ok(Published {
+            receivers: None,
+            duplicate: ack.duplicate,
+        })
+    }
+
+    fn disconnected(&self, e: impl std::fmt::Display) -> BrokerError {
+        BrokerError::Disconnected {
+            backend: "nats-jetstream",
+            detail: format!("{}: {e}", self.url),
+        }
+    }
+
+    /// Joins (creating if needed) the durable consumer `group`.
+    pub(crate) async fn subscribe(
+        &self,
+        pattern: &Pattern,
+        group: &str,
+        buffer: usize,
+    ) -> Result<DurableSubscription, BrokerError> {
+        if !self
+            .durable
+            .prefixes
+            .iter()
+            .any(|p| prefix_may_match(p, pattern))
+        {
+            return Err(BrokerError::Topic {
+                topic: pattern.to_string(),
+                reason: format!(
+                    "no durable prefix ({}) can hold a matching topic",
+                    self.durable.prefixes.join(", ")
+                ),
+            });
+        }
+        let stream = self
+            .context
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| self.disconnected(e))?;
+        let config = consumer::pull::Config {
+            durable_name: Some(group.to_owned()),
+            filter_subject: pattern.to_nats_subject().to_owned(),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: self.durable.ack_wait,
+            // One delivery more than allowed, to move it to the dead-letter subject.
+            max_deliver: i64::from(self.durable.max_deliver) + 1,
+            deliver_policy: consumer::DeliverPolicy::New,
+            ..Default::default()
+        };
+        let consumer: consumer::PullConsumer = stream
+            .get_or_create_consumer(group, config)
+            .await
+            .map_err(|e| self.disconnected(e))?;
+        let (tx, rx) = mpsc::channel(buffer.max(1));
+        let member = Member {
+            consumer,
+            context: self.context.clone(),
+            dead_prefix: self.dead_prefix.clone(),
+            group: group.to_owned(),
+            max_deliver: self.durable.max_deliver,
+            tx,
+        };
+        Ok(DurableSubscription::new(
+            rx,
+            AbortOnDrop(tokio::spawn(member.run())),
+        ))
+    }
+}
+
+struct Member {
+    consumer: consumer::PullConsumer,
+    context: jetstream::Context,
+    dead_prefix: String,
+    group: String,
+    max_deliver: u32,
+    tx: mpsc::Sender<Delivery>,
+}
+
+impl Member {
+    async fn run(self) {
+        let mut failures = 0u32;
+        while !self.tx.is_closed() {
+            let batch = self
+                .consumer
+                .batch()
+                .max_messages(64)
+                .expires(Duration::from_millis(500))
+                .messages()
+                .await;
+            let mut batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!("durable group {}: pull failed: {e}", self.group);
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(failures.min(20))))
+                        .await;
+                    continue;
+                }
+            };
+            failures = 0;
+            while let Some(msg) = batch.next().await {
+                let Ok(msg) = msg else {
+                    break;
+                };
+                if !self.handle(msg).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hands one message on (or to the dead-letter subject); false when the member left.
+    async fn handle(&self, msg: jetstream::Message) -> bool {
+        let attempt = msg
+            .info()
+            .map_or(1, |i| u32::try_from(i.delivered).unwrap_or(u32::MAX));
+        let Ok(topic) = Topic::new(msg.subject.as_str()) else {
+            let _ = msg.ack_with(AckKind::Term).await;
+            return true;
+        };
+        if attempt > self.max_deliver {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Switchyard-Group", self.group.as_str());
+            headers.insert("Switchyard-Deliveries", (attempt - 1).to_string().as_str());
+            let subject = format!("{}.{topic}", self.dead_prefix);
+            let stored = match self
+                .context
+                .publish_with_headers(subject.clone(), headers, msg.payload.clone())
+                .await
+            {
+                Ok(ack) => ack.await.is_ok(),
+                Err(_) => false,
+            };
+            if stored {
+                let _ = msg.ack_with(AckKind::Term).await;
+                tracing::warn!(
+                    "durable group {}: a message on {topic} went to {subject} after {} deliveries",
+                    self.group,
+                    attempt - 1
+                );
+            }
+            return true;
+        }
+        let message = Message {
+            topic,
+            payload: msg.payload.clone(),
+        };
+        self.tx
+            .send(Delivery::new(message, attempt, JsAck(msg)))
+            .await
+            .is_ok()
+    }
+}
+
+/// Settles one JetStream message.
+struct JsAck(jetstream::Message);
+
+#[async_trait]
+impl Acker for JsAck {
+    async fn ack(&self) -> Result<(), BrokerError> {
+        self.0
+            .double_ack()
+            .await
+            .map_err(|e| BrokerError::backend("nats-jetstream", e))
+    }
+
+    async fn nack(&self) -> Result<(), BrokerError> {
+        self.0
+            .ack_with(AckKind::Nak(None))
+            .await
+            .map_err(|e| BrokerError::backend("nats-jetstream", e))
+    }
+}

@@ -1,0 +1,441 @@
+//! Consumer-group reading for Redis Streams: each member is a consumer with a unique name in
+//! the group; it first reclaims entries that another member left unacknowledged for longer
+//! than `ack_wait` (`XAUTOCLAIM`, so a crashed member's messages move to the living), then
+//! reads new ones (`XREADGROUP … >`). An entry delivered more than `max_deliver` times goes
+//! to the dead-letter stream `{name}:dead:{prefix}` (with its topic, payload, group and
+//! delivery count) and is acknowledged. Entries in the same stream that do not match the
+//! group's pattern are acknowledged for that group and skipped.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redis::Value;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::{Mutex, mpsc};
+
+use super::conn::{RedisTarget, is_connection_error};
+use crate::subscription::AbortOnDrop;
+use crate::{Acker, BrokerError, Delivery, DurableOptions, Message, Pattern, Topic};
+
+/// Whether members acknowledge themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupMode {
+    /// Queue groups: acknowledged as soon as handed to the member.
+    AutoAck,
+    /// Durable subscriptions: the member acks each [`Delivery`].
+    Explicit,
+}
+
+/// One stream entry as read.
+pub(crate) struct Entry {
+    pub(crate) id: String,
+    /// `None` when the entry has no valid topic (or was trimmed away).
+    pub(crate) message: Option<Message>,
+}
+
+/// Parses the entries of `XRANGE`/`XREVRANGE`/`XAUTOCLAIM` (`[[id, [k, v, …]], …]`).
+pub(crate) fn entries(value: Value) -> Vec<Entry> {
+    let Value::Array(items) = value else {
+        return Vec::new();
+    };
+    items.into_iter().filter_map(entry).collect()
+}
+
+fn entry(value: Value) -> Option<Entry> {
+    let Value::Array(mut parts) = value else {
+        return None;
+    };
+    if parts.len() != 2 {
+        return None;
+    }
+    let fields = parts.pop()?;
+    let id = text(parts.pop()?)?;
+    let mut topic = None;
+    let mut payload = None;
+    if let Value::Array(fields) = fields {
+        let mut it = fields.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            match text(k).as_deref() {
+                Some("topic") => topic = text(v).and_then(|t| Topic::new(&t).ok()),
+                Some("payload") => payload = bytes(v),
+                _ => {}
+            }
+        }
+    }
+    let message = match (topic, payload) {
+        (Some(topic), Some(payload)) => Some(Message { topic, payload }),
+        _ => None,
+    };
+    Some(Entry { id, message })
+}
+
+/// Parses `XREAD`/`XREADGROUP` replies: per stream key, its entries (RESP2 arrays or RESP3
+/// maps).
+pub(crate) fn streams(value: Value) -> Vec<(String, Vec<Entry>)> {
+    let pairs: Vec<(Value, Value)> = match value {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|item| match item {
+                Value::Array(mut kv) if kv.len() == 2 => {
+                    let v = kv.pop()?;
+                    Some((kv.pop()?, v))
+                }
+                _ => None,
+            })
+            .collect(),
+        Value::Map(items) => items,
+        _ => Vec::new(),
+    };
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| Some((text(k)?, entries(v))))
+        .collect()
+}
+
+fn text(value: Value) -> Option<String> {
+    match value {
+        Value::BulkString(b) => String::from_utf8(b).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn bytes(value: Value) -> Option<Bytes> {
+    match value {
+        Value::BulkString(b) => Some(Bytes::from(b)),
+        Value::SimpleString(s) => Some(Bytes::from(s)),
+        _ => None,
+    }
+}
+
+/// A connection for acknowledgements, reopened after a failure.
+struct AckConn {
+    target: Arc<RedisTarget>,
+    conn: Mutex<Option<MultiplexedConnection>>,
+}
+
+impl AckConn {
+    async fn run(&self, cmd: redis::Cmd) -> Result<Value, BrokerError> {
+        let mut slot = self.conn.lock().await;
+        let conn = match slot.as_mut() {
+            Some(c) => c,
+            None => slot.insert(
+                self.target
+                    .multiplexed(false)
+                    .await
+                    .map_err(|e| disconnected(&self.target, e))?,
+            ),
+        };
+        match cmd.query_async(conn).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if is_connection_error(&e) {
+                    *slot = None;
+                }
+                Err(disconnected(&self.target, e))
+            }
+        }
+    }
+}
+
+fn disconnected(target: &RedisTarget, e: redis::RedisError) -> BrokerError {
+    BrokerError::Disconnected {
+        backend: "redis-streams",
+        detail: format!("{}: {e}", target.url),
+    }
+}
+
+/// Settles one entry.
+struct StreamAck {
+    conn: Arc<AckConn>,
+    key: String,
+    group: String,
+    id: String,
+    ack_wait_ms: u64,
+}
+
+#[async_trait]
+impl Acker for StreamAck {
+    async fn ack(&self) -> Result<(), BrokerError> {
+        let mut cmd = redis::cmd("XACK");
+        cmd.arg(&self.key).arg(&self.group).arg(&self.id);
+        self.conn.run(cmd).await.map(|_| ())
+    }
+
+    async fn nack(&self) -> Result<(), BrokerError> {
+        // Make it look idle for the whole ack wait, so the next XAUTOCLAIM of any member takes
+        // it; JUSTID leaves the delivery count alone.
+        let mut cmd = redis::cmd("XCLAIM");
+        cmd.arg(&self.key)
+            .arg(&self.group)
+            .arg("nack")
+            .arg(0)
+            .arg(&self.id)
+            .arg("IDLE")
+            .arg(self.ack_wait_ms)
+            .arg("JUSTID");
+        self.conn.run(cmd).await.map(|_| ())
+    }
+}
+
+struct Member {
+    target: Arc<RedisTarget>,
+    durable: Arc<DurableOptions>,
+    keys: Vec<String>,
+    pattern: Pattern,
+    group: String,
+    consumer: String,
+    mode: GroupMode,
+    acks: Arc<AckConn>,
+    tx: mpsc::Sender<Delivery>,
+}
+
+/// Creates the group on every stream (at the current end) and starts a member.
+pub(crate) async fn start(
+    target: Arc<RedisTarget>,
+    durable: Arc<DurableOptions>,
+    keys: Vec<String>,
+    pattern: Pattern,
+    group: String,
+    mode: GroupMode,
+    buffer: usize,
+) -> Result<(mpsc::Receiver<Delivery>, AbortOnDrop), BrokerError> {
+    let conn = target
+        .first(|| async {
+            let mut conn = target.multiplexed(true).await?;
+            for key in &keys {
+                let created: Result<Value, _> = redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(key)
+                    .arg(&group)
+                    .arg("$")
+                    .arg("MKSTREAM")
+                    .query_async(&mut conn)
+                    .await;
+                match created {
+                    Err(e) if !e.to_string().contains("BUSYGROUP") => return Err(e),
+                    _ => {}
+                }
+            }
+            Ok(conn)
+        })
+        .await?;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let (tx, rx) = mpsc::channel(buffer.max(1));
+    let member = Member {
+        acks: Arc::new(AckConn {
+            target: Arc::clone(&target),
+            conn: Mutex::new(None),
+        }),
+        target,
+        durable,
+        keys,
+        pattern,
+        consumer: format!("{group}-{}-{nanos:x}", std::process::id()),
+        group,
+        mode,
+        tx,
+    };
+    Ok((rx, AbortOnDrop(tokio::spawn(member.run(conn)))))
+}
+
+impl Member {
+    async fn run(self, mut conn: MultiplexedConnection) {
+        let mut cursors: Vec<String> = vec!["0-0".to_owned(); self.keys.len()];
+        loop {
+            let round = self.round(&mut conn, &mut cursors).await;
+            match round {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) if is_connection_error(&e) => {
+                    tracing::warn!(
+                        "group {} ({}): lost Redis at {}: {e}; reconnecting",
+                        self.group,
+                        self.pattern,
+                        self.target.url
+                    );
+                    let what = format!("group {}", self.group);
+                    match self
+                        .target
+                        .again(
+                            &what,
+                            || self.target.multiplexed(true),
+                            || self.tx.is_closed(),
+                        )
+                        .await
+                    {
+                        Some(c) => conn = c,
+                        None => return,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("group {} ({}): {e}", self.group, self.pattern);
+                    tokio::time::sleep(self.target.retry.initial).await;
+                }
+            }
+        }
+    }
+
+    /// Reclaims stale entries, then reads new ones; false when the member went away.
+    async fn round(
+        &self,
+        conn: &mut MultiplexedConnection,
+        cursors: &mut [String],
+    ) -> Result<bool, redis::RedisError> {
+        let ack_wait_ms = self.durable.ack_wait.as_millis().max(1) as u64;
+        for (i, key) in self.keys.iter().enumerate() {
+            let reply: Value = redis::cmd("XAUTOCLAIM")
+                .arg(key)
+                .arg(&self.group)
+                .arg(&self.consumer)
+                .arg(ack_wait_ms)
+                .arg(&cursors[i])
+                .arg("COUNT")
+                .arg(64)
+                .query_async(conn)
+                .await?;
+            let Value::Array(mut parts) = reply else {
+                continue;
+            };
+            if parts.len() < 2 {
+                continue;
+            }
+            let claimed = parts.remove(1);
+            cursors[i] = text(parts.remove(0)).unwrap_or_else(|| "0-0".to_owned());
+            for entry in entries(claimed) {
+                let attempt = self.delivery_count(conn, key, &entry.id).await?;
+                if !self.deliver(conn, key, entry, attempt).await? {
+                    return Ok(false);
+                }
+            }
+        }
+        let block = (ack_wait_ms / 2).clamp(10, 500);
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(128)
+            .arg("BLOCK")
+            .arg(block)
+            .arg("STREAMS")
+            .arg(&self.keys);
+        for _ in &self.keys {
+            cmd.arg(">");
+        }
+        let reply: Value = cmd.query_async(conn).await?;
+        for (key, batch) in streams(reply) {
+            for entry in batch {
+                if !self.deliver(conn, &key, entry, 1).await? {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(!self.tx.is_closed())
+    }
+
+    async fn delivery_count(
+        &self,
+        conn: &mut MultiplexedConnection,
+        key: &str,
+        id: &str,
+    ) -> Result<u32, redis::RedisError> {
+        let reply: Value = redis::cmd("XPENDING")
+            .arg(key)
+            .arg(&self.group)
+            .arg(id)
+            .arg(id)
+            .arg(1)
+            .query_async(conn)
+            .await?;
+        let count = match reply {
+            Value::Array(rows) => rows.into_iter().next().and_then(|row| match row {
+                Value::Array(cols) => cols.into_iter().nth(3).and_then(|c| match c {
+                    Value::Int(n) => u32::try_from(n).ok(),
+                    _ => None,
+                }),
+                _ => None,
+            }),
+            _ => None,
+        };
+        Ok(count.unwrap_or(1))
+    }
+
+    /// Hands one entry to the member, or to the dead-letter stream; false when the member
+    /// went away.
+    async fn deliver(
+        &self,
+        conn: &mut MultiplexedConnection,
+        key: &str,
+        entry: Entry,
+        attempt: u32,
+    ) -> Result<bool, redis::RedisError> {
+        let ack = |conn: &mut MultiplexedConnection| {
+            let mut cmd = redis::cmd("XACK");
+            cmd.arg(key).arg(&self.group).arg(&entry.id);
+            let conn = conn.clone();
+            async move {
+                let mut conn = conn;
+                cmd.query_async::<Value>(&mut conn).await.map(|_| ())
+            }
+        };
+        let Some(message) = entry.message.clone() else {
+            ack(conn).await?;
+            return Ok(true);
+        };
+        if !self.pattern.matches(message.topic.as_str()) {
+            ack(conn).await?;
+            return Ok(true);
+        }
+        if attempt > self.durable.max_deliver {
+            let prefix = key
+                .strip_prefix(&format!("{}:stream:", self.durable.name))
+                .unwrap_or(key);
+            let dead = super::streams::dead_key(&self.durable, prefix);
+            redis::cmd("XADD")
+                .arg(&dead)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.durable.max_len)
+                .arg("*")
+                .arg("topic")
+                .arg(message.topic.as_str())
+                .arg("payload")
+                .arg(message.payload.as_ref())
+                .arg("group")
+                .arg(&self.group)
+                .arg("deliveries")
+                .arg(attempt - 1)
+                .query_async::<Value>(conn)
+                .await?;
+            ack(conn).await?;
+            tracing::warn!(
+                "group {}: message {} on {} went to the dead-letter stream {dead} after {} deliveries",
+                self.group,
+                entry.id,
+                message.topic,
+                attempt - 1
+            );
+            return Ok(true);
+        }
+        let acker = StreamAck {
+            conn: Arc::clone(&self.acks),
+            key: key.to_owned(),
+            group: self.group.clone(),
+            id: entry.id.clone(),
+            ack_wait_ms: self.durable.ack_wait.as_millis().max(1) as u64,
+        };
+        if self.mode == GroupMode::AutoAck {
+            ack(conn).await?;
+        }
+        Ok(self
+            .tx
+            .send(Delivery::new(message, attempt, acker))
+            .await
+            .is_ok())
+    }
+}

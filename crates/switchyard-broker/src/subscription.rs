@@ -1,0 +1,141 @@
+//! What subscribers receive: [`Subscription`] (plain, at-most-once) and
+//! [`DurableSubscription`] (acknowledged [`Delivery`]s on the durable backends).
+
+use std::fmt;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::{BrokerError, Message};
+
+/// A live subscription. Receive with [`Subscription::recv`]; drop it to unsubscribe.
+///
+/// Plain subscriptions are at-most-once on every backend: a message published while the
+/// subscriber is disconnected, or dropped for a slow subscriber, is not delivered later.
+pub struct Subscription {
+    rx: mpsc::Receiver<Message>,
+    /// Unsubscribes from the backend when dropped.
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl Subscription {
+    /// Wraps a backend's channel and the guard that unsubscribes on drop.
+    pub fn new(rx: mpsc::Receiver<Message>, guard: impl Send + Sync + 'static) -> Self {
+        Subscription {
+            rx,
+            _guard: Box::new(guard),
+        }
+    }
+
+    /// The next message; `None` once the broker has closed the subscription.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.rx.recv().await
+    }
+
+    /// A message if one is already waiting.
+    pub fn try_recv(&mut self) -> Option<Message> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription").finish_non_exhaustive()
+    }
+}
+
+/// How a backend settles one delivery. Implemented by the durable backends.
+#[async_trait]
+pub trait Acker: Send + Sync + 'static {
+    /// The message was handled: never deliver it again.
+    async fn ack(&self) -> Result<(), BrokerError>;
+    /// The message was not handled: deliver it again (to any member) soon.
+    async fn nack(&self) -> Result<(), BrokerError>;
+}
+
+/// One message of a [`DurableSubscription`], to be acknowledged.
+///
+/// A delivery that is neither acked nor nacked (for example because the consumer crashed)
+/// is delivered again after the group's ack timeout. After `max_deliver` deliveries it goes
+/// to the dead-letter stream or subject instead.
+pub struct Delivery {
+    /// The message.
+    pub message: Message,
+    /// How many times this message has been delivered, this time included (1 the first time).
+    pub attempt: u32,
+    acker: Box<dyn Acker>,
+}
+
+impl Delivery {
+    /// Wraps a message and the backend's way of settling it.
+    pub fn new(message: Message, attempt: u32, acker: impl Acker) -> Self {
+        Delivery {
+            message,
+            attempt,
+            acker: Box::new(acker),
+        }
+    }
+
+    /// Acknowledges the message: it will not be delivered again.
+    pub async fn ack(self) -> Result<(), BrokerError> {
+        self.acker.ack().await
+    }
+
+    /// Gives the message back for redelivery.
+    pub async fn nack(self) -> Result<(), BrokerError> {
+        self.acker.nack().await
+    }
+}
+
+impl fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("message", &self.message)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A member of a durable worker group: each message goes to one member and stays with the
+/// broker until a member acknowledges it. Drop it to leave the group; what it had not
+/// acknowledged is redelivered to the others.
+pub struct DurableSubscription {
+    rx: mpsc::Receiver<Delivery>,
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl DurableSubscription {
+    /// Wraps a backend's channel and the guard that leaves the group on drop.
+    pub fn new(rx: mpsc::Receiver<Delivery>, guard: impl Send + Sync + 'static) -> Self {
+        DurableSubscription {
+            rx,
+            _guard: Box::new(guard),
+        }
+    }
+
+    /// The next delivery; `None` once the broker has closed the subscription.
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        self.rx.recv().await
+    }
+
+    /// A delivery if one is already waiting.
+    pub fn try_recv(&mut self) -> Option<Delivery> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl fmt::Debug for DurableSubscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DurableSubscription")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Aborts a backend task when dropped: the guard of most remote subscriptions.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

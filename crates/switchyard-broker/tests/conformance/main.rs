@@ -1,0 +1,145 @@
+//! The broker conformance suite: one set of cases ([`cases`]) run unchanged against every
+//! backend, each test with its own private server and topic prefix.
+//!
+//! A case a backend cannot do is listed in its `skip` list with the reason, and shows up as
+//! `ignored, <reason>` in the test output. Running the ignored tests (`--include-ignored`)
+//! checks that the backend really answers `Unsupported` for them, so a skip can never hide a
+//! failure. A case that answers `Unsupported` without being listed fails.
+
+mod cases;
+mod harness;
+
+use harness::{Fixture, Kind, Outcome};
+
+/// Every case, so that each backend must list each one as run or skipped.
+const ALL_CASES: &[&str] = &[
+    "exact_patterns",
+    "order_per_topic",
+    "fan_out",
+    "queue_groups",
+    "unsubscribe",
+    "large_and_binary",
+    "restart_recovery",
+    "durable_consumer_crash",
+    "durable_broker_restart",
+    "durable_dead_letter",
+    "deduplication",
+    "keyed_groups",
+];
+
+macro_rules! backend {
+    ($module:ident, $kind:expr,
+     run [$($case:ident),* $(,)?],
+     skip [$($skipped:ident = $reason:literal),* $(,)?]) => {
+        mod $module {
+            use super::*;
+
+            /// The cases this backend lists.
+            pub const LISTED: &[&str] = &[$(stringify!($case),)* $(stringify!($skipped),)*];
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let mut fixture = Fixture::start($kind, stringify!($case));
+                    if let Outcome::Unsupported(why) = cases::$case(&mut fixture).await {
+                        panic!(
+                            "{} answered Unsupported ({why}) but does not list {} as skipped",
+                            stringify!($module),
+                            stringify!($case)
+                        );
+                    }
+                }
+            )*
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = $reason]
+                async fn $skipped() {
+                    let mut fixture = Fixture::start($kind, stringify!($skipped));
+                    match cases::$skipped(&mut fixture).await {
+                        Outcome::Unsupported(why) => eprintln!(
+                            "SKIPPED {}::{}: {} (the backend says: {why})",
+                            stringify!($module),
+                            stringify!($skipped),
+                            $reason
+                        ),
+                        Outcome::Passed => panic!(
+                            "{}::{} is listed as skipped but passed: move it to `run`",
+                            stringify!($module),
+                            stringify!($skipped)
+                        ),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+backend!(embedded, Kind::Embedded,
+run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary],
+skip [
+    restart_recovery = "embedded: in-process, there is no server to restart",
+    durable_consumer_crash = "embedded: no durable mode (in-process, nothing outlives the process)",
+    durable_broker_restart = "embedded: no durable mode",
+    durable_dead_letter = "embedded: no durable mode",
+    deduplication = "embedded: no deduplication (no durable mode)",
+    keyed_groups = "embedded: keyed partitioning not implemented",
+]);
+
+backend!(redis, Kind::Redis,
+run [exact_patterns, order_per_topic, fan_out, unsubscribe, large_and_binary, restart_recovery],
+skip [
+    queue_groups = "redis pub/sub has no queue groups (use durable=streams)",
+    durable_consumer_crash = "redis pub/sub is at-most-once (use durable=streams)",
+    durable_broker_restart = "redis pub/sub is at-most-once (use durable=streams)",
+    durable_dead_letter = "redis pub/sub has no acknowledgements (use durable=streams)",
+    deduplication = "redis pub/sub has no deduplication (use durable=streams)",
+    keyed_groups = "redis: keyed partitioning not implemented",
+]);
+
+backend!(redis_streams, Kind::RedisStreams,
+run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary,
+     restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
+     deduplication],
+skip [
+    keyed_groups = "redis streams: keyed partitioning not implemented",
+]);
+
+backend!(nats, Kind::Nats,
+run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary,
+     restart_recovery],
+skip [
+    durable_consumer_crash = "core NATS is at-most-once (use durable=jetstream)",
+    durable_broker_restart = "core NATS is at-most-once (use durable=jetstream)",
+    durable_dead_letter = "core NATS has no acknowledgements (use durable=jetstream)",
+    deduplication = "core NATS has no deduplication (use durable=jetstream)",
+    keyed_groups = "nats: keyed partitioning not implemented",
+]);
+
+backend!(nats_jetstream, Kind::NatsJetStream,
+run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary,
+     restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
+     deduplication],
+skip [
+    keyed_groups = "nats jetstream: keyed partitioning not implemented",
+]);
+
+#[test]
+fn every_backend_lists_every_case() {
+    for (backend, listed) in [
+        ("embedded", embedded::LISTED),
+        ("redis", redis::LISTED),
+        ("redis_streams", redis_streams::LISTED),
+        ("nats", nats::LISTED),
+        ("nats_jetstream", nats_jetstream::LISTED),
+    ] {
+        let mut listed = listed.to_vec();
+        listed.sort_unstable();
+        let mut all = ALL_CASES.to_vec();
+        all.sort_unstable();
+        assert_eq!(
+            listed, all,
+            "{backend} must list every case as run or skipped"
+        );
+    }
+}

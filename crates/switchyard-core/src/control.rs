@@ -1,0 +1,347 @@
+//! Service control: the amybot gateway's ops, in its `{s, t, d}` message shape, and its proxy
+//! mark made dot-native.
+//!
+//! A control message is `{"s": source, "t": op name, "d": {"opcode": n, …op fields}}`. The
+//! numeric `d.opcode` is authoritative; `t` repeats its name for people reading a tail.
+//! Control messages travel on `control.{service}…` topics.
+//!
+//! The proxy mark: a service publishes on `gateway-proxy.{source}.{topic…}`; the gateway counts
+//! the message for `source` and republishes it unchanged on `{topic…}`.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::topic::{NameError, Topic};
+
+/// The first segment of every control topic.
+pub const CONTROL_PREFIX: &str = "control";
+
+/// The first segment of proxied topics.
+pub const PROXY_PREFIX: &str = "gateway-proxy";
+
+/// The service control ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ControlOp {
+    /// A service announces itself; the gateway answers with the same op.
+    Identify = 0,
+    /// The gateway tells a service to shut down.
+    Shutdown = 1,
+    /// The gateway tells a service to restart.
+    Reboot = 2,
+    /// A gateway process asks the pool for shards.
+    ShardConnect = 10,
+    /// The coordinator grants shards: which ids, and the total.
+    ShardAccept = 11,
+    /// A process gives its shards back to the pool.
+    ShardDeath = 12,
+}
+
+impl ControlOp {
+    /// Every op, for iteration and docs.
+    pub const ALL: [ControlOp; 6] = [
+        ControlOp::Identify,
+        ControlOp::Shutdown,
+        ControlOp::Reboot,
+        ControlOp::ShardConnect,
+        ControlOp::ShardAccept,
+        ControlOp::ShardDeath,
+    ];
+
+    /// The op's number.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The op's name, as in the amybot table.
+    pub fn name(self) -> &'static str {
+        match self {
+            ControlOp::Identify => "IDENTIFY",
+            ControlOp::Shutdown => "SHUTDOWN",
+            ControlOp::Reboot => "REBOOT",
+            ControlOp::ShardConnect => "SHARD_CONNECT",
+            ControlOp::ShardAccept => "SHARD_ACCEPT",
+            ControlOp::ShardDeath => "SHARD_DEATH",
+        }
+    }
+
+    /// The op with this number.
+    pub fn from_code(code: u64) -> Result<Self, ControlError> {
+        ControlOp::ALL
+            .into_iter()
+            .find(|op| u64::from(op.code()) == code)
+            .ok_or(ControlError::UnknownOp(code))
+    }
+}
+
+/// Why a control message was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Not JSON, or not the `{s, t, d}` shape.
+    #[error("malformed control message: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// `d.opcode` is missing or not a number.
+    #[error("control message has no numeric `d.opcode`")]
+    MissingOpcode,
+    /// `d.opcode` is not a known op.
+    #[error(
+        "unknown control opcode {0}; known: 0 IDENTIFY, 1 SHUTDOWN, 2 REBOOT, 10 SHARD_CONNECT, 11 SHARD_ACCEPT, 12 SHARD_DEATH"
+    )]
+    UnknownOp(u64),
+    /// The payload does not fit the op.
+    #[error("bad {op} payload: {source}")]
+    BadPayload {
+        /// The op's name.
+        op: &'static str,
+        /// What did not fit.
+        source: serde_json::Error,
+    },
+}
+
+/// A control message.
+///
+/// ```
+/// use switchyard_core::control::{ControlMessage, ControlOp, Identify};
+/// let hello = Identify { name: "echo".into(), instance: "echo-1".into(),
+///     version: "0.1.0".into(), key: "secret".into(), envelope_version: 1 };
+/// let msg = ControlMessage::new("echo/echo-1", ControlOp::Identify, &hello)?;
+/// let bytes = msg.encode();
+/// let back = ControlMessage::decode(&bytes)?;
+/// assert_eq!(back.op, ControlOp::Identify);
+/// assert_eq!(back.payload::<Identify>()?, hello);
+/// # Ok::<(), switchyard_core::control::ControlError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlMessage {
+    /// Who sent it, `{service}/{instance}` by convention.
+    pub source: String,
+    /// The op.
+    pub op: ControlOp,
+    /// The op's fields (without `opcode`).
+    pub fields: Map<String, Value>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    s: String,
+    #[serde(default)]
+    t: String,
+    d: Map<String, Value>,
+}
+
+impl ControlMessage {
+    /// Builds a message from a typed payload (which must serialize to an object).
+    pub fn new(
+        source: impl Into<String>,
+        op: ControlOp,
+        payload: &impl Serialize,
+    ) -> Result<Self, ControlError> {
+        let fields = match serde_json::to_value(payload)? {
+            Value::Object(map) => map,
+            Value::Null => Map::new(),
+            other => {
+                return Err(ControlError::BadPayload {
+                    op: op.name(),
+                    source: serde::de::Error::custom(format!(
+                        "payload must be an object, got {other}"
+                    )),
+                });
+            }
+        };
+        Ok(ControlMessage {
+            source: source.into(),
+            op,
+            fields,
+        })
+    }
+
+    /// Encodes as `{"s", "t", "d": {"opcode", …}}`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut d = Map::with_capacity(self.fields.len() + 1);
+        d.insert("opcode".into(), Value::from(self.op.code()));
+        d.extend(self.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let wire = Wire {
+            s: self.source.clone(),
+            t: self.op.name().to_owned(),
+            d,
+        };
+        // Serializing a map of JSON values cannot fail.
+        serde_json::to_vec(&wire).unwrap_or_default()
+    }
+
+    /// Decodes and checks the opcode.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ControlError> {
+        let mut wire: Wire = serde_json::from_slice(bytes)?;
+        let code = wire
+            .d
+            .remove("opcode")
+            .and_then(|v| v.as_u64())
+            .ok_or(ControlError::MissingOpcode)?;
+        Ok(ControlMessage {
+            source: wire.s,
+            op: ControlOp::from_code(code)?,
+            fields: wire.d,
+        })
+    }
+
+    /// The fields as a typed payload.
+    pub fn payload<T: DeserializeOwned>(&self) -> Result<T, ControlError> {
+        serde_json::from_value(Value::Object(self.fields.clone())).map_err(|source| {
+            ControlError::BadPayload {
+                op: self.op.name(),
+                source,
+            }
+        })
+    }
+}
+
+/// IDENTIFY from a service: who it is, and the shared key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identify {
+    /// The service's name, such as `echo`.
+    pub name: String,
+    /// This instance, such as `echo-7f9c`.
+    pub instance: String,
+    /// The service's version.
+    pub version: String,
+    /// The shared key the gateway checks.
+    pub key: String,
+    /// The highest envelope version the service reads.
+    pub envelope_version: u32,
+}
+
+/// The gateway's answer to IDENTIFY.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentifyReply {
+    /// Whether identification succeeded.
+    pub ok: bool,
+    /// Why not, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// SHUTDOWN or REBOOT: which service (and optionally which instance), and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lifecycle {
+    /// The service's name.
+    pub name: String,
+    /// One instance, or every instance when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// A reason for the logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// SHARD_CONNECT: a gateway process asks for shards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardConnect {
+    /// The bot's name.
+    pub bot: String,
+    /// The asking process.
+    pub node: String,
+}
+
+/// SHARD_ACCEPT: the shards granted to a process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardAccept {
+    /// The bot's name.
+    pub bot: String,
+    /// The process granted the shards.
+    pub node: String,
+    /// The shard ids it should run.
+    pub shards: Vec<u32>,
+    /// The total shard count.
+    pub total: u32,
+}
+
+/// SHARD_DEATH: shards going back to the pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardDeath {
+    /// The bot's name.
+    pub bot: String,
+    /// The process giving them back.
+    pub node: String,
+    /// The shard ids.
+    pub shards: Vec<u32>,
+}
+
+/// The control topic for a service: `control.{service}`.
+pub fn control_topic(service: &str) -> Result<Topic, NameError> {
+    Topic::new(&format!("{CONTROL_PREFIX}.{service}"))
+}
+
+/// A topic carrying the proxy mark, split into its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proxied<'a> {
+    /// The service that sent it.
+    pub source: &'a str,
+    /// Where it is meant to go.
+    pub target: &'a str,
+}
+
+/// Splits `gateway-proxy.{source}.{topic…}`; `None` for any other topic.
+///
+/// ```
+/// use switchyard_core::control::proxied;
+/// let p = proxied("gateway-proxy.echo.outbound.discord.1.2.3").expect("proxied");
+/// assert_eq!((p.source, p.target), ("echo", "outbound.discord.1.2.3"));
+/// assert!(proxied("gateway-proxy.echo").is_none());
+/// ```
+pub fn proxied(topic: &str) -> Option<Proxied<'_>> {
+    let rest = topic.strip_prefix(PROXY_PREFIX)?.strip_prefix('.')?;
+    let (source, target) = rest.split_once('.')?;
+    if source.is_empty() || Topic::check(target).is_err() {
+        return None;
+    }
+    Some(Proxied { source, target })
+}
+
+/// The proxied form of `target` sent by `source`.
+pub fn proxy_topic(source: &str, target: &Topic) -> Result<Topic, NameError> {
+    Topic::new(&format!("{PROXY_PREFIX}.{source}.{target}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_round_trips_with_its_number() {
+        for op in ControlOp::ALL {
+            let msg = ControlMessage::new("svc/1", op, &serde_json::json!({"x": 1}))
+                .expect("object payload");
+            let back = ControlMessage::decode(&msg.encode()).expect("decodes");
+            assert_eq!(back, msg);
+        }
+        assert_eq!(ControlOp::ShardDeath.code(), 12);
+    }
+
+    #[test]
+    fn unknown_opcode_and_missing_opcode_are_named() {
+        let e = ControlMessage::decode(br#"{"s":"x","t":"?","d":{"opcode":7}}"#).unwrap_err();
+        assert!(matches!(e, ControlError::UnknownOp(7)));
+        assert!(e.to_string().contains("unknown control opcode 7"));
+        let e = ControlMessage::decode(br#"{"s":"x","d":{}}"#).unwrap_err();
+        assert!(matches!(e, ControlError::MissingOpcode));
+    }
+
+    #[test]
+    fn typed_payload_mismatch_names_the_op() {
+        let msg = ControlMessage::new("a", ControlOp::ShardAccept, &serde_json::json!({"node": 1}))
+            .expect("object");
+        let e = msg.payload::<ShardAccept>().unwrap_err();
+        assert!(e.to_string().contains("SHARD_ACCEPT"), "{e}");
+    }
+
+    #[test]
+    fn proxy_mark() {
+        let target = Topic::new("outbound.discord.1.2.3").expect("valid");
+        let t = proxy_topic("echo", &target).expect("valid");
+        let p = proxied(t.as_str()).expect("marked");
+        assert_eq!(p.source, "echo");
+        assert_eq!(p.target, target.as_str());
+        assert!(proxied("inbound.discord.1.2.3").is_none());
+    }
+}

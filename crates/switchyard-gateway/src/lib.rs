@@ -1,0 +1,42 @@
+//! The gateway: Discord shards to broker topics, outbound topics to rate-limited REST calls.
+//!
+//! ```text
+//! Discord ──shards──► runner ──bounded queue──► publisher ──► broker  inbound.discord.{g}.{c}.{u}
+//!    ▲                                                           │
+//!    └──── switchyard-rest (rate limited) ◄── outbound path ◄────┘  outbound.discord.>
+//! ```
+//!
+//! - [`shard`]: one runner per shard on twilight-gateway, reading raw frames; routing
+//!   ([`route`]) parses only what it needs and splices `d` into the envelope.
+//! - [`publish`]: the per-shard publisher draining the queue into the broker.
+//! - [`queue`]: the identify queue (max_concurrency buckets, session start limit).
+//! - [`close`]: Discord's close-code table and the causes of fatal closes.
+//! - [`session`]: sessions saved after their events were handed to the broker, so that a
+//!   restarted gateway RESUMEs.
+//! - [`outbound`]: outbound messages to REST calls, with a route allowlist and error topics.
+//! - [`gateway`]: wiring one bot's gateway together ([`gateway::start`]).
+//!
+//! Plain pub/sub is at-most-once: an event published while no subscriber listens is gone.
+
+pub mod close;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod outbound;
+pub mod publish;
+pub mod queue;
+pub mod route;
+pub mod secret;
+pub mod session;
+pub mod shard;
+pub mod status;
+
+pub use config::{EventFilter, GatewayConfig, PayloadMode, Profile, ShardRange, parse_intents};
+pub use error::GatewayError;
+pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, start};
+pub use outbound::{OutboundConfig, RouteAllowlist};
+pub use secret::Secret;
+pub use session::{FileSessionStore, KvSessionStore, SavedSession, SessionStore};
+pub use shard::GAP_TOPIC;
+pub use status::{ShardPhase, ShardSnapshot, ShardStatus};
+pub use twilight_gateway::Intents;

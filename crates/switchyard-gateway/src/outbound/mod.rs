@@ -1,0 +1,260 @@
+//! The outbound path: subscribes to `outbound.discord.>` and turns each message into a
+//! rate-limited REST call (through `switchyard-rest`, never a second limiter).
+//!
+//! Messages are spread over a fixed set of workers by channel (or topic), so messages to one
+//! channel keep their order. Whatever is invalid (bad JSON, channel `0`, a route not allowed,
+//! a Discord error) is published on `errors.{topic}` (for example
+//! `errors.outbound.discord.1.2.3`) with the reason, logged and counted; nothing crashes.
+
+pub mod payload;
+pub mod routes;
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use switchyard_broker::{Broker, Message, Pattern, Topic};
+use switchyard_rest::{RestClient, RestRequest};
+use tokio::sync::{mpsc, watch};
+
+use crate::secret::Secret;
+pub use payload::{Action, Rejected, parse, topic_channel};
+pub use routes::RouteAllowlist;
+
+/// Settings of the outbound path.
+#[derive(Debug, Clone)]
+pub struct OutboundConfig {
+    /// Whether outbound messages are read at all.
+    pub enabled: bool,
+    /// The pattern subscribed to.
+    pub pattern: String,
+    /// Routes general requests may use.
+    pub allowed_routes: RouteAllowlist,
+    /// Workers (messages of one channel always go to the same one, in order).
+    pub workers: usize,
+    /// The first segment of error topics.
+    pub error_prefix: String,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            enabled: true,
+            pattern: "outbound.discord.>".into(),
+            allowed_routes: RouteAllowlist::default(),
+            workers: 8,
+            error_prefix: "errors".into(),
+        }
+    }
+}
+
+/// What a worker needs.
+#[derive(Clone)]
+pub(crate) struct Outbound {
+    pub broker: Arc<dyn Broker>,
+    pub rest: RestClient,
+    pub token: Secret,
+    pub config: Arc<OutboundConfig>,
+}
+
+/// Subscribes and runs the workers until `stop`.
+pub(crate) async fn run(
+    out: Outbound,
+    pattern: Pattern,
+    mut sub: switchyard_broker::Subscription,
+    mut stop: watch::Receiver<bool>,
+) {
+    tracing::info!(pattern = %pattern, "outbound path listening");
+    let workers: Vec<mpsc::Sender<Message>> = (0..out.config.workers.max(1))
+        .map(|_| {
+            let (tx, mut rx) = mpsc::channel::<Message>(1024);
+            let out = out.clone();
+            tokio::spawn(async move {
+                while let Some(msg) = rx.recv().await {
+                    out.handle(msg).await;
+                }
+            });
+            tx
+        })
+        .collect();
+    loop {
+        let msg = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            msg = sub.recv() => msg,
+        };
+        let Some(msg) = msg else {
+            tracing::warn!("the outbound subscription ended");
+            return;
+        };
+        let key = topic_channel(msg.topic.as_str()).map_or_else(
+            || {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                msg.topic.as_str().hash(&mut h);
+                h.finish()
+            },
+            |c| c >> 22 ^ c,
+        );
+        let worker = &workers[(key % workers.len() as u64) as usize];
+        if worker.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn lossy(payload: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(&payload[..payload.len().min(max)]);
+    text.into_owned()
+}
+
+impl Outbound {
+    async fn handle(&self, msg: Message) {
+        let topic = msg.topic.as_str();
+        let action = match parse(topic, &msg.payload, &self.config.allowed_routes) {
+            Ok(a) => a,
+            Err(rejected) => {
+                self.error(topic, &msg.payload, rejected.kind, &rejected.reason, None)
+                    .await;
+                return;
+            }
+        };
+        let token = Some(self.token.expose());
+        let (req, reply_to) = match action {
+            Action::Message {
+                channel,
+                body,
+                reply_to,
+            } => (
+                RestRequest::new(
+                    http::Method::POST,
+                    &format!("/channels/{channel}/messages"),
+                    token,
+                )
+                .json(&body),
+                reply_to,
+            ),
+            Action::Request {
+                method,
+                path,
+                query,
+                body,
+                reply_to,
+            } => {
+                let mut req = RestRequest::new(method, &path, token);
+                if let Some(body) = body {
+                    req = req.json(&body);
+                }
+                req.query = query;
+                (req, reply_to)
+            }
+        };
+        let what = format!("{} {}", req.method, req.path);
+        let res = match self.rest.send(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = format!("{what}: {e}");
+                self.error(topic, &msg.payload, "rest_error", &reason, None)
+                    .await;
+                if let Some(reply) = reply_to {
+                    self.publish(&reply, json!({"ok": false, "error": reason}))
+                        .await;
+                }
+                return;
+            }
+        };
+        let status = res.status.as_u16();
+        let queued_ms = res.queued.as_millis() as u64;
+        let body = match res.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                let reason = format!("{what}: reading the response: {e}");
+                self.error(topic, &msg.payload, "rest_error", &reason, Some(status))
+                    .await;
+                return;
+            }
+        };
+        let body_json: Value =
+            serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(lossy(&body, 4096)));
+        let ok = (200..300).contains(&status);
+        if ok {
+            metrics::counter!("switchyard_outbound_total", "result" => "ok").increment(1);
+            tracing::debug!(%topic, %what, status, queued_ms, "outbound sent");
+        } else {
+            let reason = format!(
+                "Discord answered {status} to {what}: {}",
+                body_json
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            );
+            self.error_with(
+                topic,
+                &msg.payload,
+                "discord_error",
+                &reason,
+                Some(status),
+                Some(&body_json),
+            )
+            .await;
+        }
+        if let Some(reply) = reply_to {
+            self.publish(
+                &reply,
+                json!({"ok": ok, "status": status, "body": body_json, "queued_ms": queued_ms}),
+            )
+            .await;
+        }
+    }
+
+    async fn error(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        kind: &'static str,
+        reason: &str,
+        status: Option<u16>,
+    ) {
+        self.error_with(topic, payload, kind, reason, status, None)
+            .await;
+    }
+
+    async fn error_with(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        kind: &'static str,
+        reason: &str,
+        status: Option<u16>,
+        discord: Option<&Value>,
+    ) {
+        metrics::counter!("switchyard_outbound_total", "result" => "error").increment(1);
+        metrics::counter!("switchyard_outbound_errors_total", "kind" => kind).increment(1);
+        tracing::warn!(%topic, kind, %reason, "outbound message refused");
+        let mut report = json!({
+            "topic": topic,
+            "kind": kind,
+            "reason": reason,
+            "payload": lossy(payload, 2048),
+        });
+        if let Some(status) = status {
+            report["status"] = json!(status);
+        }
+        if let Some(d) = discord {
+            report["discord"] = d.clone();
+        }
+        match Topic::new(&format!("{}.{topic}", self.config.error_prefix)) {
+            Ok(t) => self.publish(&t, report).await,
+            Err(e) => tracing::warn!(error = %e, "cannot name the error topic"),
+        }
+    }
+
+    async fn publish(&self, topic: &Topic, value: Value) {
+        if let Err(e) = self
+            .broker
+            .publish(topic, Bytes::from(value.to_string()))
+            .await
+        {
+            tracing::warn!(%topic, error = %e, "cannot publish an outbound result");
+        }
+    }
+}

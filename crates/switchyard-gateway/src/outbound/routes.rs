@@ -1,0 +1,185 @@
+//! The allowlist of REST routes a general outbound request may use: anyone who can publish
+//! on `outbound.discord.…` acts with the bot's token, so only listed routes are called.
+//!
+//! An entry is a named group (`messages`, `reactions`, `typing`, `interactions`) or a pattern
+//! `[METHOD ]/path/with/*/segments`, where `*` matches one segment and a trailing `**` any
+//! number of them. Paths are matched without their `/api/vN` prefix.
+
+use http::Method;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Literal(String),
+    One,
+    Rest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rule {
+    method: Option<Method>,
+    segs: Vec<Seg>,
+}
+
+/// The route groups allowed by default.
+pub const DEFAULT_GROUPS: [&str; 4] = ["messages", "reactions", "typing", "interactions"];
+
+fn group(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "messages" => &[
+            "/channels/*/messages",
+            "/channels/*/messages/*",
+            "POST /channels/*/messages/bulk-delete",
+            "POST /channels/*/messages/*/crosspost",
+        ],
+        "reactions" => &["/channels/*/messages/*/reactions/**"],
+        "typing" => &["POST /channels/*/typing"],
+        "interactions" => &["POST /interactions/*/*/callback", "/webhooks/*/*/**"],
+        _ => return None,
+    })
+}
+
+/// A parsed allowlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteAllowlist {
+    rules: Vec<Rule>,
+}
+
+impl Default for RouteAllowlist {
+    fn default() -> Self {
+        // The default groups are known; parsing them cannot fail.
+        Self::parse(DEFAULT_GROUPS).unwrap_or(RouteAllowlist { rules: Vec::new() })
+    }
+}
+
+impl RouteAllowlist {
+    /// Parses entries (group names or patterns); the error names the bad entry.
+    pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        let mut rules = Vec::new();
+        for entry in entries {
+            let entry = entry.trim();
+            if let Some(patterns) = group(entry) {
+                for p in patterns {
+                    rules.push(rule(p)?);
+                }
+            } else {
+                rules.push(
+                    rule(entry)
+                        .map_err(|e| format!("{e}; groups: {}", DEFAULT_GROUPS.join(", ")))?,
+                );
+            }
+        }
+        Ok(RouteAllowlist { rules })
+    }
+
+    /// Whether `method path` is allowed (`path` without query, with or without `/api/vN`).
+    pub fn allows(&self, method: &Method, path: &str) -> bool {
+        let path = strip_api(path);
+        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        self.rules
+            .iter()
+            .any(|r| r.method.as_ref().is_none_or(|m| m == method) && matches(&r.segs, &segs))
+    }
+}
+
+/// `/api/v10/x` and `/api/x` → `/x`.
+pub fn strip_api(path: &str) -> &str {
+    let Some(rest) = path.strip_prefix("/api") else {
+        return path;
+    };
+    if let Some(after) = rest.strip_prefix("/v")
+        && let Some(slash) = after.find('/')
+        && after[..slash].bytes().all(|b| b.is_ascii_digit())
+    {
+        return &after[slash..];
+    }
+    if rest.starts_with('/') { rest } else { path }
+}
+
+fn rule(entry: &str) -> Result<Rule, String> {
+    let (method, path) = match entry.split_once(' ') {
+        Some((m, p)) => {
+            let method = Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes())
+                .map_err(|_| format!("bad method in route {entry:?}"))?;
+            (Some(method), p.trim())
+        }
+        None => (None, entry),
+    };
+    if !path.starts_with('/') {
+        return Err(format!(
+            "route {entry:?} is neither a group nor a path pattern starting with /"
+        ));
+    }
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut segs = Vec::with_capacity(parts.len());
+    for (i, p) in parts.iter().enumerate() {
+        segs.push(match *p {
+            "**" if i + 1 == parts.len() => Seg::Rest,
+            "**" => return Err(format!("`**` must be last in route {entry:?}")),
+            "*" => Seg::One,
+            "" => return Err(format!("empty segment in route {entry:?}")),
+            lit => Seg::Literal(lit.to_owned()),
+        });
+    }
+    Ok(Rule { method, segs })
+}
+
+fn matches(rule: &[Seg], path: &[&str]) -> bool {
+    match (rule.first(), path.first()) {
+        (Some(Seg::Rest), _) => !path.is_empty() && path.iter().all(|s| !s.is_empty()),
+        (Some(Seg::One), Some(s)) => !s.is_empty() && matches(&rule[1..], &path[1..]),
+        (Some(Seg::Literal(l)), Some(s)) => l == s && matches(&rule[1..], &path[1..]),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// Whether a path is safe to send: absolute, no empty, `.` or `..` segments (plain or
+/// percent-encoded), no control characters, no scheme or fragment.
+pub fn safe_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.contains('#')
+        && !path
+            .bytes()
+            .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\')
+        && path.trim_start_matches('/').split('/').all(|s| {
+            let lower = s.to_ascii_lowercase().replace("%2e", ".");
+            !s.is_empty() && lower != "." && lower != ".."
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_groups() {
+        let a = RouteAllowlist::default();
+        assert!(a.allows(&Method::POST, "/channels/1/messages"));
+        assert!(a.allows(&Method::PATCH, "/api/v10/channels/1/messages/2"));
+        assert!(a.allows(
+            &Method::PUT,
+            "/channels/1/messages/2/reactions/%F0%9F%91%8D/@me"
+        ));
+        assert!(a.allows(&Method::POST, "/channels/1/typing"));
+        assert!(!a.allows(&Method::GET, "/channels/1/typing"));
+        assert!(a.allows(&Method::POST, "/interactions/1/tok/callback"));
+        assert!(!a.allows(&Method::DELETE, "/guilds/1"));
+        assert!(!a.allows(&Method::PUT, "/guilds/1/bans/2"));
+        assert!(!a.allows(&Method::POST, "/channels/1/messages/"));
+    }
+
+    #[test]
+    fn custom_patterns_and_errors() {
+        let a = RouteAllowlist::parse(["GET /guilds/*/members/*", "typing"]).expect("valid");
+        assert!(a.allows(&Method::GET, "/guilds/1/members/2"));
+        assert!(!a.allows(&Method::PATCH, "/guilds/1/members/2"));
+        assert!(!a.allows(&Method::POST, "/channels/1/messages"));
+        assert!(RouteAllowlist::parse(["mesages"]).is_err());
+        assert!(RouteAllowlist::parse(["/a/**/b"]).is_err());
+        assert!(safe_path("/channels/1/messages"));
+        assert!(!safe_path("/channels/../guilds/1"));
+        assert!(!safe_path("/channels/%2E%2e/x"));
+        assert!(!safe_path("channels/1"));
+        assert!(!safe_path("/channels//1"));
+    }
+}

@@ -1,0 +1,173 @@
+//! From a raw gateway frame to what is published: parse the dispatch lazily, apply the event
+//! filter and the own-message rule, render the topic and build the payload (the envelope with
+//! `d` spliced in raw, or `d` alone). No I/O; the shard runner calls it for every frame.
+
+use bytes::Bytes;
+use switchyard_core::envelope::{Source, encode_into};
+use switchyard_core::route::RouteError;
+use switchyard_core::{Dispatch, Topic, TopicContext, TopicTemplate, parse_dispatch};
+
+use crate::config::{EventFilter, GatewayConfig, PayloadMode};
+
+/// What to do with one frame.
+#[derive(Debug)]
+pub enum Routed<'a> {
+    /// Publish `payload` on `topic`.
+    Publish {
+        /// The dispatch (for its event name, seq and ids).
+        dispatch: Dispatch<'a>,
+        /// The topic.
+        topic: Topic,
+        /// The payload.
+        payload: Bytes,
+    },
+    /// A dispatch that is not published (filtered, or the bot's own message).
+    Skipped(Dispatch<'a>),
+    /// Not a dispatch (HELLO, ACK, RECONNECT, INVALID_SESSION...), with its op; twilight
+    /// handles it.
+    Control(u64),
+}
+
+/// Turns frames into topics and payloads for one bot.
+#[derive(Debug, Clone)]
+pub struct Router {
+    bot: String,
+    template: TopicTemplate,
+    payload: PayloadMode,
+    filter: EventFilter,
+    skip_own: bool,
+}
+
+/// Buffers reused between frames.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    topic: String,
+    payload: Vec<u8>,
+}
+
+impl Router {
+    /// A router from the effective configuration.
+    pub fn new(config: &GatewayConfig) -> Self {
+        let c = config.effective();
+        Router {
+            bot: c.bot,
+            template: c.topic_template,
+            payload: c.payload,
+            filter: c.events,
+            skip_own: c.skip_own_messages,
+        }
+    }
+
+    /// Routes one frame received on `shard` in `session`. `own_user` is the bot's user id
+    /// (from READY), for the own-message rule.
+    pub fn route<'a>(
+        &self,
+        frame: &'a str,
+        shard: u32,
+        session: &str,
+        own_user: Option<u64>,
+        received_ms: u64,
+        scratch: &mut Scratch,
+    ) -> Result<Routed<'a>, RouteError> {
+        let dispatch = match parse_dispatch(frame) {
+            Ok(d) => d,
+            Err(RouteError::NotDispatch(op)) => return Ok(Routed::Control(op)),
+            Err(e) => return Err(e),
+        };
+        if !self.filter.passes(&dispatch.event)
+            || (self.skip_own
+                && dispatch.event == "MESSAGE_CREATE"
+                && own_user.is_some()
+                && dispatch.ids.user == own_user)
+        {
+            return Ok(Routed::Skipped(dispatch));
+        }
+        let ctx = TopicContext {
+            bot: &self.bot,
+            event: &dispatch.event,
+            shard,
+            ids: dispatch.ids,
+        };
+        self.template.render_into(&ctx, &mut scratch.topic);
+        let topic = Topic::new(&scratch.topic).map_err(|e| RouteError::BadId {
+            field: "topic",
+            value: e.to_string(),
+        })?;
+        let payload = match self.payload {
+            PayloadMode::Raw => Bytes::copy_from_slice(dispatch.data.as_bytes()),
+            PayloadMode::Envelope => {
+                scratch.payload.clear();
+                let source = Source {
+                    platform: "discord",
+                    bot: &self.bot,
+                    shard,
+                    session,
+                };
+                encode_into(&mut scratch.payload, &source, &dispatch, received_ms, None);
+                Bytes::copy_from_slice(&scratch.payload)
+            }
+        };
+        Ok(Routed::Publish {
+            dispatch,
+            topic,
+            payload,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profile;
+    use crate::secret::Secret;
+    use switchyard_core::Envelope;
+
+    const MSG: &str = r#"{"op":0,"s":5,"t":"MESSAGE_CREATE","d":{"id":"9","channel_id":"2","guild_id":"1","author":{"id":"3"},"content":"hi"}}"#;
+
+    #[test]
+    fn envelope_topic_and_filters() {
+        let cfg = GatewayConfig::new("echo", Secret::new("t"));
+        let r = Router::new(&cfg);
+        let mut s = Scratch::default();
+        let Routed::Publish { topic, payload, .. } =
+            r.route(MSG, 0, "sess", None, 7, &mut s).expect("routes")
+        else {
+            panic!("published")
+        };
+        assert_eq!(topic.as_str(), "inbound.discord.1.2.3");
+        let env = Envelope::decode(&payload).expect("envelope");
+        assert_eq!(env.seq, Some(5));
+        assert_eq!(env.bot, "echo");
+        assert!(env.d.get().contains("\"content\":\"hi\""));
+        assert!(matches!(
+            r.route(r#"{"op":11,"d":null}"#, 0, "s", None, 0, &mut s),
+            Ok(Routed::Control(11))
+        ));
+        assert!(r.route("{not json", 0, "s", None, 0, &mut s).is_err());
+    }
+
+    #[test]
+    fn bytebot_raw_and_own_messages() {
+        let mut cfg = GatewayConfig::new("echo", Secret::new("t"));
+        cfg.profile = Profile::Bytebot;
+        let r = Router::new(&cfg);
+        let mut s = Scratch::default();
+        let Routed::Publish { payload, .. } = r
+            .route(MSG, 0, "sess", Some(77), 7, &mut s)
+            .expect("routes")
+        else {
+            panic!("published")
+        };
+        let v: serde_json::Value = serde_json::from_slice(&payload).expect("json");
+        assert_eq!(v["content"], "hi");
+        assert!(matches!(
+            r.route(MSG, 0, "sess", Some(3), 7, &mut s),
+            Ok(Routed::Skipped(_))
+        ));
+        let typing = r#"{"op":0,"s":6,"t":"TYPING_START","d":{"channel_id":"2","user_id":"3"}}"#;
+        assert!(matches!(
+            r.route(typing, 0, "sess", None, 7, &mut s),
+            Ok(Routed::Skipped(_))
+        ));
+    }
+}

@@ -1,0 +1,209 @@
+//! Live state of each shard, shared between its runner, its publisher, the session saver and
+//! the admin listener's `/status`.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// A shard's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum ShardPhase {
+    /// Waiting for its turn in the identify queue, or connecting.
+    Starting = 0,
+    /// Connected, identifying.
+    Identifying = 1,
+    /// Resuming a session (replaying missed events).
+    Resuming = 2,
+    /// Receiving events.
+    Active = 3,
+    /// Disconnected; it reconnects by itself.
+    Disconnected = 4,
+    /// Closed on purpose because its queue stayed full; resumes once it drains.
+    Paused = 5,
+    /// Stopped by a fatal close code (see `error`).
+    Fatal = 6,
+    /// Stopped by shutdown.
+    Stopped = 7,
+}
+
+impl ShardPhase {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => ShardPhase::Identifying,
+            2 => ShardPhase::Resuming,
+            3 => ShardPhase::Active,
+            4 => ShardPhase::Disconnected,
+            5 => ShardPhase::Paused,
+            6 => ShardPhase::Fatal,
+            7 => ShardPhase::Stopped,
+            _ => ShardPhase::Starting,
+        }
+    }
+}
+
+/// The session a shard's events were handed to the broker in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Handed {
+    pub session: Option<Arc<str>>,
+    pub seq: u64,
+}
+
+/// One shard's live state.
+#[derive(Debug)]
+pub struct ShardStatus {
+    /// Shard id.
+    pub id: u32,
+    /// Shard count.
+    pub total: u32,
+    phase: AtomicU8,
+    seq: AtomicU64,
+    latency_us: AtomicU64,
+    events: AtomicU64,
+    published: AtomicU64,
+    skipped: AtomicU64,
+    queue_depth: AtomicU64,
+    gaps: AtomicU64,
+    pub(crate) session: Mutex<Option<Arc<str>>>,
+    pub(crate) resume_url: Mutex<Option<String>>,
+    pub(crate) handed: Mutex<Handed>,
+    error: Mutex<Option<String>>,
+    last_close: Mutex<Option<u16>>,
+}
+
+/// A copy of one shard's state, for `/status`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ShardSnapshot {
+    /// Shard id.
+    pub id: u32,
+    /// Shard count.
+    pub total: u32,
+    /// Lifecycle state.
+    pub state: ShardPhase,
+    /// Average heartbeat latency in milliseconds, once measured.
+    pub latency_ms: Option<f64>,
+    /// Last sequence number received.
+    pub seq: u64,
+    /// Current session id.
+    pub session: Option<String>,
+    /// Dispatches received.
+    pub events: u64,
+    /// Events handed to the broker.
+    pub published: u64,
+    /// Events filtered out (event filter, own messages).
+    pub skipped: u64,
+    /// Events waiting between shard and broker.
+    pub queue_depth: u64,
+    /// Sessions lost without a resume (gaps reported).
+    pub gaps: u64,
+    /// The last close code received.
+    pub last_close: Option<u16>,
+    /// Why the shard stopped, when it did.
+    pub error: Option<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl ShardStatus {
+    /// A new status in [`ShardPhase::Starting`].
+    pub fn new(id: u32, total: u32) -> Self {
+        ShardStatus {
+            id,
+            total,
+            phase: AtomicU8::new(ShardPhase::Starting as u8),
+            seq: AtomicU64::new(0),
+            latency_us: AtomicU64::new(u64::MAX),
+            events: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            queue_depth: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+            session: Mutex::new(None),
+            resume_url: Mutex::new(None),
+            handed: Mutex::new(Handed::default()),
+            error: Mutex::new(None),
+            last_close: Mutex::new(None),
+        }
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> ShardPhase {
+        ShardPhase::from_u8(self.phase.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_phase(&self, phase: ShardPhase) {
+        self.phase.store(phase as u8, Ordering::Relaxed);
+    }
+    pub(crate) fn set_seq(&self, seq: u64) {
+        self.seq.store(seq, Ordering::Relaxed);
+    }
+    pub(crate) fn set_latency(&self, latency: Option<std::time::Duration>) {
+        let v = latency.map_or(u64::MAX, |d| {
+            d.as_micros().min(u128::from(u64::MAX - 1)) as u64
+        });
+        self.latency_us.store(v, Ordering::Relaxed);
+    }
+    pub(crate) fn add_event(&self) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn add_published(&self) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn add_skipped(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn add_gap(&self) {
+        self.gaps.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn set_queue_depth(&self, depth: usize) {
+        self.queue_depth.store(depth as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn set_error(&self, error: Option<String>) {
+        *lock(&self.error) = error;
+    }
+    pub(crate) fn set_last_close(&self, code: u16) {
+        *lock(&self.last_close) = Some(code);
+    }
+    pub(crate) fn set_session(&self, session: Option<Arc<str>>, resume_url: Option<String>) {
+        *lock(&self.session) = session;
+        *lock(&self.resume_url) = resume_url;
+    }
+    pub(crate) fn resume_url(&self) -> Option<String> {
+        lock(&self.resume_url).clone()
+    }
+    pub(crate) fn set_handed(&self, session: &Arc<str>, seq: u64) {
+        let mut h = lock(&self.handed);
+        if h.session.as_ref() != Some(session) {
+            h.session = Some(session.clone());
+        }
+        h.seq = seq;
+    }
+    pub(crate) fn handed(&self) -> Handed {
+        lock(&self.handed).clone()
+    }
+
+    /// A copy of the current state.
+    pub fn snapshot(&self) -> ShardSnapshot {
+        let latency = self.latency_us.load(Ordering::Relaxed);
+        ShardSnapshot {
+            id: self.id,
+            total: self.total,
+            state: self.phase(),
+            latency_ms: (latency != u64::MAX).then(|| latency as f64 / 1000.0),
+            seq: self.seq.load(Ordering::Relaxed),
+            session: lock(&self.session).as_deref().map(str::to_owned),
+            events: self.events.load(Ordering::Relaxed),
+            published: self.published.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            queue_depth: self.queue_depth.load(Ordering::Relaxed),
+            gaps: self.gaps.load(Ordering::Relaxed),
+            last_close: *lock(&self.last_close),
+            error: lock(&self.error).clone(),
+        }
+    }
+}

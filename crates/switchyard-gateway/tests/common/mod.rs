@@ -1,0 +1,179 @@
+//! Helpers for the gateway's integration tests: a fake Discord, an embedded broker, a
+//! started gateway and a consumer.
+#![allow(dead_code, missing_docs)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_broker::embedded::EmbeddedBroker;
+use switchyard_broker::{Broker, Message, Pattern, Subscription};
+use switchyard_core::Envelope;
+use switchyard_gateway::{
+    FileSessionStore, GatewayConfig, GatewayDeps, RunningGateway, Secret, SessionStore,
+};
+use switchyard_rest::{RestClient, RestConfig};
+use switchyard_sim::gateway::frame::Snowflake;
+use switchyard_sim::{Inject, Sim, SimConfig, SimHandle};
+
+pub const TOKEN: &str = "gateway-test-token";
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct Env {
+    pub sim: SimHandle,
+    pub broker: EmbeddedBroker,
+    pub rest: RestClient,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn env(config: SimConfig) -> Env {
+    let sim = Sim::start(config).await.expect("sim starts");
+    let rest = RestClient::new(RestConfig {
+        upstream: sim.http_url().to_owned(),
+        ..RestConfig::default()
+    })
+    .await
+    .expect("rest client");
+    Env {
+        sim,
+        broker: EmbeddedBroker::new(Default::default()),
+        rest,
+        dir: tempfile::tempdir().expect("tempdir"),
+    }
+}
+
+impl Env {
+    pub fn config(&self) -> GatewayConfig {
+        let mut c = GatewayConfig::new("testbot", Secret::new(TOKEN));
+        c.identify_window = Duration::from_millis(50);
+        c.session_save_interval = Duration::from_millis(20);
+        c
+    }
+
+    pub fn store(&self) -> Arc<dyn SessionStore> {
+        Arc::new(FileSessionStore::new(self.dir.path().join("sessions")).expect("store"))
+    }
+
+    pub fn deps(&self) -> GatewayDeps {
+        self.deps_with(Arc::new(self.broker.clone()))
+    }
+
+    pub fn deps_with(&self, broker: Arc<dyn Broker>) -> GatewayDeps {
+        GatewayDeps {
+            broker,
+            rest: self.rest.clone(),
+            sessions: self.store(),
+        }
+    }
+
+    pub async fn start(&self, config: GatewayConfig) -> RunningGateway {
+        let gw = switchyard_gateway::start(config, self.deps())
+            .await
+            .expect("gateway starts");
+        assert!(gw.wait_ready(WAIT).await, "shards ready: {:?}", gw.status());
+        gw
+    }
+
+    pub async fn subscribe(&self, pattern: &str) -> Subscription {
+        self.broker
+            .subscribe(&Pattern::new(pattern).expect("pattern"))
+            .await
+            .expect("subscribe")
+    }
+
+    pub fn channel(&self, guild: usize) -> u64 {
+        self.sim.world().guilds[guild]
+            .channels
+            .iter()
+            .find(|c| c.kind == 0)
+            .expect("text channel")
+            .id
+    }
+
+    pub fn say(&self, channel: u64, text: &str) {
+        self.sim
+            .inject(&Inject::Message {
+                channel_id: Snowflake(channel),
+                content: text.to_owned(),
+                author_id: None,
+            })
+            .expect("inject");
+    }
+
+    /// POST calls to /channels/{channel}/messages recorded by the fake.
+    pub fn posted(&self, channel: u64) -> Vec<serde_json::Value> {
+        let path = format!("/api/v10/channels/{channel}/messages");
+        self.sim
+            .counters()
+            .rest_calls
+            .into_iter()
+            .filter(|c| c.method == "POST" && c.path == path)
+            .filter_map(|c| serde_json::from_str(&c.body).ok())
+            .collect()
+    }
+
+    pub async fn wait_posted(&self, channel: u64, n: usize) -> Vec<serde_json::Value> {
+        for _ in 0..500 {
+            let p = self.posted(channel);
+            if p.len() >= n {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "{n} messages not posted to {channel}: {:?}",
+            self.posted(channel)
+        );
+    }
+}
+
+pub async fn recv(sub: &mut Subscription) -> Message {
+    tokio::time::timeout(WAIT, sub.recv())
+        .await
+        .expect("message in time")
+        .expect("subscription open")
+}
+
+/// Receives envelopes until one is a MESSAGE_CREATE with `content`; returns it as JSON.
+pub async fn message_with(sub: &mut Subscription, content: &str) -> (Message, serde_json::Value) {
+    loop {
+        let msg = recv(sub).await;
+        let env = Envelope::decode(&msg.payload).expect("envelope");
+        if env.t == "MESSAGE_CREATE" {
+            let d: serde_json::Value = env.data().expect("d");
+            if d["content"] == content {
+                return (msg.clone(), d);
+            }
+        }
+    }
+}
+
+/// Collects the seqs of every envelope until `done` says so.
+pub async fn seqs_until(
+    sub: &mut Subscription,
+    seen: &mut BTreeSet<u64>,
+    mut done: impl FnMut(&BTreeSet<u64>) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done(seen) {
+        let msg = tokio::time::timeout_at(deadline, sub.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out; seen {} seqs: {seen:?}", seen.len()))
+            .expect("open");
+        if let Ok(env) = Envelope::decode(&msg.payload)
+            && let Some(seq) = env.seq
+        {
+            seen.insert(seq);
+        }
+    }
+}
+
+pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

@@ -1,0 +1,323 @@
+//! [`RestClient`]: sends any request for any token through the [`Limiter`], retries upstream
+//! 429s (bounded, when the body can be replayed), and hands back the response with its body
+//! still streaming. The proxy and the gateway's outbound path both use it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use bytes::Bytes;
+use futures_util::TryStreamExt as _;
+
+use crate::config::RestConfig;
+use crate::error::RestError;
+use crate::headers;
+use crate::limiter::{Limiter, Ticket};
+use crate::route::{RouteInfo, api_path};
+use crate::store::Observed;
+
+/// Headers that belong to one connection and are never forwarded.
+pub const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Largest 429 body read to find `retry_after`.
+const MAX_429_BODY: usize = 64 * 1024;
+
+/// A request body.
+#[derive(Debug, Default)]
+pub enum RestBody {
+    /// No body.
+    #[default]
+    Empty,
+    /// A buffered body; it can be replayed, so a 429 is retried.
+    Bytes(Bytes),
+    /// A streamed body (uploads); sent once, so a 429 is passed on.
+    Stream(axum::body::Body),
+    /// A body of this many bytes, read only once the request has its place in its bucket's
+    /// queue (so queue order is arrival order), then replayable like [`RestBody::Bytes`].
+    Buffer(axum::body::Body, usize),
+}
+
+/// A request to Discord's REST API.
+#[derive(Debug)]
+pub struct RestRequest {
+    /// Method.
+    pub method: Method,
+    /// Path with its `/api[/vN]` prefix, e.g. `/api/v10/channels/1/messages`.
+    pub path: String,
+    /// Query string without `?`.
+    pub query: Option<String>,
+    /// Headers to send (Authorization selects the token's limiter).
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: RestBody,
+}
+
+impl RestRequest {
+    /// A request for `path` relative to `/api/v10` (e.g. `/channels/1/messages`) with
+    /// `Authorization: Bot {token}`; paths already starting with `/api` are kept.
+    pub fn new(method: Method, path: &str, token: Option<&str>) -> Self {
+        let path = if path.starts_with("/api/") {
+            path.to_owned()
+        } else {
+            format!("/api/v10/{}", path.trim_start_matches('/'))
+        };
+        let mut headers = HeaderMap::new();
+        if let Some(token) = token {
+            let value = if token.starts_with("Bot ") || token.starts_with("Bearer ") {
+                token.to_owned()
+            } else {
+                format!("Bot {token}")
+            };
+            if let Ok(mut v) = HeaderValue::from_str(&value) {
+                v.set_sensitive(true);
+                headers.insert(header::AUTHORIZATION, v);
+            }
+        }
+        RestRequest {
+            method,
+            path,
+            query: None,
+            headers,
+            body: RestBody::Empty,
+        }
+    }
+
+    /// Sets a JSON body.
+    pub fn json(mut self, body: &serde_json::Value) -> Self {
+        self.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        self.body = RestBody::Bytes(Bytes::from(body.to_string()));
+        self
+    }
+}
+
+#[derive(Debug)]
+enum Body {
+    Upstream(reqwest::Response),
+    Buffered(Bytes),
+}
+
+/// Discord's answer.
+#[derive(Debug)]
+pub struct RestResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers (rate-limit headers included).
+    pub headers: HeaderMap,
+    /// Time spent queued in the limiter, over every attempt.
+    pub queued: Duration,
+    /// Attempts made (more than 1 when a 429 was retried).
+    pub attempts: u32,
+    body: Body,
+}
+
+impl RestResponse {
+    /// The whole body.
+    pub async fn bytes(self) -> Result<Bytes, RestError> {
+        match self.body {
+            Body::Buffered(b) => Ok(b),
+            Body::Upstream(r) => r
+                .bytes()
+                .await
+                .map_err(|e| RestError::Upstream(e.without_url())),
+        }
+    }
+
+    /// The body as a stream for an HTTP server.
+    pub fn into_body(self) -> axum::body::Body {
+        match self.body {
+            Body::Buffered(b) => axum::body::Body::from(b),
+            Body::Upstream(r) => {
+                axum::body::Body::from_stream(r.bytes_stream().map_err(|e| e.without_url()))
+            }
+        }
+    }
+}
+
+/// The REST client: one per process, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RestClient {
+    limiter: Arc<Limiter>,
+    http: reqwest::Client,
+    upstream: Arc<str>,
+}
+
+impl RestClient {
+    /// Builds the limiter (connecting to Redis if configured) and the HTTP client.
+    pub async fn new(cfg: RestConfig) -> Result<Self, RestError> {
+        let upstream: Arc<str> = cfg.upstream.trim_end_matches('/').into();
+        if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
+            return Err(RestError::Config(format!(
+                "upstream {upstream:?} must start with http:// or https://"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(cfg.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| RestError::Config(format!("HTTP client: {e}")))?;
+        let limiter = Limiter::new(cfg).await?;
+        Ok(RestClient {
+            limiter,
+            http,
+            upstream,
+        })
+    }
+
+    /// The limiter (for stats, unlocking tokens).
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
+    }
+
+    /// Sends `req` when its bucket and the global limit allow, retrying upstream 429s.
+    ///
+    /// Errors: [`RestError::RateLimited`] when the wait would exceed the maximum (or the
+    /// limiter fails fast), [`RestError::TokenLocked`] after a 401 for this token,
+    /// [`RestError::Upstream`] when Discord cannot be reached.
+    pub async fn send(&self, req: RestRequest) -> Result<RestResponse, RestError> {
+        let started = Instant::now();
+        let api = api_path(&req.path).ok_or_else(|| {
+            RestError::InvalidRequest("the path must start with /api/".to_owned())
+        })?;
+        let route = RouteInfo::classify(req.method.as_str(), api);
+        let auth = req
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let mut ticket = self.limiter.enqueue(auth, route).await?;
+        let body = match req.body {
+            RestBody::Buffer(body, len) => match axum::body::to_bytes(body, len).await {
+                Ok(b) => RestBody::Bytes(b),
+                Err(_) => {
+                    return Err(RestError::InvalidRequest(
+                        "the request body ended early or exceeded its Content-Length".to_owned(),
+                    ));
+                }
+            },
+            other => other,
+        };
+        self.limiter.reserve(&mut ticket, started).await?;
+        let url = match &req.query {
+            Some(q) => format!("{}{}?{q}", self.upstream, req.path),
+            None => format!("{}{}", self.upstream, req.path),
+        };
+        let mut headers = req.headers;
+        for h in HOP_BY_HOP {
+            headers.remove(h);
+        }
+        headers.remove(header::HOST);
+        let replay = match &body {
+            RestBody::Bytes(b) => Some(b.clone()),
+            RestBody::Empty => Some(Bytes::new()),
+            RestBody::Stream(_) | RestBody::Buffer(..) => None,
+        };
+        let mut stream = match body {
+            RestBody::Stream(b) => Some(b),
+            _ => None,
+        };
+        let max_retries = self.limiter.config().max_retries;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut builder = self
+                .http
+                .request(req.method.clone(), &url)
+                .headers(headers.clone());
+            match (&replay, stream.take()) {
+                (_, Some(body)) => {
+                    builder = builder.body(reqwest::Body::wrap_stream(body.into_data_stream()));
+                }
+                (Some(b), None) if !b.is_empty() || !matches!(req.method, Method::GET) => {
+                    builder = builder.body(b.clone());
+                }
+                _ => {}
+            }
+            let sent = Instant::now();
+            let response = match builder.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.limiter
+                        .complete(&ticket, &Observed::default(), 0, false)
+                        .await;
+                    record(&ticket, "502", sent);
+                    return Err(RestError::Upstream(e.without_url()));
+                }
+            };
+            let status = response.status();
+            let rh = response.headers().clone();
+            let shared = headers::shared_scope(&rh);
+            if status != StatusCode::TOO_MANY_REQUESTS {
+                let seen = headers::observe(status, &rh, None);
+                self.limiter
+                    .complete(&ticket, &seen, status.as_u16(), shared)
+                    .await;
+                record(&ticket, status.as_str(), sent);
+                return Ok(finish(
+                    ticket,
+                    status,
+                    rh,
+                    attempts,
+                    Body::Upstream(response),
+                ));
+            }
+            let body = read_limited(response).await;
+            let seen = headers::observe(status, &rh, Some(&body));
+            self.limiter.complete(&ticket, &seen, 429, shared).await;
+            record(&ticket, "429", sent);
+            if replay.is_none() || attempts > max_retries {
+                return Ok(finish(ticket, status, rh, attempts, Body::Buffered(body)));
+            }
+            metrics::counter!("switchyard_rest_retries_total").increment(1);
+            self.limiter.reserve(&mut ticket, started).await?;
+        }
+    }
+}
+
+fn record(ticket: &Ticket, status: &str, sent: Instant) {
+    let route = ticket.route.key.clone();
+    metrics::counter!("switchyard_rest_requests_total", "route" => route.clone(), "status" => status.to_owned())
+        .increment(1);
+    metrics::histogram!("switchyard_rest_upstream_seconds", "route" => route)
+        .record(sent.elapsed().as_secs_f64());
+    metrics::histogram!("switchyard_rest_queue_seconds").record(ticket.queued.as_secs_f64());
+}
+
+fn finish(
+    ticket: Ticket,
+    status: StatusCode,
+    headers: HeaderMap,
+    attempts: u32,
+    body: Body,
+) -> RestResponse {
+    RestResponse {
+        status,
+        headers,
+        queued: ticket.queued,
+        attempts,
+        body,
+    }
+}
+
+async fn read_limited(mut r: reqwest::Response) -> Bytes {
+    let mut buf = Vec::new();
+    while let Ok(Some(chunk)) = r.chunk().await {
+        buf.extend_from_slice(&chunk);
+        if buf.len() > MAX_429_BODY {
+            break;
+        }
+    }
+    Bytes::from(buf)
+}

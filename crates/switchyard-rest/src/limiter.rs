@@ -1,0 +1,410 @@
+//! The limiter: one per process (or gateway), holding a limiter per token. A request takes
+//! its place in the FIFO queue of its route and major parameter, waits for a slot from the
+//! store (bucket and global limit together), is sent by the caller, and its response teaches
+//! the store. The queue is held until the response headers arrive, so requests of one bucket
+//! leave strictly in order, and a bucket not learned yet sees one request at a time.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::OwnedMutexGuard;
+
+use crate::budget::Budget;
+use crate::config::{Rate, RestConfig, WaitMode};
+use crate::error::RestError;
+use crate::route::RouteInfo;
+use crate::store::{Ask, Decision, Observed, Store, local::LocalStore, redis::RedisStore};
+
+/// Longest sleep between two looks at a bucket held by another node's first request.
+const PROBE_POLL: Duration = Duration::from_millis(5);
+/// How long a fail-fast request may wait for the request ahead of it in its bucket.
+const FAIL_FAST_QUEUE: Duration = Duration::from_secs(30);
+
+type Queue = Arc<tokio::sync::Mutex<()>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One token's state: its queues and when it was last used.
+#[derive(Debug)]
+struct TokenState {
+    scope: String,
+    global: Rate,
+    queues: Mutex<HashMap<(String, String), Queue>>,
+    last_used: AtomicU64,
+}
+
+/// Counters shown on `/status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LimiterStats {
+    /// Per-token limiters alive.
+    pub limiters: usize,
+    /// Tokens locked after a 401.
+    pub locked_tokens: usize,
+    /// Requests sent upstream.
+    pub sent: u64,
+    /// 429s received from upstream (they should not happen).
+    pub upstream_429: u64,
+    /// Synthetic 429s answered (fail fast, or waits beyond the maximum).
+    pub synthetic_429: u64,
+    /// Invalid responses (401/403/429) over the last 10 minutes.
+    pub invalid_10m: u32,
+    /// Whether the invalid-request warning level is reached.
+    pub invalid_warning: bool,
+    /// Where limits are kept: `local` or `redis`.
+    pub store: &'static str,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    sent: AtomicU64,
+    upstream_429: AtomicU64,
+    synthetic_429: AtomicU64,
+}
+
+/// A place in a bucket's queue with a slot taken; hand it back to [`Limiter::complete`].
+#[derive(Debug)]
+pub struct Ticket {
+    _queue: OwnedMutexGuard<()>,
+    scope: String,
+    global: Option<(String, Rate)>,
+    token: Option<u64>,
+    slot: String,
+    /// The route.
+    pub route: RouteInfo,
+    /// Time spent waiting (queue and limits), over every attempt.
+    pub queued: Duration,
+}
+
+/// The rate limiter shared by the proxy and the gateway's outbound path.
+#[derive(Debug)]
+pub struct Limiter {
+    cfg: RestConfig,
+    store: Store,
+    start: Instant,
+    tokens: Mutex<HashMap<u64, Arc<TokenState>>>,
+    locked: Mutex<HashSet<u64>>,
+    budget: Budget,
+    counts: Counts,
+    node: u64,
+    slots: AtomicU64,
+}
+
+/// The token part of an Authorization value (`Bot x`, `Bearer x` or `x`).
+fn token_of(auth: &str) -> &str {
+    auth.strip_prefix("Bot ")
+        .or_else(|| auth.strip_prefix("Bearer "))
+        .unwrap_or(auth)
+        .trim()
+}
+
+/// The bot's user id encoded in the first part of a Discord token, if it is one.
+pub fn bot_id(token: &str) -> Option<String> {
+    let first = token.split('.').next()?;
+    let mut bits: u32 = 0;
+    let mut n = 0;
+    let mut out = Vec::with_capacity(first.len());
+    for c in first.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(v);
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    let id = String::from_utf8(out).ok()?;
+    (!id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
+}
+
+impl Limiter {
+    /// A limiter with its store (connects to Redis when `cfg.redis` is set) and a background
+    /// task that evicts idle per-token limiters.
+    pub async fn new(cfg: RestConfig) -> Result<Arc<Self>, RestError> {
+        if cfg.global.limit == 0 || cfg.global_per_ip.limit == 0 {
+            return Err(RestError::Config("global limits must be at least 1".into()));
+        }
+        let store = match &cfg.redis {
+            Some(url) => Store::Redis(RedisStore::connect(url, &cfg.redis_prefix).await?),
+            None => Store::Local(Arc::new(LocalStore::default())),
+        };
+        let limiter = Arc::new(Limiter {
+            budget: Budget::new(cfg.invalid_warn),
+            cfg,
+            store,
+            start: Instant::now(),
+            tokens: Mutex::default(),
+            locked: Mutex::default(),
+            counts: Counts::default(),
+            node: xxhash_rust::xxh3::xxh3_64(
+                format!("{}:{:?}", std::process::id(), std::time::SystemTime::now()).as_bytes(),
+            ),
+            slots: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&limiter);
+        let every = (limiter.cfg.idle_evict / 4).max(Duration::from_millis(10));
+        tokio::spawn(evict_loop(weak, every));
+        Ok(limiter)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RestConfig {
+        &self.cfg
+    }
+
+    fn fingerprint(token: &str) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(token.as_bytes())
+    }
+
+    fn token_state(&self, token: &str, fp: u64) -> Arc<TokenState> {
+        let now = self.start.elapsed().as_millis() as u64;
+        let mut tokens = lock(&self.tokens);
+        let state = tokens.entry(fp).or_insert_with(|| {
+            let id = bot_id(token);
+            let global = id
+                .as_ref()
+                .and_then(|id| self.cfg.global_per_bot.get(id))
+                .copied()
+                .unwrap_or(self.cfg.global);
+            let scope = id.unwrap_or_else(|| format!("t{fp:016x}"));
+            Arc::new(TokenState {
+                scope,
+                global,
+                queues: Mutex::default(),
+                last_used: AtomicU64::new(now),
+            })
+        });
+        state.last_used.store(now, Ordering::Relaxed);
+        let state = state.clone();
+        metrics::gauge!("switchyard_rest_limiters").set(tokens.len() as f64);
+        state
+    }
+
+    /// Takes `route`'s place in the queue of the token in `auth` (an Authorization value;
+    /// `None` for requests without a token, limited per IP), then waits for a slot.
+    pub async fn acquire(&self, auth: Option<&str>, route: RouteInfo) -> Result<Ticket, RestError> {
+        let started = Instant::now();
+        let mut ticket = self.enqueue(auth, route).await?;
+        self.reserve(&mut ticket, started).await?;
+        Ok(ticket)
+    }
+
+    /// Takes `route`'s place in its FIFO queue (waiting for the requests ahead of it to get
+    /// their response headers) without taking a slot yet: call [`Limiter::reserve`] next.
+    pub async fn enqueue(&self, auth: Option<&str>, route: RouteInfo) -> Result<Ticket, RestError> {
+        let token = auth.map(token_of).filter(|t| !t.is_empty());
+        let fp = token.map(Self::fingerprint);
+        let (queue, scope, global) = match (token, fp) {
+            (Some(token), Some(fp)) => {
+                if lock(&self.locked).contains(&fp) {
+                    return Err(RestError::TokenLocked);
+                }
+                let ts = self.token_state(token, fp);
+                let queue = lock(&ts.queues)
+                    .entry((route.key.clone(), route.major.clone()))
+                    .or_default()
+                    .clone();
+                let global = format!("bot:{}", ts.scope);
+                (queue, ts.scope.clone(), (global, ts.global))
+            }
+            _ => {
+                let ts = self.token_state("", 0);
+                let queue = lock(&ts.queues)
+                    .entry((route.key.clone(), route.major.clone()))
+                    .or_default()
+                    .clone();
+                let global = ("ip".to_owned(), self.cfg.global_per_ip);
+                (queue, "ip".to_owned(), global)
+            }
+        };
+        let limit = match self.cfg.wait {
+            WaitMode::Queue { max_wait } => max_wait,
+            WaitMode::FailFast => FAIL_FAST_QUEUE,
+        };
+        let guard = match tokio::time::timeout(limit, queue.lock_owned()).await {
+            Ok(g) => g,
+            Err(_) => return Err(self.refuse(limit, false)),
+        };
+        Ok(Ticket {
+            _queue: guard,
+            scope,
+            global: (!route.global_exempt).then_some(global),
+            token: fp,
+            slot: String::new(),
+            route,
+            queued: Duration::ZERO,
+        })
+    }
+
+    fn refuse(&self, retry_after: Duration, global: bool) -> RestError {
+        self.counts.synthetic_429.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("switchyard_rest_synthetic_429_total").increment(1);
+        RestError::RateLimited {
+            retry_after,
+            global,
+        }
+    }
+
+    fn ask<'a>(&self, t: &'a Ticket) -> Ask<'a> {
+        Ask {
+            scope: &t.scope,
+            route: &t.route.key,
+            major: &t.route.major,
+            global: t
+                .global
+                .as_ref()
+                .map(|(k, r)| (k.as_str(), r.limit, r.window.as_millis() as u64)),
+            margin_ms: self.cfg.margin.as_millis() as u64,
+            probe_ttl_ms: self.cfg.probe_ttl.as_millis() as u64,
+            slot: &t.slot,
+        }
+    }
+
+    /// Waits for a slot for a ticket already in its queue (again, for a retry). `started` is
+    /// when the request arrived; the wait counts toward the maximum from there.
+    pub async fn reserve(&self, ticket: &mut Ticket, started: Instant) -> Result<(), RestError> {
+        loop {
+            let n = self.slots.fetch_add(1, Ordering::Relaxed);
+            ticket.slot = format!("{:x}:{n:x}", self.node);
+            let decision = self.store.acquire(&self.ask(ticket)).await?;
+            match decision {
+                Decision::Go { .. } => {
+                    ticket.queued = started.elapsed();
+                    self.counts.sent.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Decision::Wait { ms, global, probe } => {
+                    let wait = Duration::from_millis(ms);
+                    if probe {
+                        let limit = match self.cfg.wait {
+                            WaitMode::Queue { max_wait } => max_wait,
+                            WaitMode::FailFast => self.cfg.probe_ttl,
+                        };
+                        if started.elapsed() > limit {
+                            return Err(self.refuse(wait, false));
+                        }
+                        tokio::time::sleep(wait.min(PROBE_POLL)).await;
+                        continue;
+                    }
+                    match self.cfg.wait {
+                        WaitMode::FailFast => return Err(self.refuse(wait, global)),
+                        WaitMode::Queue { max_wait } if started.elapsed() + wait > max_wait => {
+                            return Err(self.refuse(wait, global));
+                        }
+                        WaitMode::Queue { .. } => tokio::time::sleep(wait).await,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the response to a ticket's request: teaches the store, counts 429s and the
+    /// invalid-request budget, and locks the token on a 401. Returns what it read, so that the
+    /// caller can decide to retry a 429.
+    pub async fn complete(&self, ticket: &Ticket, seen: &Observed, status: u16, shared: bool) {
+        if status == 429 {
+            self.counts.upstream_429.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(
+                "switchyard_rest_upstream_429_total",
+                "route" => ticket.route.key.clone(),
+                "global" => if seen.global { "true" } else { "false" },
+            )
+            .increment(1);
+            tracing::warn!(route = %ticket.route.key, global = seen.global, retry_after_ms = ?seen.retry_after_ms, "upstream answered 429");
+        }
+        self.budget.record(status, shared);
+        if status == 401
+            && !ticket.route.token_route
+            && let Some(fp) = ticket.token
+        {
+            let mut locked = lock(&self.locked);
+            if locked.insert(fp) {
+                tracing::error!(
+                    scope = %ticket.scope,
+                    "Discord answered 401: this token is invalid; it is locked and further requests with it are refused by the proxy"
+                );
+            }
+            metrics::gauge!("switchyard_rest_tokens_locked").set(locked.len() as f64);
+        }
+        if let Err(e) = self.store.observe(&self.ask(ticket), seen).await {
+            tracing::warn!(error = %e, "cannot record rate-limit headers");
+        }
+    }
+
+    /// Unlocks a token locked after a 401 (an Authorization value or a bare token).
+    pub fn unlock(&self, auth: &str) -> bool {
+        lock(&self.locked).remove(&Self::fingerprint(token_of(auth)))
+    }
+
+    /// Counters for `/status`.
+    pub fn stats(&self) -> LimiterStats {
+        LimiterStats {
+            limiters: lock(&self.tokens).len(),
+            locked_tokens: lock(&self.locked).len(),
+            sent: self.counts.sent.load(Ordering::Relaxed),
+            upstream_429: self.counts.upstream_429.load(Ordering::Relaxed),
+            synthetic_429: self.counts.synthetic_429.load(Ordering::Relaxed),
+            invalid_10m: self.budget.used(),
+            invalid_warning: self.budget.warning(),
+            store: match self.store {
+                Store::Local(_) => "local",
+                Store::Redis(_) => "redis",
+            },
+        }
+    }
+
+    /// Drops per-token limiters idle for longer than `idle_evict` (and their empty queues),
+    /// and stale local store entries.
+    pub fn evict_idle(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        let idle = self.cfg.idle_evict.as_millis() as u64;
+        let mut tokens = lock(&self.tokens);
+        tokens.retain(|_, ts| {
+            let mut queues = lock(&ts.queues);
+            queues.retain(|_, q| Arc::strong_count(q) > 1);
+            !queues.is_empty() || now.saturating_sub(ts.last_used.load(Ordering::Relaxed)) < idle
+        });
+        metrics::gauge!("switchyard_rest_limiters").set(tokens.len() as f64);
+        drop(tokens);
+        self.store.sweep();
+    }
+}
+
+async fn evict_loop(weak: Weak<Limiter>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match weak.upgrade() {
+            Some(l) => l.evict_idle(),
+            None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bot_ids_come_from_tokens() {
+        // "MTIzNDU2Nzg5" is base64 of "123456789"
+        assert_eq!(
+            bot_id("MTIzNDU2Nzg5.GQ.secret").as_deref(),
+            Some("123456789")
+        );
+        assert_eq!(bot_id("test-token-1"), None);
+        assert_eq!(token_of("Bot abc"), "abc");
+        assert_eq!(token_of("Bearer abc"), "abc");
+    }
+}

@@ -1,0 +1,136 @@
+//! The HTTP REST proxy: Discord's REST under `/api/v10/…` and `/api/…`, every route
+//! forwarded (unknown ones too) through the [`RestClient`], bodies streamed both ways.
+//!
+//! What the proxy adds to Discord's answers: `X-Switchyard-Queue-Ms` (time spent queued) on
+//! every forwarded response; and its own answers, each with `X-Switchyard-Generated`: a
+//! synthetic 429 when a request may not wait, a 401 for a locked token, a 502 when the
+//! upstream cannot be reached.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+
+use crate::client::{HOP_BY_HOP, RestBody, RestClient, RestRequest};
+use crate::error::RestError;
+use crate::headers::{QUEUE_MS, json_response, proxy_error, synthetic_429};
+use crate::route::api_path;
+
+/// Header carrying the proxy's secret when one is configured (stripped before forwarding).
+pub const SECRET_HEADER: &str = "x-switchyard-secret";
+
+#[derive(Debug)]
+struct ProxyState {
+    client: RestClient,
+    secret: Option<String>,
+}
+
+/// The proxy's routes. With a `secret`, every request must carry it in
+/// `X-Switchyard-Secret` (required when the proxy listens on a non-loopback address).
+pub fn router(client: RestClient, secret: Option<String>) -> Router {
+    let state = Arc::new(ProxyState { client, secret });
+    Router::new().fallback(handle).with_state(state)
+}
+
+/// Serves the proxy on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    client: RestClient,
+    secret: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(client, secret))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let mut headers = parts.headers;
+    if let Some(secret) = &state.secret {
+        let given = headers.get(SECRET_HEADER).map(HeaderValue::as_bytes);
+        if given != Some(secret.as_bytes()) {
+            return proxy_error(
+                StatusCode::UNAUTHORIZED,
+                "proxy-secret",
+                "this proxy requires its secret in the X-Switchyard-Secret header",
+            );
+        }
+    }
+    headers.remove(SECRET_HEADER);
+    let path = parts.uri.path();
+    if api_path(path).is_none() {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({"message": "404: Not Found", "code": 0}),
+        );
+    }
+    let replay_limit = state.client.limiter().config().replay_limit;
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    let body = match length {
+        Some(0) => RestBody::Empty,
+        None if !chunked => RestBody::Empty,
+        Some(n) if n <= replay_limit => RestBody::Buffer(body, n),
+        _ => RestBody::Stream(body),
+    };
+    let request = RestRequest {
+        method: parts.method.clone(),
+        path: path.to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers,
+        body,
+    };
+    match state.client.send(request).await {
+        Ok(r) => {
+            let status = r.status;
+            let queued = r.queued;
+            let mut upstream_headers = r.headers.clone();
+            let mut response = Response::new(if parts.method == Method::HEAD {
+                axum::body::Body::empty()
+            } else {
+                r.into_body()
+            });
+            *response.status_mut() = status;
+            for h in HOP_BY_HOP {
+                upstream_headers.remove(h);
+            }
+            *response.headers_mut() = upstream_headers;
+            if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", queued.as_secs_f64() * 1e3)) {
+                response.headers_mut().insert(QUEUE_MS, v);
+            }
+            response
+        }
+        Err(RestError::RateLimited {
+            retry_after,
+            global,
+        }) => synthetic_429(retry_after, global),
+        Err(e @ RestError::TokenLocked) => {
+            proxy_error(StatusCode::UNAUTHORIZED, "token-locked", &e.to_string())
+        }
+        Err(e @ RestError::Upstream(_)) => {
+            tracing::warn!(error = %e, "upstream unreachable");
+            proxy_error(
+                StatusCode::BAD_GATEWAY,
+                "upstream-unreachable",
+                &e.to_string(),
+            )
+        }
+        Err(e @ RestError::InvalidRequest(_)) => {
+            proxy_error(StatusCode::BAD_REQUEST, "invalid-request", &e.to_string())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "proxy failure");
+            proxy_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "proxy-failure",
+                &e.to_string(),
+            )
+        }
+    }
+}

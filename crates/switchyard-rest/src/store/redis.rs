@@ -1,0 +1,100 @@
+//! The Redis store: the rules of [`super`] as two Lua scripts (`acquire.lua`, `observe.lua`),
+//! each atomic, with Redis's own clock (`TIME`) so that every node agrees on time. Keys start
+//! with the configured prefix and expire on their own; they hold bot ids or token
+//! fingerprints, never tokens. Scripts compute their keys, so this needs a single Redis (or a
+//! primary), not Redis Cluster.
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use super::{Ask, Decision, Observed};
+use crate::error::RestError;
+
+/// Limits kept in Redis.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    acquire: Script,
+    observe: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` (the connection reconnects by itself later on).
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, RestError> {
+        let client = redis::Client::open(url).map_err(RestError::Redis)?;
+        let conn = ConnectionManager::new(client)
+            .await
+            .map_err(RestError::Redis)?;
+        Ok(RedisStore {
+            conn,
+            prefix: prefix.to_owned(),
+            acquire: Script::new(include_str!("acquire.lua")),
+            observe: Script::new(include_str!("observe.lua")),
+        })
+    }
+
+    /// See [`super::Store::acquire`].
+    pub async fn acquire(&self, ask: &Ask<'_>) -> Result<Decision, RestError> {
+        let (gkey, glimit, gwindow) = ask.global.unwrap_or(("", 0, 0));
+        let mut conn = self.conn.clone();
+        let (status, wait, reason): (i64, i64, i64) = self
+            .acquire
+            .arg(&self.prefix)
+            .arg(ask.scope)
+            .arg(ask.route)
+            .arg(ask.major)
+            .arg(gkey)
+            .arg(glimit)
+            .arg(gwindow)
+            .arg(ask.margin_ms)
+            .arg(ask.probe_ttl_ms)
+            .arg(ask.slot)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(RestError::Redis)?;
+        Ok(match status {
+            1 => Decision::Go { probe: false },
+            2 => Decision::Go { probe: true },
+            _ => Decision::Wait {
+                ms: wait.max(1) as u64,
+                global: reason == 1,
+                probe: reason == 2,
+            },
+        })
+    }
+
+    /// See [`super::Store::observe`].
+    pub async fn observe(&self, ask: &Ask<'_>, seen: &Observed) -> Result<(), RestError> {
+        let (gkey, _, gwindow) = ask.global.unwrap_or(("", 0, 0));
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .observe
+            .arg(&self.prefix)
+            .arg(ask.scope)
+            .arg(ask.route)
+            .arg(ask.major)
+            .arg(gkey)
+            .arg(gwindow)
+            .arg(ask.margin_ms)
+            .arg(seen.bucket.as_deref().unwrap_or(""))
+            .arg(seen.limit)
+            .arg(seen.remaining)
+            .arg(seen.reset_after_ms)
+            .arg(seen.retry_after_ms.map_or(-1, |r| r as i64))
+            .arg(if seen.global { "1" } else { "0" })
+            .arg(ask.slot)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(RestError::Redis)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! The client ops after IDENTIFY: presence (3), voice state (4), guild members (8), soundboard
+//! sounds (31) and channel info (43).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::gateway::frame::{ClientOp, RequestMembers, VoiceState};
+use crate::gateway::intents;
+use crate::gateway::session::Session;
+use crate::state::{Event, Shared, lock};
+use crate::world::Member;
+
+/// Largest member chunk.
+const CHUNK: usize = 1000;
+
+/// Handles an op of an identified session.
+pub fn handle(shared: &Shared, session: &Session, op: ClientOp) {
+    match op {
+        ClientOp::Presence(p) => session.lock().presence = p,
+        ClientOp::VoiceState(v) => voice_state(shared, session, &v),
+        ClientOp::RequestMembers(r) => request_members(shared, session, &r),
+        ClientOp::RequestSoundboard(guilds) => {
+            for g in guilds
+                .into_iter()
+                .filter(|g| shared.world.guild(*g).is_some())
+            {
+                let d = json!({"guild_id": g.to_string(), "soundboard_sounds": []});
+                session.push("SOUNDBOARD_SOUNDS", &d.to_string());
+            }
+        }
+        ClientOp::RequestChannelInfo(guild, _fields) => {
+            if let Some(g) = shared.world.guild(guild) {
+                let channels: Vec<Value> = g
+                    .channels
+                    .iter()
+                    .filter(|c| c.kind == 2)
+                    .map(|c| json!({"id": c.id.to_string(), "status": null, "voice_start_time": null}))
+                    .collect();
+                let d = json!({"guild_id": guild.to_string(), "channels": channels});
+                session.push("CHANNEL_INFO", &d.to_string());
+            }
+        }
+        ClientOp::Heartbeat(_) | ClientOp::Identify(_) | ClientOp::Resume(_) => {}
+    }
+}
+
+fn voice_state(shared: &Shared, session: &Session, v: &VoiceState) {
+    let Some(guild) = shared.world.guild(v.guild_id.0) else {
+        return;
+    };
+    let bot = &session.bot.identity;
+    let channel = v
+        .channel_id
+        .map(|c| c.0)
+        .filter(|c| guild.channels.iter().any(|ch| ch.id == *c && ch.kind == 2));
+    let d = json!({
+        "guild_id": guild.id.to_string(),
+        "channel_id": channel.map(|c| c.to_string()),
+        "user_id": bot.user_id.to_string(),
+        "member": guild.bot_member(bot).to_json(true),
+        "session_id": session.id,
+        "deaf": false, "mute": false, "self_deaf": v.self_deaf, "self_mute": v.self_mute,
+        "self_video": false, "suppress": false, "request_to_speak_timestamp": null,
+    });
+    let mut event = Event::new("VOICE_STATE_UPDATE", d, Some(guild.id));
+    event.about_user = Some(bot.user_id);
+    shared.dispatch(&event);
+    if channel.is_some() {
+        let d = json!({"token": format!("{:x}", shared.ids.next()), "guild_id": guild.id.to_string(), "endpoint": "voice.sim.invalid:443"});
+        session.push("VOICE_SERVER_UPDATE", &d.to_string());
+    }
+}
+
+fn request_members(shared: &Shared, session: &Session, r: &RequestMembers) {
+    let Some(guild) = shared.world.guild(r.guild_id.0) else {
+        return;
+    };
+    let bot = &session.bot.identity;
+    let query = r.query.as_deref();
+    let limit = r.limit.unwrap_or(0) as usize;
+    let full = query == Some("") && limit == 0;
+    if full {
+        if session.intents & intents::GUILD_MEMBERS == 0 {
+            return;
+        }
+        let window = Duration::from_millis(shared.config.timings.member_request_window_ms);
+        let mut limits = lock(&session.bot.limits);
+        let now = Instant::now();
+        if let Some(last) = limits.member_requests.get(&guild.id)
+            && now.duration_since(*last) < window
+        {
+            let retry = (window - now.duration_since(*last)).as_secs_f64();
+            let mut meta = json!({"guild_id": guild.id.to_string()});
+            if let Some(n) = &r.nonce {
+                meta["nonce"] = json!(n);
+            }
+            drop(limits);
+            session.push(
+                "RATE_LIMITED",
+                &json!({"opcode": 8, "retry_after": retry, "meta": meta}).to_string(),
+            );
+            return;
+        }
+        limits.member_requests.insert(guild.id, now);
+    }
+    let bot_member = guild.bot_member(bot);
+    let all = std::iter::once(&bot_member).chain(guild.members.iter());
+    let mut not_found = Vec::new();
+    let members: Vec<&Member> = if let Some(ids) = &r.user_ids {
+        let ids: Vec<u64> = ids.to_vec().into_iter().take(100).collect();
+        let found: Vec<&Member> = all.filter(|m| ids.contains(&m.user.id)).collect();
+        not_found = ids
+            .into_iter()
+            .filter(|id| !found.iter().any(|m| m.user.id == *id))
+            .collect();
+        found
+    } else {
+        let q = query.unwrap_or("").to_lowercase();
+        let cap = if full {
+            usize::MAX
+        } else if limit == 0 {
+            100
+        } else {
+            limit.min(100)
+        };
+        all.filter(|m| m.user.username.to_lowercase().starts_with(&q))
+            .take(cap)
+            .collect()
+    };
+    let chunks: Vec<&[&Member]> = if members.is_empty() {
+        vec![&[]]
+    } else {
+        members.chunks(CHUNK).collect()
+    };
+    let count = chunks.len();
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let mut d = json!({
+            "guild_id": guild.id.to_string(),
+            "members": chunk.iter().map(|m| m.to_json(true)).collect::<Vec<_>>(),
+            "chunk_index": i,
+            "chunk_count": count,
+        });
+        if i == 0 && !not_found.is_empty() {
+            d["not_found"] = json!(not_found.iter().map(u64::to_string).collect::<Vec<_>>());
+        }
+        if r.presences == Some(true) {
+            d["presences"] = json!(chunk.iter().map(|m| json!({"user": {"id": m.user.id.to_string()}, "status": "online", "activities": [], "client_status": {"desktop": "online"}})).collect::<Vec<_>>());
+        }
+        if let Some(n) = &r.nonce {
+            d["nonce"] = json!(n);
+        }
+        session.push("GUILD_MEMBERS_CHUNK", &d.to_string());
+    }
+}

@@ -1,0 +1,76 @@
+//! The fake Discord: a gateway and REST server faithful enough for real third-party clients
+//! (twilight, discord.py), with rate limits, fault injection, counters and a seeded world.
+//!
+//! # Running it (what `switchyard sim --port P` does)
+//!
+//! ```no_run
+//! # async fn demo(port: u16, token: Option<String>, scenario: Option<std::path::PathBuf>)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! use switchyard_sim::{LoadSpec, Scenario, Sim, SimConfig};
+//! // e.g. a `[sim]` table of the TOML config, else SimConfig::default()
+//! let config = SimConfig { port, token, ..SimConfig::default() };
+//! let sim = Sim::start(config).await?;
+//! println!("gateway {}", sim.gateway_url()); // ws://127.0.0.1:P (no trailing slash)
+//! println!("rest    {}", sim.api_url()); //     http://127.0.0.1:P/api/v10
+//! println!("control {}/_sim/", sim.http_url());
+//! if let Some(path) = scenario {
+//!     sim.run_scenario(&Scenario::from_path(&path)?).await?;
+//! }
+//! let load = sim.start_load(LoadSpec { rate: 1_000, ..LoadSpec::default() }); // optional
+//! tokio::signal::ctrl_c().await?;
+//! load.stop().await;
+//! sim.shutdown().await; // gateway connections get close code 1001
+//! # Ok(()) }
+//! ```
+//!
+//! [`SimConfig`] derives serde `Deserialize` (all fields optional, `Default` is Discord's
+//! numbers), so a binary can read it from a TOML table and override `port`/`token` from its
+//! CLI. One port serves everything:
+//!
+//! - the gateway: a WebSocket upgrade on **any** path (`?v=10&encoding=json&compress=
+//!   zlib-stream|zstd-stream`);
+//! - REST under `/api/v10/...` (also `/api/v9` and `/api`);
+//! - the test-control API under `/_sim/`: `POST /_sim/events` ([`Inject`] as JSON, e.g.
+//!   `{"type":"message","channel_id":"…","content":"hi"}`), `POST /_sim/faults` ([`Fault`],
+//!   e.g. `{"type":"drop"}`, `{"type":"close","code":4000}`, `{"type":"rate_limit","count":3,
+//!   "global":true}`), `GET /_sim/counters` ([`Counters`]), `GET /_sim/world`, `POST /_sim/reset`,
+//!   `POST /_sim/load` ([`LoadSpec`]) and `POST /_sim/load/stop`, `POST /_sim/scenario`
+//!   ([`Scenario`] as JSON, run in the background).
+//!
+//! The same operations are methods of [`SimHandle`] for in-process tests. [`SimConfig::fast`]
+//! shortens every timing to milliseconds for tests. Not served: ETF encoding
+//! (`encoding=etf` is closed with 4002).
+//!
+//! # Modules
+//!
+//! - [`config`]: the configuration; [`world`] and [`worldgen`]: the seeded world; [`ids`]: snowflakes and bot
+//!   identities (each distinct token is its own bot, with ids derived from the token).
+//! - [`gateway`]: the WebSocket gateway (frames, identify, sessions, compression, ops).
+//! - [`rest`]: REST routes, rate limits, Discord-shaped errors, run-time objects.
+//! - [`control`]: injection and faults; [`counters`]: what tests compare; [`state`]: shared
+//!   state and dispatch.
+//! - [`load`] and [`mix`]: load mode from a fixed mix of pre-rendered payloads;
+//!   [`scenario`]: scripted timelines from TOML/JSON files.
+
+pub mod config;
+pub mod control;
+pub mod counters;
+pub mod error;
+pub mod gateway;
+pub mod ids;
+pub mod load;
+pub mod mix;
+pub mod rest;
+pub mod scenario;
+pub mod server;
+pub mod state;
+pub mod world;
+pub mod worldgen;
+
+pub use config::{Limit, RateLimits, SimConfig, Timings, WorldConfig};
+pub use control::{Counters, Fault, Inject, SessionCounters, ShardCounters};
+pub use error::SimError;
+pub use gateway::frame::{ClientOp, CloseReason, decode_client_frame};
+pub use load::{Load, LoadSpec};
+pub use scenario::Scenario;
+pub use server::{Sim, SimHandle};

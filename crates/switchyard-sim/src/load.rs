@@ -1,0 +1,190 @@
+//! Load mode: pre-rendered events from the mix, delivered to every session of the right shard
+//! (intents and MESSAGE_CONTENT applied) at a fixed rate, or as fast as the clients read.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::gateway::intents;
+use crate::gateway::session::Session;
+use crate::mix::{self, Prerendered};
+use crate::state::Shared;
+use crate::world::Guild;
+
+/// What load to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoadSpec {
+    /// Events per second across all shards; 0 means as fast as the clients read (the
+    /// generator waits while any target session has half its replay buffer unsent).
+    pub rate: u64,
+    /// Stop after this many milliseconds (0: run until stopped).
+    pub duration_ms: u64,
+    /// Stop after this many events (0: no limit).
+    pub total: u64,
+    /// Size of the pre-rendered mix (1 to 65,536).
+    pub mix_size: usize,
+}
+
+impl Default for LoadSpec {
+    fn default() -> Self {
+        Self {
+            rate: 100,
+            duration_ms: 0,
+            total: 0,
+            mix_size: 512,
+        }
+    }
+}
+
+/// A running load generator.
+#[derive(Debug)]
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    produced: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+    /// Mean frame size of the mix in bytes.
+    pub mean_frame_size: f64,
+}
+
+impl Load {
+    /// Events produced so far (each counted once, however many sessions got it).
+    pub fn produced(&self) -> u64 {
+        self.produced.load(Ordering::Relaxed)
+    }
+
+    /// Stops the generator and waits for it.
+    pub async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        self.produced.load(Ordering::Relaxed)
+    }
+
+    /// Whether the generator has finished.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+/// The sessions each mix item goes to, with the payload variant each should get.
+type Targets = Vec<Vec<(Arc<Session>, Arc<str>)>>;
+
+fn targets(shared: &Shared, items: &[Prerendered]) -> (Targets, Vec<Arc<Session>>) {
+    let sessions = shared.live_sessions();
+    let table = items
+        .iter()
+        .map(|p| {
+            sessions
+                .iter()
+                .filter(|s| Guild::shard(p.guild_id, s.shard[1]) == s.shard[0])
+                .filter(|s| p.intent.is_none_or(|bit| s.intents & bit != 0))
+                .map(|s| {
+                    let d = match &p.d_stripped {
+                        Some(stripped) if s.intents & intents::MESSAGE_CONTENT == 0 => {
+                            stripped.clone()
+                        }
+                        _ => p.d.clone(),
+                    };
+                    (s.clone(), d)
+                })
+                .collect()
+        })
+        .collect();
+    (table, sessions)
+}
+
+/// Starts generating load.
+pub fn start(shared: Arc<Shared>, spec: LoadSpec) -> Load {
+    let items = mix::build(
+        &shared.world,
+        shared.config.world.seed,
+        spec.mix_size.max(1),
+    );
+    let mean_frame_size = mix::mean_frame_size(&items);
+    let stop = Arc::new(AtomicBool::new(false));
+    let produced = Arc::new(AtomicU64::new(0));
+    let (stop2, produced2) = (stop.clone(), produced.clone());
+    let task = tokio::spawn(async move {
+        run(shared, spec, items, stop2, produced2).await;
+    });
+    Load {
+        stop,
+        produced,
+        task,
+        mean_frame_size,
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    spec: LoadSpec,
+    items: Vec<Prerendered>,
+    stop: Arc<AtomicBool>,
+    produced: Arc<AtomicU64>,
+) {
+    let started = Instant::now();
+    let deadline =
+        (spec.duration_ms > 0).then(|| started + Duration::from_millis(spec.duration_ms));
+    let half = (shared.config.replay_buffer / 2).max(1) as u64;
+    let (mut table, mut all) = targets(&shared, &items);
+    let mut refreshed = Instant::now();
+    let mut i = 0usize;
+    let mut n = 0u64;
+    let tick = Duration::from_millis(10);
+    let mut next_tick = Instant::now();
+    loop {
+        if stop.load(Ordering::Relaxed)
+            || deadline.is_some_and(|d| Instant::now() >= d)
+            || (spec.total > 0 && n >= spec.total)
+        {
+            break;
+        }
+        if refreshed.elapsed() >= Duration::from_millis(100) {
+            (table, all) = targets(&shared, &items);
+            refreshed = Instant::now();
+        }
+        let batch = if spec.rate == 0 {
+            256
+        } else {
+            tokio::time::sleep_until(next_tick.into()).await;
+            next_tick += tick;
+            spec.rate.div_ceil(100).max(1) as usize
+        };
+        for _ in 0..batch {
+            if spec.total > 0 && n >= spec.total {
+                break;
+            }
+            let idx = i % items.len();
+            let (Some(item), Some(sessions)) = (items.get(idx), table.get(idx)) else {
+                break;
+            };
+            if spec.rate == 0 {
+                // as fast as the clients read: wait for room in every target session
+                let mut waited = 0;
+                while sessions.iter().any(|(s, _)| s.backlog() >= half) {
+                    if stop.load(Ordering::Relaxed) || waited > 5_000 {
+                        break;
+                    }
+                    waited += 1;
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+            }
+            for (s, d) in sessions {
+                s.push_shared(&item.name, d, false);
+            }
+            i += 1;
+            n += 1;
+        }
+        produced.store(n, Ordering::Relaxed);
+        // one wake-up per session per batch
+        for s in &all {
+            s.notify.notify_one();
+        }
+        if spec.rate == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    produced.store(n, Ordering::Relaxed);
+}

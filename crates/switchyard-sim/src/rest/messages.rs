@@ -1,0 +1,368 @@
+//! REST handlers for channels, messages and reactions, and message creation shared with
+//! interactions and the control API. Every change dispatches the gateway event Discord sends.
+
+use serde_json::{Value, json};
+
+use crate::ids::{iso8601, now_ms};
+use crate::rest::error::{ApiError, Reply};
+use crate::rest::guilds::find_channel;
+use crate::rest::store::{NewMessage, mentioned_ids, message_json};
+use crate::rest::{Ctx, RouteKind, reactions};
+use crate::state::{Event, MessageMeta, Shared, lock};
+use crate::world::{Channel, User};
+
+/// The bot owning a DM channel (DM events go to that bot only).
+fn dm_owner(shared: &Shared, channel: &Channel) -> Option<u64> {
+    if channel.guild_id.is_some() {
+        return None;
+    }
+    lock(&shared.store)
+        .dms
+        .iter()
+        .find(|(_, c)| **c == channel.id)
+        .map(|((bot, _), _)| *bot)
+}
+
+/// Adds the gateway-only fields (`guild_id`, partial `member`) and dispatches.
+fn dispatch_message(
+    shared: &Shared,
+    name: &str,
+    channel: &Channel,
+    msg: &Value,
+    author: u64,
+    mentions: Vec<u64>,
+) {
+    let mut d = msg.clone();
+    if let Some(g) = channel.guild_id {
+        d["guild_id"] = json!(g.to_string());
+        if let Some(guild) = shared.world.guild(g) {
+            let member = guild.member(author).map(|m| m.to_json(false)).unwrap_or_else(|| {
+                json!({"roles": [], "joined_at": iso8601(now_ms()), "deaf": false, "mute": false, "flags": 0, "pending": false, "premium_since": null, "nick": null, "avatar": null, "banner": null, "communication_disabled_until": null})
+            });
+            d["member"] = member;
+        }
+    }
+    let mut event = Event::new(name, d, channel.guild_id);
+    event.only_bot = dm_owner(shared, channel);
+    event.message = Some(MessageMeta {
+        author_id: author,
+        mentions,
+    });
+    shared.dispatch(&event);
+}
+
+pub(crate) fn emit(shared: &Shared, name: &str, channel: &Channel, d: Value) {
+    let mut event = Event::new(name, d, channel.guild_id);
+    event.only_bot = dm_owner(shared, channel);
+    shared.dispatch(&event);
+}
+
+/// Validates a message body, stores the message and dispatches MESSAGE_CREATE.
+pub fn create_message(
+    shared: &Shared,
+    channel: &Channel,
+    author: &User,
+    body: &Value,
+    webhook_id: Option<u64>,
+    kind: u8,
+) -> Result<Value, ApiError> {
+    let content = match &body["content"] {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        _ => {
+            return Err(ApiError::field(
+                "content",
+                "BASE_TYPE_STRING",
+                "Could not interpret value as string.",
+            ));
+        }
+    };
+    if content.chars().count() > 2000 {
+        return Err(ApiError::field(
+            "content",
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 2000 or fewer in length.",
+        ));
+    }
+    let nonempty = |k: &str| body[k].as_array().is_some_and(|a| !a.is_empty());
+    if body["embeds"].as_array().is_some_and(|a| a.len() > 10) {
+        return Err(ApiError::field(
+            "embeds",
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 10 or fewer in length.",
+        ));
+    }
+    if content.is_empty()
+        && !nonempty("embeds")
+        && !nonempty("components")
+        && !nonempty("sticker_ids")
+        && !nonempty("attachments")
+        && body["poll"].is_null()
+    {
+        return Err(ApiError::EMPTY_MESSAGE);
+    }
+    let mut referenced = None;
+    let reference = body
+        .get("message_reference")
+        .filter(|r| r.is_object())
+        .cloned();
+    if let Some(r) = &reference {
+        let id = r["message_id"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .or_else(|| r["message_id"].as_u64());
+        let found = id.and_then(|id| lock(&shared.store).message(channel.id, id).cloned());
+        match found {
+            Some(m) => referenced = Some(m),
+            None if r["fail_if_not_exists"] == json!(false) => {}
+            None => {
+                return Err(ApiError::field(
+                    "message_reference",
+                    "REPLIES_UNKNOWN_MESSAGE",
+                    "Unknown message",
+                ));
+            }
+        }
+    }
+    let mention_ids = mentioned_ids(&content);
+    let mentions: Vec<User> = mention_ids
+        .iter()
+        .filter_map(|id| {
+            shared.world.user(*id).cloned().or_else(|| {
+                lock(&shared.bots)
+                    .values()
+                    .find(|b| b.identity.user_id == *id)
+                    .map(|b| b.user())
+            })
+        })
+        .collect();
+    let id = shared.ids.next();
+    let msg = message_json(&NewMessage {
+        id,
+        channel_id: channel.id,
+        author,
+        content,
+        mentions,
+        embeds: body["embeds"].clone(),
+        components: body["components"].clone(),
+        message_reference: reference,
+        referenced: referenced.clone(),
+        nonce: body.get("nonce").filter(|n| !n.is_null()).cloned(),
+        tts: body["tts"].as_bool().unwrap_or(false),
+        flags: body["flags"].as_u64().unwrap_or(0) & (1 << 2 | 1 << 6 | 1 << 12),
+        webhook_id,
+        kind: if referenced.is_some() && kind == 0 {
+            19
+        } else {
+            kind
+        },
+    });
+    lock(&shared.store).insert_message(channel.id, msg.clone());
+    dispatch_message(
+        shared,
+        "MESSAGE_CREATE",
+        channel,
+        &msg,
+        author.id,
+        mention_ids,
+    );
+    Ok(msg)
+}
+
+/// Edits a stored message and dispatches MESSAGE_UPDATE.
+pub fn edit_message(
+    shared: &Shared,
+    channel: &Channel,
+    id: u64,
+    editor: u64,
+    body: &Value,
+) -> Result<Value, ApiError> {
+    let mut store = lock(&shared.store);
+    let msg = store
+        .messages
+        .get_mut(&channel.id)
+        .and_then(|m| m.get_mut(&id))
+        .ok_or(ApiError::UNKNOWN_MESSAGE)?;
+    if msg["author"]["id"] != json!(editor.to_string()) && msg["webhook_id"].is_null() {
+        return Err(ApiError::Forbidden(
+            50005,
+            "Cannot edit a message authored by another user",
+        ));
+    }
+    if let Some(c) = body.get("content").filter(|c| !c.is_null()) {
+        let Some(s) = c.as_str() else {
+            return Err(ApiError::field(
+                "content",
+                "BASE_TYPE_STRING",
+                "Could not interpret value as string.",
+            ));
+        };
+        if s.chars().count() > 2000 {
+            return Err(ApiError::field(
+                "content",
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 2000 or fewer in length.",
+            ));
+        }
+        msg["content"] = json!(s);
+    }
+    for k in ["embeds", "components", "flags"] {
+        if let Some(v) = body.get(k).filter(|v| !v.is_null()) {
+            msg[k] = v.clone();
+        }
+    }
+    msg["edited_timestamp"] = json!(iso8601(now_ms()));
+    let msg = msg.clone();
+    drop(store);
+    let author = msg["author"]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mentions = mentioned_ids(msg["content"].as_str().unwrap_or(""));
+    dispatch_message(shared, "MESSAGE_UPDATE", channel, &msg, author, mentions);
+    Ok(msg)
+}
+
+/// Deletes a stored message and dispatches MESSAGE_DELETE.
+pub fn delete_message(shared: &Shared, channel: &Channel, id: u64) -> Result<(), ApiError> {
+    let removed = lock(&shared.store)
+        .messages
+        .get_mut(&channel.id)
+        .and_then(|m| m.remove(&id));
+    removed.ok_or(ApiError::UNKNOWN_MESSAGE)?;
+    let mut d = json!({"id": id.to_string(), "channel_id": channel.id.to_string()});
+    if let Some(g) = channel.guild_id {
+        d["guild_id"] = json!(g.to_string());
+    }
+    emit(shared, "MESSAGE_DELETE", channel, d);
+    Ok(())
+}
+
+/// Handles the routes of this module.
+pub fn handle(kind: RouteKind, ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let shared = ctx.shared;
+    let channel =
+        find_channel(ctx, ctx.snowflake(0, "channel_id")?).ok_or(ApiError::UNKNOWN_CHANNEL)?;
+    let bot = ctx.bot()?.clone();
+    let me = bot.identity.user_id;
+    let message_id = || ctx.snowflake(1, "message_id");
+    match kind {
+        RouteKind::GetChannel => Ok(Reply::Json(channel.to_json())),
+        RouteKind::CreateMessage => {
+            let body = ctx.json()?;
+            create_message(shared, &channel, &bot.user(), &body, None, 0).map(Reply::Json)
+        }
+        RouteKind::GetMessage => lock(&shared.store)
+            .message_with_reactions(channel.id, message_id()?, me)
+            .map(Reply::Json)
+            .ok_or(ApiError::UNKNOWN_MESSAGE),
+        RouteKind::EditMessage => {
+            edit_message(shared, &channel, message_id()?, me, &ctx.json()?).map(Reply::Json)
+        }
+        RouteKind::DeleteMessage => {
+            delete_message(shared, &channel, message_id()?).map(|()| Reply::NoContent)
+        }
+        RouteKind::ListMessages => {
+            let limit: usize = ctx
+                .query
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(50);
+            if !(1..=100).contains(&limit) {
+                return Err(ApiError::field(
+                    "limit",
+                    "NUMBER_TYPE_MAX",
+                    "int value should be less than or equal to 100.",
+                ));
+            }
+            let q = |k: &str| ctx.query.get(k).and_then(|v| v.parse::<u64>().ok());
+            let store = lock(&shared.store);
+            let Some(all) = store.messages.get(&channel.id) else {
+                return Ok(Reply::Json(json!([])));
+            };
+            let ids: Vec<u64> = if let Some(after) = q("after") {
+                let mut v: Vec<u64> = all
+                    .range(after.saturating_add(1)..)
+                    .map(|(k, _)| *k)
+                    .take(limit)
+                    .collect();
+                v.reverse();
+                v
+            } else if let Some(around) = q("around") {
+                let mut v: Vec<u64> = all
+                    .range(..=around)
+                    .rev()
+                    .take(limit.div_ceil(2))
+                    .map(|(k, _)| *k)
+                    .collect();
+                v.reverse();
+                v.extend(
+                    all.range(around.saturating_add(1)..)
+                        .map(|(k, _)| *k)
+                        .take(limit / 2),
+                );
+                v.reverse();
+                v
+            } else {
+                let before = q("before").unwrap_or(u64::MAX);
+                all.range(..before)
+                    .rev()
+                    .take(limit)
+                    .map(|(k, _)| *k)
+                    .collect()
+            };
+            Ok(Reply::Json(Value::Array(
+                ids.into_iter()
+                    .filter_map(|id| store.message_with_reactions(channel.id, id, me))
+                    .collect(),
+            )))
+        }
+        RouteKind::BulkDelete => {
+            let body = ctx.json()?;
+            let ids: Vec<u64> = body["messages"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !(2..=100).contains(&ids.len()) {
+                return Err(ApiError::field(
+                    "messages",
+                    "BASE_TYPE_BAD_LENGTH",
+                    "Must be between 2 and 100 in length.",
+                ));
+            }
+            let mut store = lock(&shared.store);
+            let list = store.messages.entry(channel.id).or_default();
+            let removed: Vec<String> = ids
+                .iter()
+                .filter(|id| list.remove(id).is_some())
+                .map(u64::to_string)
+                .collect();
+            drop(store);
+            let mut d = json!({"ids": removed, "channel_id": channel.id.to_string()});
+            if let Some(g) = channel.guild_id {
+                d["guild_id"] = json!(g.to_string());
+            }
+            emit(shared, "MESSAGE_DELETE_BULK", &channel, d);
+            Ok(Reply::NoContent)
+        }
+        RouteKind::Typing => {
+            let mut d = json!({"channel_id": channel.id.to_string(), "user_id": me.to_string(), "timestamp": now_ms() / 1000});
+            if let Some(g) = channel.guild_id.and_then(|g| shared.world.guild(g)) {
+                d["guild_id"] = json!(g.id.to_string());
+                d["member"] = g.bot_member(&bot.identity).to_json(true);
+            }
+            emit(shared, "TYPING_START", &channel, d);
+            Ok(Reply::NoContent)
+        }
+        RouteKind::AddReaction
+        | RouteKind::RemoveReaction
+        | RouteKind::ListReactions
+        | RouteKind::RemoveEmojiReactions
+        | RouteKind::RemoveAllReactions => reactions::handle(kind, ctx, &channel, me),
+        _ => Err(ApiError::NotFound),
+    }
+}

@@ -1,0 +1,285 @@
+//! The HTTP server: one port for the gateway (WebSocket upgrade on any path), REST under
+//! `/api[/vN]`, and the control API under `/_sim/`; plus [`Sim`] and its [`SimHandle`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::SimConfig;
+use crate::control::{self, Counters, Fault, Inject};
+use crate::error::SimError;
+use crate::load::{Load, LoadSpec};
+use crate::rest::error::{ApiError, json_response};
+use crate::rest::{self, ApiRequest};
+use crate::scenario::Scenario;
+use crate::state::Shared;
+use crate::world::World;
+
+/// Entry point: `Sim::start(config)`.
+#[derive(Debug)]
+pub struct Sim;
+
+impl Sim {
+    /// Binds `config.host:config.port` and serves until the handle is shut down or dropped.
+    pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| SimError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| SimError::Bind { addr, source })?;
+        let http_url = format!("http://{local}");
+        let ws_url = format!("ws://{local}");
+        let shared = Arc::new(Shared::new(config, http_url.clone(), ws_url.clone()));
+        let app = Router::new().fallback(entry).with_state(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            let result = axum::serve(listener, service)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "sim server stopped");
+            }
+        });
+        tracing::info!(%http_url, %ws_url, "fake Discord listening");
+        Ok(SimHandle {
+            addr: local,
+            http_url,
+            ws_url,
+            shared,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+}
+
+/// A running sim. Dropping it stops the server at once; [`SimHandle::shutdown`] stops it
+/// gracefully (gateway connections get close code 1001).
+#[derive(Debug)]
+pub struct SimHandle {
+    addr: SocketAddr,
+    http_url: String,
+    ws_url: String,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://host:port`.
+    pub fn http_url(&self) -> &str {
+        &self.http_url
+    }
+
+    /// The REST base, `http://host:port/api/v10`.
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v10", self.http_url)
+    }
+
+    /// The gateway URL, `ws://host:port` (no trailing slash, no query).
+    pub fn gateway_url(&self) -> &str {
+        &self.ws_url
+    }
+
+    /// The generated world.
+    pub fn world(&self) -> &World {
+        &self.shared.world
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.config
+    }
+
+    /// Injects an event (see [`Inject`]).
+    pub fn inject(&self, event: &Inject) -> Result<Value, SimError> {
+        control::inject(&self.shared, event)
+    }
+
+    /// Injects a fault (see [`Fault`]); returns how many connections it reached.
+    pub fn fault(&self, fault: &Fault) -> Result<usize, SimError> {
+        control::fault(&self.shared, fault)
+    }
+
+    /// Reads the counters.
+    pub fn counters(&self) -> Counters {
+        control::counters(&self.shared)
+    }
+
+    /// Starts a load generator (see [`LoadSpec`]); stop it with [`Load::stop`].
+    pub fn start_load(&self, spec: LoadSpec) -> Load {
+        crate::load::start(self.shared.clone(), spec)
+    }
+
+    /// Runs a scenario to its end; returns how many steps ran.
+    pub async fn run_scenario(&self, scenario: &Scenario) -> Result<usize, SimError> {
+        scenario.run(&self.shared).await
+    }
+
+    /// The counters without the REST call log (which holds up to 100,000 calls).
+    pub fn counters_summary(&self) -> Counters {
+        crate::counters::summary(&self.shared)
+    }
+
+    /// Forgets sessions (closing their connections), bots, REST objects and counters.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Stops gracefully: closes gateway connections with 1001 and waits (up to 5 s) for
+    /// the server to finish.
+    pub async fn shutdown(mut self) {
+        self.shared.shutdown.send_replace(true);
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shared.shutdown.send_replace(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn entry(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    body: Bytes,
+) -> Response {
+    if let Ok(ws) = ws {
+        return crate::gateway::upgrade(shared, ws, uri.query());
+    }
+    let path = uri.path();
+    if let Some(op) = path.strip_prefix("/_sim/") {
+        return control_http(&shared, &method, op, &body).await;
+    }
+    let rest_path = (path == "/api" || path.starts_with("/api/")).then(|| {
+        let p = path.trim_start_matches("/api").trim_start_matches('/');
+        let is_version = |v: &str| v.starts_with('v') && v[1..].parse::<u8>().is_ok();
+        match p.split_once('/') {
+            Some((v, rest)) if is_version(v) => rest.to_owned(),
+            None if is_version(p) => String::new(),
+            _ => p.to_owned(),
+        }
+    });
+    match rest_path {
+        Some(rest) => {
+            let req = ApiRequest {
+                method,
+                path: path.to_owned(),
+                rest,
+                query: uri.query().map(str::to_owned),
+                headers,
+                body,
+                ip: peer.ip(),
+            };
+            rest::handle(&shared, req).await
+        }
+        None => ApiError::NotFound.into_response(),
+    }
+}
+
+fn bad(msg: impl std::fmt::Display) -> Response {
+    json_response(StatusCode::BAD_REQUEST, &json!({"error": msg.to_string()}))
+}
+
+async fn control_http(shared: &Arc<Shared>, method: &Method, op: &str, body: &[u8]) -> Response {
+    let ok = |v: Value| json_response(StatusCode::OK, &v);
+    match (method.as_str(), op.trim_end_matches('/')) {
+        ("POST", "events") => match serde_json::from_slice::<Inject>(body) {
+            Ok(e) => control::inject(shared, &e).map_or_else(bad, ok),
+            Err(e) => bad(e),
+        },
+        ("POST", "faults") => match serde_json::from_slice::<Fault>(body) {
+            Ok(f) => control::fault(shared, &f).map_or_else(bad, |n| ok(json!({"affected": n}))),
+            Err(e) => bad(e),
+        },
+        ("GET", "counters") => {
+            ok(serde_json::to_value(control::counters(shared)).unwrap_or(Value::Null))
+        }
+        ("POST", "reset") => {
+            shared.reset();
+            ok(json!({"reset": true}))
+        }
+        ("GET", "world") => ok(json!({
+            "guilds": shared.world.guilds.iter().map(|g| json!({
+                "id": g.id.to_string(), "name": g.name,
+                "channels": g.channels.iter().map(|c| json!({"id": c.id.to_string(), "name": c.name, "type": c.kind})).collect::<Vec<_>>(),
+                "members": g.members.iter().map(|m| m.user.id.to_string()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })),
+        ("POST", "load") => {
+            match serde_json::from_slice::<LoadSpec>(if body.is_empty() { b"{}" } else { body }) {
+                Ok(spec) => {
+                    let load = crate::load::start(shared.clone(), spec);
+                    let mean = load.mean_frame_size;
+                    if let Some(old) = shared.load.lock().await.replace(load) {
+                        old.stop().await;
+                    }
+                    ok(json!({"started": true, "mean_frame_size": mean}))
+                }
+                Err(e) => bad(e),
+            }
+        }
+        ("POST", "scenario") => match serde_json::from_slice::<Scenario>(body) {
+            Ok(scenario) => {
+                let shared = shared.clone();
+                let steps = scenario.steps.len();
+                tokio::spawn(async move {
+                    if let Err(e) = scenario.run(&shared).await {
+                        tracing::warn!(error = %e, "scenario failed");
+                    }
+                });
+                ok(json!({"started": true, "steps": steps}))
+            }
+            Err(e) => bad(e),
+        },
+        ("POST", "load/stop") => {
+            let produced = match shared.load.lock().await.take() {
+                Some(load) => load.stop().await,
+                None => 0,
+            };
+            ok(json!({"produced": produced}))
+        }
+        _ => ApiError::NotFound.into_response(),
+    }
+}

@@ -1,0 +1,315 @@
+//! The sim's shared state: bots (one per token), sessions, the world, and the dispatch of
+//! events to the sessions that should see them (shard, intents, MESSAGE_CONTENT rules).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::config::SimConfig;
+use crate::gateway::intents;
+use crate::gateway::session::Session;
+use crate::ids::{BotIdentity, SnowflakeGen, strip_token_prefix};
+use crate::rest::RestState;
+use crate::rest::store::Store;
+use crate::world::{Guild, User, World};
+
+/// Locks a mutex, recovering from poisoning (critical sections here never panic midway).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Per-bot gateway limits.
+#[derive(Debug)]
+pub struct BotLimits {
+    /// Last IDENTIFY per rate-limit bucket.
+    pub identify_last: HashMap<u32, Instant>,
+    /// Session starts used in the current period.
+    pub starts_used: u32,
+    /// Start of the current session-start period.
+    pub period_start: Instant,
+    /// Last full member request per guild.
+    pub member_requests: HashMap<u64, Instant>,
+}
+
+/// A bot: a distinct token with its own user and application.
+pub struct Bot {
+    /// The token without prefix (never logged).
+    pub token: String,
+    /// Ids and name derived from the token.
+    pub identity: BotIdentity,
+    /// Limits state.
+    pub limits: Mutex<BotLimits>,
+    /// Set when the session-start limit was exhausted: the token was "reset".
+    pub revoked: AtomicBool,
+}
+
+impl std::fmt::Debug for Bot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bot")
+            .field("identity", &self.identity)
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bot {
+    /// A bot for a prefix-stripped token.
+    pub fn new(token: String) -> Self {
+        let identity = BotIdentity::from_token(&token);
+        Self {
+            token,
+            identity,
+            limits: Mutex::new(BotLimits {
+                identify_last: HashMap::new(),
+                starts_used: 0,
+                period_start: Instant::now(),
+                member_requests: HashMap::new(),
+            }),
+            revoked: AtomicBool::new(false),
+        }
+    }
+
+    /// The bot's user.
+    pub fn user(&self) -> User {
+        User::bot(&self.identity)
+    }
+
+    /// Session starts remaining now, and milliseconds until the period resets.
+    pub fn session_starts(&self, total: u32, period: Duration) -> (u32, u64) {
+        let mut l = lock(&self.limits);
+        let elapsed = l.period_start.elapsed();
+        if elapsed >= period {
+            l.period_start = Instant::now();
+            l.starts_used = 0;
+        }
+        let left = period.saturating_sub(l.period_start.elapsed());
+        (total.saturating_sub(l.starts_used), left.as_millis() as u64)
+    }
+}
+
+/// Message facts needed for the MESSAGE_CONTENT rules.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageMeta {
+    /// The author.
+    pub author_id: u64,
+    /// Mentioned users.
+    pub mentions: Vec<u64>,
+}
+
+/// A dispatch event to deliver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Event name, e.g. `MESSAGE_CREATE`.
+    pub name: String,
+    /// The `d` payload.
+    pub d: Value,
+    /// The guild, which picks the shard; `None` goes to shard 0.
+    pub guild_id: Option<u64>,
+    /// Deliver only to this bot (user id), e.g. an interaction for one application.
+    pub only_bot: Option<u64>,
+    /// Set for MESSAGE_CREATE/UPDATE: applies the MESSAGE_CONTENT rules.
+    pub message: Option<MessageMeta>,
+    /// The user the event is about: events about the bot itself skip the intent check
+    /// (GUILD_MEMBER_UPDATE for the bot's own member).
+    pub about_user: Option<u64>,
+}
+
+impl Event {
+    /// An event with only a name, a payload and a guild.
+    pub fn new(name: impl Into<String>, d: Value, guild_id: Option<u64>) -> Self {
+        Self {
+            name: name.into(),
+            d,
+            guild_id,
+            only_bot: None,
+            message: None,
+            about_user: None,
+        }
+    }
+}
+
+/// Global fault switches.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Stop answering heartbeats on every connection.
+    pub stop_ack: AtomicBool,
+}
+
+/// Everything the sim's tasks share. Its `Debug` shows no tokens.
+pub struct Shared {
+    /// The configuration.
+    pub config: SimConfig,
+    /// `http://host:port`.
+    pub http_url: String,
+    /// `ws://host:port`.
+    pub ws_url: String,
+    /// The generated world.
+    pub world: World,
+    /// Fresh snowflakes.
+    pub ids: SnowflakeGen,
+    /// Bots by token.
+    pub bots: Mutex<HashMap<String, Arc<Bot>>>,
+    /// Sessions by id (ended ones are kept for the counters until reset).
+    pub sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// REST objects created at run time.
+    pub store: Mutex<Store>,
+    /// REST limits, log and counters.
+    pub rest: RestState,
+    /// Fault switches.
+    pub faults: Faults,
+    /// Connection ids.
+    pub conn_ids: AtomicU64,
+    /// Gateway connections opened.
+    pub connections: AtomicU64,
+    /// Gateway connections per transport compression: none, zlib-stream, zstd-stream.
+    pub connections_by_transport: [AtomicU64; 3],
+    /// The load generator started over the control API, if any.
+    pub load: tokio::sync::Mutex<Option<crate::load::Load>>,
+    /// Set to true when the sim shuts down: every connection closes with 1001.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("http_url", &self.http_url)
+            .field("ws_url", &self.ws_url)
+            .field("bots", &lock(&self.bots).len())
+            .field("sessions", &lock(&self.sessions).len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Shared state for a configuration and bound URLs.
+    pub fn new(config: SimConfig, http_url: String, ws_url: String) -> Self {
+        let world = World::generate(&config.world);
+        let rest = RestState::new(&config.rate_limits);
+        Self {
+            config,
+            http_url,
+            ws_url,
+            world,
+            ids: SnowflakeGen::default(),
+            bots: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            store: Mutex::new(Store::default()),
+            rest,
+            faults: Faults::default(),
+            conn_ids: AtomicU64::new(1),
+            connections: AtomicU64::new(0),
+            connections_by_transport: Default::default(),
+            load: tokio::sync::Mutex::new(None),
+            shutdown: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// The bot of a token or Authorization value, or `None` if the token is refused.
+    pub fn bot(&self, token: &str) -> Option<Arc<Bot>> {
+        let token = strip_token_prefix(token);
+        if token.is_empty() || token.len() > 200 || token.chars().any(char::is_whitespace) {
+            return None;
+        }
+        if let Some(only) = &self.config.token
+            && strip_token_prefix(only) != token
+        {
+            return None;
+        }
+        let bot = lock(&self.bots)
+            .entry(token.to_owned())
+            .or_insert_with(|| Arc::new(Bot::new(token.to_owned())))
+            .clone();
+        (!bot.revoked.load(Ordering::Relaxed)).then_some(bot)
+    }
+
+    /// A session by id.
+    pub fn session(&self, id: &str) -> Option<Arc<Session>> {
+        lock(&self.sessions).get(id).cloned()
+    }
+
+    /// Every session not yet ended.
+    pub fn live_sessions(&self) -> Vec<Arc<Session>> {
+        let window = Duration::from_millis(self.config.timings.resume_window_ms);
+        let now = Instant::now();
+        let all: Vec<_> = lock(&self.sessions).values().cloned().collect();
+        all.into_iter()
+            .filter(|s| {
+                if s.resumable(now, window) {
+                    true
+                } else {
+                    s.end();
+                    false
+                }
+            })
+            .collect()
+    }
+
+    /// The guilds of a shard.
+    pub fn shard_guilds(&self, shard: [u32; 2]) -> Vec<&Guild> {
+        self.world.shard_guilds(shard[0], shard[1]).collect()
+    }
+
+    /// Delivers an event to every session that should see it. Returns how many sessions got it.
+    pub fn dispatch(&self, event: &Event) -> usize {
+        let in_guild = event.guild_id.is_some();
+        let needed = intents::required(&event.name, in_guild);
+        let name: Arc<str> = Arc::from(event.name.as_str());
+        let mut full: Option<Arc<str>> = None;
+        let mut stripped: Option<Arc<str>> = None;
+        let mut delivered = 0;
+        for s in self.live_sessions() {
+            let bot_id = s.bot.identity.user_id;
+            if event.only_bot.is_some_and(|b| b != bot_id) {
+                continue;
+            }
+            let shard_ok = match event.guild_id {
+                Some(g) => Guild::shard(g, s.shard[1]) == s.shard[0],
+                None => s.shard[0] == 0,
+            };
+            if !shard_ok {
+                continue;
+            }
+            if let Some(bit) = needed
+                && s.intents & bit == 0
+                && event.about_user != Some(bot_id)
+            {
+                continue;
+            }
+            let strip = in_guild
+                && s.intents & intents::MESSAGE_CONTENT == 0
+                && event
+                    .message
+                    .as_ref()
+                    .is_some_and(|m| m.author_id != bot_id && !m.mentions.contains(&bot_id));
+            let d = if strip {
+                stripped.get_or_insert_with(|| {
+                    let mut d = event.d.clone();
+                    intents::strip_content(&mut d);
+                    Arc::from(d.to_string())
+                })
+            } else {
+                full.get_or_insert_with(|| Arc::from(event.d.to_string()))
+            };
+            if s.push_shared(&name, d, true).is_some() {
+                delivered += 1;
+            }
+        }
+        delivered
+    }
+
+    /// Forgets sessions, bots, REST objects and counters (the world stays).
+    pub fn reset(&self) {
+        let sessions: Vec<_> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
+        for s in sessions {
+            s.command(crate::gateway::session::ConnCommand::Close(1000));
+            s.end();
+        }
+        lock(&self.bots).clear();
+        *lock(&self.store) = Store::default();
+        self.rest.reset();
+        self.faults.stop_ack.store(false, Ordering::Relaxed);
+    }
+}

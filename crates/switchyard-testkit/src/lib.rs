@@ -1,0 +1,86 @@
+//! Test helpers shared by the workspace's integration tests.
+//!
+//! - [`free_port`]: a loopback port nobody is listening on.
+//! - [`RedisServer`] and [`NatsServer`]: a private `redis-server` / `nats-server -js` on a
+//!   free port with its data in a temporary directory, stopped on drop. A watchdog stops it
+//!   too if the test process dies, so servers never outlive their tests. They never touch the
+//!   shared servers on 6379 and 4222.
+//! - [`require_binary`]: the path of a program, or a failure that names it and how to
+//!   install it. Tests never pass silently because a binary is missing.
+//! - [`python`] and [`python_with`]: the Python interpreter that drives third-party clients
+//!   (redis-py, discord.py), checked to have the modules a test needs.
+
+mod server;
+
+pub use server::{Kind, Nats, NatsServer, Redis, RedisServer, Server};
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A free TCP port on 127.0.0.1 (bound, read and released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0 must work on a test machine")
+}
+
+/// The path of `name` on `PATH`. Panics with a message naming the binary and the Debian
+/// package that provides it (`.ci/run` installs them).
+pub fn require_binary(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path).chain(["/usr/sbin".into(), "/usr/local/sbin".into()]) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    let package = match name {
+        "redis-server" | "redis-cli" | "redis-benchmark" => "redis-server (or redis-tools)",
+        "nats-server" => "nats-server",
+        other => other,
+    };
+    panic!(
+        "this test needs `{name}`, which is not on PATH; install it with `apt-get install {package}` (.ci/run does this)"
+    );
+}
+
+/// The Python interpreter tests drive third-party clients with: `SWITCHYARD_PYTHON`, else the
+/// workspace's `.venv/bin/python` (which `.ci/run` creates), else `python3` on `PATH`.
+pub fn python() -> PathBuf {
+    if let Some(path) = std::env::var_os("SWITCHYARD_PYTHON") {
+        return PathBuf::from(path);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    if venv.is_file() {
+        return venv;
+    }
+    PathBuf::from("python3")
+}
+
+/// [`python`], checked to import every one of `modules` (Python module names, such as
+/// `redis` or `discord`). Panics with a message naming the interpreter, the missing modules
+/// and how to install them, so a test never passes because Python was not there.
+pub fn python_with(modules: &[&str]) -> PathBuf {
+    let python = python();
+    let import = format!("import {}", modules.join(", "));
+    let out = Command::new(&python)
+        .args(["-c", &import])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}): run .ci/run to create .venv, or set SWITCHYARD_PYTHON",
+                python.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "{} cannot `{import}`: install the test clients with `.venv/bin/pip install -r \
+         .ci/requirements.txt` (.ci/run does this), or point SWITCHYARD_PYTHON at a Python that \
+         has them.\n{}",
+        python.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    python
+}

@@ -1,0 +1,249 @@
+//! Private broker servers for tests.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{free_port, require_binary};
+
+/// Starts `program args…` under a shell watchdog that kills it when this process exits.
+fn spawn_guarded(program: &Path, args: &[String], log: &Path) -> Child {
+    let quoted: Vec<String> = std::iter::once(program.display().to_string())
+        .chain(args.iter().cloned())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let script = format!(
+        "{cmd} >'{log}' 2>&1 & child=$!; \
+         trap 'kill $child 2>/dev/null; wait $child; exit 0' TERM INT; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.2; done; \
+         kill $child 2>/dev/null; wait $child",
+        cmd = quoted.join(" "),
+        log = log.display(),
+        parent = std::process::id(),
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()))
+}
+
+fn stop(child: &mut Child) {
+    // The watchdog forwards TERM to the server and waits for it.
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn wait_until(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    panic!("{what} did not become ready within 15 s; its log:\n{log}");
+}
+
+/// What differs between the servers: how to start one and how to tell it is ready.
+pub trait Kind {
+    /// The binary, for messages and logs.
+    const BINARY: &'static str;
+    /// The URL scheme clients use.
+    const SCHEME: &'static str;
+    /// The arguments that start it on `port` with its data in `dir`.
+    fn args(&self, port: u16, dir: &Path) -> Vec<String>;
+    /// Whether it answers on `port`.
+    fn ready(port: u16) -> bool;
+}
+
+/// A private server on a free port with its data in a temporary directory, stopped on drop.
+pub struct Server<K: Kind> {
+    kind: K,
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl<K: Kind> Server<K> {
+    fn start_kind(kind: K) -> Self {
+        let mut server = Server {
+            kind,
+            port: free_port(),
+            dir: tempfile::tempdir().expect("temporary directory"),
+            child: None,
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let bin = require_binary(K::BINARY);
+        let args = self.kind.args(self.port, self.dir.path());
+        let log = self.dir.path().join(format!("{}.log", K::BINARY));
+        self.child = Some(spawn_guarded(&bin, &args, &log));
+        let port = self.port;
+        wait_until(K::BINARY, &log, || K::ready(port));
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `{scheme}://127.0.0.1:{port}`.
+    pub fn url(&self) -> String {
+        format!("{}://127.0.0.1:{}", K::SCHEME, self.port)
+    }
+
+    /// Stops the server (its data stays).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop(&mut child);
+        }
+    }
+
+    /// Stops and starts it again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+}
+
+impl<K: Kind> Drop for Server<K> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `redis-server`, with or without an append-only file.
+pub struct Redis {
+    appendonly: bool,
+}
+
+/// A private `redis-server`.
+pub type RedisServer = Server<Redis>;
+
+impl Server<Redis> {
+    /// Starts a server without persistence.
+    pub fn start() -> Self {
+        Self::start_kind(Redis { appendonly: false })
+    }
+
+    /// Starts a server with `appendonly yes`, for tests that restart it.
+    pub fn start_persistent() -> Self {
+        Self::start_kind(Redis { appendonly: true })
+    }
+}
+
+impl Kind for Redis {
+    const BINARY: &'static str = "redis-server";
+    const SCHEME: &'static str = "redis";
+
+    fn args(&self, port: u16, dir: &Path) -> Vec<String> {
+        let appendonly = if self.appendonly { "yes" } else { "no" };
+        [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            &dir.display().to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            appendonly,
+            "--protected-mode",
+            "no",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    fn ready(port: u16) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        if stream.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 7];
+        stream.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+}
+
+/// `nats-server -js` with a file store and `max_payload` of 8 MiB.
+pub struct Nats;
+
+/// A private `nats-server -js`.
+pub type NatsServer = Server<Nats>;
+
+impl Server<Nats> {
+    /// Starts a server with JetStream enabled.
+    pub fn start() -> Self {
+        Self::start_kind(Nats)
+    }
+}
+
+impl Kind for Nats {
+    const BINARY: &'static str = "nats-server";
+    const SCHEME: &'static str = "nats";
+
+    fn args(&self, port: u16, dir: &Path) -> Vec<String> {
+        let config_path = dir.join("nats.conf");
+        let config = format!(
+            "listen: 127.0.0.1:{port}\nmax_payload: 8388608\njetstream {{ store_dir: \"{}\" }}\n",
+            dir.join("jetstream").display()
+        );
+        std::fs::write(&config_path, config).expect("write nats config");
+        vec!["-c".to_owned(), config_path.display().to_string()]
+    }
+
+    fn ready(port: u16) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut buf = [0u8; 4];
+        stream.read_exact(&mut buf).is_ok() && &buf == b"INFO"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_starts_restarts_and_stops() {
+        let mut redis = RedisServer::start_persistent();
+        assert!(Redis::ready(redis.port()));
+        redis.restart();
+        assert!(Redis::ready(redis.port()));
+        let port = redis.port();
+        drop(redis);
+        assert!(!Redis::ready(port));
+    }
+
+    #[test]
+    fn nats_starts_and_stops() {
+        let nats = NatsServer::start();
+        let port = nats.port();
+        assert!(Nats::ready(port));
+        drop(nats);
+        assert!(!Nats::ready(port));
+    }
+}

@@ -1,0 +1,135 @@
+//! The admin listener every long-running subcommand opens: `/metrics` in Prometheus text and
+//! `/status` in JSON. Binds loopback by default; any other address needs a bearer token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::config::AdminConfig;
+use crate::config::admin::DEFAULT_ADMIN;
+
+/// Produces the `/status` document on request.
+pub type StatusFn = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
+/// Installs the process-wide metrics recorder. Call before creating anything that records,
+/// since metric handles taken earlier go nowhere.
+pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).context("a metrics recorder is already installed")?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
+#[derive(Clone)]
+struct AdminState {
+    metrics: PrometheusHandle,
+    status: StatusFn,
+    token: Option<Arc<str>>,
+    started: Instant,
+    command: &'static str,
+}
+
+/// Starts the admin listener for `command`; returns the address it bound.
+pub async fn serve(
+    config: &AdminConfig,
+    command: &'static str,
+    metrics: PrometheusHandle,
+    status: StatusFn,
+) -> anyhow::Result<SocketAddr> {
+    let listener = match tokio::net::TcpListener::bind(config.bind).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && config.bind == DEFAULT_ADMIN => {
+            let fallback = SocketAddr::new(config.bind.ip(), 0);
+            let l = tokio::net::TcpListener::bind(fallback)
+                .await
+                .with_context(|| format!("cannot bind the admin listener on {fallback}"))?;
+            tracing::warn!(
+                wanted = %config.bind,
+                bound = %l.local_addr().unwrap_or(fallback),
+                "the default admin port is taken (another switchyard process?); using a free port instead. Set admin.bind to choose one"
+            );
+            l
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot bind the admin listener on {} (admin.bind)",
+                    config.bind
+                )
+            });
+        }
+    };
+    let addr = listener.local_addr().context("admin listener address")?;
+    let state = AdminState {
+        metrics,
+        status,
+        token: config.token.as_deref().map(Arc::from),
+        started: Instant::now(),
+        command,
+    };
+    let app = axum::Router::new()
+        .route("/metrics", get(metrics_page))
+        .route("/status", get(status_page))
+        .with_state(state);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "admin listener stopped");
+        }
+    });
+    tracing::info!("admin listener on http://{addr} (/metrics, /status)");
+    Ok(addr)
+}
+
+fn authorized(state: &AdminState, headers: &HeaderMap) -> bool {
+    let Some(token) = &state.token else {
+        return true;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| given.as_bytes() == token.as_bytes())
+}
+
+async fn metrics_page(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+    if !authorized(&state, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn status_page(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+    if !authorized(&state, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let mut doc = serde_json::json!({
+        "service": "switchyard",
+        "version": env!("CARGO_PKG_VERSION"),
+        "command": state.command,
+        "uptime_s": state.started.elapsed().as_secs(),
+    });
+    if let (serde_json::Value::Object(doc), serde_json::Value::Object(extra)) =
+        (&mut doc, (state.status)())
+    {
+        doc.extend(extra);
+    }
+    axum::Json(doc).into_response()
+}

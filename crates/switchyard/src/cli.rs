@@ -1,0 +1,210 @@
+//! The command line: global options and one variant per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Switchyard: a message gateway and router for Discord bots.
+///
+/// The gateway holds Discord's shards and publishes every event on topics such as
+/// `inbound.discord.{guild}.{channel}.{user}`; bots in any language subscribe by pattern and
+/// answer on `outbound.discord.{guild}.{channel}.{user}`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Environment variables `SWITCHYARD_{SECTION}_{KEY}` override
+    /// it, and command-line flags override both.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "SWITCHYARD_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Log filter, such as `info` or `switchyard=debug` (default: `RUST_LOG`, else `info`).
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the embedded broker with its Redis-protocol (RESP) listener, so that any Redis
+    /// client can publish and subscribe without a Redis server.
+    Broker(BrokerArgs),
+    /// Subscribe to a pattern and print each message as it arrives.
+    ///
+    /// Patterns use `*` for one segment and `>` for one or more trailing segments, e.g.
+    /// `inbound.discord.>` or `inbound.discord.*.381870553235193857.*`.
+    Tail(TailArgs),
+    /// Publish one message on a topic.
+    Publish(PublishArgs),
+    /// Run the Discord REST proxy: every route forwarded, rate limited so that Discord never
+    /// answers 429 (point twilight's `proxy` or discord.py's `Route.BASE` at it).
+    RestProxy(RestProxyArgs),
+    /// Run the gateway: Discord shards to broker topics (`inbound.discord.{guild}.{channel}.
+    /// {user}`), outbound topics to Discord REST. The token comes from DISCORD_TOKEN or
+    /// `gateway.token`; the embedded broker (with its RESP port) is the default.
+    Run(RunArgs),
+    /// The whole system in one command: a fake Discord, the embedded broker, the gateway and
+    /// an echo bot; shows a few round trips, then lets you type messages as a Discord user.
+    Demo(DemoArgs),
+    /// Run the fake Discord: gateway and REST on one port, with a test-control API under
+    /// `/_sim/`. Real clients (twilight, discord.py) work against it unchanged.
+    Sim(SimArgs),
+}
+
+/// Where `tail` and `publish` reach the broker.
+#[derive(Debug, Args)]
+pub struct BrokerClientArgs {
+    /// Broker URL: `redis://host:port` reaches a real Redis or a running `switchyard broker`
+    /// alike; `nats://host:port` reaches NATS (default: the `broker.url` setting unless it is
+    /// `embedded`, else redis://127.0.0.1:7379, the embedded broker's RESP port).
+    #[arg(long, short = 'b', value_name = "URL")]
+    pub broker: Option<String>,
+    /// Use the broker's durable mode: Redis Streams consumer groups on redis://, JetStream on
+    /// nats:// (same as `?durable=streams` / `?durable=jetstream` or `broker.durable`).
+    #[arg(long)]
+    pub durable: bool,
+}
+
+/// Options of `switchyard broker`.
+#[derive(Debug, Args)]
+pub struct BrokerArgs {
+    /// Port of the RESP listener (default 7379; 0 picks a free one).
+    #[arg(long, value_name = "PORT")]
+    pub resp_port: Option<u16>,
+    /// Address of the RESP listener (default 127.0.0.1; any other address needs
+    /// `broker.resp_password` or SWITCHYARD_BROKER_RESP_PASSWORD).
+    #[arg(long, value_name = "ADDR")]
+    pub resp_bind: Option<std::net::IpAddr>,
+    /// Admin listener (`/metrics`, `/status`) address (default 127.0.0.1:7380).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub admin: Option<std::net::SocketAddr>,
+}
+
+/// Options of `switchyard tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// The pattern to subscribe to.
+    pub pattern: String,
+    #[command(flatten)]
+    pub client: BrokerClientArgs,
+    /// Print one JSON object per line, `{"topic": …, "payload": …}`, instead of a readable
+    /// block (the payload is embedded as JSON when it is JSON, else as a string).
+    #[arg(long)]
+    pub json: bool,
+    /// Exit after this many messages.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
+    /// Join this worker group: each message goes to one member. With --durable, a durable
+    /// group whose messages are acknowledged after printing and redelivered if not.
+    #[arg(long, short = 'g', value_name = "NAME")]
+    pub group: Option<String>,
+}
+
+/// Options of `switchyard sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Port for gateway and REST (default 8765; 0 picks a free one).
+    #[arg(long, short = 'p', value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Address to bind (default 127.0.0.1). Any other address requires --token, so that only
+    /// that bot can connect.
+    #[arg(long, value_name = "ADDR")]
+    pub host: Option<std::net::IpAddr>,
+    /// Accept only this bot token (default: any token, each its own bot).
+    #[arg(
+        long,
+        env = "SWITCHYARD_SIM_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// Shard count reported by GET /gateway/bot.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// Number of generated guilds.
+    #[arg(long, value_name = "N")]
+    pub guilds: Option<usize>,
+    /// Seed of the generated world (same seed, same world).
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+}
+
+/// Options of `switchyard publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The topic, such as `outbound.discord.1.2.3`.
+    pub topic: String,
+    /// The payload; `-` reads it from standard input.
+    pub payload: String,
+    /// Deduplication id (such as an envelope's `id`): in durable mode a second publish with
+    /// the same id is dropped.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub client: BrokerClientArgs,
+}
+
+/// Options of `switchyard rest-proxy`.
+#[derive(Debug, Args)]
+pub struct RestProxyArgs {
+    /// Port of the proxy (default 7381; 0 picks a free one).
+    #[arg(long, short = 'p', value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Where requests go (default https://discord.com; the fake Discord in tests).
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Address to bind (default 127.0.0.1; any other address needs `rest.secret`).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::IpAddr>,
+    /// Share rate limits with every node using this Redis (`redis://host:port`).
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Answer a synthetic 429 at once instead of queueing.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Admin listener (`/metrics`, `/status`) address (default 127.0.0.1:7380).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub admin: Option<std::net::SocketAddr>,
+}
+
+/// Options of `switchyard run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Port of the embedded broker's RESP listener (default `broker.resp_port`, 7379).
+    #[arg(long, value_name = "PORT")]
+    pub resp_port: Option<u16>,
+    /// Admin listener (`/metrics`, `/status`) address (default 127.0.0.1:7380).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub admin: Option<std::net::SocketAddr>,
+    /// `default` or `bytebot` (overrides `gateway.profile`).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+}
+
+/// Options of `switchyard demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Run the scripted messages only, and exit 0 only if every reply arrived.
+    #[arg(long)]
+    pub once: bool,
+    /// Port of the embedded broker's RESP listener (default: a free port).
+    #[arg(long, value_name = "PORT")]
+    pub resp_port: Option<u16>,
+    /// Admin listener address (default 127.0.0.1:7380, or a free port if taken).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub admin: Option<std::net::SocketAddr>,
+}

@@ -1,0 +1,29 @@
+//! One module per subcommand; [`run`] dispatches.
+
+mod broker;
+mod client;
+mod demo;
+mod publish;
+mod rest_proxy;
+mod run;
+mod sim;
+mod tail;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+
+/// Loads the configuration and runs the chosen subcommand.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Broker(args) => broker::run(config, args).await,
+        Command::Tail(args) => tail::run(config, args).await,
+        Command::Publish(args) => publish::run(config, args).await,
+        Command::RestProxy(args) => rest_proxy::run(config, args).await,
+        Command::Run(args) => run::run(config, args).await,
+        Command::Demo(args) => demo::run(config, args).await,
+        Command::Sim(args) => sim::run(config, args).await,
+    }
+}

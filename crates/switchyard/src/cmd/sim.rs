@@ -1,0 +1,81 @@
+//! `switchyard sim`: the fake Discord as a standalone server, until Ctrl-C or SIGTERM.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use switchyard_sim::Sim;
+
+use super::broker::shutdown_signal;
+use crate::admin;
+use crate::cli::SimArgs;
+use crate::config::Config;
+
+/// The default port of `switchyard sim`.
+const DEFAULT_PORT: u16 = 8765;
+
+pub async fn run(config: Config, args: SimArgs) -> anyhow::Result<ExitCode> {
+    let mut sim = config.sim;
+    if sim.port == 0 {
+        sim.port = DEFAULT_PORT;
+    }
+    if let Some(port) = args.port {
+        sim.port = port;
+    }
+    if let Some(host) = args.host {
+        sim.host = host;
+    }
+    if args.token.is_some() {
+        sim.token = args.token;
+    }
+    if let Some(shards) = args.shards {
+        sim.shards = shards;
+    }
+    if let Some(guilds) = args.guilds {
+        sim.world.guilds = guilds;
+    }
+    if let Some(seed) = args.seed {
+        sim.world.seed = seed;
+    }
+    if !sim.host.is_loopback() && sim.token.is_none() {
+        anyhow::bail!(
+            "sim.host = {} is not a loopback address; pass --token (or set sim.token) so that only that bot can connect",
+            sim.host
+        );
+    }
+    let metrics = admin::install_metrics()?;
+    let handle = Sim::start(sim)
+        .await
+        .context("cannot start the fake Discord (sim.port / --port)")?;
+    let handle = Arc::new(handle);
+    // The status page holds only a weak reference, so that shutdown can take the handle back.
+    let status_handle = Arc::downgrade(&handle);
+    let status: admin::StatusFn = Arc::new(move || {
+        let Some(status_handle) = status_handle.upgrade() else {
+            return serde_json::json!({"sim": "stopping"});
+        };
+        serde_json::json!({
+            "sim": {
+                "gateway": status_handle.gateway_url(),
+                "rest": status_handle.api_url(),
+                "counters": serde_json::to_value(status_handle.counters_summary()).unwrap_or_default(),
+            }
+        })
+    });
+    let admin_addr = admin::serve(&config.admin, "sim", metrics, status).await?;
+    println!(
+        "switchyard sim: gateway {} REST {} control {}/_sim/ admin http://{admin_addr}",
+        handle.gateway_url(),
+        handle.api_url(),
+        handle.http_url()
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    match Arc::try_unwrap(handle) {
+        Ok(handle) => handle.shutdown().await,
+        Err(_) => {
+            tracing::warn!("a status request still holds the sim; exiting without a graceful close")
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,207 @@
+//! The `[gateway]` section: the bot, its token (or `DISCORD_TOKEN`), intents, shards, what is
+//! published, the outbound path and where sessions are saved. `switchyard run` reads it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use switchyard_core::TopicTemplate;
+use switchyard_gateway::{
+    EventFilter, GatewayConfig, OutboundConfig, PayloadMode, Profile, RouteAllowlist, Secret,
+    ShardRange, parse_intents,
+};
+
+/// `[gateway]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySection {
+    /// The bot's name (envelope, `{bot}` in topics, session keys).
+    pub bot: String,
+    /// The bot token; `DISCORD_TOKEN` takes precedence. Never logged.
+    pub token: Option<String>,
+    /// Intent names (`GUILDS`, `GUILD_MESSAGES`, `MESSAGE_CONTENT`, ... or `NON_PRIVILEGED`).
+    pub intents: Vec<String>,
+    /// Discord's REST base (no `/api`).
+    pub api_url: String,
+    /// The gateway URL; by default the one `GET /gateway/bot` returns.
+    pub gateway_url: Option<String>,
+    /// Total shard count; by default the recommended one.
+    pub shards: Option<u32>,
+    /// `[first, last]` shard ids this node runs (default: all).
+    pub shard_range: Option<[u32; 2]>,
+    /// `default` or `bytebot` (MESSAGE_CREATE only, raw payloads, own messages skipped).
+    pub profile: String,
+    /// `envelope` (default) or `raw` (the `d` object alone).
+    pub payload: String,
+    /// Only these events are published (empty: all).
+    pub events: Vec<String>,
+    /// These events are never published.
+    pub drop_events: Vec<String>,
+    /// Skip the bot's own MESSAGE_CREATE events.
+    pub skip_own_messages: bool,
+    /// The inbound topic template.
+    pub topic_template: String,
+    /// Events queued per shard between the shard and the broker.
+    pub queue_capacity: usize,
+    /// How long (ms) the queue may stay full before the shard is closed until it drains.
+    pub full_bound_ms: u64,
+    /// The identify window per max_concurrency bucket (ms).
+    pub identify_window_ms: u64,
+    /// How often sessions are saved (ms).
+    pub session_save_ms: u64,
+    /// Where sessions are saved (with the embedded broker).
+    pub session_dir: PathBuf,
+    /// Read `outbound.discord.>` and call Discord.
+    pub outbound: bool,
+    /// Routes general outbound requests may use (groups or `[METHOD ]/path/*` patterns).
+    pub allowed_routes: Vec<String>,
+    /// Outbound workers.
+    pub outbound_workers: usize,
+}
+
+impl std::fmt::Debug for GatewaySection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewaySection")
+            .field("bot", &self.bot)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("intents", &self.intents)
+            .field("api_url", &self.api_url)
+            .field("gateway_url", &self.gateway_url)
+            .field("shards", &self.shards)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            bot: "switchyard".into(),
+            token: None,
+            intents: vec!["NON_PRIVILEGED".into(), "MESSAGE_CONTENT".into()],
+            api_url: "https://discord.com".into(),
+            gateway_url: None,
+            shards: None,
+            shard_range: None,
+            profile: "default".into(),
+            payload: "envelope".into(),
+            events: Vec::new(),
+            drop_events: Vec::new(),
+            skip_own_messages: false,
+            topic_template: switchyard_core::template::DEFAULT_INBOUND_TEMPLATE.into(),
+            queue_capacity: 4096,
+            full_bound_ms: 5_000,
+            identify_window_ms: 5_000,
+            session_save_ms: 200,
+            session_dir: PathBuf::from(".switchyard/sessions"),
+            outbound: true,
+            allowed_routes: switchyard_gateway::outbound::routes::DEFAULT_GROUPS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            outbound_workers: 8,
+        }
+    }
+}
+
+impl GatewaySection {
+    pub(super) fn validate(&self) -> anyhow::Result<()> {
+        self.library(Some(Secret::new("validation"))).map(|_| ())
+    }
+
+    /// The library's configuration; the token comes from `token` (if given), else
+    /// `DISCORD_TOKEN`, else `gateway.token`.
+    pub fn library(&self, token: Option<Secret>) -> anyhow::Result<GatewayConfig> {
+        let token = match token {
+            Some(t) => t,
+            None => std::env::var("DISCORD_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .or_else(|| self.token.clone())
+                .map(Secret::new)
+                .context("no bot token: set DISCORD_TOKEN or gateway.token")?,
+        };
+        if self.bot.is_empty() {
+            anyhow::bail!("gateway.bot must not be empty");
+        }
+        let mut c = GatewayConfig::new(self.bot.clone(), token);
+        c.intents = parse_intents(self.intents.iter().map(String::as_str))
+            .map_err(|e| anyhow::anyhow!("gateway.intents: {e}"))?;
+        c.gateway_url = self.gateway_url.clone();
+        c.shards = self.shards;
+        if self.shards == Some(0) {
+            anyhow::bail!("gateway.shards must be at least 1");
+        }
+        c.shard_range = self
+            .shard_range
+            .map(|[first, last]| ShardRange { first, last });
+        if let Some([first, last]) = self.shard_range
+            && first > last
+        {
+            anyhow::bail!("gateway.shard_range = [{first}, {last}]: first must not exceed last");
+        }
+        c.profile = match self.profile.as_str() {
+            "default" => Profile::Default,
+            "bytebot" => Profile::Bytebot,
+            other => anyhow::bail!("gateway.profile = {other:?}: use \"default\" or \"bytebot\""),
+        };
+        c.payload = match self.payload.as_str() {
+            "envelope" => PayloadMode::Envelope,
+            "raw" => PayloadMode::Raw,
+            other => anyhow::bail!("gateway.payload = {other:?}: use \"envelope\" or \"raw\""),
+        };
+        c.events = EventFilter {
+            allow: self.events.iter().map(|e| e.to_ascii_uppercase()).collect(),
+            deny: self
+                .drop_events
+                .iter()
+                .map(|e| e.to_ascii_uppercase())
+                .collect(),
+        };
+        c.skip_own_messages = self.skip_own_messages;
+        c.topic_template = TopicTemplate::parse(&self.topic_template)
+            .map_err(|e| anyhow::anyhow!("gateway.topic_template: {e}"))?;
+        if self.queue_capacity == 0 {
+            anyhow::bail!("gateway.queue_capacity must be at least 1");
+        }
+        c.queue_capacity = self.queue_capacity;
+        c.full_bound = Duration::from_millis(self.full_bound_ms);
+        c.identify_window = Duration::from_millis(self.identify_window_ms);
+        c.session_save_interval = Duration::from_millis(self.session_save_ms.max(1));
+        c.outbound = OutboundConfig {
+            enabled: self.outbound,
+            allowed_routes: RouteAllowlist::parse(self.allowed_routes.iter().map(String::as_str))
+                .map_err(|e| anyhow::anyhow!("gateway.allowed_routes: {e}"))?,
+            workers: self.outbound_workers.max(1),
+            ..OutboundConfig::default()
+        };
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_errors_name_the_key() {
+        GatewaySection::default()
+            .validate()
+            .expect("defaults are valid");
+        let bad = |f: fn(&mut GatewaySection)| {
+            let mut s = GatewaySection::default();
+            f(&mut s);
+            s.validate().expect_err("invalid").to_string()
+        };
+        assert!(bad(|s| s.intents = vec!["GUILD_MESAGES".into()]).contains("gateway.intents"));
+        assert!(bad(|s| s.profile = "bytbot".into()).contains("gateway.profile"));
+        assert!(bad(|s| s.allowed_routes = vec!["nope".into()]).contains("gateway.allowed_routes"));
+        assert!(bad(|s| s.topic_template = "a.{x}".into()).contains("gateway.topic_template"));
+        let s = GatewaySection {
+            token: Some("sekrit".into()),
+            ..GatewaySection::default()
+        };
+        assert!(!format!("{s:?}").contains("sekrit"));
+    }
+}

@@ -1,0 +1,176 @@
+//! Configuration: one TOML file plus environment variables, validated at start with errors
+//! that name the key. One section per area, each in its own module.
+//!
+//! Precedence: command-line flags, then `SWITCHYARD_{SECTION}_{KEY}` environment variables
+//! (for example `SWITCHYARD_BROKER_RESP_PORT=7000`), then the file, then defaults.
+
+pub(crate) mod admin;
+pub(crate) mod broker;
+pub(crate) mod gateway;
+pub(crate) mod rest;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+pub use admin::AdminConfig;
+pub use broker::BrokerConfig;
+
+/// The sections environment variables may address.
+const SECTIONS: &[&str] = &["broker", "admin", "rest", "gateway", "sim"];
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Which broker, and the embedded broker's listener.
+    pub broker: BrokerConfig,
+    /// The admin listener (`/metrics`, `/status`).
+    pub admin: AdminConfig,
+    /// The REST proxy (`switchyard rest-proxy`).
+    pub rest: rest::RestSection,
+    /// The gateway (`switchyard run`): bot, token, intents, shards, topics, outbound.
+    pub gateway: gateway::GatewaySection,
+    /// The fake Discord (`switchyard sim`); see `switchyard_sim::SimConfig` for every key.
+    pub sim: switchyard_sim::SimConfig,
+}
+
+impl Config {
+    /// Loads `path` (if given) and overlays the process environment.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?,
+            None => String::new(),
+        };
+        let origin = path.map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+        Self::from_sources(&text, &origin, std::env::vars())
+    }
+
+    /// Parses TOML `text` (from `origin`, for messages) and overlays `env`.
+    pub fn from_sources(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut table: toml::Table =
+            toml::from_str(text).with_context(|| format!("{origin} is not valid TOML"))?;
+        let mut from_env = Vec::new();
+        for (name, value) in env {
+            let Some((section, key)) = env_key(&name) else {
+                continue;
+            };
+            let section_table = table
+                .entry(section.to_owned())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(section_table) = section_table else {
+                anyhow::bail!("`{section}` in {origin} must be a table");
+            };
+            section_table.insert(key.clone(), env_value(&value));
+            from_env.push(format!("{name} (= {section}.{key})"));
+        }
+        let config: Config = table.try_into().map_err(|e: toml::de::Error| {
+            let mut msg = format!("invalid configuration in {origin}: {}", e.message().trim());
+            if !from_env.is_empty() {
+                msg.push_str(&format!(
+                    "; environment overrides in effect: {}",
+                    from_env.join(", ")
+                ));
+            }
+            anyhow::anyhow!(msg)
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot.
+    fn validate(&self) -> anyhow::Result<()> {
+        self.broker.validate()?;
+        self.admin.validate()?;
+        self.rest.validate()?;
+        self.gateway.validate()?;
+        Ok(())
+    }
+}
+
+/// `SWITCHYARD_BROKER_RESP_PORT` → (`broker`, `resp_port`).
+fn env_key(name: &str) -> Option<(&'static str, String)> {
+    let rest = name.strip_prefix("SWITCHYARD_")?;
+    SECTIONS.iter().find_map(|section| {
+        let key = rest
+            .strip_prefix(&section.to_ascii_uppercase())?
+            .strip_prefix('_')?;
+        (!key.is_empty()).then(|| (*section, key.to_ascii_lowercase()))
+    })
+}
+
+/// Environment values are typed as TOML would read them (numbers, booleans), else strings.
+fn env_value(value: &str) -> toml::Value {
+    format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_file_and_env_layer() {
+        let config = Config::from_sources("", "test", env(&[])).expect("defaults");
+        assert_eq!(config.broker.resp_port, 7379);
+        let config = Config::from_sources(
+            "[broker]\nresp_port = 7000\n",
+            "test",
+            env(&[
+                ("SWITCHYARD_BROKER_SUBSCRIBER_BUFFER", "16"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.broker.resp_port, 7000);
+        assert_eq!(config.broker.subscriber_buffer, 16);
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_configuration() {
+        let readme = include_str!("../../../../README.md");
+        let start = readme
+            .find("## Configuration")
+            .and_then(|at| {
+                readme[at..]
+                    .find("```toml")
+                    .map(|i| at + i + "```toml".len())
+            })
+            .expect("README has a TOML example under ## Configuration");
+        let end = start + readme[start..].find("```").expect("closed code block");
+        Config::from_sources(&readme[start..end], "README.md", env(&[]))
+            .expect("README's example must load");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::from_sources("[broker]\nresp_prot = 1\n", "sy.toml", env(&[]))
+            .expect_err("unknown key");
+        assert!(e.to_string().contains("resp_prot"), "{e}");
+        let e = Config::from_sources("[broker]\nresp_port = \"x\"\n", "sy.toml", env(&[]))
+            .expect_err("wrong type");
+        assert!(e.to_string().contains("sy.toml"), "{e}");
+        let e = Config::from_sources("", "t", env(&[("SWITCHYARD_BROKER_RESP_PORT", "99999")]))
+            .expect_err("out of range");
+        assert!(e.to_string().contains("SWITCHYARD_BROKER_RESP_PORT"), "{e}");
+        let e = Config::from_sources("[broker]\nurl = \"kafka://x\"\n", "t", env(&[]))
+            .expect_err("bad url");
+        assert!(e.to_string().contains("broker.url"), "{e}");
+    }
+}

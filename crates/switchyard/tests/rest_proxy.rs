@@ -1,0 +1,164 @@
+//! `switchyard rest-proxy` as a user runs it: three processes sharing a private Redis, in
+//! front of the fake Discord, loaded at twelve times its message limits. The fake counts
+//! every 429 it sends: there must be none; every message arrives, in order per process; the
+//! admin listener shows per-route metrics.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use switchyard_sim::{Limit, RateLimits, Sim, SimConfig};
+use switchyard_testkit::RedisServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+const PER_STREAM: usize = 20;
+
+/// A child process killed when the test ends, whatever happens.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a proxy; returns it with its proxy and admin addresses (from its first line).
+fn start_proxy(upstream: &str, redis: &str) -> (Running, String, String) {
+    let mut child = Command::new(BIN)
+        .args(["rest-proxy", "--port", "0", "--admin", "127.0.0.1:0"])
+        .args(["--upstream", upstream, "--redis", redis])
+        .env_remove("SWITCHYARD_CONFIG")
+        .env("SWITCHYARD_REST_MARGIN_MS", "15")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start switchyard rest-proxy");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let proxy = words
+        .iter()
+        .find(|w| w.ends_with("/api/v10"))
+        .unwrap_or_else(|| panic!("startup line: {line}"))
+        .to_string();
+    let admin = words.last().expect("admin").trim().to_string();
+    (Running(child), proxy, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_proxy_processes_share_limits_through_redis() {
+    let redis = RedisServer::start();
+    let limits = RateLimits {
+        message_create: Limit {
+            limit: 5,
+            window_ms: 500,
+        },
+        ..RateLimits::default()
+    };
+    let sim = Sim::start(SimConfig {
+        rate_limits: limits,
+        ..SimConfig::fast()
+    })
+    .await
+    .expect("sim");
+    let ch = sim.world().guilds[0]
+        .channels
+        .iter()
+        .find(|c| c.kind == 0)
+        .expect("channel")
+        .id;
+    let procs: Vec<_> = (0..3)
+        .map(|_| start_proxy(sim.http_url(), &redis.url()))
+        .collect();
+    let http = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..PER_STREAM {
+        for (n, (_, proxy, _)) in procs.iter().enumerate() {
+            let req = http
+                .post(format!("{proxy}/channels/{ch}/messages"))
+                .header("Authorization", "Bot test-token-1")
+                .header("Content-Type", "application/json")
+                .body(format!(r#"{{"content":"n{n}-{i}"}}"#));
+            tasks.push(tokio::spawn(async move {
+                req.send().await.map(|r| r.status().as_u16())
+            }));
+        }
+        // Each request is its own task: the gap must exceed scheduling delays on a busy
+        // machine for the order of arrival at each proxy to be known (10 ms reordered).
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    for t in tasks {
+        let status = tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("answered in time")
+            .expect("task")
+            .expect("the proxy answers");
+        assert_eq!(status, 200);
+    }
+    let counters = sim.counters();
+    assert_eq!(
+        counters.rest.rate_limited_route + counters.rest.rate_limited_global,
+        0,
+        "the fake sent 429s"
+    );
+    let contents: Vec<String> = counters
+        .rest_calls
+        .iter()
+        .filter(|c| c.method == "POST" && c.status == 200)
+        .filter_map(|c| serde_json::from_str::<serde_json::Value>(&c.body).ok())
+        .filter_map(|v| v["content"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(contents.len(), 3 * PER_STREAM);
+    for n in 0..3 {
+        let seq: Vec<usize> = contents
+            .iter()
+            .filter_map(|c| c.strip_prefix(&format!("n{n}-"))?.parse().ok())
+            .collect();
+        assert_eq!(
+            seq,
+            (0..PER_STREAM).collect::<Vec<_>>(),
+            "order of process {n}"
+        );
+    }
+    let metrics = http
+        .get(format!("{}/metrics", procs[0].2))
+        .send()
+        .await
+        .expect("admin")
+        .text()
+        .await
+        .expect("metrics");
+    assert!(
+        metrics.contains("switchyard_rest_requests_total")
+            && metrics.contains("POST /channels/{id}/messages"),
+        "{metrics}"
+    );
+    let status = http
+        .get(format!("{}/status", procs[0].2))
+        .send()
+        .await
+        .expect("status")
+        .text()
+        .await
+        .expect("status body");
+    let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+    assert_eq!(status["rest_proxy"]["limiter"]["store"], "redis");
+    assert_eq!(status["rest_proxy"]["limiter"]["upstream_429"], 0);
+}
+
+#[test]
+fn a_public_bind_without_a_secret_is_refused_naming_the_key() {
+    let out = Command::new(BIN)
+        .args(["rest-proxy", "--bind", "0.0.0.0", "--port", "0"])
+        .env_remove("SWITCHYARD_CONFIG")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rest.secret"), "{stderr}");
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""The seeds' ,echo bot as a plain redis-py subscriber.
+
+It connects to Redis, or to the embedded broker's RESP port (the default,
+redis://127.0.0.1:7379, opened by `switchyard run` with the embedded broker), subscribes to
+every inbound Discord event, and answers `,echo <text>` with a reply on the outbound topic of
+the same guild, channel and user. Nothing here is specific to Switchyard but the topic names
+and the envelope (docs/wire-format.md).
+
+    pip install redis
+    SWITCHYARD_REDIS=redis://127.0.0.1:7379 python3 examples/python/echo_bot.py
+"""
+
+import json
+import os
+import sys
+
+try:
+    import redis
+except ImportError:
+    sys.exit("this example needs redis-py: pip install redis")
+
+
+def answer(topic, envelope):
+    """The (outbound topic, payload) answering one event, or None."""
+    # The default profile wraps each event in an envelope {v, id, s, t, seq, ..., d};
+    # the Bytebot profile publishes the bare message object.
+    if "t" in envelope and "d" in envelope:
+        if envelope["t"] != "MESSAGE_CREATE":
+            return None
+        message = envelope["d"]
+    else:
+        message = envelope
+    if message.get("author", {}).get("bot"):
+        return None  # never answer bots (ourselves included)
+    content = message.get("content", "")
+    if not content.startswith(",echo "):
+        return None
+    # inbound.discord.{guild}.{channel}.{user} -> outbound.discord.{guild}.{channel}.{user}
+    outbound = "outbound." + topic.split(".", 1)[1]
+    reply = {
+        "content": "ok, you said: " + content[len(",echo "):],
+        "message_reference": {"message_id": message["id"]},
+        "allowed_mentions": {"parse": []},
+    }
+    return outbound, json.dumps(reply)
+
+
+def main():
+    url = os.environ.get("SWITCHYARD_REDIS", "redis://127.0.0.1:7379")
+    client = redis.Redis.from_url(url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    # Redis globs: `*` crosses dots, so this is every inbound Discord event.
+    pubsub.psubscribe("inbound.discord.*")
+    print(f"listening on {url}", flush=True)
+    for msg in pubsub.listen():
+        topic = msg["channel"].decode()
+        try:
+            envelope = json.loads(msg["data"])
+        except ValueError:
+            continue
+        if not isinstance(envelope, dict):
+            continue
+        out = answer(topic, envelope)
+        if out is not None:
+            client.publish(*out)
+            print(f"answered on {out[0]}", flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        pass

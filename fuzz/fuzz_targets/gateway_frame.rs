@@ -1,0 +1,14 @@
+//! Fuzzes the fake Discord's client frame decoder and connection query parser: any input must
+//! give an operation or a close code from Discord's table, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(reason) = switchyard_sim::decode_client_frame(data) {
+        assert!((4000..=4014).contains(&reason.code) && reason.code != 4006);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = switchyard_sim::gateway::conn::parse_query(Some(text));
+    }
+});
