@@ -11,8 +11,8 @@ use crate::handler::Handler;
 /// How a bot's replicas share events (see [`Bot::worker_group`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupKind {
-    /// The best the broker offers: durable (acknowledged, survives restarts), else keyed by
-    /// guild, else a plain queue group.
+    /// The best the broker offers: durable and keyed by guild on a durable broker, else keyed
+    /// by guild.
     #[default]
     Auto,
     /// A durable group: each event is handled by one replica and acknowledged after its
@@ -20,8 +20,13 @@ pub enum GroupKind {
     /// restart. Needs `redis://…?durable=streams` or `nats://…?durable=jetstream`.
     Durable,
     /// Keyed by guild: one replica handles all events of a guild while membership is
-    /// stable.
+    /// stable (at-most-once).
     Keyed,
+    /// Durable and keyed by guild: one replica handles all events of a guild while
+    /// membership is stable, each event is acknowledged after its handlers finish, and when
+    /// a replica leaves, its guilds move to the others without losing an event. Needs a
+    /// durable broker.
+    DurableKeyed,
     /// A queue group: each event goes to one replica (at-most-once).
     Queue,
 }

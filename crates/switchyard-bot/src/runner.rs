@@ -77,6 +77,7 @@ async fn subscribe(
     };
     let caps = broker.capabilities();
     let kind = match group.kind {
+        GroupKind::Auto if caps.durable && caps.keyed_partitioning => GroupKind::DurableKeyed,
         GroupKind::Auto if caps.durable => GroupKind::Durable,
         GroupKind::Auto if caps.keyed_partitioning => GroupKind::Keyed,
         GroupKind::Auto if caps.queue_groups => GroupKind::Queue,
@@ -94,6 +95,11 @@ async fn subscribe(
         GroupKind::Durable => {
             Events::Durable(broker.subscribe_durable(pattern, &group.name).await?)
         }
+        GroupKind::DurableKeyed => Events::Durable(
+            broker
+                .subscribe_keyed_durable(pattern, &group.name, PartitionKey::DISCORD_GUILD)
+                .await?,
+        ),
         GroupKind::Keyed => Events::Plain(
             broker
                 .subscribe_keyed(pattern, &group.name, PartitionKey::DISCORD_GUILD)

@@ -43,6 +43,17 @@ fn handled(p: &Proc) -> usize {
         .count()
 }
 
+/// The guilds (`g{n}` tags of the texts) a replica answered.
+fn guilds(p: &Proc) -> std::collections::BTreeSet<String> {
+    p.output()
+        .lines()
+        .filter(|l| l.contains(" echo "))
+        .filter_map(|l| l.split("text=").nth(1))
+        .filter_map(|t| t.split_whitespace().next())
+        .map(|g| g.trim_matches('"').to_owned())
+        .collect()
+}
+
 async fn exactly_once(env: &GatewayEnv, sent: &[String], bots: &[&Proc]) {
     for s in sent {
         let want = format!("ok, you said: {s}");
@@ -135,32 +146,40 @@ async fn two_replicas_share_the_work_and_one_takes_over_when_the_other_dies() {
     a.wait_for("bot serving", WAIT);
     b.wait_for("bot serving", WAIT);
 
+    // Users talk in 16 guilds; the group is keyed by guild.
     let mut sent = Vec::new();
-    for i in 0..20 {
-        let text = format!("shared {i}");
-        env.say(&format!(",echo {text}"));
+    for i in 0..32 {
+        let text = format!("g{} shared {i}", i % 16);
+        env.say_in(i % 16, &format!(",echo {text}"));
         sent.push(text);
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
     }
     exactly_once(&env, &sent, &[&a, &b]).await;
     let (by_a, by_b) = (handled(&a), handled(&b));
-    assert_eq!(by_a + by_b, 20, "each event handled by one replica");
+    assert_eq!(by_a + by_b, 32, "each event handled by one replica");
     assert!(
         by_a > 0 && by_b > 0,
         "both replicas worked: a {by_a}, b {by_b}"
     );
+    let (guilds_a, guilds_b) = (guilds(&a), guilds(&b));
+    assert!(
+        guilds_a.is_disjoint(&guilds_b),
+        "each guild stays with one replica: a {guilds_a:?}, b {guilds_b:?}"
+    );
 
+    // SIGKILL: no goodbye; b takes a's guilds once a's heartbeats stop, and what a had
+    // not acknowledged comes back after the ack timeout.
     a.kill();
-    for i in 0..10 {
-        let text = format!("after a died {i}");
-        env.say(&format!(",echo {text}"));
+    for i in 0..16 {
+        let text = format!("g{i} after a died");
+        env.say_in(i, &format!(",echo {text}"));
         sent.push(text);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     exactly_once(&env, &sent, &[&b]).await;
     assert_eq!(
         handled(&b),
-        by_b + 10,
+        by_b + 16,
         "b answered the rest: {}",
         b.output()
     );

@@ -164,8 +164,12 @@ async fn queue_group_replicas_handle_each_event_once() {
     let broker = embedded();
     let mut ctl = subscribe(broker.as_ref(), "control.gateway").await;
     let mut out = subscribe(broker.as_ref(), "outbound.discord.>").await;
-    let a = echo::bot().worker_group("echo").instance("r1");
-    let b = echo::bot().worker_group("echo").instance("r2");
+    let a = echo::bot()
+        .worker_group_kind("echo", GroupKind::Queue)
+        .instance("r1");
+    let b = echo::bot()
+        .worker_group_kind("echo", GroupKind::Queue)
+        .instance("r2");
     let (stop_a, task_a) = start(&broker, vec![a]);
     let (stop_b, task_b) = start(&broker, vec![b]);
     identified(&mut ctl, "echo").await;
@@ -200,6 +204,59 @@ async fn queue_group_replicas_handle_each_event_once() {
         2,
         "both replicas worked: {by_instance:?}"
     );
+    stop_a.trigger();
+    stop_b.trigger();
+    finished(task_a).await.expect("stop");
+    finished(task_b).await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_replicas_keep_each_guild_on_one_replica() {
+    let broker = embedded();
+    let mut ctl = subscribe(broker.as_ref(), "control.gateway").await;
+    let mut out = subscribe(broker.as_ref(), "outbound.discord.>").await;
+    // `worker_group` on the embedded broker: keyed by guild.
+    let (stop_a, task_a) = start(
+        &broker,
+        vec![echo::bot().worker_group("echo").instance("r1")],
+    );
+    identified(&mut ctl, "echo").await;
+    let (stop_b, task_b) = start(
+        &broker,
+        vec![echo::bot().worker_group("echo").instance("r2")],
+    );
+    identified(&mut ctl, "echo").await;
+    // Both replicas have settled into the group once each has identified.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let n = 64u64;
+    for i in 0..n {
+        let guild = 1000 + i % 16;
+        let mut d = message(i + 1, &format!(",echo m{i}"));
+        d["guild_id"] = json!(guild.to_string());
+        let topic =
+            Topic::new(&format!("inbound.discord.{guild}.{CHANNEL}.{USER}")).expect("topic");
+        broker
+            .publish(&topic, envelope("MESSAGE_CREATE", i, &d).into())
+            .await
+            .expect("publish");
+    }
+    let mut guild_of: BTreeMap<String, String> = BTreeMap::new();
+    let mut answered = 0;
+    for _ in 0..n {
+        let (topic, v) = recv_json(&mut out).await;
+        let guild = topic.segments().nth(2).expect("guild").to_owned();
+        let text = v.as_str().expect("text").to_owned();
+        let (instance, _) = text.split_once(": ").expect("instance: text");
+        let first = guild_of
+            .entry(guild.clone())
+            .or_insert_with(|| instance.to_owned());
+        assert_eq!(first, instance, "guild {guild} answered by two replicas");
+        answered += 1;
+    }
+    quiet(&mut out, Duration::from_millis(300)).await;
+    assert_eq!(answered, n, "every event answered once");
+    let replicas: std::collections::BTreeSet<&String> = guild_of.values().collect();
+    assert_eq!(replicas.len(), 2, "both replicas worked: {guild_of:?}");
     stop_a.trigger();
     stop_b.trigger();
     finished(task_a).await.expect("stop");

@@ -44,6 +44,7 @@
 
 pub mod embedded;
 mod error;
+pub mod keyed;
 pub mod kv;
 pub mod nats;
 pub mod redis;
@@ -182,7 +183,7 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Joins the keyed group `group`: like [`Broker::subscribe_group`], but every message with
     /// the same key goes to the same member while membership is stable; when a member leaves,
-    /// its keys move to the others.
+    /// its keys move to the others. At-most-once; see [`keyed`] for how members agree.
     async fn subscribe_keyed(
         &self,
         _pattern: &Pattern,
@@ -192,6 +193,22 @@ pub trait Broker: Send + Sync + 'static {
         Err(BrokerError::Unsupported {
             backend: self.backend(),
             what: "keyed partitioning",
+        })
+    }
+
+    /// Joins the durable keyed group `group`: every message with the same key goes to the
+    /// same member while membership is stable, each is redelivered until acknowledged, and
+    /// when a member leaves its keys move to the others without losing a message. See
+    /// [`keyed`] for the cost.
+    async fn subscribe_keyed_durable(
+        &self,
+        _pattern: &Pattern,
+        _group: &str,
+        _key: PartitionKey,
+    ) -> Result<DurableSubscription, BrokerError> {
+        Err(BrokerError::Unsupported {
+            backend: self.backend(),
+            what: "durable keyed groups (use redis with durable=streams or nats with durable=jetstream)",
         })
     }
 }

@@ -29,6 +29,8 @@ impl GatewayEnv {
     /// With `skip_own_messages`, the gateway does not publish the bot's own messages.
     pub async fn start_with(broker: Arc<dyn Broker>, skip_own_messages: bool) -> GatewayEnv {
         let mut config = SimConfig::fast();
+        // Enough guilds for keyed worker groups to split them between replicas.
+        config.world.guilds = 16;
         // Discord's 5 messages per 5 s per channel would make these tests about the limiter.
         config.rate_limits.message_create = Limit {
             limit: 200,
@@ -85,6 +87,24 @@ impl GatewayEnv {
             .expect("message id")
     }
 
+    /// A user's message in the first text channel of guild number `guild` (of 16).
+    pub fn say_in(&self, guild: usize, text: &str) {
+        let world = self.sim.world();
+        let channel = world.guilds[guild % world.guilds.len()]
+            .channels
+            .iter()
+            .find(|c| c.kind == 0)
+            .expect("text channel")
+            .id;
+        self.sim
+            .inject(&Inject::Message {
+                channel_id: Snowflake(channel),
+                content: text.to_owned(),
+                author_id: None,
+            })
+            .expect("inject");
+    }
+
     /// REST calls recorded by the fake: `method` on paths containing `needle`.
     pub fn calls(&self, method: &str, needle: &str) -> Vec<(String, Value)> {
         self.sim
@@ -101,12 +121,11 @@ impl GatewayEnv {
             .collect()
     }
 
-    /// The contents of messages posted to the test channel.
+    /// The contents of messages the bot posted, in any channel.
     pub fn posted(&self) -> Vec<String> {
-        let path = format!("/channels/{}/messages", self.channel);
-        self.calls("POST", &path)
+        self.calls("POST", "/channels/")
             .into_iter()
-            .filter(|(p, _)| p.ends_with(&path))
+            .filter(|(p, _)| p.ends_with("/messages"))
             .filter_map(|(_, b)| b["content"].as_str().map(str::to_owned))
             .collect()
     }

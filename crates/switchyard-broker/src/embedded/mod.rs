@@ -113,7 +113,7 @@ impl Broker for EmbeddedBroker {
             fan_out: true,
             queue_groups: true,
             durable: false,
-            keyed_partitioning: false,
+            keyed_partitioning: true,
             deduplication: false,
         }
     }
@@ -144,6 +144,28 @@ impl Broker for EmbeddedBroker {
         group: &str,
     ) -> Result<Subscription, BrokerError> {
         self.subscribe_inner(pattern, Some(group))
+    }
+
+    async fn subscribe_keyed(
+        &self,
+        pattern: &Pattern,
+        group: &str,
+        key: crate::PartitionKey,
+    ) -> Result<Subscription, BrokerError> {
+        let source = self.subscribe_inner(pattern, None)?;
+        let buffer = self.hub.config().subscriber_buffer;
+        crate::keyed::plain(Arc::new(self.clone()), source, group, key, buffer).await
+    }
+}
+
+#[async_trait]
+impl crate::keyed::Beacon for EmbeddedBroker {
+    async fn announce(&self, topic: &Topic, payload: Bytes) -> Result<(), BrokerError> {
+        self.hub.publish(topic, payload).map(|_| ())
+    }
+
+    async fn listen(&self, pattern: &Pattern) -> Result<Subscription, BrokerError> {
+        self.subscribe_inner(pattern, None)
     }
 }
 

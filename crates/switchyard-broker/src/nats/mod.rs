@@ -11,6 +11,8 @@
 pub(crate) mod connect;
 pub mod jetstream;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -32,7 +34,7 @@ pub struct NatsBroker {
     url: String,
     subscriber_buffer: usize,
     max_payload: usize,
-    jetstream: Option<JetStream>,
+    jetstream: Option<Arc<JetStream>>,
 }
 
 impl std::fmt::Debug for NatsBroker {
@@ -62,7 +64,9 @@ impl NatsBroker {
         let server_max = client.server_info().max_payload;
         let max_payload = server_max.min(options.max_payload);
         let jetstream = if options.durable.enabled {
-            Some(JetStream::open(client.clone(), url.redacted(), &options.durable).await?)
+            Some(Arc::new(
+                JetStream::open(client.clone(), url.redacted(), &options.durable).await?,
+            ))
         } else {
             None
         };
@@ -156,7 +160,7 @@ impl Broker for NatsBroker {
             fan_out: true,
             queue_groups: true,
             durable,
-            keyed_partitioning: false,
+            keyed_partitioning: true,
             deduplication: durable,
         }
     }
@@ -242,6 +246,85 @@ impl Broker for NatsBroker {
                 what: "durable subscriptions on core NATS (use durable=jetstream)",
             }),
         }
+    }
+
+    async fn subscribe_keyed(
+        &self,
+        pattern: &Pattern,
+        group: &str,
+        key: crate::PartitionKey,
+    ) -> Result<Subscription, BrokerError> {
+        let source = self.subscribe(pattern).await?;
+        let beacon = Arc::new(NatsBeacon(self.client.clone()));
+        crate::keyed::plain(beacon, source, group, key, self.subscriber_buffer).await
+    }
+
+    async fn subscribe_keyed_durable(
+        &self,
+        pattern: &Pattern,
+        group: &str,
+        key: crate::PartitionKey,
+    ) -> Result<DurableSubscription, BrokerError> {
+        let Some(js) = &self.jetstream else {
+            return Err(BrokerError::Unsupported {
+                backend: "nats",
+                what: "durable keyed groups on core NATS (use durable=jetstream)",
+            });
+        };
+        let (js, pattern_owned, buffer) = (Arc::clone(js), pattern.clone(), self.subscriber_buffer);
+        let open: crate::keyed::OpenPartition = Arc::new(move |group: String| {
+            let (js, pattern) = (Arc::clone(&js), pattern_owned.clone());
+            Box::pin(async move { js.subscribe(&pattern, &group, buffer).await })
+        });
+        let beacon = Arc::new(NatsBeacon(self.client.clone()));
+        crate::keyed::durable(beacon, open, group, key, self.subscriber_buffer).await
+    }
+}
+
+/// Keyed-group heartbeats on core NATS subjects (never stored by JetStream: the beacon
+/// subjects lie outside the stream's prefixes).
+struct NatsBeacon(async_nats::Client);
+
+#[async_trait]
+impl crate::keyed::Beacon for NatsBeacon {
+    async fn announce(&self, topic: &Topic, payload: Bytes) -> Result<(), BrokerError> {
+        let error = |e: String| BrokerError::Disconnected {
+            backend: "nats",
+            detail: e,
+        };
+        self.0
+            .publish(topic.as_str().to_owned(), payload)
+            .await
+            .map_err(|e| error(e.to_string()))?;
+        // A goodbye must leave before the connection closes.
+        self.0.flush().await.map_err(|e| error(e.to_string()))
+    }
+
+    async fn listen(&self, pattern: &Pattern) -> Result<Subscription, BrokerError> {
+        let mut subscriber = self
+            .0
+            .subscribe(pattern.to_nats_subject().to_owned())
+            .await
+            .map_err(|e| BrokerError::Disconnected {
+                backend: "nats",
+                detail: e.to_string(),
+            })?;
+        let (tx, rx) = mpsc::channel(256);
+        let task = tokio::spawn(async move {
+            while let Some(msg) = subscriber.next().await {
+                let Ok(topic) = Topic::new(msg.subject.as_str()) else {
+                    continue;
+                };
+                let message = Message {
+                    topic,
+                    payload: msg.payload,
+                };
+                if tx.send(message).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Subscription::new(rx, AbortOnDrop(task)))
     }
 }
 

@@ -8,6 +8,7 @@
 //! exactly the pattern's. Redis pub/sub has no queue groups: [`RedisBroker::subscribe_group`]
 //! answers [`BrokerError::Unsupported`]; use [`StreamsBroker`] for worker groups.
 
+mod beacon;
 mod conn;
 mod publisher;
 mod streams;
@@ -136,7 +137,7 @@ impl Broker for RedisBroker {
             fan_out: true,
             queue_groups: false,
             durable: false,
-            keyed_partitioning: false,
+            keyed_partitioning: true,
             deduplication: false,
         }
     }
@@ -168,5 +169,16 @@ impl Broker for RedisBroker {
             backend: "redis",
             what: "queue groups on plain pub/sub (use durable=streams for consumer groups)",
         })
+    }
+
+    async fn subscribe_keyed(
+        &self,
+        pattern: &Pattern,
+        group: &str,
+        key: crate::PartitionKey,
+    ) -> Result<Subscription, BrokerError> {
+        let source = self.subscribe(pattern).await?;
+        let beacon = Arc::new(beacon::RedisBeacon::new(Arc::clone(&self.target)));
+        crate::keyed::plain(beacon, source, group, key, self.subscriber_buffer).await
     }
 }

@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use super::beacon::RedisBeacon;
 use super::conn::{self, RedisTarget, is_connection_error};
 use super::publisher::{Outgoing, PublishCommand, Publisher};
 use super::streams_group::{self, GroupMode};
@@ -239,7 +240,7 @@ impl Broker for StreamsBroker {
             fan_out: true,
             queue_groups: true,
             durable: true,
-            keyed_partitioning: false,
+            keyed_partitioning: true,
             deduplication: true,
         }
     }
@@ -339,6 +340,45 @@ impl Broker for StreamsBroker {
     ) -> Result<DurableSubscription, BrokerError> {
         let (rx, reader) = self.group(pattern, group, GroupMode::Explicit).await?;
         Ok(DurableSubscription::new(rx, reader))
+    }
+
+    async fn subscribe_keyed(
+        &self,
+        pattern: &Pattern,
+        group: &str,
+        key: crate::PartitionKey,
+    ) -> Result<Subscription, BrokerError> {
+        let source = self.subscribe(pattern).await?;
+        let beacon = Arc::new(RedisBeacon::new(Arc::clone(&self.target)));
+        crate::keyed::plain(beacon, source, group, key, self.subscriber_buffer).await
+    }
+
+    async fn subscribe_keyed_durable(
+        &self,
+        pattern: &Pattern,
+        group: &str,
+        key: crate::PartitionKey,
+    ) -> Result<DurableSubscription, BrokerError> {
+        let keys = self.keys_for(pattern)?;
+        let (target, durable) = (Arc::clone(&self.target), Arc::clone(&self.durable));
+        let (pattern, buffer) = (pattern.clone(), self.subscriber_buffer);
+        let open: crate::keyed::OpenPartition = Arc::new(move |group: String| {
+            let start = streams_group::start(
+                Arc::clone(&target),
+                Arc::clone(&durable),
+                keys.clone(),
+                pattern.clone(),
+                group,
+                GroupMode::Explicit,
+                buffer,
+            );
+            Box::pin(async move {
+                let (rx, reader) = start.await?;
+                Ok(DurableSubscription::new(rx, reader))
+            })
+        });
+        let beacon = Arc::new(RedisBeacon::new(Arc::clone(&self.target)));
+        crate::keyed::durable(beacon, open, group, key, self.subscriber_buffer).await
     }
 }
 

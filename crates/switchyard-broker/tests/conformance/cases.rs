@@ -10,6 +10,9 @@ use switchyard_broker::BrokerError;
 use crate::harness::{ACK_WAIT_MS, Fixture, MAX_DELIVER, MAX_PAYLOAD, Outcome, collect, topics};
 use crate::supported;
 
+mod keyed;
+pub use keyed::{durable_keyed_handover, keyed_groups, keyed_handover};
+
 const WAIT: Duration = Duration::from_secs(10);
 /// How long to watch for messages that must not come.
 const QUIET: Duration = Duration::from_millis(300);
@@ -401,51 +404,5 @@ pub async fn deduplication(f: &mut Fixture) -> Outcome {
         supported!(d.ack().await);
     }
     assert_eq!(got, [Bytes::from("one"), Bytes::from("two")]);
-    Outcome::Passed
-}
-
-/// Keyed groups: every message with the same key goes to the same member.
-pub async fn keyed_groups(f: &mut Fixture) -> Outcome {
-    let mut members = Vec::new();
-    let mut conns = Vec::new();
-    for _ in 0..3 {
-        let broker = f.connect().await;
-        members.push(supported!(
-            broker
-                .subscribe_keyed(
-                    &f.pattern("k.>"),
-                    "keyed",
-                    switchyard_broker::PartitionKey::Segment(2)
-                )
-                .await
-        ));
-        conns.push(broker);
-    }
-    let publisher = f.connect().await;
-    for i in 0..200u32 {
-        let key = i % 17;
-        supported!(
-            publisher
-                .publish(
-                    &f.topic(&format!("k.{key}.{i}")),
-                    Bytes::from(i.to_string())
-                )
-                .await
-        );
-    }
-    let mut owner: BTreeMap<String, usize> = BTreeMap::new();
-    let mut total = 0;
-    for (i, m) in members.iter_mut().enumerate() {
-        for msg in collect(m, 200, Duration::from_millis(500)).await {
-            total += 1;
-            let key = msg.topic.segments().nth(2).unwrap_or("").to_owned();
-            let previous = owner.insert(key.clone(), i);
-            assert!(
-                previous.is_none_or(|p| p == i),
-                "key {key} went to two members"
-            );
-        }
-    }
-    assert_eq!(total, 200);
     Outcome::Passed
 }

@@ -25,6 +25,8 @@ const ALL_CASES: &[&str] = &[
     "durable_dead_letter",
     "deduplication",
     "keyed_groups",
+    "keyed_handover",
+    "durable_keyed_handover",
 ];
 
 macro_rules! backend {
@@ -76,53 +78,51 @@ macro_rules! backend {
 }
 
 backend!(embedded, Kind::Embedded,
-run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary],
+run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary,
+     keyed_groups, keyed_handover],
 skip [
     restart_recovery = "embedded: in-process, there is no server to restart",
     durable_consumer_crash = "embedded: no durable mode (in-process, nothing outlives the process)",
     durable_broker_restart = "embedded: no durable mode",
     durable_dead_letter = "embedded: no durable mode",
     deduplication = "embedded: no deduplication (no durable mode)",
-    keyed_groups = "embedded: keyed partitioning not implemented",
+    durable_keyed_handover = "embedded: no durable mode",
 ]);
 
 backend!(redis, Kind::Redis,
-run [exact_patterns, order_per_topic, fan_out, unsubscribe, large_and_binary, restart_recovery],
+run [exact_patterns, order_per_topic, fan_out, unsubscribe, large_and_binary, restart_recovery,
+     keyed_groups, keyed_handover],
 skip [
     queue_groups = "redis pub/sub has no queue groups (use durable=streams)",
     durable_consumer_crash = "redis pub/sub is at-most-once (use durable=streams)",
     durable_broker_restart = "redis pub/sub is at-most-once (use durable=streams)",
     durable_dead_letter = "redis pub/sub has no acknowledgements (use durable=streams)",
     deduplication = "redis pub/sub has no deduplication (use durable=streams)",
-    keyed_groups = "redis: keyed partitioning not implemented",
+    durable_keyed_handover = "redis pub/sub is at-most-once (use durable=streams)",
 ]);
 
 backend!(redis_streams, Kind::RedisStreams,
 run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary,
      restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
-     deduplication],
-skip [
-    keyed_groups = "redis streams: keyed partitioning not implemented",
-]);
+     deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
+skip []);
 
 backend!(nats, Kind::Nats,
 run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary,
-     restart_recovery],
+     restart_recovery, keyed_groups, keyed_handover],
 skip [
     durable_consumer_crash = "core NATS is at-most-once (use durable=jetstream)",
     durable_broker_restart = "core NATS is at-most-once (use durable=jetstream)",
     durable_dead_letter = "core NATS has no acknowledgements (use durable=jetstream)",
     deduplication = "core NATS has no deduplication (use durable=jetstream)",
-    keyed_groups = "nats: keyed partitioning not implemented",
+    durable_keyed_handover = "core NATS is at-most-once (use durable=jetstream)",
 ]);
 
 backend!(nats_jetstream, Kind::NatsJetStream,
 run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary,
      restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
-     deduplication],
-skip [
-    keyed_groups = "nats jetstream: keyed partitioning not implemented",
-]);
+     deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
+skip []);
 
 #[test]
 fn every_backend_lists_every_case() {
