@@ -12,6 +12,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
+use axum::serve::ListenerExt as _;
 
 use crate::client::{HOP_BY_HOP, RestBody, RestClient, RestRequest};
 use crate::error::RestError;
@@ -41,6 +42,13 @@ pub async fn serve(
     secret: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Without TCP_NODELAY, a response whose body is written after its headers can wait for
+    // the client's delayed ACK (tens of milliseconds) under load.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(client, secret))
         .with_graceful_shutdown(shutdown)
         .await

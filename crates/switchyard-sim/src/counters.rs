@@ -113,7 +113,7 @@ impl Counters {
 /// Reads every counter.
 pub fn counters(shared: &Shared) -> Counters {
     let mut c = summary(shared);
-    c.rest_calls = lock(&shared.rest.log).clone();
+    c.rest_calls = lock(&shared.rest.log).iter().cloned().collect();
     c
 }
 

@@ -12,7 +12,7 @@ pub mod store;
 
 pub use route::{Route, RouteKind, resolve};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -67,7 +67,7 @@ pub struct RestState {
     /// The limiter.
     pub limiter: Limiter,
     /// The call log.
-    pub log: Mutex<Vec<RestCall>>,
+    pub log: Mutex<VecDeque<RestCall>>,
     /// The counters.
     pub counts: Mutex<RestCounts>,
 }
@@ -245,9 +245,9 @@ pub async fn handle(shared: &Arc<Shared>, req: ApiRequest) -> Response {
     }
     let mut log = lock(&shared.rest.log);
     if log.len() >= LOG_CAP {
-        log.remove(0);
+        log.pop_front();
     }
-    log.push(RestCall {
+    log.push_back(RestCall {
         method: req.method.to_string(),
         path: req.path.clone(),
         query: req.query.clone(),
