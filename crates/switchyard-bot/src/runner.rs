@@ -55,6 +55,7 @@ pub(crate) struct RunDeps {
     pub(crate) instance: String,
     pub(crate) stop: watch::Receiver<bool>,
     pub(crate) drain: Duration,
+    pub(crate) heartbeat: Duration,
 }
 
 /// Checks what can be checked before connecting.
@@ -161,9 +162,18 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
         include_bots: bot.include_bots,
     });
     let slots = Arc::new(Semaphore::new(bot.concurrency));
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + deps.heartbeat, deps.heartbeat);
+    let mut identified = false;
     let result = loop {
         tokio::select! {
             _ = stopped(&mut deps.stop) => break Ok(Exit::Stopped),
+            _ = heartbeat.tick() => {
+                // Repeated IDENTIFY keeps this instance in the gateway's registry.
+                if let Err(e) = control::identify(broker.as_ref(), &bot.name, &deps.instance, &bot.version, &deps.key).await {
+                    tracing::warn!(bot = %bot.name, error = %e, "cannot repeat IDENTIFY");
+                }
+            }
             msg = control_sub.recv() => match msg {
                 None => break Err(BotStartError::SubscriptionClosed),
                 Some(m) => match control::interpret(&m.payload, &bot.name, &deps.instance) {
@@ -176,7 +186,11 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
                         break Ok(Exit::Reboot);
                     }
                     Command::Refused(reason) => break Err(BotStartError::IdentifyRefused(reason)),
-                    Command::Identified => tracing::info!(bot = %bot.name, "the gateway accepted IDENTIFY"),
+                    Command::Identified if !identified => {
+                        identified = true;
+                        tracing::info!(bot = %bot.name, "the gateway accepted IDENTIFY");
+                    }
+                    Command::Identified => {}
                     Command::Ignore => {}
                 },
             },

@@ -79,6 +79,7 @@ pub struct ServeOptions {
     signals: bool,
     shutdown: Shutdown,
     drain: Duration,
+    heartbeat: Duration,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -102,6 +103,7 @@ impl ServeOptions {
             signals: true,
             shutdown: Shutdown::new(),
             drain: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(10),
         }
     }
 
@@ -154,6 +156,13 @@ impl ServeOptions {
     /// How long running handlers may take to finish when stopping (default 10 s).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain = timeout;
+        self
+    }
+
+    /// How often each bot repeats IDENTIFY, which keeps it in the gateway's registry of live
+    /// services (default: 10 s; the gateway forgets a service after 30 s of silence).
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every.max(Duration::from_millis(10));
         self
     }
 
@@ -220,6 +229,7 @@ pub async fn serve(
                     .unwrap_or_else(|| instance_name(&bot.name)),
                 stop: stop.clone(),
                 drain: options.drain,
+                heartbeat: options.heartbeat,
             };
             let name = bot.name.clone();
             (name, tokio::spawn(supervise(bot, deps)))

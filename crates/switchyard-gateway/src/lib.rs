@@ -15,11 +15,14 @@
 //!   restarted gateway RESUMEs.
 //! - [`outbound`]: outbound messages to REST calls, with a route allowlist and error topics.
 //! - [`gateway`]: wiring one bot's gateway together ([`gateway::start`]).
+//! - [`control`]: service control for the whole process: IDENTIFY answers, the registry of
+//!   live services, SHUTDOWN and REBOOT, and the `gateway-proxy.` mark.
 //!
 //! Plain pub/sub is at-most-once: an event published while no subscriber listens is gone.
 
 pub mod close;
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod gateway;
 pub mod outbound;
@@ -32,6 +35,7 @@ pub mod shard;
 pub mod status;
 
 pub use config::{EventFilter, GatewayConfig, PayloadMode, Profile, ShardRange, parse_intents};
+pub use control::{ControlConfig, RunningControl, ServiceEntry};
 pub use error::GatewayError;
 pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, start};
 pub use outbound::{OutboundConfig, RouteAllowlist};
