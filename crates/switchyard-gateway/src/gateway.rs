@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use switchyard_broker::{Broker, Pattern};
 use switchyard_rest::{RestClient, RestRequest};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::GatewayConfig;
@@ -16,8 +16,9 @@ use crate::error::GatewayError;
 use crate::outbound::{self, Outbound};
 use crate::queue::{IdentifyQueue, SessionStartLimit};
 use crate::route::Router;
-use crate::session::{SessionStore, run_saver, session_key};
-use crate::shard::{Progress, ShardTask};
+use crate::session::{SessionStore, run_saver};
+use crate::shard::Progress;
+use crate::shards::{ShardCtx, ShardSet};
 use crate::status::{ShardSnapshot, ShardStatus};
 
 /// What `GET /gateway/bot` answered.
@@ -95,13 +96,9 @@ pub struct GatewayDeps {
 /// One bot's gateway, running.
 pub struct RunningGateway {
     bot: String,
-    shards: Vec<Arc<ShardStatus>>,
-    progress: Arc<Progress>,
-    queue: IdentifyQueue,
+    shards: Arc<ShardSet>,
     stop: watch::Sender<bool>,
     saver_stop: watch::Sender<bool>,
-    runners: Vec<JoinHandle<Result<(), String>>>,
-    publishers: Vec<JoinHandle<()>>,
     saver: Option<JoinHandle<()>>,
     outbound: Option<JoinHandle<()>>,
 }
@@ -123,11 +120,30 @@ pub struct GatewayStatus {
     pub shards: Vec<ShardSnapshot>,
 }
 
-/// Starts one bot's gateway.
+/// Starts one bot's gateway with the configured shards (`shard_range`, else all of them).
 pub async fn start(
     config: GatewayConfig,
     deps: GatewayDeps,
 ) -> Result<RunningGateway, GatewayError> {
+    let (gateway, ids) = prepare(config, deps).await?;
+    gateway.shards.add(&ids).await?;
+    Ok(gateway)
+}
+
+/// Starts one bot's gateway with no shard yet: a shard pool hands them out
+/// ([`RunningGateway::add_shards`], [`RunningGateway::remove_shards`]).
+pub async fn start_empty(
+    config: GatewayConfig,
+    deps: GatewayDeps,
+) -> Result<RunningGateway, GatewayError> {
+    Ok(prepare(config, deps).await?.0)
+}
+
+/// Everything but the shards; returns the configured shard ids too.
+async fn prepare(
+    config: GatewayConfig,
+    deps: GatewayDeps,
+) -> Result<(RunningGateway, Vec<u32>), GatewayError> {
     let config = Arc::new(config.effective());
     if config.token.is_empty() {
         return Err(GatewayError::Config(
@@ -174,49 +190,25 @@ pub async fn start(
     } else {
         None
     };
-    let queue = IdentifyQueue::new(info.limit, config.identify_window);
-    let router = Arc::new(Router::new(&config));
-    let progress = Arc::new(Progress {
-        ready: AtomicU32::new(0),
-        total: ids.len() as u32,
-    });
+    let shards = Arc::new(ShardSet::new(ShardCtx {
+        config: config.clone(),
+        router: Arc::new(Router::new(&config)),
+        queue: IdentifyQueue::new(info.limit, config.identify_window),
+        gateway_url: url,
+        total,
+        broker: deps.broker.clone(),
+        sessions: deps.sessions.clone(),
+        progress: Arc::new(Progress {
+            ready: AtomicU32::new(0),
+            total: AtomicU32::new(0),
+        }),
+    }));
     let (stop, stop_rx) = watch::channel(false);
     let (saver_stop, saver_stop_rx) = watch::channel(false);
-    let mut shards = Vec::new();
-    let mut runners = Vec::new();
-    let mut publishers = Vec::new();
-    for id in ids {
-        let status = Arc::new(ShardStatus::new(id, total));
-        let saved = deps
-            .sessions
-            .load(&session_key(&config.bot, id, total))
-            .await?;
-        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
-        publishers.push(tokio::spawn(crate::publish::run_publisher(
-            rx,
-            deps.broker.clone(),
-            status.clone(),
-        )));
-        let task = ShardTask {
-            id,
-            total,
-            config: config.clone(),
-            router: router.clone(),
-            queue: queue.clone(),
-            gateway_url: url.clone(),
-            saved,
-            status: status.clone(),
-            progress: progress.clone(),
-            stop: stop_rx.clone(),
-            tx,
-        };
-        runners.push(tokio::spawn(crate::shard::run(task)));
-        shards.push(status);
-    }
     let saver = tokio::spawn(run_saver(
         deps.sessions.clone(),
         config.bot.clone(),
-        shards.clone(),
+        shards.list().clone(),
         config.session_save_interval,
         saver_stop_rx,
     ));
@@ -229,18 +221,15 @@ pub async fn start(
         };
         tokio::spawn(outbound::run(out, pattern, sub, stop_rx.clone()))
     });
-    Ok(RunningGateway {
+    let gateway = RunningGateway {
         bot: config.bot.clone(),
         shards,
-        progress,
-        queue,
         stop,
         saver_stop,
-        runners,
-        publishers,
         saver: Some(saver),
         outbound,
-    })
+    };
+    Ok((gateway, ids))
 }
 
 impl RunningGateway {
@@ -249,29 +238,53 @@ impl RunningGateway {
         &self.bot
     }
 
-    /// Each shard's live state.
-    pub fn shards(&self) -> &[Arc<ShardStatus>] {
-        &self.shards
+    /// The total shard count of the bot (this node runs some of them).
+    pub fn total_shards(&self) -> u32 {
+        self.shards.ctx().total
+    }
+
+    /// Each running shard's live state.
+    pub fn shards(&self) -> Vec<Arc<ShardStatus>> {
+        self.shards
+            .list()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The ids of the shards running now.
+    pub async fn shard_ids(&self) -> Vec<u32> {
+        self.shards.ids().await
+    }
+
+    /// Starts these shards (those not already running), each RESUMEing its saved session.
+    pub async fn add_shards(&self, ids: &[u32]) -> Result<(), GatewayError> {
+        self.shards.add(ids).await
+    }
+
+    /// Stops these shards resumably, drains their events into the broker and saves their
+    /// sessions, so that another process can RESUME them.
+    pub async fn remove_shards(&self, ids: &[u32]) {
+        self.shards.remove(ids).await;
     }
 
     /// A closure producing the status, for an admin listener.
     pub fn status_fn(&self) -> impl Fn() -> GatewayStatus + Send + Sync + 'static {
         let bot = self.bot.clone();
         let shards = self.shards.clone();
-        let progress = self.progress.clone();
-        let queue = self.queue.clone();
-        move || status_of(&bot, &shards, &progress, &queue)
+        move || status_of(&bot, &shards)
     }
 
     /// The current status.
     pub fn status(&self) -> GatewayStatus {
-        status_of(&self.bot, &self.shards, &self.progress, &self.queue)
+        status_of(&self.bot, &self.shards)
     }
 
-    /// Waits until every shard has been ready once; false on timeout.
+    /// Waits until every running shard has been ready once; false on timeout.
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let progress = self.shards.ctx().progress.clone();
         tokio::time::timeout(timeout, async {
-            while self.progress.ready.load(Ordering::Relaxed) < self.progress.total {
+            while progress.ready.load(Ordering::Relaxed) < progress.total.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
@@ -279,29 +292,16 @@ impl RunningGateway {
         .is_ok()
     }
 
-    /// Resolves when every shard has stopped by itself (fatal closes); returns their errors.
+    /// Resolves once shards run and every one has stopped by itself (fatal closes); returns
+    /// their errors. Never resolves while this node holds no shard.
     pub async fn stopped(&mut self) -> Vec<String> {
-        let mut errors = Vec::new();
-        for runner in &mut self.runners {
-            match runner.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => errors.push(e),
-                Err(e) => errors.push(format!("shard task failed: {e}")),
-            }
-        }
-        self.runners.clear();
-        errors
+        self.shards.stopped().await
     }
 
     /// Stops every task at once, as a crash would: no close frame, no drain, no final session
     /// save. What was saved before stays, so a restart RESUMEs from it.
-    pub fn abort(mut self) {
-        for runner in self.runners.drain(..) {
-            runner.abort();
-        }
-        for publisher in self.publishers.drain(..) {
-            publisher.abort();
-        }
+    pub async fn abort(mut self) {
+        self.shards.abort().await;
         if let Some(saver) = self.saver.take() {
             saver.abort();
         }
@@ -314,12 +314,7 @@ impl RunningGateway {
     /// into the broker, saves the sessions and stops the outbound path.
     pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
-        for runner in self.runners.drain(..) {
-            let _ = runner.await;
-        }
-        for publisher in self.publishers.drain(..) {
-            let _ = publisher.await;
-        }
+        self.shards.remove_all().await;
         self.saver_stop.send_replace(true);
         if let Some(saver) = self.saver.take() {
             let _ = saver.await;
@@ -330,21 +325,22 @@ impl RunningGateway {
     }
 }
 
-fn status_of(
-    bot: &str,
-    shards: &[Arc<ShardStatus>],
-    progress: &Progress,
-    queue: &IdentifyQueue,
-) -> GatewayStatus {
+fn status_of(bot: &str, shards: &ShardSet) -> GatewayStatus {
+    let ctx = shards.ctx();
+    let list = shards
+        .list()
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     GatewayStatus {
         bot: bot.to_owned(),
-        ready: progress.ready.load(Ordering::Relaxed),
-        total: progress.total,
-        identifies_remaining: queue.remaining(),
-        identify_limit_resets_in_s: queue.exhausted_until().map(|t| {
+        ready: ctx.progress.ready.load(Ordering::Relaxed),
+        total: ctx.progress.total.load(Ordering::Relaxed),
+        identifies_remaining: ctx.queue.remaining(),
+        identify_limit_resets_in_s: ctx.queue.exhausted_until().map(|t| {
             t.duration_since(std::time::SystemTime::now())
                 .map_or(0, |d| d.as_secs())
         }),
-        shards: shards.iter().map(|s| s.snapshot()).collect(),
+        shards: list.iter().map(|s| s.snapshot()).collect(),
     }
 }

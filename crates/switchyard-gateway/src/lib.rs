@@ -32,12 +32,13 @@ pub mod route;
 pub mod secret;
 pub mod session;
 pub mod shard;
+mod shards;
 pub mod status;
 
 pub use config::{EventFilter, GatewayConfig, PayloadMode, Profile, ShardRange, parse_intents};
 pub use control::{ControlConfig, RunningControl, ServiceEntry};
 pub use error::GatewayError;
-pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, start};
+pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, start, start_empty};
 pub use outbound::{OutboundConfig, RouteAllowlist};
 pub use secret::Secret;
 pub use session::{FileSessionStore, KvSessionStore, SavedSession, SessionStore};

@@ -195,17 +195,31 @@ impl SessionStore for KvSessionStore {
 pub(crate) async fn run_saver(
     store: Arc<dyn SessionStore>,
     bot: String,
-    shards: Vec<Arc<ShardStatus>>,
+    shards: crate::shards::ShardList,
     interval: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut saved: Vec<Option<SavedSession>> = vec![None; shards.len()];
+    let mut saved: std::collections::HashMap<u32, Option<SavedSession>> = Default::default();
     loop {
         let stopping = tokio::select! {
             _ = tokio::time::sleep(interval) => false,
             _ = stop.wait_for(|s| *s) => true,
         };
-        save_changed(&*store, &bot, &shards, &mut saved).await;
+        let now: Vec<Arc<ShardStatus>> = shards
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut last: Vec<Option<SavedSession>> = now
+            .iter()
+            .map(|s| saved.get(&s.id).cloned().flatten())
+            .collect();
+        save_changed(&*store, &bot, &now, &mut last).await;
+        saved = now
+            .iter()
+            .map(|s| s.id)
+            .zip(last)
+            .map(|(id, l)| (id, l))
+            .collect();
         if stopping {
             return;
         }

@@ -44,7 +44,7 @@ pub(crate) struct Item {
 #[derive(Debug)]
 pub(crate) struct Progress {
     pub ready: AtomicU32,
-    pub total: u32,
+    pub total: AtomicU32,
 }
 
 /// Everything one shard runner needs.
@@ -82,7 +82,6 @@ struct Runner {
     session: Arc<str>,
     last: Option<(Arc<str>, u64)>,
     own_user: Option<u64>,
-    became_ready: bool,
     ended_because: Option<String>,
     counters: HashMap<String, metrics::Counter>,
     scratch: Scratch,
@@ -130,7 +129,6 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
         session: Arc::from(""),
         last: None,
         own_user: None,
-        became_ready: false,
         ended_because: None,
         counters: HashMap::new(),
         scratch: Scratch::default(),
@@ -440,10 +438,10 @@ impl Runner {
     fn ready(&mut self, what: &str) {
         self.ended_because = None;
         tracing::info!(shard = self.id, session = %self.session, "{what}");
-        if !self.became_ready {
-            self.became_ready = true;
+        if self.status.first_ready() {
             let n = self.progress.ready.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::info!("shards ready {n}/{}", self.progress.total);
+            let total = self.progress.total.load(Ordering::Relaxed);
+            tracing::info!("shards ready {n}/{total}");
         }
     }
 

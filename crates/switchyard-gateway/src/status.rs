@@ -72,6 +72,7 @@ pub struct ShardStatus {
     pub(crate) handed: Mutex<Handed>,
     error: Mutex<Option<String>>,
     last_close: Mutex<Option<u16>>,
+    been_ready: std::sync::atomic::AtomicBool,
 }
 
 /// A copy of one shard's state, for `/status`.
@@ -128,7 +129,18 @@ impl ShardStatus {
             handed: Mutex::new(Handed::default()),
             error: Mutex::new(None),
             last_close: Mutex::new(None),
+            been_ready: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Records that the shard became ready; true the first time.
+    pub(crate) fn first_ready(&self) -> bool {
+        !self.been_ready.swap(true, Ordering::Relaxed)
+    }
+
+    /// Whether the shard has been ready at least once.
+    pub(crate) fn has_been_ready(&self) -> bool {
+        self.been_ready.load(Ordering::Relaxed)
     }
 
     /// The current phase.

@@ -151,7 +151,7 @@ async fn a_crashed_gateway_resumes_its_saved_session() {
     let session = only_session(&env);
     // let the saver write the handed-over sequence, then crash (no close, no final save)
     tokio::time::sleep(Duration::from_millis(100)).await;
-    gw.abort();
+    gw.abort().await;
     eventually("the fake saw the connection drop", || {
         !env.sim.counters().sessions[0].connected
     })

@@ -1,0 +1,225 @@
+//! The shards one gateway runs, changeable while it runs: each shard is a runner, a publisher
+//! and a stop switch. Adding a shard loads its saved session (so it RESUMEs); removing one
+//! closes it resumably, drains its queue into the broker and saves its session at once, so
+//! that another process can take it over.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use switchyard_broker::Broker;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::GatewayConfig;
+use crate::error::GatewayError;
+use crate::queue::IdentifyQueue;
+use crate::route::Router;
+use crate::session::{SessionStore, save_changed, session_key};
+use crate::shard::{Progress, ShardTask};
+use crate::status::ShardStatus;
+
+/// The statuses of the running shards, shared with the saver and the status page.
+pub(crate) type ShardList = Arc<RwLock<Vec<Arc<ShardStatus>>>>;
+
+/// What every shard of one bot shares.
+pub(crate) struct ShardCtx {
+    pub config: Arc<GatewayConfig>,
+    pub router: Arc<Router>,
+    pub queue: IdentifyQueue,
+    pub gateway_url: String,
+    pub total: u32,
+    pub broker: Arc<dyn Broker>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub progress: Arc<Progress>,
+}
+
+/// One running shard.
+struct Running {
+    status: Arc<ShardStatus>,
+    stop: watch::Sender<bool>,
+    runner: JoinHandle<()>,
+    publisher: JoinHandle<()>,
+    /// Set when the runner ended by itself: `Some(Err(cause))` for a fatal close.
+    ended: Arc<Mutex<Option<Result<(), String>>>>,
+}
+
+/// The shards of one gateway.
+pub(crate) struct ShardSet {
+    ctx: ShardCtx,
+    running: tokio::sync::Mutex<BTreeMap<u32, Running>>,
+    list: ShardList,
+    ended: Arc<Notify>,
+}
+
+impl ShardSet {
+    pub(crate) fn new(ctx: ShardCtx) -> Self {
+        ShardSet {
+            ctx,
+            running: tokio::sync::Mutex::default(),
+            list: ShardList::default(),
+            ended: Arc::new(Notify::new()),
+        }
+    }
+
+    pub(crate) fn ctx(&self) -> &ShardCtx {
+        &self.ctx
+    }
+
+    /// The statuses, in shard order.
+    pub(crate) fn list(&self) -> &ShardList {
+        &self.list
+    }
+
+    /// The ids running now.
+    pub(crate) async fn ids(&self) -> Vec<u32> {
+        self.running.lock().await.keys().copied().collect()
+    }
+
+    /// Starts the shards in `ids` that are not running, each from its saved session.
+    pub(crate) async fn add(&self, ids: &[u32]) -> Result<(), GatewayError> {
+        let mut running = self.running.lock().await;
+        for &id in ids {
+            if running.contains_key(&id) {
+                continue;
+            }
+            if id >= self.ctx.total {
+                return Err(GatewayError::Config(format!(
+                    "shard {id} is not within 0..{}",
+                    self.ctx.total
+                )));
+            }
+            let ctx = &self.ctx;
+            let saved = ctx
+                .sessions
+                .load(&session_key(&ctx.config.bot, id, ctx.total))
+                .await?;
+            let status = Arc::new(ShardStatus::new(id, ctx.total));
+            let (tx, rx) = mpsc::channel(ctx.config.queue_capacity.max(1));
+            let publisher = tokio::spawn(crate::publish::run_publisher(
+                rx,
+                ctx.broker.clone(),
+                status.clone(),
+            ));
+            let (stop, stop_rx) = watch::channel(false);
+            let task = ShardTask {
+                id,
+                total: ctx.total,
+                config: ctx.config.clone(),
+                router: ctx.router.clone(),
+                queue: ctx.queue.clone(),
+                gateway_url: ctx.gateway_url.clone(),
+                saved,
+                status: status.clone(),
+                progress: ctx.progress.clone(),
+                stop: stop_rx,
+                tx,
+            };
+            let ended = Arc::new(Mutex::new(None));
+            let runner = {
+                let (ended, notify) = (ended.clone(), self.ended.clone());
+                tokio::spawn(async move {
+                    let result = crate::shard::run(task).await;
+                    *ended.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+                    notify.notify_waiters();
+                })
+            };
+            ctx.progress.total.fetch_add(1, Ordering::Relaxed);
+            running.insert(
+                id,
+                Running {
+                    status,
+                    stop,
+                    runner,
+                    publisher,
+                    ended,
+                },
+            );
+        }
+        self.publish_list(&running);
+        Ok(())
+    }
+
+    /// Stops the shards in `ids`: a resumable close, the queue drained into the broker, and
+    /// the session saved now, so that another process can RESUME it.
+    pub(crate) async fn remove(&self, ids: &[u32]) {
+        let mut running = self.running.lock().await;
+        let mut stopped = Vec::new();
+        for id in ids {
+            if let Some(shard) = running.remove(id) {
+                shard.stop.send_replace(true);
+                stopped.push(shard);
+            }
+        }
+        self.publish_list(&running);
+        drop(running);
+        let mut statuses = Vec::new();
+        for shard in stopped {
+            let _ = shard.runner.await;
+            let _ = shard.publisher.await;
+            self.ctx.progress.total.fetch_sub(1, Ordering::Relaxed);
+            if shard.status.has_been_ready() {
+                self.ctx.progress.ready.fetch_sub(1, Ordering::Relaxed);
+            }
+            statuses.push(shard.status);
+        }
+        let mut saved = vec![None; statuses.len()];
+        save_changed(
+            &*self.ctx.sessions,
+            &self.ctx.config.bot,
+            &statuses,
+            &mut saved,
+        )
+        .await;
+    }
+
+    /// Stops every shard as [`ShardSet::remove`] does.
+    pub(crate) async fn remove_all(&self) {
+        let ids = self.ids().await;
+        self.remove(&ids).await;
+    }
+
+    /// Aborts every task at once, as a crash would.
+    pub(crate) async fn abort(&self) {
+        let mut running = self.running.lock().await;
+        for (_, shard) in std::mem::take(&mut *running) {
+            shard.runner.abort();
+            shard.publisher.abort();
+        }
+        self.publish_list(&running);
+    }
+
+    /// Resolves once shards are running and every one of them has stopped by itself (fatal
+    /// closes); returns their errors.
+    pub(crate) async fn stopped(&self) -> Vec<String> {
+        loop {
+            let notified = self.ended.notified();
+            {
+                let running = self.running.lock().await;
+                let results: Vec<Option<Result<(), String>>> = running
+                    .values()
+                    .map(|s| {
+                        s.ended
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .clone()
+                    })
+                    .collect();
+                if !results.is_empty() && results.iter().all(Option::is_some) {
+                    return results
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Result::err)
+                        .collect();
+                }
+            }
+            // A runner may end between the check and the wait: look again now and then.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), notified).await;
+        }
+    }
+
+    fn publish_list(&self, running: &BTreeMap<u32, Running>) {
+        *self.list.write().unwrap_or_else(PoisonError::into_inner) =
+            running.values().map(|s| s.status.clone()).collect();
+    }
+}
