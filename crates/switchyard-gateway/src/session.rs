@@ -214,12 +214,7 @@ pub(crate) async fn run_saver(
             .map(|s| saved.get(&s.id).cloned().flatten())
             .collect();
         save_changed(&*store, &bot, &now, &mut last).await;
-        saved = now
-            .iter()
-            .map(|s| s.id)
-            .zip(last)
-            .map(|(id, l)| (id, l))
-            .collect();
+        saved = now.iter().map(|s| s.id).zip(last).collect();
         if stopping {
             return;
         }
