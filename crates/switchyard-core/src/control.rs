@@ -234,13 +234,17 @@ pub struct Lifecycle {
     pub reason: Option<String>,
 }
 
-/// SHARD_CONNECT: a gateway process asks for shards.
+/// SHARD_CONNECT: a gateway process asks for shards. Repeated as the process's heartbeat,
+/// with the shards it runs, so that a new coordinator learns who holds what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardConnect {
     /// The bot's name.
     pub bot: String,
     /// The asking process.
     pub node: String,
+    /// The shard ids it runs now.
+    #[serde(default)]
+    pub shards: Vec<u32>,
 }
 
 /// SHARD_ACCEPT: the shards granted to a process.

@@ -91,6 +91,10 @@ pub struct GatewayDeps {
     pub rest: RestClient,
     /// Where sessions are saved.
     pub sessions: Arc<dyn SessionStore>,
+    /// The key-value store shared by every process of the bot (Redis, NATS KV): when set,
+    /// the identify queue is shared through it, so that processes splitting the shards still
+    /// identify once per bucket per window between them.
+    pub shared: Option<Arc<dyn switchyard_broker::kv::KvStore>>,
 }
 
 /// One bot's gateway, running.
@@ -101,6 +105,32 @@ pub struct RunningGateway {
     saver_stop: watch::Sender<bool>,
     saver: Option<JoinHandle<()>>,
     outbound: Option<JoinHandle<()>>,
+}
+
+/// Adds and removes the shards of a [`RunningGateway`] from another task.
+#[derive(Clone)]
+pub struct ShardHandle(Arc<ShardSet>);
+
+impl ShardHandle {
+    /// The total shard count of the bot.
+    pub fn total(&self) -> u32 {
+        self.0.ctx().total
+    }
+
+    /// The ids running now.
+    pub async fn ids(&self) -> Vec<u32> {
+        self.0.ids().await
+    }
+
+    /// See [`RunningGateway::add_shards`].
+    pub async fn add(&self, ids: &[u32]) -> Result<(), GatewayError> {
+        self.0.add(ids).await
+    }
+
+    /// See [`RunningGateway::remove_shards`].
+    pub async fn remove(&self, ids: &[u32]) {
+        self.0.remove(ids).await;
+    }
 }
 
 /// The gateway's state, for `/status`.
@@ -193,7 +223,12 @@ async fn prepare(
     let shards = Arc::new(ShardSet::new(ShardCtx {
         config: config.clone(),
         router: Arc::new(Router::new(&config)),
-        queue: IdentifyQueue::new(info.limit, config.identify_window),
+        queue: match &deps.shared {
+            Some(kv) => {
+                IdentifyQueue::shared(info.limit, config.identify_window, kv.clone(), &config.bot)
+            }
+            None => IdentifyQueue::new(info.limit, config.identify_window),
+        },
         gateway_url: url,
         total,
         broker: deps.broker.clone(),
@@ -266,6 +301,11 @@ impl RunningGateway {
     /// sessions, so that another process can RESUME them.
     pub async fn remove_shards(&self, ids: &[u32]) {
         self.shards.remove(ids).await;
+    }
+
+    /// A handle to add and remove shards from another task (the shard pool).
+    pub fn shard_handle(&self) -> ShardHandle {
+        ShardHandle(self.shards.clone())
     }
 
     /// A closure producing the status, for an admin listener.

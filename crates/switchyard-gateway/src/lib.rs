@@ -15,6 +15,8 @@
 //!   restarted gateway RESUMEs.
 //! - [`outbound`]: outbound messages to REST calls, with a route allowlist and error topics.
 //! - [`gateway`]: wiring one bot's gateway together ([`gateway::start`]).
+//! - [`pool`]: the shard pool shared by several processes of one bot (SHARD_CONNECT,
+//!   SHARD_ACCEPT, SHARD_DEATH, a coordinator holding a lease in the key-value store).
 //! - [`control`]: service control for the whole process: IDENTIFY answers, the registry of
 //!   live services, SHUTDOWN and REBOOT, and the `gateway-proxy.` mark.
 //!
@@ -26,6 +28,7 @@ pub mod control;
 pub mod error;
 pub mod gateway;
 pub mod outbound;
+pub mod pool;
 pub mod publish;
 pub mod queue;
 pub mod route;
@@ -38,7 +41,7 @@ pub mod status;
 pub use config::{EventFilter, GatewayConfig, PayloadMode, Profile, ShardRange, parse_intents};
 pub use control::{ControlConfig, RunningControl, ServiceEntry};
 pub use error::GatewayError;
-pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, start, start_empty};
+pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, ShardHandle, start, start_empty};
 pub use outbound::{OutboundConfig, RouteAllowlist};
 pub use secret::Secret;
 pub use session::{FileSessionStore, KvSessionStore, SavedSession, SessionStore};

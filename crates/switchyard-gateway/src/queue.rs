@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+use switchyard_broker::kv::{KvError, KvStore};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use twilight_gateway::queue::Queue;
@@ -62,6 +64,14 @@ impl IdentifyQueue {
     /// A queue for `limit`, one IDENTIFY per bucket per `window`. Must be called inside a
     /// Tokio runtime (it spawns one task per bucket).
     pub fn new(limit: SessionStartLimit, window: Duration) -> Self {
+        Self::build(limit, window, None)
+    }
+
+    fn build(
+        limit: SessionStartLimit,
+        window: Duration,
+        shared: Option<(Arc<dyn KvStore>, String)>,
+    ) -> Self {
         let budget = Arc::new(Mutex::new(Budget {
             remaining: limit.remaining,
             total: limit.total.max(1),
@@ -72,7 +82,13 @@ impl IdentifyQueue {
         let buckets = (0..limit.max_concurrency.max(1))
             .map(|bucket| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(run_bucket(bucket, rx, window, budget.clone()));
+                tokio::spawn(run_bucket(
+                    bucket,
+                    rx,
+                    window,
+                    budget.clone(),
+                    shared.clone(),
+                ));
                 tx
             })
             .collect();
@@ -80,6 +96,20 @@ impl IdentifyQueue {
             buckets: Arc::new(buckets),
             budget,
         }
+    }
+
+    /// A queue shared with the other processes of `bot` through `kv`: before each IDENTIFY,
+    /// the bucket's key `identify.{bot}.{bucket}` is taken for one window with a
+    /// compare-and-set, so that one IDENTIFY per bucket per window goes out between all of
+    /// them. (The session start budget stays an estimate per process; Discord's
+    /// `GET /gateway/bot` is the authority.)
+    pub fn shared(
+        limit: SessionStartLimit,
+        window: Duration,
+        kv: Arc<dyn KvStore>,
+        bot: &str,
+    ) -> Self {
+        Self::build(limit, window, Some((kv, bot.to_owned())))
     }
 
     /// When the session start limit is exhausted: the wall-clock time it resets.
@@ -108,6 +138,7 @@ async fn run_bucket(
     mut rx: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     window: Duration,
     budget: Arc<Mutex<Budget>>,
+    shared: Option<(Arc<dyn KvStore>, String)>,
 ) {
     let mut last: Option<Instant> = None;
     let mut warned: HashMap<u32, ()> = HashMap::new();
@@ -153,9 +184,33 @@ async fn run_bucket(
             }
         }
         warned.clear();
+        if let Some((kv, bot)) = &shared {
+            take_shared_turn(&**kv, bot, bucket, window).await;
+        }
         if tx.send(()).is_ok() {
             metrics::counter!("switchyard_gateway_identifies_total").increment(1);
             last = Some(Instant::now());
+        }
+    }
+}
+
+/// Waits until this process holds the bucket's shared key for one window.
+async fn take_shared_turn(kv: &dyn KvStore, bot: &str, bucket: u32, window: Duration) {
+    let key = format!("identify.{bot}.{bucket}");
+    let pause = (window / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
+    loop {
+        match kv
+            .compare_and_set(&key, None, Bytes::from_static(b"taken"), Some(window))
+            .await
+        {
+            Ok(_) => return,
+            Err(KvError::Conflict { .. }) => tokio::time::sleep(pause).await,
+            Err(e) => {
+                // Better one IDENTIFY too many (Discord answers INVALID_SESSION and the
+                // shard retries) than shards stuck while the store is unreachable.
+                tracing::warn!(error = %e, bucket, "the shared identify queue is unreachable; identifying on the local queue alone");
+                return;
+            }
         }
     }
 }
@@ -181,6 +236,38 @@ mod tests {
         // shards 0 and 1 at once (two buckets), 2 and 3 one window later
         assert_eq!(times, vec![(0, 0), (1, 0), (2, 5), (3, 5)]);
         assert_eq!(q.remaining(), 996);
+    }
+
+    #[tokio::test]
+    async fn processes_sharing_a_store_identify_once_per_window_between_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kv: Arc<dyn KvStore> = Arc::new(
+            switchyard_broker::kv::FileKv::open(&dir.path().join("kv.json")).expect("kv"),
+        );
+        let window = Duration::from_millis(300);
+        let limit = SessionStartLimit::default();
+        // Two gateways of one bot, each with its own queue, as two processes would have.
+        let a = IdentifyQueue::shared(limit, window, kv.clone(), "bot");
+        let b = IdentifyQueue::shared(limit, window, kv.clone(), "bot");
+        let start = Instant::now();
+        let (ra, rb) = (a.enqueue(0), b.enqueue(1));
+        let (ta, tb) = tokio::join!(
+            async {
+                ra.await.expect("a granted");
+                Instant::now() - start
+            },
+            async {
+                rb.await.expect("b granted");
+                Instant::now() - start
+            }
+        );
+        let gap = ta.abs_diff(tb);
+        assert!(gap >= window - Duration::from_millis(20), "a at {ta:?}, b at {tb:?}");
+        // Another bot has its own turn.
+        let other = IdentifyQueue::shared(limit, window, kv, "other-bot");
+        let t = Instant::now();
+        other.enqueue(0).await.expect("granted");
+        assert!(Instant::now() - t < window, "not held back by another bot");
     }
 
     #[tokio::test(start_paused = true)]

@@ -63,6 +63,55 @@ pub enum Command {
     /// Run the fake Discord: gateway and REST on one port, with a test-control API under
     /// `/_sim/`. Real clients (twilight, discord.py) work against it unchanged.
     Sim(SimArgs),
+    /// Measure the gateway against the fake Discord's realistic payload mix: CPU time per
+    /// event, events/s and fake-to-consumer latency on each broker, and resident memory with
+    /// idle shards. Starts private redis-server and nats-server processes unless given URLs.
+    Bench(BenchArgs),
+    /// Show a running gateway's shards (state, latency, sequence) and the services that have
+    /// identified, read from its admin listener.
+    Status(StatusArgs),
+    /// Tell a service (every instance, or one) to shut down or restart: SHUTDOWN or REBOOT
+    /// on `control.{service}`.
+    Control(ControlArgs),
+}
+
+/// Options of `switchyard status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The admin listener of the `switchyard run` to ask (default: `admin.bind`, normally
+    /// 127.0.0.1:7380). Its token comes from `admin.token` / SWITCHYARD_ADMIN_TOKEN.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub admin: Option<std::net::SocketAddr>,
+    /// Print the raw `/status` JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `switchyard control`.
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// What to send.
+    #[arg(value_enum)]
+    pub op: LifecycleOp,
+    /// The service's name, as in its IDENTIFY (for the SDK: the bot's name).
+    pub service: String,
+    /// Only this instance (default: every instance of the service).
+    #[arg(long, short = 'i', value_name = "INSTANCE")]
+    pub instance: Option<String>,
+    /// A reason for the service's logs.
+    #[arg(long, short = 'r', value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub client: BrokerClientArgs,
+}
+
+/// The lifecycle ops an operator can send.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LifecycleOp {
+    /// Stop for good.
+    Shutdown,
+    /// Stop and start again.
+    Reboot,
 }
 
 /// Where `tail` and `publish` reach the broker.
@@ -207,4 +256,48 @@ pub struct DemoArgs {
     /// Admin listener address (default 127.0.0.1:7380, or a free port if taken).
     #[arg(long, value_name = "ADDR:PORT")]
     pub admin: Option<std::net::SocketAddr>,
+}
+
+/// A broker set-up measured by `switchyard bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchBackend {
+    /// The embedded broker, consumer in the same process.
+    Embedded,
+    /// The embedded broker, consumer a Redis client on its RESP listener.
+    Resp,
+    /// A Redis server (pub/sub).
+    Redis,
+    /// A NATS server (core NATS).
+    Nats,
+}
+
+/// Options of `switchyard bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Events per measured run; each backend gets a fixed-rate run (latency) and a full-speed
+    /// run (throughput) of this many events.
+    #[arg(long, default_value_t = 100_000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
+    /// Rate of the fixed-rate (latency) run, in events per second across all shards.
+    #[arg(long, default_value_t = 10_000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub rate: u64,
+    /// Shards of the load runs.
+    #[arg(long, default_value_t = 16, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub shards: u32,
+    /// Shards of the resident-memory measurement, connected and left idle (0 skips it).
+    #[arg(long, default_value_t = 100, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=2048))]
+    pub idle_shards: u32,
+    /// Backends to measure, comma-separated (default: all four).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub only: Vec<BenchBackend>,
+    /// Use this Redis (`redis://host:port`) instead of starting a private redis-server.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Use this NATS (`nats://host:port`) instead of starting a private nats-server.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
 }

@@ -51,6 +51,7 @@ impl GatewayEnv {
             broker: broker.clone(),
             rest,
             sessions: Arc::new(FileSessionStore::new(dir.path().join("sessions")).expect("store")),
+            shared: None,
         };
         let gateway = switchyard_gateway::start(config, deps)
             .await

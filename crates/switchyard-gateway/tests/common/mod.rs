@@ -63,6 +63,7 @@ impl Env {
             broker,
             rest: self.rest.clone(),
             sessions: self.store(),
+            shared: None,
         }
     }
 

@@ -51,6 +51,7 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<ExitCode>
         broker: Arc::new(broker.clone()),
         rest,
         sessions: Arc::new(sessions),
+        shared: None,
     };
     let gw = switchyard_gateway::start(gw_config, deps)
         .await

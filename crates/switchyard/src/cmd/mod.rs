@@ -1,12 +1,15 @@
 //! One module per subcommand; [`run`] dispatches.
 
+mod bench;
 mod broker;
 mod client;
+mod control;
 mod demo;
 mod publish;
 mod rest_proxy;
 mod run;
 mod sim;
+mod status;
 mod tail;
 
 use std::process::ExitCode;
@@ -25,5 +28,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(config, args).await,
         Command::Demo(args) => demo::run(config, args).await,
         Command::Sim(args) => sim::run(config, args).await,
+        Command::Bench(args) => bench::run(config, args).await,
+        Command::Status(args) => status::run(config, args).await,
+        Command::Control(args) => control::run(config, args).await,
     }
 }

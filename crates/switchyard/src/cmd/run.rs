@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use switchyard_broker::Broker;
 use switchyard_broker::embedded::EmbeddedBroker;
 use switchyard_broker::embedded::resp::{RespServer, RunningRespServer};
+use switchyard_broker::kv::KvStore;
 use switchyard_gateway::{FileSessionStore, GatewayDeps, KvSessionStore, SessionStore};
 use switchyard_rest::RestClient;
 
@@ -25,6 +26,8 @@ pub struct Backend {
     pub resp: Option<RunningRespServer>,
     /// The session store.
     pub sessions: Arc<dyn SessionStore>,
+    /// The shared key-value store (Redis or NATS; none beside the embedded broker).
+    pub kv: Option<Arc<dyn KvStore>>,
 }
 
 /// Opens the configured broker: embedded (with its RESP listener and a file session store),
@@ -46,6 +49,7 @@ pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
             broker: Arc::new(broker),
             resp: Some(resp),
             sessions: Arc::new(sessions),
+            kv: None,
         });
     }
     let options = config.broker.options();
@@ -62,7 +66,8 @@ pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
     Ok(Backend {
         broker,
         resp: None,
-        sessions: Arc::new(KvSessionStore::new(kv)),
+        sessions: Arc::new(KvSessionStore::new(kv.clone())),
+        kv: Some(kv),
     })
 }
 
@@ -88,16 +93,48 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         broker: backend.broker.clone(),
         rest,
         sessions: backend.sessions.clone(),
+        shared: backend.kv.clone(),
     };
-    let mut gw = switchyard_gateway::start(gateway, deps)
-        .await
-        .context("cannot start the gateway")?;
+    let pooled = config.gateway.pool;
+    let mut gw = if pooled {
+        switchyard_gateway::start_empty(gateway, deps).await
+    } else {
+        switchyard_gateway::start(gateway, deps).await
+    }
+    .context("cannot start the gateway")?;
+    let pool = match (&backend.kv, pooled) {
+        (_, false) => None,
+        (None, true) => anyhow::bail!(
+            "gateway.pool needs a broker and key-value store shared by every process: set broker.url to redis://… or nats://…"
+        ),
+        (Some(kv), true) => Some(
+            switchyard_gateway::pool::join(
+                gw.bot(),
+                gw.shard_handle(),
+                backend.broker.clone(),
+                kv.clone(),
+                config.gateway.pool(),
+            )
+            .await
+            .context("cannot join the shard pool")?,
+        ),
+    };
+    let pool_status = pool.as_ref().map(|p| p.status_fn());
+    let control =
+        switchyard_gateway::control::start(backend.broker.clone(), config.control.library())
+            .await
+            .context("cannot start service control on control.gateway")?;
+    let control_status = control.status_fn();
     let gw_status = gw.status_fn();
     let resp_addr = backend.resp.as_ref().map(|r| r.local_addr());
     let url = crate::redact::redact_url(&config.broker.url);
     let status: admin::StatusFn = Arc::new(move || {
+        let control = control_status();
         serde_json::json!({
             "gateway": gw_status(),
+            "services": control["services"],
+            "pool": pool_status.as_ref().map(|f| f()),
+            "proxied": control["proxied"],
             "broker": {
                 "url": url,
                 "resp": resp_addr.map(|a| format!("redis://{a}")),
@@ -121,6 +158,10 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         errors = gw.stopped() => Some(errors),
     };
     tracing::info!("shutting down");
+    drop(control);
+    if let Some(pool) = pool {
+        pool.leave().await;
+    }
     gw.shutdown().await;
     if let Some(resp) = backend.resp {
         resp.shutdown().await;

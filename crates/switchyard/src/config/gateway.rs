@@ -58,6 +58,11 @@ pub struct GatewaySection {
     pub allowed_routes: Vec<String>,
     /// Outbound workers.
     pub outbound_workers: usize,
+    /// Share the bot's shards with the other `switchyard run` processes of the same bot
+    /// (SHARD_CONNECT / SHARD_ACCEPT / SHARD_DEATH); needs a Redis or NATS broker.
+    pub pool: bool,
+    /// The pool's lease (ms): a silent process is dead after this long, and its shards move.
+    pub pool_lease_ms: u64,
 }
 
 impl std::fmt::Debug for GatewaySection {
@@ -101,13 +106,30 @@ impl Default for GatewaySection {
                 .map(|s| (*s).to_owned())
                 .collect(),
             outbound_workers: 8,
+            pool: false,
+            pool_lease_ms: 5_000,
         }
     }
 }
 
 impl GatewaySection {
     pub(super) fn validate(&self) -> anyhow::Result<()> {
+        if self.pool && self.pool_lease_ms < 30 {
+            anyhow::bail!("gateway.pool_lease_ms must be at least 30");
+        }
+        if self.pool && self.shard_range.is_some() {
+            anyhow::bail!(
+                "gateway.shard_range and gateway.pool exclude each other: the pool hands out the shards"
+            );
+        }
         self.library(Some(Secret::new("validation"))).map(|_| ())
+    }
+
+    /// The shard pool's settings.
+    pub fn pool(&self) -> switchyard_gateway::pool::PoolConfig {
+        switchyard_gateway::pool::PoolConfig {
+            lease: Duration::from_millis(self.pool_lease_ms),
+        }
     }
 
     /// The library's configuration; the token comes from `token` (if given), else

@@ -6,6 +6,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod broker;
+pub(crate) mod control;
 pub(crate) mod gateway;
 pub(crate) mod rest;
 
@@ -18,7 +19,7 @@ pub use admin::AdminConfig;
 pub use broker::BrokerConfig;
 
 /// The sections environment variables may address.
-const SECTIONS: &[&str] = &["broker", "admin", "rest", "gateway", "sim"];
+const SECTIONS: &[&str] = &["broker", "admin", "rest", "gateway", "control", "sim"];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -32,6 +33,8 @@ pub struct Config {
     pub rest: rest::RestSection,
     /// The gateway (`switchyard run`): bot, token, intents, shards, topics, outbound.
     pub gateway: gateway::GatewaySection,
+    /// Service control (`switchyard run`): the IDENTIFY key, the service registry, the proxy mark.
+    pub control: control::ControlSection,
     /// The fake Discord (`switchyard sim`); see `switchyard_sim::SimConfig` for every key.
     pub sim: switchyard_sim::SimConfig,
 }
@@ -90,6 +93,7 @@ impl Config {
         self.admin.validate()?;
         self.rest.validate()?;
         self.gateway.validate()?;
+        self.control.validate()?;
         Ok(())
     }
 }

@@ -1,0 +1,360 @@
+//! The shard pool: several `switchyard run` processes of one bot share its shards.
+//!
+//! Every process (a *node*) beats SHARD_CONNECT on `control.pool.{bot}` with the shards it
+//! runs. One node is the *coordinator*: the holder of the lease `pool.{bot}.coordinator` in
+//! the key-value store, renewed at every beat; when its holder dies the lease lapses and
+//! another node takes it. The coordinator answers SHARD_ACCEPT to each node with the shards
+//! it should run and the total ([`coordinator`] decides). A node that stops hands its shards
+//! back with SHARD_DEATH after saving their sessions; one that dies is noticed when its
+//! beats stop for a lease. Either way its shards go to the others, which RESUME them from the
+//! saved sessions.
+
+mod coordinator;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use std::time::Instant;
+use switchyard_broker::kv::{KvError, KvStore};
+use switchyard_broker::{Broker, Pattern, Topic};
+use switchyard_core::control::{ControlMessage, ControlOp, ShardAccept, ShardConnect, ShardDeath};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::error::GatewayError;
+use crate::gateway::ShardHandle;
+use coordinator::Coordinator;
+
+/// How the pool behaves.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// A node silent this long is dead; the coordinator's lease lasts this long. Nodes beat
+    /// three times per lease.
+    pub lease: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            lease: Duration::from_secs(5),
+        }
+    }
+}
+
+/// This node's place in the pool, for `/status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PoolStatus {
+    /// This node's id.
+    pub node: String,
+    /// Whether it coordinates the pool now.
+    pub coordinator: bool,
+    /// The live nodes (as the coordinator knows them; empty on other nodes).
+    pub nodes: Vec<String>,
+}
+
+/// A node of the pool, running.
+pub struct RunningPool {
+    status: Arc<Mutex<PoolStatus>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningPool {
+    /// This node's place in the pool.
+    pub fn status(&self) -> PoolStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A closure producing [`PoolStatus`] for the status page.
+    pub fn status_fn(&self) -> impl Fn() -> PoolStatus + Send + Sync + 'static {
+        let status = self.status.clone();
+        move || {
+            status
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        }
+    }
+
+    /// Leaves the pool: stops this node's shards (sessions saved), hands them back with
+    /// SHARD_DEATH, and gives up the coordinator's lease if held.
+    pub async fn leave(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningPool {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// A random node id.
+fn node_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!("{}/{nanos}", std::process::id());
+    format!(
+        "node-{:012x}",
+        xxhash_rust::xxh3::xxh3_64(seed.as_bytes()) >> 16
+    )
+}
+
+/// Joins the pool of `bot`: the shards of `shards` come and go as the coordinator says.
+pub async fn join(
+    bot: &str,
+    shards: ShardHandle,
+    broker: Arc<dyn Broker>,
+    kv: Arc<dyn KvStore>,
+    config: PoolConfig,
+) -> Result<RunningPool, GatewayError> {
+    let topic = Topic::new(&format!("control.pool.{bot}"))
+        .map_err(|e| GatewayError::Config(format!("pool topic for bot {bot:?}: {e}")))?;
+    let sub = broker.subscribe(&Pattern::from(&topic)).await?;
+    let node = node_id();
+    tracing::info!(%node, bot, lease_ms = config.lease.as_millis() as u64, "joining the shard pool");
+    let status = Arc::new(Mutex::new(PoolStatus {
+        node: node.clone(),
+        ..PoolStatus::default()
+    }));
+    let (stop, stopped) = oneshot::channel();
+    let member = Member {
+        bot: bot.to_owned(),
+        node,
+        topic,
+        shards,
+        broker,
+        kv,
+        lease: config.lease,
+        lease_rev: None,
+        coordinator: None,
+        status: status.clone(),
+    };
+    let task = tokio::spawn(member.run(sub, stopped));
+    Ok(RunningPool {
+        status,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+struct Member {
+    bot: String,
+    node: String,
+    topic: Topic,
+    shards: ShardHandle,
+    broker: Arc<dyn Broker>,
+    kv: Arc<dyn KvStore>,
+    lease: Duration,
+    lease_rev: Option<u64>,
+    coordinator: Option<Coordinator>,
+    status: Arc<Mutex<PoolStatus>>,
+}
+
+impl Member {
+    async fn run(
+        mut self,
+        mut sub: switchyard_broker::Subscription,
+        mut stopped: oneshot::Receiver<()>,
+    ) {
+        let mut ticker = tokio::time::interval(self.lease / 3);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                _ = ticker.tick() => self.beat().await,
+                msg = sub.recv() => match msg {
+                    Some(m) => self.heard(&m.payload).await,
+                    None => {
+                        tracing::error!(node = %self.node, "the pool topic closed; this node keeps its shards but no longer follows the pool");
+                        let _ = stopped.await;
+                        break;
+                    }
+                },
+            }
+        }
+        self.leave().await;
+    }
+
+    fn key(&self) -> String {
+        format!("pool.{}.coordinator", self.bot)
+    }
+
+    async fn send<T: Serialize>(&self, op: ControlOp, body: &T) {
+        let sent = match ControlMessage::new(self.node.clone(), op, body) {
+            Ok(msg) => self
+                .broker
+                .publish(&self.topic, Bytes::from(msg.encode()))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(node = %self.node, op = op.name(), error = %e, "cannot send to the pool");
+        }
+    }
+
+    /// One beat: SHARD_CONNECT with what we hold, the coordinator's lease, and (as
+    /// coordinator) SHARD_ACCEPT to every node.
+    async fn beat(&mut self) {
+        let held = self.shards.ids().await;
+        let hello = ShardConnect {
+            bot: self.bot.clone(),
+            node: self.node.clone(),
+            shards: held.clone(),
+        };
+        self.send(ControlOp::ShardConnect, &hello).await;
+        self.hold_lease().await;
+        let Some(coordinator) = self.coordinator.as_mut() else {
+            return;
+        };
+        // Our own beat counts even if the broker is slow to echo it.
+        coordinator.heard(&self.node, &held, Instant::now());
+        let plan = coordinator.assign(Instant::now());
+        let nodes: Vec<String> = coordinator.nodes().into_iter().collect();
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .nodes = nodes;
+        let total = self.shards.total();
+        for (node, shards) in plan {
+            let accept = ShardAccept {
+                bot: self.bot.clone(),
+                node,
+                shards,
+                total,
+            };
+            self.send(ControlOp::ShardAccept, &accept).await;
+        }
+    }
+
+    /// Takes or renews the coordinator's lease.
+    async fn hold_lease(&mut self) {
+        let key = self.key();
+        let value = Bytes::from(self.node.clone());
+        let result = self
+            .kv
+            .compare_and_set(&key, self.lease_rev, value, Some(self.lease))
+            .await;
+        match result {
+            Ok(rev) => {
+                if self.lease_rev.is_none() {
+                    tracing::info!(node = %self.node, "coordinating the shard pool");
+                    self.coordinator = Some(Coordinator::new(
+                        self.shards.total(),
+                        self.lease,
+                        Instant::now(),
+                    ));
+                }
+                self.lease_rev = Some(rev);
+            }
+            Err(KvError::Conflict { .. }) => {
+                if self.lease_rev.take().is_some() {
+                    tracing::warn!(node = %self.node, "lost the coordinator's lease");
+                }
+                self.coordinator = None;
+            }
+            Err(e) => {
+                tracing::warn!(node = %self.node, error = %e, "cannot reach the key-value store for the pool lease");
+            }
+        }
+        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        status.coordinator = self.coordinator.is_some();
+        if !status.coordinator {
+            status.nodes.clear();
+        }
+    }
+
+    async fn heard(&mut self, payload: &[u8]) {
+        let msg = match ControlMessage::decode(payload) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring a malformed pool message");
+                return;
+            }
+        };
+        match msg.op {
+            ControlOp::ShardConnect => {
+                if let (Some(c), Ok(hello)) = (&mut self.coordinator, msg.payload::<ShardConnect>())
+                {
+                    c.heard(&hello.node, &hello.shards, Instant::now());
+                }
+            }
+            ControlOp::ShardDeath => {
+                if let (Some(c), Ok(death)) = (&mut self.coordinator, msg.payload::<ShardDeath>()) {
+                    tracing::info!(node = %death.node, shards = ?death.shards, "a node handed its shards back");
+                    c.released(&death.node, &death.shards);
+                }
+            }
+            ControlOp::ShardAccept => match msg.payload::<ShardAccept>() {
+                Ok(accept) if accept.node == self.node => self.follow(accept).await,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "ignoring a malformed SHARD_ACCEPT"),
+            },
+            _ => {}
+        }
+    }
+
+    /// Runs exactly the shards granted: stops the others first, then starts the new ones.
+    async fn follow(&mut self, accept: ShardAccept) {
+        if accept.total != self.shards.total() {
+            tracing::error!(node = %self.node, ours = self.shards.total(), theirs = accept.total,
+                "the coordinator counts a different shard total; set gateway.shards the same on every node");
+            return;
+        }
+        let held = self.shards.ids().await;
+        let drop: Vec<u32> = held
+            .iter()
+            .copied()
+            .filter(|s| !accept.shards.contains(s))
+            .collect();
+        let add: Vec<u32> = accept
+            .shards
+            .iter()
+            .copied()
+            .filter(|s| !held.contains(s))
+            .collect();
+        if !drop.is_empty() {
+            tracing::info!(node = %self.node, shards = ?drop, "handing shards back");
+            self.shards.remove(&drop).await;
+        }
+        if !add.is_empty() {
+            tracing::info!(node = %self.node, shards = ?add, total = accept.total, "SHARD_ACCEPT: starting shards");
+            if let Err(e) = self.shards.add(&add).await {
+                tracing::error!(node = %self.node, error = %e, "cannot start the granted shards");
+            }
+        }
+    }
+
+    /// Stops our shards (sessions saved), says SHARD_DEATH, and frees the lease.
+    async fn leave(&mut self) {
+        let held = self.shards.ids().await;
+        self.shards.remove(&held).await;
+        let death = ShardDeath {
+            bot: self.bot.clone(),
+            node: self.node.clone(),
+            shards: held,
+        };
+        self.send(ControlOp::ShardDeath, &death).await;
+        if self.lease_rev.is_some() {
+            let key = self.key();
+            if let Err(e) = self.kv.delete(&key).await {
+                tracing::warn!(error = %e, "cannot release the coordinator's lease; it lapses by itself");
+            }
+        }
+        tracing::info!(node = %self.node, "left the shard pool");
+    }
+}

@@ -1,0 +1,131 @@
+//! `switchyard status`: asks a running gateway's admin listener for `/status` and shows each
+//! shard (state, latency, sequence) and the services that have identified.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use crate::cli::StatusArgs;
+use crate::config::Config;
+
+pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let addr = args.admin.unwrap_or(config.admin.bind);
+    let url = format!("http://{addr}/status");
+    let mut req = reqwest::Client::new().get(&url);
+    if let Some(token) = &config.admin.token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.with_context(|| {
+        format!("cannot reach {url}: is `switchyard run` running with admin.bind = {addr}?")
+    })?;
+    if res.status() == reqwest::StatusCode::UNAUTHORIZED {
+        anyhow::bail!("{url} wants a token: set admin.token or SWITCHYARD_ADMIN_TOKEN");
+    }
+    if !res.status().is_success() {
+        anyhow::bail!("{url} answered {}", res.status());
+    }
+    let body = res
+        .bytes()
+        .await
+        .with_context(|| format!("reading {url}"))?;
+    let doc: Value =
+        serde_json::from_slice(&body).with_context(|| format!("{url} did not answer JSON"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", render(&doc));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The readable form of a `/status` document.
+fn render(doc: &Value) -> String {
+    let mut out = String::new();
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "{} {} ({}), up {} s",
+        text(&doc["service"]),
+        text(&doc["version"]),
+        text(&doc["command"]),
+        text(&doc["uptime_s"])
+    );
+    let gw = &doc["gateway"];
+    if gw.is_object() {
+        let _ = writeln!(
+            out,
+            "bot {}: shards ready {}/{}, identifies left {}",
+            text(&gw["bot"]),
+            text(&gw["ready"]),
+            text(&gw["total"]),
+            text(&gw["identifies_remaining"])
+        );
+        let _ = writeln!(
+            out,
+            "  {:>5}  {:<12} {:>10} {:>10}",
+            "shard", "state", "latency", "sequence"
+        );
+        for s in gw["shards"].as_array().into_iter().flatten() {
+            if let Some(e) = s["error"].as_str() {
+                let _ = writeln!(out, "  shard {} stopped: {e}", text(&s["id"]));
+            }
+            let latency = s["latency_ms"]
+                .as_f64()
+                .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.0} ms"));
+            let _ = writeln!(
+                out,
+                "  {:>5}  {:<12} {:>10} {:>10}",
+                text(&s["id"]),
+                text(&s["state"]),
+                latency,
+                text(&s["seq"])
+            );
+        }
+    }
+    let services = doc["services"].as_array().map_or(&[][..], Vec::as_slice);
+    let _ = writeln!(out, "services: {}", services.len());
+    for s in services {
+        let _ = writeln!(
+            out,
+            "  {} {} (version {}), last heard {} s ago",
+            text(&s["name"]),
+            text(&s["instance"]),
+            text(&s["version"]),
+            text(&s["last_seen_s"])
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_shards_and_services() {
+        let doc = json!({
+            "service": "switchyard", "version": "0.1.0", "command": "run", "uptime_s": 5,
+            "gateway": {"bot": "echo", "ready": 2, "total": 2, "identifies_remaining": 998,
+                "shards": [{"id": 0, "state": "ready", "latency_ms": 41.2, "seq": 12},
+                           {"id": 1, "state": "resuming", "latency_ms": null, "seq": 3}]},
+            "services": [{"name": "echo", "instance": "echo-1", "version": "1.0", "last_seen_s": 2}]
+        });
+        let text = render(&doc);
+        assert!(text.contains("shards ready 2/2"), "{text}");
+        assert!(
+            text.contains("ready") && text.contains("41 ms") && text.contains("resuming"),
+            "{text}"
+        );
+        assert!(
+            text.contains("echo echo-1 (version 1.0), last heard 2 s ago"),
+            "{text}"
+        );
+    }
+}

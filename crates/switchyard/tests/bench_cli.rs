@@ -1,0 +1,61 @@
+//! `switchyard bench` with tiny parameters: it exits 0 and prints every figure line.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+#[test]
+fn bench_prints_its_figures() {
+    let out = Command::new(BIN)
+        .args([
+            "--log", "warn", "bench", "--events", "2000", "--rate", "5000",
+        ])
+        .args(["--shards", "2", "--idle-shards", "4", "--only", "embedded"])
+        .env_remove("SWITCHYARD_CONFIG")
+        .output()
+        .expect("switchyard runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    for needle in [
+        "memory    4 idle shards: RSS ",
+        "embedded  fixed rate 5000/s: 2000 sent, 2000 received",
+        "latency p50 ",
+        "embedded  full speed: 2000 sent, 2000 received",
+        "µs/event",
+        "targets:",
+        "gateway CPU per event <= 5 µs",
+        "p99 < 2 ms at 5000 events/s, embedded: ",
+        "RSS < 200 MB with 4 idle shards",
+    ] {
+        assert!(stdout.contains(needle), "{needle:?} in:\n{stdout}");
+    }
+    assert!(
+        !stdout.contains("n/a"),
+        "latency samples arrived:\n{stdout}"
+    );
+}
+
+#[test]
+fn bench_help_explains_every_flag() {
+    let out = Command::new(BIN)
+        .args(["bench", "--help"])
+        .output()
+        .expect("switchyard runs");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--events",
+        "--rate",
+        "--shards",
+        "--idle-shards",
+        "--only",
+        "--redis",
+        "--nats",
+    ] {
+        assert!(help.contains(flag), "{flag} in:\n{help}");
+    }
+}
