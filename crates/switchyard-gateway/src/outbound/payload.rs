@@ -69,10 +69,15 @@ fn reject(kind: &'static str, reason: impl Into<String>) -> Rejected {
 
 /// The channel named by `outbound.discord.{guild}.{channel}.{user}`, if any (0 is none).
 pub fn topic_channel(topic: &str) -> Option<u64> {
-    topic
-        .split('.')
-        .nth(3)
-        .and_then(|s| s.parse::<u64>().ok())
+    // `…{guild}.{channel}.{user}`: the channel is the segment before the last, whatever
+    // prefix a bot's outbound pattern has (`outbound.discord.…`, `outbound.helper.…`).
+    let segments: Vec<&str> = topic.split('.').collect();
+    if segments.len() < 5 {
+        return None;
+    }
+    segments[segments.len() - 2]
+        .parse::<u64>()
+        .ok()
         .filter(|c| *c != 0)
 }
 

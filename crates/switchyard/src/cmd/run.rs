@@ -71,6 +71,47 @@ pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
     })
 }
 
+/// One bot of this process: its gateway and, in pool mode, its place in the pool.
+struct BotRun {
+    gateway: switchyard_gateway::RunningGateway,
+    pool: Option<switchyard_gateway::pool::RunningPool>,
+}
+
+/// Starts one bot's gateway (empty in pool mode, then joins the pool).
+async fn start_bot(
+    gateway: switchyard_gateway::GatewayConfig,
+    deps: GatewayDeps,
+    config: &Config,
+    backend: &Backend,
+) -> anyhow::Result<BotRun> {
+    let bot = gateway.bot.clone();
+    let Some(kv) = backend.kv.clone().filter(|_| config.gateway.pool) else {
+        let gateway = switchyard_gateway::start(gateway, deps)
+            .await
+            .with_context(|| format!("cannot start the gateway of bot {bot}"))?;
+        return Ok(BotRun {
+            gateway,
+            pool: None,
+        });
+    };
+    let gateway = switchyard_gateway::start_empty(gateway, deps)
+        .await
+        .with_context(|| format!("cannot start the gateway of bot {bot}"))?;
+    let pool = switchyard_gateway::pool::join(
+        gateway.bot(),
+        gateway.shard_handle(),
+        backend.broker.clone(),
+        kv,
+        config.gateway.pool(),
+    )
+    .await
+    .with_context(|| format!("bot {bot} cannot join the shard pool"))?;
+    Ok(BotRun {
+        gateway,
+        pool: Some(pool),
+    })
+}
+
 pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(port) = args.resp_port {
         config.broker.resp_port = port;
@@ -81,7 +122,12 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
     if let Some(profile) = args.profile {
         config.gateway.profile = profile;
     }
-    let gateway = config.gateway.library(None)?;
+    let gateways = config.gateway.bot_configs(false)?;
+    if config.gateway.pool && config.broker.url == "embedded" {
+        anyhow::bail!(
+            "gateway.pool needs a broker and key-value store shared by every process: set broker.url to redis://… or nats://…"
+        );
+    }
     let metrics = admin::install_metrics()?;
     let backend = backend(&config).await?;
     let mut rest_config = config.rest.to_config();
@@ -89,51 +135,41 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
     let rest = RestClient::new(rest_config)
         .await
         .context("gateway.api_url / [rest]")?;
-    let deps = GatewayDeps {
-        broker: backend.broker.clone(),
-        rest,
-        sessions: backend.sessions.clone(),
-        shared: backend.kv.clone(),
-    };
-    let pooled = config.gateway.pool;
-    let mut gw = if pooled {
-        switchyard_gateway::start_empty(gateway, deps).await
-    } else {
-        switchyard_gateway::start(gateway, deps).await
+    let mut bots = Vec::new();
+    for gateway in gateways {
+        let deps = GatewayDeps {
+            broker: backend.broker.clone(),
+            rest: rest.clone(),
+            sessions: backend.sessions.clone(),
+            shared: backend.kv.clone(),
+        };
+        bots.push(start_bot(gateway, deps, &config, &backend).await?);
     }
-    .context("cannot start the gateway")?;
-    let pool = match (&backend.kv, pooled) {
-        (_, false) => None,
-        (None, true) => anyhow::bail!(
-            "gateway.pool needs a broker and key-value store shared by every process: set broker.url to redis://… or nats://…"
-        ),
-        (Some(kv), true) => Some(
-            switchyard_gateway::pool::join(
-                gw.bot(),
-                gw.shard_handle(),
-                backend.broker.clone(),
-                kv.clone(),
-                config.gateway.pool(),
-            )
-            .await
-            .context("cannot join the shard pool")?,
-        ),
-    };
-    let pool_status = pool.as_ref().map(|p| p.status_fn());
     let control =
         switchyard_gateway::control::start(backend.broker.clone(), config.control.library())
             .await
             .context("cannot start service control on control.gateway")?;
     let control_status = control.status_fn();
-    let gw_status = gw.status_fn();
+    let gw_status: Vec<_> = bots.iter().map(|b| b.gateway.status_fn()).collect();
+    let pool_status: Vec<_> = bots
+        .iter()
+        .map(|b| b.pool.as_ref().map(|p| p.status_fn()))
+        .collect();
     let resp_addr = backend.resp.as_ref().map(|r| r.local_addr());
     let url = crate::redact::redact_url(&config.broker.url);
     let status: admin::StatusFn = Arc::new(move || {
         let control = control_status();
+        let gateways: Vec<_> = gw_status.iter().map(|f| f()).collect();
+        let pools: Vec<_> = pool_status
+            .iter()
+            .map(|f| f.as_ref().map(|f| f()))
+            .collect();
         serde_json::json!({
-            "gateway": gw_status(),
+            "gateway": gateways.first(),
+            "gateways": gateways,
+            "pool": pools.first().cloned().flatten(),
+            "pools": pools,
             "services": control["services"],
-            "pool": pool_status.as_ref().map(|f| f()),
             "proxied": control["proxied"],
             "broker": {
                 "url": url,
@@ -142,27 +178,32 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         })
     });
     let admin_addr = admin::serve(&config.admin, "run", metrics, status).await?;
+    let names: Vec<&str> = bots.iter().map(|b| b.gateway.bot()).collect();
+    let names = names.join(", ");
     match resp_addr {
         Some(a) => println!(
-            "switchyard run: bot {} on the embedded broker (RESP on redis://{a}), admin on http://{admin_addr}",
-            gw.bot()
+            "switchyard run: bot {names} on the embedded broker (RESP on redis://{a}), admin on http://{admin_addr}"
         ),
         None => println!(
-            "switchyard run: bot {} on {}, admin on http://{admin_addr}",
-            gw.bot(),
+            "switchyard run: bot {names} on {}, admin on http://{admin_addr}",
             crate::redact::redact_url(&config.broker.url)
         ),
     }
+    // The process ends when every bot's shards have stopped by themselves (fatal closes),
+    // or on a signal; one bot failing does not stop the others.
+    let all_stopped = futures_util::future::join_all(bots.iter_mut().map(|b| b.gateway.stopped()));
     let fatal = tokio::select! {
         _ = shutdown_signal() => None,
-        errors = gw.stopped() => Some(errors),
+        errors = all_stopped => Some(errors.concat()),
     };
     tracing::info!("shutting down");
     drop(control);
-    if let Some(pool) = pool {
-        pool.leave().await;
+    for bot in bots {
+        if let Some(pool) = bot.pool {
+            pool.leave().await;
+        }
+        bot.gateway.shutdown().await;
     }
-    gw.shutdown().await;
     if let Some(resp) = backend.resp {
         resp.shutdown().await;
     }

@@ -56,8 +56,12 @@ fn render(doc: &Value) -> String {
         text(&doc["command"]),
         text(&doc["uptime_s"])
     );
-    let gw = &doc["gateway"];
-    if gw.is_object() {
+    let single = [doc["gateway"].clone()];
+    let gateways = match doc["gateways"].as_array() {
+        Some(list) => list.as_slice(),
+        None => &single[..],
+    };
+    for gw in gateways.iter().filter(|g| g.is_object()) {
         let _ = writeln!(
             out,
             "bot {}: shards ready {}/{}, identifies left {}",

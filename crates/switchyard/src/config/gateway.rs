@@ -63,6 +63,40 @@ pub struct GatewaySection {
     pub pool: bool,
     /// The pool's lease (ms): a silent process is dead after this long, and its shards move.
     pub pool_lease_ms: u64,
+    /// Several bots in this process (`[[gateway.bots]]`): each entry overrides the settings
+    /// above for one bot. Empty: one bot, `bot` with `DISCORD_TOKEN` or `token`.
+    pub bots: Vec<BotEntry>,
+}
+
+/// One bot of `[[gateway.bots]]`; unset keys come from `[gateway]`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotEntry {
+    /// The bot's name (envelope, `{bot}` in topics, session keys).
+    pub bot: String,
+    /// Its token (prefer `token_env`, which keeps it out of the file).
+    pub token: Option<String>,
+    /// The environment variable holding its token.
+    pub token_env: Option<String>,
+    /// Intent names.
+    pub intents: Option<Vec<String>>,
+    /// Total shard count.
+    pub shards: Option<u32>,
+    /// The inbound topic template.
+    pub topic_template: Option<String>,
+    /// The outbound pattern this bot answers (every bot needs its own; the first bot's
+    /// default is `outbound.discord.>`).
+    pub outbound_pattern: Option<String>,
+}
+
+impl std::fmt::Debug for BotEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotEntry")
+            .field("bot", &self.bot)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_env", &self.token_env)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for GatewaySection {
@@ -108,6 +142,7 @@ impl Default for GatewaySection {
             outbound_workers: 8,
             pool: false,
             pool_lease_ms: 5_000,
+            bots: Vec::new(),
         }
     }
 }
@@ -122,7 +157,78 @@ impl GatewaySection {
                 "gateway.shard_range and gateway.pool exclude each other: the pool hands out the shards"
             );
         }
-        self.library(Some(Secret::new("validation"))).map(|_| ())
+        if self.bots.is_empty() {
+            return self.library(Some(Secret::new("validation"))).map(|_| ());
+        }
+        self.bot_configs(true).map(|_| ())
+    }
+
+    /// The library's configuration of every bot this process runs: `[gateway]` alone, or
+    /// one per `[[gateway.bots]]` entry. `validating` uses a placeholder for missing tokens.
+    pub fn bot_configs(&self, validating: bool) -> anyhow::Result<Vec<GatewayConfig>> {
+        if self.bots.is_empty() {
+            return Ok(vec![self.library(None)?]);
+        }
+        let mut configs: Vec<GatewayConfig> = Vec::new();
+        for (i, entry) in self.bots.iter().enumerate() {
+            let at = format!("gateway.bots[{i}]");
+            if entry.bot.is_empty() {
+                anyhow::bail!("{at}.bot must be set");
+            }
+            let token = match (&entry.token, &entry.token_env) {
+                (Some(t), _) => Some(t.clone()),
+                (None, Some(var)) => std::env::var(var).ok().filter(|t| !t.trim().is_empty()),
+                (None, None) => None,
+            };
+            let token = match (token, validating) {
+                (Some(t), _) => Secret::new(t),
+                (None, true) => Secret::new("validation"),
+                (None, false) => anyhow::bail!(
+                    "{at} ({}): no token: set {at}.token_env to the name of an environment variable holding it (or {at}.token)",
+                    entry.bot
+                ),
+            };
+            let mut section = self.clone();
+            section.bots.clear();
+            section.bot = entry.bot.clone();
+            if let Some(v) = &entry.intents {
+                section.intents = v.clone();
+            }
+            if entry.shards.is_some() {
+                section.shards = entry.shards;
+            }
+            if let Some(v) = &entry.topic_template {
+                section.topic_template = v.clone();
+            }
+            let mut config = section
+                .library(Some(token))
+                .map_err(|e| anyhow::anyhow!("{at} ({}): {e}", entry.bot))?;
+            match &entry.outbound_pattern {
+                Some(p) => config.outbound.pattern = p.clone(),
+                None if i > 0 => anyhow::bail!(
+                    "{at} ({}): set outbound_pattern (for example \"outbound.{}.>\"); outbound.discord.> belongs to the first bot",
+                    entry.bot,
+                    entry.bot
+                ),
+                None => {}
+            }
+            if let Some(other) = configs.iter().find(|c| c.bot == config.bot) {
+                anyhow::bail!("{at}: the bot name {:?} is used twice", other.bot);
+            }
+            if let Some(other) = configs
+                .iter()
+                .find(|c| c.outbound.pattern == config.outbound.pattern)
+            {
+                anyhow::bail!(
+                    "{at} ({}): bot {} already answers {}; every bot needs its own outbound_pattern",
+                    entry.bot,
+                    other.bot,
+                    other.outbound.pattern
+                );
+            }
+            configs.push(config);
+        }
+        Ok(configs)
     }
 
     /// The shard pool's settings.
@@ -225,5 +331,50 @@ mod tests {
             ..GatewaySection::default()
         };
         assert!(!format!("{s:?}").contains("sekrit"));
+    }
+
+    fn bots(extra: &str) -> anyhow::Result<Vec<GatewayConfig>> {
+        let text = format!(
+            "[[gateway.bots]]\nbot = \"main\"\ntoken = \"t1\"\n[[gateway.bots]]\nbot = \"helper\"\n{extra}"
+        );
+        crate::config::Config::from_sources(&text, "test.toml", Vec::new())?
+            .gateway
+            .bot_configs(false)
+    }
+
+    #[test]
+    fn several_bots_each_need_a_token_and_their_own_outbound_pattern() {
+        let ok = bots(
+            "token = \"t2\"\noutbound_pattern = \"outbound.helper.>\"\ntopic_template = \"inbound.helper.{guild}.{channel}.{user}\"",
+        )
+        .expect("valid");
+        assert_eq!(ok.len(), 2);
+        assert_eq!(
+            (ok[0].bot.as_str(), ok[0].outbound.pattern.as_str()),
+            ("main", "outbound.discord.>")
+        );
+        assert_eq!(
+            (ok[1].bot.as_str(), ok[1].outbound.pattern.as_str()),
+            ("helper", "outbound.helper.>")
+        );
+        assert_eq!(ok[1].token.expose(), "t2");
+
+        let e = bots("token_env = \"SWITCHYARD_TEST_UNSET_TOKEN_VAR\"\noutbound_pattern = \"outbound.helper.>\"")
+            .expect_err("no token")
+            .to_string();
+        assert!(
+            e.contains("gateway.bots[1] (helper)") && e.contains("token_env"),
+            "{e}"
+        );
+        let e = bots("token = \"t2\"").expect_err("no pattern").to_string();
+        assert!(e.contains("outbound_pattern"), "{e}");
+        let e = bots("token = \"t2\"\noutbound_pattern = \"outbound.discord.>\"")
+            .expect_err("same pattern")
+            .to_string();
+        assert!(e.contains("already answers outbound.discord.>"), "{e}");
+        let e = bots("token = \"t2\"\nnope = 1")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(e.contains("nope"), "{e}");
     }
 }
