@@ -100,6 +100,7 @@ impl ShardSet {
                 rx,
                 ctx.broker.clone(),
                 status.clone(),
+                Arc::from(ctx.config.bot.as_str()),
             ));
             let (stop, stop_rx) = watch::channel(false);
             let task = ShardTask {
