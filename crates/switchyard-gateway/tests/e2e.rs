@@ -127,6 +127,27 @@ async fn invalid_outbound_goes_to_error_topics_and_nothing_crashes() {
         assert_eq!(report["kind"], kind, "{report}");
         assert!(report["reason"].as_str().is_some_and(|r| !r.is_empty()));
     }
+    // a refused request with a reply_to: the caller hears why instead of waiting
+    let mut replies = env.subscribe("replies.refused").await;
+    let topic = Topic::new(&format!("outbound.discord.1.{ch}.3")).expect("topic");
+    env.broker
+        .publish(
+            &topic,
+            r#"{"method":"DELETE","path":"/guilds/1","reply_to":"replies.refused"}"#.into(),
+        )
+        .await
+        .expect("publish");
+    let answer: serde_json::Value =
+        serde_json::from_slice(&recv(&mut replies).await.payload).expect("json");
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert_eq!(answer["kind"], "route_not_allowed", "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("allowed_routes"))
+    );
+    recv(&mut errors).await;
+
     // still alive: a valid message goes through afterwards
     let topic = Topic::new(&format!("outbound.discord.1.{ch}.3")).expect("topic");
     env.broker

@@ -115,6 +115,12 @@ impl Outbound {
             Err(rejected) => {
                 self.error(topic, &msg.payload, rejected.kind, &rejected.reason, None)
                     .await;
+                // A caller waiting on reply_to hears the refusal instead of timing out.
+                if let Some(reply) = payload::reply_to_of(&msg.payload) {
+                    let answer =
+                        json!({"ok": false, "kind": rejected.kind, "error": rejected.reason});
+                    self.publish(&reply, answer).await;
+                }
                 return;
             }
         };

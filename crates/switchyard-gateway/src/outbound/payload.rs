@@ -92,6 +92,12 @@ fn channel_of(topic: &str) -> Result<u64, Rejected> {
     })
 }
 
+/// The `reply_to` topic of a payload, if it names a valid one (also of a refused payload).
+pub fn reply_to_of(payload: &[u8]) -> Option<Topic> {
+    let value: Value = serde_json::from_slice(payload).ok()?;
+    Topic::new(value.get("reply_to")?.as_str()?).ok()
+}
+
 /// Reads one outbound message published on `topic`.
 pub fn parse(topic: &str, payload: &[u8], allow: &RouteAllowlist) -> Result<Action, Rejected> {
     let text = std::str::from_utf8(payload)
