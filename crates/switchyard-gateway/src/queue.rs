@@ -241,9 +241,8 @@ mod tests {
     #[tokio::test]
     async fn processes_sharing_a_store_identify_once_per_window_between_them() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let kv: Arc<dyn KvStore> = Arc::new(
-            switchyard_broker::kv::FileKv::open(&dir.path().join("kv.json")).expect("kv"),
-        );
+        let kv: Arc<dyn KvStore> =
+            Arc::new(switchyard_broker::kv::FileKv::open(&dir.path().join("kv.json")).expect("kv"));
         let window = Duration::from_millis(300);
         let limit = SessionStartLimit::default();
         // Two gateways of one bot, each with its own queue, as two processes would have.
@@ -262,7 +261,10 @@ mod tests {
             }
         );
         let gap = ta.abs_diff(tb);
-        assert!(gap >= window - Duration::from_millis(20), "a at {ta:?}, b at {tb:?}");
+        assert!(
+            gap >= window - Duration::from_millis(20),
+            "a at {ta:?}, b at {tb:?}"
+        );
         // Another bot has its own turn.
         let other = IdentifyQueue::shared(limit, window, kv, "other-bot");
         let t = Instant::now();
