@@ -194,41 +194,6 @@ impl Replies {
         }
     }
 
-    /// Fails requests the gateway refused before calling Discord (a route not allowed, a bad
-    /// payload): it reports them on `errors.outbound…` with the refused payload, whose
-    /// `reply_to` names the request; no answer would ever come on `reply_to`.
-    pub(crate) async fn run_errors(&self, mut sub: Subscription) {
-        while let Some(msg) = sub.recv().await {
-            let Ok(report) = serde_json::from_slice::<Value>(&msg.payload) else {
-                continue;
-            };
-            let Some(n) = report
-                .get("payload")
-                .and_then(Value::as_str)
-                .and_then(|p| serde_json::from_str::<Value>(p).ok())
-                .and_then(|p| p.get("reply_to").and_then(Value::as_str).map(str::to_owned))
-                .and_then(|t| {
-                    t.strip_prefix(&format!("{}.", self.prefix))
-                        .and_then(|n| n.parse::<u64>().ok())
-                })
-            else {
-                continue;
-            };
-            let waiter = self.lock().remove(&n);
-            if let Some(waiter) = waiter {
-                let reason = report
-                    .get("reason")
-                    .and_then(Value::as_str)
-                    .unwrap_or("refused by the gateway");
-                let mut answer = serde_json::json!({"ok": false, "error": reason});
-                if let Some(status) = report.get("status") {
-                    answer["status"] = status.clone();
-                }
-                let _ = waiter.send(answer);
-            }
-        }
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Value>>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }

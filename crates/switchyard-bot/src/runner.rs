@@ -125,23 +125,6 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
         let replies = replies.clone();
         AbortOnDrop(tokio::spawn(async move { replies.run(reply_sub).await }))
     };
-    // Best effort: a durable broker may not carry `errors.…` (outside its prefixes); then a
-    // refused request ends in a timeout instead of an early error.
-    let error_task = match Pattern::new("errors.outbound.>") {
-        Ok(p) => match broker.subscribe(&p).await {
-            Ok(sub) => {
-                let replies = replies.clone();
-                Some(AbortOnDrop(tokio::spawn(async move {
-                    replies.run_errors(sub).await
-                })))
-            }
-            Err(e) => {
-                tracing::debug!(bot = %bot.name, error = %e, "not watching errors.outbound.>");
-                None
-            }
-        },
-        Err(_) => None,
-    };
     let mut events = subscribe(bot, broker.as_ref(), &pattern).await?;
     control::identify(
         broker.as_ref(),
@@ -203,7 +186,6 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
     drop(events);
     drain(&slots, bot.concurrency, deps.drain, &bot.name).await;
     drop(reply_task);
-    drop(error_task);
     result
 }
 
