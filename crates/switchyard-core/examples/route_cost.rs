@@ -1,9 +1,15 @@
 //! Runs one routing variant N times, for instruction counting under
 //! `valgrind --tool=callgrind` (deterministic on a noisy machine, unlike wall time).
 //!
-//! `cargo build --release -p switchyard-core --example route_cost`, then
-//! `valgrind --tool=callgrind target/release/examples/route_cost route 10000`
-//! (variants: `route`, `envelope`, `twilight`).
+//! ```text
+//! cargo build --release -p switchyard-core --example route_cost
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.1000 target/release/examples/route_cost route 1000
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.3000 target/release/examples/route_cost route 3000
+//! ```
+//!
+//! (variants: `route`, `envelope`, `twilight`; use your `CARGO_TARGET_DIR` in the path.)
+//! Instructions per event = (total at 3000 − total at 1000) / 2000: the difference cancels
+//! start-up, the frame's embedding and everything else that does not repeat per event.
 
 use serde::de::DeserializeSeed;
 use switchyard_core::envelope::{Source, encode_into};

@@ -43,22 +43,68 @@ pub struct Source<'a> {
 /// The deterministic id of an event: 32 hex digits of a 128-bit XXH3 hash of bot, shard,
 /// session and sequence. The same event replayed after a RESUME gets the same id.
 pub fn event_id(source: &Source<'_>, seq: u64) -> [u8; 32] {
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    hasher.update(source.bot.as_bytes());
-    hasher.update(&[0]);
-    hasher.update(&source.shard.to_le_bytes());
-    hasher.update(source.session.as_bytes());
-    hasher.update(&[0]);
-    hasher.update(&seq.to_le_bytes());
-    let hash = hasher.digest128();
+    hex32(id_hash(source, seq))
+}
+
+/// The hash behind [`event_id`]: XXH3-128 of `bot`, a zero byte, the shard (little-endian
+/// `u32`), `session`, a zero byte and the sequence (little-endian `u64`). Hashed in one call
+/// from a stack buffer when the names are short (they always are), else streamed; both give
+/// the same hash.
+fn id_hash(source: &Source<'_>, seq: u64) -> u128 {
+    const CAP: usize = 128;
+    let (bot, session) = (source.bot.as_bytes(), source.session.as_bytes());
+    let len = bot.len() + session.len() + 14;
+    if len > CAP {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(bot);
+        hasher.update(&[0]);
+        hasher.update(&source.shard.to_le_bytes());
+        hasher.update(session);
+        hasher.update(&[0]);
+        hasher.update(&seq.to_le_bytes());
+        return hasher.digest128();
+    }
+    let mut buf = [0u8; CAP];
+    let mut at = 0;
+    for part in [
+        bot,
+        &[0],
+        &source.shard.to_le_bytes(),
+        session,
+        &[0],
+        &seq.to_le_bytes(),
+    ] {
+        buf[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    xxhash_rust::xxh3::xxh3_128(&buf[..at])
+}
+
+/// A 128-bit value as 32 lowercase hex digits, most significant first.
+fn hex32(value: u128) -> [u8; 32] {
     let mut out = [0u8; 32];
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for (i, byte) in hash.to_be_bytes().iter().enumerate() {
-        out[2 * i] = HEX[usize::from(byte >> 4)];
-        out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+    for (pair, byte) in out
+        .as_chunks_mut::<2>()
+        .0
+        .iter_mut()
+        .zip(value.to_be_bytes())
+    {
+        *pair = HEX_PAIRS[usize::from(byte)];
     }
     out
 }
+
+/// Every byte's two hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    table
+};
 
 /// Writes the envelope for `dispatch` into `out` (appending), splicing `d` in raw.
 /// `old` is the raw previous state, if a cache has one.
@@ -70,7 +116,9 @@ pub fn encode_into(
     old: Option<&str>,
 ) {
     let mut num = itoa::Buffer::new();
-    out.reserve(dispatch.data.len() + 256);
+    let names = source.platform.len() + 2 * source.bot.len() + dispatch.event.len();
+    // Escaping grows a name at most sixfold; the fixed parts and numbers fit in 200.
+    out.reserve(dispatch.data.len() + old.map_or(0, |o| o.len() + 7) + 6 * names + 200);
     out.extend_from_slice(b"{\"v\":");
     out.extend_from_slice(num.format(ENVELOPE_VERSION).as_bytes());
     out.extend_from_slice(b",\"id\":\"");
@@ -80,21 +128,22 @@ pub fn encode_into(
     out.push(b'/');
     escape_into(out, source.bot);
     out.push(b'/');
-    out.extend_from_slice(num.format(source.shard).as_bytes());
-    out.push(b'"');
-    out.extend_from_slice(b",\"t\":");
-    write_json_str(out, &dispatch.event);
-    out.extend_from_slice(b",\"seq\":");
+    let shard = num.format(source.shard).as_bytes();
+    out.extend_from_slice(shard);
+    out.extend_from_slice(b"\",\"t\":\"");
+    escape_into(out, &dispatch.event);
+    out.extend_from_slice(b"\",\"seq\":");
+    let mut seq_buf = itoa::Buffer::new();
     match dispatch.seq {
-        Some(seq) => out.extend_from_slice(num.format(seq).as_bytes()),
+        Some(seq) => out.extend_from_slice(seq_buf.format(seq).as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"shard\":");
-    out.extend_from_slice(num.format(source.shard).as_bytes());
-    out.extend_from_slice(b",\"bot\":");
-    write_json_str(out, source.bot);
-    out.extend_from_slice(b",\"received_ms\":");
-    out.extend_from_slice(num.format(received_ms).as_bytes());
+    out.extend_from_slice(shard);
+    out.extend_from_slice(b",\"bot\":\"");
+    escape_into(out, source.bot);
+    out.extend_from_slice(b"\",\"received_ms\":");
+    out.extend_from_slice(seq_buf.format(received_ms).as_bytes());
     out.extend_from_slice(b",\"d\":");
     out.extend_from_slice(dispatch.data.as_bytes());
     if let Some(old) = old {
@@ -104,15 +153,14 @@ pub fn encode_into(
     out.push(b'}');
 }
 
-/// Appends `s` as a JSON string.
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    escape_into(out, s);
-    out.push(b'"');
-}
-
-/// Appends the JSON-escaped content of `s`, without quotes.
+/// Appends the JSON-escaped content of `s`, without quotes: in one copy when nothing needs
+/// escaping (the usual case), else byte by byte.
+#[inline]
 fn escape_into(out: &mut Vec<u8>, s: &str) {
+    if !needs_escape(s.as_bytes()) {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for &b in s.as_bytes() {
         match b {
@@ -129,6 +177,37 @@ fn escape_into(out: &mut Vec<u8>, s: &str) {
             _ => out.push(b),
         }
     }
+}
+
+/// Whether any byte is a quote, a backslash or a control character: a word at a time, with
+/// overlapping words covering the ends (names are short).
+#[inline]
+fn needs_escape(bytes: &[u8]) -> bool {
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        let (chunks, _) = bytes.as_chunks::<8>();
+        return chunks.iter().any(|c| special(u64::from_le_bytes(*c)))
+            || special(u64::from_le_bytes(*last))
+            || special(u64::from_le_bytes(*first));
+    }
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        // Four to seven bytes: two overlapping halves, as one word.
+        let word =
+            u64::from(u32::from_le_bytes(*first)) | (u64::from(u32::from_le_bytes(*last)) << 32);
+        return special(word);
+    }
+    bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+/// Whether any byte of `x` is below 0x20, a quote or a backslash (SWAR: a byte below `k`
+/// sets its high bit in `(x - k) & !x`, exactly so for k up to 0x80 when any byte is).
+#[inline]
+fn special(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, k: u64| x.wrapping_sub(ONES * k) & !x;
+    let quote = x ^ (ONES * u64::from(b'"'));
+    let backslash = x ^ (ONES * u64::from(b'\\'));
+    (below(x, 0x20) | below(quote, 1) | below(backslash, 1)) & HIGH != 0
 }
 
 /// Why an envelope could not be decoded.
@@ -227,6 +306,22 @@ mod tests {
         assert_eq!(env.d.get(), dispatch.data);
         assert!(env.old.is_none());
         assert_eq!(env.id.len(), 32);
+        // Byte for byte, the layout the format has always had.
+        let id = String::from_utf8(event_id(&SOURCE, 41).to_vec()).expect("hex");
+        let want = format!(
+            r#"{{"v":1,"id":"{id}","s":"discord/echo/2","t":"MESSAGE_CREATE","seq":41,"shard":2,"bot":"echo","received_ms":1700000000000,"d":{}}}"#,
+            dispatch.data
+        );
+        assert_eq!(String::from_utf8(out).expect("utf-8"), want);
+        let mut out = Vec::new();
+        let resumed = Dispatch {
+            seq: None,
+            ..dispatch
+        };
+        encode_into(&mut out, &SOURCE, &resumed, 5, Some(r#"{"a":1}"#));
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.contains(r#""seq":null,"shard":2"#), "{text}");
+        assert!(text.ends_with(r#","old":{"a":1}}"#), "{text}");
     }
 
     #[test]
@@ -239,6 +334,74 @@ mod tests {
             ..SOURCE
         };
         assert_ne!(a, event_id(&other, 5));
+    }
+
+    /// The id as first defined: streamed into XXH3 piece by piece.
+    fn streamed_id(source: &Source<'_>, seq: u64) -> [u8; 32] {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(source.bot.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(&source.shard.to_le_bytes());
+        hasher.update(source.session.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(&seq.to_le_bytes());
+        hex32(hasher.digest128())
+    }
+
+    #[test]
+    fn id_is_stable_across_short_and_long_names() {
+        let long = "x".repeat(300);
+        for (bot, session) in [
+            ("echo", "abc"),
+            ("", ""),
+            (long.as_str(), "s"),
+            ("b", &long),
+        ] {
+            let source = Source {
+                bot,
+                session,
+                ..SOURCE
+            };
+            for seq in [0, 1, u64::MAX] {
+                assert_eq!(event_id(&source, seq), streamed_id(&source, seq));
+            }
+        }
+        let hex = hex32(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
+        assert_eq!(&hex, b"0123456789abcdeffedcba9876543210");
+    }
+
+    #[test]
+    fn names_are_escaped_only_when_needed() {
+        for s in [
+            "plain",
+            "",
+            "exactly8",
+            "a\"quote",
+            "back\\slash",
+            "ctl\u{1}x",
+            "long name with a \" at the end\"",
+        ] {
+            let mut out = Vec::new();
+            escape_into(&mut out, s);
+            let quoted = format!("\"{}\"", String::from_utf8(out).expect("utf-8"));
+            assert_eq!(
+                serde_json::from_str::<String>(&quoted).expect("valid JSON"),
+                s
+            );
+        }
+        assert!(!needs_escape("héllo wörld, no escapes".as_bytes()));
+        // Every length and position, against the byte-at-a-time definition.
+        for len in 0..20 {
+            for at in 0..len {
+                for special in [b'"', b'\\', 0x00, 0x1f, b' ', 0x7f, 0xc3] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = special;
+                    let want = bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+                    assert_eq!(needs_escape(&bytes), want, "{bytes:?}");
+                }
+            }
+        }
+        assert!(needs_escape(b"twelve bytes\x7f\x1f"));
     }
 
     #[test]

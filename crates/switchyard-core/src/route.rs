@@ -7,6 +7,7 @@
 //! are never mistaken for the event's own ids.
 
 mod index;
+mod keys;
 mod scan;
 
 use std::borrow::Cow;
@@ -114,21 +115,24 @@ pub fn parse_dispatch(frame: &str) -> Result<Dispatch<'_>, RouteError> {
     let found = scan::scan(frame)
         .map_err(|e| RouteError::Json(format!("expected {} at byte {}", e.expected, e.offset)))?;
     if let Some(op) = found.op {
-        match op.parse::<u64>() {
-            Ok(0) => {}
-            Ok(other) => return Err(RouteError::NotDispatch(other)),
-            Err(_) => return Err(RouteError::Missing("op")),
+        match parse_u64(op.as_bytes()) {
+            Some(0) => {}
+            Some(other) => return Err(RouteError::NotDispatch(other)),
+            None => return Err(RouteError::Missing("op")),
         }
     }
-    let event = found
-        .t
-        .and_then(string_value)
-        .ok_or(RouteError::Missing("t"))?;
-    let seq = found.s.and_then(|s| s.parse::<u64>().ok());
+    let event = match found.t_plain {
+        Some(plain) => Cow::Borrowed(plain),
+        None => found
+            .t
+            .and_then(string_value)
+            .ok_or(RouteError::Missing("t"))?,
+    };
+    let seq = found.s.and_then(|s| parse_u64(s.as_bytes()));
     let data = found.d.ok_or(RouteError::Missing("d"))?;
 
     let id = |raw: Option<&str>, field: &'static str| raw.map_or(Ok(None), |v| snowflake(v, field));
-    let rule = rule_for(&event);
+    let rule = found.rule.unwrap_or_else(|| rule_for(&event));
     let guild = match rule {
         Rule::Guild => id(found.id, "id")?,
         Rule::User | Rule::Ready => None,
@@ -189,21 +193,89 @@ fn string_value(raw: &str) -> Option<Cow<'_, str>> {
 }
 
 /// A snowflake from a string (`"123"`) or a number (`123`); `null` is absent.
+#[inline]
 fn snowflake(raw: &str, field: &'static str) -> Result<Option<u64>, RouteError> {
+    let digits = match raw.as_bytes() {
+        [b'"', inner @ .., b'"'] => inner,
+        other => other,
+    };
+    match parse_u64(digits) {
+        Some(id) => Ok(Some(id)),
+        None => not_a_snowflake(raw, field),
+    }
+}
+
+/// `null`, or the error for anything else that is not a snowflake.
+#[cold]
+fn not_a_snowflake(raw: &str, field: &'static str) -> Result<Option<u64>, RouteError> {
     if raw == "null" {
         return Ok(None);
     }
-    let digits = match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-        Some(inner) => inner,
-        None => raw,
+    Err(RouteError::BadId {
+        field,
+        value: crate::topic::truncate(raw, 40),
+    })
+}
+
+/// Parses a decimal `u64` exactly as `str::parse::<u64>` does (an optional `+`, then
+/// digits), eight digits at a time.
+#[inline]
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    let digits = digits.strip_prefix(b"+").unwrap_or(digits);
+    if digits.is_empty() {
+        return None;
+    }
+    if digits.len() > 19 {
+        // Twenty digits or more may overflow: check every step.
+        return digits.iter().try_fold(0u64, |value, &b| {
+            let digit = b.wrapping_sub(b'0');
+            (digit <= 9).then_some(())?;
+            value.checked_mul(10)?.checked_add(u64::from(digit))
+        });
+    }
+    // Below 10^19, so no step overflows: the leading one to eight digits one at a time, then
+    // the rest (snowflakes have 17 to 19 digits) eight at a time.
+    let n = digits.len();
+    let (head, tail) = match n {
+        0..=8 => return small_u64(digits),
+        9..=16 => (n - 8, 8),
+        _ => (n - 16, 16),
     };
-    digits
-        .parse::<u64>()
-        .map(Some)
-        .map_err(|_| RouteError::BadId {
-            field,
-            value: crate::topic::truncate(raw, 40),
-        })
+    let (lead, rest) = digits.split_at(head);
+    let mut value = small_u64(lead)?;
+    debug_assert_eq!(rest.len(), tail);
+    for chunk in rest.as_chunks::<8>().0 {
+        value = value * 100_000_000 + eight_digits(*chunk)?;
+    }
+    Some(value)
+}
+
+/// Up to eight digits, one at a time.
+#[inline]
+fn small_u64(digits: &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for &b in digits {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value * 10 + u64::from(digit);
+    }
+    Some(value)
+}
+
+/// Eight ASCII digits as a number, or `None` if any byte is not a digit (SWAR, as in
+/// `fast_float`).
+fn eight_digits(chunk: [u8; 8]) -> Option<u64> {
+    let v = u64::from_le_bytes(chunk);
+    let high = v & 0xF0F0_F0F0_F0F0_F0F0;
+    let carried = (v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4;
+    if high | carried != 0x3333_3333_3333_3333 {
+        return None;
+    }
+    let v = (v & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561) >> 8;
+    let v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601) >> 16;
+    Some((v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32)
 }
 
 #[cfg(test)]

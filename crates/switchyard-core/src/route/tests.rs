@@ -261,6 +261,38 @@ fn errors_name_the_problem() {
     );
 }
 
+#[test]
+fn numbers_parse_as_std_does() {
+    let mut cases = vec![
+        String::new(),
+        "+".into(),
+        "+7".into(),
+        "-1".into(),
+        "1a".into(),
+    ];
+    for len in 1..=21 {
+        cases.push("9".repeat(len));
+        cases.push(format!("1{}", "0".repeat(len - 1)));
+        cases.push(format!("{}x", "1".repeat(len - 1)));
+        cases.push(format!("{}:", "2".repeat(len - 1)));
+    }
+    cases.extend(
+        [
+            "18446744073709551615",
+            "18446744073709551616",
+            "00000000000000000042",
+        ]
+        .map(String::from),
+    );
+    for case in cases {
+        assert_eq!(
+            parse_u64(case.as_bytes()),
+            case.parse::<u64>().ok(),
+            "{case:?}"
+        );
+    }
+}
+
 /// The reference: the same rules, applied to a full serde_json tree.
 fn reference(event: &str, d: &Value) -> RoutingIds {
     let at = |path: &[&str]| -> Option<u64> {

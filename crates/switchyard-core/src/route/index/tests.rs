@@ -3,7 +3,8 @@
 use super::*;
 
 fn nested_end(bytes: &[u8], start: usize) -> Result<usize, IndexError> {
-    Index::new(bytes).nested_end(start)
+    let mut storage = Storage::new();
+    Index::new(bytes, &mut storage).nested_end(start)
 }
 use proptest::prelude::*;
 
