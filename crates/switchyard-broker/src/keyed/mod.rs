@@ -75,21 +75,24 @@ fn owned(view: &View, me: &str, partitions: u32) -> Vec<bool> {
     let floor = partitions as usize / count;
     let mut load = vec![0usize; count];
     let mut owner = vec![usize::MAX; partitions as usize];
-    let preference = |p: u32| {
-        let mut order: Vec<usize> = (0..members.len()).collect();
-        order.sort_by_key(|&i| {
-            std::cmp::Reverse(xxh3_64_with_seed(members[i].as_bytes(), u64::from(p)))
-        });
-        order
-    };
+    // Each partition's members, best first.
+    let preference: Vec<Vec<usize>> = (0..partitions)
+        .map(|p| {
+            let mut order: Vec<usize> = (0..members.len()).collect();
+            order.sort_by_key(|&i| {
+                std::cmp::Reverse(xxh3_64_with_seed(members[i].as_bytes(), u64::from(p)))
+            });
+            order
+        })
+        .collect();
     // First every member up to the floor, then the remainder one each.
     for cap in [floor, floor + 1] {
-        for p in 0..partitions {
-            if owner[p as usize] != usize::MAX {
+        for (p, order) in preference.iter().enumerate() {
+            if owner[p] != usize::MAX {
                 continue;
             }
-            if let Some(&m) = preference(p).iter().find(|&&m| load[m] < cap) {
-                owner[p as usize] = m;
+            if let Some(&m) = order.iter().find(|&&m| load[m] < cap) {
+                owner[p] = m;
                 load[m] += 1;
             }
         }

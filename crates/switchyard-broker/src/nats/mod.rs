@@ -114,26 +114,7 @@ impl NatsBroker {
         subscriber: async_nats::Subscriber,
     ) -> Result<Subscription, BrokerError> {
         self.barrier().await?;
-        let (tx, rx) = mpsc::channel(self.subscriber_buffer.max(1));
-        let task = tokio::spawn(async move {
-            let mut subscriber = subscriber;
-            while let Some(msg) = subscriber.next().await {
-                if msg.subject.starts_with(SYNC_PREFIX) {
-                    continue;
-                }
-                let Ok(topic) = Topic::new(msg.subject.as_str()) else {
-                    continue;
-                };
-                let message = Message {
-                    topic,
-                    payload: msg.payload,
-                };
-                if tx.send(message).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Subscription::new(rx, AbortOnDrop(task)))
+        Ok(pump(subscriber, self.subscriber_buffer))
     }
 
     fn publish_error(&self, e: impl std::fmt::Display) -> BrokerError {
@@ -301,7 +282,7 @@ impl crate::keyed::Beacon for NatsBeacon {
     }
 
     async fn listen(&self, pattern: &Pattern) -> Result<Subscription, BrokerError> {
-        let mut subscriber = self
+        let subscriber = self
             .0
             .subscribe(pattern.to_nats_subject().to_owned())
             .await
@@ -309,23 +290,32 @@ impl crate::keyed::Beacon for NatsBeacon {
                 backend: "nats",
                 detail: e.to_string(),
             })?;
-        let (tx, rx) = mpsc::channel(256);
-        let task = tokio::spawn(async move {
-            while let Some(msg) = subscriber.next().await {
-                let Ok(topic) = Topic::new(msg.subject.as_str()) else {
-                    continue;
-                };
-                let message = Message {
-                    topic,
-                    payload: msg.payload,
-                };
-                if tx.send(message).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Subscription::new(rx, AbortOnDrop(task)))
+        Ok(pump(subscriber, 256))
     }
+}
+
+/// Hands a NATS subscriber's messages to a [`Subscription`] (skipping barrier replies and
+/// subjects that are not valid topics) until either side goes away.
+fn pump(mut subscriber: async_nats::Subscriber, buffer: usize) -> Subscription {
+    let (tx, rx) = mpsc::channel(buffer.max(1));
+    let task = tokio::spawn(async move {
+        while let Some(msg) = subscriber.next().await {
+            if msg.subject.starts_with(SYNC_PREFIX) {
+                continue;
+            }
+            let Ok(topic) = Topic::new(msg.subject.as_str()) else {
+                continue;
+            };
+            let message = Message {
+                topic,
+                payload: msg.payload,
+            };
+            if tx.send(message).await.is_err() {
+                return;
+            }
+        }
+    });
+    Subscription::new(rx, AbortOnDrop(task))
 }
 
 impl NatsBroker {

@@ -150,6 +150,15 @@ async fn bench(
     })
 }
 
+/// The gateway every bench run uses: every intent, `shards` shards, a short identify window.
+fn gateway_config(shards: u32) -> GatewayConfig {
+    let mut gw = GatewayConfig::new("bench", Secret::new("bench-token"));
+    gw.intents = Intents::all();
+    gw.identify_window = Duration::from_millis(50);
+    gw.shards = Some(shards);
+    gw
+}
+
 fn backend_name(b: BenchBackend) -> &'static str {
     match b {
         BenchBackend::Embedded => "embedded",
@@ -248,10 +257,7 @@ async fn idle_memory(shards: u32, dir: &std::path::Path) -> anyhow::Result<u64> 
     .await
     .context("REST client")?;
     let sessions = FileSessionStore::new(dir.join("memory")).context("bench session directory")?;
-    let mut gw = GatewayConfig::new("bench", Secret::new("bench-token"));
-    gw.intents = Intents::all();
-    gw.identify_window = Duration::from_millis(50);
-    gw.shards = Some(shards);
+    let gw = gateway_config(shards);
     let deps = GatewayDeps {
         broker: Arc::new(EmbeddedBroker::new(Default::default())),
         rest,

@@ -17,7 +17,7 @@ use serde_json::Value;
 use switchyard_broker::embedded::resp::{RespConfig, RespServer};
 use switchyard_broker::embedded::{EmbeddedBroker, EmbeddedConfig};
 use switchyard_broker::{Broker, BrokerOptions, Pattern};
-use switchyard_gateway::{FileSessionStore, GatewayConfig, GatewayDeps, Intents, Secret};
+use switchyard_gateway::{FileSessionStore, GatewayDeps};
 use switchyard_rest::{RestClient, RestConfig};
 use switchyard_sim::gateway::frame::Snowflake;
 use switchyard_sim::{Inject, LoadSpec, Sim, SimConfig, SimHandle, WorldConfig};
@@ -200,10 +200,7 @@ pub async fn run_backend(
         .context("REST client")?;
         let sessions = FileSessionStore::new(dir.join(format!("{backend:?}")))
             .context("bench session directory")?;
-        let mut gw = GatewayConfig::new("bench", Secret::new("bench-token"));
-        gw.intents = Intents::all();
-        gw.identify_window = Duration::from_millis(50);
-        gw.shards = Some(params.shards);
+        let gw = super::gateway_config(params.shards);
         let deps = GatewayDeps {
             broker,
             rest,
