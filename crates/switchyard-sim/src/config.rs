@@ -1,10 +1,13 @@
 //! The sim's configuration: one serde struct (no CLI types) with Discord-like defaults, and
 //! every timing in milliseconds so that tests can shrink them.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::ids::strip_token_prefix;
 
 /// Every privileged intent: GUILD_MEMBERS, GUILD_PRESENCES and MESSAGE_CONTENT.
 pub const PRIVILEGED_INTENTS: u64 = (1 << 1) | (1 << 8) | (1 << 15);
@@ -32,8 +35,12 @@ pub struct SimConfig {
     pub max_guilds_per_shard: usize,
     /// Large-bot sharding: the shard count must be a multiple of this, else 4010 (1: any).
     pub shard_count_multiple: u32,
-    /// Privileged intents each bot is approved for (bit mask; all of them by default).
+    /// Privileged intents each bot is approved for (bit mask; all of them by default), unless
+    /// [`SimConfig::approved_intents_by_token`] names the bot.
     pub approved_privileged_intents: u64,
+    /// Per-bot overrides of [`SimConfig::approved_privileged_intents`], keyed by token (with
+    /// or without the `Bot ` prefix): the privileged intents that bot is approved for.
+    pub approved_intents_by_token: BTreeMap<String, u64>,
     /// How many dispatches each session keeps for RESUME.
     pub replay_buffer: usize,
     /// Gateway timings.
@@ -63,6 +70,10 @@ impl std::fmt::Debug for SimConfig {
                 "approved_privileged_intents",
                 &self.approved_privileged_intents,
             )
+            .field(
+                "approved_intents_by_token",
+                &format_args!("<{} redacted>", self.approved_intents_by_token.len()),
+            )
             .field("replay_buffer", &self.replay_buffer)
             .field("timings", &self.timings)
             .field("rate_limits", &self.rate_limits)
@@ -88,6 +99,7 @@ impl Default for SimConfig {
             max_guilds_per_shard: 2500,
             shard_count_multiple: 1,
             approved_privileged_intents: PRIVILEGED_INTENTS,
+            approved_intents_by_token: BTreeMap::new(),
             replay_buffer: 2048,
             timings: Timings::default(),
             rate_limits: RateLimits::default(),
@@ -224,6 +236,24 @@ impl Default for WorldConfig {
 }
 
 impl SimConfig {
+    /// Approves the bot of `token` for exactly the privileged intents in `mask`, overriding
+    /// [`SimConfig::approved_privileged_intents`] for that bot.
+    #[must_use]
+    pub fn with_approved_intents(mut self, token: impl Into<String>, mask: u64) -> Self {
+        self.approved_intents_by_token.insert(token.into(), mask);
+        self
+    }
+
+    /// The privileged intents the bot of `token` is approved for (the token with or without
+    /// its `Bot ` prefix).
+    pub fn approved_intents_for(&self, token: &str) -> u64 {
+        let token = strip_token_prefix(token);
+        self.approved_intents_by_token
+            .iter()
+            .find(|(k, _)| strip_token_prefix(k) == token)
+            .map_or(self.approved_privileged_intents, |(_, mask)| *mask)
+    }
+
     /// A configuration for tests: Discord's defaults with every timing shortened to
     /// milliseconds, and rate limits left as Discord's.
     pub fn fast() -> Self {
@@ -254,6 +284,13 @@ mod tests {
             ..SimConfig::default()
         };
         assert!(!format!("{cfg:?}").contains("sekrit"));
+        let cfg = SimConfig::default().with_approved_intents("Bot sekrit", 0);
+        assert!(!format!("{cfg:?}").contains("sekrit"));
+        assert_eq!(cfg.approved_intents_for("sekrit"), 0);
+        assert_eq!(cfg.approved_intents_for("other"), PRIVILEGED_INTENTS);
+        let parsed: SimConfig =
+            toml::from_str("[approved_intents_by_token]\n\"tok\" = 2").expect("toml");
+        assert_eq!(parsed.approved_intents_for("Bot tok"), 2);
         let parsed: SimConfig =
             toml::from_str("port = 8765\nshards = 4\n[timings]\nheartbeat_interval_ms = 500")
                 .expect("toml");

@@ -129,7 +129,23 @@ pub enum Fault {
         /// `retry_after` they carry, in milliseconds.
         #[serde(default = "default_retry_ms")]
         retry_after_ms: u64,
+        /// `X-RateLimit-Scope` of per-route 429s (default `user`). A `shared` 429 is not
+        /// counted as an invalid request, as on Discord. Global 429s always have scope
+        /// `global`, so a scope is refused with `global: true`.
+        #[serde(default)]
+        scope: Option<RateLimitScope>,
     },
+}
+
+/// The scope of a forced per-route 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitScope {
+    /// The bot's own per-route limit.
+    #[default]
+    User,
+    /// A per-resource limit shared by every bot.
+    Shared,
 }
 
 fn yes() -> bool {
@@ -171,11 +187,19 @@ pub fn fault(shared: &Shared, f: &Fault) -> Result<usize, SimError> {
             count,
             global,
             retry_after_ms,
+            scope,
         } => {
-            shared
-                .rest
-                .limiter
-                .force(*count, *global, Duration::from_millis(*retry_after_ms));
+            if *global && scope.is_some() {
+                return Err(SimError::BadRequest(
+                    "a global 429 has scope `global`; `scope` applies to per-route 429s".into(),
+                ));
+            }
+            shared.rest.limiter.force_scoped(
+                *count,
+                *global,
+                *scope == Some(RateLimitScope::Shared),
+                Duration::from_millis(*retry_after_ms),
+            );
             return Ok(*count as usize);
         }
     };
@@ -232,8 +256,16 @@ pub fn inject(shared: &Shared, e: &Inject) -> Result<Value, SimError> {
         } => {
             let ch = channel(shared, channel_id.0)?;
             let author = guild_user(shared, &ch, *author_id)?;
-            create_message(shared, &ch, &author, &json!({"content": content}), None, 0)
-                .map_err(|e| SimError::BadRequest(e.to_string()))
+            create_message(
+                shared,
+                &ch,
+                &author,
+                &json!({"content": content}),
+                &[],
+                None,
+                0,
+            )
+            .map_err(|e| SimError::BadRequest(e.to_string()))
         }
         Inject::DirectMessage {
             bot_id,
@@ -268,8 +300,16 @@ pub fn inject(shared: &Shared, e: &Inject) -> Result<Value, SimError> {
                     })
                     .clone()
             };
-            create_message(shared, &ch, &user, &json!({"content": content}), None, 0)
-                .map_err(|e| SimError::BadRequest(e.to_string()))
+            create_message(
+                shared,
+                &ch,
+                &user,
+                &json!({"content": content}),
+                &[],
+                None,
+                0,
+            )
+            .map_err(|e| SimError::BadRequest(e.to_string()))
         }
         Inject::Interaction {
             channel_id,

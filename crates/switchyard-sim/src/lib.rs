@@ -35,7 +35,8 @@
 //!   e.g. `{"type":"drop"}`, `{"type":"close","code":4000}`, `{"type":"rate_limit","count":3,
 //!   "global":true}`), `GET /_sim/counters` ([`Counters`]), `GET /_sim/world`, `POST /_sim/reset`,
 //!   `POST /_sim/load` ([`LoadSpec`]) and `POST /_sim/load/stop`, `POST /_sim/scenario`
-//!   ([`Scenario`] as JSON, run in the background).
+//!   ([`Scenario`] as JSON, or TOML with `Content-Type: application/toml`, run in the
+//!   background).
 //!
 //! The same operations are methods of [`SimHandle`] for in-process tests. [`SimConfig::fast`]
 //! shortens every timing to milliseconds for tests. Not served: ETF encoding

@@ -18,7 +18,8 @@ use crate::world::Guild;
 #[serde(default, deny_unknown_fields)]
 pub struct LoadSpec {
     /// Events per second across all shards; 0 means as fast as the clients read (the
-    /// generator waits while any target session has half its replay buffer unsent).
+    /// generator waits while any connected target session has half its replay buffer
+    /// unsent; a disconnected session only buffers, as it would on Discord).
     pub rate: u64,
     /// Stop after this many milliseconds (0: run until stopped).
     pub duration_ms: u64,
@@ -117,6 +118,12 @@ pub fn start(shared: Arc<Shared>, spec: LoadSpec) -> Load {
     }
 }
 
+/// How many events a generator at `rate` per second should have produced after `elapsed`.
+fn due(rate: u64, elapsed: Duration) -> u64 {
+    let n = u128::from(rate) * elapsed.as_micros() / 1_000_000;
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
 async fn run(
     shared: Arc<Shared>,
     spec: LoadSpec,
@@ -150,7 +157,9 @@ async fn run(
         } else {
             tokio::time::sleep_until(next_tick.into()).await;
             next_tick += tick;
-            spec.rate.div_ceil(100).max(1) as usize
+            // what is due by now, catching up at most 100 ms worth per tick after a stall
+            let behind = due(spec.rate, started.elapsed()).saturating_sub(n);
+            behind.min(spec.rate.div_ceil(10)) as usize
         };
         for _ in 0..batch {
             if spec.total > 0 && n >= spec.total {
@@ -163,7 +172,7 @@ async fn run(
             if spec.rate == 0 {
                 // as fast as the clients read: wait for room in every target session
                 let mut waited = 0;
-                while sessions.iter().any(|(s, _)| s.backlog() >= half) {
+                while sessions.iter().any(|(s, _)| s.connected_backlog() >= half) {
                     if stop.load(Ordering::Relaxed) || waited > 5_000 {
                         break;
                     }
@@ -187,4 +196,18 @@ async fn run(
         }
     }
     produced.store(n, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_follows_the_rate_without_rounding_up() {
+        assert_eq!(due(1, Duration::from_millis(10)), 0);
+        assert_eq!(due(1, Duration::from_millis(999)), 0);
+        assert_eq!(due(1, Duration::from_secs(1)), 1);
+        assert_eq!(due(20, Duration::from_millis(500)), 10);
+        assert_eq!(due(100_000, Duration::from_millis(10)), 1_000);
+    }
 }

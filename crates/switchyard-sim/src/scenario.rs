@@ -15,7 +15,9 @@
 //! ```
 //!
 //! Times are relative to the start of the run; the world is deterministic for a seed, so
-//! scenario files can name its channels (see `GET /_sim/world`).
+//! scenario files can name its channels (see `GET /_sim/world`). A file is TOML or JSON by
+//! its extension (`.toml`, `.json`). [`Scenario::run_when_ready`] plays one once the first
+//! session has received READY and its GUILD_CREATEs (what `switchyard sim --scenario` does).
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +25,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::control::{self, Fault, Inject};
 use crate::error::SimError;
-use crate::state::Shared;
+use crate::gateway::session::Session;
+use crate::state::{Shared, lock};
+
+/// How often the waits of a scenario look at the sessions.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The format of a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScenarioFormat {
+    /// TOML (`.toml`, `application/toml`).
+    Toml,
+    /// JSON (`.json`, `application/json`).
+    Json,
+}
+
+impl ScenarioFormat {
+    /// The format named by a file's extension, if it is `.toml` or `.json`.
+    pub fn from_path(path: &std::path::Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "toml" => Some(Self::Toml),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
 
 /// One step of a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,65 +81,110 @@ pub struct Scenario {
 impl Scenario {
     /// Parses TOML, or JSON when `path` ends in `.json`.
     pub fn parse(text: &str, path: &str) -> Result<Self, SimError> {
-        let parsed = if path.ends_with(".json") {
-            serde_json::from_str(text).map_err(|e| e.to_string())
+        let format = if path.ends_with(".json") {
+            ScenarioFormat::Json
         } else {
-            toml::from_str(text).map_err(|e| e.to_string())
+            ScenarioFormat::Toml
+        };
+        Self::parse_as(text, format, path)
+    }
+
+    /// Parses a scenario in the given format; `name` (a path, or "request body") names it
+    /// in the error.
+    pub fn parse_as(text: &str, format: ScenarioFormat, name: &str) -> Result<Self, SimError> {
+        let parsed = match format {
+            ScenarioFormat::Json => serde_json::from_str(text).map_err(|e| e.to_string()),
+            ScenarioFormat::Toml => toml::from_str(text).map_err(|e| e.to_string()),
         };
         parsed.map_err(|message| SimError::ScenarioParse {
-            path: path.to_owned(),
-            message,
+            path: name.to_owned(),
+            message: message.trim_end().to_owned(),
         })
     }
 
-    /// Reads and parses a scenario file.
+    /// Reads and parses a scenario file: TOML for `.toml`, JSON for `.json`; any other
+    /// extension is refused.
     pub fn from_path(path: &std::path::Path) -> Result<Self, SimError> {
         let name = path.display().to_string();
+        let format = ScenarioFormat::from_path(path).ok_or_else(|| SimError::ScenarioParse {
+            path: name.clone(),
+            message: "unknown format: the file name must end in .toml or .json".into(),
+        })?;
         let text = std::fs::read_to_string(path).map_err(|source| SimError::ScenarioRead {
             path: name.clone(),
             source,
         })?;
-        Self::parse(&text, &name)
+        Self::parse_as(&text, format, &name)
     }
 
-    /// Runs the steps against a sim; stops at the first step that fails.
+    /// Waits until the first session is ready (see [`first_session_ready`]), then runs the
+    /// steps, their times counted from then.
+    pub async fn run_when_ready(&self, shared: &Shared) -> Result<usize, SimError> {
+        while !first_session_ready(shared) {
+            tokio::time::sleep(POLL).await;
+        }
+        self.run(shared).await
+    }
+
+    /// Runs the steps against a sim; stops at the first step that fails, naming it (by its
+    /// position in the file, from 1).
     pub async fn run(&self, shared: &Shared) -> Result<usize, SimError> {
         let start = Instant::now();
-        let mut steps: Vec<&Step> = self.steps.iter().collect();
-        steps.sort_by_key(|s| s.at_ms);
-        for step in &steps {
-            let at = start
-                .checked_add(Duration::from_millis(step.at_ms))
-                .ok_or_else(|| {
-                    SimError::BadRequest(format!("scenario: at_ms {} is too far away", step.at_ms))
-                })?;
-            tokio::time::sleep_until(at.into()).await;
-            if let Some(n) = step.wait_for_sessions {
-                let give_up = Instant::now() + Duration::from_secs(30);
-                while control::counters(shared)
-                    .sessions
-                    .iter()
-                    .filter(|s| s.connected)
-                    .count()
-                    < n
-                {
-                    if Instant::now() >= give_up {
-                        return Err(SimError::BadRequest(format!(
-                            "scenario: fewer than {n} sessions after 30 s"
-                        )));
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-            if let Some(inject) = &step.inject {
-                control::inject(shared, inject)?;
-            }
-            if let Some(fault) = &step.fault {
-                control::fault(shared, fault)?;
-            }
+        let mut steps: Vec<(usize, &Step)> = self.steps.iter().enumerate().collect();
+        steps.sort_by_key(|(_, s)| s.at_ms);
+        for (i, step) in &steps {
+            run_step(shared, start, step).await.map_err(|e| {
+                SimError::BadRequest(format!(
+                    "scenario step {} (at_ms {}): {e}",
+                    i + 1,
+                    step.at_ms
+                ))
+            })?;
         }
         Ok(steps.len())
     }
+}
+
+/// Whether a connected session has been sent READY and the GUILD_CREATE of each of its
+/// guilds.
+pub fn first_session_ready(shared: &Shared) -> bool {
+    let sessions: Vec<std::sync::Arc<Session>> = lock(&shared.sessions).values().cloned().collect();
+    sessions.iter().any(|s| {
+        let startup = 1 + shared.world.shard_guilds(s.shard[0], s.shard[1]).count() as u64;
+        let inner = s.lock();
+        !inner.ended && inner.conn.is_some() && inner.sent_seq >= startup
+    })
+}
+
+async fn run_step(shared: &Shared, start: Instant, step: &Step) -> Result<(), SimError> {
+    let at = start
+        .checked_add(Duration::from_millis(step.at_ms))
+        .ok_or_else(|| SimError::BadRequest("at_ms is too far away".into()))?;
+    tokio::time::sleep_until(at.into()).await;
+    if let Some(n) = step.wait_for_sessions {
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while control::counters(shared)
+            .sessions
+            .iter()
+            .filter(|s| s.connected)
+            .count()
+            < n
+        {
+            if Instant::now() >= give_up {
+                return Err(SimError::BadRequest(format!(
+                    "fewer than {n} sessions after 30 s"
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    if let Some(inject) = &step.inject {
+        control::inject(shared, inject)?;
+    }
+    if let Some(fault) = &step.fault {
+        control::fault(shared, fault)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

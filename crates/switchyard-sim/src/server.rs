@@ -24,7 +24,7 @@ use crate::error::SimError;
 use crate::load::{Load, LoadSpec};
 use crate::rest::error::{ApiError, json_response};
 use crate::rest::{self, ApiRequest};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, ScenarioFormat};
 use crate::state::Shared;
 use crate::world::World;
 
@@ -145,6 +145,19 @@ impl SimHandle {
         scenario.run(&self.shared).await
     }
 
+    /// Plays a scenario in the background once the first session has received READY and
+    /// its GUILD_CREATEs; the steps' times count from then. The task ends with the sim.
+    pub fn play_when_ready(&self, scenario: Scenario) -> JoinHandle<Result<usize, SimError>> {
+        let shared = self.shared.clone();
+        let mut stop = shared.shutdown.subscribe();
+        tokio::spawn(async move {
+            tokio::select! {
+                r = scenario.run_when_ready(&shared) => r,
+                _ = stop.wait_for(|s| *s) => Ok(0),
+            }
+        })
+    }
+
     /// The counters without the REST call log (which holds up to 100,000 calls).
     pub fn counters_summary(&self) -> Counters {
         crate::counters::summary(&self.shared)
@@ -198,7 +211,7 @@ async fn entry(
     }
     let path = uri.path();
     if let Some(op) = path.strip_prefix("/_sim/") {
-        return control_http(&shared, &method, op, &body).await;
+        return control_http(&shared, &method, op, &headers, &body).await;
     }
     let rest_path = (path == "/api" || path.starts_with("/api/")).then(|| {
         let p = path.trim_start_matches("/api").trim_start_matches('/');
@@ -230,7 +243,33 @@ fn bad(msg: impl std::fmt::Display) -> Response {
     json_response(StatusCode::BAD_REQUEST, &json!({"error": msg.to_string()}))
 }
 
-async fn control_http(shared: &Arc<Shared>, method: &Method, op: &str, body: &[u8]) -> Response {
+/// A scenario posted to `/_sim/scenario`: TOML when Content-Type is `application/toml`,
+/// else JSON.
+fn scenario_body(headers: &HeaderMap, body: &[u8]) -> Result<Scenario, SimError> {
+    let toml = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/toml"));
+    let format = if toml {
+        ScenarioFormat::Toml
+    } else {
+        ScenarioFormat::Json
+    };
+    let text = std::str::from_utf8(body).map_err(|e| SimError::ScenarioParse {
+        path: "request body".into(),
+        message: e.to_string(),
+    })?;
+    Scenario::parse_as(text, format, "request body")
+}
+
+async fn control_http(
+    shared: &Arc<Shared>,
+    method: &Method,
+    op: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
     let ok = |v: Value| json_response(StatusCode::OK, &v);
     match (method.as_str(), op.trim_end_matches('/')) {
         ("POST", "events") => match serde_json::from_slice::<Inject>(body) {
@@ -268,7 +307,7 @@ async fn control_http(shared: &Arc<Shared>, method: &Method, op: &str, body: &[u
                 Err(e) => bad(e),
             }
         }
-        ("POST", "scenario") => match serde_json::from_slice::<Scenario>(body) {
+        ("POST", "scenario") => match scenario_body(headers, body) {
             Ok(scenario) => {
                 let shared = shared.clone();
                 let steps = scenario.steps.len();

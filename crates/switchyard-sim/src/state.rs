@@ -112,8 +112,8 @@ pub struct Event {
     pub only_bot: Option<u64>,
     /// Set for MESSAGE_CREATE/UPDATE: applies the MESSAGE_CONTENT rules.
     pub message: Option<MessageMeta>,
-    /// The user the event is about: events about the bot itself skip the intent check
-    /// (GUILD_MEMBER_UPDATE for the bot's own member).
+    /// The user the event is about. The one exemption from the intent check Discord
+    /// documents: GUILD_MEMBER_UPDATE for the bot's own member is sent without GUILD_MEMBERS.
     pub about_user: Option<u64>,
 }
 
@@ -256,6 +256,7 @@ impl Shared {
     pub fn dispatch(&self, event: &Event) -> usize {
         let in_guild = event.guild_id.is_some();
         let needed = intents::required(&event.name, in_guild);
+        let own_member_update = event.name == "GUILD_MEMBER_UPDATE";
         let name: Arc<str> = Arc::from(event.name.as_str());
         let mut full: Option<Arc<str>> = None;
         let mut stripped: Option<Arc<str>> = None;
@@ -274,7 +275,7 @@ impl Shared {
             }
             if let Some(bit) = needed
                 && s.intents & bit == 0
-                && event.about_user != Some(bot_id)
+                && !(own_member_update && event.about_user == Some(bot_id))
             {
                 continue;
             }

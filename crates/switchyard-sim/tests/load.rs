@@ -168,3 +168,79 @@ async fn scenarios_script_events_and_faults() {
         "an unknown channel fails the run"
     );
 }
+
+#[tokio::test]
+async fn as_fast_as_clients_read_is_not_held_back_by_a_disconnected_session() {
+    let sim = sim(SimConfig::fast()).await;
+    let all = (1 << 17) - 1;
+    let (mut live, _) = Client::ready(&sim, TOKEN, all, None).await;
+    let (mut gone, ready) = Client::ready(&sim, "another-bot", all, None).await;
+    let sid = ready["session_id"].as_str().expect("sid").to_owned();
+    sim.fault(&Fault::Drop {
+        session_id: Some(sid.clone()),
+    })
+    .expect("drop");
+    gone.close_code().await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    const TOTAL: usize = 5_000;
+    // the live client reads everything load mode sends it
+    let reader = tokio::spawn(async move {
+        let mut got = 0;
+        while got < TOTAL {
+            let p = live.payload().await;
+            if p["op"] == 0 && p["t"] != "READY" && p["t"] != "GUILD_CREATE" {
+                got += 1;
+            }
+        }
+        got
+    });
+    let load = sim.start_load(LoadSpec {
+        rate: 0,
+        total: TOTAL as u64,
+        ..LoadSpec::default()
+    });
+    // the disconnected session never drains, yet the generator finishes promptly
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !load.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("load mode finished in time");
+    assert_eq!(load.produced(), TOTAL as u64);
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
+        .await
+        .expect("the live client got every event in time")
+        .expect("reader");
+    assert_eq!(got, TOTAL);
+    let counters = sim.counters();
+    let s = counters.session(&sid).expect("session");
+    assert!(!s.connected && !s.ended, "still resumable");
+    assert_eq!(s.buffered_while_disconnected, TOTAL as u64);
+}
+
+#[tokio::test]
+async fn a_low_rate_is_not_rounded_up() {
+    let sim = sim(SimConfig::fast()).await;
+    let (mut c, _) = Client::ready(&sim, TOKEN, (1 << 17) - 1, None).await;
+    let started = std::time::Instant::now();
+    let load = sim.start_load(LoadSpec {
+        rate: 20,
+        total: 10,
+        ..LoadSpec::default()
+    });
+    let mut got = 0;
+    while got < 10 {
+        let p = c.payload().await;
+        if p["op"] == 0 && p["t"] != "READY" && p["t"] != "GUILD_CREATE" {
+            got += 1;
+        }
+    }
+    // 10 events at 20/s take about half a second (not 10 ms ticks of one event each)
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(400),
+        "10 events at 20/s arrived in {took:?}"
+    );
+    assert_eq!(load.stop().await, 10);
+}

@@ -30,6 +30,7 @@ async fn rate_limits_headers_and_counters_over_http() {
     assert_eq!(h["x-ratelimit-scope"], "user");
     assert_eq!(h["x-ratelimit-remaining"], "0");
     assert_eq!(v["global"], false);
+    assert!(v.get("code").is_none(), "no `code` key on a route 429: {v}");
     assert!(
         v["retry_after"]
             .as_f64()
@@ -174,4 +175,86 @@ async fn requests_without_a_token_share_a_per_ip_global_limit() {
         429,
         "still limited: /api/gateway is the same IP"
     );
+}
+
+#[tokio::test]
+async fn the_global_limit_per_token_gives_a_global_429() {
+    let mut cfg = switchyard_sim::SimConfig::fast();
+    cfg.rate_limits.global_per_token = switchyard_sim::Limit {
+        limit: 3,
+        window_ms: 10_000,
+    };
+    let sim = common::sim(cfg).await;
+    let rest = Rest::new(&sim);
+    // Different routes, so that no route bucket is the cause.
+    for path in ["/users/@me", "/gateway/bot", "/users/@me/guilds"] {
+        assert_eq!(rest.call("GET", path, None).await.0, 200, "{path}");
+    }
+    let (s, h, v) = rest.call("GET", "/applications/@me", None).await;
+    assert_eq!(s, 429, "{v}");
+    assert_eq!(h["x-ratelimit-global"], "true");
+    assert_eq!(h["x-ratelimit-scope"], "global");
+    assert!(h.contains_key("retry-after") && h.contains_key("via"));
+    assert_eq!(v["global"], true);
+    assert!(
+        v["retry_after"]
+            .as_f64()
+            .is_some_and(|r| r > 0.0 && r <= 10.0)
+    );
+    let counts = sim.counters_summary().rest;
+    assert_eq!(
+        (counts.rate_limited_global, counts.rate_limited_route),
+        (1, 0)
+    );
+    // Requests without a token are limited per IP, not by the bot's window.
+    let anon = reqwest::get(format!("{}/gateway", sim.api_url()))
+        .await
+        .expect("gateway");
+    assert_eq!(anon.status(), 200);
+}
+
+#[tokio::test]
+async fn a_forced_shared_429_is_not_an_invalid_request() {
+    let sim = fast_sim().await;
+    let rest = Rest::new(&sim);
+    let http = reqwest::Client::new();
+    let faults = format!("{}/_sim/faults", sim.http_url());
+    let post = |body: &'static str| http.post(&faults).body(body).send();
+    let r = post(r#"{"type":"rate_limit","count":1,"scope":"shared","retry_after_ms":20}"#)
+        .await
+        .expect("fault");
+    assert_eq!(r.status(), 200);
+    let (s, h, v) = rest.call("GET", "/users/@me", None).await;
+    assert_eq!(s, 429);
+    assert_eq!(h["x-ratelimit-scope"], "shared");
+    assert!(!h.contains_key("x-ratelimit-global"));
+    assert_eq!(v["global"], false);
+    assert!(v.get("code").is_none(), "{v}");
+    let (s, h, _) = rest.call("GET", "/users/@me", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        h["x-ratelimit-scope"], "user",
+        "non-429s keep the scope header"
+    );
+    let counts = sim.counters_summary().rest;
+    assert_eq!((counts.rate_limited_route, counts.invalid_requests), (1, 0));
+
+    // The default scope is `user`, which counts.
+    post(r#"{"type":"rate_limit","count":1}"#)
+        .await
+        .expect("fault");
+    let (s, h, _) = rest.call("GET", "/users/@me", None).await;
+    assert_eq!(s, 429);
+    assert_eq!(h["x-ratelimit-scope"], "user");
+    assert_eq!(sim.counters_summary().rest.invalid_requests, 1);
+
+    // A global 429 has scope `global`: asking for another is refused.
+    let r = post(r#"{"type":"rate_limit","count":1,"global":true,"scope":"shared"}"#)
+        .await
+        .expect("fault");
+    assert_eq!(r.status(), 400);
+    let r = post(r#"{"type":"rate_limit","count":1,"scope":"everyone"}"#)
+        .await
+        .expect("fault");
+    assert_eq!(r.status(), 400);
 }

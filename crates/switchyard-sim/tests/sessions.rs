@@ -280,3 +280,118 @@ async fn exhausting_the_session_start_limit_resets_the_token() {
     let (_again, ready) = Client::ready(&sim, TOKEN, 1, None).await;
     assert!(ready["session_id"].is_string());
 }
+
+/// Sends a RESUME for `sid` at `seq` on a new connection and returns it.
+async fn resume_with(sim: &switchyard_sim::SimHandle, sid: &str, seq: u64) -> Client {
+    let mut r = Client::gateway(sim, "v=10").await;
+    r.hello().await;
+    r.send(json!({"op": 6, "d": {"token": TOKEN, "session_id": sid, "seq": seq}}))
+        .await;
+    r
+}
+
+/// Asserts that the next payload is INVALID_SESSION(false).
+async fn assert_not_resumable(r: &mut Client) {
+    let p = r.payload().await;
+    assert_eq!(
+        (p["op"].as_u64(), p["d"].as_bool()),
+        (Some(9), Some(false)),
+        "{p}"
+    );
+}
+
+/// A session whose connection went away with a code that keeps it resumable; returns its id
+/// and the last seq the client saw.
+async fn disconnected_session(sim: &switchyard_sim::SimHandle) -> (String, u64) {
+    let (mut c, ready) = Client::ready(sim, TOKEN, 1, None).await;
+    let sid = ready["session_id"].as_str().expect("sid").to_owned();
+    for _ in 0..sim.world().guilds.len() {
+        c.dispatch("GUILD_CREATE").await;
+    }
+    let seen = c.last_seq.expect("seq");
+    sim.fault(&Fault::Drop {
+        session_id: Some(sid.clone()),
+    })
+    .expect("fault");
+    assert_eq!(c.close_code().await, 1006);
+    (sid, seen)
+}
+
+#[tokio::test]
+async fn a_resume_with_a_seq_from_the_future_ends_the_session() {
+    let sim = fast_sim().await;
+    let (sid, seen) = disconnected_session(&sim).await;
+    assert_eq!(resume_with(&sim, &sid, 999).await.close_code().await, 4007);
+    // 4007 means "start a new session": the right seq no longer helps
+    assert_not_resumable(&mut resume_with(&sim, &sid, seen).await).await;
+    assert!(sim.counters().session(&sid).expect("s").ended);
+}
+
+#[tokio::test]
+async fn injected_closes_that_forbid_resuming_end_the_session() {
+    let sim = fast_sim().await;
+    for code in [4009, 4010, 4014] {
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await; // identify window
+        let (mut c, ready) = Client::ready(&sim, TOKEN, 1, None).await;
+        let sid = ready["session_id"].as_str().expect("sid").to_owned();
+        sim.fault(&Fault::Close {
+            code,
+            session_id: Some(sid.clone()),
+        })
+        .expect("fault");
+        assert_eq!(c.close_code().await, code);
+        assert_not_resumable(&mut resume_with(&sim, &sid, 1).await).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_close_with_1001_ends_the_session() {
+    let sim = fast_sim().await;
+    let (mut c, ready) = Client::ready(&sim, TOKEN, 1, None).await;
+    let sid = ready["session_id"].as_str().expect("sid").to_owned();
+    let going_away = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: 1001.into(),
+        reason: "".into(),
+    };
+    c.ws.close(Some(going_away)).await.expect("close");
+    c.close_code().await; // the connection is gone, and with it the session
+    assert_not_resumable(&mut resume_with(&sim, &sid, 1).await).await;
+}
+
+#[tokio::test]
+async fn a_session_is_resumable_only_within_the_resume_window() {
+    let sim = sim_with(|c| c.timings.resume_window_ms = 150).await;
+    let (sid, seen) = disconnected_session(&sim).await;
+    // within the window a RESUME works...
+    let mut r = resume_with(&sim, &sid, seen).await;
+    r.dispatch("RESUMED").await;
+    let seen = r.last_seq.expect("seq");
+    r.send_raw(Message::Close(None)).await; // no status code: the session stays
+    r.close_code().await;
+    // ...after it, the session is gone
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_not_resumable(&mut resume_with(&sim, &sid, seen).await).await;
+    assert!(sim.counters().session(&sid).expect("s").ended);
+}
+
+#[tokio::test]
+async fn presence_updates_are_recorded_for_the_session() {
+    let sim = fast_sim().await;
+    let (mut c, ready) = Client::ready(&sim, TOKEN, 1, None).await;
+    let sid = ready["session_id"].as_str().expect("sid").to_owned();
+    let presence = json!({"since": null, "activities": [{"name": "tests", "type": 0}], "status": "idle", "afk": false});
+    c.send(json!({"op": 3, "d": presence})).await;
+    // ops are handled in order: once the heartbeat is ACKed, the presence was applied
+    c.send(json!({"op": 1, "d": c.last_seq})).await;
+    loop {
+        if c.payload().await["op"] == 11 {
+            break;
+        }
+    }
+    let counters = sim.counters();
+    let s = counters.session(&sid).expect("session");
+    assert_eq!(s.presence, presence);
+    // a presence that is not an object is a bad payload for op 3
+    c.send(json!({"op": 3, "d": "online"})).await;
+    assert_eq!(c.close_code().await, 4001);
+}

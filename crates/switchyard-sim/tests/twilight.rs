@@ -195,6 +195,7 @@ async fn twilight_http_is_rate_limited_and_recovers() {
         count: 3,
         global: false,
         retry_after_ms: 100,
+        scope: None,
     })
     .expect("fault");
     let start = std::time::Instant::now();

@@ -190,6 +190,12 @@ pub struct SimArgs {
     /// Seed of the generated world (same seed, same world).
     #[arg(long, value_name = "SEED")]
     pub seed: Option<u64>,
+    /// Play this scenario file (TOML if it ends in .toml, JSON if .json) once: it starts
+    /// when the first client session has received READY and its GUILD_CREATEs, and its
+    /// `at_ms` times count from then. The file is checked before the sim starts; a bad one
+    /// is an error. The sim keeps serving after the last step.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<std::path::PathBuf>,
 }
 
 /// Options of `switchyard publish`.

@@ -16,7 +16,7 @@ use crate::gateway::compress::{Compressor, Transport, zlib_message};
 use crate::gateway::frame::{ClientOp, CloseReason, decode_client_frame};
 use crate::gateway::identify::{IdentifyOutcome, ResumeOutcome, identify, resume};
 use crate::gateway::ops;
-use crate::gateway::session::{ConnCommand, ConnLink, Session};
+use crate::gateway::session::{ConnCommand, ConnLink, Session, close_ends_session};
 use crate::state::Shared;
 
 /// Frames written per wake-up before yielding to reads.
@@ -46,7 +46,8 @@ pub fn parse_query(query: Option<&str>) -> Result<ConnParams, CloseReason> {
 
 /// Why the loop ended.
 enum End {
-    /// We closed (or must close) with this code; `end_session` invalidates the session.
+    /// We closed (or must close) with this code; `end_session` invalidates the session (as
+    /// does any code of [`close_ends_session`]).
     Close(u16, String, bool),
     /// The socket is gone (client close or drop); `end_session` when it closed with 1000/1001.
     Gone(bool),
@@ -246,11 +247,7 @@ impl Conn {
                 self.send_op(&format!(r#"{{"op":9,"d":{resumable},"s":null,"t":null}}"#))
                     .await
             }
-            ConnCommand::Close(code) => Some(End::Close(
-                code,
-                String::new(),
-                code == 1000 || code == 1001,
-            )),
+            ConnCommand::Close(code) => Some(End::Close(code, String::new(), false)),
             ConnCommand::Drop => Some(End::Gone(false)),
             ConnCommand::StopAck(stop) => {
                 self.stop_ack = stop;
@@ -361,7 +358,8 @@ impl Conn {
 
     async fn finish(mut self, end: End) {
         let end_session = match &end {
-            End::Close(_, _, e) | End::Gone(e) => *e,
+            End::Close(code, _, e) => *e || close_ends_session(*code),
+            End::Gone(e) => *e,
         };
         if let Some(session) = self.session.take() {
             let mut inner = session.lock();

@@ -7,6 +7,9 @@ use serde_json::Value;
 /// The largest client frame Discord accepts.
 pub const MAX_CLIENT_FRAME: usize = 4096;
 
+/// The longest nonce of REQUEST_GUILD_MEMBERS echoed in its chunks, in bytes.
+pub const MAX_NONCE: usize = 32;
+
 /// A close code and its reason, for bad client input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {reason}")]
@@ -168,7 +171,7 @@ pub struct RequestMembers {
     /// Specific users.
     #[serde(default)]
     pub user_ids: Option<OneOrMany>,
-    /// Echoed in the chunks (at most 32 bytes).
+    /// Echoed in the chunks; a nonce over [`MAX_NONCE`] bytes is dropped, as Discord ignores it.
     #[serde(default)]
     pub nonce: Option<String>,
 }
@@ -309,9 +312,10 @@ pub fn decode_client_frame(frame: &[u8]) -> Result<ClientOp, CloseReason> {
         4 => Ok(ClientOp::VoiceState(data(env.d)?)),
         6 => Ok(ClientOp::Resume(data(env.d)?)),
         8 => {
-            let r: RequestMembers = data(env.d)?;
-            if r.nonce.as_ref().is_some_and(|n| n.len() > 32) {
-                return Err(CloseReason::BAD_PAYLOAD);
+            let mut r: RequestMembers = data(env.d)?;
+            if r.nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
+                // Discord ignores an invalid nonce: the chunks come without one
+                r.nonce = None;
             }
             if r.query.is_none() && r.user_ids.is_none() {
                 return Err(CloseReason::BAD_PAYLOAD);
@@ -360,6 +364,14 @@ mod tests {
             decode_client_frame(m),
             Ok(ClientOp::RequestMembers(_))
         ));
+        let long = format!(
+            r#"{{"op":8,"d":{{"guild_id":"1","query":"","nonce":"{}"}}}}"#,
+            "n".repeat(MAX_NONCE + 1)
+        );
+        match decode_client_frame(long.as_bytes()) {
+            Ok(ClientOp::RequestMembers(r)) => assert_eq!(r.nonce, None),
+            other => panic!("an over-long nonce is dropped, not refused: {other:?}"),
+        }
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub fn identify(shared: &Shared, link: ConnLink, ident: &Identify) -> IdentifyOu
     let Some(wanted) = ident.intents else {
         return IdentifyOutcome::Close(CloseReason::INVALID_INTENTS);
     };
-    if let Err(reason) = intents::validate(wanted, cfg.approved_privileged_intents) {
+    if let Err(reason) = intents::validate(wanted, cfg.approved_intents_for(&bot.token)) {
         return IdentifyOutcome::Close(reason);
     }
     let [id, n] = ident.shard.unwrap_or([0, 1]);
@@ -164,6 +164,14 @@ pub fn resume(shared: &Shared, link: ConnLink, r: &Resume) -> ResumeOutcome {
     let seq = r.seq.unwrap_or(0);
     let mut inner = session.lock();
     if seq > inner.seq {
+        // 4007 means "start a new session": this one can no longer be resumed, and a
+        // connection still attached to it is told so.
+        let old = inner.conn.clone();
+        drop(inner);
+        session.end();
+        if let Some(old) = old {
+            let _ = old.tx.send(ConnCommand::InvalidSession(false));
+        }
         return ResumeOutcome::Close(CloseReason::INVALID_SEQ);
     }
     if inner.buffer.front().is_some_and(|q| q.seq > seq + 1) {

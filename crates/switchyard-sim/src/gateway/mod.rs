@@ -15,14 +15,20 @@ use axum::response::Response;
 
 use crate::state::Shared;
 
-/// Accepts a gateway connection. Messages up to 1 MiB are read so that the sim itself can
-/// answer frames over 4096 bytes with close code 4002.
+/// The largest client message the WebSocket layer reads whole. Client frames over 4096 bytes
+/// are invalid, but anything up to this size is read so that the sim itself answers it with
+/// close code 4002 as Discord does; only a larger one makes the WebSocket layer give up (the
+/// connection then drops without a close code).
+pub const MAX_READ_MESSAGE: usize = 16 << 20;
+
+/// Accepts a gateway connection (messages up to [`MAX_READ_MESSAGE`] are read, so that
+/// oversized frames get close code 4002).
 pub fn upgrade(shared: Arc<Shared>, ws: WebSocketUpgrade, query: Option<&str>) -> Response {
     let params = conn::parse_query(query);
     // A small read buffer: tungstenite zero-fills it on every poll, and client frames are
     // small (at most 4096 bytes are valid).
-    ws.max_message_size(1 << 20)
-        .max_frame_size(1 << 20)
+    ws.max_message_size(MAX_READ_MESSAGE)
+        .max_frame_size(MAX_READ_MESSAGE)
         .read_buffer_size(8 * 1024)
         .on_upgrade(move |socket| conn::run(shared, socket, params))
 }

@@ -63,9 +63,8 @@ fn voice_state(shared: &Shared, session: &Session, v: &VoiceState) {
         "deaf": false, "mute": false, "self_deaf": v.self_deaf, "self_mute": v.self_mute,
         "self_video": false, "suppress": false, "request_to_speak_timestamp": null,
     });
-    let mut event = Event::new("VOICE_STATE_UPDATE", d, Some(guild.id));
-    event.about_user = Some(bot.user_id);
-    shared.dispatch(&event);
+    // like every VOICE_STATE_UPDATE, it needs GUILD_VOICE_STATES, even for the bot's own state
+    shared.dispatch(&Event::new("VOICE_STATE_UPDATE", d, Some(guild.id)));
     if channel.is_some() {
         let d = json!({"token": format!("{:x}", shared.ids.next()), "guild_id": guild.id.to_string(), "endpoint": "voice.sim.invalid:443"});
         session.push("VOICE_SERVER_UPDATE", &d.to_string());

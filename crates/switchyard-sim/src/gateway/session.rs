@@ -18,7 +18,8 @@ pub enum ConnCommand {
     Reconnect,
     /// Send op 9 INVALID_SESSION with this `d`; `false` also ends the session.
     InvalidSession(bool),
-    /// Close with this code (1000/1001 end the session, others keep it resumable).
+    /// Close with this code; the codes of [`close_ends_session`] end the session, others keep
+    /// it resumable.
     Close(u16),
     /// Drop the TCP connection without a close frame.
     Drop,
@@ -28,6 +29,13 @@ pub enum ConnCommand {
     RequestHeartbeat,
     /// Another connection resumed this session: close this one.
     Replaced,
+}
+
+/// Whether a server close with `code` ends the session: 1000 and 1001, and the codes after
+/// which Discord allows no resume (4004, 4007 and 4009, which need a new session, and the
+/// non-reconnectable 4010-4014).
+pub fn close_ends_session(code: u16) -> bool {
+    matches!(code, 1000 | 1001 | 4004 | 4007 | 4009 | 4010..=4014)
 }
 
 /// The live connection attached to a session.
@@ -214,6 +222,17 @@ impl Session {
     pub fn backlog(&self) -> u64 {
         let inner = self.lock();
         inner.seq.saturating_sub(inner.sent_seq)
+    }
+
+    /// Dispatches queued but not yet written, counted only while a connection is attached
+    /// (a disconnected session never drains, so it must not hold back a producer).
+    pub fn connected_backlog(&self) -> u64 {
+        let inner = self.lock();
+        if inner.conn.is_some() {
+            inner.seq.saturating_sub(inner.sent_seq)
+        } else {
+            0
+        }
     }
 
     /// Whether the session can be resumed at `now` with the given resume window.

@@ -6,8 +6,11 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::rest::error::{ApiError, Reply};
+use crate::rest::form;
 use crate::rest::guilds::find_channel;
-use crate::rest::messages::{create_message, delete_message, edit_message};
+use crate::rest::messages::{
+    EPHEMERAL, LOADING, create_loading_message, create_message, delete_message, edit_message,
+};
 use crate::rest::store::Interaction;
 use crate::rest::{Ctx, RouteKind};
 use crate::state::{Bot, lock};
@@ -51,6 +54,33 @@ fn overwrite_commands(ctx: &Ctx<'_>, app: u64, guild: Option<u64>) -> Result<Val
         out.push(c);
     }
     Ok(Value::Array(out))
+}
+
+/// The body of a callback with `?with_response=true`: the interaction callback response
+/// object, `{interaction, resource?}`.
+fn callback_response(
+    ctx: &Ctx<'_>,
+    interaction: &Interaction,
+    kind: u64,
+    message: Option<u64>,
+) -> Value {
+    let msg = message.and_then(|m| {
+        lock(&ctx.shared.store)
+            .message(interaction.channel_id, m)
+            .cloned()
+    });
+    let mut callback = json!({
+        "id": interaction.id.to_string(), "type": 2, "activity_instance_id": null,
+    });
+    let mut resource = json!({"type": kind});
+    if let Some(m) = msg {
+        let flags = m["flags"].as_u64().unwrap_or(0);
+        callback["response_message_id"] = m["id"].clone();
+        callback["response_message_loading"] = json!(flags & LOADING != 0);
+        callback["response_message_ephemeral"] = json!(flags & EPHEMERAL != 0);
+        resource["message"] = m;
+    }
+    json!({"interaction": callback, "resource": resource})
 }
 
 /// Handles the routes of this module.
@@ -109,23 +139,42 @@ pub fn handle(kind: RouteKind, ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
                     "Value must be one of {1, 4, 5, 6, 7, 8, 9, 12}.",
                 ));
             }
-            let mut message = None;
-            if kind == 4 {
-                let bot = app_bot(ctx, interaction.application_id)
-                    .ok_or(ApiError::UNKNOWN_INTERACTION)?;
-                let channel =
-                    find_channel(ctx, interaction.channel_id).ok_or(ApiError::UNKNOWN_CHANNEL)?;
-                let data = body.get("data").cloned().unwrap_or(json!({}));
-                let m = create_message(
-                    shared,
-                    &channel,
-                    &bot.user(),
-                    &data,
-                    Some(interaction.application_id),
-                    20,
-                )?;
-                message = m["id"].as_str().and_then(|s| s.parse::<u64>().ok());
-            }
+            let message = match kind {
+                4 | 5 => {
+                    let bot = app_bot(ctx, interaction.application_id)
+                        .ok_or(ApiError::UNKNOWN_INTERACTION)?;
+                    let channel = find_channel(ctx, interaction.channel_id)
+                        .ok_or(ApiError::UNKNOWN_CHANNEL)?;
+                    let data = body.get("data").cloned().unwrap_or(json!({}));
+                    let m = if kind == 4 {
+                        let uploads = match ctx.form {
+                            Some(Ok(f)) => {
+                                form::attachments(&shared.ids, channel.id, &data, &f.files)
+                            }
+                            _ => Vec::new(),
+                        };
+                        create_message(
+                            shared,
+                            &channel,
+                            &bot.user(),
+                            &data,
+                            &uploads,
+                            Some(interaction.application_id),
+                            20,
+                        )?
+                    } else {
+                        create_loading_message(
+                            shared,
+                            &channel,
+                            &bot.user(),
+                            interaction.application_id,
+                            data["flags"].as_u64().unwrap_or(0),
+                        )
+                    };
+                    m["id"].as_str().and_then(|s| s.parse::<u64>().ok())
+                }
+                _ => None,
+            };
             {
                 let mut store = lock(&shared.store);
                 if let Some(i) = store.interactions.get_mut(token) {
@@ -134,17 +183,12 @@ pub fn handle(kind: RouteKind, ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
                 }
             }
             if ctx.query.get("with_response").is_some_and(|v| v == "true") {
-                let msg = message.and_then(|m| {
-                    lock(&shared.store)
-                        .message(interaction.channel_id, m)
-                        .cloned()
-                });
-                return Ok(Reply::Json(json!({
-                    "interaction": {"id": id.to_string(), "type": 2, "activity_instance_id": null,
-                        "response_message_id": message.map(|m| m.to_string()),
-                        "response_message_loading": kind == 5, "response_message_ephemeral": false},
-                    "resource": {"type": kind, "message": msg},
-                })));
+                return Ok(Reply::Json(callback_response(
+                    ctx,
+                    &interaction,
+                    kind,
+                    message,
+                )));
             }
             Ok(Reply::NoContent)
         }
@@ -161,13 +205,19 @@ pub fn handle(kind: RouteKind, ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             let channel =
                 find_channel(ctx, interaction.channel_id).ok_or(ApiError::UNKNOWN_CHANNEL)?;
             if kind == RouteKind::WebhookExecute {
-                let m = create_message(shared, &channel, &bot.user(), &ctx.json()?, Some(app), 20)?;
-                let wait = ctx.query.get("wait").is_some_and(|v| v == "true");
-                return Ok(if wait {
-                    Reply::Json(m)
-                } else {
-                    Reply::NoContent
-                });
+                // A follow-up is Execute Webhook with `wait` always true: the message comes
+                // back whatever the query says.
+                let (body, uploads) = ctx.message_body(channel.id)?;
+                let m = create_message(
+                    shared,
+                    &channel,
+                    &bot.user(),
+                    &body,
+                    &uploads,
+                    Some(app),
+                    20,
+                )?;
+                return Ok(Reply::Json(m));
             }
             let id = match ctx.args.get(2) {
                 Some(&"@original") => interaction.original.ok_or(ApiError::UNKNOWN_MESSAGE)?,
@@ -179,8 +229,11 @@ pub fn handle(kind: RouteKind, ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
                     .cloned()
                     .map(Reply::Json)
                     .ok_or(ApiError::UNKNOWN_MESSAGE),
-                "PATCH" => edit_message(shared, &channel, id, bot.identity.user_id, &ctx.json()?)
-                    .map(Reply::Json),
+                "PATCH" => {
+                    let (body, uploads) = ctx.message_body(channel.id)?;
+                    edit_message(shared, &channel, id, bot.identity.user_id, &body, &uploads)
+                        .map(Reply::Json)
+                }
                 _ => delete_message(shared, &channel, id).map(|()| Reply::NoContent),
             }
         }

@@ -57,12 +57,19 @@ pub(crate) fn emit(shared: &Shared, name: &str, channel: &Channel, d: Value) {
     shared.dispatch(&event);
 }
 
-/// Validates a message body, stores the message and dispatches MESSAGE_CREATE.
+/// Message flag EPHEMERAL.
+pub const EPHEMERAL: u64 = 1 << 6;
+/// Message flag LOADING: the "is thinking…" message of a deferred interaction response.
+pub const LOADING: u64 = 1 << 7;
+
+/// Validates a message body, stores the message (with `uploads`, the attachment objects of
+/// its files) and dispatches MESSAGE_CREATE.
 pub fn create_message(
     shared: &Shared,
     channel: &Channel,
     author: &User,
     body: &Value,
+    uploads: &[Value],
     webhook_id: Option<u64>,
     kind: u8,
 ) -> Result<Value, ApiError> {
@@ -97,6 +104,7 @@ pub fn create_message(
         && !nonempty("components")
         && !nonempty("sticker_ids")
         && !nonempty("attachments")
+        && uploads.is_empty()
         && body["poll"].is_null()
     {
         return Err(ApiError::EMPTY_MESSAGE);
@@ -145,6 +153,7 @@ pub fn create_message(
         mentions,
         embeds: body["embeds"].clone(),
         components: body["components"].clone(),
+        attachments: uploads.to_vec(),
         message_reference: reference,
         referenced: referenced.clone(),
         nonce: body.get("nonce").filter(|n| !n.is_null()).cloned(),
@@ -169,13 +178,64 @@ pub fn create_message(
     Ok(msg)
 }
 
-/// Edits a stored message and dispatches MESSAGE_UPDATE.
+/// The deferred response of an interaction (callback type 5): an empty message flagged
+/// LOADING (and EPHEMERAL if asked), which an edit of `@original` fills in. Dispatches
+/// MESSAGE_CREATE.
+pub fn create_loading_message(
+    shared: &Shared,
+    channel: &Channel,
+    author: &User,
+    application_id: u64,
+    flags: u64,
+) -> Value {
+    let msg = message_json(&NewMessage {
+        id: shared.ids.next(),
+        channel_id: channel.id,
+        author,
+        content: String::new(),
+        mentions: Vec::new(),
+        embeds: json!([]),
+        components: json!([]),
+        attachments: Vec::new(),
+        message_reference: None,
+        referenced: None,
+        nonce: None,
+        tts: false,
+        flags: LOADING | (flags & EPHEMERAL),
+        webhook_id: Some(application_id),
+        kind: 20,
+    });
+    lock(&shared.store).insert_message(channel.id, msg.clone());
+    dispatch_message(
+        shared,
+        "MESSAGE_CREATE",
+        channel,
+        &msg,
+        author.id,
+        Vec::new(),
+    );
+    msg
+}
+
+fn same_id(a: &Value, b: &Value) -> bool {
+    let s = |v: &Value| {
+        v.as_str()
+            .map(str::to_owned)
+            .or_else(|| v.as_u64().map(|n| n.to_string()))
+    };
+    s(a).is_some() && s(a) == s(b)
+}
+
+/// Edits a stored message and dispatches MESSAGE_UPDATE. `uploads` are the attachment
+/// objects of newly uploaded files; a body `attachments` list names the existing ones kept.
+/// An edit fills in a deferred (LOADING) message and clears that flag.
 pub fn edit_message(
     shared: &Shared,
     channel: &Channel,
     id: u64,
     editor: u64,
     body: &Value,
+    uploads: &[Value],
 ) -> Result<Value, ApiError> {
     let mut store = lock(&shared.store);
     let msg = store
@@ -206,12 +266,24 @@ pub fn edit_message(
         }
         msg["content"] = json!(s);
     }
+    let was_loading = msg["flags"].as_u64().is_some_and(|f| f & LOADING != 0);
     for k in ["embeds", "components", "flags"] {
         if let Some(v) = body.get(k).filter(|v| !v.is_null()) {
             msg[k] = v.clone();
         }
     }
-    msg["edited_timestamp"] = json!(iso8601(now_ms()));
+    let mut kept: Vec<Value> = msg["attachments"].as_array().cloned().unwrap_or_default();
+    if let Some(listed) = body["attachments"].as_array() {
+        kept.retain(|a| listed.iter().any(|e| same_id(&e["id"], &a["id"])));
+    }
+    kept.extend(uploads.iter().cloned());
+    msg["attachments"] = Value::Array(kept);
+    if was_loading {
+        let flags = msg["flags"].as_u64().unwrap_or(0) & !LOADING;
+        msg["flags"] = json!(flags);
+    } else {
+        msg["edited_timestamp"] = json!(iso8601(now_ms()));
+    }
     let msg = msg.clone();
     drop(store);
     let author = msg["author"]["id"]
@@ -249,15 +321,16 @@ pub fn handle(kind: RouteKind, ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     match kind {
         RouteKind::GetChannel => Ok(Reply::Json(channel.to_json())),
         RouteKind::CreateMessage => {
-            let body = ctx.json()?;
-            create_message(shared, &channel, &bot.user(), &body, None, 0).map(Reply::Json)
+            let (body, uploads) = ctx.message_body(channel.id)?;
+            create_message(shared, &channel, &bot.user(), &body, &uploads, None, 0).map(Reply::Json)
         }
         RouteKind::GetMessage => lock(&shared.store)
             .message_with_reactions(channel.id, message_id()?, me)
             .map(Reply::Json)
             .ok_or(ApiError::UNKNOWN_MESSAGE),
         RouteKind::EditMessage => {
-            edit_message(shared, &channel, message_id()?, me, &ctx.json()?).map(Reply::Json)
+            let (body, uploads) = ctx.message_body(channel.id)?;
+            edit_message(shared, &channel, message_id()?, me, &body, &uploads).map(Reply::Json)
         }
         RouteKind::DeleteMessage => {
             delete_message(shared, &channel, message_id()?).map(|()| Reply::NoContent)

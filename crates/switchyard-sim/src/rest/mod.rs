@@ -2,6 +2,7 @@
 //! routing to the handlers, and the 429 responses.
 
 pub mod error;
+pub mod form;
 pub mod guilds;
 pub mod interactions;
 pub mod messages;
@@ -123,11 +124,20 @@ pub struct Ctx<'a> {
     pub query: HashMap<String, String>,
     /// The request.
     pub req: &'a ApiRequest,
+    /// The parsed body when it is `multipart/form-data`.
+    pub form: Option<&'a Result<form::Form, ApiError>>,
 }
 
 impl Ctx<'_> {
-    /// The JSON body, checking Content-Type as Discord does.
+    /// The JSON body, checking Content-Type as Discord does; for `multipart/form-data`, its
+    /// `payload_json` part (or its text fields).
     pub fn json(&self) -> Result<Value, ApiError> {
+        if let Some(form) = self.form {
+            return form
+                .as_ref()
+                .map(|f| f.payload.clone())
+                .map_err(Clone::clone);
+        }
         if self.req.body.is_empty() {
             return Ok(json!({}));
         }
@@ -145,6 +155,17 @@ impl Ctx<'_> {
             ));
         }
         serde_json::from_slice(&self.req.body).map_err(|_| ApiError::INVALID_JSON)
+    }
+
+    /// A message body and the attachment objects of its uploaded files (none unless the body
+    /// is multipart), for a message in `channel`.
+    pub fn message_body(&self, channel: u64) -> Result<(Value, Vec<Value>), ApiError> {
+        let body = self.json()?;
+        let uploads = match self.form {
+            Some(Ok(f)) => form::attachments(&self.shared.ids, channel, &body, &f.files),
+            _ => Vec::new(),
+        };
+        Ok((body, uploads))
     }
 
     /// A path argument as a snowflake, or a 50035 naming the field.
@@ -190,12 +211,15 @@ pub fn percent_decode(s: &str) -> String {
 }
 
 fn too_many(limited: &Limited, info: Option<&BucketInfo>) -> Response {
-    let body = json!({
+    let mut body = json!({
         "message": "You are being rate limited.",
         "retry_after": limited.retry_after,
         "global": limited.global,
-        "code": if limited.global { json!(0) } else { Value::Null },
     });
+    // `code` is sent only for limits that have one (Discord's global limit uses 0).
+    if limited.global {
+        body["code"] = json!(0);
+    }
     let mut r = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
     let h = r.headers_mut();
     let retry = limited.retry_after.ceil().max(1.0) as u64;
@@ -234,12 +258,19 @@ fn add_bucket_headers(h: &mut HeaderMap, info: &BucketInfo) {
 
 /// Handles one REST request: every call is recorded with its status.
 pub async fn handle(shared: &Arc<Shared>, req: ApiRequest) -> Response {
-    let (response, bot_id) = handle_inner(shared, &req);
+    let form = form::parse(&req.headers, &req.body).await;
+    let (response, bot_id) = handle_inner(shared, &req, form.as_ref());
     let status = response.status().as_u16();
+    // A `shared` (per-resource) 429 does not count toward Discord's invalid-request limit.
+    let shared_429 = status == 429
+        && response
+            .headers()
+            .get("x-ratelimit-scope")
+            .is_some_and(|s| s == "shared");
     {
         let mut c = lock(&shared.rest.counts);
         c.requests += 1;
-        if matches!(status, 401 | 403 | 429) {
+        if matches!(status, 401 | 403 | 429) && !shared_429 {
             c.invalid_requests += 1;
         }
     }
@@ -258,7 +289,11 @@ pub async fn handle(shared: &Arc<Shared>, req: ApiRequest) -> Response {
     response
 }
 
-fn handle_inner(shared: &Arc<Shared>, req: &ApiRequest) -> (Response, Option<u64>) {
+fn handle_inner(
+    shared: &Arc<Shared>,
+    req: &ApiRequest,
+    form: Option<&Result<form::Form, ApiError>>,
+) -> (Response, Option<u64>) {
     let segs: Vec<&str> = req.rest.split('/').filter(|s| !s.is_empty()).collect();
     let route = match resolve(&req.method, &segs) {
         Ok(r) => r,
@@ -312,6 +347,7 @@ fn handle_inner(shared: &Arc<Shared>, req: &ApiRequest) -> (Response, Option<u64
         args: route.args.clone(),
         query: query_map(req.query.as_deref()),
         req,
+        form,
     };
     let result = match route.kind {
         RouteKind::Gateway

@@ -46,6 +46,8 @@ struct Forced {
     local: u32,
     global: u32,
     retry_after_ms: u64,
+    /// Scope of the forced per-route 429s: `user` or `shared`.
+    local_scope: Option<&'static str>,
 }
 
 /// All REST limit state.
@@ -93,11 +95,18 @@ impl Limiter {
 
     /// Makes the next `count` requests fail with 429 (global or local).
     pub fn force(&self, count: u32, global: bool, retry_after: Duration) {
+        self.force_scoped(count, global, false, retry_after);
+    }
+
+    /// Like [`Limiter::force`]; `shared` makes the per-route 429s carry the `shared` scope
+    /// (a per-resource limit, which does not count as an invalid request).
+    pub fn force_scoped(&self, count: u32, global: bool, shared: bool, retry_after: Duration) {
         let mut f = lock(&self.forced);
         if global {
             f.global = count;
         } else {
             f.local = count;
+            f.local_scope = Some(if shared { "shared" } else { "user" });
         }
         f.retry_after_ms = retry_after.as_millis() as u64;
     }
@@ -134,19 +143,22 @@ impl Limiter {
             let mut f = lock(&self.forced);
             if f.local > 0 {
                 f.local -= 1;
-                Some(f.retry_after_ms as f64 / 1000.0)
+                Some((
+                    f.retry_after_ms as f64 / 1000.0,
+                    f.local_scope.unwrap_or("user"),
+                ))
             } else {
                 None
             }
         };
         let (remaining, reset_after, limited) = match forced {
-            Some(retry) => (
+            Some((retry, scope)) => (
                 0,
                 retry,
                 Some(Limited {
                     retry_after: retry,
                     global: false,
-                    scope: "user",
+                    scope,
                 }),
             ),
             None => match take(&self.buckets, &key, limit) {

@@ -111,6 +111,8 @@ pub struct NewMessage<'a> {
     pub embeds: Value,
     /// Components as sent.
     pub components: Value,
+    /// Attachment objects of the uploaded files.
+    pub attachments: Vec<Value>,
     /// Reply reference as sent.
     pub message_reference: Option<Value>,
     /// The referenced message, for replies.
@@ -134,7 +136,7 @@ pub fn message_json(m: &NewMessage<'_>) -> Value {
         "content": m.content,
         "mentions": m.mentions.iter().map(User::to_json).collect::<Vec<_>>(),
         "mention_roles": [],
-        "attachments": [],
+        "attachments": m.attachments,
         "embeds": if m.embeds.is_array() { m.embeds.clone() } else { json!([]) },
         "timestamp": iso8601(snowflake_ms(m.id)),
         "edited_timestamp": null,

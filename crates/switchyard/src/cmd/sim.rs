@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use switchyard_sim::Sim;
+use switchyard_sim::{Scenario, Sim};
 
 use super::broker::shutdown_signal;
 use crate::admin;
@@ -43,6 +43,11 @@ pub async fn run(config: Config, args: SimArgs) -> anyhow::Result<ExitCode> {
             sim.host
         );
     }
+    // Check the scenario before binding anything, so that a bad file fails at once.
+    let scenario = match &args.scenario {
+        Some(path) => Some((path.display().to_string(), Scenario::from_path(path)?)),
+        None => None,
+    };
     let metrics = admin::install_metrics()?;
     let handle = Sim::start(sim)
         .await
@@ -69,6 +74,18 @@ pub async fn run(config: Config, args: SimArgs) -> anyhow::Result<ExitCode> {
         handle.api_url(),
         handle.http_url()
     );
+    if let Some((name, scenario)) = scenario {
+        let steps = scenario.steps.len();
+        let play = handle.play_when_ready(scenario);
+        println!("switchyard sim: scenario {name} ({steps} steps) starts when a client is ready");
+        tokio::spawn(async move {
+            match play.await {
+                Ok(Ok(ran)) => println!("switchyard sim: scenario {name} played ({ran} steps)"),
+                Ok(Err(e)) => eprintln!("error: scenario {name}: {e}"),
+                Err(e) => eprintln!("error: scenario {name} stopped: {e}"),
+            }
+        });
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     match Arc::try_unwrap(handle) {
