@@ -88,6 +88,18 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
+    /// Whether trying again later may succeed: the broker was unreachable, the connection was
+    /// down, or the broker answered with an error. A message that is too large, a topic the
+    /// mode cannot take or a closed broker will fail the same way every time.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            BrokerError::Unreachable { .. }
+                | BrokerError::Disconnected { .. }
+                | BrokerError::Backend { .. }
+        )
+    }
+
     /// A [`BrokerError::Backend`] from anything printable.
     pub(crate) fn backend(backend: &'static str, detail: impl std::fmt::Display) -> Self {
         BrokerError::Backend {

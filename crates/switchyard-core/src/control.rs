@@ -258,6 +258,12 @@ pub struct ShardAccept {
     pub shards: Vec<u32>,
     /// The total shard count.
     pub total: u32,
+    /// The coordinator's term: the revision at which the sender (the message's `s`, the node
+    /// id stored in the lease `pool.{bot}.coordinator`) took the lease. Terms only grow, so a
+    /// process ignores an ACCEPT with a term below one it has obeyed. Absent from older
+    /// gateways; their ACCEPTs are checked against the lease alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
 }
 
 /// SHARD_DEATH: shards going back to the pool.

@@ -17,7 +17,7 @@ pub enum CloseAction {
 /// The meaning of a Discord close code, for logs.
 pub fn meaning(code: u16) -> &'static str {
     match code {
-        1000 | 1001 => "normal closure (the session is invalidated)",
+        1000 | 1001 => "normal closure by Discord (the session is kept; a RESUME is tried)",
         4000 => "unknown error",
         4001 => "unknown opcode",
         4002 => "decode error",
@@ -47,9 +47,14 @@ pub fn intent_names(intents: Intents) -> Vec<&'static str> {
 }
 
 /// What `code` asks for, given the intents this shard requested and its shard id and count.
+///
+/// 1000 and 1001 invalidate the session only when the *client* sends them. Sent by Discord
+/// (a server restart, for example), twilight-gateway 0.18 keeps the session and RESUMEs, as
+/// discord.py does; if Discord no longer knows the session it answers INVALID_SESSION(false)
+/// and a new one is identified then. So they are [`CloseAction::Resume`].
 pub fn classify(code: u16, intents: Intents, shard: [u32; 2]) -> CloseAction {
     match code {
-        4007 | 4009 | 1000 | 1001 => CloseAction::NewSession,
+        4007 | 4009 => CloseAction::NewSession,
         4004 => CloseAction::Fatal(
             "close 4004 authentication failed: Discord rejected the bot token; set a valid token (DISCORD_TOKEN or gateway.token) from the Developer Portal → your application → Bot → Reset Token".into(),
         ),
@@ -86,7 +91,7 @@ mod tests {
     #[test]
     fn table() {
         let i = Intents::GUILDS | Intents::MESSAGE_CONTENT;
-        for code in [4000, 4001, 4002, 4003, 4005, 4008, 1006, 4999] {
+        for code in [1000, 1001, 4000, 4001, 4002, 4003, 4005, 4008, 1006, 4999] {
             assert_eq!(classify(code, i, [0, 1]), CloseAction::Resume, "{code}");
         }
         for code in [4007, 4009] {

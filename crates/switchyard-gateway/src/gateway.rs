@@ -82,6 +82,29 @@ pub async fn gateway_bot(rest: &RestClient, token: &str) -> Result<GatewayBot, G
     })
 }
 
+/// Asks Discord for the bot's own user id (`GET /users/@me`).
+async fn own_user_id(rest: &RestClient, token: &str) -> Result<u64, String> {
+    let res = rest
+        .send(RestRequest::new(
+            http::Method::GET,
+            "/users/@me",
+            Some(token),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = res.status;
+    let body = res.bytes().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("Discord answered {status}"));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
+    v["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| "no user `id` in the answer".to_owned())
+}
+
 /// What the gateway needs from the rest of the process.
 #[derive(Clone)]
 pub struct GatewayDeps {
@@ -130,6 +153,12 @@ impl ShardHandle {
     /// See [`RunningGateway::remove_shards`].
     pub async fn remove(&self, ids: &[u32]) {
         self.0.remove(ids).await;
+    }
+
+    /// Like [`ShardHandle::remove`], but aborts the shards still closing after `grace` (their
+    /// sessions are saved either way, within `grace` again).
+    pub async fn remove_within(&self, ids: &[u32], grace: Duration) {
+        self.0.remove_within(ids, grace).await;
     }
 }
 
@@ -213,20 +242,36 @@ async fn prepare(
     tracing::info!(bot = %config.bot, gateway = %url, total, first, last, max_concurrency = info.limit.max_concurrency,
         identifies_remaining = info.limit.remaining, "starting shards");
     let outbound_sub = if config.outbound.enabled {
-        let pattern = Pattern::new(&config.outbound.pattern)
-            .map_err(|e| GatewayError::Config(format!("gateway.outbound.pattern: {e}")))?;
+        let pattern = Pattern::new(&config.outbound.pattern).map_err(|e| {
+            GatewayError::Config(format!(
+                "bot {}: outbound pattern (gateway.bots[].outbound_pattern): {e}",
+                config.bot
+            ))
+        })?;
         let sub = deps.broker.subscribe(&pattern).await?;
         Some((pattern, sub))
     } else {
         None
     };
+    let mut router = Router::new(&config);
+    if router.skips_own_messages() {
+        // A resumed session gets no READY, so the id cannot wait for one.
+        match own_user_id(&deps.rest, config.token.expose()).await {
+            Ok(id) => router = router.with_own_user(Some(id)),
+            Err(e) => tracing::warn!(bot = %config.bot, error = %e,
+                "GET /users/@me failed; the bot's own messages are recognised only once a shard gets READY"),
+        }
+    }
     let shards = Arc::new(ShardSet::new(ShardCtx {
         config: config.clone(),
-        router: Arc::new(Router::new(&config)),
+        router: Arc::new(router),
         queue: match &deps.shared {
-            Some(kv) => {
-                IdentifyQueue::shared(info.limit, config.identify_window, kv.clone(), &config.bot)
-            }
+            Some(kv) => IdentifyQueue::shared(
+                info.limit,
+                config.identify_window,
+                kv.clone(),
+                config.token.expose(),
+            ),
             None => IdentifyQueue::new(info.limit, config.identify_window),
         },
         gateway_url: url,

@@ -36,6 +36,7 @@ pub struct Router {
     payload: PayloadMode,
     filter: EventFilter,
     skip_own: bool,
+    own_user: Option<u64>,
 }
 
 /// Buffers reused between frames.
@@ -55,11 +56,25 @@ impl Router {
             payload: c.payload,
             filter: c.events,
             skip_own: c.skip_own_messages,
+            own_user: None,
         }
     }
 
+    /// The bot's user id as known before any READY (from `GET /users/@me`), so that the
+    /// own-message rule holds on a session resumed after a restart, which gets no READY.
+    pub fn with_own_user(mut self, user: Option<u64>) -> Self {
+        self.own_user = user;
+        self
+    }
+
+    /// Whether the bot's own messages are skipped, so its user id is needed.
+    pub fn skips_own_messages(&self) -> bool {
+        self.skip_own
+    }
+
     /// Routes one frame received on `shard` in `session`. `own_user` is the bot's user id
-    /// (from READY), for the own-message rule.
+    /// (from READY; the one given to [`Router::with_own_user`] otherwise), for the
+    /// own-message rule.
     pub fn route<'a>(
         &self,
         frame: &'a str,
@@ -74,6 +89,7 @@ impl Router {
             Err(RouteError::NotDispatch(op)) => return Ok(Routed::Control(op)),
             Err(e) => return Err(e),
         };
+        let own_user = own_user.or(self.own_user);
         if !self.filter.passes(&dispatch.event)
             || (self.skip_own
                 && dispatch.event == "MESSAGE_CREATE"

@@ -120,12 +120,15 @@ impl SessionStore for FileSessionStore {
             path: path.clone(),
             source,
         })?;
-        let io = |source| SessionStoreError::Io {
-            path: path.clone(),
-            source,
-        };
-        tokio::fs::write(&tmp, bytes).await.map_err(io)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io)
+        // Written beside and renamed over, in one trip to the blocking pool.
+        let target = path.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, &target)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        written.map_err(|source| SessionStoreError::Io { path, source })
     }
 
     async fn remove(&self, key: &str) -> Result<(), SessionStoreError> {
@@ -229,9 +232,15 @@ pub(crate) async fn save_changed(
 ) {
     for (status, last) in shards.iter().zip(saved.iter_mut()) {
         let handed = status.handed();
-        let (Some(session), Some(resume_url)) = (handed.session, status.resume_url()) else {
+        let (current, resume_url) = status.session_and_resume_url();
+        // The resume URL known is the current session's: an older session still being
+        // handed over waits for the next round (by then the new one is).
+        let (Some(session), Some(resume_url)) = (handed.session, resume_url) else {
             continue;
         };
+        if current.as_ref() != Some(&session) {
+            continue;
+        }
         let now = SavedSession {
             session_id: session.to_string(),
             seq: handed.seq,

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use switchyard_broker::Broker;
 use tokio::sync::{Notify, mpsc, watch};
@@ -18,6 +19,9 @@ use crate::route::Router;
 use crate::session::{SessionStore, save_changed, session_key};
 use crate::shard::{Progress, ShardTask};
 use crate::status::ShardStatus;
+
+/// How long [`ShardSet::remove`] waits for shards to close before aborting them.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// The statuses of the running shards, shared with the saver and the status page.
 pub(crate) type ShardList = Arc<RwLock<Vec<Arc<ShardStatus>>>>;
@@ -142,8 +146,17 @@ impl ShardSet {
     }
 
     /// Stops the shards in `ids`: a resumable close, the queue drained into the broker, and
-    /// the session saved now, so that another process can RESUME it.
+    /// the session saved now, so that another process can RESUME it. Bounded by
+    /// [`STOP_GRACE`], as [`ShardSet::remove_within`] says.
     pub(crate) async fn remove(&self, ids: &[u32]) {
+        self.remove_within(ids, STOP_GRACE).await;
+    }
+
+    /// [`ShardSet::remove`], waiting at most `grace` for the shards to close: a shard still
+    /// closing then (its broker blocked, say) is aborted, and the session is saved at the
+    /// last sequence the broker took, so that a RESUME elsewhere replays the rest. The save
+    /// gets at most `grace` again.
+    pub(crate) async fn remove_within(&self, ids: &[u32], grace: Duration) {
         let mut running = self.running.lock().await;
         let mut stopped = Vec::new();
         for id in ids {
@@ -154,10 +167,25 @@ impl ShardSet {
         }
         self.publish_list(&running);
         drop(running);
+        let deadline = tokio::time::Instant::now() + grace;
         let mut statuses = Vec::new();
-        for shard in stopped {
-            let _ = shard.runner.await;
-            let _ = shard.publisher.await;
+        for mut shard in stopped {
+            let closed = tokio::time::timeout_at(deadline, async {
+                let _ = (&mut shard.runner).await;
+                let _ = (&mut shard.publisher).await;
+            })
+            .await;
+            if closed.is_err() {
+                shard.runner.abort();
+                shard.publisher.abort();
+                metrics::counter!("switchyard_gateway_shard_stop_aborts_total").increment(1);
+                tracing::warn!(
+                    shard = shard.status.id,
+                    grace_ms = grace.as_millis() as u64,
+                    handed_seq = shard.status.handed().seq,
+                    "the shard did not close in time (is the broker blocked?); aborted it, and its session is saved at the last sequence the broker took"
+                );
+            }
             self.ctx.progress.total.fetch_sub(1, Ordering::Relaxed);
             if shard.status.has_been_ready() {
                 self.ctx.progress.ready.fetch_sub(1, Ordering::Relaxed);
@@ -165,13 +193,20 @@ impl ShardSet {
             statuses.push(shard.status);
         }
         let mut saved = vec![None; statuses.len()];
-        save_changed(
+        let save = save_changed(
             &*self.ctx.sessions,
             &self.ctx.config.bot,
             &statuses,
             &mut saved,
-        )
-        .await;
+        );
+        if tokio::time::timeout(grace, save).await.is_err() {
+            let ids: Vec<u32> = statuses.iter().map(|s| s.id).collect();
+            tracing::warn!(
+                shards = ?ids,
+                grace_ms = grace.as_millis() as u64,
+                "saving the stopped shards' sessions timed out; a RESUME elsewhere starts from the last periodic save and replays more"
+            );
+        }
     }
 
     /// Stops every shard as [`ShardSet::remove`] does.
@@ -215,7 +250,7 @@ impl ShardSet {
                 }
             }
             // A runner may end between the check and the wait: look again now and then.
-            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), notified).await;
+            let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
         }
     }
 

@@ -163,8 +163,8 @@ impl ShardStatus {
     pub(crate) fn add_event(&self) {
         self.events.fetch_add(1, Ordering::Relaxed);
     }
-    pub(crate) fn add_published(&self) {
-        self.published.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn add_published(&self, n: u64) {
+        self.published.fetch_add(n, Ordering::Relaxed);
     }
     pub(crate) fn add_skipped(&self) {
         self.skipped.fetch_add(1, Ordering::Relaxed);
@@ -185,8 +185,8 @@ impl ShardStatus {
         *lock(&self.session) = session;
         *lock(&self.resume_url) = resume_url;
     }
-    pub(crate) fn resume_url(&self) -> Option<String> {
-        lock(&self.resume_url).clone()
+    pub(crate) fn session_and_resume_url(&self) -> (Option<Arc<str>>, Option<String>) {
+        (lock(&self.session).clone(), lock(&self.resume_url).clone())
     }
     pub(crate) fn set_handed(&self, session: &Arc<str>, seq: u64) {
         let mut h = lock(&self.handed);

@@ -216,3 +216,32 @@ async fn proxied_messages_are_counted_per_source_and_republished_unchanged() {
     let status: Value = (control.status_fn())();
     assert_eq!(status["proxied"]["echo"], json!(2));
 }
+
+#[tokio::test]
+async fn proxied_sources_are_counted_by_name_up_to_a_cap() {
+    use switchyard_gateway::control::proxy::{MAX_SOURCES, OTHER_SOURCE};
+    let broker = broker();
+    let control = start(&broker, None, 30_000).await;
+    let mut out = sub(&broker, "replies.>").await;
+    let sources = MAX_SOURCES + 6;
+    for i in 0..sources {
+        publish(&broker, &format!("gateway-proxy.svc{i}.replies.x"), "m").await;
+    }
+    for _ in 0..sources {
+        tokio::time::timeout(WAIT, out.recv())
+            .await
+            .expect("every message is still republished")
+            .expect("open");
+    }
+    // the count follows the republish: wait for the last one
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut counts = control.proxied();
+    while counts.values().sum::<u64>() < sources as u64 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        counts = control.proxied();
+    }
+    assert_eq!(counts.len(), MAX_SOURCES + 1, "{counts:?}");
+    assert_eq!(counts.get("svc0"), Some(&1));
+    assert_eq!(counts.get(OTHER_SOURCE), Some(&6));
+    assert!(!counts.contains_key(&format!("svc{}", sources - 1)));
+}

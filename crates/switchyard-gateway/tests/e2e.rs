@@ -1,5 +1,6 @@
 //! End to end on the embedded broker: fake Discord → gateway → broker → consumer → outbound →
-//! the fake records the REST call; outbound errors; fatal close codes; the Bytebot profile.
+//! the fake records the REST call; outbound errors; fatal close codes; the Bytebot profile,
+//! also on a session resumed after a crash (no READY tells it the bot's user id).
 
 mod common;
 
@@ -9,6 +10,7 @@ use common::{TOKEN, WAIT, env, eventually, message_with, recv};
 use switchyard_broker::Broker;
 use switchyard_core::Topic;
 use switchyard_gateway::{Intents, ShardPhase};
+use switchyard_rest::RestRequest;
 use switchyard_sim::SimConfig;
 
 #[tokio::test]
@@ -172,6 +174,51 @@ async fn invalid_outbound_goes_to_error_topics_and_nothing_crashes() {
 }
 
 #[tokio::test]
+async fn error_reports_hide_tokens_and_refuse_encoded_separators() {
+    let env = env(SimConfig::fast()).await;
+    let gw = env.start(env.config()).await;
+    let mut errors = env.subscribe("errors.outbound.>").await;
+    let ch = env.channel(0);
+    let topic = Topic::new(&format!("outbound.discord.1.{ch}.3")).expect("topic");
+    let cases: [(String, &str); 3] = [
+        // allowed, but the fake knows no such webhook: Discord's error is reported
+        (
+            r#"{"method":"PATCH","path":"/webhooks/7/SECRET-WEBHOOK-TOKEN/messages/@original","body":{"content":"x"}}"#.into(),
+            "discord_error",
+        ),
+        (
+            r#"{"method":"DELETE","path":"/webhooks/7/SECRET-WEBHOOK-TOKEN"}"#.into(),
+            "route_not_allowed",
+        ),
+        (
+            format!(r#"{{"method":"POST","path":"/channels/{ch}%2F..%2Fguilds%2F1/messages","body":{{"content":"x"}}}}"#),
+            "bad_payload",
+        ),
+    ];
+    for (payload, kind) in cases {
+        env.broker
+            .publish(&topic, payload.into())
+            .await
+            .expect("publish");
+        let msg = recv(&mut errors).await;
+        let text = String::from_utf8_lossy(&msg.payload).into_owned();
+        assert!(!text.contains("SECRET-WEBHOOK-TOKEN"), "{text}");
+        let report: serde_json::Value = serde_json::from_slice(&msg.payload).expect("json");
+        assert_eq!(report["kind"], kind, "{report}");
+        assert!(report["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    }
+    assert!(
+        !env.sim
+            .counters()
+            .rest_calls
+            .iter()
+            .any(|c| c.path.contains("guilds")),
+        "the encoded path never reached Discord"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn disallowed_intents_stop_the_shard_with_the_cause() {
     let env = env(SimConfig {
         approved_privileged_intents: 0,
@@ -230,5 +277,61 @@ async fn bytebot_profile_publishes_raw_messages_and_skips_its_own() {
     assert!(skipped >= 1, "own message and non-message events skipped");
     let _ = TOKEN;
     eventually("no stray publishes", || inbound.try_recv().is_none()).await;
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn bytebot_profile_skips_its_own_messages_on_a_resumed_session() {
+    let env = env(SimConfig::fast()).await;
+    let mut config = env.config();
+    config.profile = switchyard_gateway::Profile::Bytebot;
+    let gw = env.start(config.clone()).await;
+    let session = env.sim.counters().sessions[0].clone();
+    env.wait_saved(|s| s.session_id == session.session_id && s.seq == session.last_seq)
+        .await;
+    // A crash, and a new gateway that RESUMEs the saved session: it gets no READY.
+    gw.abort().await;
+    eventually("the fake saw the connection drop", || {
+        !env.sim.counters().sessions[0].connected
+    })
+    .await;
+    let gw = env.start(config).await;
+    let counters = env.sim.counters();
+    assert_eq!(counters.sessions.len(), 1, "resumed, not identified anew");
+    assert_eq!(counters.sessions[0].resumes, 1);
+
+    let mut inbound = env.subscribe("inbound.discord.>").await;
+    let ch = env.channel(1);
+    // The bot speaks through REST: Discord sends its own message back as MESSAGE_CREATE.
+    let res = env
+        .rest
+        .send(
+            RestRequest::new(
+                http::Method::POST,
+                &format!("/channels/{ch}/messages"),
+                Some(TOKEN),
+            )
+            .json(&serde_json::json!({"content": "said by the bot"})),
+        )
+        .await
+        .expect("REST call");
+    assert!(res.status.is_success(), "{}", res.status);
+    let own: serde_json::Value =
+        serde_json::from_slice(&res.bytes().await.expect("body")).expect("json");
+    assert_eq!(own["author"]["bot"], true, "{own}");
+    env.say(ch, "said by a user");
+    let last = env.sim.counters().sessions[0].last_seq;
+    let msg = recv(&mut inbound).await;
+    let raw: serde_json::Value = serde_json::from_slice(&msg.payload).expect("raw message");
+    assert_eq!(
+        raw["content"], "said by a user",
+        "the bot's own was skipped"
+    );
+    assert_ne!(raw["author"]["id"], own["author"]["id"]);
+    eventually("the gateway received both", || {
+        gw.status().shards[0].seq >= last
+    })
+    .await;
+    assert!(inbound.try_recv().is_none(), "nothing else was published");
     gw.shutdown().await;
 }

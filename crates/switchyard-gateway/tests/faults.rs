@@ -6,14 +6,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use bytes::Bytes;
 use common::{WAIT, env, eventually, seqs_until};
-use switchyard_broker::embedded::EmbeddedBroker;
-use switchyard_broker::{Broker, BrokerError, Capabilities, Pattern, Subscription, Topic};
 use switchyard_gateway::ShardPhase;
 use switchyard_sim::{Fault, SimConfig};
 
@@ -143,14 +138,20 @@ async fn non_resumable_faults_start_a_new_session_and_report_the_gap() {
 #[tokio::test]
 async fn a_crashed_gateway_resumes_its_saved_session() {
     let env = env(SimConfig::fast()).await;
-    let gw = env.start(env.config()).await;
+    // Listening before the gateway starts: the consumer sees the session from READY on.
     let mut sub = env.subscribe("inbound.discord.>").await;
+    let gw = env.start(env.config()).await;
     let ch = env.channel(0);
     env.say(ch, "before the crash");
-    common::message_with(&mut sub, "before the crash").await;
+    let mut seen = BTreeSet::new();
+    seqs_until(&mut sub, &mut seen, |s| {
+        s.len() as u64 >= only_session(&env).last_seq
+    })
+    .await;
     let session = only_session(&env);
-    // let the saver write the handed-over sequence, then crash (no close, no final save)
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The saver wrote a sequence of this session; then a crash (no close, no final save).
+    env.wait_saved(|s| s.session_id == session.session_id && s.seq > 0)
+        .await;
     gw.abort().await;
     eventually("the fake saw the connection drop", || {
         !env.sim.counters().sessions[0].connected
@@ -161,7 +162,7 @@ async fn a_crashed_gateway_resumes_its_saved_session() {
     }
     let gw = env.start(env.config()).await;
     for i in 0..5 {
-        common::message_with(&mut sub, &format!("while down {i}")).await;
+        env.say(ch, &format!("after the restart {i}"));
     }
     let after = only_session(&env);
     assert_eq!(
@@ -169,45 +170,17 @@ async fn a_crashed_gateway_resumes_its_saved_session() {
         "the same session, resumed"
     );
     assert_eq!(after.resumes, 1);
+    seqs_until(&mut sub, &mut seen, |s| s.len() as u64 >= after.last_seq).await;
+    let want: BTreeSet<u64> = after.seqs().collect();
+    assert_eq!(seen, want, "every sequence of the session, nothing else");
     assert_eq!(gw.status().shards[0].gaps, 0);
     gw.shutdown().await;
-}
-
-/// A broker whose publishes wait while the gate is closed.
-struct Gated {
-    inner: EmbeddedBroker,
-    open: tokio::sync::watch::Receiver<bool>,
-}
-
-#[async_trait]
-impl Broker for Gated {
-    fn backend(&self) -> &'static str {
-        "gated"
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn publish(&self, topic: &Topic, payload: Bytes) -> Result<(), BrokerError> {
-        let mut open = self.open.clone();
-        let _ = open.wait_for(|o| *o).await;
-        self.inner.publish(topic, payload).await
-    }
-    async fn subscribe(&self, pattern: &Pattern) -> Result<Subscription, BrokerError> {
-        self.inner.subscribe(pattern).await
-    }
-    async fn subscribe_group(&self, p: &Pattern, g: &str) -> Result<Subscription, BrokerError> {
-        self.inner.subscribe_group(p, g).await
-    }
 }
 
 #[tokio::test]
 async fn a_full_queue_closes_the_shard_and_resumes_after_it_drains() {
     let env = env(SimConfig::fast()).await;
-    let (gate, open) = tokio::sync::watch::channel(true);
-    let broker = Arc::new(Gated {
-        inner: env.broker.clone(),
-        open,
-    });
+    let (gate, broker) = env.gated(true);
     let mut config = env.config();
     config.queue_capacity = 4;
     config.full_bound = Duration::from_millis(200);

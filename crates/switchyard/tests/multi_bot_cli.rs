@@ -1,6 +1,7 @@
 //! Several bots in one `switchyard run`, from `[[gateway.bots]]`: each identifies with its own
 //! token, publishes on its own inbound template, and answers its own outbound pattern with its
-//! own token; `switchyard status` shows both.
+//! own token; `switchyard status` shows both. Neither token is ever logged, even at debug
+//! level and through a RESUME and a new IDENTIFY.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,8 +10,21 @@ use bytes::Bytes;
 use serde_json::Value;
 use switchyard_broker::{BrokerOptions, Pattern, Topic};
 use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Inject, Sim, SimConfig};
+use switchyard_sim::{Fault, Inject, Sim, SimConfig};
 use switchyard_testkit::free_port;
+
+/// Tokens shaped like Discord's: base64 user id, base64 timestamp, HMAC.
+const MAIN_TOKEN: &str = "MTM3MDAwMDAwMDAwMDAwMDAx.GmAiNx.mainHmacPart_Zq8Xv2Lw9Kc4Rt7Yp1Nb3Md6";
+const HELPER_TOKEN: &str = "MTM3MDAwMDAwMDAwMDAwMDAy.GhElPr.helperHmacPart_Jf5Ws8Qa2Eg7Uk0Hy4Vo";
+
+/// Fails if a token, or any of its parts, appears in `logs`.
+fn assert_no_token(logs: &str) {
+    for token in [MAIN_TOKEN, HELPER_TOKEN] {
+        for part in std::iter::once(token).chain(token.split('.')) {
+            assert!(!logs.contains(part), "{part:?} was logged:\n{logs}");
+        }
+    }
+}
 
 struct Running(Child);
 
@@ -56,7 +70,7 @@ session_dir = "{sessions}"
 
 [[gateway.bots]]
 bot = "main"
-token = "main-bot-token"
+token = "{MAIN_TOKEN}"
 
 [[gateway.bots]]
 bot = "helper"
@@ -74,8 +88,9 @@ topic_template = "inbound.helper.{{guild}}.{{channel}}.{{user}}"
         .args(["run", "--config"])
         .arg(&config)
         .env_remove("DISCORD_TOKEN")
-        .env("HELPER_BOT_TOKEN", "helper-bot-token")
-        .stdout(Stdio::null())
+        .env("HELPER_BOT_TOKEN", HELPER_TOKEN)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::from(log.try_clone().expect("log")))
         .stderr(Stdio::from(log))
         .spawn()
         .expect("run starts");
@@ -158,8 +173,8 @@ topic_template = "inbound.helper.{{guild}}.{{channel}}.{{user}}"
             .expect("publish");
     }
     let (main_id, helper_id) = (
-        user_id(sim.http_url(), "main-bot-token").await,
-        user_id(sim.http_url(), "helper-bot-token").await,
+        user_id(sim.http_url(), MAIN_TOKEN).await,
+        user_id(sim.http_url(), HELPER_TOKEN).await,
     );
     assert_ne!(main_id, helper_id);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -179,4 +194,37 @@ topic_template = "inbound.helper.{{guild}}.{{channel}}.{{user}}"
         assert!(Instant::now() < deadline, "answers not posted\n{}", logs());
         std::thread::sleep(Duration::from_millis(50));
     }
+
+    // A RESUME and a new IDENTIFY send the tokens again; the logs still hold neither.
+    sim.fault(&Fault::Reconnect { session_id: None })
+        .expect("reconnect");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sim
+        .counters()
+        .sessions
+        .iter()
+        .all(|s| s.resumes >= 1 && s.connected)
+    {
+        assert!(Instant::now() < deadline, "no RESUME\n{}", logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sim.fault(&Fault::InvalidSession {
+        resumable: false,
+        session_id: None,
+    })
+    .expect("invalid session");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim
+        .counters()
+        .sessions
+        .iter()
+        .filter(|s| s.connected)
+        .count()
+        < 2
+        || sim.counters().sessions.len() < 4
+    {
+        assert!(Instant::now() < deadline, "no new IDENTIFY\n{}", logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_no_token(&logs());
 }

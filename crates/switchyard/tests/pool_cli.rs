@@ -1,10 +1,15 @@
 //! The shard pool with real processes: two `switchyard run` of one bot on a private Redis get
-//! disjoint shards that together cover all of them; `kill -9` one, and within a bounded time
-//! the other holds every shard, RESUMEd (no new IDENTIFY), with no event of any session
-//! missing from what a subscriber received.
+//! disjoint shards that together cover all of them. Then one of them goes:
+//! - `kill -9` of the coordinator: within a bounded time the other takes the coordinator's
+//!   lease and holds every shard, RESUMEd (no new IDENTIFY), with no event of any session
+//!   missing from what a subscriber received;
+//! - SIGTERM of the other node: it saves its sessions and says SHARD_DEATH, and the
+//!   coordinator hands its shards over at once (no waiting for a lease), RESUMEd exactly
+//!   where they stopped: nothing missing, nothing twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -14,6 +19,9 @@ use switchyard_sim::{Inject, Sim, SimConfig, SimHandle};
 use switchyard_testkit::{RedisServer, free_port};
 
 const SHARDS: u32 = 4;
+const LEASE_MS: u64 = 900;
+/// A token shaped like Discord's (base64 user id, base64 timestamp, HMAC): never logged.
+const TOKEN: &str = "MTM3MDAwMDAwMDAwMDAwMDA5.GpOoLx.poolHmacPart_Tn3Bc6Xe9Dr2Fs5Gu8Hi1Jk";
 
 /// A `switchyard run` process, killed when dropped; its output goes to a file.
 struct Node {
@@ -31,12 +39,12 @@ impl Node {
         let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .arg("run")
             .env_remove("SWITCHYARD_CONFIG")
-            .env("RUST_LOG", "info")
-            .env("DISCORD_TOKEN", "pool-test-token")
+            .env("RUST_LOG", "debug")
+            .env("DISCORD_TOKEN", TOKEN)
             .env("SWITCHYARD_BROKER_URL", redis)
             .env("SWITCHYARD_GATEWAY_API_URL", sim.http_url())
             .env("SWITCHYARD_GATEWAY_POOL", "true")
-            .env("SWITCHYARD_GATEWAY_POOL_LEASE_MS", "900")
+            .env("SWITCHYARD_GATEWAY_POOL_LEASE_MS", LEASE_MS.to_string())
             .env("SWITCHYARD_GATEWAY_IDENTIFY_WINDOW_MS", "20")
             .env("SWITCHYARD_GATEWAY_SESSION_SAVE_MS", "20")
             .env("SWITCHYARD_GATEWAY_SESSION_DIR", dir.join(name))
@@ -48,15 +56,20 @@ impl Node {
         Node { child, admin, log }
     }
 
-    /// The ready shard ids, from `/status`.
-    async fn ready_shards(&self) -> Option<BTreeSet<u32>> {
+    /// The admin listener's `/status` document.
+    async fn status(&self) -> Option<Value> {
         let body = reqwest::get(format!("http://{}/status", self.admin))
             .await
             .ok()?
             .bytes()
             .await
             .ok()?;
-        let doc: Value = serde_json::from_slice(&body).ok()?;
+        serde_json::from_slice(&body).ok()
+    }
+
+    /// The ready shard ids, from `/status`.
+    async fn ready_shards(&self) -> Option<BTreeSet<u32>> {
+        let doc = self.status().await?;
         let shards = doc["gateway"]["shards"].as_array()?;
         Some(
             shards
@@ -67,8 +80,45 @@ impl Node {
         )
     }
 
+    /// Whether `/status` says this node coordinates the pool.
+    async fn is_coordinator(&self) -> Option<bool> {
+        self.status().await?["pool"]["coordinator"].as_bool()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit {within:?} after SIGTERM\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Fails if the token, or any of its parts, appears in a node's output.
+fn assert_no_token(nodes: &[Node]) {
+    for node in nodes {
+        let log = node.output();
+        for part in std::iter::once(TOKEN).chain(TOKEN.split('.')) {
+            assert!(!log.contains(part), "{part:?} was logged:\n{log}");
+        }
     }
 }
 
@@ -94,120 +144,248 @@ async fn until(what: &str, secs: u64, nodes: &[&Node], mut check: impl AsyncFnMu
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_node_s_shards_resume_on_the_other_with_nothing_missing() {
-    let redis = RedisServer::start();
-    let mut config = SimConfig::fast();
-    config.shards = SHARDS;
-    config.world.guilds = 16;
-    let sim = Sim::start(config).await.expect("sim");
-    let dir = tempfile::tempdir().expect("tempdir");
+/// How many times the subscriber got each sequence number, by shard.
+type Seen = Arc<Mutex<BTreeMap<u64, BTreeMap<u64, u32>>>>;
 
-    // Every event of every shard, by shard and sequence.
-    let broker = switchyard_broker::connect(&redis.url(), &BrokerOptions::default())
-        .await
-        .expect("redis");
-    let mut sub = broker
-        .subscribe(&Pattern::new("inbound.discord.>").expect("pattern"))
-        .await
-        .expect("subscribe");
-    let seen: std::sync::Arc<std::sync::Mutex<BTreeMap<u64, BTreeSet<u64>>>> = Default::default();
-    let recorder = {
-        let seen = seen.clone();
-        tokio::spawn(async move {
-            while let Some(msg) = sub.recv().await {
-                let Ok(v) = serde_json::from_slice::<Value>(&msg.payload) else {
-                    continue;
-                };
-                if let (Some(shard), Some(seq)) = (v["shard"].as_u64(), v["seq"].as_u64()) {
-                    seen.lock()
-                        .expect("lock")
-                        .entry(shard)
-                        .or_default()
-                        .insert(seq);
+/// A fake Discord, a private Redis, a subscriber recording every event, and two nodes that
+/// have split the shards between them.
+struct Pool {
+    sim: SimHandle,
+    seen: Seen,
+    recorder: tokio::task::JoinHandle<()>,
+    channels: Vec<u64>,
+    nodes: [Node; 2],
+    _dir: tempfile::TempDir,
+    _redis: RedisServer,
+}
+
+impl Pool {
+    async fn start() -> Pool {
+        let redis = RedisServer::start();
+        let mut config = SimConfig::fast();
+        config.shards = SHARDS;
+        config.world.guilds = 16;
+        let sim = Sim::start(config).await.expect("sim");
+        let dir = tempfile::tempdir().expect("tempdir");
+
+        let broker = switchyard_broker::connect(&redis.url(), &BrokerOptions::default())
+            .await
+            .expect("redis");
+        let mut sub = broker
+            .subscribe(&Pattern::new("inbound.discord.>").expect("pattern"))
+            .await
+            .expect("subscribe");
+        let seen = Seen::default();
+        let recorder = {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                while let Some(msg) = sub.recv().await {
+                    let Ok(v) = serde_json::from_slice::<Value>(&msg.payload) else {
+                        continue;
+                    };
+                    if let (Some(shard), Some(seq)) = (v["shard"].as_u64(), v["seq"].as_u64()) {
+                        *seen
+                            .lock()
+                            .expect("lock")
+                            .entry(shard)
+                            .or_default()
+                            .entry(seq)
+                            .or_default() += 1;
+                    }
                 }
-            }
-        })
-    };
+            })
+        };
 
-    let a = Node::start(&sim, &redis.url(), dir.path(), "a");
-    let b = Node::start(&sim, &redis.url(), dir.path(), "b");
-    until(
-        "the two nodes splitting the shards",
-        30,
-        &[&a, &b],
-        async || match (a.ready_shards().await, b.ready_shards().await) {
-            (Some(x), Some(y)) => {
-                !x.is_empty()
-                    && !y.is_empty()
-                    && x.is_disjoint(&y)
-                    && x.union(&y).count() == SHARDS as usize
+        let a = Node::start(&sim, &redis.url(), dir.path(), "a");
+        let b = Node::start(&sim, &redis.url(), dir.path(), "b");
+        until(
+            "the two nodes splitting the shards",
+            30,
+            &[&a, &b],
+            async || match (a.ready_shards().await, b.ready_shards().await) {
+                (Some(x), Some(y)) => {
+                    !x.is_empty()
+                        && !y.is_empty()
+                        && x.is_disjoint(&y)
+                        && x.union(&y).count() == SHARDS as usize
+                }
+                _ => false,
+            },
+        )
+        .await;
+        let world = sim.world();
+        let channels = world
+            .guilds
+            .iter()
+            .filter_map(|g| g.channels.iter().find(|c| c.kind == 0).map(|c| c.id))
+            .collect();
+        Pool {
+            sim,
+            seen,
+            recorder,
+            channels,
+            nodes: [a, b],
+            _dir: dir,
+            _redis: redis,
+        }
+    }
+
+    /// The index of the coordinator among the nodes; exactly one of them is.
+    async fn coordinator(&self) -> usize {
+        let [a, b] = &self.nodes;
+        let mut found = None;
+        until("exactly one coordinator", 10, &[a, b], async || {
+            found = match (a.is_coordinator().await, b.is_coordinator().await) {
+                (Some(true), Some(false)) => Some(0),
+                (Some(false), Some(true)) => Some(1),
+                _ => None,
+            };
+            found.is_some()
+        })
+        .await;
+        found.expect("found")
+    }
+
+    /// A message in every channel, so that every shard dispatches.
+    fn say(&self, round: &str) {
+        for (i, ch) in self.channels.iter().enumerate() {
+            self.sim
+                .inject(&Inject::Message {
+                    channel_id: Snowflake(*ch),
+                    content: format!("{round} {i}"),
+                    author_id: None,
+                })
+                .expect("inject");
+        }
+    }
+
+    /// Waits until the subscriber saw every sequence number of every session of the fake.
+    async fn nothing_missing(&self, survivor: &Node) {
+        until(
+            "every event of every session",
+            20,
+            &[survivor],
+            async || {
+                let seen = self.seen.lock().expect("lock").clone();
+                self.sim.counters().sessions.iter().all(|s| {
+                    let got = seen.get(&u64::from(s.shard[0]));
+                    (1..=s.last_seq).all(|n| got.is_some_and(|g| g.contains_key(&n)))
+                })
+            },
+        )
+        .await;
+    }
+
+    /// Every shard still has its first session (no new IDENTIFY), and those in `moved` were
+    /// RESUMEd.
+    fn resumed(&self, moved: &BTreeSet<u32>) {
+        let sessions = self.sim.counters().sessions;
+        assert_eq!(
+            sessions.len(),
+            SHARDS as usize,
+            "no new IDENTIFY: {sessions:?}"
+        );
+        for s in &sessions {
+            if moved.contains(&s.shard[0]) {
+                assert!(s.resumes >= 1, "shard {} was resumed: {s:?}", s.shard[0]);
             }
-            _ => false,
+        }
+    }
+}
+
+/// Waits until `node` coordinates and holds every shard; returns how long that took.
+async fn takes_everything(node: &Node) -> Duration {
+    let started = Instant::now();
+    until(
+        "the survivor coordinating and holding every shard",
+        30,
+        &[node],
+        async || {
+            node.is_coordinator().await == Some(true)
+                && node
+                    .ready_shards()
+                    .await
+                    .is_some_and(|s| s.len() == SHARDS as usize)
         },
     )
     .await;
-    let a_had = a.ready_shards().await.expect("a's shards");
+    started.elapsed()
+}
 
-    let world = sim.world();
-    let channels: Vec<u64> = world
-        .guilds
-        .iter()
-        .filter_map(|g| g.channels.iter().find(|c| c.kind == 0).map(|c| c.id))
-        .collect();
-    let say = |round: &str| {
-        for (i, ch) in channels.iter().enumerate() {
-            sim.inject(&Inject::Message {
-                channel_id: Snowflake(*ch),
-                content: format!("{round} {i}"),
-                author_id: None,
-            })
-            .expect("inject");
-        }
-    };
-    say("before");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_coordinator_s_role_and_shards_go_to_the_other_with_nothing_missing() {
+    let mut pool = Pool::start().await;
+    let dead = pool.coordinator().await;
+    let moved = pool.nodes[dead].ready_shards().await.expect("its shards");
+    pool.say("before");
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    // kill -9: no goodbye, no SHARD_DEATH, no final session save.
-    let mut a = a;
-    a.child.kill().expect("SIGKILL");
-    a.child.wait().expect("reaped");
-    say("while the pool notices");
-    let started = Instant::now();
-    until("b holding every shard", 30, &[&b], async || {
-        b.ready_shards()
-            .await
-            .is_some_and(|s| s.len() == SHARDS as usize)
-    })
-    .await;
-    let took = started.elapsed();
-    say("after");
+    // kill -9: no goodbye, no SHARD_DEATH, no final session save, no lease released.
+    let victim = &mut pool.nodes[dead].child;
+    victim.kill().expect("SIGKILL");
+    victim.wait().expect("reaped");
+    pool.say("while the pool notices");
+    let survivor = &pool.nodes[1 - dead];
+    let took = takes_everything(survivor).await;
+    pool.say("after");
 
-    // Every shard still has its first session, RESUMEd where a held it.
-    let sessions = sim.counters().sessions;
-    assert_eq!(
-        sessions.len(),
-        SHARDS as usize,
-        "no new IDENTIFY: {sessions:?}"
-    );
-    for s in &sessions {
-        if a_had.contains(&s.shard[0]) {
-            assert!(s.resumes >= 1, "shard {} was resumed: {s:?}", s.shard[0]);
-        }
-    }
-    // Nothing missing: the subscriber saw every sequence number the fake assigned.
-    until("every event of every session", 20, &[&b], async || {
-        let seen = seen.lock().expect("lock").clone();
-        sim.counters().sessions.iter().all(|s| {
-            let got = seen
-                .get(&u64::from(s.shard[0]))
-                .cloned()
-                .unwrap_or_default();
-            (1..=s.last_seq).all(|n| got.contains(&n))
-        })
-    })
-    .await;
+    pool.resumed(&moved);
+    pool.nothing_missing(survivor).await;
+    // The lease lapses, the survivor takes it and settles for a lease, then resumes.
     assert!(took < Duration::from_secs(15), "takeover took {took:?}");
-    recorder.abort();
-    drop(b);
+    let log = survivor.output();
+    assert!(log.contains("coordinating the shard pool"), "{log}");
+    assert!(
+        !log.contains("ignoring a SHARD_ACCEPT"),
+        "every ACCEPT came from the lease holder: {log}"
+    );
+    assert_no_token(&pool.nodes);
+    pool.recorder.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_node_hands_its_shards_over_with_shard_death_and_nothing_lost() {
+    let mut pool = Pool::start().await;
+    let coordinator = pool.coordinator().await;
+    let leaving = 1 - coordinator;
+    let moved = pool.nodes[leaving]
+        .ready_shards()
+        .await
+        .expect("its shards");
+    pool.say("before");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let status = pool.nodes[leaving].terminate(Duration::from_secs(10)).await;
+    let left = pool.nodes[leaving].output();
+    assert!(status.success(), "{status}: {left}");
+    assert!(left.contains("left the shard pool"), "{left}");
+    pool.say("while the shards move");
+    let survivor = &pool.nodes[coordinator];
+    takes_everything(survivor).await;
+    pool.say("after");
+
+    pool.resumed(&moved);
+    pool.nothing_missing(survivor).await;
+    let log = survivor.output();
+    assert!(log.contains("a node handed its shards back"), "{log}");
+    assert!(
+        !log.contains("stopped beating"),
+        "SHARD_DEATH, not the lease, freed the shards: {log}"
+    );
+    assert!(!log.contains("ignoring a SHARD_ACCEPT"), "{log}");
+    // The sessions were saved as the shards stopped, so the RESUME replayed nothing twice.
+    let twice: Vec<(u64, u64)> = pool
+        .seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .flat_map(|(shard, seqs)| {
+            seqs.iter()
+                .filter(|(_, n)| **n > 1)
+                .map(|(seq, _)| (*shard, *seq))
+        })
+        .collect();
+    assert!(twice.is_empty(), "events delivered twice: {twice:?}");
+    assert_no_token(&pool.nodes);
+    pool.recorder.abort();
 }

@@ -36,24 +36,48 @@ fn text(out: &Output) -> String {
 
 /// Runs `switchyard status` until its output contains `want`.
 fn wait_status(admin: &str, want: &str) -> String {
+    wait_status_for(admin, want, |shown| shown.contains(want))
+}
+
+/// Runs `switchyard status` until `check` accepts its output.
+fn wait_status_for(admin: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let out = switchyard(&["status", "--admin", admin]);
         let shown = text(&out);
-        if out.status.success() && shown.contains(want) {
+        if out.status.success() && check(&shown) {
             return shown;
         }
         assert!(
             Instant::now() < deadline,
-            "status never showed {want:?}:\n{shown}"
+            "status never showed {what}:\n{shown}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
+/// The row of shard `id` in `switchyard status`: its state, latency in ms (`None` for `-`)
+/// and sequence.
+fn shard_row(shown: &str, id: u32) -> Option<(String, Option<u64>, u64)> {
+    shown.lines().find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let (state, latency, seq) = match cols.as_slice() {
+            [shard, state, ms, "ms", seq] if *shard == id.to_string() => {
+                (state, Some(ms.parse().ok()?), seq)
+            }
+            [shard, state, "-", seq] if *shard == id.to_string() => (state, None, seq),
+            _ => return None,
+        };
+        Some(((*state).to_owned(), latency, seq.parse().ok()?))
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_shards_and_services_and_control_reaches_a_service() {
-    let sim = Sim::start(SimConfig::fast()).await.expect("sim");
+    let mut config = SimConfig::fast();
+    // The latency column fills in at the first heartbeat ACK.
+    config.timings.heartbeat_interval_ms = 250;
+    let sim = Sim::start(config).await.expect("sim");
     let dir = tempfile::tempdir().expect("tempdir");
     let (resp, admin) = (free_port(), free_port());
     let admin = format!("127.0.0.1:{admin}");
@@ -74,8 +98,17 @@ async fn status_shows_shards_and_services_and_control_reaches_a_service() {
         .expect("switchyard run starts");
     let _run = Running(child);
 
-    let shown = wait_status(&admin, "shards ready 1/1");
-    assert!(shown.contains("ready"), "{shown}");
+    wait_status(&admin, "shards ready 1/1");
+    // The shard's row: active, a measured latency, and the last sequence the fake sent.
+    let last_seq = || sim.counters().sessions.first().map_or(0, |s| s.last_seq);
+    let shown = wait_status_for(&admin, "shard 0 active with a latency", |shown| {
+        shard_row(shown, 0).is_some_and(|(state, latency, seq)| {
+            state == "active" && latency.is_some() && seq == last_seq()
+        })
+    });
+    let (_, latency, seq) = shard_row(&shown, 0).expect("shard 0's row");
+    assert!(latency.is_some_and(|ms| ms < 1_000), "loopback: {shown}");
+    assert!(seq >= 2, "READY and the guilds were sequenced: {shown}");
     assert!(shown.contains("services: 0"), "{shown}");
 
     // A service written in any language identifies by publishing on control.gateway.

@@ -75,6 +75,11 @@ pub async fn start(
         .map_err(|e| GatewayError::Config(format!("control topic: {e}")))?;
     let mut sub = broker.subscribe(&pattern).await?;
     let registry = Registry::new(config.service_ttl);
+    if config.key.is_none() {
+        tracing::warn!(
+            "control.key is not set: any service that can publish on control.gateway may IDENTIFY; set control.key (or SWITCHYARD_CONTROL_KEY) to require a shared key"
+        );
+    }
     let mut tasks = Vec::new();
     {
         let (broker, registry, key) = (broker.clone(), registry.clone(), config.key.clone());
@@ -137,7 +142,7 @@ async fn handle(broker: &dyn Broker, registry: &Registry, key: Option<&Secret>, 
             return;
         }
     };
-    let refusal = if key.is_some_and(|k| k.expose() != hello.key) {
+    let refusal = if key.is_some_and(|k| !key_matches(k, &hello.key)) {
         Some("bad key: it does not match the gateway's control.key".to_owned())
     } else if hello.envelope_version < ENVELOPE_VERSION {
         Some(format!(
@@ -158,6 +163,13 @@ async fn handle(broker: &dyn Broker, registry: &Registry, key: Option<&Secret>, 
     }
     metrics::counter!("switchyard_control_identify_total", "result" => "accepted").increment(1);
     answer(broker, &hello.name, Some(&hello.instance), Ok(())).await;
+}
+
+/// Whether `presented` is the configured key, compared in constant time (for keys of the
+/// same length) so that the answer's timing does not reveal how much of it was right.
+fn key_matches(key: &Secret, presented: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    bool::from(key.expose().as_bytes().ct_eq(presented.as_bytes()))
 }
 
 /// Publishes the answer to IDENTIFY on `control.{name}`.
@@ -253,4 +265,18 @@ pub async fn send(
         .map_err(|e| GatewayError::Config(format!("service name {name:?}: {e}")))?;
     broker.publish(&topic, Bytes::from(msg.encode())).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_must_match_exactly() {
+        let key = Secret::new("s3cret");
+        assert!(key_matches(&key, "s3cret"));
+        for wrong in ["", "s3cre", "s3cret!", "S3cret", "x3cret"] {
+            assert!(!key_matches(&key, wrong), "{wrong:?}");
+        }
+    }
 }

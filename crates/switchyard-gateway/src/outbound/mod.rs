@@ -107,6 +107,20 @@ fn lossy(payload: &[u8], max: usize) -> String {
     text.into_owned()
 }
 
+/// The payload as shown in an error report: at most 2 KiB, with the token of a webhook or
+/// interaction `path` replaced by `{token}`.
+fn report_payload(payload: &[u8]) -> String {
+    if let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(payload)
+        && let Some(Value::String(path)) = obj.get("path")
+        && let std::borrow::Cow::Owned(redacted) = routes::redact_path(path)
+    {
+        obj.insert("path".into(), Value::String(redacted));
+        let text = Value::Object(obj).to_string();
+        return lossy(text.as_bytes(), 2048);
+    }
+    lossy(payload, 2048)
+}
+
 impl Outbound {
     async fn handle(&self, msg: Message) {
         let topic = msg.topic.as_str();
@@ -154,7 +168,8 @@ impl Outbound {
                 (req, reply_to)
             }
         };
-        let what = format!("{} {}", req.method, req.path);
+        // Webhook and interaction paths carry a token: never log or report it.
+        let what = format!("{} {}", req.method, routes::redact_path(&req.path));
         let res = match self.rest.send(req).await {
             Ok(r) => r,
             Err(e) => {
@@ -240,7 +255,7 @@ impl Outbound {
             "topic": topic,
             "kind": kind,
             "reason": reason,
-            "payload": lossy(payload, 2048),
+            "payload": report_payload(payload),
         });
         if let Some(status) = status {
             report["status"] = json!(status);
@@ -262,5 +277,24 @@ impl Outbound {
         {
             tracing::warn!(%topic, error = %e, "cannot publish an outbound result");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_hide_path_tokens() {
+        let shown = report_payload(
+            br#"{"method":"PATCH","path":"/webhooks/7/SECRET-TOKEN/messages/@original","body":{"content":"x"}}"#,
+        );
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(
+            shown.contains("/webhooks/7/{token}/messages/@original"),
+            "{shown}"
+        );
+        assert_eq!(report_payload(br#""hello""#), r#""hello""#);
+        assert_eq!(report_payload(&[0xff]), "\u{fffd}");
     }
 }

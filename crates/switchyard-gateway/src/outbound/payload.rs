@@ -6,7 +6,7 @@ use http::Method;
 use serde_json::{Map, Value};
 use switchyard_core::Topic;
 
-use super::routes::{RouteAllowlist, safe_path, strip_api};
+use super::routes::{RouteAllowlist, check_path, redact_path, strip_api};
 
 /// Fields of a message object passed to `POST /channels/{c}/messages`.
 const MESSAGE_FIELDS: [&str; 11] = [
@@ -217,17 +217,23 @@ fn request(
             ),
         ));
     }
-    if !safe_path(&path) || query.as_deref().is_some_and(|q| q.contains('#')) {
+    let checked = match check_path(&path) {
+        Err(why) => Err(why),
+        Ok(()) if query.as_deref().is_some_and(|q| q.contains('#')) => Err("the query contains #"),
+        Ok(()) => Ok(()),
+    };
+    if let Err(why) = checked {
         return Err(reject(
             "bad_payload",
-            format!("unsafe or malformed path {full:?}"),
+            format!("unsafe or malformed path {:?}: {why}", redact_path(&full)),
         ));
     }
     if !allow.allows(&method, &path) {
         return Err(reject(
             "route_not_allowed",
             format!(
-                "{method} {path} is not in gateway.outbound.allowed_routes (anyone who can publish acts with the bot's token; add the route there if it is meant to be used)"
+                "{method} {} is not in gateway.allowed_routes (ids must be numeric; anyone who can publish acts with the bot's token; add the route there if it is meant to be used)",
+                redact_path(&path)
             ),
         ));
     }
@@ -319,7 +325,14 @@ mod tests {
         assert_eq!(query.as_deref(), Some("x=1"));
         let e = p(r#"{"method":"DELETE","path":"/guilds/1"}"#).expect_err("not allowed");
         assert_eq!(e.kind, "route_not_allowed");
-        assert!(e.reason.contains("allowed_routes"), "{}", e.reason);
+        assert!(e.reason.contains("gateway.allowed_routes"), "{}", e.reason);
+        let e = p(r#"{"method":"GET","path":"/channels/1%2F..%2Fguilds%2F1/messages"}"#)
+            .expect_err("encoded slash");
+        assert_eq!(e.kind, "bad_payload");
+        assert!(e.reason.contains("percent-encoded"), "{}", e.reason);
+        let e =
+            p(r#"{"method":"DELETE","path":"/webhooks/1/SECRET-TOKEN"}"#).expect_err("not allowed");
+        assert!(!e.reason.contains("SECRET"), "{}", e.reason);
         assert_eq!(
             p(r#"{"method":"GET","path":"/channels/../guilds/1"}"#)
                 .expect_err("unsafe")

@@ -2,14 +2,16 @@
 //! on `outbound.discord.…` acts with the bot's token, so only listed routes are called.
 //!
 //! An entry is a named group (`messages`, `reactions`, `typing`, `interactions`) or a pattern
-//! `[METHOD ]/path/with/*/segments`, where `*` matches one segment and a trailing `**` any
-//! number of them. Paths are matched without their `/api/vN` prefix.
+//! `[METHOD ]/path/with/{id}/*/segments`, where `{id}` matches one snowflake (digits only),
+//! `*` matches any one segment and a trailing `**` one or more. Paths are matched without their
+//! `/api/vN` prefix, after [`check_path`] has refused traversal and encoded separators.
 
 use http::Method;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seg {
     Literal(String),
+    Id,
     One,
     Rest,
 }
@@ -26,14 +28,20 @@ pub const DEFAULT_GROUPS: [&str; 4] = ["messages", "reactions", "typing", "inter
 fn group(name: &str) -> Option<&'static [&'static str]> {
     Some(match name {
         "messages" => &[
-            "/channels/*/messages",
-            "/channels/*/messages/*",
-            "POST /channels/*/messages/bulk-delete",
-            "POST /channels/*/messages/*/crosspost",
+            "/channels/{id}/messages",
+            "/channels/{id}/messages/{id}",
+            "POST /channels/{id}/messages/bulk-delete",
+            "POST /channels/{id}/messages/{id}/crosspost",
         ],
-        "reactions" => &["/channels/*/messages/*/reactions/**"],
-        "typing" => &["POST /channels/*/typing"],
-        "interactions" => &["POST /interactions/*/*/callback", "/webhooks/*/*/**"],
+        "reactions" => &["/channels/{id}/messages/{id}/reactions/**"],
+        "typing" => &["POST /channels/{id}/typing"],
+        // The callback, follow-ups (`POST /webhooks/{app}/{token}`) and the original or
+        // follow-up messages (`/webhooks/{app}/{token}/messages/…`).
+        "interactions" => &[
+            "POST /interactions/{id}/*/callback",
+            "POST /webhooks/{id}/*",
+            "/webhooks/{id}/*/**",
+        ],
         _ => return None,
     })
 }
@@ -116,6 +124,7 @@ fn rule(entry: &str) -> Result<Rule, String> {
             "**" if i + 1 == parts.len() => Seg::Rest,
             "**" => return Err(format!("`**` must be last in route {entry:?}")),
             "*" => Seg::One,
+            "{id}" => Seg::Id,
             "" => return Err(format!("empty segment in route {entry:?}")),
             lit => Seg::Literal(lit.to_owned()),
         });
@@ -127,24 +136,81 @@ fn matches(rule: &[Seg], path: &[&str]) -> bool {
     match (rule.first(), path.first()) {
         (Some(Seg::Rest), _) => !path.is_empty() && path.iter().all(|s| !s.is_empty()),
         (Some(Seg::One), Some(s)) => !s.is_empty() && matches(&rule[1..], &path[1..]),
+        (Some(Seg::Id), Some(s)) => is_snowflake(s) && matches(&rule[1..], &path[1..]),
         (Some(Seg::Literal(l)), Some(s)) => l == s && matches(&rule[1..], &path[1..]),
         (None, None) => true,
         _ => false,
     }
 }
 
-/// Whether a path is safe to send: absolute, no empty, `.` or `..` segments (plain or
-/// percent-encoded), no control characters, no scheme or fragment.
+/// A Discord id: 1 to 20 ASCII digits.
+fn is_snowflake(s: &str) -> bool {
+    (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Why a path is refused before the allowlist is consulted: it must be absolute, with no
+/// empty, `.` or `..` segments (plain or percent-encoded), no percent-encoded `/` or `\`
+/// (which Discord would decode into separators), no malformed `%` escapes, no control
+/// characters, spaces, backslashes or fragment.
+pub fn check_path(path: &str) -> Result<(), &'static str> {
+    if !path.starts_with('/') {
+        return Err("the path must start with /");
+    }
+    if path
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\' || b == b'#')
+    {
+        return Err("the path contains a control character, space, backslash or #");
+    }
+    let bytes = path.as_bytes();
+    for (i, _) in path.match_indices('%') {
+        let escape = bytes.get(i + 1..i + 3);
+        let Some(hex) = escape.filter(|h| h.iter().all(u8::is_ascii_hexdigit)) else {
+            return Err("the path has a malformed percent escape");
+        };
+        if hex.eq_ignore_ascii_case(b"2f") || hex.eq_ignore_ascii_case(b"5c") {
+            return Err("the path contains a percent-encoded / or \\ (%2F, %5C)");
+        }
+    }
+    for s in path.trim_start_matches('/').split('/') {
+        let lower = s.to_ascii_lowercase().replace("%2e", ".");
+        if s.is_empty() {
+            return Err("the path has an empty segment");
+        }
+        if lower == "." || lower == ".." {
+            return Err("the path has a . or .. segment");
+        }
+    }
+    Ok(())
+}
+
+/// Whether a path is safe to send (see [`check_path`] for the reason when it is not).
 pub fn safe_path(path: &str) -> bool {
-    path.starts_with('/')
-        && !path.contains('#')
-        && !path
-            .bytes()
-            .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\')
-        && path.trim_start_matches('/').split('/').all(|s| {
-            let lower = s.to_ascii_lowercase().replace("%2e", ".");
-            !s.is_empty() && lower != "." && lower != ".."
-        })
+    check_path(path).is_ok()
+}
+
+/// `path` with the token of a webhook or interaction route (`/webhooks/{id}/{token}…`,
+/// `/interactions/{id}/{token}/callback`, with or without `/api/vN`) replaced by
+/// `{token}`, for logs and error reports: the token alone lets anyone answer as the bot.
+/// The slot is the one `switchyard-rest` hides in its route keys.
+pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let (bare, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let api = &bare[..bare.len() - strip_api(bare).len()];
+    let mut segs: Vec<&str> = strip_api(bare).split('/').collect();
+    // segs[0] is the empty string before the leading slash.
+    if segs.len() > 3 && matches!(segs[1], "webhooks" | "interactions") && !segs[3].is_empty() {
+        segs[3] = "{token}";
+        let mut out = format!("{api}{}", segs.join("/"));
+        if let Some(q) = query {
+            out.push('?');
+            out.push_str(q);
+        }
+        return std::borrow::Cow::Owned(out);
+    }
+    std::borrow::Cow::Borrowed(path)
 }
 
 #[cfg(test)]
@@ -181,5 +247,53 @@ mod tests {
         assert!(!safe_path("/channels/%2E%2e/x"));
         assert!(!safe_path("channels/1"));
         assert!(!safe_path("/channels//1"));
+    }
+
+    #[test]
+    fn encoded_separators_and_non_ids_are_refused() {
+        let a = RouteAllowlist::default();
+        for path in [
+            "/channels/1%2F..%2Fguilds%2F1/messages",
+            "/channels/1%2f..%2fguilds%2f1/messages",
+            "/channels/1%5C..%5Cguilds/messages",
+            "/channels/1%5c/messages",
+        ] {
+            let reason = check_path(path).expect_err(path);
+            assert!(reason.contains("percent-encoded"), "{path}: {reason}");
+        }
+        assert!(check_path("/channels/1%zz/messages").is_err());
+        assert!(check_path("/channels/1/messages/2/reactions/%F0%9F%91%8D/@me").is_ok());
+        // `{id}` needs a snowflake, even when the segment is otherwise harmless
+        assert!(!a.allows(&Method::POST, "/channels/abc/messages"));
+        assert!(!a.allows(&Method::POST, "/channels/1..2/messages"));
+        assert!(!a.allows(&Method::PATCH, "/channels/1/messages/x"));
+        assert!(a.allows(&Method::POST, "/channels/381870553235193857/messages"));
+        // the interaction token is any segment, the application id a snowflake
+        assert!(a.allows(&Method::POST, "/interactions/7/aW50ZXI-tok_en/callback"));
+        assert!(a.allows(&Method::POST, "/webhooks/7/tok"));
+        assert!(a.allows(&Method::PATCH, "/webhooks/7/tok/messages/@original"));
+        assert!(!a.allows(&Method::DELETE, "/webhooks/7/tok"));
+        assert!(!a.allows(&Method::POST, "/webhooks/app/tok"));
+        let custom = RouteAllowlist::parse(["GET /guilds/{id}/members/*"]).expect("valid");
+        assert!(custom.allows(&Method::GET, "/guilds/1/members/search"));
+        assert!(!custom.allows(&Method::GET, "/guilds/x/members/2"));
+    }
+
+    #[test]
+    fn tokens_are_redacted_from_paths() {
+        assert_eq!(
+            redact_path("/webhooks/7/SECRET-tok/messages/@original"),
+            "/webhooks/7/{token}/messages/@original"
+        );
+        assert_eq!(
+            redact_path("/api/v10/interactions/7/SECRET/callback"),
+            "/api/v10/interactions/7/{token}/callback"
+        );
+        assert_eq!(
+            redact_path("/webhooks/7/SECRET?wait=true"),
+            "/webhooks/7/{token}?wait=true"
+        );
+        assert_eq!(redact_path("/webhooks/7"), "/webhooks/7");
+        assert_eq!(redact_path("/channels/1/messages"), "/channels/1/messages");
     }
 }

@@ -3,13 +3,17 @@
 //! Every process (a *node*) beats SHARD_CONNECT on `control.pool.{bot}` with the shards it
 //! runs. One node is the *coordinator*: the holder of the lease `pool.{bot}.coordinator` in
 //! the key-value store, renewed at every beat; when its holder dies the lease lapses and
-//! another node takes it. The coordinator answers SHARD_ACCEPT to each node with the shards
-//! it should run and the total ([`coordinator`] decides). A node that stops hands its shards
-//! back with SHARD_DEATH after saving their sessions; one that dies is noticed when its
-//! beats stop for a lease. Either way its shards go to the others, which RESUME them from the
-//! saved sessions.
+//! another node takes it ([`lease`]: a node that cannot renew it stops coordinating once it
+//! may have lapsed). The coordinator answers SHARD_ACCEPT to each node with the shards it
+//! should run, the total and its term ([`coordinator`] decides); a node obeys only the
+//! current lease holder ([`guard`]). A node that stops hands its shards back with
+//! SHARD_DEATH after saving their sessions; one that dies is noticed when its beats stop for
+//! a lease. Either way its shards go to the others, which RESUME them from the saved
+//! sessions.
 
 mod coordinator;
+mod guard;
+mod lease;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -17,7 +21,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 use std::time::Instant;
-use switchyard_broker::kv::{KvError, KvStore};
+use switchyard_broker::kv::KvStore;
 use switchyard_broker::{Broker, Pattern, Topic};
 use switchyard_core::control::{ControlMessage, ControlOp, ShardAccept, ShardConnect, ShardDeath};
 use tokio::sync::oneshot;
@@ -26,6 +30,8 @@ use tokio::task::JoinHandle;
 use crate::error::GatewayError;
 use crate::gateway::ShardHandle;
 use coordinator::Coordinator;
+use guard::AcceptGuard;
+use lease::Lease;
 
 /// How the pool behaves.
 #[derive(Debug, Clone)]
@@ -50,6 +56,8 @@ pub struct PoolStatus {
     pub node: String,
     /// Whether it coordinates the pool now.
     pub coordinator: bool,
+    /// Its term as coordinator (the lease revision at which it took the role), while it is.
+    pub term: Option<u64>,
     /// The live nodes (as the coordinator knows them; empty on other nodes).
     pub nodes: Vec<String>,
 }
@@ -131,6 +139,9 @@ pub async fn join(
         ..PoolStatus::default()
     }));
     let (stop, stopped) = oneshot::channel();
+    let key = format!("pool.{bot}.coordinator");
+    let lease = Lease::new(key.clone(), node.clone(), config.lease);
+    let guard = AcceptGuard::new(key, lease.call_timeout());
     let member = Member {
         bot: bot.to_owned(),
         node,
@@ -138,8 +149,9 @@ pub async fn join(
         shards,
         broker,
         kv,
-        lease: config.lease,
-        lease_rev: None,
+        ttl: config.lease,
+        lease,
+        guard,
         coordinator: None,
         status: status.clone(),
     };
@@ -158,8 +170,10 @@ struct Member {
     shards: ShardHandle,
     broker: Arc<dyn Broker>,
     kv: Arc<dyn KvStore>,
-    lease: Duration,
-    lease_rev: Option<u64>,
+    /// The pool's lease: a node silent this long is dead.
+    ttl: Duration,
+    lease: Lease,
+    guard: AcceptGuard,
     coordinator: Option<Coordinator>,
     status: Arc<Mutex<PoolStatus>>,
 }
@@ -170,7 +184,7 @@ impl Member {
         mut sub: switchyard_broker::Subscription,
         mut stopped: oneshot::Receiver<()>,
     ) {
-        let mut ticker = tokio::time::interval(self.lease / 3);
+        let mut ticker = tokio::time::interval(self.beat_interval());
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -189,8 +203,15 @@ impl Member {
         self.leave().await;
     }
 
-    fn key(&self) -> String {
-        format!("pool.{}.coordinator", self.bot)
+    fn beat_interval(&self) -> Duration {
+        self.ttl / 3
+    }
+
+    /// How long shards handed back may take to close before they are aborted (sessions
+    /// saved either way; the save gets as long again): one beat in all, so that this node
+    /// keeps beating and the coordinator never takes it for dead meanwhile.
+    fn stop_grace(&self) -> Duration {
+        self.beat_interval() / 2
     }
 
     async fn send<T: Serialize>(&self, op: ControlOp, body: &T) {
@@ -217,8 +238,9 @@ impl Member {
             shards: held.clone(),
         };
         self.send(ControlOp::ShardConnect, &hello).await;
-        self.hold_lease().await;
-        let Some(coordinator) = self.coordinator.as_mut() else {
+        self.lease.renew(&*self.kv).await;
+        let term = self.sync_role(Instant::now());
+        let (Some(term), Some(coordinator)) = (term, self.coordinator.as_mut()) else {
             return;
         };
         // Our own beat counts even if the broker is slow to echo it.
@@ -231,51 +253,43 @@ impl Member {
             .nodes = nodes;
         let total = self.shards.total();
         for (node, shards) in plan {
+            // Sending takes time: stop as soon as the lease may have lapsed.
+            if self.lease.held(Instant::now()).is_none() {
+                break;
+            }
             let accept = ShardAccept {
                 bot: self.bot.clone(),
                 node,
                 shards,
                 total,
+                term: Some(term),
             };
             self.send(ControlOp::ShardAccept, &accept).await;
         }
     }
 
-    /// Takes or renews the coordinator's lease.
-    async fn hold_lease(&mut self) {
-        let key = self.key();
-        let value = Bytes::from(self.node.clone());
-        let result = self
-            .kv
-            .compare_and_set(&key, self.lease_rev, value, Some(self.lease))
-            .await;
-        match result {
-            Ok(rev) => {
-                if self.lease_rev.is_none() {
-                    tracing::info!(node = %self.node, "coordinating the shard pool");
-                    self.coordinator = Some(Coordinator::new(
-                        self.shards.total(),
-                        self.lease,
-                        Instant::now(),
-                    ));
-                }
-                self.lease_rev = Some(rev);
+    /// Starts or stops coordinating as the lease says; returns the term while coordinating.
+    fn sync_role(&mut self, now: Instant) -> Option<u64> {
+        let term = self.lease.held(now);
+        match (term, self.coordinator.is_some()) {
+            (Some(term), false) => {
+                tracing::info!(node = %self.node, term, "coordinating the shard pool");
+                self.coordinator = Some(Coordinator::new(self.shards.total(), self.ttl, now));
             }
-            Err(KvError::Conflict { .. }) => {
-                if self.lease_rev.take().is_some() {
-                    tracing::warn!(node = %self.node, "lost the coordinator's lease");
-                }
+            (None, true) => {
+                tracing::warn!(node = %self.node, "no longer coordinating the shard pool");
+                metrics::counter!("switchyard_gateway_pool_coordinator_lost_total").increment(1);
                 self.coordinator = None;
             }
-            Err(e) => {
-                tracing::warn!(node = %self.node, error = %e, "cannot reach the key-value store for the pool lease");
-            }
+            _ => {}
         }
         let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
         status.coordinator = self.coordinator.is_some();
+        status.term = term;
         if !status.coordinator {
             status.nodes.clear();
         }
+        term
     }
 
     async fn heard(&mut self, payload: &[u8]) {
@@ -286,6 +300,7 @@ impl Member {
                 return;
             }
         };
+        let from = msg.source.clone();
         match msg.op {
             ControlOp::ShardConnect => {
                 if let (Some(c), Ok(hello)) = (&mut self.coordinator, msg.payload::<ShardConnect>())
@@ -300,7 +315,18 @@ impl Member {
                 }
             }
             ControlOp::ShardAccept => match msg.payload::<ShardAccept>() {
-                Ok(accept) if accept.node == self.node => self.follow(accept).await,
+                Ok(accept) if accept.node == self.node => {
+                    match self.guard.check(&*self.kv, &from, accept.term).await {
+                        Ok(()) => self.follow(accept).await,
+                        Err(refusal) => {
+                            tracing::warn!(node = %self.node, from = %from, term = ?accept.term,
+                                reason = %refusal, "ignoring a SHARD_ACCEPT not from the current coordinator");
+                            metrics::counter!("switchyard_gateway_pool_accepts_ignored_total",
+                                "reason" => refusal.label())
+                            .increment(1);
+                        }
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "ignoring a malformed SHARD_ACCEPT"),
             },
@@ -329,7 +355,7 @@ impl Member {
             .collect();
         if !drop.is_empty() {
             tracing::info!(node = %self.node, shards = ?drop, "handing shards back");
-            self.shards.remove(&drop).await;
+            self.shards.remove_within(&drop, self.stop_grace()).await;
         }
         if !add.is_empty() {
             tracing::info!(node = %self.node, shards = ?add, total = accept.total, "SHARD_ACCEPT: starting shards");
@@ -342,19 +368,16 @@ impl Member {
     /// Stops our shards (sessions saved), says SHARD_DEATH, and frees the lease.
     async fn leave(&mut self) {
         let held = self.shards.ids().await;
-        self.shards.remove(&held).await;
+        // Nobody waits on our beats any more, but the coordinator takes us for dead a lease
+        // after the last one: say SHARD_DEATH before that.
+        self.shards.remove_within(&held, self.beat_interval()).await;
         let death = ShardDeath {
             bot: self.bot.clone(),
             node: self.node.clone(),
             shards: held,
         };
         self.send(ControlOp::ShardDeath, &death).await;
-        if self.lease_rev.is_some() {
-            let key = self.key();
-            if let Err(e) = self.kv.delete(&key).await {
-                tracing::warn!(error = %e, "cannot release the coordinator's lease; it lapses by itself");
-            }
-        }
+        self.lease.release(&*self.kv).await;
         tracing::info!(node = %self.node, "left the shard pool");
     }
 }

@@ -4,14 +4,16 @@
 //! [`IdentifyQueue::exhausted_until`]) and holds shards until the reset.
 //!
 //! It implements twilight's [`Queue`] trait, so twilight asks it before every IDENTIFY
-//! (RESUMEs do not go through it).
+//! (RESUMEs do not go through it). With a shared key-value store ([`IdentifyQueue::shared`])
+//! the buckets' turns and the budget are shared by every process of the bot ([`shared`]).
+
+mod shared;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use switchyard_broker::kv::{KvError, KvStore};
+use switchyard_broker::kv::KvStore;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use twilight_gateway::queue::Queue;
@@ -98,18 +100,19 @@ impl IdentifyQueue {
         }
     }
 
-    /// A queue shared with the other processes of `bot` through `kv`: before each IDENTIFY,
-    /// the bucket's key `identify.{bot}.{bucket}` is taken for one window with a
+    /// A queue shared with the other processes of the bot whose token is `token` through
+    /// `kv`: before each IDENTIFY, the bucket's key is taken for one window with a
     /// compare-and-set, so that one IDENTIFY per bucket per window goes out between all of
-    /// them. (The session start budget stays an estimate per process; Discord's
-    /// `GET /gateway/bot` is the authority.)
+    /// them, and one identify is taken from the bot's shared session start budget. The keys
+    /// are named after a hash of the token, never the token. If the store cannot be reached,
+    /// the process identifies on its own queue and budget (and says so).
     pub fn shared(
         limit: SessionStartLimit,
         window: Duration,
         kv: Arc<dyn KvStore>,
-        bot: &str,
+        token: &str,
     ) -> Self {
-        Self::build(limit, window, Some((kv, bot.to_owned())))
+        Self::build(limit, window, Some((kv, shared::app_key(token))))
     }
 
     /// When the session start limit is exhausted: the wall-clock time it resets.
@@ -147,10 +150,13 @@ async fn run_bucket(
             continue;
         }
         if let Some(last) = last {
-            tokio::time::sleep_until(last + window).await;
+            // A twentieth more than the window: the window runs from the turn handed out
+            // here, Discord's from the IDENTIFY it receives, which may come a little later
+            // for one shard than for the next.
+            tokio::time::sleep_until(last + window + window / 20).await;
         }
         loop {
-            let wait = {
+            let seed = {
                 let mut b = lock(&budget);
                 let now = Instant::now();
                 if now >= b.resets_at {
@@ -158,13 +164,43 @@ async fn run_bucket(
                     b.resets_at = now + b.period;
                     b.exhausted_until = None;
                 }
-                if b.remaining > 0 {
-                    b.remaining -= 1;
-                    None
-                } else {
-                    let left = b.resets_at - now;
-                    b.exhausted_until = Some(SystemTime::now() + left);
-                    Some(left)
+                shared::Seed {
+                    remaining: b.remaining,
+                    resets_in: b.resets_at - now,
+                    total: b.total,
+                }
+            };
+            let wait = {
+                let taken = match &shared {
+                    Some((kv, app)) => match shared::take_budget(&**kv, app, seed).await {
+                        Ok(taken) => Some(taken),
+                        Err(e) => {
+                            tracing::warn!(error = %e, bucket, "the shared session start budget is unreachable; counting on this process's own");
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                let mut b = lock(&budget);
+                match taken {
+                    Some(shared::Taken::Yes) => {
+                        b.remaining = b.remaining.saturating_sub(1);
+                        None
+                    }
+                    Some(shared::Taken::Exhausted(left)) => {
+                        b.remaining = 0;
+                        b.exhausted_until = Some(SystemTime::now() + left);
+                        Some(left)
+                    }
+                    None if b.remaining > 0 => {
+                        b.remaining -= 1;
+                        None
+                    }
+                    None => {
+                        let left = b.resets_at - Instant::now();
+                        b.exhausted_until = Some(SystemTime::now() + left);
+                        Some(left)
+                    }
                 }
             };
             match wait {
@@ -179,38 +215,18 @@ async fn run_bucket(
                         );
                     }
                     metrics::counter!("switchyard_gateway_identify_refused_total").increment(1);
-                    tokio::time::sleep(left).await;
+                    // Rechecked at least every minute: another process may see the reset first.
+                    tokio::time::sleep(left.min(Duration::from_secs(60))).await;
                 }
             }
         }
         warned.clear();
-        if let Some((kv, bot)) = &shared {
-            take_shared_turn(&**kv, bot, bucket, window).await;
+        if let Some((kv, app)) = &shared {
+            shared::take_turn(&**kv, app, bucket, window).await;
         }
         if tx.send(()).is_ok() {
             metrics::counter!("switchyard_gateway_identifies_total").increment(1);
             last = Some(Instant::now());
-        }
-    }
-}
-
-/// Waits until this process holds the bucket's shared key for one window.
-async fn take_shared_turn(kv: &dyn KvStore, bot: &str, bucket: u32, window: Duration) {
-    let key = format!("identify.{bot}.{bucket}");
-    let pause = (window / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
-    loop {
-        match kv
-            .compare_and_set(&key, None, Bytes::from_static(b"taken"), Some(window))
-            .await
-        {
-            Ok(_) => return,
-            Err(KvError::Conflict { .. }) => tokio::time::sleep(pause).await,
-            Err(e) => {
-                // Better one IDENTIFY too many (Discord answers INVALID_SESSION and the
-                // shard retries) than shards stuck while the store is unreachable.
-                tracing::warn!(error = %e, bucket, "the shared identify queue is unreachable; identifying on the local queue alone");
-                return;
-            }
         }
     }
 }
@@ -246,8 +262,8 @@ mod tests {
         let window = Duration::from_millis(300);
         let limit = SessionStartLimit::default();
         // Two gateways of one bot, each with its own queue, as two processes would have.
-        let a = IdentifyQueue::shared(limit, window, kv.clone(), "bot");
-        let b = IdentifyQueue::shared(limit, window, kv.clone(), "bot");
+        let a = IdentifyQueue::shared(limit, window, kv.clone(), "token");
+        let b = IdentifyQueue::shared(limit, window, kv.clone(), "token");
         let start = Instant::now();
         let (ra, rb) = (a.enqueue(0), b.enqueue(1));
         let (ta, tb) = tokio::join!(
@@ -266,7 +282,7 @@ mod tests {
             "a at {ta:?}, b at {tb:?}"
         );
         // Another bot has its own turn.
-        let other = IdentifyQueue::shared(limit, window, kv, "other-bot");
+        let other = IdentifyQueue::shared(limit, window, kv, "other-token");
         let t = Instant::now();
         other.enqueue(0).await.expect("granted");
         assert!(Instant::now() - t < window, "not held back by another bot");

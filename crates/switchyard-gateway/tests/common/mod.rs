@@ -1,16 +1,20 @@
 //! Helpers for the gateway's integration tests: a fake Discord, an embedded broker, a
-//! started gateway and a consumer.
+//! started gateway, a consumer, a broker whose publishes can be held back, and the session
+//! store the gateway saves to.
 #![allow(dead_code, missing_docs)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use bytes::Bytes;
 use switchyard_broker::embedded::EmbeddedBroker;
-use switchyard_broker::{Broker, Message, Pattern, Subscription};
+use switchyard_broker::{Broker, BrokerError, Capabilities, Message, Pattern, Subscription, Topic};
 use switchyard_core::Envelope;
 use switchyard_gateway::{
-    FileSessionStore, GatewayConfig, GatewayDeps, RunningGateway, Secret, SessionStore,
+    FileSessionStore, GatewayConfig, GatewayDeps, RunningGateway, SavedSession, Secret,
+    SessionStore,
 };
 use switchyard_rest::{RestClient, RestConfig};
 use switchyard_sim::gateway::frame::Snowflake;
@@ -73,6 +77,39 @@ impl Env {
             .expect("gateway starts");
         assert!(gw.wait_ready(WAIT).await, "shards ready: {:?}", gw.status());
         gw
+    }
+
+    /// The session the gateway saved for `shard` of `total` (bot `testbot`), if any.
+    pub async fn saved(&self, shard: u32, total: u32) -> Option<SavedSession> {
+        let key = switchyard_gateway::session::session_key("testbot", shard, total);
+        self.store()
+            .load(&key)
+            .await
+            .expect("session store readable")
+    }
+
+    /// Waits until the saved session of shard 0 (of 1) satisfies `done`; returns it.
+    pub async fn wait_saved(&self, mut done: impl FnMut(&SavedSession) -> bool) -> SavedSession {
+        for _ in 0..1000 {
+            if let Some(s) = self.saved(0, 1).await
+                && done(&s)
+            {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no such saved session: {:?}", self.saved(0, 1).await);
+    }
+
+    /// An embedded broker's gate: publishes through the returned broker wait while the gate
+    /// is closed (`false`). Keep the sender: dropping it opens the gate.
+    pub fn gated(&self, open: bool) -> (tokio::sync::watch::Sender<bool>, Arc<Gated>) {
+        let (gate, rx) = tokio::sync::watch::channel(open);
+        let broker = Arc::new(Gated {
+            inner: self.broker.clone(),
+            open: rx,
+        });
+        (gate, broker)
     }
 
     pub async fn subscribe(&self, pattern: &str) -> Subscription {
@@ -166,6 +203,53 @@ pub async fn seqs_until(
         {
             seen.insert(seq);
         }
+    }
+}
+
+/// Collects how many times each seq arrived until `done` says so.
+pub async fn seq_counts_until(
+    sub: &mut Subscription,
+    seen: &mut BTreeMap<u64, u32>,
+    mut done: impl FnMut(&BTreeMap<u64, u32>) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done(seen) {
+        let msg = tokio::time::timeout_at(deadline, sub.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out; seen {} seqs: {seen:?}", seen.len()))
+            .expect("open");
+        if let Ok(env) = Envelope::decode(&msg.payload)
+            && let Some(seq) = env.seq
+        {
+            *seen.entry(seq).or_insert(0) += 1;
+        }
+    }
+}
+
+/// A broker whose publishes wait while the gate is closed.
+pub struct Gated {
+    inner: EmbeddedBroker,
+    open: tokio::sync::watch::Receiver<bool>,
+}
+
+#[async_trait]
+impl Broker for Gated {
+    fn backend(&self) -> &'static str {
+        "gated"
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn publish(&self, topic: &Topic, payload: Bytes) -> Result<(), BrokerError> {
+        let mut open = self.open.clone();
+        let _ = open.wait_for(|o| *o).await;
+        self.inner.publish(topic, payload).await
+    }
+    async fn subscribe(&self, pattern: &Pattern) -> Result<Subscription, BrokerError> {
+        self.inner.subscribe(pattern).await
+    }
+    async fn subscribe_group(&self, p: &Pattern, g: &str) -> Result<Subscription, BrokerError> {
+        self.inner.subscribe_group(p, g).await
     }
 }
 

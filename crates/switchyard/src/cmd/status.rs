@@ -116,15 +116,31 @@ mod tests {
     fn renders_shards_and_services() {
         let doc = json!({
             "service": "switchyard", "version": "0.1.0", "command": "run", "uptime_s": 5,
-            "gateway": {"bot": "echo", "ready": 2, "total": 2, "identifies_remaining": 998,
-                "shards": [{"id": 0, "state": "ready", "latency_ms": 41.2, "seq": 12},
-                           {"id": 1, "state": "resuming", "latency_ms": null, "seq": 3}]},
+            "gateway": {"bot": "echo", "ready": 2, "total": 3, "identifies_remaining": 998,
+                "shards": [{"id": 0, "state": "active", "latency_ms": 41.2, "seq": 12},
+                           {"id": 1, "state": "resuming", "latency_ms": null, "seq": 3},
+                           {"id": 2, "state": "fatal", "latency_ms": null, "seq": 0,
+                            "error": "close 4014 disallowed intents"}]},
             "services": [{"name": "echo", "instance": "echo-1", "version": "1.0", "last_seen_s": 2}]
         });
         let text = render(&doc);
-        assert!(text.contains("shards ready 2/2"), "{text}");
+        assert!(text.contains("bot echo: shards ready 2/3"), "{text}");
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|cols| cols.first().is_some_and(|c| c.parse::<u32>().is_ok()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                vec!["0", "active", "41", "ms", "12"],
+                vec!["1", "resuming", "-", "3"],
+                vec!["2", "fatal", "-", "0"],
+            ],
+            "{text}"
+        );
         assert!(
-            text.contains("ready") && text.contains("41 ms") && text.contains("resuming"),
+            text.contains("shard 2 stopped: close 4014 disallowed intents"),
             "{text}"
         );
         assert!(

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Deserialize;
-use switchyard_core::TopicTemplate;
+use switchyard_core::{Pattern, TopicTemplate};
 use switchyard_gateway::{
     EventFilter, GatewayConfig, OutboundConfig, PayloadMode, Profile, RouteAllowlist, Secret,
     ShardRange, parse_intents,
 };
+
+use super::overlap;
 
 /// `[gateway]`.
 #[derive(Clone, Deserialize)]
@@ -157,10 +159,33 @@ impl GatewaySection {
                 "gateway.shard_range and gateway.pool exclude each other: the pool hands out the shards"
             );
         }
+        for warning in self.event_name_warnings() {
+            tracing::warn!("{warning}");
+        }
         if self.bots.is_empty() {
             return self.library(Some(Secret::new("validation"))).map(|_| ());
         }
         self.bot_configs(true).map(|_| ())
+    }
+
+    /// One line per name in `events` or `drop_events` that Discord is not known to send (a
+    /// typo there silently filters everything, or nothing); not an error, as Discord adds
+    /// events.
+    pub fn event_name_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (key, names) in [
+            ("gateway.events", &self.events),
+            ("gateway.drop_events", &self.drop_events),
+        ] {
+            for unknown in
+                switchyard_gateway::config::unknown_events(names.iter().map(String::as_str))
+            {
+                out.push(format!(
+                    "{key}: {unknown}; it is kept, but no event of that name may ever arrive"
+                ));
+            }
+        }
+        out
     }
 
     /// The library's configuration of every bot this process runs: `[gateway]` alone, or
@@ -204,7 +229,11 @@ impl GatewaySection {
                 .library(Some(token))
                 .map_err(|e| anyhow::anyhow!("{at} ({}): {e}", entry.bot))?;
             match &entry.outbound_pattern {
-                Some(p) => config.outbound.pattern = p.clone(),
+                Some(p) => {
+                    Pattern::new(p)
+                        .map_err(|e| anyhow::anyhow!("{at}.outbound_pattern = {p:?}: {e}"))?;
+                    config.outbound.pattern = p.clone();
+                }
                 None if i > 0 => anyhow::bail!(
                     "{at} ({}): set outbound_pattern (for example \"outbound.{}.>\"); outbound.discord.> belongs to the first bot",
                     entry.bot,
@@ -215,16 +244,21 @@ impl GatewaySection {
             if let Some(other) = configs.iter().find(|c| c.bot == config.bot) {
                 anyhow::bail!("{at}: the bot name {:?} is used twice", other.bot);
             }
-            if let Some(other) = configs
-                .iter()
-                .find(|c| c.outbound.pattern == config.outbound.pattern)
-            {
-                anyhow::bail!(
-                    "{at} ({}): bot {} already answers {}; every bot needs its own outbound_pattern",
-                    entry.bot,
-                    other.bot,
-                    other.outbound.pattern
-                );
+            let mine = Pattern::new(&config.outbound.pattern)
+                .map_err(|e| anyhow::anyhow!("{at}.outbound_pattern: {e}"))?;
+            for other in &configs {
+                let theirs = Pattern::new(&other.outbound.pattern)
+                    .map_err(|e| anyhow::anyhow!("{at}: bot {}: {e}", other.bot))?;
+                if let Some(topic) = overlap::overlap(&mine, &theirs) {
+                    anyhow::bail!(
+                        "{at} ({}): its outbound_pattern {} overlaps bot {}'s {}: a message on {topic} would be sent once by each bot; every bot needs its own outbound_pattern, disjoint from the others (for example \"outbound.{}.>\")",
+                        entry.bot,
+                        mine,
+                        other.bot,
+                        theirs,
+                        entry.bot
+                    );
+                }
             }
             configs.push(config);
         }
@@ -327,6 +361,24 @@ mod tests {
         assert!(bad(|s| s.allowed_routes = vec!["nope".into()]).contains("gateway.allowed_routes"));
         assert!(bad(|s| s.topic_template = "a.{x}".into()).contains("gateway.topic_template"));
         let s = GatewaySection {
+            events: vec!["MESSAGE_CREATE".into(), "MESAGE_UPDATE".into()],
+            drop_events: vec!["typing_start".into(), "TYPING_STRAT".into()],
+            ..GatewaySection::default()
+        };
+        s.validate().expect("unknown event names only warn");
+        let warnings = s.event_name_warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("gateway.events: \"MESAGE_UPDATE\"")
+                && warnings[0].contains("did you mean MESSAGE_UPDATE?"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].starts_with("gateway.drop_events: \"TYPING_STRAT\"")
+                && warnings[1].contains("TYPING_START"),
+            "{warnings:?}"
+        );
+        let s = GatewaySection {
             token: Some("sekrit".into()),
             ..GatewaySection::default()
         };
@@ -371,7 +423,20 @@ mod tests {
         let e = bots("token = \"t2\"\noutbound_pattern = \"outbound.discord.>\"")
             .expect_err("same pattern")
             .to_string();
-        assert!(e.contains("already answers outbound.discord.>"), "{e}");
+        assert!(e.contains("overlaps bot main's outbound.discord.>"), "{e}");
+        let e = bots("token = \"t2\"\noutbound_pattern = \"outbound.>\"")
+            .expect_err("overlapping pattern")
+            .to_string();
+        assert!(
+            e.contains("gateway.bots[1] (helper)")
+                && e.contains("outbound.>")
+                && e.contains("bot main's outbound.discord.>"),
+            "{e}"
+        );
+        let e = bots("token = \"t2\"\noutbound_pattern = \"outbound..x\"")
+            .expect_err("invalid pattern")
+            .to_string();
+        assert!(e.contains("gateway.bots[1].outbound_pattern"), "{e}");
         let e = bots("token = \"t2\"\nnope = 1")
             .expect_err("unknown key")
             .to_string();

@@ -1,0 +1,308 @@
+//! The shard runner: polls one twilight shard without pause, routes each raw frame, and hands
+//! what is published to a bounded queue drained by the shard's publisher task.
+//!
+//! twilight only heartbeats while the shard is polled, so the runner never waits for the
+//! broker: when the queue is full, frames go to an overflow list and polling goes on. If the
+//! queue stays full for `full_bound`, or the overflow grows to the queue's capacity, the
+//! runner closes the shard with a resumable code and stops polling until the queue drains;
+//! then twilight RESUMEs and Discord replays the backlog it held meanwhile.
+//!
+//! Frames that have already arrived are handled in bursts (up to [`BURST`]) before the loop
+//! looks at its other branches again. The per-frame work lives in [`runner`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use switchyard_core::Topic;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use twilight_gateway::error::ReceiveMessageError;
+use twilight_gateway::{CloseFrame, ConfigBuilder, Message, Session, Shard, ShardId, ShardState};
+
+mod runner;
+
+use runner::{After, Runner};
+
+use crate::config::GatewayConfig;
+use crate::queue::IdentifyQueue;
+use crate::route::{Router, Scratch};
+use crate::session::SavedSession;
+use crate::status::{ShardPhase, ShardStatus};
+
+/// The topic gaps are reported on.
+pub const GAP_TOPIC: &str = "control.gateway.gap";
+
+/// One item between a shard and its publisher.
+#[derive(Debug)]
+pub(crate) struct Item {
+    /// What to publish; `None` only advances the handed-over sequence.
+    pub publish: Option<(Topic, Bytes)>,
+    /// The session and sequence this item completes.
+    pub session: Arc<str>,
+    /// The sequence, for dispatches.
+    pub seq: Option<u64>,
+}
+
+/// The most frames handled in one go while more are already received.
+const BURST: usize = 64;
+
+/// Counts shards that became ready, for "shards ready 3/4".
+#[derive(Debug)]
+pub(crate) struct Progress {
+    pub ready: AtomicU32,
+    pub total: AtomicU32,
+}
+
+/// Everything one shard runner needs.
+pub(crate) struct ShardTask {
+    pub id: u32,
+    pub total: u32,
+    pub config: Arc<GatewayConfig>,
+    pub router: Arc<Router>,
+    pub queue: IdentifyQueue,
+    pub gateway_url: String,
+    pub saved: Option<SavedSession>,
+    pub status: Arc<ShardStatus>,
+    pub progress: Arc<Progress>,
+    pub stop: watch::Receiver<bool>,
+    pub tx: mpsc::Sender<Item>,
+}
+
+/// Runs a shard until it stops (fatal close, or `stop`); returns the fatal error, if any.
+pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
+    let ShardTask {
+        id,
+        total,
+        config,
+        router,
+        queue,
+        gateway_url,
+        saved,
+        status,
+        progress,
+        mut stop,
+        tx,
+    } = task;
+    let make = {
+        let config = config.clone();
+        move |resume: Option<(Session, String)>| {
+            let mut builder = ConfigBuilder::new(config.token.expose().to_owned(), config.intents)
+                .proxy_url(gateway_url.trim_end_matches('/').to_owned())
+                .large_threshold(config.large_threshold.clamp(50, 250))
+                .queue(queue.clone());
+            if let Some((session, url)) = resume {
+                builder = builder.session(session).resume_url(url);
+            }
+            Shard::with_config(ShardId::new(id, total), builder.build())
+        }
+    };
+    let mut runner = Runner {
+        id,
+        total,
+        shard_label: id.to_string(),
+        router,
+        status: status.clone(),
+        progress,
+        config: config.clone(),
+        tx,
+        overflow: VecDeque::new(),
+        overflow_cap: config.queue_capacity.max(1),
+        full_since: None,
+        depth: metrics::gauge!("switchyard_gateway_queue_depth", "shard" => id.to_string()),
+        session: Arc::from(""),
+        last: None,
+        own_user: None,
+        ended_because: None,
+        counters: HashMap::new(),
+        scratch: Scratch::default(),
+    };
+    let mut resume = None;
+    if let Some(saved) = saved {
+        tracing::info!(shard = id, session = %saved.session_id, seq = saved.seq, "resuming the saved session");
+        resume = Some((
+            Session::new(saved.seq, saved.session_id.clone()),
+            saved.resume_url.clone(),
+        ));
+        let session: Arc<str> = Arc::from(saved.session_id.as_str());
+        runner.session = session.clone();
+        runner.last = Some((session.clone(), saved.seq));
+        status.set_session(Some(session), Some(saved.resume_url));
+        runner.ended_because = Some("the saved session could not be resumed".into());
+    }
+    let mut shard = make(resume);
+    let bound = config.full_bound;
+    // While paused (closed because the queue stayed full), the session to resume.
+    let mut paused: Option<Option<(Session, String)>> = None;
+    let tx = runner.tx.clone();
+    let mut stop_now = false;
+    let mut pause_now = false;
+    let mut renew = false;
+    loop {
+        if paused.is_some() {
+            tokio::select! {
+                stopping = stop.wait_for(|s| *s) => {
+                    drop(stopping);
+                    stop_now = true;
+                }
+                permit = tx.reserve(), if !runner.overflow.is_empty() => {
+                    let Ok(permit) = permit else { break };
+                    if let Some(item) = runner.overflow.pop_front() {
+                        permit.send(item);
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_millis(5)), if runner.overflow.is_empty() => {
+                    if tx.capacity() == tx.max_capacity() {
+                        runner.full_since = None;
+                        status.set_phase(ShardPhase::Disconnected);
+                        tracing::info!(shard = id, "the publish queue drained; resuming the shard");
+                        shard = make(paused.take().flatten());
+                    }
+                }
+            }
+            if stop_now {
+                runner.flush().await;
+                status.set_phase(ShardPhase::Stopped);
+                return Ok(());
+            }
+            continue;
+        }
+        if stop_now {
+            close_resumably(&mut shard, &mut runner).await;
+            runner.flush().await;
+            status.set_phase(ShardPhase::Stopped);
+            return Ok(());
+        }
+        if renew {
+            renew = false;
+            shard = make(None);
+            continue;
+        }
+        if pause_now {
+            pause_now = false;
+            let resume = close_resumably(&mut shard, &mut runner).await;
+            status.set_phase(ShardPhase::Paused);
+            paused = Some(resume);
+            continue;
+        }
+        let deadline = runner.full_since.map_or_else(Instant::now, |t| t + bound);
+        let mut received = None;
+        tokio::select! {
+            stopping = stop.wait_for(|s| *s) => {
+                drop(stopping);
+                stop_now = true;
+            }
+            permit = tx.reserve(), if !runner.overflow.is_empty() => {
+                let Ok(permit) = permit else { break };
+                if let Some(item) = runner.overflow.pop_front() {
+                    permit.send(item);
+                }
+                if runner.overflow.is_empty() {
+                    runner.full_since = None;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline), if runner.full_since.is_some() => {
+                tracing::warn!(shard = id, bound_ms = bound.as_millis() as u64, backlog = runner.overflow.len(),
+                    "the publish queue stayed full; closing the shard resumably until it drains (Discord holds the backlog)");
+                metrics::counter!("switchyard_gateway_backpressure_closes_total", "shard" => runner.shard_label.clone()).increment(1);
+                pause_now = true;
+            }
+            msg = shard.next() => received = Some(msg),
+        }
+        let Some(msg) = received else { continue };
+        let mut after = runner.message(&shard, msg);
+        // Frames already received are handled before the other branches are
+        // looked at again: that pass costs once per burst rather than per frame.
+        let mut burst = 1;
+        while after == After::Continue && burst < BURST && runner.full_since.is_none() {
+            let Some(msg) = ready_now(&mut shard).await else {
+                break;
+            };
+            after = runner.message(&shard, msg);
+            burst += 1;
+        }
+        match after {
+            After::End => break,
+            After::Renew => renew = true,
+            After::Continue => {}
+        }
+        if runner.overflow.len() >= runner.overflow_cap {
+            tracing::warn!(
+                shard = id,
+                backlog = runner.overflow.len(),
+                "the publish queue and its overflow are full; closing the shard resumably until it drains (Discord holds the backlog)"
+            );
+            metrics::counter!("switchyard_gateway_backpressure_closes_total", "shard" => runner.shard_label.clone()).increment(1);
+            pause_now = true;
+        }
+        if status.phase() != ShardPhase::Fatal {
+            status.set_phase(match shard.state() {
+                ShardState::Active => ShardPhase::Active,
+                ShardState::Identifying => ShardPhase::Identifying,
+                ShardState::Resuming => ShardPhase::Resuming,
+                ShardState::FatallyClosed => ShardPhase::Fatal,
+                ShardState::Disconnected { .. } => ShardPhase::Disconnected,
+            });
+        }
+        status.set_latency(shard.latency().average());
+    }
+    runner.flush().await;
+    if status.phase() == ShardPhase::Fatal {
+        let error = status
+            .snapshot()
+            .error
+            .unwrap_or_else(|| format!("shard {id} closed fatally"));
+        return Err(error);
+    }
+    status.set_phase(ShardPhase::Stopped);
+    Ok(())
+}
+
+/// The shard's next message if it is ready now; `None` (with the task registered for the
+/// next one) if not.
+async fn ready_now(
+    shard: &mut Shard<IdentifyQueue>,
+) -> Option<Option<Result<Message, ReceiveMessageError>>> {
+    std::future::poll_fn(|cx| match shard.poll_next_unpin(cx) {
+        Poll::Ready(msg) => Poll::Ready(Some(msg)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
+
+/// Closes with a resumable code: sends the close frame (polling briefly, frames that still
+/// arrive are handled), then drops the connection. Returns the session to resume, if any.
+/// twilight reconnects by itself after a close it initiated, so the shard is dropped rather
+/// than polled further; a new one resumes from the returned session.
+async fn close_resumably(
+    shard: &mut Shard<IdentifyQueue>,
+    runner: &mut Runner,
+) -> Option<(Session, String)> {
+    let resume = shard
+        .session()
+        .cloned()
+        .zip(shard.resume_url().map(str::to_owned));
+    shard.close(CloseFrame::RESUME);
+    let _ = tokio::time::timeout(Duration::from_millis(100), async {
+        while let Some(msg) = shard.next().await {
+            match msg {
+                Ok(Message::Text(text)) => runner.frame(shard, &text),
+                Ok(Message::Close(_)) | Err(_) => break,
+            }
+            if !matches!(shard.state(), ShardState::Disconnected { .. }) {
+                break;
+            }
+        }
+    })
+    .await;
+    // Frames handled during the close may have advanced the session.
+    shard
+        .session()
+        .cloned()
+        .zip(shard.resume_url().map(str::to_owned))
+        .or(resume)
+}

@@ -1,0 +1,295 @@
+//! The runner's per-frame work: routing each frame, counting it, handing it to the bounded
+//! queue (or the overflow list while the queue is full), and noticing new sessions, closes
+//! and gaps.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use switchyard_core::Topic;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use twilight_gateway::error::ReceiveMessageError;
+use twilight_gateway::{Message, Shard};
+
+use super::{GAP_TOPIC, Item, Progress};
+use crate::close::{CloseAction, classify, meaning};
+use crate::config::GatewayConfig;
+use crate::queue::IdentifyQueue;
+use crate::route::{Routed, Router, Scratch};
+use crate::status::{ShardPhase, ShardStatus};
+
+/// What the runner's loop does after a message from the shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum After {
+    /// Go on reading.
+    Continue,
+    /// Rebuild the shard without a session (4007, 4009).
+    Renew,
+    /// The shard's stream ended.
+    End,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// One shard's runner state, kept across reconnects.
+pub(super) struct Runner {
+    pub(super) id: u32,
+    pub(super) total: u32,
+    pub(super) shard_label: String,
+    pub(super) router: Arc<Router>,
+    pub(super) status: Arc<ShardStatus>,
+    pub(super) progress: Arc<Progress>,
+    pub(super) config: Arc<GatewayConfig>,
+    pub(super) tx: mpsc::Sender<Item>,
+    pub(super) overflow: VecDeque<Item>,
+    /// The overflow length at which the shard pauses at once, without waiting `full_bound`.
+    pub(super) overflow_cap: usize,
+    pub(super) full_since: Option<Instant>,
+    pub(super) depth: metrics::Gauge,
+    pub(super) session: Arc<str>,
+    pub(super) last: Option<(Arc<str>, u64)>,
+    pub(super) own_user: Option<u64>,
+    pub(super) ended_because: Option<String>,
+    pub(super) counters: HashMap<String, metrics::Counter>,
+    pub(super) scratch: Scratch,
+}
+
+impl Runner {
+    pub(super) async fn flush(&mut self) {
+        while let Some(item) = self.overflow.pop_front() {
+            if self.tx.send(item).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    pub(super) fn push(&mut self, item: Item) {
+        if !self.overflow.is_empty() {
+            self.overflow.push_back(item);
+            return;
+        }
+        match self.tx.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                self.overflow.push_back(item);
+                self.full_since.get_or_insert_with(Instant::now);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+        if !self.overflow.is_empty() {
+            // The publisher, which sets the depth otherwise, may be stuck in the broker.
+            let depth = self.tx.max_capacity() - self.tx.capacity() + self.overflow.len();
+            self.status.set_queue_depth(depth);
+            self.depth.set(depth as f64);
+        }
+    }
+
+    /// Handles what the shard's stream yielded.
+    pub(super) fn message(
+        &mut self,
+        shard: &Shard<IdentifyQueue>,
+        msg: Option<Result<Message, ReceiveMessageError>>,
+    ) -> After {
+        match msg {
+            None => After::End,
+            Some(Ok(Message::Text(text))) => {
+                self.frame(shard, &text);
+                After::Continue
+            }
+            Some(Ok(Message::Close(frame))) => {
+                let code = frame.as_ref().map(|f| f.code);
+                // twilight would RESUME after any close Discord sends; 4007 and 4009 need
+                // a new session, so the shard is rebuilt without one.
+                if self.closed(code, shard.session().is_some()) == Some(CloseAction::NewSession)
+                    && matches!(code, Some(4007 | 4009))
+                {
+                    After::Renew
+                } else {
+                    After::Continue
+                }
+            }
+            Some(Err(e)) => {
+                metrics::counter!("switchyard_gateway_receive_errors_total", "shard" => self.shard_label.clone()).increment(1);
+                tracing::warn!(shard = self.id, error = %e, "shard receive error; twilight reconnects");
+                After::Continue
+            }
+        }
+    }
+
+    /// Logs and counts a close; `has_session` is whether twilight still holds a session to
+    /// resume (it drops it when it closed with 1000 itself, after INVALID_SESSION(false)).
+    pub(super) fn closed(&mut self, code: Option<u16>, has_session: bool) -> Option<CloseAction> {
+        let Some(code) = code else {
+            tracing::info!(shard = self.id, "gateway closed without a code; resuming");
+            return None;
+        };
+        self.status.set_last_close(code);
+        metrics::counter!("switchyard_gateway_closes_total", "shard" => self.shard_label.clone(), "code" => code.to_string()).increment(1);
+        let action = classify(code, self.config.intents, [self.id, self.total]);
+        match action.clone() {
+            CloseAction::Resume if !has_session => {
+                tracing::info!(
+                    shard = self.id,
+                    code,
+                    "connection closed after the session was given up; identifying a new one"
+                );
+            }
+            CloseAction::Resume => {
+                tracing::info!(
+                    shard = self.id,
+                    code,
+                    meaning = meaning(code),
+                    "connection closed; resuming"
+                );
+            }
+            CloseAction::NewSession => {
+                self.ended_because
+                    .get_or_insert_with(|| format!("close {code} ({})", meaning(code)));
+                tracing::warn!(
+                    shard = self.id,
+                    code,
+                    meaning = meaning(code),
+                    "connection closed; the session cannot be resumed, identifying a new one"
+                );
+            }
+            CloseAction::Fatal(text) => {
+                tracing::error!(shard = self.id, code, "{text}");
+                self.status.set_error(Some(text));
+                self.status.set_phase(ShardPhase::Fatal);
+            }
+        }
+        Some(action)
+    }
+
+    pub(super) fn frame(&mut self, shard: &Shard<IdentifyQueue>, text: &str) {
+        if let Some(s) = shard.session()
+            && &*self.session != s.id()
+        {
+            self.new_session(s.id(), shard.resume_url());
+        }
+        let received_ms = now_ms();
+        let routed = self.router.route(
+            text,
+            self.id,
+            &self.session,
+            self.own_user,
+            received_ms,
+            &mut self.scratch,
+        );
+        let (dispatch, publish) = match routed {
+            Ok(Routed::Control(9)) => {
+                let resumable = serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("d").and_then(serde_json::Value::as_bool))
+                    .unwrap_or(false);
+                if !resumable {
+                    self.ended_because = Some("INVALID_SESSION (not resumable)".into());
+                }
+                tracing::info!(shard = self.id, resumable, "INVALID_SESSION received");
+                return;
+            }
+            Ok(Routed::Control(_)) => return,
+            Ok(Routed::Publish {
+                dispatch,
+                topic,
+                payload,
+            }) => (dispatch, Some((topic, payload))),
+            Ok(Routed::Skipped(dispatch)) => {
+                self.status.add_skipped();
+                (dispatch, None)
+            }
+            Err(e) => {
+                metrics::counter!("switchyard_gateway_unroutable_total", "shard" => self.shard_label.clone()).increment(1);
+                tracing::warn!(shard = self.id, error = %e, "unroutable frame dropped");
+                return;
+            }
+        };
+        self.status.add_event();
+        let event = dispatch.event.as_ref();
+        match event {
+            "READY" => {
+                self.own_user = dispatch.ids.user;
+                self.status.set_session(
+                    Some(self.session.clone()),
+                    shard.resume_url().map(str::to_owned),
+                );
+                self.ready("identified a new session");
+            }
+            "RESUMED" => self.ready("resumed the session"),
+            _ => {}
+        }
+        match self.counters.get(event) {
+            Some(c) => c.increment(1),
+            None => {
+                let c = metrics::counter!("switchyard_gateway_events_total", "shard" => self.shard_label.clone(), "event" => event.to_owned());
+                c.increment(1);
+                self.counters.insert(event.to_owned(), c);
+            }
+        }
+        if let Some(seq) = dispatch.seq {
+            self.status.set_seq(seq);
+            self.last = Some((self.session.clone(), seq));
+        }
+        let item = Item {
+            publish,
+            session: self.session.clone(),
+            seq: dispatch.seq,
+        };
+        self.push(item);
+    }
+
+    fn ready(&mut self, what: &str) {
+        self.ended_because = None;
+        tracing::info!(shard = self.id, session = %self.session, "{what}");
+        if self.status.first_ready() {
+            let n = self.progress.ready.fetch_add(1, Ordering::Relaxed) + 1;
+            let total = self.progress.total.load(Ordering::Relaxed);
+            tracing::info!("shards ready {n}/{total}");
+        }
+    }
+
+    fn new_session(&mut self, id: &str, resume_url: Option<&str>) {
+        let new: Arc<str> = Arc::from(id);
+        if let Some((old, last_seq)) = self.last.take()
+            && old != new
+        {
+            let reason = self
+                .ended_because
+                .take()
+                .unwrap_or_else(|| "the session was invalidated".into());
+            self.status.add_gap();
+            metrics::counter!("switchyard_gateway_gaps_total", "shard" => self.shard_label.clone())
+                .increment(1);
+            tracing::warn!(shard = self.id, old_session = %old, last_seq, new_session = %new, %reason,
+                "events after seq {last_seq} of the old session are lost (it could not be resumed)");
+            let report = serde_json::json!({
+                "bot": self.config.bot,
+                "shard": self.id,
+                "total": self.total,
+                "old_session": &*old,
+                "last_seq": last_seq,
+                "lost_from": last_seq + 1,
+                "new_session": &*new,
+                "reason": reason,
+                "at_ms": now_ms(),
+            });
+            if let Ok(topic) = Topic::new(GAP_TOPIC) {
+                let payload = Bytes::from(report.to_string());
+                self.push(Item {
+                    publish: Some((topic, payload)),
+                    session: new.clone(),
+                    seq: None,
+                });
+            }
+        }
+        self.session = new;
+        self.status
+            .set_session(Some(self.session.clone()), resume_url.map(str::to_owned));
+    }
+}
