@@ -96,6 +96,21 @@ fn targets(shared: &Shared, items: &[Prerendered]) -> (Targets, Vec<Arc<Session>
     (table, sessions)
 }
 
+/// Dispatches one pre-rendered event now to every live session it is for (its guild's shard,
+/// the intent it needs, the variant without content for sessions lacking MESSAGE_CONTENT),
+/// waking each; returns how many sessions got it. The cheap path for a driver that paces
+/// events itself: nothing is parsed or serialized.
+pub fn dispatch_prerendered(shared: &Shared, item: &Prerendered) -> usize {
+    let (table, _) = targets(shared, std::slice::from_ref(item));
+    let mut delivered = 0;
+    for (session, d) in table.into_iter().flatten() {
+        if session.push_shared(&item.name, &d, true).is_some() {
+            delivered += 1;
+        }
+    }
+    delivered
+}
+
 /// Starts generating load.
 pub fn start(shared: Arc<Shared>, spec: LoadSpec) -> Load {
     let items = mix::build(

@@ -140,6 +140,13 @@ impl SimHandle {
         crate::load::start(self.shared.clone(), spec)
     }
 
+    /// Dispatches one pre-rendered event (from [`crate::mix::build`], or one like it) now;
+    /// returns how many sessions got it. Unlike [`SimHandle::inject`], nothing is parsed or
+    /// serialized, so a benchmark's driver costs the fake little per event.
+    pub fn dispatch_prerendered(&self, item: &crate::mix::Prerendered) -> usize {
+        crate::load::dispatch_prerendered(&self.shared, item)
+    }
+
     /// Runs a scenario to its end; returns how many steps ran.
     pub async fn run_scenario(&self, scenario: &Scenario) -> Result<usize, SimError> {
         scenario.run(&self.shared).await

@@ -1,11 +1,16 @@
 //! What `switchyard bench` measures with: a process-wide monotonic clock for send stamps,
+//! stamps written in place into pre-rendered payloads ([`Stampable`]),
 //! per-thread CPU time from `/proc/self/task/*/schedstat` (nanoseconds, split between the
 //! gateway's threads and the fake's and consumer's), resident memory from `/proc/self/status`,
 //! and percentiles.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::Instant;
+
+use serde_json::Value;
+use switchyard_sim::mix::Prerendered;
 
 /// Thread-name prefix of the fake Discord's runtime (its CPU is not the gateway's).
 pub const SIM_THREADS: &str = "bench-sim";
@@ -117,9 +122,69 @@ pub fn stamp_of(payload: &[u8]) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// The nonce carrying a send stamp.
-pub fn stamp_nonce(ns: u64) -> String {
-    format!("sy{ns}")
+/// The nonce carrying a send stamp, its digits zero-padded to a fixed width so that a
+/// pre-rendered payload can take a new stamp in place.
+pub fn stamp_nonce_padded(ns: u64) -> String {
+    format!("sy{ns:0width$}", width = STAMP_DIGITS)
+}
+
+/// A pre-rendered event whose MESSAGE_CREATE `nonce` can carry a send stamp.
+pub struct Stampable {
+    item: Prerendered,
+    /// Where the stamp's digits go in `d` and `d_stripped`.
+    at: Option<(usize, Option<usize>)>,
+}
+
+/// The stamp's digits: enough for any `u64`, zero-padded.
+const STAMP_DIGITS: usize = 20;
+
+impl Stampable {
+    pub fn new(mut item: Prerendered) -> Self {
+        if &*item.name != "MESSAGE_CREATE" {
+            return Stampable { item, at: None };
+        }
+        let placeholder = stamp_nonce_padded(0);
+        let with_placeholder = |d: &str| -> Option<(Arc<str>, usize)> {
+            let mut v: Value = serde_json::from_str(d).ok()?;
+            v["nonce"] = Value::String(placeholder.clone());
+            let text = v.to_string();
+            let at = text.find(&placeholder)? + placeholder.len() - STAMP_DIGITS;
+            Some((Arc::from(text), at))
+        };
+        let Some((d, at)) = with_placeholder(&item.d) else {
+            return Stampable { item, at: None };
+        };
+        let stripped = item.d_stripped.as_deref().and_then(with_placeholder);
+        item.d = d;
+        let at_stripped = stripped.map(|(d, at)| {
+            item.d_stripped = Some(d);
+            at
+        });
+        Stampable {
+            item,
+            at: Some((at, at_stripped)),
+        }
+    }
+
+    /// The event, stamped with `ns` if it is a MESSAGE_CREATE.
+    pub fn stamped(&self, ns: u64) -> Prerendered {
+        let Some((at, at_stripped)) = self.at else {
+            return self.item.clone();
+        };
+        let nonce = stamp_nonce_padded(ns);
+        let digits = &nonce[nonce.len() - STAMP_DIGITS..];
+        let stamp = |d: &str, at: usize| -> Arc<str> {
+            let mut text = d.to_owned();
+            text.replace_range(at..at + STAMP_DIGITS, digits);
+            Arc::from(text)
+        };
+        let mut item = self.item.clone();
+        item.d = stamp(&self.item.d, at);
+        if let (Some(d), Some(at)) = (&self.item.d_stripped, at_stripped) {
+            item.d_stripped = Some(stamp(d, at));
+        }
+        item
+    }
 }
 
 #[cfg(test)]
@@ -135,10 +200,23 @@ mod tests {
         assert_eq!(quantile(&[], 0.5), None);
         let p = format!(
             r#"{{"t":"MESSAGE_CREATE","d":{{"nonce":"{}","x":1}}}}"#,
-            stamp_nonce(42)
+            stamp_nonce_padded(42)
         );
         assert_eq!(stamp_of(p.as_bytes()), Some(42));
         assert_eq!(stamp_of(br#"{"nonce":"123"}"#), None);
+        let item = Prerendered {
+            name: "MESSAGE_CREATE".into(),
+            guild_id: 1,
+            intent: None,
+            d: r#"{"content":"hi","nonce":"123","id":"5"}"#.into(),
+            d_stripped: Some(r#"{"content":"","nonce":"123","id":"5"}"#.into()),
+        };
+        let stamped = Stampable::new(item).stamped(987_654_321);
+        for d in [&stamped.d, stamped.d_stripped.as_ref().expect("stripped")] {
+            assert_eq!(stamp_of(d.as_bytes()), Some(987_654_321), "{d}");
+            let v: serde_json::Value = serde_json::from_str(d).expect("still JSON");
+            assert_eq!(v["id"], "5");
+        }
         assert!(rss_bytes().expect("VmRSS") > 0);
         let a = CpuSnapshot::take().expect("schedstat");
         let b = CpuSnapshot::take().expect("schedstat");
