@@ -6,51 +6,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use bytes::Bytes;
 use common::{WAIT, env, eventually, seqs_until};
-use switchyard_broker::embedded::EmbeddedBroker;
-use switchyard_broker::{Broker, BrokerError, Capabilities, Pattern, Subscription, Topic};
 use switchyard_sim::SimConfig;
-
-/// A broker whose publishes wait while the gate is closed.
-struct Gated {
-    inner: EmbeddedBroker,
-    open: tokio::sync::watch::Receiver<bool>,
-}
-
-#[async_trait]
-impl Broker for Gated {
-    fn backend(&self) -> &'static str {
-        "gated"
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn publish(&self, topic: &Topic, payload: Bytes) -> Result<(), BrokerError> {
-        let mut open = self.open.clone();
-        let _ = open.wait_for(|o| *o).await;
-        self.inner.publish(topic, payload).await
-    }
-    async fn subscribe(&self, pattern: &Pattern) -> Result<Subscription, BrokerError> {
-        self.inner.subscribe(pattern).await
-    }
-    async fn subscribe_group(&self, p: &Pattern, g: &str) -> Result<Subscription, BrokerError> {
-        self.inner.subscribe_group(p, g).await
-    }
-}
 
 #[tokio::test]
 async fn removing_a_shard_whose_broker_hangs_ends_in_time_and_loses_nothing() {
     let env = env(SimConfig::fast()).await;
-    let (gate, open) = tokio::sync::watch::channel(true);
-    let broker = Arc::new(Gated {
-        inner: env.broker.clone(),
-        open,
-    });
+    let (gate, broker) = env.gated(true);
     let gw = switchyard_gateway::start(env.config(), env.deps_with(broker))
         .await
         .expect("starts");

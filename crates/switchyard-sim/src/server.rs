@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt as _;
@@ -45,7 +46,10 @@ impl Sim {
         let http_url = format!("http://{local}");
         let ws_url = format!("ws://{local}");
         let shared = Arc::new(Shared::new(config, http_url.clone(), ws_url.clone()));
-        let app = Router::new().fallback(entry).with_state(shared.clone());
+        let app = Router::new()
+            .fallback(entry)
+            .layer(DefaultBodyLimit::max(crate::rest::MAX_REQUEST_BODY))
+            .with_state(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -211,11 +215,18 @@ async fn entry(
     uri: Uri,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if let Ok(ws) = ws {
         return crate::gateway::upgrade(shared, ws, uri.query());
     }
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::TooLarge.into_response();
+        }
+        Err(e) => return bad(e.body_text()),
+    };
     let path = uri.path();
     if let Some(op) = path.strip_prefix("/_sim/") {
         return control_http(&shared, &method, op, &headers, &body).await;

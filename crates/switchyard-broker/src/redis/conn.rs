@@ -24,9 +24,18 @@ pub(crate) struct RedisTarget {
 impl RedisTarget {
     /// Checks the URL; connects nothing yet.
     pub(crate) fn new(url: &BrokerUrl, options: &BrokerOptions) -> Result<Self, BrokerError> {
-        let client = redis::Client::open(url.server()).map_err(|e| {
+        use redis::IntoConnectionInfo as _;
+        let bad = |e: redis::RedisError| {
             BrokerError::Config(format!("{} is not a usable Redis URL: {e}", url.redacted()))
-        })?;
+        };
+        // TCP_NODELAY: a publish is written at once rather than held while an earlier one is
+        // unacknowledged (the `redis` crate leaves Nagle's algorithm on by default).
+        let info = url
+            .server()
+            .into_connection_info()
+            .map_err(bad)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(bad)?;
         Ok(RedisTarget {
             client,
             url: url.redacted(),

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// 405 for a known path with a method it does not support.
     #[error("405: Method Not Allowed")]
     MethodNotAllowed,
+    /// 413 with code 40005: the request body is over [`crate::rest::MAX_REQUEST_BODY`].
+    #[error("Request entity too large")]
+    TooLarge,
 }
 
 impl ApiError {
@@ -50,6 +53,7 @@ impl ApiError {
             Self::InvalidForm(_) | Self::BadRequest(..) => StatusCode::BAD_REQUEST,
             Self::Forbidden(..) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -65,6 +69,7 @@ impl ApiError {
             Self::InvalidForm(errors) => {
                 json!({"message": "Invalid Form Body", "code": 50035, "errors": errors})
             }
+            Self::TooLarge => json!({"message": self.to_string(), "code": 40005}),
         }
     }
 

@@ -2,9 +2,7 @@
 //! messages: a `payload_json` part (or plain text fields) and file parts (`files[n]`), which
 //! become the message's attachments.
 
-use axum::body::Body;
-use axum::extract::{FromRequest, Multipart};
-use axum::http::{HeaderMap, Request, header};
+use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
@@ -57,13 +55,14 @@ pub async fn parse(headers: &HeaderMap, body: &Bytes) -> Option<Result<Form, Api
 }
 
 async fn parse_multipart(headers: &HeaderMap, body: Bytes) -> Result<Form, ApiError> {
-    let mut req = Request::new(Body::from(body));
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        req.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
-    }
-    let mut multipart = Multipart::from_request(req, &())
-        .await
-        .map_err(|e| form_error(&e.body_text()))?;
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| form_error("multipart/form-data without a boundary"))?;
+    // The whole body is already here (bounded by the server's body limit).
+    let whole = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(whole, boundary);
     let mut payload_json = None;
     let mut fields = Map::new();
     let mut files = Vec::new();
@@ -71,15 +70,15 @@ async fn parse_multipart(headers: &HeaderMap, body: Bytes) -> Result<Form, ApiEr
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return Err(form_error(&e.body_text())),
+            Err(e) => return Err(form_error(&e.to_string())),
         };
         let name = field.name().unwrap_or("").to_owned();
         let filename = field.file_name().map(str::to_owned);
-        let content_type = field.content_type().map(str::to_owned);
+        let content_type = field.content_type().map(ToString::to_string);
         let data = field
             .bytes()
             .await
-            .map_err(|e| form_error(&e.body_text()))?;
+            .map_err(|e| form_error(&e.to_string()))?;
         match filename {
             Some(filename) => {
                 let index = name

@@ -31,6 +31,22 @@ use ratelimit::{BucketInfo, Limited, Limiter, reset_epoch};
 /// Calls kept in the REST log (the oldest are dropped beyond this).
 pub const LOG_CAP: usize = 100_000;
 
+/// The most of a request body kept in the call log; the rest of a larger one (an upload) is
+/// replaced by a note of its size.
+pub const LOGGED_BODY: usize = 64 << 10;
+
+fn logged_body(body: &[u8]) -> String {
+    if body.len() <= LOGGED_BODY {
+        return String::from_utf8_lossy(body).into_owned();
+    }
+    let head = String::from_utf8_lossy(&body[..LOGGED_BODY]);
+    format!("{head}… ({} bytes in all)", body.len())
+}
+
+/// The largest request body the fake takes, as Discord's edge: 25 MiB (uploads included).
+/// A larger one gets 413 with code 40005, "Request entity too large".
+pub const MAX_REQUEST_BODY: usize = 25 << 20;
+
 /// One recorded REST call (headers, and so tokens, are never recorded).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RestCall {
@@ -282,7 +298,7 @@ pub async fn handle(shared: &Arc<Shared>, req: ApiRequest) -> Response {
         method: req.method.to_string(),
         path: req.path.clone(),
         query: req.query.clone(),
-        body: String::from_utf8_lossy(&req.body).into_owned(),
+        body: logged_body(&req.body),
         status,
         bot_id: bot_id.map(|b| b.to_string()),
     });
