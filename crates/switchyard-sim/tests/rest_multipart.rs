@@ -256,19 +256,15 @@ async fn uploads_are_taken_up_to_discords_request_size_and_refused_with_40005_be
     let ch = first_text_channel(&sim, 0);
     let path = format!("/channels/{ch}/messages");
     let payload = json!({"content": "a big file"}).to_string();
+    fn parts<'a>(payload: &'a str, file: &'a [u8]) -> Vec<Part<'a>> {
+        vec![
+            ("payload_json", None, payload.as_bytes()),
+            ("files[0]", Some("big.bin"), file),
+        ]
+    }
     // 5 MiB: over the web frameworks' usual 2 MB default, well within Discord's 25 MiB.
     let big = vec![b'x'; 5 << 20];
-    let (s, m) = send(
-        &sim,
-        "POST",
-        &path,
-        true,
-        &[
-            ("payload_json", None, payload.as_bytes()),
-            ("files[0]", Some("big.bin"), &big),
-        ],
-    )
-    .await;
+    let (s, m) = send(&sim, "POST", &path, true, &parts(&payload, &big)).await;
     assert_eq!(s, 200, "{m}");
     assert_eq!(m["attachments"][0]["size"], big.len());
     let log = sim.counters().rest_calls;
@@ -277,33 +273,12 @@ async fn uploads_are_taken_up_to_discords_request_size_and_refused_with_40005_be
         call.body.len() < 100 << 10,
         "the log keeps the head of an upload, not all of it"
     );
-    assert!(
-        call.body
-            .ends_with(&format!("({} bytes in all)", call_size(&payload, &big)))
-    );
+    let size = multipart(&parts(&payload, &big)).len();
+    assert!(call.body.ends_with(&format!("({size} bytes in all)")));
 
     let too_big = vec![b'x'; 26 << 20];
-    let (s, m) = send(
-        &sim,
-        "POST",
-        &path,
-        true,
-        &[
-            ("payload_json", None, payload.as_bytes()),
-            ("files[0]", Some("huge.bin"), &too_big),
-        ],
-    )
-    .await;
+    let (s, m) = send(&sim, "POST", &path, true, &parts(&payload, &too_big)).await;
     assert_eq!(s, 413, "{m}");
     assert_eq!(m["code"], 40005);
     assert_eq!(m["message"], "Request entity too large");
-}
-
-/// The size of the multipart body `send` builds for a payload and one file.
-fn call_size(payload: &str, file: &[u8]) -> usize {
-    multipart(&[
-        ("payload_json", None, payload.as_bytes()),
-        ("files[0]", Some("big.bin"), file),
-    ])
-    .len()
 }
