@@ -10,6 +10,7 @@
 
 pub mod control;
 pub mod envelope;
+mod overlap;
 pub mod route;
 pub mod template;
 pub mod topic;

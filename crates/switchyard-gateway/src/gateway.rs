@@ -32,35 +32,35 @@ pub struct GatewayBot {
     pub limit: SessionStartLimit,
 }
 
-/// Asks Discord (through the rate-limited client) for the gateway URL, shard count and
-/// session start limit.
-pub async fn gateway_bot(rest: &RestClient, token: &str) -> Result<GatewayBot, GatewayError> {
+/// `GET path` on Discord with the bot's token, its answer as JSON; the error says what went
+/// wrong (the status and the start of the body, with a hint for a rejected token).
+async fn get_json(rest: &RestClient, token: &str, path: &str) -> Result<serde_json::Value, String> {
     let res = rest
-        .send(RestRequest::new(
-            http::Method::GET,
-            "/gateway/bot",
-            Some(token),
-        ))
+        .send(RestRequest::new(http::Method::GET, path, Some(token)))
         .await
-        .map_err(|e| GatewayError::GatewayBot(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     let status = res.status;
-    let body = res
-        .bytes()
-        .await
-        .map_err(|e| GatewayError::GatewayBot(e.to_string()))?;
+    let body = res.bytes().await.map_err(|e| e.to_string())?;
     if !status.is_success() {
         let hint = if status.as_u16() == 401 {
             " (the token was rejected: set a valid DISCORD_TOKEN or gateway.token)"
         } else {
             ""
         };
-        return Err(GatewayError::GatewayBot(format!(
+        return Err(format!(
             "Discord answered {status}{hint}: {}",
             String::from_utf8_lossy(&body[..body.len().min(300)])
-        )));
+        ));
     }
-    let v: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| GatewayError::GatewayBot(format!("not JSON: {e}")))?;
+    serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// Asks Discord (through the rate-limited client) for the gateway URL, shard count and
+/// session start limit.
+pub async fn gateway_bot(rest: &RestClient, token: &str) -> Result<GatewayBot, GatewayError> {
+    let v = get_json(rest, token, "/gateway/bot")
+        .await
+        .map_err(GatewayError::GatewayBot)?;
     let num = |v: &serde_json::Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
     let url = v["url"]
         .as_str()
@@ -84,21 +84,7 @@ pub async fn gateway_bot(rest: &RestClient, token: &str) -> Result<GatewayBot, G
 
 /// Asks Discord for the bot's own user id (`GET /users/@me`).
 async fn own_user_id(rest: &RestClient, token: &str) -> Result<u64, String> {
-    let res = rest
-        .send(RestRequest::new(
-            http::Method::GET,
-            "/users/@me",
-            Some(token),
-        ))
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = res.status;
-    let body = res.bytes().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("Discord answered {status}"));
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
+    let v = get_json(rest, token, "/users/@me").await?;
     v["id"]
         .as_str()
         .and_then(|id| id.parse().ok())

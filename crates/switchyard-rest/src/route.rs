@@ -38,8 +38,34 @@ fn hash_token(token: &str) -> String {
     )
 }
 
-fn is_id(s: &str) -> bool {
+/// Whether a path segment is a Discord id (a snowflake: 1 to 20 ASCII digits).
+pub fn is_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether routes under this first segment carry a token as their third segment
+/// (`/webhooks/{id}/{token}…`, `/interactions/{id}/{token}/callback`).
+fn carries_token(first: &str) -> bool {
+    matches!(first, "webhooks" | "interactions")
+}
+
+/// `path` (with or without `/api[/vN]` and a query) with the token of a webhook or
+/// interaction route replaced by `{token}`, for logs and error reports: the token alone lets
+/// anyone answer as the bot. Other paths come back unchanged.
+pub fn redact_token(path: &str) -> std::borrow::Cow<'_, str> {
+    let bare = path.split('?').next().unwrap_or(path);
+    let route = api_path(bare).unwrap_or(bare);
+    let mut segs = route.split('/').filter(|s| !s.is_empty());
+    let (Some(first), Some(_id), Some(token)) = (segs.next(), segs.next(), segs.next()) else {
+        return std::borrow::Cow::Borrowed(path);
+    };
+    if !carries_token(first) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    // `token` is a slice of `path`: its offset says where to cut.
+    let start = token.as_ptr() as usize - path.as_ptr() as usize;
+    let end = start + token.len();
+    std::borrow::Cow::Owned(format!("{}{{token}}{}", &path[..start], &path[end..]))
 }
 
 fn now_ms() -> u64 {
@@ -105,7 +131,7 @@ impl RouteInfo {
                 key.push(' ');
                 for (i, seg) in segs.iter().take(MAX_SEGMENTS).enumerate() {
                     key.push('/');
-                    let token_slot = i == 2 && matches!(segs[0], "webhooks" | "interactions");
+                    let token_slot = i == 2 && carries_token(segs[0]);
                     if token_slot {
                         key.push_str("{token}");
                     } else if is_id(seg) {
@@ -137,6 +163,25 @@ fn is_label_byte(b: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tokens_are_redacted_from_paths() {
+        use super::redact_token;
+        assert_eq!(
+            redact_token("/webhooks/7/SECRET-tok/messages/@original"),
+            "/webhooks/7/{token}/messages/@original"
+        );
+        assert_eq!(
+            redact_token("/api/v10/interactions/7/SECRET/callback"),
+            "/api/v10/interactions/7/{token}/callback"
+        );
+        assert_eq!(
+            redact_token("/webhooks/7/SECRET?wait=true"),
+            "/webhooks/7/{token}?wait=true"
+        );
+        assert_eq!(redact_token("/webhooks/7"), "/webhooks/7");
+        assert_eq!(redact_token("/channels/1/messages"), "/channels/1/messages");
+    }
+
     use super::*;
 
     #[test]

@@ -112,7 +112,7 @@ fn lossy(payload: &[u8], max: usize) -> String {
 fn report_payload(payload: &[u8]) -> String {
     if let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(payload)
         && let Some(Value::String(path)) = obj.get("path")
-        && let std::borrow::Cow::Owned(redacted) = routes::redact_path(path)
+        && let std::borrow::Cow::Owned(redacted) = switchyard_rest::route::redact_token(path)
     {
         obj.insert("path".into(), Value::String(redacted));
         let text = Value::Object(obj).to_string();
@@ -169,7 +169,11 @@ impl Outbound {
             }
         };
         // Webhook and interaction paths carry a token: never log or report it.
-        let what = format!("{} {}", req.method, routes::redact_path(&req.path));
+        let what = format!(
+            "{} {}",
+            req.method,
+            switchyard_rest::route::redact_token(&req.path)
+        );
         let res = match self.rest.send(req).await {
             Ok(r) => r,
             Err(e) => {

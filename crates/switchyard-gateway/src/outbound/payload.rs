@@ -6,7 +6,8 @@ use http::Method;
 use serde_json::{Map, Value};
 use switchyard_core::Topic;
 
-use super::routes::{RouteAllowlist, check_path, redact_path, strip_api};
+use super::routes::{RouteAllowlist, check_path, strip_api};
+use switchyard_rest::route::redact_token;
 
 /// Fields of a message object passed to `POST /channels/{c}/messages`.
 const MESSAGE_FIELDS: [&str; 11] = [
@@ -225,7 +226,7 @@ fn request(
     if let Err(why) = checked {
         return Err(reject(
             "bad_payload",
-            format!("unsafe or malformed path {:?}: {why}", redact_path(&full)),
+            format!("unsafe or malformed path {:?}: {why}", redact_token(&full)),
         ));
     }
     if !allow.allows(&method, &path) {
@@ -233,7 +234,7 @@ fn request(
             "route_not_allowed",
             format!(
                 "{method} {} is not in gateway.allowed_routes (ids must be numeric; anyone who can publish acts with the bot's token; add the route there if it is meant to be used)",
-                redact_path(&path)
+                redact_token(&path)
             ),
         ));
     }

@@ -7,6 +7,7 @@
 //! `/api/vN` prefix, after [`check_path`] has refused traversal and encoded separators.
 
 use http::Method;
+use switchyard_rest::route::is_id;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seg {
@@ -136,16 +137,11 @@ fn matches(rule: &[Seg], path: &[&str]) -> bool {
     match (rule.first(), path.first()) {
         (Some(Seg::Rest), _) => !path.is_empty() && path.iter().all(|s| !s.is_empty()),
         (Some(Seg::One), Some(s)) => !s.is_empty() && matches(&rule[1..], &path[1..]),
-        (Some(Seg::Id), Some(s)) => is_snowflake(s) && matches(&rule[1..], &path[1..]),
+        (Some(Seg::Id), Some(s)) => is_id(s) && matches(&rule[1..], &path[1..]),
         (Some(Seg::Literal(l)), Some(s)) => l == s && matches(&rule[1..], &path[1..]),
         (None, None) => true,
         _ => false,
     }
-}
-
-/// A Discord id: 1 to 20 ASCII digits.
-fn is_snowflake(s: &str) -> bool {
-    (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Why a path is refused before the allowlist is consulted: it must be absolute, with no
@@ -187,30 +183,6 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
 /// Whether a path is safe to send (see [`check_path`] for the reason when it is not).
 pub fn safe_path(path: &str) -> bool {
     check_path(path).is_ok()
-}
-
-/// `path` with the token of a webhook or interaction route (`/webhooks/{id}/{token}…`,
-/// `/interactions/{id}/{token}/callback`, with or without `/api/vN`) replaced by
-/// `{token}`, for logs and error reports: the token alone lets anyone answer as the bot.
-/// The slot is the one `switchyard-rest` hides in its route keys.
-pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
-    let (bare, query) = match path.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path, None),
-    };
-    let api = &bare[..bare.len() - strip_api(bare).len()];
-    let mut segs: Vec<&str> = strip_api(bare).split('/').collect();
-    // segs[0] is the empty string before the leading slash.
-    if segs.len() > 3 && matches!(segs[1], "webhooks" | "interactions") && !segs[3].is_empty() {
-        segs[3] = "{token}";
-        let mut out = format!("{api}{}", segs.join("/"));
-        if let Some(q) = query {
-            out.push('?');
-            out.push_str(q);
-        }
-        return std::borrow::Cow::Owned(out);
-    }
-    std::borrow::Cow::Borrowed(path)
 }
 
 #[cfg(test)]
@@ -277,23 +249,5 @@ mod tests {
         let custom = RouteAllowlist::parse(["GET /guilds/{id}/members/*"]).expect("valid");
         assert!(custom.allows(&Method::GET, "/guilds/1/members/search"));
         assert!(!custom.allows(&Method::GET, "/guilds/x/members/2"));
-    }
-
-    #[test]
-    fn tokens_are_redacted_from_paths() {
-        assert_eq!(
-            redact_path("/webhooks/7/SECRET-tok/messages/@original"),
-            "/webhooks/7/{token}/messages/@original"
-        );
-        assert_eq!(
-            redact_path("/api/v10/interactions/7/SECRET/callback"),
-            "/api/v10/interactions/7/{token}/callback"
-        );
-        assert_eq!(
-            redact_path("/webhooks/7/SECRET?wait=true"),
-            "/webhooks/7/{token}?wait=true"
-        );
-        assert_eq!(redact_path("/webhooks/7"), "/webhooks/7");
-        assert_eq!(redact_path("/channels/1/messages"), "/channels/1/messages");
     }
 }

@@ -206,9 +206,7 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
                 }
             }
             _ = tokio::time::sleep_until(deadline), if runner.full_since.is_some() => {
-                tracing::warn!(shard = id, bound_ms = bound.as_millis() as u64, backlog = runner.overflow.len(),
-                    "the publish queue stayed full; closing the shard resumably until it drains (Discord holds the backlog)");
-                metrics::counter!("switchyard_gateway_backpressure_closes_total", "shard" => runner.shard_label.clone()).increment(1);
+                runner.pausing(&format!("the publish queue stayed full for {} ms", bound.as_millis()));
                 pause_now = true;
             }
             msg = shard.next() => received = Some(msg),
@@ -231,12 +229,7 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
             After::Continue => {}
         }
         if runner.overflow.len() >= runner.overflow_cap {
-            tracing::warn!(
-                shard = id,
-                backlog = runner.overflow.len(),
-                "the publish queue and its overflow are full; closing the shard resumably until it drains (Discord holds the backlog)"
-            );
-            metrics::counter!("switchyard_gateway_backpressure_closes_total", "shard" => runner.shard_label.clone()).increment(1);
+            runner.pausing("the publish queue and its overflow are full");
             pause_now = true;
         }
         if status.phase() != ShardPhase::Fatal {

@@ -90,6 +90,16 @@ impl Runner {
         }
     }
 
+    /// Logs and counts a close for backpressure, `why` saying which bound was reached.
+    pub(super) fn pausing(&self, why: &str) {
+        tracing::warn!(
+            shard = self.id,
+            backlog = self.overflow.len(),
+            "{why}; closing the shard resumably until it drains (Discord holds the backlog)"
+        );
+        metrics::counter!("switchyard_gateway_backpressure_closes_total", "shard" => self.shard_label.clone()).increment(1);
+    }
+
     /// Handles what the shard's stream yielded.
     pub(super) fn message(
         &mut self,

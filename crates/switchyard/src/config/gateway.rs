@@ -12,8 +12,6 @@ use switchyard_gateway::{
     ShardRange, parse_intents,
 };
 
-use super::overlap;
-
 /// `[gateway]`.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -249,7 +247,7 @@ impl GatewaySection {
             for other in &configs {
                 let theirs = Pattern::new(&other.outbound.pattern)
                     .map_err(|e| anyhow::anyhow!("{at}: bot {}: {e}", other.bot))?;
-                if let Some(topic) = overlap::overlap(&mine, &theirs) {
+                if let Some(topic) = mine.overlap(&theirs) {
                     anyhow::bail!(
                         "{at} ({}): its outbound_pattern {} overlaps bot {}'s {}: a message on {topic} would be sent once by each bot; every bot needs its own outbound_pattern, disjoint from the others (for example \"outbound.{}.>\")",
                         entry.bot,

@@ -8,7 +8,6 @@ pub(crate) mod admin;
 pub(crate) mod broker;
 pub(crate) mod control;
 pub(crate) mod gateway;
-mod overlap;
 pub(crate) mod rest;
 
 use std::path::Path;

@@ -2,13 +2,22 @@
 //! or more trailing ones), with an example topic: two bots whose outbound patterns overlap
 //! would each send a message published there.
 
-use switchyard_core::Pattern;
-use switchyard_core::topic::Segment;
+use crate::topic::{Pattern, Segment};
 
-/// A topic both patterns match, or `None` when they are disjoint.
-pub fn overlap(a: &Pattern, b: &Pattern) -> Option<String> {
-    let mut witness = Vec::new();
-    walk(a.segments(), b.segments(), &mut witness).then(|| witness.join("."))
+impl Pattern {
+    /// A topic both `self` and `other` match, or `None` when no topic matches both.
+    ///
+    /// ```
+    /// use switchyard_core::Pattern;
+    /// let a = Pattern::new("outbound.>").unwrap();
+    /// let b = Pattern::new("outbound.discord.>").unwrap();
+    /// assert_eq!(a.overlap(&b).as_deref(), Some("outbound.discord.1"));
+    /// assert_eq!(b.overlap(&Pattern::new("outbound.helper.>").unwrap()), None);
+    /// ```
+    pub fn overlap(&self, other: &Pattern) -> Option<String> {
+        let mut witness = Vec::new();
+        walk(self.segments(), other.segments(), &mut witness).then(|| witness.join("."))
+    }
 }
 
 /// Any one segment standing for a wildcard in the example.
@@ -56,8 +65,8 @@ mod tests {
             Pattern::new(a).expect("pattern"),
             Pattern::new(b).expect("pattern"),
         );
-        let forward = overlap(&a, &b);
-        assert_eq!(forward.is_some(), overlap(&b, &a).is_some(), "symmetric");
+        let forward = a.overlap(&b);
+        assert_eq!(forward.is_some(), b.overlap(&a).is_some(), "symmetric");
         if let Some(t) = &forward {
             assert!(a.matches(t) && b.matches(t), "{t} matches both");
         }
