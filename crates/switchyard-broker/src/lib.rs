@@ -131,6 +131,14 @@ pub trait Broker: Send + Sync + 'static {
     /// is queued for sending; a failure later is counted and logged (at-most-once).
     async fn publish(&self, topic: &Topic, payload: Bytes) -> Result<(), BrokerError>;
 
+    /// Waits until everything published so far through this broker has reached the broker
+    /// (left this process's buffers). A process that saves how far it got, as the gateway
+    /// saves its sequences, calls it first, so that what it saved was delivered. The embedded
+    /// broker delivers as it publishes: nothing to wait for.
+    async fn flush(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
+
     /// Publishes and waits for the broker's answer, in order with [`Broker::publish`].
     async fn publish_confirmed(
         &self,

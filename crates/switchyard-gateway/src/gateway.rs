@@ -234,7 +234,7 @@ async fn prepare(
                 config.bot
             ))
         })?;
-        let sub = deps.broker.subscribe(&pattern).await?;
+        let sub = outbound::subscribe(&*deps.broker, &pattern, &config.bot).await?;
         Some((pattern, sub))
     } else {
         None
@@ -273,6 +273,7 @@ async fn prepare(
     let (saver_stop, saver_stop_rx) = watch::channel(false);
     let saver = tokio::spawn(run_saver(
         deps.sessions.clone(),
+        deps.broker.clone(),
         config.bot.clone(),
         shards.list().clone(),
         config.session_save_interval,

@@ -8,11 +8,13 @@
 //! On a broker that deduplicates (Redis Streams, JetStream), each event is published with its
 //! deterministic envelope id, so the events Discord replays after a crash and a RESUME (those
 //! between the last saved sequence and the crash) are dropped by the broker: consumers see
-//! each event once. That costs a round trip per event on those brokers. There a transient
-//! failure is retried (with backoff) before the sequence moves on, so a saved sequence never
-//! covers an event the broker did not take; the queue fills meanwhile and the shard pauses,
-//! leaving the backlog with Discord. On plain pub/sub a failed publish is dropped and counted
-//! (at-most-once).
+//! each event once. That costs a round trip per event on those brokers.
+//!
+//! On every broker a transient failure (the broker unreachable, the connection lost) is
+//! retried with backoff before the sequence moves on, so a saved sequence never covers an
+//! event the broker did not take; the queue fills meanwhile and the shard pauses, leaving the
+//! backlog with Discord, which replays it on RESUME. (Plain pub/sub is still at-most-once
+//! past the broker: a message nobody is subscribed to when it is published is gone.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +90,10 @@ pub(crate) async fn run_publisher(
 
 impl Publisher {
     /// Publishes one event; true when the broker took it (a dropped duplicate counts as
-    /// taken: the broker already has it).
+    /// taken: the broker already has it). A transient failure (the broker unreachable or
+    /// disconnected) is retried with backoff, so that the sequence recorded as handed over
+    /// never passes an event the broker did not take; an event the broker refuses for good
+    /// (too large, say) is logged, counted and dropped.
     async fn publish(
         &self,
         session: &str,
@@ -96,33 +101,35 @@ impl Publisher {
         topic: &Topic,
         payload: Bytes,
     ) -> bool {
-        let Some(seq) = seq.filter(|_| self.dedup) else {
-            return match self.broker.publish(topic, payload).await {
-                Ok(()) => true,
-                Err(e) => {
-                    self.failed.increment(1);
-                    tracing::warn!(shard = self.status.id, %topic, error = %e, "publish failed; the event is dropped (at-most-once)");
-                    false
-                }
+        let id = seq.filter(|_| self.dedup).map(|seq| {
+            let source = Source {
+                platform: "discord",
+                bot: &self.bot,
+                shard: self.status.id,
+                session,
             };
-        };
-        let source = Source {
-            platform: "discord",
-            bot: &self.bot,
-            shard: self.status.id,
-            session,
-        };
-        let id = event_id(&source, seq);
-        let id = std::str::from_utf8(&id).unwrap_or_default();
+            event_id(&source, seq)
+        });
+        let id = id
+            .as_ref()
+            .map(|id| std::str::from_utf8(id).unwrap_or_default());
         let mut backoff = Duration::from_millis(10);
         loop {
-            match self
-                .broker
-                .publish_with_id(topic, payload.clone(), id)
-                .await
-            {
-                Ok(p) => {
-                    if p.duplicate {
+            let result = match id {
+                Some(id) => self
+                    .broker
+                    .publish_with_id(topic, payload.clone(), id)
+                    .await
+                    .map(|p| p.duplicate),
+                None => self
+                    .broker
+                    .publish(topic, payload.clone())
+                    .await
+                    .map(|()| false),
+            };
+            match result {
+                Ok(duplicate) => {
+                    if duplicate {
                         self.duplicates.increment(1);
                     }
                     return true;
@@ -130,7 +137,7 @@ impl Publisher {
                 Err(e) if e.is_transient() => {
                     self.failed.increment(1);
                     tracing::warn!(shard = self.status.id, %topic, seq, error = %e, retry_in_ms = backoff.as_millis() as u64,
-                        "publish failed; retrying before the sequence moves on");
+                        "publish failed; retrying before the sequence moves on (the shard pauses if its queue fills)");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }

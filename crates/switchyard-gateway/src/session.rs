@@ -1,5 +1,6 @@
 //! Shard sessions that survive restarts: session id, sequence and resume URL, saved in batches
-//! (every `session_save_interval`) and only up to the last sequence handed to the broker.
+//! (every `session_save_interval`) and only up to the last sequence handed to the broker,
+//! once the broker has confirmed it holds what was handed ([`Broker::flush`]).
 //!
 //! The store is a small trait ([`SessionStore`]) with two implementations: one JSON file per
 //! shard written atomically ([`FileSessionStore`]), and the broker crate's key-value store
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use switchyard_broker::{Broker, BrokerError};
 
 use crate::status::ShardStatus;
 
@@ -193,16 +195,21 @@ impl SessionStore for KvSessionStore {
     }
 }
 
+/// The longest wait for the broker to confirm what was handed to it before a save.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Saves each shard's handed-over session whenever it changed, every `interval`, until
 /// `stop` fires; then saves once more.
 pub(crate) async fn run_saver(
     store: Arc<dyn SessionStore>,
+    broker: Arc<dyn Broker>,
     bot: String,
     shards: crate::shards::ShardList,
     interval: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut saved: std::collections::HashMap<u32, Option<SavedSession>> = Default::default();
+    let mut unconfirmed = false;
     loop {
         let stopping = tokio::select! {
             _ = tokio::time::sleep(interval) => false,
@@ -216,7 +223,16 @@ pub(crate) async fn run_saver(
             .iter()
             .map(|s| saved.get(&s.id).cloned().flatten())
             .collect();
-        save_changed(&*store, &bot, &now, &mut last).await;
+        match save_changed(&*store, &*broker, &bot, &now, &mut last).await {
+            Ok(()) => unconfirmed = false,
+            Err(e) => {
+                metrics::counter!("switchyard_gateway_session_saves_deferred_total").increment(1);
+                if !unconfirmed {
+                    tracing::warn!(error = %e, "the broker cannot confirm the events handed to it; sessions are not saved past them until it can (a RESUME after a crash replays from the last save)");
+                }
+                unconfirmed = true;
+            }
+        }
         saved = now.iter().map(|s| s.id).zip(last).collect();
         if stopping {
             return;
@@ -224,13 +240,20 @@ pub(crate) async fn run_saver(
     }
 }
 
+/// Saves the sessions of `shards` that changed since `saved`. The sequences handed to the
+/// broker are read first and the broker is flushed before anything is saved, so a saved
+/// sequence never covers an event still in a client's buffer. When the broker cannot
+/// confirm, nothing is saved and its error is returned: the sessions stay at their last
+/// save, and a RESUME replays more rather than skipping what may be lost.
 pub(crate) async fn save_changed(
     store: &dyn SessionStore,
+    broker: &dyn Broker,
     bot: &str,
     shards: &[Arc<ShardStatus>],
     saved: &mut [Option<SavedSession>],
-) {
-    for (status, last) in shards.iter().zip(saved.iter_mut()) {
+) -> Result<(), BrokerError> {
+    let mut changed = Vec::new();
+    for (i, (status, last)) in shards.iter().zip(saved.iter()).enumerate() {
         let handed = status.handed();
         let (current, resume_url) = status.session_and_resume_url();
         // The resume URL known is the current session's: an older session still being
@@ -246,14 +269,28 @@ pub(crate) async fn save_changed(
             seq: handed.seq,
             resume_url,
         };
-        if last.as_ref() == Some(&now) {
-            continue;
+        if last.as_ref() != Some(&now) {
+            changed.push((i, status, now));
         }
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    match tokio::time::timeout(FLUSH_TIMEOUT, broker.flush()).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(BrokerError::Disconnected {
+                backend: broker.backend(),
+                detail: format!("no answer to a flush within {FLUSH_TIMEOUT:?}"),
+            });
+        }
+    }
+    for (i, status, now) in changed {
         let key = session_key(bot, status.id, status.total);
         match store.save(&key, &now).await {
             Ok(()) => {
                 metrics::counter!("switchyard_gateway_session_saves_total").increment(1);
-                *last = Some(now);
+                saved[i] = Some(now);
             }
             Err(e) => {
                 metrics::counter!("switchyard_gateway_session_save_errors_total").increment(1);
@@ -261,6 +298,7 @@ pub(crate) async fn save_changed(
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -192,20 +192,28 @@ impl ShardSet {
             }
             statuses.push(shard.status);
         }
+        // save_changed flushes the broker first: the sequences saved were delivered.
         let mut saved = vec![None; statuses.len()];
         let save = save_changed(
             &*self.ctx.sessions,
+            &*self.ctx.broker,
             &self.ctx.config.bot,
             &statuses,
             &mut saved,
         );
-        if tokio::time::timeout(grace, save).await.is_err() {
-            let ids: Vec<u32> = statuses.iter().map(|s| s.id).collect();
-            tracing::warn!(
+        let ids: Vec<u32> = statuses.iter().map(|s| s.id).collect();
+        match tokio::time::timeout(grace, save).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(
+                shards = ?ids,
+                error = %e,
+                "the broker cannot confirm the stopped shards' last events; their sessions stay at the last periodic save, and a RESUME elsewhere replays from there"
+            ),
+            Err(_) => tracing::warn!(
                 shards = ?ids,
                 grace_ms = grace.as_millis() as u64,
                 "saving the stopped shards' sessions timed out; a RESUME elsewhere starts from the last periodic save and replays more"
-            );
+            ),
         }
     }
 

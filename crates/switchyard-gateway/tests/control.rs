@@ -245,3 +245,67 @@ async fn proxied_sources_are_counted_by_name_up_to_a_cap() {
     assert_eq!(counts.get(OTHER_SOURCE), Some(&6));
     assert!(!counts.contains_key(&format!("svc{}", sources - 1)));
 }
+
+#[tokio::test]
+async fn two_gateway_processes_republish_each_proxied_message_once() {
+    let broker = broker();
+    let first = start(&broker, None, 30_000).await;
+    let second = start(&broker, None, 30_000).await;
+    let mut out = sub(&broker, "replies.>").await;
+    for i in 0..20 {
+        publish(
+            &broker,
+            &format!("gateway-proxy.svc{}.replies.x", i % 5),
+            "m",
+        )
+        .await;
+    }
+    for _ in 0..20 {
+        tokio::time::timeout(WAIT, out.recv())
+            .await
+            .expect("republished")
+            .expect("open");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(out.try_recv().is_none(), "a message was republished twice");
+    let counted: u64 = [&first, &second]
+        .iter()
+        .flat_map(|c| c.proxied().into_values())
+        .sum();
+    assert_eq!(
+        counted, 20,
+        "each message counted by the one process that republished it"
+    );
+}
+
+#[tokio::test]
+async fn a_shutdown_sent_by_anyone_takes_the_service_off_the_registry() {
+    let broker = broker();
+    let control = start(&broker, None, 30_000).await;
+    let mut answers = sub(&broker, "control.echo").await;
+    for instance in ["echo-1", "echo-2"] {
+        identify(&broker, "echo", instance, "", 1).await;
+        next(&mut answers).await;
+    }
+    assert_eq!(control.services().len(), 2);
+    // As `switchyard control shutdown echo -i echo-1` sends it, from another process.
+    control::send(&*broker, ControlOp::Shutdown, "echo", Some("echo-1"), None)
+        .await
+        .expect("sent");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while control.services().len() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            control.services()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(control.services()[0].instance, "echo-2");
+    // A REBOOT keeps it registered.
+    control::send(&*broker, ControlOp::Reboot, "echo", None, None)
+        .await
+        .expect("sent");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(control.services().len(), 1);
+}

@@ -1,7 +1,8 @@
 //! Faults on the embedded broker: after resumable faults the consumer saw exactly the fake's
 //! sequence numbers for the session; after non-resumable ones a new session is identified and
 //! the gap is reported on `control.gateway.gap`; after a crash the restarted gateway RESUMEs
-//! from the saved session; a full queue closes the shard and resumes it once drained.
+//! from the saved session; a full queue closes the shard and resumes it once drained; every
+//! fatal close code stops its shard with an error that names the cause.
 
 mod common;
 
@@ -25,22 +26,27 @@ async fn resumable_faults_lose_nothing() {
     let mut sub = env.subscribe("inbound.discord.>").await;
     let ch = env.channel(0);
     let mut seen = BTreeSet::new();
-    let faults = [
+    let mut faults = vec![
         Fault::Reconnect { session_id: None },
         Fault::InvalidSession {
             resumable: true,
             session_id: None,
         },
-        Fault::Close {
-            code: 4000,
+    ];
+    // Every close code Discord's table marks "reconnect" that keeps the session.
+    for code in [4000, 4001, 4002, 4003, 4005, 4008] {
+        faults.push(Fault::Close {
+            code,
             session_id: None,
-        },
+        });
+    }
+    faults.extend([
         Fault::Drop { session_id: None },
         Fault::StopAck {
             stop: true,
             session_id: None,
         },
-    ];
+    ]);
     // READY and the GUILD_CREATEs went out before the subscription: mark them seen by count
     let start = only_session(&env).last_seq;
     seen.extend(1..=start);
@@ -212,4 +218,42 @@ async fn a_full_queue_closes_the_shard_and_resumes_after_it_drains() {
     seqs_until(&mut sub, &mut seen, |s| s.len() as u64 >= last).await;
     assert_eq!(seen, (1..=last).collect::<BTreeSet<u64>>());
     gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_fatal_close_code_stops_the_shard_naming_the_cause() {
+    let cases = [
+        (4004, "token"),
+        (4010, "gateway.shard_range"),
+        (4011, "gateway.shards"),
+        (4012, "v=10"),
+        (4013, "gateway.intents"),
+        (4014, "Privileged Gateway Intents"),
+    ];
+    for (code, hint) in cases {
+        let env = env(SimConfig::fast()).await;
+        let mut gw = env.start(env.config()).await;
+        env.sim
+            .fault(&Fault::Close {
+                code,
+                session_id: None,
+            })
+            .expect("fault");
+        let errors = tokio::time::timeout(WAIT, gw.stopped())
+            .await
+            .expect("the shard stops");
+        assert_eq!(errors.len(), 1, "{code}: {errors:?}");
+        assert!(errors[0].contains(&code.to_string()), "{}", errors[0]);
+        assert!(errors[0].contains(hint), "{code}: {}", errors[0]);
+        let shard = gw.status().shards[0].clone();
+        assert_eq!(
+            (shard.state, shard.last_close),
+            (ShardPhase::Fatal, Some(code))
+        );
+        assert_eq!(
+            env.sim.counters().sessions.len(),
+            1,
+            "{code}: no new IDENTIFY after a fatal close"
+        );
+    }
 }

@@ -59,6 +59,14 @@ pub struct Counters {
     pub connections: u64,
     /// Of those, how many used each transport compression.
     pub transports: TransportCounts,
+    /// IDENTIFYs that started a session.
+    #[serde(default)]
+    pub identifies: u64,
+    /// IDENTIFYs refused with INVALID_SESSION because another shard of the same
+    /// `max_concurrency` bucket identified within the identify window (a client that ignores
+    /// `max_concurrency`).
+    #[serde(default)]
+    pub identifies_too_fast: u64,
     /// REST counters, including 429s and invalid requests.
     pub rest: RestCountsView,
     /// Every REST call, oldest first.
@@ -179,6 +187,8 @@ pub fn summary(shared: &Shared) -> Counters {
             zlib_stream: shared.connections_by_transport[1].load(Ordering::Relaxed),
             zstd_stream: shared.connections_by_transport[2].load(Ordering::Relaxed),
         },
+        identifies: shared.identifies.load(Ordering::Relaxed),
+        identifies_too_fast: shared.identifies_too_fast.load(Ordering::Relaxed),
         rest: lock(&shared.rest.counts).clone(),
         rest_calls: Vec::new(),
     }

@@ -166,6 +166,11 @@ pub struct Shared {
     pub connections: AtomicU64,
     /// Gateway connections per transport compression: none, zlib-stream, zstd-stream.
     pub connections_by_transport: [AtomicU64; 3],
+    /// IDENTIFYs that started a session.
+    pub identifies: AtomicU64,
+    /// IDENTIFYs answered INVALID_SESSION because their `max_concurrency` bucket had
+    /// identified less than the identify window before.
+    pub identifies_too_fast: AtomicU64,
     /// The load generator started over the control API, if any.
     pub load: tokio::sync::Mutex<Option<crate::load::Load>>,
     /// Set to true when the sim shuts down: every connection closes with 1001.
@@ -202,6 +207,8 @@ impl Shared {
             conn_ids: AtomicU64::new(1),
             connections: AtomicU64::new(0),
             connections_by_transport: Default::default(),
+            identifies: AtomicU64::new(0),
+            identifies_too_fast: AtomicU64::new(0),
             load: tokio::sync::Mutex::new(None),
             shutdown: tokio::sync::watch::channel(false).0,
         }
@@ -312,5 +319,7 @@ impl Shared {
         *lock(&self.store) = Store::default();
         self.rest.reset();
         self.faults.stop_ack.store(false, Ordering::Relaxed);
+        self.identifies.store(0, Ordering::Relaxed);
+        self.identifies_too_fast.store(0, Ordering::Relaxed);
     }
 }

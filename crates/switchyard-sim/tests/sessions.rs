@@ -142,6 +142,12 @@ async fn identify_rate_limit_and_session_start_limit() {
     c.identify(TOKEN, 1, Some([0, 2])).await;
     let p = c.payload().await;
     assert_eq!((p["op"].as_u64(), p["d"].as_bool()), (Some(9), Some(false)));
+    let counters = sim.counters();
+    assert_eq!(
+        (counters.identifies, counters.identifies_too_fast),
+        (2, 1),
+        "two sessions started, one IDENTIFY refused for its bucket"
+    );
     let http = reqwest::Client::new();
     let gw: serde_json::Value = http
         .get(format!("{}/gateway/bot", sim.api_url()))

@@ -2,7 +2,8 @@
 //! disjoint shards that together cover all of them. Then one of them goes:
 //! - `kill -9` of the coordinator: within a bounded time the other takes the coordinator's
 //!   lease and holds every shard, RESUMEd (no new IDENTIFY), with no event of any session
-//!   missing from what a subscriber received;
+//!   missing from what a subscriber received; on Redis Streams (a durable group reading)
+//!   none twice either;
 //! - SIGTERM of the other node: it saves its sessions and says SHARD_DEATH, and the
 //!   coordinator hands its shards over at once (no waiting for a lease), RESUMEd exactly
 //!   where they stopped: nothing missing, nothing twice.
@@ -20,6 +21,8 @@ use switchyard_testkit::{RedisServer, free_port};
 
 const SHARDS: u32 = 4;
 const LEASE_MS: u64 = 900;
+/// The session save interval of the Redis Streams case.
+const SLOW_SAVE_MS: u64 = 2000;
 /// A token shaped like Discord's (base64 user id, base64 timestamp, HMAC): never logged.
 const TOKEN: &str = "MTM3MDAwMDAwMDAwMDAwMDA5.GpOoLx.poolHmacPart_Tn3Bc6Xe9Dr2Fs5Gu8Hi1Jk";
 
@@ -31,7 +34,13 @@ struct Node {
 }
 
 impl Node {
-    fn start(sim: &SimHandle, redis: &str, dir: &std::path::Path, name: &str) -> Node {
+    fn start(
+        sim: &SimHandle,
+        redis: &str,
+        dir: &std::path::Path,
+        name: &str,
+        save_ms: u64,
+    ) -> Node {
         let admin = format!("127.0.0.1:{}", free_port());
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
@@ -46,7 +55,7 @@ impl Node {
             .env("SWITCHYARD_GATEWAY_POOL", "true")
             .env("SWITCHYARD_GATEWAY_POOL_LEASE_MS", LEASE_MS.to_string())
             .env("SWITCHYARD_GATEWAY_IDENTIFY_WINDOW_MS", "20")
-            .env("SWITCHYARD_GATEWAY_SESSION_SAVE_MS", "20")
+            .env("SWITCHYARD_GATEWAY_SESSION_SAVE_MS", save_ms.to_string())
             .env("SWITCHYARD_GATEWAY_SESSION_DIR", dir.join(name))
             .env("SWITCHYARD_ADMIN_BIND", &admin)
             .stdout(Stdio::from(out))
@@ -160,27 +169,58 @@ struct Pool {
 }
 
 impl Pool {
-    async fn start() -> Pool {
+    /// On Redis pub/sub, or with `durable` on Redis Streams (the recorder then reads a
+    /// durable group and acknowledges each event).
+    async fn start(durable: bool) -> Pool {
         let redis = RedisServer::start();
+        let url = if durable {
+            format!("{}?durable=streams", redis.url())
+        } else {
+            redis.url()
+        };
         let mut config = SimConfig::fast();
         config.shards = SHARDS;
         config.world.guilds = 16;
         let sim = Sim::start(config).await.expect("sim");
         let dir = tempfile::tempdir().expect("tempdir");
 
-        let broker = switchyard_broker::connect(&redis.url(), &BrokerOptions::default())
+        let broker = switchyard_broker::connect(&url, &BrokerOptions::default())
             .await
             .expect("redis");
-        let mut sub = broker
-            .subscribe(&Pattern::new("inbound.discord.>").expect("pattern"))
-            .await
-            .expect("subscribe");
+        let pattern = Pattern::new("inbound.discord.>").expect("pattern");
+        let (mut plain, mut group) = if durable {
+            let group = broker
+                .subscribe_durable(&pattern, "recorder")
+                .await
+                .expect("durable group");
+            (None, Some(group))
+        } else {
+            (
+                Some(broker.subscribe(&pattern).await.expect("subscribe")),
+                None,
+            )
+        };
         let seen = Seen::default();
         let recorder = {
             let seen = seen.clone();
             tokio::spawn(async move {
-                while let Some(msg) = sub.recv().await {
-                    let Ok(v) = serde_json::from_slice::<Value>(&msg.payload) else {
+                loop {
+                    let payload = match (&mut plain, &mut group) {
+                        (Some(sub), _) => match sub.recv().await {
+                            Some(msg) => msg.payload,
+                            None => return,
+                        },
+                        (_, Some(group)) => match group.recv().await {
+                            Some(delivery) => {
+                                let payload = delivery.message.payload.clone();
+                                delivery.ack().await.expect("ack");
+                                payload
+                            }
+                            None => return,
+                        },
+                        (None, None) => return,
+                    };
+                    let Ok(v) = serde_json::from_slice::<Value>(&payload) else {
                         continue;
                     };
                     if let (Some(shard), Some(seq)) = (v["shard"].as_u64(), v["seq"].as_u64()) {
@@ -196,8 +236,11 @@ impl Pool {
             })
         };
 
-        let a = Node::start(&sim, &redis.url(), dir.path(), "a");
-        let b = Node::start(&sim, &redis.url(), dir.path(), "b");
+        // On Streams the sessions are saved seldom, so that the RESUME after a kill replays
+        // events the broker already has: the duplicates its ids must drop.
+        let save_ms = if durable { SLOW_SAVE_MS } else { 20 };
+        let a = Node::start(&sim, &url, dir.path(), "a", save_ms);
+        let b = Node::start(&sim, &url, dir.path(), "b", save_ms);
         until(
             "the two nodes splitting the shards",
             30,
@@ -276,6 +319,20 @@ impl Pool {
         .await;
     }
 
+    /// `(shard, seq)` of every event the subscriber got more than once.
+    fn twice(&self) -> Vec<(u64, u64)> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .flat_map(|(shard, seqs)| {
+                seqs.iter()
+                    .filter(|(_, n)| **n > 1)
+                    .map(|(seq, _)| (*shard, *seq))
+            })
+            .collect()
+    }
+
     /// Every shard still has its first session (no new IDENTIFY), and those in `moved` were
     /// RESUMEd.
     fn resumed(&self, moved: &BTreeSet<u32>) {
@@ -314,11 +371,51 @@ async fn takes_everything(node: &Node) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_coordinator_s_role_and_shards_go_to_the_other_with_nothing_missing() {
-    let mut pool = Pool::start().await;
+    let mut pool = Pool::start(false).await;
+    kill_the_coordinator(&mut pool, false).await;
+    pool.recorder.abort();
+}
+
+/// On Redis Streams the events replayed after the RESUME (those between the dead node's last
+/// saved sequence and its death) carry the ids they were first published with, so the broker
+/// drops them: the durable group sees every event exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_kill_9_on_redis_streams_every_event_arrives_exactly_once() {
+    let mut pool = Pool::start(true).await;
+    let survivor = kill_the_coordinator(&mut pool, true).await;
+    assert_eq!(pool.twice(), [], "events delivered twice");
+    let metrics = reqwest::get(format!("http://{}/metrics", pool.nodes[survivor].admin))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let dropped = metrics
+        .lines()
+        .find(|l| l.starts_with("switchyard_gateway_duplicates_dropped_total"))
+        .unwrap_or("switchyard_gateway_duplicates_dropped_total (none)");
+    eprintln!("replayed duplicates the broker dropped: {dropped}");
+    pool.recorder.abort();
+}
+
+/// `kill -9` of the coordinator: the other node takes its role and every shard, RESUMEd,
+/// with nothing missing. Returns the survivor's index.
+///
+/// With `fresh`, the kill comes as soon as the subscriber has the last events, which are then
+/// (most likely) published but not yet saved: the RESUME replays them.
+async fn kill_the_coordinator(pool: &mut Pool, fresh: bool) -> usize {
     let dead = pool.coordinator().await;
     let moved = pool.nodes[dead].ready_shards().await.expect("its shards");
+    if fresh {
+        // Every session saved once, so that each can be resumed.
+        tokio::time::sleep(Duration::from_millis(SLOW_SAVE_MS + 200)).await;
+    }
     pool.say("before");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    if fresh {
+        pool.nothing_missing(&pool.nodes[dead]).await;
+    } else {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // kill -9: no goodbye, no SHARD_DEATH, no final session save, no lease released.
     let victim = &mut pool.nodes[dead].child;
@@ -340,12 +437,12 @@ async fn a_killed_coordinator_s_role_and_shards_go_to_the_other_with_nothing_mis
         "every ACCEPT came from the lease holder: {log}"
     );
     assert_no_token(&pool.nodes);
-    pool.recorder.abort();
+    1 - dead
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_node_hands_its_shards_over_with_shard_death_and_nothing_lost() {
-    let mut pool = Pool::start().await;
+    let mut pool = Pool::start(false).await;
     let coordinator = pool.coordinator().await;
     let leaving = 1 - coordinator;
     let moved = pool.nodes[leaving]
@@ -374,18 +471,7 @@ async fn a_stopped_node_hands_its_shards_over_with_shard_death_and_nothing_lost(
     );
     assert!(!log.contains("ignoring a SHARD_ACCEPT"), "{log}");
     // The sessions were saved as the shards stopped, so the RESUME replayed nothing twice.
-    let twice: Vec<(u64, u64)> = pool
-        .seen
-        .lock()
-        .expect("lock")
-        .iter()
-        .flat_map(|(shard, seqs)| {
-            seqs.iter()
-                .filter(|(_, n)| **n > 1)
-                .map(|(seq, _)| (*shard, *seq))
-        })
-        .collect();
-    assert!(twice.is_empty(), "events delivered twice: {twice:?}");
+    assert_eq!(pool.twice(), [], "events delivered twice");
     assert_no_token(&pool.nodes);
     pool.recorder.abort();
 }

@@ -157,6 +157,12 @@ impl Broker for NatsBroker {
             .map_err(|e| self.publish_error(e))
     }
 
+    async fn flush(&self) -> Result<(), BrokerError> {
+        // A round trip behind everything sent so far (JetStream publishes are acknowledged
+        // one by one already).
+        self.barrier().await
+    }
+
     async fn publish_confirmed(
         &self,
         topic: &Topic,

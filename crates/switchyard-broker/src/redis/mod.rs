@@ -156,6 +156,10 @@ impl Broker for RedisBroker {
         self.publisher.confirmed(topic, payload, None).await
     }
 
+    async fn flush(&self) -> Result<(), BrokerError> {
+        self.publisher.flush().await
+    }
+
     async fn subscribe(&self, pattern: &Pattern) -> Result<Subscription, BrokerError> {
         subscriber::subscribe(Arc::clone(&self.target), pattern, self.subscriber_buffer).await
     }

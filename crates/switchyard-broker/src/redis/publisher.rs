@@ -35,6 +35,8 @@ pub(crate) struct Outgoing {
     pub(crate) id: Option<String>,
     /// Where the caller waits for the answer; `None` for fire-and-forget publishes.
     pub(crate) reply: Option<oneshot::Sender<Result<Published, BrokerError>>>,
+    /// A flush marker ([`Publisher::flush`]): a `PING` in the pipeline, not a publish.
+    pub(crate) marker: bool,
 }
 
 /// How a mode turns a message into a command and reads the answer.
@@ -79,6 +81,7 @@ impl Publisher {
             payload,
             id: None,
             reply: None,
+            marker: false,
         };
         self.tx
             .send(msg)
@@ -99,12 +102,35 @@ impl Publisher {
             payload,
             id: id.map(str::to_owned),
             reply: Some(reply),
+            marker: false,
         };
         self.tx
             .send(msg)
             .await
             .map_err(|_| BrokerError::Closed("redis"))?;
         answer.await.map_err(|_| BrokerError::Closed("redis"))?
+    }
+
+    /// Waits until Redis has answered everything queued before the call: a `PING` sent in
+    /// order behind it. Fails with [`BrokerError::Disconnected`] during an outage (what is
+    /// buffered then has not reached Redis).
+    pub(crate) async fn flush(&self) -> Result<(), BrokerError> {
+        let (reply, answer) = oneshot::channel();
+        let msg = Outgoing {
+            topic: Topic::new("switchyard.flush").map_err(|e| BrokerError::backend("redis", e))?,
+            payload: Bytes::new(),
+            id: None,
+            reply: Some(reply),
+            marker: true,
+        };
+        self.tx
+            .send(msg)
+            .await
+            .map_err(|_| BrokerError::Closed("redis"))?;
+        answer
+            .await
+            .map_err(|_| BrokerError::Closed("redis"))?
+            .map(|_| ())
     }
 
     /// Messages that could not be delivered so far.
@@ -190,7 +216,11 @@ impl Writer {
                     let mut pipe = redis::pipe();
                     pipe.ignore_errors();
                     for msg in &batch {
-                        self.command.add(&mut pipe, msg);
+                        if msg.marker {
+                            pipe.cmd("PING");
+                        } else {
+                            self.command.add(&mut pipe, msg);
+                        }
                     }
                     let mut conn = conn.clone();
                     in_flight.push_back(async move {
@@ -271,6 +301,7 @@ impl Writer {
                 let mut values = values.into_iter();
                 for msg in batch {
                     let result = match values.next() {
+                        Some(_) if msg.marker => Ok(Published::default()),
                         Some(v) => self.command.result(v),
                         None => Err(BrokerError::backend("redis", "missing reply in a pipeline")),
                     };

@@ -250,6 +250,10 @@ impl Broker for StreamsBroker {
         self.publisher.send(topic, payload).await
     }
 
+    async fn flush(&self) -> Result<(), BrokerError> {
+        self.publisher.flush().await
+    }
+
     async fn publish_confirmed(
         &self,
         topic: &Topic,

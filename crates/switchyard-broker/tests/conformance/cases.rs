@@ -78,6 +78,24 @@ pub async fn order_per_topic(f: &mut Fixture) -> Outcome {
     Outcome::Passed
 }
 
+/// `flush` returns once the broker holds everything published before it: a publisher
+/// dropped right after its flush has lost nothing (without it, messages still in a client's
+/// buffer go with the client).
+pub async fn flush(f: &mut Fixture) -> Outcome {
+    let broker = f.connect().await;
+    let mut sub = supported!(broker.subscribe(&f.pattern("flushed")).await);
+    let publisher = f.connect().await;
+    let topic = f.topic("flushed");
+    for i in 0..2000u32 {
+        supported!(publisher.publish(&topic, Bytes::from(i.to_string())).await);
+    }
+    supported!(publisher.flush().await);
+    drop(publisher);
+    let got = collect(&mut sub, 2000, WAIT).await;
+    assert_eq!(got.len(), 2000, "messages lost after a flush");
+    Outcome::Passed
+}
+
 /// Every one of N subscribers (on their own connections) gets every message.
 pub async fn fan_out(f: &mut Fixture) -> Outcome {
     let mut subs = Vec::new();

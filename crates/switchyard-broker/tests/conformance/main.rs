@@ -15,6 +15,7 @@ use harness::{Fixture, Kind, Outcome};
 const ALL_CASES: &[&str] = &[
     "exact_patterns",
     "order_per_topic",
+    "flush",
     "fan_out",
     "queue_groups",
     "unsubscribe",
@@ -78,7 +79,7 @@ macro_rules! backend {
 }
 
 backend!(embedded, Kind::Embedded,
-run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary,
+run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe, large_and_binary,
      keyed_groups, keyed_handover],
 skip [
     restart_recovery = "embedded: in-process, there is no server to restart",
@@ -90,7 +91,7 @@ skip [
 ]);
 
 backend!(redis, Kind::Redis,
-run [exact_patterns, order_per_topic, fan_out, unsubscribe, large_and_binary, restart_recovery,
+run [exact_patterns, order_per_topic, flush, fan_out, unsubscribe, large_and_binary, restart_recovery,
      keyed_groups, keyed_handover],
 skip [
     queue_groups = "redis pub/sub has no queue groups (use durable=streams)",
@@ -102,13 +103,13 @@ skip [
 ]);
 
 backend!(redis_streams, Kind::RedisStreams,
-run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary,
+run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe, large_and_binary,
      restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
      deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
 skip []);
 
 backend!(nats, Kind::Nats,
-run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary,
+run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe, large_and_binary,
      restart_recovery, keyed_groups, keyed_handover],
 skip [
     durable_consumer_crash = "core NATS is at-most-once (use durable=jetstream)",
@@ -119,7 +120,7 @@ skip [
 ]);
 
 backend!(nats_jetstream, Kind::NatsJetStream,
-run [exact_patterns, order_per_topic, fan_out, queue_groups, unsubscribe, large_and_binary,
+run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe, large_and_binary,
      restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
      deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
 skip []);

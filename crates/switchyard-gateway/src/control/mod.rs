@@ -1,8 +1,9 @@
 //! Service control, the amybot ops for real: services announce themselves with IDENTIFY on
 //! `control.gateway` and get an answer on `control.{name}` (accepted, or refused with the
 //! reason); the gateway keeps a [`Registry`] of live services, refreshed by repeated
-//! IDENTIFYs, and can send SHUTDOWN and REBOOT to a service or one instance. Beside it runs
-//! the proxy mark ([`proxy`]).
+//! IDENTIFYs, and can send SHUTDOWN and REBOOT to a service or one instance (a SHUTDOWN seen
+//! on `control.{service}`, whoever sent it, takes the service off the registry). Beside it
+//! runs the proxy mark ([`proxy`]).
 //!
 //! One control loop serves a whole process, whatever the number of bots in it.
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::json;
-use switchyard_broker::{Broker, Pattern, Topic};
+use switchyard_broker::{Broker, BrokerError, PartitionKey, Pattern, Topic};
 use switchyard_core::control::{ControlMessage, ControlOp, Identify, Lifecycle, control_topic};
 use switchyard_core::envelope::ENVELOPE_VERSION;
 use tokio::task::JoinHandle;
@@ -25,6 +26,9 @@ pub use registry::{Registry, ServiceEntry};
 
 use crate::error::GatewayError;
 use crate::secret::Secret;
+
+/// The keyed group in which every gateway process reads `gateway-proxy.>`.
+pub const PROXY_GROUP: &str = "gateway-proxy";
 
 /// Where services send IDENTIFY.
 pub const GATEWAY_CONTROL_TOPIC: &str = "control.gateway";
@@ -89,11 +93,41 @@ pub async fn start(
             }
         }));
     }
+    {
+        // A SHUTDOWN sent by anyone (`switchyard control`, another gateway) takes the service
+        // off the registry at once, rather than when its TTL lapses.
+        let pattern = Pattern::new("control.*")
+            .map_err(|e| GatewayError::Config(format!("control pattern: {e}")))?;
+        let mut sub = broker.subscribe(&pattern).await?;
+        let registry = registry.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(msg) = sub.recv().await {
+                if msg.topic.as_str() != GATEWAY_CONTROL_TOPIC {
+                    forget_on_shutdown(&registry, &msg.payload);
+                }
+            }
+        }));
+    }
     let proxied = ProxyCounts::default();
     if config.proxy {
         let pattern = Pattern::new("gateway-proxy.>")
             .map_err(|e| GatewayError::Config(format!("proxy pattern: {e}")))?;
-        match broker.subscribe(&pattern).await {
+        // One keyed group across every gateway process on the broker (keyed by source, so a
+        // source's messages keep their order): each proxied message is republished once.
+        let keyed = broker
+            .subscribe_keyed(&pattern, PROXY_GROUP, PartitionKey::Segment(1))
+            .await;
+        let sub = match keyed {
+            Err(BrokerError::Unsupported { backend, what }) => {
+                tracing::warn!(
+                    backend,
+                    "the broker has no {what}: every gateway process republishes each proxied message (run one)"
+                );
+                broker.subscribe(&pattern).await
+            }
+            other => other,
+        };
+        match sub {
             Ok(sub) => tasks.push(tokio::spawn(proxy::run(
                 sub,
                 broker.clone(),
@@ -163,6 +197,20 @@ async fn handle(broker: &dyn Broker, registry: &Registry, key: Option<&Secret>, 
     }
     metrics::counter!("switchyard_control_identify_total", "result" => "accepted").increment(1);
     answer(broker, &hello.name, Some(&hello.instance), Ok(())).await;
+}
+
+/// Forgets the service (or instance) a SHUTDOWN on `control.{service}` addresses; anything
+/// else on those topics (IDENTIFY answers, REBOOT, a service's own messages) is not ours.
+fn forget_on_shutdown(registry: &Registry, payload: &[u8]) {
+    let Ok(msg) = ControlMessage::decode(payload) else {
+        return;
+    };
+    if msg.op != ControlOp::Shutdown {
+        return;
+    }
+    if let Ok(target) = msg.payload::<Lifecycle>() {
+        registry.forget(&target.name, target.instance.as_deref());
+    }
 }
 
 /// Whether `presented` is the configured key, compared in constant time (for keys of the

@@ -1,8 +1,10 @@
 //! The outbound path: subscribes to `outbound.discord.>` and turns each message into a
 //! rate-limited REST call (through `switchyard-rest`, never a second limiter).
 //!
-//! Messages are spread over a fixed set of workers by channel (or topic), so messages to one
-//! channel keep their order. Whatever is invalid (bad JSON, channel `0`, a route not allowed,
+//! Every process of a bot joins one keyed group on the pattern (`outbound-{bot}`, keyed by
+//! channel), so a message is sent once however many processes share the bot's shards, and a
+//! channel's messages stay with one process. Within it, messages are spread over a fixed set
+//! of workers by channel (or topic), so messages to one channel keep their order. Whatever is invalid (bad JSON, channel `0`, a route not allowed,
 //! a Discord error) is published on `errors.{topic}` (for example
 //! `errors.outbound.discord.1.2.3`) with the reason, logged and counted; nothing crashes.
 
@@ -14,7 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use switchyard_broker::{Broker, Message, Pattern, Topic};
+use switchyard_broker::{Broker, BrokerError, Message, PartitionKey, Pattern, Subscription, Topic};
 use switchyard_rest::{RestClient, RestRequest};
 use tokio::sync::{mpsc, watch};
 
@@ -49,6 +51,67 @@ impl Default for OutboundConfig {
     }
 }
 
+/// The keyed group in which every process of `bot` reads its outbound topics, so that each
+/// message is sent once however many processes run the bot: `outbound-{bot}`, the name
+/// reduced to the characters a group name may hold (and made unique again by a hash if that
+/// changed it).
+pub(crate) fn group_of(bot: &str) -> String {
+    let clean: String = bot
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(32)
+        .collect();
+    if clean == bot {
+        format!("outbound-{clean}")
+    } else {
+        let hash = xxhash_rust::xxh3::xxh3_64(bot.as_bytes());
+        format!("outbound-{clean}-{:08x}", hash as u32)
+    }
+}
+
+/// The partition key of outbound topics: the channel segment, the one before the last of
+/// `{prefix}.{guild}.{channel}.{user}` (see [`topic_channel`]).
+pub(crate) fn channel_key(pattern: &Pattern) -> PartitionKey {
+    let segments = pattern.as_str().split('.').count();
+    if pattern.as_str().ends_with('>') {
+        // `{prefix}.>`: the guild follows the prefix, the channel follows the guild.
+        PartitionKey::Segment(segments)
+    } else {
+        PartitionKey::Segment(segments.saturating_sub(2))
+    }
+}
+
+/// Subscribes `bot`'s outbound path to `pattern`. Every process of the bot reads the outbound
+/// topics, and each message is sent by one of them: a keyed group ([`group_of`]), by channel,
+/// so that a channel's messages keep their order. A broker without keyed groups (a custom
+/// [`Broker`]) gets a plain subscription and a warning: there, run one process per bot.
+pub(crate) async fn subscribe(
+    broker: &dyn Broker,
+    pattern: &Pattern,
+    bot: &str,
+) -> Result<Subscription, BrokerError> {
+    match broker
+        .subscribe_keyed(pattern, &group_of(bot), channel_key(pattern))
+        .await
+    {
+        Err(BrokerError::Unsupported { backend, what }) => {
+            tracing::warn!(
+                bot,
+                backend,
+                "the broker has no {what}: every process of this bot that reads {pattern} sends each outbound message (run one)"
+            );
+            broker.subscribe(pattern).await
+        }
+        other => other,
+    }
+}
+
 /// What a worker needs.
 #[derive(Clone)]
 pub(crate) struct Outbound {
@@ -62,7 +125,7 @@ pub(crate) struct Outbound {
 pub(crate) async fn run(
     out: Outbound,
     pattern: Pattern,
-    mut sub: switchyard_broker::Subscription,
+    mut sub: Subscription,
     mut stop: watch::Receiver<bool>,
 ) {
     tracing::info!(pattern = %pattern, "outbound path listening");
@@ -195,6 +258,13 @@ impl Outbound {
                 let reason = format!("{what}: reading the response: {e}");
                 self.error(topic, &msg.payload, "rest_error", &reason, Some(status))
                     .await;
+                if let Some(reply) = reply_to {
+                    self.publish(
+                        &reply,
+                        json!({"ok": false, "status": status, "error": reason}),
+                    )
+                    .await;
+                }
                 return;
             }
         };
@@ -300,5 +370,21 @@ mod tests {
         );
         assert_eq!(report_payload(br#""hello""#), r#""hello""#);
         assert_eq!(report_payload(&[0xff]), "\u{fffd}");
+    }
+
+    #[test]
+    fn one_group_per_bot_keyed_by_channel() {
+        assert_eq!(group_of("helper"), "outbound-helper");
+        let odd = group_of("my bot.v2");
+        assert!(odd.starts_with("outbound-my_bot_v2-"), "{odd}");
+        assert_ne!(odd, group_of("my_bot_v2"));
+        let topic = Topic::new("outbound.discord.1.22.3").expect("topic");
+        for p in ["outbound.discord.>", "outbound.discord.*.*.*"] {
+            let key = channel_key(&Pattern::new(p).expect("pattern"));
+            assert_eq!(key.key_of(&topic), "22", "{p}");
+        }
+        let deeper = Topic::new("out.a.b.1.22.3").expect("topic");
+        let key = channel_key(&Pattern::new("out.a.b.>").expect("pattern"));
+        assert_eq!(key.key_of(&deeper), "22");
     }
 }

@@ -109,7 +109,9 @@ pub fn parse(topic: &str, payload: &[u8], allow: &RouteAllowlist) -> Result<Acti
     }
     let value: Value = match serde_json::from_str(trimmed) {
         Ok(v) => v,
-        Err(e) if trimmed.starts_with(['{', '[', '"']) => {
+        // An object or a string that does not parse was meant as JSON; text such as
+        // `[bot] hi` was not (an array is never an outbound message).
+        Err(e) if trimmed.starts_with(['{', '"']) => {
             return Err(reject(
                 "bad_json",
                 format!("the payload is not valid JSON: {e}"),
@@ -280,6 +282,10 @@ mod tests {
         assert_eq!(p(r#"{"content": "x""#).expect_err("bad").kind, "bad_json");
         assert_eq!(p("   ").expect_err("empty").kind, "bad_payload");
         assert_eq!(p("[1]").expect_err("array").kind, "bad_payload");
+        let Ok(Action::Message { body, .. }) = p("[bot] hi") else {
+            panic!("bracketed text is text")
+        };
+        assert_eq!(body["content"], "[bot] hi");
         assert_eq!(
             parse(T, &[0xff, 0xfe], &RouteAllowlist::default())
                 .expect_err("utf8")

@@ -10,7 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use switchyard_broker::embedded::EmbeddedBroker;
-use switchyard_broker::{Broker, BrokerError, Capabilities, Message, Pattern, Subscription, Topic};
+use switchyard_broker::{
+    Broker, BrokerError, Capabilities, Message, PartitionKey, Pattern, Subscription, Topic,
+};
 use switchyard_core::Envelope;
 use switchyard_gateway::{
     FileSessionStore, GatewayConfig, GatewayDeps, RunningGateway, SavedSession, Secret,
@@ -108,6 +110,22 @@ impl Env {
         let broker = Arc::new(Gated {
             inner: self.broker.clone(),
             open: rx,
+            mode: GateMode::Wait,
+        });
+        (gate, broker)
+    }
+
+    /// Like [`Env::gated`], but with `mode` while the gate is closed.
+    pub fn gated_with(
+        &self,
+        open: bool,
+        mode: GateMode,
+    ) -> (tokio::sync::watch::Sender<bool>, Arc<Gated>) {
+        let (gate, rx) = tokio::sync::watch::channel(open);
+        let broker = Arc::new(Gated {
+            inner: self.broker.clone(),
+            open: rx,
+            mode,
         });
         (gate, broker)
     }
@@ -226,10 +244,32 @@ pub async fn seq_counts_until(
     }
 }
 
-/// A broker whose publishes wait while the gate is closed.
+/// What a [`Gated`] broker does while its gate is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateMode {
+    /// Publishes wait for the gate.
+    Wait,
+    /// Publishes fail (`Disconnected`, a transient error), as while a server is down.
+    Fail,
+    /// Publishes go through, but `flush` fails: what was published is not confirmed, as
+    /// when a client buffers while its server is unreachable.
+    Unconfirmed,
+}
+
+/// A broker whose publishes wait, or fail, while the gate is closed ([`GateMode`]).
 pub struct Gated {
     inner: EmbeddedBroker,
     open: tokio::sync::watch::Receiver<bool>,
+    mode: GateMode,
+}
+
+impl Gated {
+    fn closed(&self) -> BrokerError {
+        BrokerError::Disconnected {
+            backend: "gated",
+            detail: "the gate is closed".into(),
+        }
+    }
 }
 
 #[async_trait]
@@ -242,14 +282,33 @@ impl Broker for Gated {
     }
     async fn publish(&self, topic: &Topic, payload: Bytes) -> Result<(), BrokerError> {
         let mut open = self.open.clone();
+        match self.mode {
+            GateMode::Fail if !*open.borrow() => return Err(self.closed()),
+            GateMode::Unconfirmed => return self.inner.publish(topic, payload).await,
+            _ => {}
+        }
         let _ = open.wait_for(|o| *o).await;
         self.inner.publish(topic, payload).await
+    }
+    async fn flush(&self) -> Result<(), BrokerError> {
+        if self.mode == GateMode::Unconfirmed && !*self.open.borrow() {
+            return Err(self.closed());
+        }
+        Ok(())
     }
     async fn subscribe(&self, pattern: &Pattern) -> Result<Subscription, BrokerError> {
         self.inner.subscribe(pattern).await
     }
     async fn subscribe_group(&self, p: &Pattern, g: &str) -> Result<Subscription, BrokerError> {
         self.inner.subscribe_group(p, g).await
+    }
+    async fn subscribe_keyed(
+        &self,
+        p: &Pattern,
+        g: &str,
+        key: PartitionKey,
+    ) -> Result<Subscription, BrokerError> {
+        self.inner.subscribe_keyed(p, g, key).await
     }
 }
 

@@ -92,10 +92,12 @@ pub fn identify(shared: &Shared, link: ConnLink, ident: &Identify) -> IdentifyOu
             .get(&bucket)
             .is_some_and(|t| now.duration_since(*t) < window)
         {
+            shared.identifies_too_fast.fetch_add(1, Ordering::Relaxed);
             return IdentifyOutcome::InvalidSession;
         }
         limits.identify_last.insert(bucket, now);
         limits.starts_used += 1;
+        shared.identifies.fetch_add(1, Ordering::Relaxed);
     }
     let session = Arc::new(Session::new(
         new_session_id(shared),

@@ -6,11 +6,14 @@
 //! - For each backend (embedded in process, embedded over its RESP port, Redis, NATS) at
 //!   `--shards` shards: a fixed-rate run at `--rate` events/s with fake-send-to-consumer
 //!   latency, and a full-speed run for events/s; both report the gateway's CPU time per event
-//!   (every thread of the process except the fake's and the consumer's, see [`load`]).
+//!   (every thread of the process except the fake's and the consumer's, see [`load`]);
+//!   then, for reference, the broker alone at `--rate` ([`alone`]): the same payloads
+//!   published straight to the broker, to show which part of the latency is the broker's.
 //!
 //! Redis and NATS run as private servers on free ports unless `--redis`/`--nats` name one; a
 //! backend whose server binary is missing is skipped with a printed reason.
 
+mod alone;
 mod load;
 mod measure;
 mod servers;
@@ -191,6 +194,16 @@ fn print_run(name: &str, args: &BenchArgs, run: &BackendRun) {
         f.per_event_us(f.sim_ns),
         f.per_event_us(f.consumer_ns),
     );
+    let a = &run.alone;
+    println!(
+        "{name:<9} broker alone {}/s: {} sent, {} received; latency p50 {}, p99 {}, max {}",
+        args.rate,
+        a.sent,
+        a.received,
+        ms(quantile(&a.latencies, 0.50)),
+        ms(quantile(&a.latencies, 0.99)),
+        ms(a.latencies.last().copied()),
+    );
     let g = &run.full;
     println!(
         "{name:<9} full speed: {} sent, {} received, {:.0} events/s; gateway CPU {:.2} µs/event (fake {:.2}, consumer {:.2})",
@@ -224,7 +237,7 @@ fn print_targets(args: &BenchArgs, runs: &[(BenchBackend, BackendRun)], memory: 
         let p99 = quantile(&run.fixed.latencies, 0.99);
         let lost = run.fixed.sent.saturating_sub(run.fixed.received);
         println!(
-            "  p99 < 2 ms at {} events/s, {}: {}{}, {}",
+            "  p99 < 2 ms at {} events/s, {}: {}{}, {} (the broker alone: p99 {})",
             args.rate,
             backend_name(*b),
             ms(p99),
@@ -233,7 +246,8 @@ fn print_targets(args: &BenchArgs, runs: &[(BenchBackend, BackendRun)], memory: 
             } else {
                 String::new()
             },
-            verdict(p99.is_some_and(|p| p < 2_000_000) && lost == 0)
+            verdict(p99.is_some_and(|p| p < 2_000_000) && lost == 0),
+            ms(quantile(&run.alone.latencies, 0.99)),
         );
     }
     if let Some(rss) = memory {

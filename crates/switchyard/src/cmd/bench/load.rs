@@ -2,11 +2,13 @@
 //! gateway on the process's main runtime, a consumer subscribed to `inbound.discord.>` on a
 //! third runtime (threads `bench-consumer`), so that per-thread CPU time separates the three.
 //!
-//! Two phases follow a warm-up:
+//! Three phases follow a warm-up:
 //! - fixed rate: events of the fake's payload mix injected at `rate` events/s; every
 //!   MESSAGE_CREATE carries its send time (nanoseconds on a clock shared in the process) in
 //!   its `nonce`, which the consumer compares with its clock on receipt;
-//! - full speed: the fake's load mode at rate 0 (as fast as the gateway reads).
+//! - full speed: the fake's load mode at rate 0 (as fast as the gateway reads);
+//! - the broker alone at the fixed rate, the gateway stopped ([`super::alone`]): the
+//!   reference the fixed-rate latency is read against.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,11 +92,13 @@ impl Phase {
     }
 }
 
-/// Both phases of one backend.
+/// The phases of one backend.
 #[derive(Debug, Clone)]
 pub struct BackendRun {
     pub fixed: Phase,
     pub full: Phase,
+    /// The broker alone at the fixed rate (no fake, no gateway).
+    pub alone: Phase,
 }
 
 /// The parameters of the load runs.
@@ -105,18 +109,19 @@ pub struct Params {
     pub rate: u64,
 }
 
+/// What the consumer counted: events, the time of the last, latency samples.
 #[derive(Debug, Default)]
-struct Received {
-    count: AtomicU64,
-    last_ns: AtomicU64,
-    samples: std::sync::Mutex<Vec<u64>>,
+pub struct Received {
+    pub count: AtomicU64,
+    pub last_ns: AtomicU64,
+    pub samples: std::sync::Mutex<Vec<u64>>,
 }
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Runs both phases against `backend`; `url` is the Redis or NATS server for those backends.
+/// Runs the phases against `backend`; `url` is the Redis or NATS server for those backends.
 pub async fn run_backend(
     rts: &Runtimes,
     backend: BenchBackend,
@@ -200,7 +205,7 @@ pub async fn run_backend(
             .context("bench session directory")?;
         let gw = super::gateway_config(params.shards);
         let deps = GatewayDeps {
-            broker,
+            broker: broker.clone(),
             rest,
             sessions: Arc::new(sessions),
             shared: None,
@@ -219,7 +224,17 @@ pub async fn run_backend(
             ))
         };
         gateway.shutdown().await;
-        phases
+        let (fixed, full) = phases?;
+        let alone = super::alone::broker_alone(
+            broker,
+            &sim,
+            &received,
+            params.events,
+            params.rate,
+            MIX_SIZE,
+        )
+        .await?;
+        anyhow::Ok(BackendRun { fixed, full, alone })
     }
     .await;
 
@@ -238,13 +253,13 @@ async fn phases(
     sim: &Arc<SimHandle>,
     received: &Arc<Received>,
     params: Params,
-) -> anyhow::Result<BackendRun> {
+) -> anyhow::Result<(Phase, Phase)> {
     // Warm-up: a fifth of the events, at most one second's worth.
     let warm = (params.events / 5).clamp(1, params.rate);
     fixed_rate(rts, sim, received, warm, params.rate).await?;
     let fixed = fixed_rate(rts, sim, received, params.events, params.rate).await?;
     let full = full_speed(rts, sim, received, params.events).await?;
-    Ok(BackendRun { fixed, full })
+    Ok((fixed, full))
 }
 
 /// Injects `count` events of the mix at `rate` events/s and waits for them.
@@ -303,7 +318,7 @@ async fn full_speed(
 
 /// Waits until `count` events past `before` arrived, or reception stalls after the sender
 /// finished; then reads the CPU times.
-async fn wait(
+pub async fn wait(
     received: &Received,
     before: u64,
     count: u64,
