@@ -384,6 +384,10 @@ async fn drive(sim: Arc<SimHandle>, count: u64, rate: u64) -> u64 {
                 accepted += 1;
             }
             sent += 1;
+            // Let the session's connection write it before the next is stamped: events leave
+            // one by one, as from Discord, rather than a tick's worth stamped at once and then
+            // compressed and written one after the other on the fake's thread.
+            tokio::task::yield_now().await;
         }
     }
     accepted
