@@ -36,6 +36,7 @@ pub mod secret;
 pub mod session;
 pub mod shard;
 mod shards;
+mod shared_sub;
 pub mod status;
 
 pub use config::{EventFilter, GatewayConfig, PayloadMode, Profile, ShardRange, parse_intents};

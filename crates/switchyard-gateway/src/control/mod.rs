@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::json;
-use switchyard_broker::{Broker, BrokerError, PartitionKey, Pattern, Topic};
+use switchyard_broker::{Broker, PartitionKey, Pattern, Topic};
 use switchyard_core::control::{ControlMessage, ControlOp, Identify, Lifecycle, control_topic};
 use switchyard_core::envelope::ENVELOPE_VERSION;
 use tokio::task::JoinHandle;
@@ -114,19 +114,14 @@ pub async fn start(
             .map_err(|e| GatewayError::Config(format!("proxy pattern: {e}")))?;
         // One keyed group across every gateway process on the broker (keyed by source, so a
         // source's messages keep their order): each proxied message is republished once.
-        let keyed = broker
-            .subscribe_keyed(&pattern, PROXY_GROUP, PartitionKey::Segment(1))
-            .await;
-        let sub = match keyed {
-            Err(BrokerError::Unsupported { backend, what }) => {
-                tracing::warn!(
-                    backend,
-                    "the broker has no {what}: every gateway process republishes each proxied message (run one)"
-                );
-                broker.subscribe(&pattern).await
-            }
-            other => other,
-        };
+        let sub = crate::shared_sub::subscribe_shared(
+            &*broker,
+            &pattern,
+            PROXY_GROUP,
+            PartitionKey::Segment(1),
+            "the republish",
+        )
+        .await;
         match sub {
             Ok(sub) => tasks.push(tokio::spawn(proxy::run(
                 sub,

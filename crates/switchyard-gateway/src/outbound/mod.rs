@@ -4,9 +4,11 @@
 //! Every process of a bot joins one keyed group on the pattern (`outbound-{bot}`, keyed by
 //! channel), so a message is sent once however many processes share the bot's shards, and a
 //! channel's messages stay with one process. Within it, messages are spread over a fixed set
-//! of workers by channel (or topic), so messages to one channel keep their order. Whatever is invalid (bad JSON, channel `0`, a route not allowed,
-//! a Discord error) is published on `errors.{topic}` (for example
-//! `errors.outbound.discord.1.2.3`) with the reason, logged and counted; nothing crashes.
+//! of workers by channel (or topic), so messages to one channel keep their order.
+//!
+//! Whatever is invalid (bad JSON, channel `0`, a route not allowed, a Discord error) is
+//! published on `errors.{topic}` (for example `errors.outbound.discord.1.2.3`) with the
+//! reason, logged and counted; nothing crashes.
 
 pub mod payload;
 pub mod routes;
@@ -87,29 +89,22 @@ pub(crate) fn channel_key(pattern: &Pattern) -> PartitionKey {
     }
 }
 
-/// Subscribes `bot`'s outbound path to `pattern`. Every process of the bot reads the outbound
-/// topics, and each message is sent by one of them: a keyed group ([`group_of`]), by channel,
-/// so that a channel's messages keep their order. A broker without keyed groups (a custom
-/// [`Broker`]) gets a plain subscription and a warning: there, run one process per bot.
+/// Subscribes `bot`'s outbound path to `pattern`: every process of the bot reads the
+/// outbound topics in one keyed group ([`group_of`]), by channel, so that each message is
+/// sent once and a channel's messages keep their order.
 pub(crate) async fn subscribe(
     broker: &dyn Broker,
     pattern: &Pattern,
     bot: &str,
 ) -> Result<Subscription, BrokerError> {
-    match broker
-        .subscribe_keyed(pattern, &group_of(bot), channel_key(pattern))
-        .await
-    {
-        Err(BrokerError::Unsupported { backend, what }) => {
-            tracing::warn!(
-                bot,
-                backend,
-                "the broker has no {what}: every process of this bot that reads {pattern} sends each outbound message (run one)"
-            );
-            broker.subscribe(pattern).await
-        }
-        other => other,
-    }
+    crate::shared_sub::subscribe_shared(
+        broker,
+        pattern,
+        &group_of(bot),
+        channel_key(pattern),
+        "a REST call",
+    )
+    .await
 }
 
 /// What a worker needs.

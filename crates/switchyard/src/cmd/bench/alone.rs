@@ -9,16 +9,14 @@
 //! the broker's own hops (for Redis and NATS a server process woken twice per message) on
 //! this machine.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use anyhow::Context as _;
 use bytes::Bytes;
+use std::sync::Arc;
 use switchyard_broker::{Broker, Topic};
 use switchyard_sim::SimHandle;
 
-use super::load::{Phase, Received, lock, wait};
-use super::measure::{CpuSnapshot, Stampable, now_ns};
+use super::load::{Pace, Phase, Received, paced_phase};
+use super::measure::{Stampable, now_ns};
 
 /// Publishes `count` events of `sim`'s mix straight to `broker` at `rate` events/s and
 /// measures their latency to the consumer counting into `received`.
@@ -38,43 +36,30 @@ pub async fn broker_alone(
         items.push((topic, Stampable::new(item)));
     }
     anyhow::ensure!(!items.is_empty(), "the fake's mix is empty");
-    lock(&received.samples).clear();
-    let before = received.count.load(std::sync::atomic::Ordering::Relaxed);
-    let cpu = CpuSnapshot::take().context("cannot read thread CPU times")?;
-    let start_ns = now_ns();
-    let driver = tokio::spawn(async move {
-        let started = Instant::now();
-        let mut tick = tokio::time::interval(Duration::from_millis(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let (mut sent, mut taken) = (0u64, 0u64);
-        while sent < count {
-            tick.tick().await;
-            let due = ((started.elapsed().as_secs_f64() * rate as f64) as u64 + 1).min(count);
-            while sent < due {
-                let Some((topic, item)) = items.get(sent as usize % items.len()) else {
-                    break;
-                };
-                let payload = Bytes::from(item.stamped(now_ns()).d.as_bytes().to_vec());
-                match broker.publish(topic, payload).await {
-                    Ok(()) => taken += 1,
-                    Err(e) => tracing::warn!(error = %e, "reference publish failed"),
+    paced_phase(received, count, move || {
+        tokio::spawn(async move {
+            let mut pace = Pace::new(count, rate);
+            let (mut sent, mut taken) = (0u64, 0u64);
+            while sent < count {
+                let due = pace.due().await;
+                while sent < due {
+                    let Some((topic, item)) = items.get(sent as usize % items.len()) else {
+                        break;
+                    };
+                    let payload = Bytes::from(item.stamped(now_ns()).d.as_bytes().to_vec());
+                    match broker.publish(topic, payload).await {
+                        Ok(()) => taken += 1,
+                        Err(e) => tracing::warn!(error = %e, "reference publish failed"),
+                    }
+                    sent += 1;
                 }
-                sent += 1;
             }
-        }
-        // Dropping a client can drop what it still buffers (core NATS does).
-        if let Err(e) = broker.flush().await {
-            tracing::warn!(error = %e, "the reference publisher's flush failed");
-        }
-        taken
-    });
-    let mut phase = wait(received, before, count, start_ns, &cpu, || {
-        driver.is_finished()
+            // Dropping a client can drop what it still buffers (core NATS does).
+            if let Err(e) = broker.flush().await {
+                tracing::warn!(error = %e, "the reference publisher's flush failed");
+            }
+            taken
+        })
     })
-    .await?;
-    phase.sent = driver.await.context("the reference publisher failed")?;
-    let mut lat = std::mem::take(&mut *lock(&received.samples));
-    lat.sort_unstable();
-    phase.latencies = lat;
-    Ok(phase)
+    .await
 }

@@ -112,12 +112,12 @@ pub struct Params {
 /// What the consumer counted: events, the time of the last, latency samples.
 #[derive(Debug, Default)]
 pub struct Received {
-    pub count: AtomicU64,
-    pub last_ns: AtomicU64,
-    pub samples: std::sync::Mutex<Vec<u64>>,
+    count: AtomicU64,
+    last_ns: AtomicU64,
+    samples: std::sync::Mutex<Vec<u64>>,
 }
 
-pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -270,20 +270,60 @@ async fn fixed_rate(
     count: u64,
     rate: u64,
 ) -> anyhow::Result<Phase> {
+    paced_phase(received, count, || {
+        rts.sim.spawn(drive(sim.clone(), count, rate))
+    })
+    .await
+}
+
+/// One paced phase: clears the samples, starts the driver (which returns how many events
+/// it got out), waits for `count` events and sorts their latencies.
+pub async fn paced_phase(
+    received: &Arc<Received>,
+    count: u64,
+    start: impl FnOnce() -> tokio::task::JoinHandle<u64>,
+) -> anyhow::Result<Phase> {
     lock(&received.samples).clear();
     let before = received.count.load(Ordering::Relaxed);
     let cpu = CpuSnapshot::take().context("cannot read thread CPU times")?;
     let start_ns = now_ns();
-    let driver = rts.sim.spawn(drive(sim.clone(), count, rate));
+    let driver = start();
     let mut phase = wait(received, before, count, start_ns, &cpu, || {
         driver.is_finished()
     })
     .await?;
-    phase.sent = driver.await.context("the fake's driver failed")?;
+    phase.sent = driver.await.context("the phase's driver failed")?;
     let mut lat = std::mem::take(&mut *lock(&received.samples));
     lat.sort_unstable();
     phase.latencies = lat;
     Ok(phase)
+}
+
+/// `count` sends paced at `rate` per second in 1 ms ticks.
+pub struct Pace {
+    started: Instant,
+    tick: tokio::time::Interval,
+    count: u64,
+    rate: u64,
+}
+
+impl Pace {
+    pub fn new(count: u64, rate: u64) -> Self {
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Pace {
+            started: Instant::now(),
+            tick,
+            count,
+            rate,
+        }
+    }
+
+    /// Waits for the next tick; returns how many sends are due by now in all.
+    pub async fn due(&mut self) -> u64 {
+        self.tick.tick().await;
+        ((self.started.elapsed().as_secs_f64() * self.rate as f64) as u64 + 1).min(self.count)
+    }
 }
 
 /// The fake's load mode as fast as the gateway reads, `count` events.
@@ -318,7 +358,7 @@ async fn full_speed(
 
 /// Waits until `count` events past `before` arrived, or reception stalls after the sender
 /// finished; then reads the CPU times.
-pub async fn wait(
+async fn wait(
     received: &Received,
     before: u64,
     count: u64,
@@ -369,13 +409,10 @@ async fn drive(sim: Arc<SimHandle>, count: u64, rate: u64) -> u64 {
         tracing::error!("the fake's mix is empty");
         return 0;
     }
-    let started = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut pace = Pace::new(count, rate);
     let (mut sent, mut accepted) = (0u64, 0u64);
     while sent < count {
-        tick.tick().await;
-        let due = ((started.elapsed().as_secs_f64() * rate as f64) as u64 + 1).min(count);
+        let due = pace.due().await;
         while sent < due {
             let Some(item) = items.get(sent as usize % items.len()) else {
                 break;
