@@ -196,12 +196,17 @@ impl Writer {
 
     /// Sends pipelines, up to [`MAX_IN_FLIGHT`] at once, in order on one connection. Returns
     /// false when the broker was dropped, true when the connection was lost.
+    ///
+    /// While pipelines are in flight, a message that arrives goes out in the next pipeline at
+    /// once rather than after the oldest answer: at a steady rate each message would otherwise
+    /// wait for a Redis round trip before it is even sent.
     async fn pump(
         &mut self,
         conn: &MultiplexedConnection,
         rx: &mut mpsc::Receiver<Outgoing>,
     ) -> bool {
         let mut in_flight = FuturesOrdered::new();
+        let mut open = true;
         loop {
             if in_flight.len() < MAX_IN_FLIGHT {
                 let batch = if in_flight.is_empty() {
@@ -213,24 +218,25 @@ impl Writer {
                     self.ready_batch(rx)
                 };
                 if let Some(batch) = batch {
-                    let mut pipe = redis::pipe();
-                    pipe.ignore_errors();
-                    for msg in &batch {
-                        if msg.marker {
-                            pipe.cmd("PING");
-                        } else {
-                            self.command.add(&mut pipe, msg);
-                        }
-                    }
-                    let mut conn = conn.clone();
-                    in_flight.push_back(async move {
-                        let result = pipe.query_async::<Vec<redis::Value>>(&mut conn).await;
-                        (batch, result)
-                    });
+                    in_flight.push_back(self.query(conn, batch));
                     continue;
                 }
             }
-            let Some((batch, result)) = in_flight.next().await else {
+            let answered = if open && in_flight.len() < MAX_IN_FLIGHT {
+                tokio::select! {
+                    answered = in_flight.next() => answered,
+                    msg = rx.recv() => {
+                        match msg {
+                            Some(msg) => self.buffer.push_back(msg),
+                            None => open = false,
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                in_flight.next().await
+            };
+            let Some((batch, result)) = answered else {
                 continue;
             };
             if !self.settle(batch, result) {
@@ -245,6 +251,28 @@ impl Writer {
                 }
                 return true;
             }
+        }
+    }
+
+    /// The pipeline for `batch`, answered with the batch.
+    fn query(
+        &self,
+        conn: &MultiplexedConnection,
+        batch: Vec<Outgoing>,
+    ) -> impl Future<Output = (Vec<Outgoing>, redis::RedisResult<Vec<redis::Value>>)> + use<> {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for msg in &batch {
+            if msg.marker {
+                pipe.cmd("PING");
+            } else {
+                self.command.add(&mut pipe, msg);
+            }
+        }
+        let mut conn = conn.clone();
+        async move {
+            let result = pipe.query_async::<Vec<redis::Value>>(&mut conn).await;
+            (batch, result)
         }
     }
 

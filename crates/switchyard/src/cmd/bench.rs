@@ -181,10 +181,11 @@ fn ms(ns: Option<u64>) -> String {
 fn print_run(name: &str, args: &BenchArgs, run: &BackendRun) {
     let f = &run.fixed;
     println!(
-        "{name:<9} fixed rate {}/s: {} sent, {} received, {:.0} events/s; latency p50 {}, p99 {}, max {} ({} samples); gateway CPU {:.2} µs/event (fake {:.2}, consumer {:.2})",
+        "{name:<9} fixed rate {}/s: {} sent, {} received{}, {:.0} events/s; latency p50 {}, p99 {}, max {} ({} samples); gateway CPU {:.2} µs/event (fake {:.2}, consumer {:.2})",
         args.rate,
         f.sent,
         f.received,
+        resumed_note(f.resumed),
         f.rate(),
         ms(quantile(&f.latencies, 0.50)),
         ms(quantile(&f.latencies, 0.99)),
@@ -206,14 +207,24 @@ fn print_run(name: &str, args: &BenchArgs, run: &BackendRun) {
     );
     let g = &run.full;
     println!(
-        "{name:<9} full speed: {} sent, {} received, {:.0} events/s; gateway CPU {:.2} µs/event (fake {:.2}, consumer {:.2})",
+        "{name:<9} full speed: {} sent, {} received{}, {:.0} events/s; gateway CPU {:.2} µs/event (fake {:.2}, consumer {:.2})",
         g.sent,
         g.received,
+        resumed_note(g.resumed),
         g.rate(),
         g.gateway_us(),
         g.per_event_us(g.sim_ns),
         g.per_event_us(g.consumer_ns),
     );
+}
+
+/// Names the RESUMED dispatches a phase saw besides its events (in a bench, after the gateway
+/// closed a shard resumably because its publish queue stayed full).
+fn resumed_note(resumed: u64) -> String {
+    match resumed {
+        0 => String::new(),
+        n => format!(" (and {n} RESUMED after resumable closes)"),
+    }
 }
 
 fn verdict(met: bool) -> &'static str {

@@ -67,6 +67,9 @@ impl Runtimes {
 pub struct Phase {
     pub sent: u64,
     pub received: u64,
+    /// RESUMED dispatches the gateway published besides the load (one per resumable close,
+    /// for example when the publish queue stayed full).
+    pub resumed: u64,
     /// From the first send to the last receipt.
     pub secs: f64,
     /// CPU nanoseconds of the gateway's threads, the fake's and the consumer's.
@@ -113,6 +116,8 @@ pub struct Params {
 #[derive(Debug, Default)]
 pub struct Received {
     count: AtomicU64,
+    /// RESUMED dispatches (after a resumable close), not counted in `count`.
+    resumed: AtomicU64,
     last_ns: AtomicU64,
     samples: std::sync::Mutex<Vec<u64>>,
 }
@@ -366,6 +371,7 @@ async fn wait(
     cpu: &CpuSnapshot,
     sender_done: impl Fn() -> bool,
 ) -> anyhow::Result<Phase> {
+    let resumed = received.resumed.load(Ordering::Relaxed);
     let mut last = (before, Instant::now());
     loop {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -387,6 +393,7 @@ async fn wait(
     Ok(Phase {
         sent: 0,
         received: received.count.load(Ordering::Relaxed) - before,
+        resumed: received.resumed.load(Ordering::Relaxed) - resumed,
         secs: last_ns.saturating_sub(start_ns) as f64 / 1e9,
         gateway_ns: end.gateway_ns_since(cpu),
         sim_ns: end.ns_since(cpu, SIM_THREADS),
@@ -465,6 +472,10 @@ async fn consume(
     };
     while let Some(msg) = sub.recv().await {
         let now = now_ns();
+        if measure::is_resumed(&msg.payload) {
+            received.resumed.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         if let Some(stamp) = measure::stamp_of(&msg.payload) {
             lock(&received.samples).push(now.saturating_sub(stamp));
         }

@@ -122,6 +122,14 @@ pub fn stamp_of(payload: &[u8]) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// Whether an envelope is a RESUMED dispatch (its `t` comes before `d`, in the first bytes).
+pub fn is_resumed(payload: &[u8]) -> bool {
+    const NEEDLE: &[u8] = b"\"t\":\"RESUMED\"";
+    payload[..payload.len().min(256)]
+        .windows(NEEDLE.len())
+        .any(|w| w == NEEDLE)
+}
+
 /// The nonce carrying a send stamp, its digits zero-padded to a fixed width so that a
 /// pre-rendered payload can take a new stamp in place.
 pub fn stamp_nonce_padded(ns: u64) -> String {
@@ -204,6 +212,12 @@ mod tests {
         );
         assert_eq!(stamp_of(p.as_bytes()), Some(42));
         assert_eq!(stamp_of(br#"{"nonce":"123"}"#), None);
+        assert!(is_resumed(
+            br#"{"v":1,"id":"x","s":"0","t":"RESUMED","seq":null,"d":{}}"#
+        ));
+        assert!(!is_resumed(
+            br#"{"v":1,"t":"MESSAGE_CREATE","d":{"content":"\"t\":\"RESUMED\""}}"#
+        ));
         let item = Prerendered {
             name: "MESSAGE_CREATE".into(),
             guild_id: 1,
