@@ -43,7 +43,6 @@ pub struct Router {
 #[derive(Debug, Default)]
 pub struct Scratch {
     topic: String,
-    payload: Vec<u8>,
 }
 
 impl Router {
@@ -112,15 +111,17 @@ impl Router {
         let payload = match self.payload {
             PayloadMode::Raw => Bytes::copy_from_slice(dispatch.data.as_bytes()),
             PayloadMode::Envelope => {
-                scratch.payload.clear();
                 let source = Source {
                     platform: "discord",
                     bot: &self.bot,
                     shard,
                     session,
                 };
-                encode_into(&mut scratch.payload, &source, &dispatch, received_ms, None);
-                Bytes::copy_from_slice(&scratch.payload)
+                // Written straight into the buffer the payload keeps, not copied
+                // (`encode_into` reserves the whole envelope at once).
+                let mut out = Vec::new();
+                encode_into(&mut out, &source, &dispatch, received_ms, None);
+                Bytes::from(out)
             }
         };
         Ok(Routed::Publish {

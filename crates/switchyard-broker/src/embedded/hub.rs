@@ -1,11 +1,11 @@
 //! The hub behind [`EmbeddedBroker`](super::EmbeddedBroker): the subscription index, the
 //! subscribers' bounded queues, queue groups, and drop accounting.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
+use foldhash::HashMap;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -218,9 +218,8 @@ impl Hub {
         if state.subs.is_empty() {
             return 0;
         }
-        let segments: Vec<&str> = topic.segments().collect();
         let mut ids = Vec::new();
-        state.trie.collect(&segments, &mut ids);
+        state.trie.collect(topic.segments(), &mut ids);
         let message = || Message {
             topic: topic.clone(),
             payload: payload.clone(),

@@ -1,8 +1,7 @@
 //! The subscription index: a trie over pattern segments, so that finding the subscribers of a
 //! topic costs the topic's depth (times the wildcard branches), not the number of patterns.
 
-use std::collections::HashMap;
-
+use foldhash::HashMap;
 use switchyard_core::topic::Segment;
 
 /// Subscriber ids are assigned by the hub.
@@ -65,17 +64,21 @@ impl Node {
     }
 
     /// Appends the ids of every pattern matching the topic made of `segments`.
-    pub(crate) fn collect(&self, segments: &[&str], out: &mut Vec<SubId>) {
-        let Some((first, rest)) = segments.split_first() else {
+    pub(crate) fn collect<'a>(
+        &self,
+        mut segments: impl Iterator<Item = &'a str> + Clone,
+        out: &mut Vec<SubId>,
+    ) {
+        let Some(first) = segments.next() else {
             out.extend_from_slice(&self.here);
             return;
         };
         out.extend_from_slice(&self.tail);
-        if let Some(child) = self.literal.get(*first) {
-            child.collect(rest, out);
+        if let Some(child) = self.literal.get(first) {
+            child.collect(segments.clone(), out);
         }
         if let Some(child) = &self.any {
-            child.collect(rest, out);
+            child.collect(segments, out);
         }
     }
 }
@@ -87,9 +90,8 @@ mod tests {
     use switchyard_core::Pattern;
 
     fn ids_for(root: &Node, topic: &str) -> Vec<SubId> {
-        let segs: Vec<&str> = topic.split('.').collect();
         let mut out = Vec::new();
-        root.collect(&segs, &mut out);
+        root.collect(topic.split('.'), &mut out);
         out.sort_unstable();
         out
     }
