@@ -375,7 +375,9 @@ pub async fn durable_dead_letter(f: &mut Fixture) -> Outcome {
             .await
     );
     let mut attempts = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ACK_WAIT_MS * 8) + WAIT;
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(ACK_WAIT_MS * u64::from(MAX_DELIVER + 3))
+        + WAIT;
     loop {
         match tokio::time::timeout_at(deadline, member.recv()).await {
             Ok(Some(d)) => {
