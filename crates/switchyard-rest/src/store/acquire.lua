@@ -28,7 +28,7 @@ local glog = p .. 'g:' .. gkey
 if gkey ~= '' then gwait = log_wait(glog, glimit, gwindow) end
 
 local bucket = redis.call('HGET', p .. 'r:' .. scope, route)
-local bwait, probe, blog, limit, window = 0, false, nil, 0, 0
+local bwait, probe, held, blog, limit, window = 0, false, false, nil, 0, 0
 local probe_key = p .. 'p:' .. scope .. ':' .. route .. ':' .. major
 if not bucket then
   probe = true
@@ -40,11 +40,15 @@ else
   window = tonumber(meta[2] or '0') or 0
   blog = p .. 'b:' .. scope .. ':' .. bucket .. ':' .. major
   bwait = log_wait(blog, limit, window)
+  -- a probe of this major still in flight (sent before its bucket was learned from another
+  -- major's response) is in no log yet: wait for it to be counted
+  local ttl = redis.call('PTTL', probe_key)
+  if ttl > 0 and ttl > bwait then bwait, held = ttl, true end
 end
 
 if gwait > 0 or bwait > 0 then
   if gwait >= bwait then return {0, gwait, 1} end
-  if probe then return {0, bwait, 2} end
+  if probe or held then return {0, bwait, 2} end
   return {0, bwait, 0}
 end
 

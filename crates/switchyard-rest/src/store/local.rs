@@ -136,7 +136,12 @@ impl LocalStore {
                     .map_or(0, |log| {
                         log.wait(now, meta.limit, meta.window, ask.margin_ms)
                     });
-                (wait, false)
+                // a probe of this major still in flight (sent before another major's
+                // response taught the bucket) is in no log yet: wait until it is counted
+                match inner.probes.get(&k3(ask.scope, ask.route, ask.major)) {
+                    Some(&exp) if exp > now && exp - now > wait => (exp - now, true),
+                    _ => (wait, false),
+                }
             }
         };
         if gwait > 0 || bwait > 0 {

@@ -2,7 +2,9 @@
 //! ([`redis`]), shared by every node. Both implement the same rules:
 //!
 //! - A route whose bucket is not learned yet lets one request through (the probe); the others
-//!   wait until its response headers teach the bucket.
+//!   wait until its response headers teach the bucket. A probe is in no log while in flight,
+//!   so when another major's response teaches the bucket first, that major's requests still
+//!   wait for their own probe's answer.
 //! - A learned bucket (per major parameter) and a global limit allow at most `limit` requests in
 //!   any interval of `window + margin`, which keeps inside a fixed-window server whatever the
 //!   alignment of its windows. The log holds one entry per request: while it is in flight its
