@@ -4,6 +4,7 @@
 //! published on the outbound topics the gateway reads.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use switchyard_broker::{Broker, Topic};
 use twilight_model::channel::Message;
 
 use crate::error::BotError;
+use crate::nonce;
 use crate::rest::{Replies, RestRequest, RestResponse, encode_emoji};
 
 /// What one bot's handlers share.
@@ -105,19 +107,40 @@ impl Ids {
 ///
 /// Answers go to `outbound.discord.{guild}.{channel}.{user}` of the event, so that the
 /// gateway sends them in order per channel.
+///
+/// The messages a handler creates ([`Context::send`], [`Context::reply`],
+/// [`Context::create_message`]) carry a nonce derived from the event's id, the handler and
+/// how many it created before, with `enforce_nonce`: when an event is delivered again (the
+/// bot crashed after answering, before its acknowledgement reached the broker), Discord
+/// returns the first answer instead of posting a second one, for a few minutes.
 pub struct Context<D> {
     data: D,
     incoming: Arc<Incoming>,
     bot: Arc<BotShared>,
+    handler: Arc<str>,
+    created: AtomicU32,
 }
 
 impl<D> Context<D> {
-    pub(crate) fn new(data: D, incoming: Arc<Incoming>, bot: Arc<BotShared>) -> Self {
+    pub(crate) fn new(
+        data: D,
+        incoming: Arc<Incoming>,
+        bot: Arc<BotShared>,
+        handler: Arc<str>,
+    ) -> Self {
         Context {
             data,
             incoming,
             bot,
+            handler,
+            created: AtomicU32::new(0),
         }
+    }
+
+    /// The nonce of the next message this handler creates for this event.
+    fn next_nonce(&self) -> String {
+        let n = self.created.fetch_add(1, Ordering::Relaxed);
+        nonce::derive(&self.bot.name, &self.handler, &self.incoming.id, n)
     }
 
     /// The typed event.
@@ -219,11 +242,13 @@ impl<D> Context<D> {
         Ok(())
     }
 
-    /// Sends `text` to the event's channel (a JSON string on the outbound topic, Bytebot's
-    /// form). Returns once published; the gateway reports failures on `errors.outbound…`.
+    /// Sends `text` to the event's channel. Returns once published; the gateway reports
+    /// failures on `errors.outbound…`.
     pub async fn send(&self, text: impl Into<String>) -> Result<(), BotError> {
         let topic = self.outbound_topic()?;
-        self.publish(&topic, &Value::String(text.into())).await
+        let mut body = serde_json::json!({ "content": text.into() });
+        nonce::stamp(&mut body, || self.next_nonce());
+        self.publish(&topic, &body).await
     }
 
     /// Answers the event's message with `text`, as a Discord reply to it (without pinging
@@ -231,17 +256,24 @@ impl<D> Context<D> {
     pub async fn reply(&self, text: impl Into<String>) -> Result<(), BotError> {
         let topic = self.outbound_topic()?;
         let message = self.require_message()?;
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "content": text.into(),
             "message_reference": {"message_id": message.to_string(), "fail_if_not_exists": false},
             "allowed_mentions": {"parse": [], "replied_user": false},
         });
+        nonce::stamp(&mut body, || self.next_nonce());
         self.publish(&topic, &body).await
     }
 
     /// Creates a message in `channel` from a message object (`content`, `embeds`,
-    /// `message_reference`, `allowed_mentions`...) and returns Discord's message.
-    pub async fn create_message(&self, channel: u64, message: Value) -> Result<Message, BotError> {
+    /// `message_reference`, `allowed_mentions`...) and returns Discord's message. A message
+    /// without a `nonce` gets the handler's (see [`Context`]).
+    pub async fn create_message(
+        &self,
+        channel: u64,
+        mut message: Value,
+    ) -> Result<Message, BotError> {
+        nonce::stamp(&mut message, || self.next_nonce());
         let req = RestRequest::post(format!("/channels/{channel}/messages")).json(&message)?;
         self.request_in(channel, &req).await?.json(&req.describe())
     }

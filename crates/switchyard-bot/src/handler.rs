@@ -74,6 +74,8 @@ impl Handler {
         });
         let regex = compiled.and_then(Result::ok);
         let has_pattern = pattern.is_some();
+        let name = name.into();
+        let handler = Arc::<str>::from(name.as_ref());
         let prepare = move |inc: &Arc<Incoming>, bot: &Arc<BotShared>| {
             let data: E::Data = decode(E::NAME, inc.d.get())?;
             if !bot.include_bots && E::from_bot(&data) {
@@ -88,12 +90,14 @@ impl Handler {
                 (None, true) => return Ok(None),
                 (None, false) => Captures::default(),
             };
-            let fut: HandlerFuture =
-                Box::pin(f(Context::new(data, inc.clone(), bot.clone()), captures));
+            let fut: HandlerFuture = Box::pin(f(
+                Context::new(data, inc.clone(), bot.clone(), handler.clone()),
+                captures,
+            ));
             Ok(Some(fut))
         };
         Handler {
-            name: name.into(),
+            name,
             event: Cow::Borrowed(E::NAME),
             pattern,
             prepare: Box::new(prepare),
@@ -123,13 +127,16 @@ impl Handler {
     {
         let event = event.into();
         let event_name = event.clone();
+        let name = name.into();
+        let handler = Arc::<str>::from(name.as_ref());
         let prepare = move |inc: &Arc<Incoming>, bot: &Arc<BotShared>| {
             let data: D = decode(&event_name, inc.d.get())?;
-            let fut: HandlerFuture = Box::pin(f(Context::new(data, inc.clone(), bot.clone())));
+            let ctx = Context::new(data, inc.clone(), bot.clone(), handler.clone());
+            let fut: HandlerFuture = Box::pin(f(ctx));
             Ok(Some(fut))
         };
         Handler {
-            name: name.into(),
+            name,
             event,
             pattern: None,
             prepare: Box::new(prepare),

@@ -73,6 +73,7 @@ pub mod control;
 mod error;
 pub mod event;
 mod handler;
+mod nonce;
 mod rest;
 mod runner;
 mod serve;

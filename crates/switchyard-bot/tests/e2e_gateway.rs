@@ -137,3 +137,60 @@ async fn the_echo_bot_answers_through_the_gateway() {
     assert_eq!(env.sim.counters().sessions.len(), 1);
     env.shutdown().await;
 }
+
+/// An event delivered twice (as a durable broker redelivers one whose bot crashed before its
+/// ack) is answered twice, with the same nonce: the fake, like Discord, creates the message
+/// once.
+#[tokio::test]
+async fn a_redelivered_event_is_answered_once_in_the_channel() {
+    let env = env().await;
+    let mut control = support::subscribe(env.broker.as_ref(), "control.gateway").await;
+    let mut inbound = support::subscribe(env.broker.as_ref(), "inbound.discord.>").await;
+    let (stop, task) = start(&env, e2e::bot());
+    support::identified(&mut control, "e2e").await;
+
+    env.say(",echo only once");
+    let event = loop {
+        let m = support::recv(&mut inbound).await;
+        if String::from_utf8_lossy(&m.payload).contains(",echo only once") {
+            break m;
+        }
+    };
+    env.wait_post("ok, you said: only once").await;
+    env.broker
+        .publish(&event.topic, event.payload.clone())
+        .await
+        .expect("publish again");
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    let posts = |env: &GatewayEnv| {
+        env.posted()
+            .iter()
+            .filter(|c| *c == "ok, you said: only once")
+            .count()
+    };
+    while posts(&env) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second delivery was not answered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let bodies: Vec<_> = env
+        .calls("POST", "/messages")
+        .into_iter()
+        .map(|(_, b)| b)
+        .filter(|b| b["content"] == "ok, you said: only once")
+        .collect();
+    assert_eq!(bodies[0]["nonce"], bodies[1]["nonce"], "{bodies:?}");
+    let created = env
+        .sim
+        .messages(env.channel)
+        .into_iter()
+        .filter(|m| m["content"] == "ok, you said: only once")
+        .count();
+    assert_eq!(created, 1, "one message in the channel");
+
+    stop.trigger();
+    support::finished(task).await.expect("clean stop");
+    env.shutdown().await;
+}

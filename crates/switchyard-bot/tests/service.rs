@@ -75,7 +75,7 @@ async fn identify_then_reboot_then_shutdown() {
         &message(1, ",echo after reboot"),
     )
     .await;
-    assert_eq!(recv_json(&mut out).await.1, json!("echo-a: after reboot"));
+    assert_eq!(recv_sent(&mut out).await.1, "echo-a: after reboot");
 
     control(broker.as_ref(), "echo", ControlOp::Shutdown, Some("echo-a")).await;
     finished(task).await.expect("SHUTDOWN stops serve cleanly");
@@ -99,7 +99,7 @@ async fn stopping_lets_running_handlers_finish() {
     stop.trigger();
     // The answer of the handler still running is published before serve returns.
     finished(task).await.expect("clean stop");
-    assert_eq!(recv_json(&mut out).await.1, json!("slept 400"));
+    assert_eq!(recv_sent(&mut out).await.1, "slept 400");
     // Nothing is handled after the stop.
     publish_event(
         broker.as_ref(),
@@ -143,7 +143,7 @@ async fn one_failing_bot_does_not_stop_the_others() {
         &message(1, ",echo still served"),
     )
     .await;
-    assert_eq!(recv_json(&mut out).await.1, json!("other-1: still served"));
+    assert_eq!(recv_sent(&mut out).await.1, "other-1: still served");
     stop.trigger();
     let Err(ServeError::Bots(failures)) = finished(task).await else {
         panic!("the two failures are reported");
@@ -187,8 +187,7 @@ async fn queue_group_replicas_handle_each_event_once() {
     let mut answers: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_instance: BTreeMap<String, usize> = BTreeMap::new();
     for _ in 0..n {
-        let (_, v) = recv_json(&mut out).await;
-        let text = v.as_str().expect("text").to_owned();
+        let (_, text) = recv_sent(&mut out).await;
         let (instance, said) = text.split_once(": ").expect("instance: text");
         *by_instance.entry(instance.to_owned()).or_default() += 1;
         *answers.entry(said.to_owned()).or_default() += 1;
@@ -243,9 +242,8 @@ async fn keyed_replicas_keep_each_guild_on_one_replica() {
     let mut guild_of: BTreeMap<String, String> = BTreeMap::new();
     let mut answered = 0;
     for _ in 0..n {
-        let (topic, v) = recv_json(&mut out).await;
+        let (topic, text) = recv_sent(&mut out).await;
         let guild = topic.segments().nth(2).expect("guild").to_owned();
-        let text = v.as_str().expect("text").to_owned();
         let (instance, _) = text.split_once(": ").expect("instance: text");
         let first = guild_of
             .entry(guild.clone())

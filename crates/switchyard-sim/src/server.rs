@@ -139,6 +139,16 @@ impl SimHandle {
         control::counters(&self.shared)
     }
 
+    /// The messages the fake holds in `channel` (created through REST or injected), oldest
+    /// first; what a client reading the channel would see.
+    pub fn messages(&self, channel: u64) -> Vec<Value> {
+        crate::state::lock(&self.shared.store)
+            .messages
+            .get(&channel)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Starts a load generator (see [`LoadSpec`]); stop it with [`Load::stop`].
     pub fn start_load(&self, spec: LoadSpec) -> Load {
         crate::load::start(self.shared.clone(), spec)

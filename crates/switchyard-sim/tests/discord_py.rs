@@ -1,5 +1,6 @@
 //! Proof with discord.py (a real third-party client, from Python): log in, receive a user's
-//! message, reply, and see the reply arrive, once over zlib-stream and once over zstd-stream.
+//! message, reply (twice with one nonce: Discord creates it once), and see the reply arrive, once
+//! over zlib-stream and once over zstd-stream.
 //! Needs `python3` with `discord.py` and `zstandard` (the repo's `.venv` is used if present, or
 //! `SWITCHYARD_PYTHON`); the tests fail with a clear message when they are missing.
 
@@ -53,7 +54,9 @@ async fn run(mode: &str) {
         "discord.py bot failed ({mode})\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(
-        stdout.contains("GOT_PING") && stdout.contains("SAW_OWN_REPLY"),
+        stdout.contains("GOT_PING")
+            && stdout.contains("SAW_OWN_REPLY")
+            && stdout.contains("NONCE_ENFORCED"),
         "{stdout}"
     );
     let c = sim.counters();
@@ -84,6 +87,12 @@ async fn run(mode: &str) {
         "{}",
         reply.body
     );
+    let posts = c
+        .rest_calls
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == format!("/api/v10/channels/{channel}/messages"))
+        .count();
+    assert_eq!(posts, 2, "the reply is posted twice, with one nonce");
 }
 
 #[tokio::test]

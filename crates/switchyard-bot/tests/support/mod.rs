@@ -90,6 +90,16 @@ pub async fn recv_json(sub: &mut Subscription) -> (Topic, Value) {
     (m.topic, v)
 }
 
+/// The next message a handler sent on `sub` (a message object with a nonce Discord
+/// enforces): its topic and content.
+pub async fn recv_sent(sub: &mut Subscription) -> (Topic, String) {
+    let (topic, v) = recv_json(sub).await;
+    assert_eq!(v["enforce_nonce"], true, "{v}");
+    assert!(v["nonce"].as_str().is_some_and(|n| n.len() <= 25), "{v}");
+    let content = v["content"].as_str().expect("content").to_owned();
+    (topic, content)
+}
+
 /// Nothing arrives on `sub` for `d`.
 pub async fn quiet(sub: &mut Subscription, d: Duration) {
     if let Ok(Some(m)) = tokio::time::timeout(d, sub.recv()).await {

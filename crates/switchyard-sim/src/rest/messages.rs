@@ -144,6 +144,14 @@ pub fn create_message(
             })
         })
         .collect();
+    let nonce = body.get("nonce").filter(|n| !n.is_null()).cloned();
+    // enforce_nonce: the same author's message with this nonce in the past few minutes is
+    // returned instead of creating another (checked and recorded under one lock)
+    let enforced = match (&nonce, body["enforce_nonce"].as_bool()) {
+        (Some(Value::String(n)), Some(true)) => Some(n.clone()),
+        (Some(n @ Value::Number(_)), Some(true)) => Some(n.to_string()),
+        _ => None,
+    };
     let id = shared.ids.next();
     let msg = message_json(&NewMessage {
         id,
@@ -156,7 +164,7 @@ pub fn create_message(
         attachments: uploads.to_vec(),
         message_reference: reference,
         referenced: referenced.clone(),
-        nonce: body.get("nonce").filter(|n| !n.is_null()).cloned(),
+        nonce,
         tts: body["tts"].as_bool().unwrap_or(false),
         flags: body["flags"].as_u64().unwrap_or(0) & (1 << 2 | 1 << 6 | 1 << 12),
         webhook_id,
@@ -166,7 +174,17 @@ pub fn create_message(
             kind
         },
     });
-    lock(&shared.store).insert_message(channel.id, msg.clone());
+    {
+        let mut store = lock(&shared.store);
+        if let Some(n) = &enforced {
+            let now = now_ms();
+            if let Some(existing) = store.nonce_duplicate(author.id, n, now) {
+                return Ok(existing);
+            }
+            store.remember_nonce(author.id, n, channel.id, id, now);
+        }
+        store.insert_message(channel.id, msg.clone());
+    }
     dispatch_message(
         shared,
         "MESSAGE_CREATE",

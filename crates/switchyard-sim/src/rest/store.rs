@@ -1,7 +1,7 @@
 //! Objects created at run time through REST or the control API: messages, reactions, DM
 //! channels, application commands and interactions; and the Discord message object.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde_json::{Value, json};
 
@@ -10,6 +10,9 @@ use crate::world::{Channel, User};
 
 /// Messages kept per channel (the oldest are forgotten).
 pub const MESSAGES_PER_CHANNEL: usize = 1000;
+
+/// How long a nonce sent with `enforce_nonce` stays unique ("the past few minutes").
+pub const NONCE_WINDOW_MS: u64 = 5 * 60 * 1000;
 
 /// A pending or answered interaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +48,10 @@ pub struct Store {
     pub guild_commands: HashMap<(u64, u64), Value>,
     /// Interactions by token.
     pub interactions: HashMap<String, Interaction>,
+    /// Messages created with `enforce_nonce`: (author, nonce) → (channel, message).
+    nonces: HashMap<(u64, String), (u64, u64)>,
+    /// The same keys with the time they were sent, oldest first, to forget them.
+    nonce_times: VecDeque<(u64, (u64, String))>,
 }
 
 impl Store {
@@ -56,6 +63,27 @@ impl Store {
         while list.len() > MESSAGES_PER_CHANNEL {
             list.pop_first();
         }
+    }
+
+    /// With `enforce_nonce`: the message `author` already created with `nonce` within
+    /// [`NONCE_WINDOW_MS`] of `now_ms`, if it still exists.
+    pub fn nonce_duplicate(&mut self, author: u64, nonce: &str, now_ms: u64) -> Option<Value> {
+        while let Some((at, _)) = self.nonce_times.front()
+            && at + NONCE_WINDOW_MS <= now_ms
+        {
+            if let Some((_, key)) = self.nonce_times.pop_front() {
+                self.nonces.remove(&key);
+            }
+        }
+        let (channel, id) = *self.nonces.get(&(author, nonce.to_owned()))?;
+        self.message(channel, id).cloned()
+    }
+
+    /// Remembers that `author` created message `id` in `channel` with `nonce` enforced.
+    pub fn remember_nonce(&mut self, author: u64, nonce: &str, channel: u64, id: u64, now_ms: u64) {
+        let key = (author, nonce.to_owned());
+        self.nonces.insert(key.clone(), (channel, id));
+        self.nonce_times.push_back((now_ms, key));
     }
 
     /// A stored message.
@@ -204,5 +232,16 @@ mod tests {
         }
         assert_eq!(s.messages[&1].len(), MESSAGES_PER_CHANNEL);
         assert!(s.message(1, 1).is_none());
+    }
+
+    #[test]
+    fn enforced_nonces_are_unique_per_author_for_a_few_minutes() {
+        let mut s = Store::default();
+        s.insert_message(1, json!({"id": "7"}));
+        s.remember_nonce(5, "n", 1, 7, 1000);
+        assert_eq!(s.nonce_duplicate(5, "n", 2000), Some(json!({"id": "7"})));
+        assert_eq!(s.nonce_duplicate(6, "n", 2000), None, "another author");
+        assert_eq!(s.nonce_duplicate(5, "m", 2000), None, "another nonce");
+        assert_eq!(s.nonce_duplicate(5, "n", 1000 + NONCE_WINDOW_MS), None);
     }
 }

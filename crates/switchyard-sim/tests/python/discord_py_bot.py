@@ -65,12 +65,24 @@ async def on_message(message):
         if message.content == "pong" and message.reference is not None:
             result["saw_own_reply"] = True
             print("SAW_OWN_REPLY", flush=True)
-            await client.close()
         return
     if message.content == "!ping":
         result["got_ping"] = True
         print(f"GOT_PING from {message.author} in #{message.channel}", flush=True)
-        await message.reply("pong")
+        # sent twice with one nonce (discord.py sets enforce_nonce): Discord creates it once
+        nonce = f"pong-{message.id}"
+        first = await message.reply("pong", nonce=nonce)
+        again = await message.reply("pong", nonce=nonce)
+        pongs = [m.id async for m in message.channel.history(limit=50) if m.content == "pong"]
+        if first.id == again.id and pongs == [first.id]:
+            print("NONCE_ENFORCED", flush=True)
+        else:
+            print(f"NONCE_NOT_ENFORCED: {first.id} then {again.id}, history {pongs}", flush=True)
+        for _ in range(100):
+            if result["saw_own_reply"]:
+                break
+            await asyncio.sleep(0.1)
+        await client.close()
 
 
 async def main():
