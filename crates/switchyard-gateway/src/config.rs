@@ -230,7 +230,8 @@ pub struct GatewayConfig {
     pub full_bound: Duration,
     /// One IDENTIFY per `max_concurrency` bucket per this window (Discord: 5 s).
     pub identify_window: Duration,
-    /// How often sessions are saved.
+    /// How often sessions are saved (default 10 ms); a save covers only what the broker
+    /// confirmed, so this bounds what Discord replays after a crash.
     pub session_save_interval: Duration,
     /// `large_threshold` sent with IDENTIFY (50 to 250).
     pub large_threshold: u64,
@@ -257,7 +258,7 @@ impl GatewayConfig {
             queue_capacity: 4096,
             full_bound: Duration::from_secs(5),
             identify_window: Duration::from_secs(5),
-            session_save_interval: Duration::from_millis(200),
+            session_save_interval: Duration::from_millis(10),
             large_threshold: 50,
             outbound: OutboundConfig::default(),
         }

@@ -16,7 +16,7 @@ use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::queue::IdentifyQueue;
 use crate::route::Router;
-use crate::session::{SessionStore, save_changed, session_key};
+use crate::session::{SessionStore, SessionStoreError, save_changed, session_key};
 use crate::shard::{Progress, ShardTask};
 use crate::status::ShardStatus;
 
@@ -94,10 +94,20 @@ impl ShardSet {
                 )));
             }
             let ctx = &self.ctx;
-            let saved = ctx
+            let saved = match ctx
                 .sessions
                 .load(&session_key(&ctx.config.bot, id, ctx.total))
-                .await?;
+                .await
+            {
+                Ok(saved) => saved,
+                // a session is only a resume hint: a torn one costs an IDENTIFY, not the start
+                Err(e @ SessionStoreError::Corrupt { .. }) => {
+                    metrics::counter!("switchyard_gateway_session_load_errors_total").increment(1);
+                    tracing::warn!(error = %e, shard = id, "the saved session cannot be read; the shard identifies afresh");
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            };
             let status = Arc::new(ShardStatus::new(id, ctx.total));
             let (tx, rx) = mpsc::channel(ctx.config.queue_capacity.max(1));
             let publisher = tokio::spawn(crate::publish::run_publisher(

@@ -79,3 +79,32 @@ async fn sequences_are_saved_only_after_their_events_were_handed_to_the_broker()
     drop(gate);
     gw.shutdown().await;
 }
+
+/// A session file torn by a power cut does not stop the gateway: the shard identifies afresh
+/// and saves its new session over the torn one.
+#[tokio::test]
+async fn a_torn_session_file_costs_an_identify_not_the_start() {
+    let env = env(SimConfig::fast()).await;
+    let dir = env.dir.path().join("sessions");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("testbot.0.1.json");
+    std::fs::write(&file, br#"{"session_id":"abc","se"#).expect("write");
+    let gw = env.start(env.config()).await;
+    let sessions = env.sim.counters().sessions;
+    assert_eq!(sessions.len(), 1, "identified");
+    assert_eq!(sessions[0].resumes, 0);
+    // the torn file reads as corrupt until the first save overwrites it
+    let store = env.store();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match store.load("testbot.0.1").await {
+            Ok(Some(s)) if s.session_id == sessions[0].session_id => break,
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the new session was not saved over the torn one: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gw.shutdown().await;
+}

@@ -297,6 +297,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 100, value_name = "N",
           value_parser = clap::value_parser!(u32).range(0..=2048))]
     pub idle_shards: u32,
+    /// How often the gateway saves its shards' sessions during the load runs, in
+    /// milliseconds (as `gateway.session_save_ms`), to measure what saving more often costs.
+    #[arg(long, default_value_t = 10, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_save_ms: u64,
     /// Backends to measure, comma-separated (default: all four).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub only: Vec<BenchBackend>,

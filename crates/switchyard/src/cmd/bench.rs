@@ -101,6 +101,7 @@ async fn bench(
         shards: args.shards,
         events: args.events,
         rate: args.rate,
+        session_save: Duration::from_millis(args.session_save_ms),
     };
     let mut runs: Vec<(BenchBackend, BackendRun)> = Vec::new();
     for &backend in backends {

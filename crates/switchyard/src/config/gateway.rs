@@ -51,8 +51,8 @@ pub struct GatewaySection {
     /// How often sessions are saved (ms), each covering only events the broker confirmed.
     /// After a crash Discord replays what came after the last save (durable brokers drop
     /// the repeats by id), so this bounds the replay; each busy shard costs one write per
-    /// interval (10 ms measured at 15 µs more gateway CPU per event than 200 ms, at 10,000
-    /// events/s over 16 shards; BENCHMARKS.md).
+    /// interval (10 ms measured within the noise of 200 ms, about 1 µs of gateway CPU per
+    /// event at 10,000 events/s over 16 shards with the file store; BENCHMARKS.md).
     pub session_save_ms: u64,
     /// Where sessions are saved (with the embedded broker).
     pub session_dir: PathBuf,
@@ -136,7 +136,7 @@ impl Default for GatewaySection {
             queue_capacity: 4096,
             full_bound_ms: 5_000,
             identify_window_ms: 5_000,
-            session_save_ms: 200,
+            session_save_ms: 10,
             session_dir: PathBuf::from(".switchyard/sessions"),
             outbound: true,
             allowed_routes: switchyard_gateway::outbound::routes::DEFAULT_GROUPS

@@ -110,6 +110,7 @@ pub struct Params {
     pub shards: u32,
     pub events: u64,
     pub rate: u64,
+    pub session_save: Duration,
 }
 
 /// What the consumer counted: events, the time of the last, latency samples.
@@ -208,7 +209,8 @@ pub async fn run_backend(
         .context("REST client")?;
         let sessions = FileSessionStore::new(dir.join(format!("{backend:?}")))
             .context("bench session directory")?;
-        let gw = super::gateway_config(params.shards);
+        let mut gw = super::gateway_config(params.shards);
+        gw.session_save_interval = params.session_save;
         let deps = GatewayDeps {
             broker: broker.clone(),
             rest,

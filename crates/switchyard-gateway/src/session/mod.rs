@@ -3,10 +3,16 @@
 //! once the broker has confirmed it holds what was handed ([`Broker::flush`]).
 //!
 //! The store is a small trait ([`SessionStore`]) with two implementations: one JSON file per
-//! shard written atomically ([`FileSessionStore`]), and the broker crate's key-value store
-//! (file, Redis, NATS KV) under `sessions.{key}` ([`KvSessionStore`]).
+//! shard ([`file`]), and the broker crate's key-value store (file, Redis, NATS KV) under
+//! `sessions.{key}` ([`kv`]).
 
-use std::path::{Path, PathBuf};
+mod file;
+mod kv;
+
+pub use file::FileSessionStore;
+pub use kv::KvSessionStore;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,6 +61,18 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn load(&self, key: &str) -> Result<Option<SavedSession>, SessionStoreError>;
     /// Saves `session` under `key`.
     async fn save(&self, key: &str, session: &SavedSession) -> Result<(), SessionStoreError>;
+    /// Saves each `(key, session)` of one round; the results come in the same order. One
+    /// after the other unless the store can do better.
+    async fn save_all(
+        &self,
+        batch: &[(String, SavedSession)],
+    ) -> Vec<Result<(), SessionStoreError>> {
+        let mut out = Vec::with_capacity(batch.len());
+        for (key, session) in batch {
+            out.push(self.save(key, session).await);
+        }
+        out
+    }
     /// Forgets `key`.
     async fn remove(&self, key: &str) -> Result<(), SessionStoreError>;
 }
@@ -73,126 +91,6 @@ pub fn session_key(bot: &str, shard: u32, total: u32) -> String {
         })
         .collect();
     format!("{safe}.{shard}.{total}")
-}
-
-/// One JSON file per key in a directory.
-#[derive(Debug, Clone)]
-pub struct FileSessionStore {
-    dir: PathBuf,
-}
-
-impl FileSessionStore {
-    /// A store in `dir` (created when missing).
-    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, SessionStoreError> {
-        let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|source| SessionStoreError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        Ok(FileSessionStore { dir })
-    }
-
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("{key}.json"))
-    }
-}
-
-#[async_trait]
-impl SessionStore for FileSessionStore {
-    async fn load(&self, key: &str) -> Result<Option<SavedSession>, SessionStoreError> {
-        let path = self.path(key);
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| SessionStoreError::Corrupt { path, source }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(SessionStoreError::Io { path, source }),
-        }
-    }
-
-    async fn save(&self, key: &str, session: &SavedSession) -> Result<(), SessionStoreError> {
-        let path = self.path(key);
-        let tmp = self.dir.join(format!(".{key}.tmp"));
-        let bytes = serde_json::to_vec(session).map_err(|source| SessionStoreError::Corrupt {
-            path: path.clone(),
-            source,
-        })?;
-        // Written beside and renamed over, in one trip to the blocking pool.
-        let target = path.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            std::fs::write(&tmp, bytes)?;
-            std::fs::rename(&tmp, &target)
-        })
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        written.map_err(|source| SessionStoreError::Io { path, source })
-    }
-
-    async fn remove(&self, key: &str) -> Result<(), SessionStoreError> {
-        let path = self.path(key);
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(SessionStoreError::Io { path, source }),
-        }
-    }
-}
-
-/// Sessions in the broker's key-value store, under `sessions.{bot}.{shard}.{total}`.
-#[derive(Clone)]
-pub struct KvSessionStore {
-    kv: Arc<dyn switchyard_broker::kv::KvStore>,
-}
-
-impl KvSessionStore {
-    /// Sessions in `kv`.
-    pub fn new(kv: Arc<dyn switchyard_broker::kv::KvStore>) -> Self {
-        KvSessionStore { kv }
-    }
-}
-
-fn kv_error(key: &str, e: impl std::fmt::Display) -> SessionStoreError {
-    SessionStoreError::Io {
-        path: PathBuf::from(format!("kv:sessions.{key}")),
-        source: std::io::Error::other(e.to_string()),
-    }
-}
-
-#[async_trait]
-impl SessionStore for KvSessionStore {
-    async fn load(&self, key: &str) -> Result<Option<SavedSession>, SessionStoreError> {
-        let full = format!("sessions.{key}");
-        match self.kv.get(&full).await.map_err(|e| kv_error(key, e))? {
-            None => Ok(None),
-            Some(entry) => serde_json::from_slice(&entry.value)
-                .map(Some)
-                .map_err(|source| SessionStoreError::Corrupt {
-                    path: PathBuf::from(format!("kv:{full}")),
-                    source,
-                }),
-        }
-    }
-
-    async fn save(&self, key: &str, session: &SavedSession) -> Result<(), SessionStoreError> {
-        let bytes = serde_json::to_vec(session).map_err(|e| kv_error(key, e))?;
-        self.kv
-            .put(&format!("sessions.{key}"), bytes.into(), None)
-            .await
-            .map(|_| ())
-            .map_err(|e| kv_error(key, e))
-    }
-
-    async fn remove(&self, key: &str) -> Result<(), SessionStoreError> {
-        self.kv
-            .delete(&format!("sessions.{key}"))
-            .await
-            .map_err(|e| kv_error(key, e))
-    }
 }
 
 /// The longest wait for the broker to confirm what was handed to it before a save.
@@ -285,9 +183,13 @@ pub(crate) async fn save_changed(
             });
         }
     }
-    for (i, status, now) in changed {
-        let key = session_key(bot, status.id, status.total);
-        match store.save(&key, &now).await {
+    let batch: Vec<(String, SavedSession)> = changed
+        .iter()
+        .map(|(_, status, now)| (session_key(bot, status.id, status.total), now.clone()))
+        .collect();
+    let results = store.save_all(&batch).await;
+    for ((i, status, now), result) in changed.into_iter().zip(results) {
+        match result {
             Ok(()) => {
                 metrics::counter!("switchyard_gateway_session_saves_total").increment(1);
                 saved[i] = Some(now);
@@ -299,46 +201,4 @@ pub(crate) async fn save_changed(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn file_store_round_trip_and_corruption_is_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = FileSessionStore::new(dir.path().join("s")).expect("store");
-        let key = session_key("my bot", 1, 4);
-        assert_eq!(key, "my_bot.1.4");
-        assert_eq!(store.load(&key).await.expect("load"), None);
-        let s = SavedSession {
-            session_id: "abc".into(),
-            seq: 42,
-            resume_url: "ws://x".into(),
-        };
-        store.save(&key, &s).await.expect("save");
-        assert_eq!(store.load(&key).await.expect("load"), Some(s));
-        std::fs::write(store.dir().join("bad.json"), b"{").expect("write");
-        let e = store.load("bad").await.expect_err("corrupt");
-        assert!(e.to_string().contains("bad.json"), "{e}");
-        store.remove(&key).await.expect("remove");
-        assert_eq!(store.load(&key).await.expect("load"), None);
-    }
-
-    #[tokio::test]
-    async fn kv_store_round_trip() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let kv = switchyard_broker::kv::FileKv::open(&dir.path().join("kv.json")).expect("kv");
-        let store = KvSessionStore::new(Arc::new(kv));
-        let s = SavedSession {
-            session_id: "abc".into(),
-            seq: 7,
-            resume_url: "ws://x".into(),
-        };
-        store.save("b.0.1", &s).await.expect("save");
-        assert_eq!(store.load("b.0.1").await.expect("load"), Some(s));
-        store.remove("b.0.1").await.expect("remove");
-        assert_eq!(store.load("b.0.1").await.expect("load"), None);
-    }
 }
