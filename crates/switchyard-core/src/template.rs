@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::route::RoutingIds;
-use crate::topic::{NameError, Topic};
+use crate::topic::{NameError, Pattern, Topic};
 
 /// Bytebot's inbound topic scheme, kept exactly so that its subscribers work unchanged.
 pub const DEFAULT_INBOUND_TEMPLATE: &str = "inbound.discord.{guild}.{channel}.{user}";
@@ -157,6 +157,32 @@ impl TopicTemplate {
         let mut out = String::with_capacity(64);
         self.render_into(ctx, &mut out);
         out
+    }
+
+    /// The pattern of every topic this template renders for the bot named `bot`: each
+    /// segment holding a placeholder other than `{bot}` becomes `*`. Two bots whose patterns
+    /// overlap ([`Pattern::overlap`]) would publish on topics a consumer cannot tell apart.
+    ///
+    /// ```
+    /// use switchyard_core::TopicTemplate;
+    /// let t = TopicTemplate::parse("inbound.{bot}.g{guild}.{channel}").expect("valid");
+    /// assert_eq!(t.pattern_for("helper").expect("valid").as_str(), "inbound.helper.*.*");
+    /// ```
+    pub fn pattern_for(&self, bot: &str) -> Result<Pattern, NameError> {
+        const HOLE: char = '\u{0}';
+        let mut raw = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => raw.push_str(s),
+                Part::Bot => raw.push_str(bot),
+                _ => raw.push(HOLE),
+            }
+        }
+        let segments: Vec<&str> = raw
+            .split('.')
+            .map(|seg| if seg.contains(HOLE) { "*" } else { seg })
+            .collect();
+        Pattern::new(&segments.join("."))
     }
 }
 

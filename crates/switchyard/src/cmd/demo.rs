@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use switchyard_broker::embedded::EmbeddedBroker;
 use switchyard_broker::embedded::resp::{RespConfig, RespServer};
-use switchyard_broker::{Broker, Pattern, Topic};
+use switchyard_broker::{Broker, Pattern, Subscription, Topic};
 use switchyard_core::Envelope;
 use switchyard_gateway::{FileSessionStore, GatewayConfig, GatewayDeps, Secret};
 use switchyard_rest::{RestClient, RestConfig};
@@ -65,7 +65,13 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<ExitCode>
             gw.status()
         );
     }
-    let bot = tokio::spawn(echo_bot(broker.clone()));
+    // Subscribed before the first message is sent: pub/sub keeps nothing for a subscriber
+    // that comes later.
+    let inbound = broker
+        .subscribe(&Pattern::new("inbound.discord.>").context("the echo bot's pattern")?)
+        .await
+        .context("the echo bot cannot subscribe")?;
+    let bot = tokio::spawn(echo_bot(broker.clone(), inbound));
 
     let resp_addr = resp.local_addr();
     let channel = sim.world().guilds[0]
@@ -186,14 +192,7 @@ fn count_replies(sim: &SimHandle, path: &str, content: &str) -> usize {
 }
 
 /// The example bot: echoes every user message back to its channel.
-async fn echo_bot(broker: EmbeddedBroker) {
-    let Ok(pattern) = Pattern::new("inbound.discord.>") else {
-        return;
-    };
-    let Ok(mut sub) = broker.subscribe(&pattern).await else {
-        eprintln!("echo bot: cannot subscribe");
-        return;
-    };
+async fn echo_bot(broker: EmbeddedBroker, mut sub: Subscription) {
     while let Some(msg) = sub.recv().await {
         let Ok(env) = Envelope::decode(&msg.payload) else {
             continue;

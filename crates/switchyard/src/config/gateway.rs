@@ -262,6 +262,24 @@ impl GatewaySection {
                     );
                 }
             }
+            let inbound = config
+                .topic_template
+                .pattern_for(&config.bot)
+                .map_err(|e| anyhow::anyhow!("{at}.topic_template: {e}"))?;
+            for other in &configs {
+                let theirs = other
+                    .topic_template
+                    .pattern_for(&other.bot)
+                    .map_err(|e| anyhow::anyhow!("{at}: bot {}: {e}", other.bot))?;
+                if let Some(topic) = inbound.overlap(&theirs) {
+                    anyhow::bail!(
+                        "{at} ({}): its topic_template publishes on topics bot {}'s does too (such as {topic}), so consumers could not tell the two bots' events apart; give each bot its own, for example topic_template = \"inbound.{}.{{guild}}.{{channel}}.{{user}}\" (or one with {{bot}})",
+                        entry.bot,
+                        other.bot,
+                        entry.bot
+                    );
+                }
+            }
             configs.push(config);
         }
         Ok(configs)
@@ -396,8 +414,15 @@ mod tests {
             .bot_configs(false)
     }
 
+    /// [`bots`], the second bot with its own inbound topics.
+    fn bots_apart(extra: &str) -> anyhow::Result<Vec<GatewayConfig>> {
+        bots(&format!(
+            "{extra}\ntopic_template = \"inbound.helper.{{guild}}.{{channel}}.{{user}}\""
+        ))
+    }
+
     #[test]
-    fn several_bots_each_need_a_token_and_their_own_outbound_pattern() {
+    fn several_bots_each_need_a_token_and_their_own_topics() {
         let ok = bots(
             "token = \"t2\"\noutbound_pattern = \"outbound.helper.>\"\ntopic_template = \"inbound.helper.{guild}.{channel}.{user}\"",
         )
@@ -413,20 +438,22 @@ mod tests {
         );
         assert_eq!(ok[1].token.expose(), "t2");
 
-        let e = bots("token_env = \"SWITCHYARD_TEST_UNSET_TOKEN_VAR\"\noutbound_pattern = \"outbound.helper.>\"")
+        let e = bots_apart("token_env = \"SWITCHYARD_TEST_UNSET_TOKEN_VAR\"\noutbound_pattern = \"outbound.helper.>\"")
             .expect_err("no token")
             .to_string();
         assert!(
             e.contains("gateway.bots[1] (helper)") && e.contains("token_env"),
             "{e}"
         );
-        let e = bots("token = \"t2\"").expect_err("no pattern").to_string();
+        let e = bots_apart("token = \"t2\"")
+            .expect_err("no pattern")
+            .to_string();
         assert!(e.contains("outbound_pattern"), "{e}");
-        let e = bots("token = \"t2\"\noutbound_pattern = \"outbound.discord.>\"")
+        let e = bots_apart("token = \"t2\"\noutbound_pattern = \"outbound.discord.>\"")
             .expect_err("same pattern")
             .to_string();
         assert!(e.contains("overlaps bot main's outbound.discord.>"), "{e}");
-        let e = bots("token = \"t2\"\noutbound_pattern = \"outbound.>\"")
+        let e = bots_apart("token = \"t2\"\noutbound_pattern = \"outbound.>\"")
             .expect_err("overlapping pattern")
             .to_string();
         assert!(
@@ -435,10 +462,22 @@ mod tests {
                 && e.contains("bot main's outbound.discord.>"),
             "{e}"
         );
-        let e = bots("token = \"t2\"\noutbound_pattern = \"outbound..x\"")
+        let e = bots_apart("token = \"t2\"\noutbound_pattern = \"outbound..x\"")
             .expect_err("invalid pattern")
             .to_string();
         assert!(e.contains("gateway.bots[1].outbound_pattern"), "{e}");
+        let e = bots("token = \"t2\"\noutbound_pattern = \"outbound.helper.>\"")
+            .expect_err("the same inbound topics")
+            .to_string();
+        assert!(
+            e.contains("gateway.bots[1] (helper)")
+                && e.contains("bot main's")
+                && e.contains("inbound.discord.")
+                && e.contains("topic_template = \"inbound.helper.{guild}.{channel}.{user}\""),
+            "{e}"
+        );
+        bots("token = \"t2\"\noutbound_pattern = \"outbound.helper.>\"\ntopic_template = \"inbound.discord.{bot}.{guild}.{channel}.{user}\"")
+            .expect("{bot} keeps the topics apart");
         let e = bots("token = \"t2\"\nnope = 1")
             .expect_err("unknown key")
             .to_string();
