@@ -368,13 +368,28 @@ impl Member {
     /// Stops our shards (sessions saved), says SHARD_DEATH, and frees the lease.
     async fn leave(&mut self) {
         let held = self.shards.ids().await;
-        // Nobody waits on our beats any more, but the coordinator takes us for dead a lease
-        // after the last one: say SHARD_DEATH before that.
-        self.shards.remove_within(&held, self.beat_interval()).await;
-        let death = ShardDeath {
+        // The coordinator takes a node for dead a lease after its last beat, and would hand
+        // our shards out while they still close: keep beating with them until SHARD_DEATH,
+        // however long closing and saving take on a loaded machine.
+        let hello = ShardConnect {
             bot: self.bot.clone(),
             node: self.node.clone(),
-            shards: held,
+            shards: held.clone(),
+        };
+        let interval = self.beat_interval();
+        let removing = self.shards.remove_within(&held, interval);
+        tokio::pin!(removing);
+        let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        loop {
+            tokio::select! {
+                () = &mut removing => break,
+                _ = beats.tick() => self.send(ControlOp::ShardConnect, &hello).await,
+            }
+        }
+        let death = ShardDeath {
+            bot: hello.bot,
+            node: hello.node,
+            shards: hello.shards,
         };
         self.send(ControlOp::ShardDeath, &death).await;
         self.lease.release(&*self.kv).await;
