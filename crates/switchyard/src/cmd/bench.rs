@@ -117,7 +117,7 @@ async fn bench(
                 };
                 match given {
                     Some(url) => Some(url.clone()),
-                    None => match servers::start_private(name) {
+                    None => match servers::start_private(name, dir) {
                         Ok(Some(server)) => {
                             let url = server.url.clone();
                             private = Some(server);

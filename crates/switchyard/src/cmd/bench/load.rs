@@ -18,7 +18,7 @@ use anyhow::Context as _;
 use switchyard_broker::embedded::resp::{RespConfig, RespServer};
 use switchyard_broker::embedded::{EmbeddedBroker, EmbeddedConfig};
 use switchyard_broker::{Broker, BrokerOptions, Pattern};
-use switchyard_gateway::{FileSessionStore, GatewayDeps};
+use switchyard_gateway::{FileSessionStore, GatewayDeps, KvSessionStore, SessionStore};
 use switchyard_rest::{RestClient, RestConfig};
 use switchyard_sim::{LoadSpec, Sim, SimConfig, SimHandle, WorldConfig};
 use tokio::runtime::Runtime;
@@ -191,7 +191,7 @@ pub async fn run_backend(
     let consumer = rts.consumer.spawn(consume(
         embedded.clone(),
         consumer_url,
-        options,
+        options.clone(),
         received.clone(),
         ready_tx,
     ));
@@ -207,14 +207,26 @@ pub async fn run_backend(
         })
         .await
         .context("REST client")?;
-        let sessions = FileSessionStore::new(dir.join(format!("{backend:?}")))
-            .context("bench session directory")?;
+        // Sessions go where `switchyard run` keeps them: the key-value store beside Redis or
+        // NATS, files otherwise.
+        let sessions: Arc<dyn SessionStore> = match (backend, url) {
+            (BenchBackend::Redis | BenchBackend::Nats, Some(url)) => {
+                let kv = switchyard_broker::kv::open(url, &options, &dir.join("kv.json"))
+                    .await
+                    .context("the session store beside the broker")?;
+                Arc::new(KvSessionStore::new(kv))
+            }
+            _ => Arc::new(
+                FileSessionStore::new(dir.join(format!("{backend:?}")))
+                    .context("bench session directory")?,
+            ),
+        };
         let mut gw = super::gateway_config(params.shards);
         gw.session_save_interval = params.session_save;
         let deps = GatewayDeps {
             broker: broker.clone(),
             rest,
-            sessions: Arc::new(sessions),
+            sessions,
             shared: None,
         };
         let gateway = switchyard_gateway::start(gw, deps)

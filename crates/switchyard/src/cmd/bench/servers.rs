@@ -73,8 +73,9 @@ fn wait_listening(
     }
 }
 
-/// Starts a private server: `Ok(None)` with a printed reason when its binary is missing.
-pub fn start_private(kind: &'static str) -> anyhow::Result<Option<ChildServer>> {
+/// Starts a private server (NATS with JetStream, its store under `dir`, for the sessions'
+/// key-value bucket): `Ok(None)` with a printed reason when its binary is missing.
+pub fn start_private(kind: &'static str, dir: &Path) -> anyhow::Result<Option<ChildServer>> {
     let binary = match kind {
         "redis" => "redis-server",
         _ => "nats-server",
@@ -89,7 +90,8 @@ pub fn start_private(kind: &'static str) -> anyhow::Result<Option<ChildServer>> 
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"]);
     } else {
-        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.join(format!("nats-{port}")));
     }
     let mut child = cmd
         .stdin(Stdio::null())
