@@ -47,6 +47,10 @@ impl EventFilter {
     }
 }
 
+/// How often sessions are saved unless configured: every few milliseconds, as cheap as every
+/// 200 ms on the file store (BENCHMARKS.md).
+pub const DEFAULT_SESSION_SAVE_INTERVAL: Duration = Duration::from_millis(10);
+
 /// Discord's dispatch event names, for checking the names given to [`EventFilter`]: every
 /// name twilight-model 0.18 knows, plus newer ones it does not.
 pub const KNOWN_EVENTS: &[&str] = &[
@@ -258,7 +262,7 @@ impl GatewayConfig {
             queue_capacity: 4096,
             full_bound: Duration::from_secs(5),
             identify_window: Duration::from_secs(5),
-            session_save_interval: Duration::from_millis(10),
+            session_save_interval: DEFAULT_SESSION_SAVE_INTERVAL,
             large_threshold: 50,
             outbound: OutboundConfig::default(),
         }

@@ -39,7 +39,10 @@ mod shards;
 mod shared_sub;
 pub mod status;
 
-pub use config::{EventFilter, GatewayConfig, PayloadMode, Profile, ShardRange, parse_intents};
+pub use config::{
+    DEFAULT_SESSION_SAVE_INTERVAL, EventFilter, GatewayConfig, PayloadMode, Profile, ShardRange,
+    parse_intents,
+};
 pub use control::{ControlConfig, RunningControl, ServiceEntry};
 pub use error::GatewayError;
 pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, ShardHandle, start, start_empty};

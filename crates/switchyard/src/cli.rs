@@ -299,8 +299,8 @@ pub struct BenchArgs {
     pub idle_shards: u32,
     /// How often the gateway saves its shards' sessions during the load runs, in
     /// milliseconds (as `gateway.session_save_ms`), to measure what saving more often costs.
-    #[arg(long, default_value_t = 10, value_name = "MS",
-          value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = switchyard_gateway::DEFAULT_SESSION_SAVE_INTERVAL.as_millis() as u64)]
     pub session_save_ms: u64,
     /// Backends to measure, comma-separated (default: all four).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]

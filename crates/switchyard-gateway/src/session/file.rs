@@ -172,6 +172,7 @@ impl SessionStore for FileSessionStore {
         }
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

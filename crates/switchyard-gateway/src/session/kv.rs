@@ -52,7 +52,8 @@ impl SessionStore for KvSessionStore {
             .map_err(|e| kv_error(key, e))
     }
 
-    /// The puts of a round are sent together (one round trip, not one per shard).
+    /// The puts of a round are sent concurrently: their round trips overlap rather than
+    /// add up.
     async fn save_all(
         &self,
         batch: &[(String, SavedSession)],

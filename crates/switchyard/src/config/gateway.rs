@@ -136,7 +136,7 @@ impl Default for GatewaySection {
             queue_capacity: 4096,
             full_bound_ms: 5_000,
             identify_window_ms: 5_000,
-            session_save_ms: 10,
+            session_save_ms: switchyard_gateway::DEFAULT_SESSION_SAVE_INTERVAL.as_millis() as u64,
             session_dir: PathBuf::from(".switchyard/sessions"),
             outbound: true,
             allowed_routes: switchyard_gateway::outbound::routes::DEFAULT_GROUPS
