@@ -1,11 +1,13 @@
 //! The counters tests compare: sequence numbers per session and per shard (including those
-//! assigned while disconnected), connections, REST calls and 429s.
+//! assigned while disconnected), the commands each session received, connections, REST calls
+//! and 429s.
 
 use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::gateway::session::{RecordedCommand, Session};
 use crate::rest::{RestCall, RestCounts};
 use crate::state::{Shared, lock};
 
@@ -39,12 +41,22 @@ pub struct SessionCounters {
     pub ended: bool,
     /// Last presence set by the client.
     pub presence: Value,
+    /// The commands the session's clients sent (every op but heartbeat, identify and
+    /// resume), oldest first, the last 1000 ([`crate::gateway::session::COMMAND_RECORD`]).
+    /// Empty in [`summary`].
+    #[serde(default)]
+    pub commands: Vec<RecordedCommand>,
 }
 
 impl SessionCounters {
     /// The set of sequence numbers assigned.
     pub fn seqs(&self) -> std::ops::RangeInclusive<u64> {
         1..=self.last_seq
+    }
+
+    /// The recorded commands with opcode `op`, oldest first.
+    pub fn commands_with_op(&self, op: u8) -> impl Iterator<Item = &RecordedCommand> {
+        self.commands.iter().filter(move |c| c.op == op)
     }
 }
 
@@ -120,38 +132,20 @@ impl Counters {
 
 /// Reads every counter.
 pub fn counters(shared: &Shared) -> Counters {
-    let mut c = summary(shared);
-    c.rest_calls = lock(&shared.rest.log).iter().cloned().collect();
-    c
+    read(shared, true)
 }
 
-/// Reads every counter but the REST call log (cheap enough for a status page).
+/// Reads every counter but the REST call log and the command records (cheap enough for a
+/// status page).
 pub fn summary(shared: &Shared) -> Counters {
+    read(shared, false)
+}
+
+fn read(shared: &Shared, logs: bool) -> Counters {
     let _ = shared.live_sessions(); // expires sessions past their resume window
     let mut sessions: Vec<SessionCounters> = lock(&shared.sessions)
         .values()
-        .map(|s| {
-            let i = s.lock();
-            SessionCounters {
-                session_id: s.id.clone(),
-                bot_id: s.bot.identity.user_id.to_string(),
-                shard: s.shard,
-                last_seq: i.seq,
-                seqs: if i.seq > 0 {
-                    vec![[1, i.seq]]
-                } else {
-                    Vec::new()
-                },
-                buffered_while_disconnected: i.buffered_while_disconnected,
-                sent: i.sent,
-                buffered: i.buffer.len(),
-                replayed: i.replayed,
-                resumes: i.resumes,
-                connected: i.conn.is_some(),
-                ended: i.ended,
-                presence: i.presence.clone(),
-            }
-        })
+        .map(|s| session_counters(s, logs))
         .collect();
     sessions.sort_by(|a, b| {
         (a.bot_id.as_str(), a.shard, a.session_id.as_str()).cmp(&(
@@ -190,6 +184,38 @@ pub fn summary(shared: &Shared) -> Counters {
         identifies: shared.identifies.load(Ordering::Relaxed),
         identifies_too_fast: shared.identifies_too_fast.load(Ordering::Relaxed),
         rest: lock(&shared.rest.counts).clone(),
-        rest_calls: Vec::new(),
+        rest_calls: if logs {
+            lock(&shared.rest.log).iter().cloned().collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn session_counters(s: &Session, with_commands: bool) -> SessionCounters {
+    let i = s.lock();
+    SessionCounters {
+        session_id: s.id.clone(),
+        bot_id: s.bot.identity.user_id.to_string(),
+        shard: s.shard,
+        last_seq: i.seq,
+        seqs: if i.seq > 0 {
+            vec![[1, i.seq]]
+        } else {
+            Vec::new()
+        },
+        buffered_while_disconnected: i.buffered_while_disconnected,
+        sent: i.sent,
+        buffered: i.buffer.len(),
+        replayed: i.replayed,
+        resumes: i.resumes,
+        connected: i.conn.is_some(),
+        ended: i.ended,
+        presence: i.presence.clone(),
+        commands: if with_commands {
+            i.commands.iter().cloned().collect()
+        } else {
+            Vec::new()
+        },
     }
 }

@@ -42,11 +42,42 @@
 //! shortens every timing to milliseconds for tests. Not served: ETF encoding
 //! (`encoding=etf` is closed with 4002).
 //!
+//! # What a session received
+//!
+//! Each session records the commands its clients sent, every op but heartbeat, identify and
+//! resume (presence 3, voice state 4, request guild members 8, ...), as received: the last
+//! 1000, oldest first, as [`RecordedCommand`]s `{op, d, at_ms}` in
+//! [`SessionCounters::commands`] (from [`SimHandle::counters`] or `GET /_sim/counters`), e.g.
+//!
+//! ```no_run
+//! # fn demo(sim: &switchyard_sim::SimHandle, session_id: &str) -> Option<()> {
+//! let counters = sim.counters();
+//! let requests: Vec<_> = counters.session(session_id)?.commands_with_op(8).collect();
+//! assert_eq!(requests.len(), 1);
+//! assert_eq!(requests[0].d["nonce"], "n1");
+//! # Some(()) }
+//! ```
+//!
+//! # Leniencies Discord has too
+//!
+//! - JSON payloads are accepted in binary WebSocket frames as well as text frames (same
+//!   4096-byte limit, same 4002 for what does not decode).
+//! - A token of Discord's form (`base64(user id).timestamp.hmac`) gives the bot that user id,
+//!   which is also its application id (READY, `/users/@me`, `/applications/@me`, message
+//!   authors); any other token gets ids derived from a hash of it.
+//!
+//! Client commands are otherwise checked against Discord's documented payloads (a missing or
+//! mistyped field closes with 4001, as Discord does), except where Discord itself accepts
+//! more and clients rely on it: op 3 takes a fractional `since` (discord.py) and null
+//! `activities` (discordgo).
+//!
 //! # Modules
 //!
-//! - [`config`]: the configuration; [`world`] and [`worldgen`]: the seeded world; [`ids`]: snowflakes and bot
-//!   identities (each distinct token is its own bot, with ids derived from the token).
-//! - [`gateway`]: the WebSocket gateway (frames, identify, sessions, compression, ops).
+//! - [`config`]: the configuration; [`world`] and [`worldgen`]: the seeded world; [`ids`]:
+//!   snowflakes and bot identities (each distinct token is its own bot, with ids from the
+//!   token).
+//! - [`gateway`]: the WebSocket gateway (frames, identify, sessions, compression, ops and
+//!   their checks against Discord's documented payloads).
 //! - [`rest`]: REST routes, rate limits, Discord-shaped errors, run-time objects.
 //! - [`control`]: injection and faults; [`counters`]: what tests compare; [`state`]: shared
 //!   state and dispatch.
@@ -72,6 +103,7 @@ pub use config::{Limit, RateLimits, SimConfig, Timings, WorldConfig};
 pub use control::{Counters, Fault, Inject, SessionCounters, ShardCounters};
 pub use error::SimError;
 pub use gateway::frame::{ClientOp, CloseReason, decode_client_frame};
+pub use gateway::session::RecordedCommand;
 pub use load::{Load, LoadSpec};
 pub use scenario::Scenario;
 pub use server::{Sim, SimHandle};

@@ -179,7 +179,8 @@ impl SimHandle {
         })
     }
 
-    /// The counters without the REST call log (which holds up to 100,000 calls).
+    /// The counters without the REST call log (which holds up to 100,000 calls) and without
+    /// the sessions' command records.
     pub fn counters_summary(&self) -> Counters {
         crate::counters::summary(&self.shared)
     }

@@ -110,6 +110,9 @@ pub struct Event {
     pub guild_id: Option<u64>,
     /// Deliver only to this bot (user id), e.g. an interaction for one application.
     pub only_bot: Option<u64>,
+    /// Deliver to every bot but this one (user id), e.g. a presence update about the bot
+    /// itself, which Discord does not send back to its own sessions.
+    pub except_bot: Option<u64>,
     /// Set for MESSAGE_CREATE/UPDATE: applies the MESSAGE_CONTENT rules.
     pub message: Option<MessageMeta>,
     /// The user the event is about. The one exemption from the intent check Discord
@@ -125,6 +128,7 @@ impl Event {
             d,
             guild_id,
             only_bot: None,
+            except_bot: None,
             message: None,
             about_user: None,
         }
@@ -270,7 +274,7 @@ impl Shared {
         let mut delivered = 0;
         for s in self.live_sessions() {
             let bot_id = s.bot.identity.user_id;
-            if event.only_bot.is_some_and(|b| b != bot_id) {
+            if event.only_bot.is_some_and(|b| b != bot_id) || event.except_bot == Some(bot_id) {
                 continue;
             }
             let shard_ok = match event.guild_id {

@@ -1,6 +1,7 @@
-//! Proof with discord.py (a real third-party client, from Python): log in, receive a user's
-//! message, reply (twice with one nonce: Discord creates it once), and see the reply arrive, once
-//! over zlib-stream and once over zstd-stream.
+//! Proof with discord.py (a real third-party client, from Python): log in, set a presence and
+//! query a member (gateway ops 3 and 8, as discord.py sends them), receive a user's message,
+//! reply (twice with one nonce: Discord creates it once), and see the reply arrive, once over
+//! zlib-stream and once over zstd-stream.
 //! Needs `python3` with `discord.py` and `zstandard` (the repo's `.venv` is used if present, or
 //! `SWITCHYARD_PYTHON`); the tests fail with a clear message when they are missing.
 
@@ -59,7 +60,23 @@ async fn run(mode: &str) {
             && stdout.contains("NONCE_ENFORCED"),
         "{stdout}"
     );
+    assert!(stdout.contains("QUERIED_MEMBERS True"), "{stdout}");
     let c = sim.counters();
+    // discord.py's op 3 and op 8 were accepted (the session was not closed for them) and
+    // recorded as sent
+    let commands: Vec<_> = c.sessions.iter().flat_map(|s| &s.commands).collect();
+    assert!(
+        commands.iter().any(|r| r.op == 3
+            && r.d["status"] == "dnd"
+            && r.d["activities"][0]["name"] == "tests"),
+        "{commands:?}"
+    );
+    assert!(
+        commands
+            .iter()
+            .any(|r| r.op == 8 && r.d["user_ids"].as_array().is_some_and(|u| u.len() == 1)),
+        "{commands:?}"
+    );
     match mode {
         "zlib" => assert!(
             c.transports.zlib_stream >= 1 && c.transports.zstd_stream == 0,

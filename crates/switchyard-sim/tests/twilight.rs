@@ -275,3 +275,69 @@ async fn twilight_detects_a_zombie_when_acks_stop_and_resumes() {
     assert_eq!(s.resumes, 1);
     assert!(counters.connections >= 2);
 }
+
+#[tokio::test]
+async fn twilight_commands_are_accepted_answered_and_recorded() {
+    use twilight_model::gateway::payload::outgoing::{
+        RequestGuildMembers, UpdatePresence, UpdateVoiceState,
+    };
+    use twilight_model::gateway::presence::{ActivityType, MinimalActivity, Status};
+
+    let sim = sim(SimConfig::fast()).await;
+    let mut shard = shard(&sim).await;
+    ready(&sim, &mut shard).await;
+    let g = &sim.world().guilds[0];
+    let voice = g
+        .channels
+        .iter()
+        .find(|c| c.kind == 2)
+        .expect("voice channel");
+    let activity = MinimalActivity {
+        kind: ActivityType::Playing,
+        name: "tests".into(),
+        url: None,
+    };
+    let presence =
+        UpdatePresence::new(vec![activity.into()], false, None, Status::Idle).expect("presence");
+    shard.command(&presence);
+    let prefix = g.members[0].user.username[..2].to_owned();
+    shard.command(
+        &RequestGuildMembers::builder(Id::new(g.id))
+            .nonce("tw-query")
+            .query(prefix, Some(5)),
+    );
+    shard.command(
+        &RequestGuildMembers::builder(Id::new(g.id))
+            .nonce("tw-ids")
+            .user_id(Id::new(g.members[1].user.id)),
+    );
+    shard.command(&UpdateVoiceState::new(
+        Id::new(g.id),
+        Some(Id::new(voice.id)),
+        false,
+        true,
+    ));
+    let mut nonces = Vec::new();
+    let mut voice_server = false;
+    while nonces.len() < 2 || !voice_server {
+        match next(&mut shard).await {
+            Event::MemberChunk(c) => nonces.push(c.nonce.unwrap_or_default()),
+            Event::VoiceServerUpdate(v) => {
+                assert_eq!(v.guild_id.get(), g.id);
+                voice_server = true;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(nonces, ["tw-query", "tw-ids"]);
+    let counters = sim.counters();
+    let s = counters
+        .sessions
+        .iter()
+        .find(|s| s.connected)
+        .expect("twilight's session is still connected");
+    let ops: Vec<u8> = s.commands.iter().map(|c| c.op).collect();
+    assert_eq!(ops, [3, 8, 8, 4]);
+    assert_eq!(s.presence["status"], "idle");
+    assert_eq!(s.commands[1].d["nonce"], "tw-query");
+}

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 
 use crate::gateway::compress::{Compressor, Transport, zlib_message};
-use crate::gateway::frame::{ClientOp, CloseReason, decode_client_frame};
+use crate::gateway::frame::{ClientOp, CloseReason, decode_envelope, decode_op};
 use crate::gateway::identify::{IdentifyOutcome, ResumeOutcome, identify, resume};
 use crate::gateway::ops;
 use crate::gateway::session::{ConnCommand, ConnLink, Session, close_ends_session};
@@ -143,8 +143,10 @@ impl Conn {
                     None => None,
                 },
                 msg = self.ws.recv() => match msg {
-                    Some(Ok(Message::Text(text))) => self.client_text(text.as_str().as_bytes()).await,
-                    Some(Ok(Message::Binary(_))) => Some(End::Close(4002, "Error while decoding payload.".into(), false)),
+                    Some(Ok(Message::Text(text))) => self.client_frame(text.as_str().as_bytes()).await,
+                    // JSON in a binary frame is served like a text frame, as Discord does
+                    // (only `encoding=json` is served, and clients never compress what they send)
+                    Some(Ok(Message::Binary(data))) => self.client_frame(&data).await,
                     Some(Ok(Message::Close(frame))) => {
                         let code = frame.map_or(1005, |f| f.code);
                         Some(End::Gone(code == 1000 || code == 1001))
@@ -270,7 +272,9 @@ impl Conn {
         }
     }
 
-    async fn client_text(&mut self, data: &[u8]) -> Option<End> {
+    /// Handles one client frame. Every frame counts toward the send limit, heartbeats
+    /// included, as Discord counts them.
+    async fn client_frame(&mut self, data: &[u8]) -> Option<End> {
         let timings = &self.shared.config.timings;
         let now = Instant::now();
         let window = Duration::from_millis(timings.send_window_ms);
@@ -289,7 +293,17 @@ impl Conn {
             ));
         }
         self.received.push_back(now);
-        let op = match decode_client_frame(data) {
+        let (op, d) = match decode_envelope(data) {
+            Ok(envelope) => envelope,
+            Err(reason) => return Some(End::Close(reason.code, reason.reason.into(), false)),
+        };
+        if let Some(session) = &self.session
+            && !matches!(op, 1 | 2 | 6)
+        {
+            // recorded as received, before it is checked
+            session.record(op, &d);
+        }
+        let op = match decode_op(op, d) {
             Ok(op) => op,
             Err(reason) => return Some(End::Close(reason.code, reason.reason.into(), false)),
         };

@@ -1,102 +1,17 @@
-//! Decoding client gateway frames into typed operations, with the close code Discord uses
-//! for each kind of bad input. Pure and panic-free: this is the fuzz target.
+//! Decoding client gateway frames into typed operations, checked against Discord's documented
+//! payload structures, with the close code Discord uses for each kind of bad input. Pure and
+//! panic-free: this is the fuzz target.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+
+pub use crate::gateway::close::CloseReason;
 
 /// The largest client frame Discord accepts.
 pub const MAX_CLIENT_FRAME: usize = 4096;
 
 /// The longest nonce of REQUEST_GUILD_MEMBERS echoed in its chunks, in bytes.
 pub const MAX_NONCE: usize = 32;
-
-/// A close code and its reason, for bad client input.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {reason}")]
-pub struct CloseReason {
-    /// The WebSocket close code.
-    pub code: u16,
-    /// The human-readable reason sent with it.
-    pub reason: &'static str,
-}
-
-impl CloseReason {
-    /// 4000 unknown error.
-    pub const UNKNOWN_ERROR: Self = Self {
-        code: 4000,
-        reason: "Unknown error.",
-    };
-    /// 4001 unknown opcode or bad payload for an opcode.
-    pub const UNKNOWN_OPCODE: Self = Self {
-        code: 4001,
-        reason: "Unknown opcode.",
-    };
-    /// 4001 for a payload that does not fit its opcode.
-    pub const BAD_PAYLOAD: Self = Self {
-        code: 4001,
-        reason: "Invalid payload for opcode.",
-    };
-    /// 4002 decode error.
-    pub const DECODE: Self = Self {
-        code: 4002,
-        reason: "Error while decoding payload.",
-    };
-    /// 4003 not authenticated.
-    pub const NOT_AUTHENTICATED: Self = Self {
-        code: 4003,
-        reason: "Not authenticated.",
-    };
-    /// 4004 authentication failed.
-    pub const AUTH_FAILED: Self = Self {
-        code: 4004,
-        reason: "Authentication failed.",
-    };
-    /// 4005 already authenticated.
-    pub const ALREADY_AUTHENTICATED: Self = Self {
-        code: 4005,
-        reason: "Already authenticated.",
-    };
-    /// 4007 invalid seq.
-    pub const INVALID_SEQ: Self = Self {
-        code: 4007,
-        reason: "Invalid seq.",
-    };
-    /// 4008 rate limited.
-    pub const RATE_LIMITED: Self = Self {
-        code: 4008,
-        reason: "Rate limited.",
-    };
-    /// 4009 session timed out.
-    pub const SESSION_TIMEOUT: Self = Self {
-        code: 4009,
-        reason: "Session timed out.",
-    };
-    /// 4010 invalid shard.
-    pub const INVALID_SHARD: Self = Self {
-        code: 4010,
-        reason: "Invalid shard.",
-    };
-    /// 4011 sharding required.
-    pub const SHARDING_REQUIRED: Self = Self {
-        code: 4011,
-        reason: "Sharding required.",
-    };
-    /// 4012 invalid API version.
-    pub const INVALID_VERSION: Self = Self {
-        code: 4012,
-        reason: "Invalid API version.",
-    };
-    /// 4013 invalid intents.
-    pub const INVALID_INTENTS: Self = Self {
-        code: 4013,
-        reason: "Invalid intent(s).",
-    };
-    /// 4014 disallowed intents.
-    pub const DISALLOWED_INTENTS: Self = Self {
-        code: 4014,
-        reason: "Disallowed intent(s).",
-    };
-}
 
 /// IDENTIFY's data (its `Debug` redacts the token).
 #[derive(Clone, PartialEq, Deserialize)]
@@ -154,12 +69,13 @@ impl std::fmt::Debug for Resume {
     }
 }
 
-/// REQUEST_GUILD_MEMBERS's data.
+/// REQUEST_GUILD_MEMBERS's data. [`decode_client_frame`] checks the documented rules: exactly
+/// one of `query` and `user_ids`, and `limit` with `query`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct RequestMembers {
     /// The guild (a snowflake string or number).
     pub guild_id: Snowflake,
-    /// Username prefix.
+    /// Username prefix (`""` with `limit` 0 asks for every member).
     #[serde(default)]
     pub query: Option<String>,
     /// Maximum number of members (0 = all with an empty query).
@@ -171,9 +87,29 @@ pub struct RequestMembers {
     /// Specific users.
     #[serde(default)]
     pub user_ids: Option<OneOrMany>,
-    /// Echoed in the chunks; a nonce over [`MAX_NONCE`] bytes is dropped, as Discord ignores it.
-    #[serde(default)]
+    /// Echoed in the chunks. An invalid nonce (over [`MAX_NONCE`] bytes, or not a string) is
+    /// ignored, as Discord documents: the chunks come without one.
+    #[serde(default, deserialize_with = "valid_nonce")]
     pub nonce: Option<String>,
+}
+
+impl RequestMembers {
+    /// Whether it asks for the whole member list (`query ""` with `limit 0`).
+    pub fn is_full_list(&self) -> bool {
+        self.query.as_deref() == Some("") && self.limit == Some(0)
+    }
+}
+
+fn valid_nonce<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(n) if n.len() <= MAX_NONCE => Some(n),
+        _ => None,
+    })
+}
+
+/// An `Option` whose field must be present, though it may be null.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
 }
 
 /// A snowflake sent as a string or a number.
@@ -221,19 +157,50 @@ impl OneOrMany {
     }
 }
 
-/// VOICE_STATE_UPDATE's data.
+/// VOICE_STATE_UPDATE's data (op 4). Every field is required, as documented; `channel_id`
+/// may be null (to leave) but not missing.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct VoiceState {
     /// The guild.
     pub guild_id: Snowflake,
     /// The channel joined, or null to leave.
+    #[serde(deserialize_with = "nullable")]
     pub channel_id: Option<Snowflake>,
     /// Self-mute.
-    #[serde(default)]
     pub self_mute: bool,
     /// Self-deafen.
-    #[serde(default)]
     pub self_deaf: bool,
+}
+
+/// The statuses a client may set with op 3.
+pub const STATUSES: [&str; 5] = ["online", "dnd", "idle", "invisible", "offline"];
+
+/// Checks an op 3 payload against the documented structure: `since` (a number or null),
+/// `activities` (activity objects, each with a string `name` and an integer `type`), `status`
+/// (one of [`STATUSES`]) and `afk` (a boolean) are all required. Discord closes a payload
+/// that misses one of them with 4001. Two leniencies of Discord's are kept, for clients that
+/// rely on them: `since` may be any number (documented as an integer; discord.py sends
+/// `0.0`), and `activities` may be null (discordgo sends it to clear the activity; Discord
+/// accepts it since discord-api-docs#2559 was fixed).
+fn presence(d: &Value) -> Result<(), CloseReason> {
+    let field = |k: &str| d.get(k);
+    let since = field("since").is_some_and(|v| v.is_null() || v.is_number());
+    let status = field("status")
+        .and_then(Value::as_str)
+        .is_some_and(|s| STATUSES.contains(&s));
+    let afk = field("afk").is_some_and(Value::is_boolean);
+    let activities = field("activities").is_some_and(|v| match v {
+        Value::Null => true,
+        Value::Array(list) => list.iter().all(|a| {
+            a.get("name").is_some_and(Value::is_string) && a.get("type").is_some_and(Value::is_u64)
+        }),
+        _ => false,
+    });
+    if since && status && afk && activities {
+        Ok(())
+    } else {
+        Err(CloseReason::BAD_PAYLOAD)
+    }
 }
 
 /// A decoded client operation.
@@ -243,7 +210,7 @@ pub enum ClientOp {
     Heartbeat(Option<u64>),
     /// op 2.
     Identify(Box<Identify>),
-    /// op 3 with the new presence.
+    /// op 3 with the new presence (checked: `since`, `activities`, `status`, `afk`).
     Presence(Value),
     /// op 4.
     VoiceState(VoiceState),
@@ -255,11 +222,6 @@ pub enum ClientOp {
     RequestSoundboard(Vec<u64>),
     /// op 43 with the guild id and requested fields.
     RequestChannelInfo(u64, Vec<String>),
-}
-
-struct Envelope {
-    op: u64,
-    d: Value,
 }
 
 #[derive(Deserialize)]
@@ -278,10 +240,17 @@ fn data<T: serde::de::DeserializeOwned>(d: Value) -> Result<T, CloseReason> {
     serde_json::from_value(d).map_err(|_| CloseReason::BAD_PAYLOAD)
 }
 
-/// Decodes one client text frame. Frames over 4096 bytes and anything that is not a JSON
-/// object with an integer `op` are decode errors (4002); an unknown opcode or a payload that
-/// does not fit its opcode is 4001.
+/// Decodes one client frame (text or binary, JSON either way). Frames over 4096 bytes and
+/// anything that is not a JSON object with an integer `op` are decode errors (4002); an
+/// unknown opcode or a payload that does not fit its opcode is 4001.
 pub fn decode_client_frame(frame: &[u8]) -> Result<ClientOp, CloseReason> {
+    let (op, d) = decode_envelope(frame)?;
+    decode_op(op, d)
+}
+
+/// The first step of [`decode_client_frame`]: the frame's `op` and `d` (null when absent), or
+/// 4002 for a frame over 4096 bytes or one that is not a JSON object with an integer `op`.
+pub fn decode_envelope(frame: &[u8]) -> Result<(u64, Value), CloseReason> {
     if frame.len() > MAX_CLIENT_FRAME {
         return Err(CloseReason::DECODE);
     }
@@ -291,12 +260,14 @@ pub fn decode_client_frame(frame: &[u8]) -> Result<ClientOp, CloseReason> {
         .get("op")
         .and_then(Value::as_u64)
         .ok_or(CloseReason::DECODE)?;
-    let env = Envelope {
-        op,
-        d: obj.remove("d").unwrap_or(Value::Null),
-    };
-    match env.op {
-        1 => match env.d {
+    Ok((op, obj.remove("d").unwrap_or(Value::Null)))
+}
+
+/// The second step of [`decode_client_frame`]: the operation of an `op` and its `d`, or 4001
+/// for an unknown opcode or a payload that does not fit its opcode.
+pub fn decode_op(op: u64, d: Value) -> Result<ClientOp, CloseReason> {
+    match op {
+        1 => match d {
             Value::Null => Ok(ClientOp::Heartbeat(None)),
             Value::Number(n) => n
                 .as_u64()
@@ -304,32 +275,27 @@ pub fn decode_client_frame(frame: &[u8]) -> Result<ClientOp, CloseReason> {
                 .ok_or(CloseReason::BAD_PAYLOAD),
             _ => Err(CloseReason::BAD_PAYLOAD),
         },
-        2 => Ok(ClientOp::Identify(Box::new(data(env.d)?))),
-        3 => match env.d {
-            Value::Object(_) => Ok(ClientOp::Presence(env.d)),
-            _ => Err(CloseReason::BAD_PAYLOAD),
-        },
-        4 => Ok(ClientOp::VoiceState(data(env.d)?)),
-        6 => Ok(ClientOp::Resume(data(env.d)?)),
+        2 => Ok(ClientOp::Identify(Box::new(data(d)?))),
+        3 => presence(&d).map(|()| ClientOp::Presence(d)),
+        4 => Ok(ClientOp::VoiceState(data(d)?)),
+        6 => Ok(ClientOp::Resume(data(d)?)),
         8 => {
-            let mut r: RequestMembers = data(env.d)?;
-            if r.nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
-                // Discord ignores an invalid nonce: the chunks come without one
-                r.nonce = None;
-            }
-            if r.query.is_none() && r.user_ids.is_none() {
+            let r: RequestMembers = data(d)?;
+            // "one of query or user_ids"; "limit: true when specifying query"
+            if r.query.is_some() == r.user_ids.is_some() || (r.query.is_some() && r.limit.is_none())
+            {
                 return Err(CloseReason::BAD_PAYLOAD);
             }
             Ok(ClientOp::RequestMembers(r))
         }
         31 => {
-            let s: Soundboard = data(env.d)?;
+            let s: Soundboard = data(d)?;
             Ok(ClientOp::RequestSoundboard(
                 s.guild_ids.iter().map(|g| g.0).collect(),
             ))
         }
         43 => {
-            let c: ChannelInfo = data(env.d)?;
+            let c: ChannelInfo = data(d)?;
             Ok(ClientOp::RequestChannelInfo(c.guild_id.0, c.fields))
         }
         _ => Err(CloseReason::UNKNOWN_OPCODE),
@@ -365,12 +331,90 @@ mod tests {
             Ok(ClientOp::RequestMembers(_))
         ));
         let long = format!(
-            r#"{{"op":8,"d":{{"guild_id":"1","query":"","nonce":"{}"}}}}"#,
+            r#"{{"op":8,"d":{{"guild_id":"1","query":"","limit":0,"nonce":"{}"}}}}"#,
             "n".repeat(MAX_NONCE + 1)
         );
-        match decode_client_frame(long.as_bytes()) {
-            Ok(ClientOp::RequestMembers(r)) => assert_eq!(r.nonce, None),
-            other => panic!("an over-long nonce is dropped, not refused: {other:?}"),
+        let numeric = br#"{"op":8,"d":{"guild_id":"1","user_ids":"2","nonce":7}}"#;
+        for frame in [long.as_bytes(), numeric] {
+            match decode_client_frame(frame) {
+                Ok(ClientOp::RequestMembers(r)) => assert_eq!(r.nonce, None),
+                other => panic!("an invalid nonce is dropped, not refused: {other:?}"),
+            }
+        }
+    }
+
+    fn code(frame: &str) -> Result<(), u16> {
+        decode_client_frame(frame.as_bytes())
+            .map(|_| ())
+            .map_err(|e| e.code)
+    }
+
+    #[test]
+    fn presence_needs_every_documented_field() {
+        let ok = [
+            r#"{"op":3,"d":{"since":null,"activities":[],"status":"online","afk":false}}"#,
+            r#"{"op":3,"d":{"since":91879201,"activities":[{"name":"x","type":0,"state":"s"}],"status":"invisible","afk":true}}"#,
+            r#"{"op":3,"d":{"since":0,"activities":[{"name":"Custom Status","type":4}],"status":"offline","afk":false}}"#,
+            r#"{"op":3,"d":{"activities":[{"type":0,"name":"g"}],"afk":false,"since":0.0,"status":"dnd"}}"#,
+            r#"{"op":3,"d":{"since":null,"activities":null,"afk":false,"status":"online"}}"#,
+        ];
+        for frame in ok {
+            assert_eq!(code(frame), Ok(()), "{frame}");
+        }
+        let bad = [
+            r#"{"op":3,"d":"online"}"#,
+            r#"{"op":3,"d":{"activities":[],"status":"online","afk":false}}"#,
+            r#"{"op":3,"d":{"since":null,"status":"online","afk":false}}"#,
+            r#"{"op":3,"d":{"since":null,"activities":[],"afk":false}}"#,
+            r#"{"op":3,"d":{"since":null,"activities":[],"status":"online"}}"#,
+            r#"{"op":3,"d":{"since":null,"activities":[],"status":"away","afk":false}}"#,
+            r#"{"op":3,"d":{"since":"0","activities":[],"status":"idle","afk":false}}"#,
+            r#"{"op":3,"d":{"since":null,"activities":[{"type":0}],"status":"idle","afk":false}}"#,
+            r#"{"op":3,"d":{"since":null,"activities":[{"name":"x"}],"status":"idle","afk":false}}"#,
+            r#"{"op":3,"d":{"since":null,"activities":{},"status":"idle","afk":0}}"#,
+        ];
+        for frame in bad {
+            assert_eq!(code(frame), Err(4001), "{frame}");
+        }
+    }
+
+    #[test]
+    fn member_requests_follow_the_documented_rules() {
+        let ok = [
+            r#"{"op":8,"d":{"guild_id":"1","query":"ab","limit":5}}"#,
+            r#"{"op":8,"d":{"guild_id":1,"user_ids":["2","3"],"limit":2,"presences":true}}"#,
+            r#"{"op":8,"d":{"guild_id":"1","user_ids":"2","query":null,"nonce":null}}"#,
+        ];
+        for frame in ok {
+            assert_eq!(code(frame), Ok(()), "{frame}");
+        }
+        let bad = [
+            r#"{"op":8,"d":{"query":"","limit":0}}"#,
+            r#"{"op":8,"d":{"guild_id":"1","limit":0}}"#,
+            r#"{"op":8,"d":{"guild_id":"1","query":"","user_ids":["2"],"limit":0}}"#,
+            r#"{"op":8,"d":{"guild_id":"1","query":"a"}}"#,
+            r#"{"op":8,"d":{"guild_id":["1","2"],"query":"","limit":0}}"#,
+            r#"{"op":8,"d":{"guild_id":"1","query":"","limit":-1}}"#,
+        ];
+        for frame in bad {
+            assert_eq!(code(frame), Err(4001), "{frame}");
+        }
+    }
+
+    #[test]
+    fn voice_state_needs_every_documented_field() {
+        let join =
+            r#"{"op":4,"d":{"guild_id":"1","channel_id":"2","self_mute":false,"self_deaf":true}}"#;
+        let leave = r#"{"op":4,"d":{"guild_id":"1","channel_id":null,"self_mute":false,"self_deaf":false}}"#;
+        assert_eq!(code(join), Ok(()));
+        assert_eq!(code(leave), Ok(()));
+        for bad in [
+            r#"{"op":4,"d":{"guild_id":"1","self_mute":false,"self_deaf":false}}"#,
+            r#"{"op":4,"d":{"guild_id":"1","channel_id":null,"self_deaf":false}}"#,
+            r#"{"op":4,"d":{"guild_id":"1","channel_id":null,"self_mute":false}}"#,
+            r#"{"op":4,"d":{"channel_id":null,"self_mute":false,"self_deaf":false}}"#,
+        ] {
+            assert_eq!(code(bad), Err(4001), "{bad}");
         }
     }
 

@@ -8,6 +8,8 @@ use crate::gateway::frame::CloseReason;
 pub const GUILDS: u64 = 1 << 0;
 /// The GUILD_MEMBERS intent bit.
 pub const GUILD_MEMBERS: u64 = 1 << 1;
+/// The GUILD_PRESENCES intent bit.
+pub const GUILD_PRESENCES: u64 = 1 << 8;
 /// The MESSAGE_CONTENT intent bit.
 pub const MESSAGE_CONTENT: u64 = 1 << 15;
 
@@ -75,7 +77,7 @@ pub fn required(event: &str, in_guild: bool) -> Option<u64> {
         "WEBHOOKS_UPDATE" => Some(1 << 5),
         "INVITE_CREATE" | "INVITE_DELETE" => Some(1 << 6),
         "VOICE_STATE_UPDATE" | "VOICE_CHANNEL_EFFECT_SEND" => Some(1 << 7),
-        "PRESENCE_UPDATE" => Some(1 << 8),
+        "PRESENCE_UPDATE" => Some(GUILD_PRESENCES),
         "GUILD_SCHEDULED_EVENT_CREATE"
         | "GUILD_SCHEDULED_EVENT_UPDATE"
         | "GUILD_SCHEDULED_EVENT_DELETE"

@@ -1,5 +1,6 @@
 //! The gateway: WebSocket upgrade on any path, and the modules of the protocol.
 
+mod close;
 pub mod compress;
 pub mod conn;
 pub mod frame;

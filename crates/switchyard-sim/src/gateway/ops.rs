@@ -1,5 +1,6 @@
 //! The client ops after IDENTIFY: presence (3), voice state (4), guild members (8), soundboard
-//! sounds (31) and channel info (43).
+//! sounds (31) and channel info (43), answered as Discord documents them (gateway-events.mdx,
+//! "Send Events"). Their payloads were checked by [`crate::gateway::frame`].
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,7 @@ use serde_json::{Value, json};
 use crate::gateway::frame::{ClientOp, RequestMembers, VoiceState};
 use crate::gateway::intents;
 use crate::gateway::session::Session;
+use crate::ids::now_ms;
 use crate::state::{Event, Shared, lock};
 use crate::world::Member;
 
@@ -17,7 +19,7 @@ const CHUNK: usize = 1000;
 /// Handles an op of an identified session.
 pub fn handle(shared: &Shared, session: &Session, op: ClientOp) {
     match op {
-        ClientOp::Presence(p) => session.lock().presence = p,
+        ClientOp::Presence(p) => presence(shared, session, p),
         ClientOp::VoiceState(v) => voice_state(shared, session, &v),
         ClientOp::RequestMembers(r) => request_members(shared, session, &r),
         ClientOp::RequestSoundboard(guilds) => {
@@ -45,15 +47,79 @@ pub fn handle(shared: &Shared, session: &Session, op: ClientOp) {
     }
 }
 
+/// Sets the session's presence and tells the others. A bot's presence is per session: it
+/// shows in the guilds of the session's shard, so a PRESENCE_UPDATE goes out for each of
+/// them, to the sessions of other bots that cover the guild and have GUILD_PRESENCES.
+///
+/// The bot's own sessions do not get it. Discord does not send a user its own presence
+/// updates: libraries apply op 3 to their own cache themselves (discord.py's
+/// `change_presence` sets `guild.me.status` for that reason), and would otherwise see each
+/// change twice.
+fn presence(shared: &Shared, session: &Session, p: Value) {
+    let bot = &session.bot.identity;
+    let status = match p["status"].as_str() {
+        Some("invisible" | "offline") | None => "offline",
+        Some(s) => s,
+    };
+    // others see an invisible bot as offline, without activities; a bot can set only
+    // `name`, `state`, `type` and `url` of an activity
+    let activities: Vec<Value> = match p["activities"].as_array() {
+        Some(list) if status != "offline" => list
+            .iter()
+            .map(|a| {
+                let mut shown =
+                    json!({"name": a["name"], "type": a["type"], "created_at": now_ms()});
+                for k in ["state", "url"] {
+                    if let Some(v) = a.get(k) {
+                        shown[k] = v.clone();
+                    }
+                }
+                shown
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let client_status = if status == "offline" {
+        json!({})
+    } else {
+        json!({"web": status})
+    };
+    let user = json!({"id": bot.user_id.to_string()});
+    for guild in shared.shard_guilds(session.shard) {
+        let d = json!({
+            "user": user, "guild_id": guild.id.to_string(), "status": status,
+            "activities": activities, "client_status": client_status,
+        });
+        let mut event = Event::new("PRESENCE_UPDATE", d, Some(guild.id));
+        event.except_bot = Some(bot.user_id);
+        shared.dispatch(&event);
+    }
+    session.lock().presence = p;
+}
+
+/// Channel types a client can join with op 4: GUILD_VOICE and GUILD_STAGE_VOICE.
+const VOICE_KINDS: [u8; 2] = [2, 13];
+
+/// Joins, moves or leaves: VOICE_STATE_UPDATE (with this session's `session_id`) to the
+/// sessions that see voice states, and, when joining a channel, VOICE_SERVER_UPDATE to this
+/// session. Leaving (`channel_id` null) sends no VOICE_SERVER_UPDATE. A request for an
+/// unknown guild, or for a channel that is not a voice channel of the guild, is ignored.
 fn voice_state(shared: &Shared, session: &Session, v: &VoiceState) {
     let Some(guild) = shared.world.guild(v.guild_id.0) else {
         return;
     };
     let bot = &session.bot.identity;
-    let channel = v
-        .channel_id
-        .map(|c| c.0)
-        .filter(|c| guild.channels.iter().any(|ch| ch.id == *c && ch.kind == 2));
+    let channel = match v.channel_id {
+        None => None,
+        Some(c) => match guild
+            .channels
+            .iter()
+            .find(|ch| ch.id == c.0 && VOICE_KINDS.contains(&ch.kind))
+        {
+            Some(ch) => Some(ch.id),
+            None => return,
+        },
+    };
     let d = json!({
         "guild_id": guild.id.to_string(),
         "channel_id": channel.map(|c| c.to_string()),
@@ -71,6 +137,11 @@ fn voice_state(shared: &Shared, session: &Session, v: &VoiceState) {
     }
 }
 
+/// Answers with GUILD_MEMBERS_CHUNKs of at most 1000 members. As documented: the whole
+/// list (`query ""`, `limit 0`) needs GUILD_MEMBERS (without it Discord sends nothing back)
+/// and is limited to one request per guild per bot per 30 s (`RATE_LIMITED` past that);
+/// a prefix query and `user_ids` return at most 100 members; unknown `user_ids` come back in
+/// `not_found`; `presences: true` without GUILD_PRESENCES counts as false.
 fn request_members(shared: &Shared, session: &Session, r: &RequestMembers) {
     let Some(guild) = shared.world.guild(r.guild_id.0) else {
         return;
@@ -78,7 +149,8 @@ fn request_members(shared: &Shared, session: &Session, r: &RequestMembers) {
     let bot = &session.bot.identity;
     let query = r.query.as_deref();
     let limit = r.limit.unwrap_or(0) as usize;
-    let full = query == Some("") && limit == 0;
+    let full = r.is_full_list();
+    let presences = r.presences == Some(true) && session.intents & intents::GUILD_PRESENCES != 0;
     if full {
         if session.intents & intents::GUILD_MEMBERS == 0 {
             return;
@@ -143,7 +215,7 @@ fn request_members(shared: &Shared, session: &Session, r: &RequestMembers) {
         if i == 0 && !not_found.is_empty() {
             d["not_found"] = json!(not_found.iter().map(u64::to_string).collect::<Vec<_>>());
         }
-        if r.presences == Some(true) {
+        if presences {
             d["presences"] = json!(chunk.iter().map(|m| json!({"user": {"id": m.user.id.to_string()}, "status": "online", "activities": [], "client_status": {"desktop": "online"}})).collect::<Vec<_>>());
         }
         if let Some(n) = &r.nonce {

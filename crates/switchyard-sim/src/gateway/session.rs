@@ -1,15 +1,33 @@
 //! A gateway session: its sequence numbers, the bounded replay buffer (which is also the
-//! outbound queue of its live connection), and the link to that connection.
+//! outbound queue of its live connection), the link to that connection, and the record of
+//! the commands its clients sent.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
+use crate::ids::now_ms;
 use crate::state::Bot;
+
+/// How many commands a session keeps in its record (the oldest are dropped first).
+pub const COMMAND_RECORD: usize = 1000;
+
+/// A command a client sent on a session (any op but heartbeat, identify and resume), as
+/// received: its `d` is the client's, unchanged, even when the sim then refused it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedCommand {
+    /// The opcode, e.g. 3 presence, 4 voice state, 8 request guild members.
+    pub op: u8,
+    /// The payload's `d` as the client sent it.
+    pub d: Value,
+    /// When it was received, in Unix milliseconds.
+    pub at_ms: u64,
+}
 
 /// A command from the control side to a live connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +93,8 @@ pub struct SessionInner {
     pub resumes: u64,
     /// The presence last set by op 3 (or IDENTIFY).
     pub presence: Value,
+    /// The last [`COMMAND_RECORD`] commands received, oldest first.
+    pub commands: VecDeque<RecordedCommand>,
 }
 
 /// One gateway session of one bot on one shard.
@@ -156,6 +176,7 @@ impl Session {
                 sent_seq: 0,
                 resumes: 0,
                 presence: Value::Null,
+                commands: VecDeque::new(),
             }),
             notify: Notify::new(),
         }
@@ -202,6 +223,23 @@ impl Session {
             self.notify.notify_one();
         }
         Some(seq)
+    }
+
+    /// Records a command received from the client (ops above 255 are not Discord's and are
+    /// not kept).
+    pub fn record(&self, op: u64, d: &Value) {
+        let Ok(op) = u8::try_from(op) else {
+            return;
+        };
+        let mut inner = self.lock();
+        if inner.commands.len() >= COMMAND_RECORD {
+            inner.commands.pop_front();
+        }
+        inner.commands.push_back(RecordedCommand {
+            op,
+            d: d.clone(),
+            at_ms: now_ms(),
+        });
     }
 
     /// Dispatches after `after`, at most `max`; `Err` with the oldest buffered seq when
@@ -282,5 +320,22 @@ mod tests {
         );
         s.end();
         assert_eq!(s.push("X", "{}"), None);
+    }
+
+    #[test]
+    fn the_command_record_keeps_the_last_thousand() {
+        let bot = Arc::new(Bot::new("t".into()));
+        let s = Session::new("s".into(), bot, [0, 1], false, 0, 3);
+        for n in 0..COMMAND_RECORD + 5 {
+            s.record(8, &serde_json::json!({"n": n}));
+        }
+        s.record(300, &Value::Null);
+        let inner = s.lock();
+        assert_eq!(inner.commands.len(), COMMAND_RECORD);
+        assert_eq!(
+            inner.commands.front().map(|c| c.d["n"].clone()),
+            Some(5.into())
+        );
+        assert!(inner.commands.iter().all(|c| c.op == 8 && c.at_ms > 0));
     }
 }

@@ -2,9 +2,9 @@
 
 Usage: discord_py_bot.py <port> <channel_id> <zlib|zstd>
 
-It logs in, waits for READY, asks the sim (control API) to post a user's "!ping" in the
-channel, answers it with a reply, and exits 0 once it has seen its own reply arrive over the
-gateway. Exit code 3 means discord.py (or zstandard for the zstd run) is not installed.
+It logs in, waits for READY, sets a presence (op 3) and looks itself up by user id (op 8),
+asks the sim (control API) to post a user's "!ping" in the channel, answers it with a reply,
+and exits 0 once it has seen its own reply arrive over the gateway. Exit code 3 means discord.py (or zstandard for the zstd run) is not installed.
 """
 
 import asyncio
@@ -55,6 +55,11 @@ def control(path, body):
 @client.event
 async def on_ready():
     print(f"READY as {client.user} ({client.user.id}) in {len(client.guilds)} guilds", flush=True)
+    # gateway commands as discord.py sends them: op 3 (with "since": 0.0) and op 8 by user id
+    await client.change_presence(activity=discord.Game("tests"), status=discord.Status.dnd)
+    guild = client.get_channel(channel_id).guild
+    found = await guild.query_members(user_ids=[client.user.id])
+    print(f"QUERIED_MEMBERS {[m.id for m in found] == [client.user.id]}", flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, control, "events", {"type": "message", "channel_id": str(channel_id), "content": "!ping"})
 
