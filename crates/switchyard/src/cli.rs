@@ -56,6 +56,9 @@ pub enum Command {
     /// Run the gateway: Discord shards to broker topics (`inbound.discord.{guild}.{channel}.
     /// {user}`), outbound topics to Discord REST. The token comes from DISCORD_TOKEN or
     /// `gateway.token`; the embedded broker (with its RESP port) is the default.
+    ///
+    /// Transport compression: zstd-stream; zlib-stream in a
+    /// `--no-default-features --features zlib` build.
     Run(RunArgs),
     /// The whole system in one command: a fake Discord, the embedded broker, the gateway and
     /// an echo bot; shows a few round trips, then lets you type messages as a Discord user.
