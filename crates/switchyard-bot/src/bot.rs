@@ -88,6 +88,7 @@ pub struct Bot {
     pub(crate) error_hook: ErrorHook,
     pub(crate) instance: Option<String>,
     pub(crate) version: String,
+    pub(crate) outbound: String,
 }
 
 impl std::fmt::Debug for Bot {
@@ -121,6 +122,7 @@ impl Bot {
             }),
             instance: None,
             version: "0.0.0".into(),
+            outbound: switchyard_core::outbound::DEFAULT_OUTBOUND_PREFIX.into(),
         }
     }
 
@@ -192,6 +194,15 @@ impl Bot {
     /// The version sent with IDENTIFY.
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = version.into();
+        self
+    }
+
+    /// The outbound topics of the Discord bot this serves: the gateway's `outbound_pattern`
+    /// for it (`outbound.helper.>`) or its prefix (`outbound.helper`). Answers, REST requests
+    /// and gateway commands go there. Default `outbound.discord`, the first bot's; the
+    /// second bot of a `[[gateway.bots]]` deployment has its own.
+    pub fn outbound(mut self, pattern: impl Into<String>) -> Self {
+        self.outbound = pattern.into();
         self
     }
 

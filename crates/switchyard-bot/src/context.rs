@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use switchyard_broker::{Broker, Topic};
+use switchyard_core::outbound::OutboundTopics;
 use twilight_model::channel::Message;
 
 use crate::error::BotError;
@@ -27,6 +28,8 @@ pub(crate) struct BotShared {
     pub(crate) replies: Arc<Replies>,
     pub(crate) request_timeout: Duration,
     pub(crate) include_bots: bool,
+    /// The outbound topics of the Discord bot served.
+    pub(crate) outbound: OutboundTopics,
 }
 
 /// One received event, shared by the handlers it goes to.
@@ -105,8 +108,9 @@ impl Ids {
 
 /// What a handler gets: the typed event `D` and ways to answer.
 ///
-/// Answers go to `outbound.discord.{guild}.{channel}.{user}` of the event, so that the
-/// gateway sends them in order per channel.
+/// Answers go to the bot's outbound topic of the event, `{outbound}.{guild}.{channel}.{user}`
+/// (`outbound.discord.…` unless [`crate::Bot::outbound`] says otherwise), so that the gateway
+/// sends them in order per channel.
 ///
 /// The messages a handler creates ([`Context::send`], [`Context::reply`],
 /// [`Context::create_message`]) carry a nonce derived from the event's id, the handler and
@@ -203,20 +207,21 @@ impl<D> Context<D> {
         &self.bot.instance
     }
 
-    /// The outbound topic of this event: `outbound.discord.{guild}.{channel}.{user}`.
+    /// The outbound topic of this event: `{outbound}.{guild}.{channel}.{user}`.
     pub fn outbound_topic(&self) -> Result<Topic, BotError> {
         let channel = self.require_channel()?;
-        self.outbound_for(channel)
+        Ok(self.outbound_for(channel))
     }
 
-    fn outbound_for(&self, channel: u64) -> Result<Topic, BotError> {
+    pub(crate) fn outbound_for(&self, channel: u64) -> Topic {
         let ids = self.incoming.ids;
-        Topic::new(&format!(
-            "outbound.discord.{}.{channel}.{}",
-            ids.guild.unwrap_or(0),
-            ids.user.unwrap_or(0)
-        ))
-        .map_err(|e| BotError::Invalid(e.to_string()))
+        self.bot
+            .outbound
+            .topic(ids.guild.unwrap_or(0), channel, ids.user.unwrap_or(0))
+    }
+
+    pub(crate) fn shared(&self) -> &BotShared {
+        &self.bot
     }
 
     fn require_channel(&self) -> Result<u64, BotError> {
@@ -316,7 +321,7 @@ impl<D> Context<D> {
     }
 
     async fn request_in(&self, channel: u64, req: &RestRequest) -> Result<RestResponse, BotError> {
-        let topic = self.outbound_for(channel)?;
+        let topic = self.outbound_for(channel);
         self.bot
             .replies
             .call(

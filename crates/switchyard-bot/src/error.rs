@@ -40,6 +40,19 @@ pub enum BotError {
         /// Discord's or the gateway's message.
         message: String,
     },
+    /// The gateway refused a gateway command, or Discord did (`kind` says why: `no_holder`,
+    /// `queue_full`, `missing_intent`, `rate_limited`, `expired`...).
+    #[error("the {command} command failed ({kind}): {message}")]
+    Command {
+        /// The command, such as `request_guild_members`.
+        command: String,
+        /// Why, as the gateway's answer names it.
+        kind: String,
+        /// The gateway's message.
+        message: String,
+        /// When to try again, if it says.
+        retry_after_ms: Option<u64>,
+    },
     /// The response did not have the expected shape.
     #[error("the response to {what} does not fit the expected type at `{path}`: {message}")]
     Response {

@@ -4,7 +4,10 @@
 //! event's text, whose captures arrive as typed arguments — served with one [`serve`] call.
 //! Events come from the gateway on `inbound.discord.{guild}.{channel}.{user}`; answers go to
 //! `outbound.discord.{guild}.{channel}.{user}`, where the gateway turns them into Discord REST
-//! calls. Restarting a bot never touches the Discord connection.
+//! calls. Restarting a bot never touches the Discord connection. Gateway commands (presence,
+//! voice state, member requests) go the same way ([`command`]), and the process holding the
+//! guild's shard sends them. The second bot of a `[[gateway.bots]]` deployment is answered on
+//! its own outbound topics ([`Bot::outbound`]).
 //!
 //! ```no_run
 //! use switchyard_bot::prelude::*;
@@ -68,6 +71,7 @@
 //!   `switchyard-bot-macros`.
 
 mod bot;
+pub mod command;
 mod context;
 pub mod control;
 mod error;

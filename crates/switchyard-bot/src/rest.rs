@@ -1,8 +1,9 @@
 //! REST through the outbound topics: a [`RestRequest`] is published as
-//! `{method, path, query?, body?, reply_to}` on an `outbound.discord.…` topic; the gateway
-//! calls Discord and publishes `{ok, status, body, queued_ms}` (or `{ok: false, error}`) on
+//! `{method, path, query?, body?, reply_to}` on the bot's outbound topic; the gateway calls
+//! Discord and publishes `{ok, status, body, queued_ms}` (or `{ok: false, kind, error}`) on
 //! `reply_to`. Each request gets its own reply topic, `inbound.rest.{bot}.{instance}.{n}`, so
-//! answers are matched to requests without any field in the answer.
+//! answers are matched to requests without any field in the answer. The shapes are
+//! `switchyard_core::outbound`'s, which the gateway reads.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,9 +13,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use switchyard_broker::{Broker, Subscription, Topic};
-use tokio::sync::oneshot;
+use switchyard_core::outbound::{Answer, RestCall};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::BotError;
 
@@ -28,19 +30,18 @@ use crate::error::BotError;
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RestRequest {
-    method: &'static str,
-    path: String,
-    query: Option<String>,
-    body: Option<Value>,
+    call: RestCall,
 }
 
 impl RestRequest {
     fn new(method: &'static str, path: impl Into<String>) -> Self {
         RestRequest {
-            method,
-            path: path.into(),
-            query: None,
-            body: None,
+            call: RestCall {
+                method: method.to_owned(),
+                path: path.into(),
+                query: None,
+                body: None,
+            },
         }
     }
 
@@ -71,34 +72,25 @@ impl RestRequest {
 
     /// Adds a JSON body.
     pub fn json(mut self, body: &impl Serialize) -> Result<Self, BotError> {
-        self.body = Some(serde_json::to_value(body).map_err(|e| BotError::Invalid(e.to_string()))?);
+        self.call.body =
+            Some(serde_json::to_value(body).map_err(|e| BotError::Invalid(e.to_string()))?);
         Ok(self)
     }
 
     /// Adds a query string (without `?`).
     pub fn query(mut self, query: impl Into<String>) -> Self {
-        self.query = Some(query.into());
+        self.call.query = Some(query.into());
         self
     }
 
     /// `METHOD /path`, for errors and logs.
     pub fn describe(&self) -> String {
-        format!("{} {}", self.method, self.path)
+        format!("{} {}", self.call.method, self.call.path)
     }
 
     /// The outbound payload, with `reply_to`.
     pub(crate) fn payload(&self, reply_to: &Topic) -> Value {
-        let mut obj = Map::new();
-        obj.insert("method".into(), self.method.into());
-        obj.insert("path".into(), self.path.clone().into());
-        if let Some(q) = &self.query {
-            obj.insert("query".into(), q.clone().into());
-        }
-        if let Some(b) = &self.body {
-            obj.insert("body".into(), b.clone());
-        }
-        obj.insert("reply_to".into(), reply_to.as_str().into());
-        Value::Object(obj)
+        self.call.to_payload(Some(reply_to))
     }
 }
 
@@ -123,39 +115,49 @@ impl RestResponse {
         })
     }
 
-    /// Reads the gateway's answer object; an error for `ok: false`.
+    /// Reads the gateway's answer; an error for `ok: false`.
     fn from_answer(what: &str, answer: Value) -> Result<Self, BotError> {
-        let status = answer
-            .get("status")
-            .and_then(Value::as_u64)
-            .and_then(|s| u16::try_from(s).ok());
-        let ok = answer.get("ok").and_then(Value::as_bool).unwrap_or(false);
-        let body = answer.get("body").cloned().unwrap_or(Value::Null);
-        if !ok {
+        let answer: Answer = serde_json::from_value(answer).map_err(|e| BotError::Response {
+            what: what.to_owned(),
+            path: String::new(),
+            message: format!("the gateway's answer is not an outbound answer: {e}"),
+        })?;
+        let body = answer.body.unwrap_or(Value::Null);
+        if !answer.ok {
             let message = answer
-                .get("error")
-                .and_then(Value::as_str)
-                .or_else(|| body.get("message").and_then(Value::as_str))
-                .map_or_else(|| body.to_string(), str::to_owned);
+                .error
+                .or_else(|| {
+                    body.get("message")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| body.to_string());
             return Err(BotError::Rest {
                 what: what.to_owned(),
-                status: status.unwrap_or(0),
+                status: answer.status.unwrap_or(0),
                 message,
             });
         }
         Ok(RestResponse {
-            status: status.unwrap_or(200),
+            status: answer.status.unwrap_or(200),
             body,
-            queued_ms: answer.get("queued_ms").and_then(Value::as_u64),
+            queued_ms: answer.queued_ms,
         })
     }
+}
+
+/// Who waits on one reply topic: a REST request (one answer) or a gateway command (its
+/// answers, as they come).
+enum Waiter {
+    Once(oneshot::Sender<Value>),
+    Many(mpsc::Sender<Value>),
 }
 
 /// Matches answers to requests by reply topic.
 pub(crate) struct Replies {
     prefix: String,
     next: AtomicU64,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
+    pending: Mutex<HashMap<u64, Waiter>>,
 }
 
 impl Replies {
@@ -185,17 +187,36 @@ impl Replies {
             else {
                 continue;
             };
-            let waiter = self.lock().remove(&n);
-            let Some(waiter) = waiter else { continue };
             let value = serde_json::from_slice(&msg.payload).unwrap_or_else(|e| {
                 serde_json::json!({"ok": false, "error": format!("the answer is not JSON: {e}")})
             });
-            let _ = waiter.send(value);
+            let mut pending = self.lock();
+            match pending.remove(&n) {
+                Some(Waiter::Once(tx)) => {
+                    let _ = tx.send(value);
+                }
+                // A waiter that stopped reading, or fell 256 answers behind, is dropped.
+                Some(Waiter::Many(tx)) if tx.try_send(value).is_ok() => {
+                    pending.insert(n, Waiter::Many(tx));
+                }
+                Some(Waiter::Many(_)) | None => {}
+            }
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Value>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waiter>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A reply topic whose answers are read as they come, until the receiver is dropped
+    /// (then the next answer forgets it).
+    pub(crate) fn open(&self) -> Result<(Topic, mpsc::Receiver<Value>), BotError> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let reply_to = Topic::new(&format!("{}.{n}", self.prefix))
+            .map_err(|e| BotError::Invalid(format!("reply topic: {e}")))?;
+        let (tx, rx) = mpsc::channel(256);
+        self.lock().insert(n, Waiter::Many(tx));
+        Ok((reply_to, rx))
     }
 
     /// Publishes `payload(reply_to)` on `topic` and waits for the answer.
@@ -211,7 +232,7 @@ impl Replies {
         let reply_to = Topic::new(&format!("{}.{n}", self.prefix))
             .map_err(|e| BotError::Invalid(format!("reply topic: {e}")))?;
         let (tx, rx) = oneshot::channel();
-        self.lock().insert(n, tx);
+        self.lock().insert(n, Waiter::Once(tx));
         let body = Bytes::from(payload(&reply_to).to_string());
         if let Err(e) = broker.publish(topic, body).await {
             self.lock().remove(&n);

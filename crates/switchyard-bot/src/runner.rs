@@ -14,6 +14,7 @@ use switchyard_broker::{
     Subscription,
 };
 use switchyard_core::Envelope;
+use switchyard_core::outbound::OutboundTopics;
 use tokio::sync::{Semaphore, watch};
 
 use crate::bot::{Bot, ErrorReport, GroupKind, check_name};
@@ -113,6 +114,8 @@ async fn subscribe(
 /// Runs `bot` once, until SHUTDOWN, REBOOT, the process stopping, or an error.
 pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartError> {
     let pattern = check(bot)?;
+    let outbound = OutboundTopics::from_pattern(&bot.outbound)
+        .map_err(|e| BotStartError::Config(format!("Bot::outbound {:?}: {e}", bot.outbound)))?;
     let broker = deps.broker.clone();
     let mut control_sub = broker
         .subscribe(&(&control::topic(&bot.name)?).into())
@@ -143,6 +146,7 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
         replies,
         request_timeout: bot.request_timeout,
         include_bots: bot.include_bots,
+        outbound,
     });
     let slots = Arc::new(Semaphore::new(bot.concurrency));
     let mut heartbeat =

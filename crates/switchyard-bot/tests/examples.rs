@@ -117,3 +117,77 @@ async fn shell_one_liners_watch_and_answer() {
     watch.kill();
     env.shutdown().await;
 }
+
+/// The command examples: the shell's presence one-liner and the redis-py client's member
+/// request, through the RESP listener to the gateway and the fake's sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_examples_set_presence_and_list_members() {
+    switchyard_testkit::require_binary("redis-cli");
+    switchyard_testkit::require_binary("jq");
+    let python = python_with_redis();
+    let (env, resp) = env().await;
+    let port = resp.local_addr().port().to_string();
+
+    let out = tokio::task::spawn_blocking({
+        let port = port.clone();
+        move || {
+            Command::new("sh")
+                .arg(support::workspace().join("examples/shell/presence.sh"))
+                .args(["idle", "the tests"])
+                .env("REDIS_PORT", &port)
+                .output()
+                .expect("presence.sh runs")
+        }
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(r#""command":"update_presence""#),
+        "{stdout}"
+    );
+    let session = env.sim.counters().sessions[0].clone();
+    assert_eq!(session.presence["status"], "idle", "{session:?}");
+    assert_eq!(session.presence["activities"][0]["name"], "the tests");
+
+    let guild = &env.sim.world().guilds[0];
+    let member = &guild.members[0].user;
+    let prefix: String = member.username.chars().take(3).collect();
+    let out = tokio::task::spawn_blocking({
+        let (guild, prefix, port) = (guild.id.to_string(), prefix.clone(), port.clone());
+        move || {
+            Command::new(python)
+                .arg(support::workspace().join("examples/python/commands.py"))
+                .args(["members", &guild, &prefix])
+                .env("SWITCHYARD_REDIS", format!("redis://127.0.0.1:{port}"))
+                .output()
+                .expect("commands.py runs")
+        }
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Vec<&str> = stdout.lines().collect();
+    assert!(
+        listed.contains(&format!("{} {}", member.id, member.username).as_str()),
+        "{stdout}"
+    );
+    assert!(
+        listed.iter().all(|l| l
+            .split(' ')
+            .nth(1)
+            .is_some_and(|name| name.to_lowercase().starts_with(&prefix.to_lowercase()))),
+        "only members named {prefix}…: {stdout}"
+    );
+    env.shutdown().await;
+}

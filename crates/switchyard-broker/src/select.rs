@@ -72,12 +72,14 @@ impl Default for DurableOptions {
     fn default() -> Self {
         DurableOptions {
             enabled: false,
-            // Everything Switchyard itself publishes: events, answers, control messages and
-            // the gateway's reports of refused outbound messages.
+            // Everything Switchyard itself publishes: events, answers, control messages,
+            // gateway commands on their way to a shard, and the gateway's reports of refused
+            // outbound messages.
             prefixes: vec![
                 "inbound".into(),
                 "outbound".into(),
                 "control".into(),
+                "command".into(),
                 "errors".into(),
             ],
             ack_wait: Duration::from_secs(30),

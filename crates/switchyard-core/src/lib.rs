@@ -7,9 +7,12 @@
 //! - [`template`]: turning routing ids into an inbound topic (Bytebot's scheme by default).
 //! - [`envelope`]: the JSON envelope events are published in, with `d` spliced in raw.
 //! - [`control`]: the service control ops and the proxy mark.
+//! - [`outbound`]: the outbound contract: topics, messages, REST requests, gateway commands,
+//!   answers and error reports.
 
 pub mod control;
 pub mod envelope;
+pub mod outbound;
 mod overlap;
 pub mod route;
 pub mod template;

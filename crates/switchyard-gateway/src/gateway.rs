@@ -11,15 +11,17 @@ use switchyard_rest::{RestClient, RestRequest};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::command::forward::Forwarder;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
-use crate::outbound::{self, Outbound};
+use crate::outbound::{self, Worker};
 use crate::queue::{IdentifyQueue, SessionStartLimit};
 use crate::route::Router;
 use crate::session::{SessionStore, run_saver};
 use crate::shard::Progress;
 use crate::shards::{ShardCtx, ShardSet};
 use crate::status::{ShardSnapshot, ShardStatus};
+use switchyard_core::outbound::CommandTopics;
 
 /// What `GET /gateway/bot` answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +116,8 @@ pub struct RunningGateway {
     saver_stop: watch::Sender<bool>,
     saver: Option<JoinHandle<()>>,
     outbound: Option<JoinHandle<()>>,
+    /// Reads the acknowledgements of forwarded gateway commands.
+    acks: Option<JoinHandle<()>>,
 }
 
 /// Adds and removes the shards of a [`RunningGateway`] from another task.
@@ -240,12 +244,13 @@ async fn prepare(
         None
     };
     let mut router = Router::new(&config);
-    if router.skips_own_messages() {
-        // A resumed session gets no READY, so the id cannot wait for one.
+    if router.skips_own_messages() || config.outbound.enabled {
+        // A resumed session gets no READY, so the id cannot wait for one. Gateway commands
+        // need it too: a voice state update answers a voice request only if it is the bot's.
         match own_user_id(&deps.rest, config.token.expose()).await {
             Ok(id) => router = router.with_own_user(Some(id)),
             Err(e) => tracing::warn!(bot = %config.bot, error = %e,
-                "GET /users/@me failed; the bot's own messages are recognised only once a shard gets READY"),
+                "GET /users/@me failed; the bot's own messages and voice states are recognised only once a shard gets READY"),
         }
     }
     let shards = Arc::new(ShardSet::new(ShardCtx {
@@ -264,6 +269,7 @@ async fn prepare(
         total,
         broker: deps.broker.clone(),
         sessions: deps.sessions.clone(),
+        commands: CommandTopics::new(&config.bot),
         progress: Arc::new(Progress {
             ready: AtomicU32::new(0),
             total: AtomicU32::new(0),
@@ -279,15 +285,45 @@ async fn prepare(
         config.session_save_interval,
         saver_stop_rx,
     ));
-    let outbound = outbound_sub.map(|(pattern, sub)| {
-        let out = Outbound {
-            broker: deps.broker.clone(),
-            rest: deps.rest.clone(),
-            token: config.token.clone(),
-            config: Arc::new(config.outbound.clone()),
-        };
-        tokio::spawn(outbound::run(out, pattern, sub, stop_rx.clone()))
-    });
+    let mut acks = None;
+    let outbound = match outbound_sub {
+        Some((pattern, sub)) => {
+            let commands = match Forwarder::start(
+                deps.broker.clone(),
+                &config.bot,
+                total,
+                config.intents.bits(),
+                config.outbound.command_ack_timeout,
+            )
+            .await
+            {
+                Ok((forwarder, reader)) => {
+                    acks = Some(reader);
+                    Some(Arc::new(forwarder))
+                }
+                // REST still works; commands are refused with the reason.
+                Err(e) => {
+                    tracing::warn!(bot = %config.bot, error = %e,
+                        "cannot forward gateway commands; they are refused (with a durable broker, add `command` to broker.durable_prefixes)");
+                    None
+                }
+            };
+            let out = Worker {
+                broker: deps.broker.clone(),
+                rest: deps.rest.clone(),
+                token: config.token.clone(),
+                config: Arc::new(config.outbound.clone()),
+                commands,
+            };
+            Some(tokio::spawn(outbound::run(
+                out,
+                pattern,
+                sub,
+                stop_rx.clone(),
+            )))
+        }
+        None => None,
+    };
     let gateway = RunningGateway {
         bot: config.bot.clone(),
         shards,
@@ -295,6 +331,7 @@ async fn prepare(
         saver_stop,
         saver: Some(saver),
         outbound,
+        acks,
     };
     Ok((gateway, ids))
 }
@@ -380,6 +417,9 @@ impl RunningGateway {
         if let Some(outbound) = self.outbound.take() {
             outbound.abort();
         }
+        if let Some(acks) = self.acks.take() {
+            acks.abort();
+        }
     }
 
     /// Stops every shard (closing resumably, so that a restart RESUMEs), drains the queues
@@ -393,6 +433,9 @@ impl RunningGateway {
         }
         if let Some(outbound) = self.outbound.take() {
             let _ = tokio::time::timeout(Duration::from_secs(1), outbound).await;
+        }
+        if let Some(acks) = self.acks.take() {
+            acks.abort();
         }
     }
 }

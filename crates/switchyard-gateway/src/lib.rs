@@ -14,6 +14,8 @@
 //! - [`session`]: sessions saved after their events were handed to the broker, so that a
 //!   restarted gateway RESUMEs.
 //! - [`outbound`]: outbound messages to REST calls, with a route allowlist and error topics.
+//! - `command`: gateway commands (presence, voice state, member requests) from consumers,
+//!   forwarded to the process holding the guild's shard, answered on their `reply_to`.
 //! - [`gateway`]: wiring one bot's gateway together ([`gateway::start`]).
 //! - [`pool`]: the shard pool shared by several processes of one bot (SHARD_CONNECT,
 //!   SHARD_ACCEPT, SHARD_DEATH, a coordinator holding a lease in the key-value store).
@@ -23,6 +25,7 @@
 //! Plain pub/sub is at-most-once: an event published while no subscriber listens is gone.
 
 pub mod close;
+mod command;
 pub mod config;
 pub mod control;
 pub mod error;

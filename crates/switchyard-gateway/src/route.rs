@@ -66,6 +66,11 @@ impl Router {
         self
     }
 
+    /// The bot's user id from `GET /users/@me`, if it was known at start.
+    pub fn own_user(&self) -> Option<u64> {
+        self.own_user
+    }
+
     /// Whether the bot's own messages are skipped, so its user id is needed.
     pub fn skips_own_messages(&self) -> bool {
         self.skip_own

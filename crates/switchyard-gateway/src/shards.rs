@@ -9,9 +9,11 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use switchyard_broker::Broker;
+use switchyard_core::outbound::CommandTopics;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::command::holder::Holder;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::queue::IdentifyQueue;
@@ -35,6 +37,8 @@ pub(crate) struct ShardCtx {
     pub total: u32,
     pub broker: Arc<dyn Broker>,
     pub sessions: Arc<dyn SessionStore>,
+    /// The bot's command topics; each running shard's holder reads its own.
+    pub commands: CommandTopics,
     pub progress: Arc<Progress>,
 }
 
@@ -44,6 +48,8 @@ struct Running {
     stop: watch::Sender<bool>,
     runner: JoinHandle<()>,
     publisher: JoinHandle<()>,
+    /// Reads the shard's command topic (none when the broker refused the subscription).
+    holder: Option<JoinHandle<()>>,
     /// Set when the runner ended by itself: `Some(Err(cause))` for a fatal close.
     ended: Arc<Mutex<Option<Result<(), String>>>>,
 }
@@ -117,6 +123,26 @@ impl ShardSet {
                 Arc::from(ctx.config.bot.as_str()),
             ));
             let (stop, stop_rx) = watch::channel(false);
+            let capacity = ctx.config.outbound.command_queue.max(1);
+            let holder = Holder::new(
+                ctx.broker.clone(),
+                &ctx.commands,
+                id,
+                ctx.total,
+                ctx.config.intents.bits(),
+                capacity,
+            );
+            let (commands_tx, commands) = mpsc::channel(capacity);
+            let holder = match holder.subscribe().await {
+                Ok(sub) => Some(tokio::spawn(holder.run(sub, commands_tx, stop_rx.clone()))),
+                // Without it the shard runs, and commands for it are refused as unheld.
+                Err(e) => {
+                    metrics::counter!("switchyard_commands_unheld_shards_total").increment(1);
+                    tracing::warn!(shard = id, error = %e,
+                        "cannot read this shard's gateway commands; they are refused as no_holder (with a durable broker, add `command` to broker.durable_prefixes)");
+                    None
+                }
+            };
             let task = ShardTask {
                 id,
                 total: ctx.total,
@@ -129,6 +155,7 @@ impl ShardSet {
                 progress: ctx.progress.clone(),
                 stop: stop_rx,
                 tx,
+                commands,
             };
             let ended = Arc::new(Mutex::new(None));
             let runner = {
@@ -147,6 +174,7 @@ impl ShardSet {
                     stop,
                     runner,
                     publisher,
+                    holder,
                     ended,
                 },
             );
@@ -180,6 +208,9 @@ impl ShardSet {
         let deadline = tokio::time::Instant::now() + grace;
         let mut statuses = Vec::new();
         for mut shard in stopped {
+            if let Some(holder) = &shard.holder {
+                holder.abort();
+            }
             let closed = tokio::time::timeout_at(deadline, async {
                 let _ = (&mut shard.runner).await;
                 let _ = (&mut shard.publisher).await;
@@ -237,6 +268,9 @@ impl ShardSet {
     pub(crate) async fn abort(&self) {
         let mut running = self.running.lock().await;
         for (_, shard) in std::mem::take(&mut *running) {
+            if let Some(holder) = &shard.holder {
+                holder.abort();
+            }
             shard.runner.abort();
             shard.publisher.abort();
         }

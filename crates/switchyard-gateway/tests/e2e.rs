@@ -48,10 +48,10 @@ async fn round_trip_through_the_broker_and_rest() {
         .await
         .expect("publish");
     let reply = format!(
-        r#"{{"content":"pong 2","message_reference":{{"message_id":"{}"}},"allowed_mentions":{{"parse":[]}},"reply_to":"replies.test"}}"#,
+        r#"{{"content":"pong 2","message_reference":{{"message_id":"{}"}},"allowed_mentions":{{"parse":[]}},"reply_to":"inbound.rest.test.test"}}"#,
         d["id"].as_str().expect("id")
     );
-    let mut replies = env.subscribe("replies.>").await;
+    let mut replies = env.subscribe("inbound.rest.test.>").await;
     env.broker
         .publish(&out, reply.into())
         .await
@@ -71,7 +71,7 @@ async fn round_trip_through_the_broker_and_rest() {
 
     // a general request on an allowed route, with its answer on reply_to
     let typing = format!(
-        r#"{{"method":"POST","path":"/channels/{ch}/typing","reply_to":"replies.typing"}}"#
+        r#"{{"method":"POST","path":"/channels/{ch}/typing","reply_to":"inbound.rest.test.typing"}}"#
     );
     env.broker
         .publish(&out, typing.into())
@@ -130,12 +130,13 @@ async fn invalid_outbound_goes_to_error_topics_and_nothing_crashes() {
         assert!(report["reason"].as_str().is_some_and(|r| !r.is_empty()));
     }
     // a refused request with a reply_to: the caller hears why instead of waiting
-    let mut replies = env.subscribe("replies.refused").await;
+    let mut replies = env.subscribe("inbound.rest.test.refused").await;
     let topic = Topic::new(&format!("outbound.discord.1.{ch}.3")).expect("topic");
     env.broker
         .publish(
             &topic,
-            r#"{"method":"DELETE","path":"/guilds/1","reply_to":"replies.refused"}"#.into(),
+            r#"{"method":"DELETE","path":"/guilds/1","reply_to":"inbound.rest.test.refused"}"#
+                .into(),
         )
         .await
         .expect("publish");

@@ -1,29 +1,36 @@
-//! The outbound path: subscribes to `outbound.discord.>` and turns each message into a
-//! rate-limited REST call (through `switchyard-rest`, never a second limiter).
+//! The outbound path: subscribes to the bot's outbound topics (`outbound.discord.>` for the
+//! first bot) and turns each message into a rate-limited REST call (through
+//! `switchyard-rest`, never a second limiter) or a gateway command (see [`crate::command`]).
+//! The shapes are `switchyard_core::outbound`'s; this module holds the gateway's policy: the
+//! route allowlist and the reply namespace.
 //!
 //! Every process of a bot joins one keyed group on the pattern (`outbound-{bot}`, keyed by
 //! channel), so a message is sent once however many processes share the bot's shards, and a
 //! channel's messages stay with one process. Within it, messages are spread over a fixed set
 //! of workers by channel (or topic), so messages to one channel keep their order.
 //!
-//! Whatever is invalid (bad JSON, channel `0`, a route not allowed, a Discord error) is
-//! published on `errors.{topic}` (for example `errors.outbound.discord.1.2.3`) with the
-//! reason, logged and counted; nothing crashes.
+//! Whatever is invalid (bad JSON, channel `0`, a route not allowed, a `reply_to` outside the
+//! reply namespace, a Discord error) is published on `errors.{topic}` (for example
+//! `errors.outbound.discord.1.2.3`) with the reason, logged and counted; nothing crashes.
 
-pub mod payload;
 pub mod routes;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 use switchyard_broker::{Broker, BrokerError, Message, PartitionKey, Pattern, Subscription, Topic};
+use switchyard_core::outbound::{
+    Answer, ERRORS_PREFIX, ErrorKind, ErrorReport, Outbound, Rejected, ReplyNamespace, parse,
+    topic_channel,
+};
 use switchyard_rest::{RestClient, RestRequest};
 use tokio::sync::{mpsc, watch};
 
+use crate::command::forward::Forwarder;
 use crate::secret::Secret;
-pub use payload::{Action, Rejected, parse, topic_channel};
 pub use routes::RouteAllowlist;
 
 /// Settings of the outbound path.
@@ -35,10 +42,15 @@ pub struct OutboundConfig {
     pub pattern: String,
     /// Routes general requests may use.
     pub allowed_routes: RouteAllowlist,
+    /// Where `reply_to` topics must lie (default `inbound.rest.…`).
+    pub replies: ReplyNamespace,
     /// Workers (messages of one channel always go to the same one, in order).
     pub workers: usize,
-    /// The first segment of error topics.
-    pub error_prefix: String,
+    /// Gateway commands waiting per shard; beyond it a command is refused with when to retry.
+    pub command_queue: usize,
+    /// How long a forwarded command may wait for its shard's holder to take it before the
+    /// requester hears that no process holds the shard.
+    pub command_ack_timeout: Duration,
 }
 
 impl Default for OutboundConfig {
@@ -47,8 +59,10 @@ impl Default for OutboundConfig {
             enabled: true,
             pattern: "outbound.discord.>".into(),
             allowed_routes: RouteAllowlist::default(),
+            replies: ReplyNamespace::default(),
             workers: 8,
-            error_prefix: "errors".into(),
+            command_queue: 100,
+            command_ack_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -109,16 +123,18 @@ pub(crate) async fn subscribe(
 
 /// What a worker needs.
 #[derive(Clone)]
-pub(crate) struct Outbound {
+pub(crate) struct Worker {
     pub broker: Arc<dyn Broker>,
     pub rest: RestClient,
     pub token: Secret,
     pub config: Arc<OutboundConfig>,
+    /// Where gateway commands go; `None` when the broker refused the command topics.
+    pub commands: Option<Arc<Forwarder>>,
 }
 
 /// Subscribes and runs the workers until `stop`.
 pub(crate) async fn run(
-    out: Outbound,
+    out: Worker,
     pattern: Pattern,
     mut sub: Subscription,
     mut stop: watch::Receiver<bool>,
@@ -166,9 +182,12 @@ fn lossy(payload: &[u8], max: usize) -> String {
 }
 
 /// The payload as shown in an error report: at most 2 KiB, with the token of a webhook or
-/// interaction `path` replaced by `{token}`.
+/// interaction `path` replaced by `{token}`. Only a payload that names such a route is read
+/// again for that; every other one is shown as it came.
 fn report_payload(payload: &[u8]) -> String {
-    if let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(payload)
+    let names_token_route = |needle: &[u8]| payload.windows(needle.len()).any(|w| w == needle);
+    if (names_token_route(b"webhooks") || names_token_route(b"interactions"))
+        && let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(payload)
         && let Some(Value::String(path)) = obj.get("path")
         && let std::borrow::Cow::Owned(redacted) = switchyard_rest::route::redact_token(path)
     {
@@ -179,26 +198,18 @@ fn report_payload(payload: &[u8]) -> String {
     lossy(payload, 2048)
 }
 
-impl Outbound {
+impl Worker {
     async fn handle(&self, msg: Message) {
         let topic = msg.topic.as_str();
-        let action = match parse(topic, &msg.payload, &self.config.allowed_routes) {
-            Ok(a) => a,
-            Err(rejected) => {
-                self.error(topic, &msg.payload, rejected.kind, &rejected.reason, None)
-                    .await;
-                // A caller waiting on reply_to hears the refusal instead of timing out.
-                if let Some(reply) = payload::reply_to_of(&msg.payload) {
-                    let answer =
-                        json!({"ok": false, "kind": rejected.kind, "error": rejected.reason});
-                    self.publish(&reply, answer).await;
-                }
-                return;
-            }
+        let payload = &msg.payload;
+        let parsed = parse(topic, payload).and_then(|o| self.admit_reply_to(o));
+        let outbound = match parsed {
+            Ok(o) => o,
+            Err(r) => return self.refused(topic, payload, r).await,
         };
         let token = Some(self.token.expose());
-        let (req, reply_to) = match action {
-            Action::Message {
+        let (req, reply_to) = match outbound {
+            Outbound::Message {
                 channel,
                 body,
                 reply_to,
@@ -211,19 +222,34 @@ impl Outbound {
                 .json(&body),
                 reply_to,
             ),
-            Action::Request {
-                method,
-                path,
-                query,
-                body,
-                reply_to,
-            } => {
+            Outbound::Request { call, reply_to } => {
+                let (method, path) = match routes::admit(&call, &self.config.allowed_routes) {
+                    Ok(admitted) => admitted,
+                    Err(mut r) => {
+                        r.reply_to = reply_to;
+                        return self.refused(topic, payload, r).await;
+                    }
+                };
                 let mut req = RestRequest::new(method, &path, token);
-                if let Some(body) = body {
-                    req = req.json(&body);
+                if let Some(body) = &call.body {
+                    req = req.json(body);
                 }
-                req.query = query;
+                req.query = call.query;
                 (req, reply_to)
+            }
+            Outbound::Command { command, reply_to } => {
+                match &self.commands {
+                    Some(commands) => commands.forward(topic, payload, command, reply_to).await,
+                    None => {
+                        let r = Rejected {
+                            kind: ErrorKind::NoHolder,
+                            reason: "this gateway cannot forward gateway commands: the broker refused the command.… topics (see its log; with a durable broker, add `command` to broker.durable_prefixes)".into(),
+                            reply_to,
+                        };
+                        self.refused(topic, payload, r).await;
+                    }
+                }
+                return;
             }
         };
         // Webhook and interaction paths carry a token: never log or report it.
@@ -236,13 +262,8 @@ impl Outbound {
             Ok(r) => r,
             Err(e) => {
                 let reason = format!("{what}: {e}");
-                self.error(topic, &msg.payload, "rest_error", &reason, None)
-                    .await;
-                if let Some(reply) = reply_to {
-                    self.publish(&reply, json!({"ok": false, "error": reason}))
-                        .await;
-                }
-                return;
+                let answer = Answer::failed(ErrorKind::RestError, reason);
+                return self.failed(topic, payload, reply_to, answer, None).await;
             }
         };
         let status = res.status.as_u16();
@@ -251,99 +272,98 @@ impl Outbound {
             Ok(b) => b,
             Err(e) => {
                 let reason = format!("{what}: reading the response: {e}");
-                self.error(topic, &msg.payload, "rest_error", &reason, Some(status))
-                    .await;
-                if let Some(reply) = reply_to {
-                    self.publish(
-                        &reply,
-                        json!({"ok": false, "status": status, "error": reason}),
-                    )
-                    .await;
-                }
-                return;
+                let mut answer = Answer::failed(ErrorKind::RestError, reason);
+                answer.status = Some(status);
+                return self.failed(topic, payload, reply_to, answer, None).await;
             }
         };
         let body_json: Value =
             serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(lossy(&body, 4096)));
         let ok = (200..300).contains(&status);
+        let mut answer = Answer {
+            ok,
+            status: Some(status),
+            queued_ms: Some(queued_ms),
+            ..Answer::default()
+        };
         if ok {
             metrics::counter!("switchyard_outbound_total", "result" => "ok").increment(1);
             tracing::debug!(%topic, %what, status, queued_ms, "outbound sent");
+            answer.body = Some(body_json);
+            if let Some(reply) = reply_to {
+                self.publish(&reply, answer.to_json()).await;
+            }
         } else {
-            let reason = format!(
+            answer.kind = Some(ErrorKind::DiscordError);
+            answer.error = Some(format!(
                 "Discord answered {status} to {what}: {}",
                 body_json
                     .get("message")
                     .and_then(Value::as_str)
                     .unwrap_or("")
-            );
-            self.error_with(
-                topic,
-                &msg.payload,
-                "discord_error",
-                &reason,
-                Some(status),
-                Some(&body_json),
-            )
-            .await;
-        }
-        if let Some(reply) = reply_to {
-            self.publish(
-                &reply,
-                json!({"ok": ok, "status": status, "body": body_json, "queued_ms": queued_ms}),
-            )
-            .await;
+            ));
+            answer.body = Some(body_json);
+            self.failed(topic, payload, reply_to, answer, Some(status))
+                .await;
         }
     }
 
-    async fn error(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        kind: &'static str,
-        reason: &str,
-        status: Option<u16>,
-    ) {
-        self.error_with(topic, payload, kind, reason, status, None)
-            .await;
+    /// Refuses a `reply_to` outside the reply namespace: the gateway would otherwise publish
+    /// Discord's answer wherever a consumer asks, as the gateway.
+    fn admit_reply_to(&self, outbound: Outbound) -> Result<Outbound, Rejected> {
+        match outbound.reply_to() {
+            Some(t) if !self.config.replies.contains(t) => Err(Rejected::new(
+                ErrorKind::ReplyToNotAllowed,
+                format!(
+                    "reply_to {t} is outside this bot's reply namespace {}.… (set gateway.reply_prefix to change it); the message was not sent",
+                    self.config.replies.prefix()
+                ),
+            )),
+            _ => Ok(outbound),
+        }
     }
 
-    async fn error_with(
+    /// Reports a refusal, and answers its `reply_to` when it lies in the namespace.
+    async fn refused(&self, topic: &str, payload: &[u8], r: Rejected) {
+        let reply_to = r.reply_to.filter(|t| self.config.replies.contains(t));
+        let answer = Answer::failed(r.kind, r.reason);
+        self.failed(topic, payload, reply_to, answer, None).await;
+    }
+
+    /// Counts, logs and reports a failed message on `errors.{topic}`, and answers `reply_to`.
+    async fn failed(
         &self,
         topic: &str,
         payload: &[u8],
-        kind: &'static str,
-        reason: &str,
+        reply_to: Option<Topic>,
+        answer: Answer,
         status: Option<u16>,
-        discord: Option<&Value>,
     ) {
+        let kind = answer.kind.unwrap_or(ErrorKind::BadPayload);
+        let reason = answer.error.clone().unwrap_or_default();
         metrics::counter!("switchyard_outbound_total", "result" => "error").increment(1);
-        metrics::counter!("switchyard_outbound_errors_total", "kind" => kind).increment(1);
-        tracing::warn!(%topic, kind, %reason, "outbound message refused");
-        let mut report = json!({
-            "topic": topic,
-            "kind": kind,
-            "reason": reason,
-            "payload": report_payload(payload),
-        });
-        if let Some(status) = status {
-            report["status"] = json!(status);
-        }
-        if let Some(d) = discord {
-            report["discord"] = d.clone();
-        }
-        match Topic::new(&format!("{}.{topic}", self.config.error_prefix)) {
-            Ok(t) => self.publish(&t, report).await,
+        metrics::counter!("switchyard_outbound_errors_total", "kind" => kind.as_str()).increment(1);
+        tracing::warn!(%topic, %kind, %reason, "outbound message refused");
+        let report = ErrorReport {
+            topic: topic.to_owned(),
+            kind,
+            reason,
+            payload: report_payload(payload),
+            status,
+            discord: answer.body.clone().filter(|_| status.is_some()),
+            retry_after_ms: answer.retry_after_ms,
+        };
+        match Topic::new(&format!("{ERRORS_PREFIX}.{topic}")) {
+            Ok(t) => self.publish(&t, report.to_json()).await,
             Err(e) => tracing::warn!(error = %e, "cannot name the error topic"),
         }
+        if let Some(reply) = reply_to {
+            self.publish(&reply, answer.to_json()).await;
+        }
     }
 
-    async fn publish(&self, topic: &Topic, value: Value) {
-        if let Err(e) = self
-            .broker
-            .publish(topic, Bytes::from(value.to_string()))
-            .await
-        {
+    async fn publish(&self, topic: &Topic, payload: String) {
+        if let Err(e) = self.broker.publish(topic, Bytes::from(payload)).await {
             tracing::warn!(%topic, error = %e, "cannot publish an outbound result");
         }
     }

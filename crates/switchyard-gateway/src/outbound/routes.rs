@@ -7,7 +7,8 @@
 //! `/api/vN` prefix, after [`check_path`] has refused traversal and encoded separators.
 
 use http::Method;
-use switchyard_rest::route::is_id;
+use switchyard_core::outbound::{ErrorKind, Rejected, RestCall};
+use switchyard_rest::route::{is_id, redact_token};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seg {
@@ -180,6 +181,43 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Admits a REST request under the gateway's policy: a safe path (see [`check_path`]) on an
+/// allowed route. Returns the method and the path without its `/api/vN` prefix.
+pub(crate) fn admit(call: &RestCall, allow: &RouteAllowlist) -> Result<(Method, String), Rejected> {
+    let method = Method::from_bytes(call.method.as_bytes()).map_err(|_| {
+        Rejected::new(
+            ErrorKind::BadPayload,
+            format!("bad method {:?}", call.method),
+        )
+    })?;
+    let checked = match check_path(&call.path) {
+        Err(why) => Err(why),
+        Ok(()) if call.query.as_deref().is_some_and(|q| q.contains('#')) => {
+            Err("the query contains #")
+        }
+        Ok(()) => Ok(()),
+    };
+    if let Err(why) = checked {
+        return Err(Rejected::new(
+            ErrorKind::BadPayload,
+            format!(
+                "unsafe or malformed path {:?}: {why}",
+                redact_token(&call.path)
+            ),
+        ));
+    }
+    if !allow.allows(&method, &call.path) {
+        return Err(Rejected::new(
+            ErrorKind::RouteNotAllowed,
+            format!(
+                "{method} {} is not in gateway.allowed_routes (ids must be numeric; anyone who can publish acts with the bot's token; add the route there if it is meant to be used)",
+                redact_token(&call.path)
+            ),
+        ));
+    }
+    Ok((method, strip_api(&call.path).to_owned()))
+}
+
 /// Whether a path is safe to send (see [`check_path`] for the reason when it is not).
 pub fn safe_path(path: &str) -> bool {
     check_path(path).is_ok()
@@ -219,6 +257,45 @@ mod tests {
         assert!(!safe_path("/channels/%2E%2e/x"));
         assert!(!safe_path("channels/1"));
         assert!(!safe_path("/channels//1"));
+    }
+
+    fn call(method: &str, path: &str) -> RestCall {
+        RestCall {
+            method: method.into(),
+            path: path.into(),
+            query: None,
+            body: None,
+        }
+    }
+
+    #[test]
+    fn requests_are_admitted_by_the_allowlist() {
+        let a = RouteAllowlist::default();
+        let (method, path) = admit(
+            &call(
+                "PUT",
+                "/api/v10/channels/2/messages/5/reactions/%F0%9F%91%8D/@me",
+            ),
+            &a,
+        )
+        .expect("allowed");
+        assert_eq!(method, Method::PUT);
+        assert_eq!(path, "/channels/2/messages/5/reactions/%F0%9F%91%8D/@me");
+        let e = admit(&call("DELETE", "/guilds/1"), &a).expect_err("not allowed");
+        assert_eq!(e.kind, ErrorKind::RouteNotAllowed);
+        assert!(e.reason.contains("gateway.allowed_routes"), "{}", e.reason);
+        let e = admit(&call("GET", "/channels/1%2F..%2Fguilds%2F1/messages"), &a)
+            .expect_err("encoded slash");
+        assert_eq!(e.kind, ErrorKind::BadPayload);
+        assert!(e.reason.contains("percent-encoded"), "{}", e.reason);
+        let e = admit(&call("DELETE", "/webhooks/1/SECRET-TOKEN"), &a).expect_err("not allowed");
+        assert!(!e.reason.contains("SECRET"), "{}", e.reason);
+        let mut q = call("POST", "/channels/1/typing");
+        q.query = Some("a#b".into());
+        assert_eq!(
+            admit(&q, &a).expect_err("fragment").kind,
+            ErrorKind::BadPayload
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ mod runner;
 
 use runner::{After, Runner};
 
+use crate::command::holder::Queued;
+use crate::command::pending::Commands;
 use crate::config::GatewayConfig;
 use crate::queue::IdentifyQueue;
 use crate::route::{Router, Scratch};
@@ -71,6 +73,8 @@ pub(crate) struct ShardTask {
     pub progress: Arc<Progress>,
     pub stop: watch::Receiver<bool>,
     pub tx: mpsc::Sender<Item>,
+    /// Gateway commands queued by the shard's holder.
+    pub commands: mpsc::Receiver<Queued>,
 }
 
 /// Runs a shard until it stops (fatal close, or `stop`); returns the fatal error, if any.
@@ -87,6 +91,7 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
         progress,
         mut stop,
         tx,
+        mut commands,
     } = task;
     let make = {
         let config = config.clone();
@@ -120,6 +125,7 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
         ended_because: None,
         counters: HashMap::new(),
         scratch: Scratch::default(),
+        commands: Commands::new(id),
     };
     let mut resume = None;
     if let Some(saved) = saved {
@@ -209,6 +215,13 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
                 runner.pausing(&format!("the publish queue stayed full for {} ms", bound.as_millis()));
                 pause_now = true;
             }
+            queued = commands.recv(), if !commands.is_closed() && runner.may_command(&shard) => {
+                if let Some(queued) = queued {
+                    runner.command(&shard, queued);
+                }
+            }
+            _ = tokio::time::sleep_until(runner.commands.budget_at()),
+                if !commands.is_empty() && runner.out_of_budget(&shard) => {}
             msg = shard.next() => received = Some(msg),
         }
         let Some(msg) = received else { continue };

@@ -11,10 +11,12 @@ use switchyard_core::Topic;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use twilight_gateway::error::ReceiveMessageError;
-use twilight_gateway::{Message, Shard};
+use twilight_gateway::{Message, Shard, ShardState};
 
 use super::{GAP_TOPIC, Item, Progress};
 use crate::close::{CloseAction, classify, meaning};
+use crate::command::holder::Queued;
+use crate::command::pending::Commands;
 use crate::config::GatewayConfig;
 use crate::queue::IdentifyQueue;
 use crate::route::{Routed, Router, Scratch};
@@ -58,6 +60,8 @@ pub(super) struct Runner {
     pub(super) ended_because: Option<String>,
     pub(super) counters: HashMap<String, metrics::Counter>,
     pub(super) scratch: Scratch,
+    /// Gateway commands sent and the requests waiting for their answers.
+    pub(super) commands: Commands,
 }
 
 impl Runner {
@@ -87,6 +91,28 @@ impl Runner {
             let depth = self.tx.max_capacity() - self.tx.capacity() + self.overflow.len();
             self.status.set_queue_depth(depth);
             self.depth.set(depth as f64);
+        }
+    }
+
+    /// Whether a queued gateway command may be sent now: the shard is connected and within
+    /// its command budget.
+    pub(super) fn may_command(&mut self, shard: &Shard<IdentifyQueue>) -> bool {
+        shard.state() == ShardState::Active && self.commands.has_budget()
+    }
+
+    /// Whether commands wait only for the budget to refill.
+    pub(super) fn out_of_budget(&mut self, shard: &Shard<IdentifyQueue>) -> bool {
+        shard.state() == ShardState::Active && !self.commands.has_budget()
+    }
+
+    /// Sends a queued gateway command on the shard and tells its requester.
+    pub(super) fn command(&mut self, shard: &Shard<IdentifyQueue>, queued: Queued) {
+        if let Some(reply) = self.commands.send(queued, |frame| shard.send(frame)) {
+            self.push(Item {
+                publish: Some((reply.topic, reply.payload)),
+                session: self.session.clone(),
+                seq: None,
+            });
         }
     }
 
@@ -192,7 +218,7 @@ impl Runner {
             received_ms,
             &mut self.scratch,
         );
-        let (dispatch, publish) = match routed {
+        let (dispatch, mut publish) = match routed {
             Ok(Routed::Control(9)) => {
                 let resumable = serde_json::from_str::<serde_json::Value>(text)
                     .ok()
@@ -220,6 +246,23 @@ impl Runner {
                 return;
             }
         };
+        // An event that answers a gateway command goes to its requester.
+        if self.commands.waiting()
+            && let Some(reply) = self
+                .commands
+                .answer(&dispatch, self.own_user.or(self.router.own_user()))
+        {
+            let to_requester = Some((reply.topic, reply.payload));
+            if reply.instead {
+                publish = to_requester;
+            } else {
+                self.push(Item {
+                    publish: to_requester,
+                    session: self.session.clone(),
+                    seq: None,
+                });
+            }
+        }
         self.status.add_event();
         let event = dispatch.event.as_ref();
         match event {

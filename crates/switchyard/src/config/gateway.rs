@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Deserialize;
+use switchyard_core::outbound::ReplyNamespace;
 use switchyard_core::{Pattern, TopicTemplate};
 use switchyard_gateway::{
     EventFilter, GatewayConfig, OutboundConfig, PayloadMode, Profile, RouteAllowlist, Secret,
@@ -62,6 +63,14 @@ pub struct GatewaySection {
     pub allowed_routes: Vec<String>,
     /// Outbound workers.
     pub outbound_workers: usize,
+    /// Where `reply_to` topics of outbound messages must lie: `{reply_prefix}.…`. Anything
+    /// else is refused, so that nobody makes the gateway publish Discord's answer on an
+    /// inbound or control topic.
+    pub reply_prefix: String,
+    /// Gateway commands (presence, voice, member requests) waiting per shard; beyond it a
+    /// command is refused with when to retry, so that Discord never closes a shard for
+    /// sending too many.
+    pub command_queue: usize,
     /// Share the bot's shards with the other `switchyard run` processes of the same bot
     /// (SHARD_CONNECT / SHARD_ACCEPT / SHARD_DEATH); needs a Redis or NATS broker.
     pub pool: bool,
@@ -144,6 +153,8 @@ impl Default for GatewaySection {
                 .map(|s| (*s).to_owned())
                 .collect(),
             outbound_workers: 8,
+            reply_prefix: switchyard_core::outbound::DEFAULT_REPLY_PREFIX.into(),
+            command_queue: 100,
             pool: false,
             pool_lease_ms: 5_000,
             bots: Vec::new(),
@@ -356,6 +367,13 @@ impl GatewaySection {
             allowed_routes: RouteAllowlist::parse(self.allowed_routes.iter().map(String::as_str))
                 .map_err(|e| anyhow::anyhow!("gateway.allowed_routes: {e}"))?,
             workers: self.outbound_workers.max(1),
+            replies: ReplyNamespace::new(&self.reply_prefix)
+                .map_err(|e| anyhow::anyhow!("gateway.reply_prefix: {e}"))?,
+            command_queue: if self.command_queue == 0 {
+                anyhow::bail!("gateway.command_queue must be at least 1");
+            } else {
+                self.command_queue
+            },
             ..OutboundConfig::default()
         };
         Ok(c)
@@ -380,6 +398,8 @@ mod tests {
         assert!(bad(|s| s.profile = "bytbot".into()).contains("gateway.profile"));
         assert!(bad(|s| s.allowed_routes = vec!["nope".into()]).contains("gateway.allowed_routes"));
         assert!(bad(|s| s.topic_template = "a.{x}".into()).contains("gateway.topic_template"));
+        assert!(bad(|s| s.reply_prefix = "inbound..rest".into()).contains("gateway.reply_prefix"));
+        assert!(bad(|s| s.command_queue = 0).contains("gateway.command_queue"));
         let s = GatewaySection {
             events: vec!["MESSAGE_CREATE".into(), "MESAGE_UPDATE".into()],
             drop_events: vec!["typing_start".into(), "TYPING_STRAT".into()],

@@ -1,0 +1,446 @@
+//! The runner's side of commands: the per-shard send budget, each member request's nonce
+//! replaced by one of the shard's own (at most 32 bytes), and the requests waiting for the
+//! events that answer them. An answering event goes to its requester's `reply_to`: member
+//! chunks and RATE_LIMITED only there (with the requester's nonce back), voice state and
+//! voice server updates there as well as on their usual topics.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use switchyard_core::outbound::{Answer, ErrorKind, GatewayCommand, MAX_NONCE_LEN};
+use switchyard_core::{Dispatch, Topic};
+use tokio::time::Instant;
+
+use super::holder::Queued;
+use super::{COMMANDS_PER_MINUTE, MAX_COMMAND_AGE, now_ms};
+
+/// How long a member request waits for its chunks.
+const MEMBERS_WAIT: Duration = Duration::from_secs(120);
+/// How long a voice state update waits for its events.
+const VOICE_WAIT: Duration = Duration::from_secs(30);
+/// The send budget's window.
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// A requester waiting for events.
+#[derive(Debug)]
+struct Waiting {
+    reply_to: Topic,
+    /// The requester's own nonce, given back in place of ours.
+    nonce: Option<String>,
+    until: Instant,
+}
+
+/// An answer to publish on a requester's topic.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub topic: Topic,
+    pub payload: Bytes,
+    /// Whether it replaces the event's usual publication (member chunks, RATE_LIMITED).
+    pub instead: bool,
+}
+
+/// One shard's commands in flight.
+#[derive(Debug)]
+pub(crate) struct Commands {
+    shard: u32,
+    sent: VecDeque<Instant>,
+    members: HashMap<String, Waiting>,
+    voice: HashMap<u64, Waiting>,
+    salt: u32,
+    next: u64,
+}
+
+impl Commands {
+    pub(crate) fn new(shard: u32) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        Commands {
+            shard,
+            sent: VecDeque::new(),
+            members: HashMap::new(),
+            voice: HashMap::new(),
+            salt: nanos ^ std::process::id().rotate_left(16) ^ shard,
+            next: 0,
+        }
+    }
+
+    /// Whether a command may be sent now.
+    pub(crate) fn has_budget(&mut self) -> bool {
+        let now = Instant::now();
+        while self.sent.front().is_some_and(|t| now - *t >= WINDOW) {
+            self.sent.pop_front();
+        }
+        self.sent.len() < COMMANDS_PER_MINUTE
+    }
+
+    /// When the budget has room again (now if it has).
+    pub(crate) fn budget_at(&self) -> Instant {
+        match self.sent.front() {
+            Some(t) if self.sent.len() >= COMMANDS_PER_MINUTE => *t + WINDOW,
+            _ => Instant::now(),
+        }
+    }
+
+    /// Whether any request waits for an answering event.
+    pub(crate) fn waiting(&self) -> bool {
+        !self.members.is_empty() || !self.voice.is_empty()
+    }
+
+    /// Sends `queued` through `send` (the shard's), unless it is too old; returns the answer
+    /// for its requester: sent, or expired.
+    pub(crate) fn send(&mut self, queued: Queued, send: impl FnOnce(String)) -> Option<Reply> {
+        let Queued {
+            command,
+            reply_to,
+            at_ms,
+        } = queued;
+        let age = now_ms().saturating_sub(at_ms);
+        if age > MAX_COMMAND_AGE.as_millis() as u64 {
+            metrics::counter!("switchyard_commands_refused_total", "kind" => ErrorKind::Expired.as_str()).increment(1);
+            tracing::warn!(
+                shard = self.shard,
+                command = command.name(),
+                age_ms = age,
+                "a gateway command waited too long for its shard (disconnected?); not sent"
+            );
+            let answer = Answer::failed(
+                ErrorKind::Expired,
+                format!(
+                    "the {} command waited {age} ms for shard {} (longer than {} s) and was not sent",
+                    command.name(),
+                    self.shard,
+                    MAX_COMMAND_AGE.as_secs()
+                ),
+            );
+            return reply_to.map(|topic| reply(topic, &answer, true));
+        }
+        let now = Instant::now();
+        self.members.retain(|_, w| w.until > now);
+        self.voice.retain(|_, w| w.until > now);
+        let mut ours = None;
+        match (&command, &reply_to) {
+            (GatewayCommand::RequestGuildMembers(r), Some(to)) => {
+                self.next += 1;
+                let nonce = format!("sy{:08x}{:x}", self.salt, self.next);
+                debug_assert!(nonce.len() <= MAX_NONCE_LEN);
+                self.members.insert(
+                    nonce.clone(),
+                    Waiting {
+                        reply_to: to.clone(),
+                        nonce: r.nonce.clone(),
+                        until: now + MEMBERS_WAIT,
+                    },
+                );
+                ours = Some(nonce);
+            }
+            (GatewayCommand::UpdateVoiceState(v), Some(to)) => {
+                self.voice.insert(
+                    v.guild_id.0,
+                    Waiting {
+                        reply_to: to.clone(),
+                        nonce: None,
+                        until: now + VOICE_WAIT,
+                    },
+                );
+            }
+            _ => {}
+        }
+        send(command.to_frame(ours.as_deref()));
+        self.sent.push_back(now);
+        metrics::counter!("switchyard_commands_sent_total", "command" => command.name())
+            .increment(1);
+        tracing::debug!(
+            shard = self.shard,
+            command = command.name(),
+            "gateway command sent"
+        );
+        let answer = Answer {
+            ok: true,
+            command: Some(command.name().to_owned()),
+            shard: Some(self.shard),
+            ..Answer::default()
+        };
+        reply_to.map(|topic| reply(topic, &answer, true))
+    }
+
+    /// The answer to a request that `dispatch` brings, if it brings one. `own_user` is the
+    /// bot's user id, when known (a voice state update of another user answers nothing).
+    pub(crate) fn answer(
+        &mut self,
+        dispatch: &Dispatch<'_>,
+        own_user: Option<u64>,
+    ) -> Option<Reply> {
+        match dispatch.event.as_ref() {
+            "GUILD_MEMBERS_CHUNK" if !self.members.is_empty() => self.chunk(dispatch),
+            "RATE_LIMITED" if !self.members.is_empty() => self.rate_limited(dispatch),
+            "VOICE_STATE_UPDATE" if own_user.is_none_or(|me| dispatch.ids.user == Some(me)) => {
+                let guild = dispatch.ids.guild?;
+                let left = dispatch.ids.channel.is_none();
+                let waiting = if left {
+                    self.voice.remove(&guild)?
+                } else {
+                    let w = self.voice.get(&guild)?;
+                    Waiting {
+                        reply_to: w.reply_to.clone(),
+                        nonce: None,
+                        until: w.until,
+                    }
+                };
+                Some(self.relay(&waiting, dispatch, None, false))
+            }
+            "VOICE_SERVER_UPDATE" => {
+                let waiting = self.voice.remove(&dispatch.ids.guild?)?;
+                Some(self.relay(&waiting, dispatch, None, false))
+            }
+            _ => None,
+        }
+    }
+
+    fn chunk(&mut self, dispatch: &Dispatch<'_>) -> Option<Reply> {
+        let mut d: Map<String, Value> = serde_json::from_str(dispatch.data).ok()?;
+        let nonce = d.get("nonce")?.as_str()?.to_owned();
+        let last = match (d.get("chunk_index"), d.get("chunk_count")) {
+            (Some(i), Some(n)) => i.as_u64()? + 1 >= n.as_u64()?,
+            _ => true,
+        };
+        let waiting = if last {
+            self.members.remove(&nonce)?
+        } else {
+            let w = self.members.get(&nonce)?;
+            Waiting {
+                reply_to: w.reply_to.clone(),
+                nonce: w.nonce.clone(),
+                until: w.until,
+            }
+        };
+        restore_nonce(&mut d, waiting.nonce.as_deref());
+        Some(self.relay(&waiting, dispatch, Some(Value::Object(d)), true))
+    }
+
+    fn rate_limited(&mut self, dispatch: &Dispatch<'_>) -> Option<Reply> {
+        let mut d: Map<String, Value> = serde_json::from_str(dispatch.data).ok()?;
+        let meta = d.get_mut("meta")?.as_object_mut()?;
+        let nonce = meta.get("nonce")?.as_str()?.to_owned();
+        let waiting = self.members.remove(&nonce)?;
+        restore_nonce(meta, waiting.nonce.as_deref());
+        let retry_s = d.get("retry_after").and_then(Value::as_f64).unwrap_or(30.0);
+        let mut answer = Answer::failed(
+            ErrorKind::RateLimited,
+            format!(
+                "Discord refused the member request (one request for a whole guild's members per guild every 30 s); retry in {retry_s:.1} s"
+            ),
+        );
+        answer.retry_after_ms = Some((retry_s * 1000.0).ceil() as u64);
+        answer.command = Some("request_guild_members".into());
+        answer.shard = Some(self.shard);
+        answer.event = Some("RATE_LIMITED".into());
+        answer.d = Some(Value::Object(d));
+        metrics::counter!("switchyard_commands_refused_total", "kind" => ErrorKind::RateLimited.as_str()).increment(1);
+        Some(reply(waiting.reply_to, &answer, true))
+    }
+
+    fn relay(
+        &self,
+        waiting: &Waiting,
+        dispatch: &Dispatch<'_>,
+        d: Option<Value>,
+        instead: bool,
+    ) -> Reply {
+        let d = d.or_else(|| serde_json::from_str(dispatch.data).ok());
+        let answer = Answer {
+            ok: true,
+            shard: Some(self.shard),
+            event: Some(dispatch.event.as_ref().to_owned()),
+            d,
+            ..Answer::default()
+        };
+        reply(waiting.reply_to.clone(), &answer, instead)
+    }
+}
+
+fn restore_nonce(obj: &mut Map<String, Value>, theirs: Option<&str>) {
+    match theirs {
+        Some(n) => obj.insert("nonce".into(), Value::String(n.to_owned())),
+        None => obj.remove("nonce"),
+    };
+}
+
+fn reply(topic: Topic, answer: &Answer, instead: bool) -> Reply {
+    Reply {
+        topic,
+        payload: Bytes::from(answer.to_json()),
+        instead,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_core::parse_dispatch;
+
+    fn queued(command: serde_json::Value, reply_to: &str) -> Queued {
+        Queued {
+            command: serde_json::from_value(command).expect("command"),
+            reply_to: Some(Topic::new(reply_to).expect("topic")),
+            at_ms: now_ms(),
+        }
+    }
+
+    fn frame(event: &str, d: &str) -> String {
+        format!(r#"{{"op":0,"s":5,"t":"{event}","d":{d}}}"#)
+    }
+
+    #[tokio::test]
+    async fn chunks_go_to_their_requester_with_its_nonce() {
+        let mut c = Commands::new(0);
+        let mut frames = Vec::new();
+        let sent = c
+            .send(
+                queued(serde_json::json!({"command":"request_guild_members","guild_id":"7","query":"","limit":0,"nonce":"mine"}), "inbound.rest.a.1"),
+                |f| frames.push(f),
+            )
+            .expect("sent answer");
+        assert_eq!(sent.topic.as_str(), "inbound.rest.a.1");
+        let other = c
+            .send(
+                queued(serde_json::json!({"command":"request_guild_members","guild_id":"7","user_ids":["1"]}), "inbound.rest.b.1"),
+                |f| frames.push(f),
+            )
+            .expect("sent answer");
+        assert!(other.instead);
+        let ours: Vec<String> = frames
+            .iter()
+            .map(|f| {
+                let v: Value = serde_json::from_str(f).expect("json");
+                v["d"]["nonce"].as_str().expect("nonce").to_owned()
+            })
+            .collect();
+        assert_ne!(ours[0], ours[1]);
+        assert!(ours.iter().all(|n| n.len() <= MAX_NONCE_LEN && n != "mine"));
+
+        let first = frame(
+            "GUILD_MEMBERS_CHUNK",
+            &format!(
+                r#"{{"guild_id":"7","members":[],"chunk_index":0,"chunk_count":2,"nonce":"{}"}}"#,
+                ours[0]
+            ),
+        );
+        let d = parse_dispatch(&first).expect("dispatch");
+        let r = c.answer(&d, None).expect("for a");
+        assert!(r.instead);
+        assert_eq!(r.topic.as_str(), "inbound.rest.a.1");
+        let a: Answer = serde_json::from_slice(&r.payload).expect("answer");
+        assert_eq!(a.d.expect("d")["nonce"], "mine");
+        let second = first.replace(r#""chunk_index":0"#, r#""chunk_index":1"#);
+        assert!(
+            c.answer(&parse_dispatch(&second).expect("d"), None)
+                .is_some()
+        );
+        assert!(
+            c.answer(&parse_dispatch(&second).expect("d"), None)
+                .is_none(),
+            "done after the last chunk"
+        );
+
+        let b = frame(
+            "GUILD_MEMBERS_CHUNK",
+            &format!(
+                r#"{{"guild_id":"7","members":[],"chunk_index":0,"chunk_count":1,"nonce":"{}"}}"#,
+                ours[1]
+            ),
+        );
+        let r = c
+            .answer(&parse_dispatch(&b).expect("d"), None)
+            .expect("for b");
+        assert_eq!(r.topic.as_str(), "inbound.rest.b.1");
+        let a: Answer = serde_json::from_slice(&r.payload).expect("answer");
+        assert!(a.d.expect("d").get("nonce").is_none(), "b sent no nonce");
+        let stranger = frame(
+            "GUILD_MEMBERS_CHUNK",
+            r#"{"guild_id":"7","members":[],"chunk_index":0,"chunk_count":1,"nonce":"x"}"#,
+        );
+        assert!(
+            c.answer(&parse_dispatch(&stranger).expect("d"), None)
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn rate_limits_voice_budget_and_age() {
+        let mut c = Commands::new(1);
+        let mut frames = Vec::new();
+        c.send(queued(serde_json::json!({"command":"request_guild_members","guild_id":"7","query":"","limit":0,"nonce":"n1"}), "inbound.rest.a.1"), |f| frames.push(f));
+        let v: Value = serde_json::from_str(&frames[0]).expect("json");
+        let ours = v["d"]["nonce"].as_str().expect("nonce");
+        let limited = frame(
+            "RATE_LIMITED",
+            &format!(
+                r#"{{"opcode":8,"retry_after":12.5,"meta":{{"guild_id":"7","nonce":"{ours}"}}}}"#
+            ),
+        );
+        let r = c
+            .answer(&parse_dispatch(&limited).expect("d"), None)
+            .expect("answer");
+        let a: Answer = serde_json::from_slice(&r.payload).expect("answer");
+        assert_eq!(
+            (a.ok, a.kind, a.retry_after_ms),
+            (false, Some(ErrorKind::RateLimited), Some(12_500))
+        );
+        assert_eq!(a.d.expect("d")["meta"]["nonce"], "n1");
+
+        c.send(
+            queued(
+                serde_json::json!({"command":"update_voice_state","guild_id":"7","channel_id":"9"}),
+                "inbound.rest.v.1",
+            ),
+            |_| {},
+        );
+        let other_user = frame(
+            "VOICE_STATE_UPDATE",
+            r#"{"guild_id":"7","channel_id":"9","user_id":"55","session_id":"s"}"#,
+        );
+        assert!(
+            c.answer(&parse_dispatch(&other_user).expect("d"), Some(44))
+                .is_none()
+        );
+        let mine = other_user.replace("55", "44");
+        let r = c
+            .answer(&parse_dispatch(&mine).expect("d"), Some(44))
+            .expect("own state");
+        assert!(!r.instead, "a voice state is still published as usual");
+        let server = frame(
+            "VOICE_SERVER_UPDATE",
+            r#"{"guild_id":"7","token":"t","endpoint":"e"}"#,
+        );
+        assert!(
+            c.answer(&parse_dispatch(&server).expect("d"), Some(44))
+                .is_some()
+        );
+        assert!(
+            c.answer(&parse_dispatch(&server).expect("d"), Some(44))
+                .is_none()
+        );
+
+        assert_eq!(c.sent.len(), 2, "two commands sent so far");
+        for _ in 2..COMMANDS_PER_MINUTE {
+            assert!(c.has_budget());
+            c.sent.push_back(Instant::now());
+        }
+        assert!(!c.has_budget());
+        assert!(c.budget_at() > Instant::now());
+
+        let mut old = queued(
+            serde_json::json!({"command":"update_presence","status":"idle"}),
+            "inbound.rest.p.1",
+        );
+        old.at_ms -= MAX_COMMAND_AGE.as_millis() as u64 + 1;
+        let mut sent_any = false;
+        let r = c.send(old, |_| sent_any = true).expect("expired answer");
+        assert!(!sent_any);
+        let a: Answer = serde_json::from_slice(&r.payload).expect("answer");
+        assert_eq!(a.kind, Some(ErrorKind::Expired));
+    }
+}
