@@ -33,8 +33,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` or `--log` picks the level (info by default).
+/// Logs go to stderr; `RUST_LOG` or `--log` picks the level (info by default). Colours only
+/// on a terminal: a log file or journald gets plain text.
 fn init_tracing(filter: Option<&str>) {
+    use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
     let filter = filter
         .map(EnvFilter::new)
@@ -43,6 +45,7 @@ fn init_tracing(filter: Option<&str>) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }
