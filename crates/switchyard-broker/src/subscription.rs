@@ -63,6 +63,9 @@ pub struct Delivery {
     pub message: Message,
     /// How many times this message has been delivered, this time included (1 the first time).
     pub attempt: u32,
+    /// When the broker stored the message, in Unix milliseconds (a Redis stream entry's id,
+    /// a JetStream message's timestamp), for consumers that refuse what waited too long.
+    pub published_ms: Option<u64>,
     acker: Box<dyn Acker>,
 }
 
@@ -72,8 +75,15 @@ impl Delivery {
         Delivery {
             message,
             attempt,
+            published_ms: None,
             acker: Box::new(acker),
         }
+    }
+
+    /// The same delivery, stored by the broker at `ms` (Unix milliseconds).
+    pub fn published_at(mut self, ms: Option<u64>) -> Self {
+        self.published_ms = ms;
+        self
     }
 
     /// Acknowledges the message: it will not be delivered again.
@@ -92,6 +102,7 @@ impl fmt::Debug for Delivery {
         f.debug_struct("Delivery")
             .field("message", &self.message)
             .field("attempt", &self.attempt)
+            .field("published_ms", &self.published_ms)
             .finish_non_exhaustive()
     }
 }

@@ -116,9 +116,14 @@ pub struct RunningGateway {
     saver_stop: watch::Sender<bool>,
     saver: Option<JoinHandle<()>>,
     outbound: Option<JoinHandle<()>>,
+    /// The outbound path before it starts (see [`RunningGateway::open_outbound`]).
+    outbound_run: Option<OutboundRun>,
     /// Reads the acknowledgements of forwarded gateway commands.
     acks: Option<JoinHandle<()>>,
 }
+
+/// The outbound path's task, not yet spawned.
+type OutboundRun = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Adds and removes the shards of a [`RunningGateway`] from another task.
 #[derive(Clone)]
@@ -174,8 +179,10 @@ pub async fn start(
     config: GatewayConfig,
     deps: GatewayDeps,
 ) -> Result<RunningGateway, GatewayError> {
-    let (gateway, ids) = prepare(config, deps).await?;
+    let (mut gateway, ids) = prepare(config, deps).await?;
     gateway.shards.add(&ids).await?;
+    // After the shards: a durable broker's backlog may hold commands for them.
+    gateway.open_outbound();
     Ok(gateway)
 }
 
@@ -185,7 +192,9 @@ pub async fn start_empty(
     config: GatewayConfig,
     deps: GatewayDeps,
 ) -> Result<RunningGateway, GatewayError> {
-    Ok(prepare(config, deps).await?.0)
+    let mut gateway = prepare(config, deps).await?.0;
+    gateway.open_outbound();
+    Ok(gateway)
 }
 
 /// Everything but the shards; returns the configured shard ids too.
@@ -315,12 +324,9 @@ async fn prepare(
                 config: Arc::new(config.outbound.clone()),
                 commands,
             };
-            Some(tokio::spawn(outbound::run(
-                out,
-                pattern,
-                sub,
-                stop_rx.clone(),
-            )))
+            // Spawned once the configured shards (and their command holders) run.
+            let run: OutboundRun = Box::pin(outbound::run(out, pattern, sub, stop_rx.clone()));
+            Some(run)
         }
         None => None,
     };
@@ -330,13 +336,21 @@ async fn prepare(
         stop,
         saver_stop,
         saver: Some(saver),
-        outbound,
+        outbound: None,
+        outbound_run: outbound,
         acks,
     };
     Ok((gateway, ids))
 }
 
 impl RunningGateway {
+    /// Starts reading the outbound topics.
+    fn open_outbound(&mut self) {
+        if let Some(run) = self.outbound_run.take() {
+            self.outbound = Some(tokio::spawn(run));
+        }
+    }
+
     /// The bot's name.
     pub fn bot(&self) -> &str {
         &self.bot

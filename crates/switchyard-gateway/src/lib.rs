@@ -42,6 +42,7 @@ mod shards;
 mod shared_sub;
 pub mod status;
 
+pub use command::DEFAULT_COMMAND_MAX_AGE;
 pub use config::{
     DEFAULT_SESSION_SAVE_INTERVAL, EventFilter, GatewayConfig, PayloadMode, Profile, ShardRange,
     parse_intents,

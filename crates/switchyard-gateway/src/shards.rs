@@ -131,6 +131,7 @@ impl ShardSet {
                 ctx.total,
                 ctx.config.intents.bits(),
                 capacity,
+                ctx.config.outbound.command_max_age,
             );
             let (commands_tx, commands) = mpsc::channel(capacity);
             let holder = match holder.subscribe().await {

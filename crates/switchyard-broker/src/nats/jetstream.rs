@@ -231,9 +231,13 @@ impl Member {
 
     /// Hands one message on (or to the dead-letter subject); false when the member left.
     async fn handle(&self, msg: jetstream::Message) -> bool {
-        let attempt = msg
-            .info()
+        let info = msg.info().ok();
+        let attempt = info
+            .as_ref()
             .map_or(1, |i| u32::try_from(i.delivered).unwrap_or(u32::MAX));
+        let published = info
+            .as_ref()
+            .and_then(|i| u64::try_from(i.published.unix_timestamp_nanos() / 1_000_000).ok());
         let Ok(topic) = Topic::new(msg.subject.as_str()) else {
             let _ = msg.ack_with(AckKind::Term).await;
             return true;
@@ -266,7 +270,7 @@ impl Member {
             payload: msg.payload.clone(),
         };
         self.tx
-            .send(Delivery::new(message, attempt, JsAck(msg)))
+            .send(Delivery::new(message, attempt, JsAck(msg)).published_at(published))
             .await
             .is_ok()
     }

@@ -432,9 +432,11 @@ impl Member {
         if self.mode == GroupMode::AutoAck {
             ack(conn).await?;
         }
+        // A stream entry's id is `{unix ms}-{n}`.
+        let published = entry.id.split('-').next().and_then(|ms| ms.parse().ok());
         Ok(self
             .tx
-            .send(Delivery::new(message, attempt, acker))
+            .send(Delivery::new(message, attempt, acker).published_at(published))
             .await
             .is_ok())
     }

@@ -128,6 +128,16 @@ impl Rejected {
 
 /// Reads one outbound message published on `topic`.
 pub fn parse(topic: &str, payload: &[u8]) -> Result<Outbound, Rejected> {
+    parse_routed(topic, topic_channel(topic), payload)
+}
+
+/// [`parse`], with the topic's channel (see [`topic_channel`]) already known to the caller,
+/// which derived it to route the message.
+pub fn parse_routed(
+    topic: &str,
+    channel: Option<u64>,
+    payload: &[u8],
+) -> Result<Outbound, Rejected> {
     let text = std::str::from_utf8(payload)
         .map_err(|_| Rejected::new(ErrorKind::BadPayload, "the payload is not UTF-8 text"))?;
     let trimmed = text.trim();
@@ -148,11 +158,11 @@ pub fn parse(topic: &str, payload: &[u8]) -> Result<Outbound, Rejected> {
         Err(_) => Value::String(text.to_owned()),
     };
     match value {
-        Value::String(content) => text_message(topic, content),
-        Value::Number(_) | Value::Bool(_) => text_message(topic, trimmed.to_owned()),
+        Value::String(content) => text_message(topic, channel, content),
+        Value::Number(_) | Value::Bool(_) => text_message(topic, channel, trimmed.to_owned()),
         Value::Object(mut obj) => {
             let reply_to = reply_topic(&mut obj)?;
-            object(topic, obj, reply_to.clone()).map_err(|r| r.to(reply_to))
+            object(topic, channel, obj, reply_to.clone()).map_err(|r| r.to(reply_to))
         }
         Value::Null | Value::Array(_) => Err(Rejected::new(
             ErrorKind::BadPayload,
@@ -161,8 +171,8 @@ pub fn parse(topic: &str, payload: &[u8]) -> Result<Outbound, Rejected> {
     }
 }
 
-fn channel_of(topic: &str) -> Result<u64, Rejected> {
-    topic_channel(topic).ok_or_else(|| {
+fn channel_of(topic: &str, channel: Option<u64>) -> Result<u64, Rejected> {
+    channel.ok_or_else(|| {
         Rejected::new(
             ErrorKind::NoChannel,
             format!(
@@ -172,8 +182,8 @@ fn channel_of(topic: &str) -> Result<u64, Rejected> {
     })
 }
 
-fn text_message(topic: &str, content: String) -> Result<Outbound, Rejected> {
-    let channel = channel_of(topic)?;
+fn text_message(topic: &str, channel: Option<u64>, content: String) -> Result<Outbound, Rejected> {
+    let channel = channel_of(topic, channel)?;
     if content.trim().is_empty() {
         return Err(Rejected::new(
             ErrorKind::BadPayload,
@@ -202,6 +212,7 @@ fn reply_topic(obj: &mut Map<String, Value>) -> Result<Option<Topic>, Rejected> 
 
 fn object(
     topic: &str,
+    channel: Option<u64>,
     obj: Map<String, Value>,
     reply_to: Option<Topic>,
 ) -> Result<Outbound, Rejected> {
@@ -215,7 +226,7 @@ fn object(
             reply_to,
         });
     }
-    let channel = channel_of(topic)?;
+    let channel = channel_of(topic, channel)?;
     if let Some(unknown) = obj.keys().find(|k| !MESSAGE_FIELDS.contains(&k.as_str())) {
         return Err(Rejected::new(
             ErrorKind::BadPayload,

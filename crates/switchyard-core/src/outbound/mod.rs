@@ -21,7 +21,7 @@ pub use command::{
     CommandMessage, GatewayCommand, Intent, MAX_NONCE_LEN, MembersRequest, PresenceStatus,
     PresenceUpdate, Snowflake, VoiceStateUpdate, shard_of,
 };
-pub use message::{Outbound, Rejected, RestCall, parse, parse_command};
+pub use message::{Outbound, Rejected, RestCall, parse, parse_command, parse_routed};
 pub use topics::{
     CommandTopics, DEFAULT_OUTBOUND_PREFIX, DEFAULT_REPLY_PREFIX, ERRORS_PREFIX, OutboundTopics,
     ReplyNamespace, segment_of, topic_channel,

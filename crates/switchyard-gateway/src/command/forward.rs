@@ -89,13 +89,19 @@ impl Forwarder {
     }
 
     /// Forwards `command`, read from `topic` as `payload`, to the holders of its shards.
+    /// Returns the task that says whether every holder took it (none when it was refused
+    /// at once). `retry` is the delivery's attempt on a durable broker, which delivers the
+    /// command again until it is too old: a shard without a holder is reported on the first
+    /// attempt only.
     pub(crate) async fn forward(
         &self,
         topic: &str,
         payload: &Bytes,
         command: GatewayCommand,
         reply_to: Option<Topic>,
-    ) {
+        retry: Option<u32>,
+    ) -> Option<JoinHandle<bool>> {
+        let report = retry.is_none_or(|attempt| attempt <= 1);
         let checked = command
             .check(self.intents)
             .and_then(|()| command.shards(self.total));
@@ -104,10 +110,11 @@ impl Forwarder {
             Err((kind, why)) => {
                 let answer = Answer::failed(kind, why);
                 refuse(&*self.broker, topic, payload, reply_to.as_ref(), answer).await;
-                return;
+                return None;
             }
         };
         let mut waits = Vec::with_capacity(shards.len());
+        let mut all_sent = true;
         for shard in shards {
             let n = self.acks.next.fetch_add(1, Ordering::Relaxed);
             let ack = self.topics.ack(&self.instance, n);
@@ -126,7 +133,11 @@ impl Forwarder {
                 .await
             {
                 self.acks.lock().remove(&n);
+                all_sent = false;
                 tracing::warn!(shard, error = %e, "cannot forward a gateway command");
+                if !report {
+                    continue;
+                }
                 let mut answer = Answer::failed(
                     ErrorKind::NoHolder,
                     format!("the command could not be forwarded to shard {shard}: {e}"),
@@ -138,7 +149,8 @@ impl Forwarder {
             waits.push((shard, n, rx));
         }
         if waits.is_empty() {
-            return;
+            // On a durable broker an unsent command comes back; otherwise it was reported.
+            return (!all_sent && retry.is_some()).then(|| tokio::spawn(async { false }));
         }
         // Waiting must not hold up the outbound worker (and its channel's other messages).
         let broker = self.broker.clone();
@@ -147,16 +159,30 @@ impl Forwarder {
         let total = self.total;
         let (topic, payload) = (topic.to_owned(), payload.clone());
         let name = command.name();
-        tokio::spawn(async move {
+        let again = if retry.is_some() {
+            " The broker delivers it again until it is too old."
+        } else {
+            ""
+        };
+        Some(tokio::spawn(async move {
+            let mut taken = all_sent;
             for (shard, n, rx) in waits {
                 if tokio::time::timeout(timeout, rx).await.is_ok() {
                     continue;
                 }
                 acks.lock().remove(&n);
+                taken = false;
+                if !report {
+                    tracing::info!(
+                        shard,
+                        "no process holds the shard now; the broker delivers the command again"
+                    );
+                    continue;
+                }
                 let mut answer = Answer::failed(
                     ErrorKind::NoHolder,
                     format!(
-                        "no process holds shard {shard} of {total} now (none took the {name} command within {} ms); it was not sent. Retry once the shard runs again (a moving shard is taken over within the pool's lease)",
+                        "no process holds shard {shard} of {total} now (none took the {name} command within {} ms); it was not sent. Retry once the shard runs again (a moving shard is taken over within the pool's lease).{again}",
                         timeout.as_millis()
                     ),
                 );
@@ -164,6 +190,7 @@ impl Forwarder {
                 answer.shard = Some(shard);
                 refuse(&*broker, &topic, &payload, reply_to.as_ref(), answer).await;
             }
-        });
+            taken
+        }))
     }
 }

@@ -13,7 +13,7 @@ use switchyard_core::outbound::{
 };
 use tokio::sync::{mpsc, watch};
 
-use super::{COMMANDS_PER_MINUTE, MAX_COMMAND_AGE, now_ms, publish, refuse};
+use super::{COMMANDS_PER_MINUTE, now_ms, publish, refuse};
 
 /// A command waiting for its shard's runner.
 #[derive(Debug)]
@@ -36,6 +36,8 @@ pub(crate) struct Holder {
     pub pattern: Pattern,
     /// The queue's capacity, for the retry hint.
     pub capacity: usize,
+    /// How old a command may be.
+    pub max_age: Duration,
 }
 
 impl Holder {
@@ -47,6 +49,7 @@ impl Holder {
         total: u32,
         intents: u64,
         capacity: usize,
+        max_age: Duration,
     ) -> Self {
         Holder {
             broker,
@@ -55,6 +58,7 @@ impl Holder {
             intents,
             pattern: topics.shard_pattern(shard),
             capacity,
+            max_age,
         }
     }
 
@@ -122,14 +126,14 @@ impl Holder {
                     self.shard
                 ),
             ))
-        } else if now_ms().saturating_sub(at_ms) > MAX_COMMAND_AGE.as_millis() as u64 {
+        } else if now_ms().saturating_sub(at_ms) > self.max_age.as_millis() as u64 {
             Some(Answer::failed(
                 ErrorKind::Expired,
                 format!(
                     "the {} command waited {} ms, longer than {} s, before reaching shard {}",
                     command.name(),
                     now_ms().saturating_sub(at_ms),
-                    MAX_COMMAND_AGE.as_secs(),
+                    self.max_age.as_secs(),
                     self.shard
                 ),
             ))

@@ -33,9 +33,9 @@ use switchyard_core::outbound::{Answer, ERRORS_PREFIX, ErrorKind, ErrorReport};
 /// that its own queue never grows.
 pub(crate) const COMMANDS_PER_MINUTE: usize = 100;
 
-/// How long a command may wait (unsent, in a queue) before it is refused as expired: a voice
-/// join a minute late is a bug.
-pub(crate) const MAX_COMMAND_AGE: Duration = Duration::from_secs(30);
+/// How long a command may wait (unsent: in a durable stream while no gateway read it, or in a
+/// queue) before it is refused as expired, by default: a voice join a minute late is a bug.
+pub const DEFAULT_COMMAND_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// Refuses a command: counted, logged, reported on `errors.{topic}` and answered on
 /// `reply_to` when there is one.
@@ -74,7 +74,7 @@ pub(crate) async fn publish(broker: &dyn Broker, topic: &Topic, payload: String)
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

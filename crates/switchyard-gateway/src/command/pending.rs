@@ -14,7 +14,7 @@ use switchyard_core::{Dispatch, Topic};
 use tokio::time::Instant;
 
 use super::holder::Queued;
-use super::{COMMANDS_PER_MINUTE, MAX_COMMAND_AGE, now_ms};
+use super::{COMMANDS_PER_MINUTE, now_ms};
 
 /// How long a member request waits for its chunks.
 const MEMBERS_WAIT: Duration = Duration::from_secs(120);
@@ -45,6 +45,8 @@ pub(crate) struct Reply {
 #[derive(Debug)]
 pub(crate) struct Commands {
     shard: u32,
+    /// How old a command may be when its turn comes.
+    max_age: Duration,
     sent: VecDeque<Instant>,
     members: HashMap<String, Waiting>,
     voice: HashMap<u64, Waiting>,
@@ -53,12 +55,13 @@ pub(crate) struct Commands {
 }
 
 impl Commands {
-    pub(crate) fn new(shard: u32) -> Self {
+    pub(crate) fn new(shard: u32, max_age: Duration) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         Commands {
             shard,
+            max_age,
             sent: VecDeque::new(),
             members: HashMap::new(),
             voice: HashMap::new(),
@@ -98,7 +101,7 @@ impl Commands {
             at_ms,
         } = queued;
         let age = now_ms().saturating_sub(at_ms);
-        if age > MAX_COMMAND_AGE.as_millis() as u64 {
+        if age > self.max_age.as_millis() as u64 {
             metrics::counter!("switchyard_commands_refused_total", "kind" => ErrorKind::Expired.as_str()).increment(1);
             tracing::warn!(
                 shard = self.shard,
@@ -112,7 +115,7 @@ impl Commands {
                     "the {} command waited {age} ms for shard {} (longer than {} s) and was not sent",
                     command.name(),
                     self.shard,
-                    MAX_COMMAND_AGE.as_secs()
+                    self.max_age.as_secs()
                 ),
             );
             return reply_to.map(|topic| reply(topic, &answer, true));
@@ -279,6 +282,7 @@ fn reply(topic: Topic, answer: &Answer, instead: bool) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::DEFAULT_COMMAND_MAX_AGE;
     use switchyard_core::parse_dispatch;
 
     fn queued(command: serde_json::Value, reply_to: &str) -> Queued {
@@ -295,7 +299,7 @@ mod tests {
 
     #[tokio::test]
     async fn chunks_go_to_their_requester_with_its_nonce() {
-        let mut c = Commands::new(0);
+        let mut c = Commands::new(0, DEFAULT_COMMAND_MAX_AGE);
         let mut frames = Vec::new();
         let sent = c
             .send(
@@ -370,7 +374,7 @@ mod tests {
 
     #[tokio::test]
     async fn rate_limits_voice_budget_and_age() {
-        let mut c = Commands::new(1);
+        let mut c = Commands::new(1, DEFAULT_COMMAND_MAX_AGE);
         let mut frames = Vec::new();
         c.send(queued(serde_json::json!({"command":"request_guild_members","guild_id":"7","query":"","limit":0,"nonce":"n1"}), "inbound.rest.a.1"), |f| frames.push(f));
         let v: Value = serde_json::from_str(&frames[0]).expect("json");
@@ -436,7 +440,7 @@ mod tests {
             serde_json::json!({"command":"update_presence","status":"idle"}),
             "inbound.rest.p.1",
         );
-        old.at_ms -= MAX_COMMAND_AGE.as_millis() as u64 + 1;
+        old.at_ms -= DEFAULT_COMMAND_MAX_AGE.as_millis() as u64 + 1;
         let mut sent_any = false;
         let r = c.send(old, |_| sent_any = true).expect("expired answer");
         assert!(!sent_any);

@@ -13,6 +13,7 @@
 //! reply namespace, a Discord error) is published on `errors.{topic}` (for example
 //! `errors.outbound.discord.1.2.3`) with the reason, logged and counted; nothing crashes.
 
+mod inbox;
 pub mod routes;
 
 use std::hash::{Hash, Hasher};
@@ -21,16 +22,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
-use switchyard_broker::{Broker, BrokerError, Message, PartitionKey, Pattern, Subscription, Topic};
+use switchyard_broker::{Broker, BrokerError, Message, PartitionKey, Pattern, Topic};
 use switchyard_core::outbound::{
-    Answer, ERRORS_PREFIX, ErrorKind, ErrorReport, Outbound, Rejected, ReplyNamespace, parse,
-    topic_channel,
+    Answer, ERRORS_PREFIX, ErrorKind, ErrorReport, Outbound, Rejected, ReplyNamespace,
+    parse_routed, topic_channel,
 };
 use switchyard_rest::{RestClient, RestRequest};
 use tokio::sync::{mpsc, watch};
 
 use crate::command::forward::Forwarder;
 use crate::secret::Secret;
+use inbox::{Inbox, Job, Outcome};
 pub use routes::RouteAllowlist;
 
 /// Settings of the outbound path.
@@ -51,6 +53,12 @@ pub struct OutboundConfig {
     /// How long a forwarded command may wait for its shard's holder to take it before the
     /// requester hears that no process holds the shard.
     pub command_ack_timeout: Duration,
+    /// On a durable broker, how old a message or REST request may be when a gateway reads
+    /// it (published while none ran); older ones are reported as expired, not sent.
+    pub message_max_age: Duration,
+    /// How old a gateway command may be when its shard sends it; older ones are reported
+    /// as expired, not sent (a voice join a minute late is a bug).
+    pub command_max_age: Duration,
 }
 
 impl Default for OutboundConfig {
@@ -63,6 +71,8 @@ impl Default for OutboundConfig {
             workers: 8,
             command_queue: 100,
             command_ack_timeout: Duration::from_secs(5),
+            message_max_age: Duration::from_secs(600),
+            command_max_age: crate::command::DEFAULT_COMMAND_MAX_AGE,
         }
     }
 }
@@ -105,20 +115,13 @@ pub(crate) fn channel_key(pattern: &Pattern) -> PartitionKey {
 
 /// Subscribes `bot`'s outbound path to `pattern`: every process of the bot reads the
 /// outbound topics in one keyed group ([`group_of`]), by channel, so that each message is
-/// sent once and a channel's messages keep their order.
+/// sent once and a channel's messages keep their order; durable on a durable broker.
 pub(crate) async fn subscribe(
     broker: &dyn Broker,
     pattern: &Pattern,
     bot: &str,
-) -> Result<Subscription, BrokerError> {
-    crate::shared_sub::subscribe_shared(
-        broker,
-        pattern,
-        &group_of(bot),
-        channel_key(pattern),
-        "a REST call",
-    )
-    .await
+) -> Result<Inbox, BrokerError> {
+    Inbox::join(broker, pattern, &group_of(bot), channel_key(pattern)).await
 }
 
 /// What a worker needs.
@@ -136,41 +139,46 @@ pub(crate) struct Worker {
 pub(crate) async fn run(
     out: Worker,
     pattern: Pattern,
-    mut sub: Subscription,
+    mut inbox: Inbox,
     mut stop: watch::Receiver<bool>,
 ) {
-    tracing::info!(pattern = %pattern, "outbound path listening");
-    let workers: Vec<mpsc::Sender<Message>> = (0..out.config.workers.max(1))
+    let durable = inbox.durable();
+    tracing::info!(pattern = %pattern, durable, "outbound path listening");
+    let workers: Vec<mpsc::Sender<(Job, Option<u64>)>> = (0..out.config.workers.max(1))
         .map(|_| {
-            let (tx, mut rx) = mpsc::channel::<Message>(1024);
+            let (tx, mut rx) = mpsc::channel::<(Job, Option<u64>)>(1024);
             let out = out.clone();
             tokio::spawn(async move {
-                while let Some(msg) = rx.recv().await {
-                    out.handle(msg).await;
+                while let Some((job, channel)) = rx.recv().await {
+                    let retry = durable.then_some(job.attempt);
+                    let outcome = out.handle(&job.msg, channel, job.published_ms, retry).await;
+                    job.settle(outcome).await;
                 }
             });
             tx
         })
         .collect();
     loop {
-        let msg = tokio::select! {
+        let job = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
-            msg = sub.recv() => msg,
+            job = inbox.recv() => job,
         };
-        let Some(msg) = msg else {
+        let Some(job) = job else {
             tracing::warn!("the outbound subscription ended");
             return;
         };
-        let key = topic_channel(msg.topic.as_str()).map_or_else(
+        let topic = job.msg.topic.as_str();
+        let channel = topic_channel(topic);
+        let key = channel.map_or_else(
             || {
                 let mut h = std::collections::hash_map::DefaultHasher::new();
-                msg.topic.as_str().hash(&mut h);
+                topic.hash(&mut h);
                 h.finish()
             },
             |c| c >> 22 ^ c,
         );
         let worker = &workers[(key % workers.len() as u64) as usize];
-        if worker.send(msg).await.is_err() {
+        if worker.send((job, channel)).await.is_err() {
             return;
         }
     }
@@ -199,13 +207,27 @@ fn report_payload(payload: &[u8]) -> String {
 }
 
 impl Worker {
-    async fn handle(&self, msg: Message) {
+    /// Handles one message; `channel` is its topic's, `published_ms` when a durable broker
+    /// stored it, and `retry` the delivery's attempt when the broker keeps what is not done
+    /// (so that it comes back).
+    async fn handle(
+        &self,
+        msg: &Message,
+        channel: Option<u64>,
+        published_ms: Option<u64>,
+        retry: Option<u32>,
+    ) -> Outcome {
         let topic = msg.topic.as_str();
         let payload = &msg.payload;
-        let parsed = parse(topic, payload).and_then(|o| self.admit_reply_to(o));
+        let parsed = parse_routed(topic, channel, payload)
+            .and_then(|o| self.admit_reply_to(o))
+            .and_then(|o| self.young_enough(o, published_ms));
         let outbound = match parsed {
             Ok(o) => o,
-            Err(r) => return self.refused(topic, payload, r).await,
+            Err(r) => {
+                self.refused(topic, payload, r).await;
+                return Outcome::Done;
+            }
         };
         let token = Some(self.token.expose());
         let (req, reply_to) = match outbound {
@@ -227,7 +249,8 @@ impl Worker {
                     Ok(admitted) => admitted,
                     Err(mut r) => {
                         r.reply_to = reply_to;
-                        return self.refused(topic, payload, r).await;
+                        self.refused(topic, payload, r).await;
+                        return Outcome::Done;
                     }
                 };
                 let mut req = RestRequest::new(method, &path, token);
@@ -239,7 +262,12 @@ impl Worker {
             }
             Outbound::Command { command, reply_to } => {
                 match &self.commands {
-                    Some(commands) => commands.forward(topic, payload, command, reply_to).await,
+                    Some(commands) => {
+                        return commands
+                            .forward(topic, payload, command, reply_to, retry)
+                            .await
+                            .map_or(Outcome::Done, Outcome::Forwarded);
+                    }
                     None => {
                         let r = Rejected {
                             kind: ErrorKind::NoHolder,
@@ -249,7 +277,7 @@ impl Worker {
                         self.refused(topic, payload, r).await;
                     }
                 }
-                return;
+                return Outcome::Done;
             }
         };
         // Webhook and interaction paths carry a token: never log or report it.
@@ -260,10 +288,18 @@ impl Worker {
         );
         let res = match self.rest.send(req).await {
             Ok(r) => r,
+            // Discord did not answer: a durable broker delivers it again (and a message's
+            // nonce keeps a second send from creating a second message).
+            Err(e) if retry.is_some() => {
+                metrics::counter!("switchyard_outbound_retries_total").increment(1);
+                tracing::warn!(%topic, %what, error = %e, "outbound call failed; the broker delivers it again");
+                return Outcome::Retry;
+            }
             Err(e) => {
                 let reason = format!("{what}: {e}");
                 let answer = Answer::failed(ErrorKind::RestError, reason);
-                return self.failed(topic, payload, reply_to, answer, None).await;
+                self.failed(topic, payload, reply_to, answer, None).await;
+                return Outcome::Done;
             }
         };
         let status = res.status.as_u16();
@@ -274,7 +310,8 @@ impl Worker {
                 let reason = format!("{what}: reading the response: {e}");
                 let mut answer = Answer::failed(ErrorKind::RestError, reason);
                 answer.status = Some(status);
-                return self.failed(topic, payload, reply_to, answer, None).await;
+                self.failed(topic, payload, reply_to, answer, None).await;
+                return Outcome::Done;
             }
         };
         let body_json: Value =
@@ -306,6 +343,36 @@ impl Worker {
             self.failed(topic, payload, reply_to, answer, Some(status))
                 .await;
         }
+        Outcome::Done
+    }
+
+    /// Refuses what waited longer than its age limit while no gateway read it: a message
+    /// more than `message_max_age` old, a command more than `command_max_age`.
+    fn young_enough(
+        &self,
+        outbound: Outbound,
+        published_ms: Option<u64>,
+    ) -> Result<Outbound, Rejected> {
+        let Some(published) = published_ms else {
+            return Ok(outbound);
+        };
+        let age = Duration::from_millis(crate::command::now_ms().saturating_sub(published));
+        let (limit, key) = match outbound {
+            Outbound::Command { .. } => (self.config.command_max_age, "command_max_age_ms"),
+            _ => (self.config.message_max_age, "outbound_max_age_ms"),
+        };
+        if age <= limit {
+            return Ok(outbound);
+        }
+        Err(Rejected {
+            kind: ErrorKind::Expired,
+            reason: format!(
+                "published {} ms ago, while no gateway read the outbound topics, older than gateway.{key} ({} ms); not sent",
+                age.as_millis(),
+                limit.as_millis()
+            ),
+            reply_to: outbound.reply_to().cloned(),
+        })
     }
 
     /// Refuses a `reply_to` outside the reply namespace: the gateway would otherwise publish

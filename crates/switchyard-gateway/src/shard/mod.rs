@@ -125,7 +125,7 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
         ended_because: None,
         counters: HashMap::new(),
         scratch: Scratch::default(),
-        commands: Commands::new(id),
+        commands: Commands::new(id, config.outbound.command_max_age),
     };
     let mut resume = None;
     if let Some(saved) = saved {

@@ -71,6 +71,12 @@ pub struct GatewaySection {
     /// command is refused with when to retry, so that Discord never closes a shard for
     /// sending too many.
     pub command_queue: usize,
+    /// With a durable broker, outbound messages wait for a gateway; one older than this (ms)
+    /// when read is reported as expired on `errors.…`, not sent.
+    pub outbound_max_age_ms: u64,
+    /// Gateway commands older than this (ms) when their turn comes are reported as expired,
+    /// not sent.
+    pub command_max_age_ms: u64,
     /// Share the bot's shards with the other `switchyard run` processes of the same bot
     /// (SHARD_CONNECT / SHARD_ACCEPT / SHARD_DEATH); needs a Redis or NATS broker.
     pub pool: bool,
@@ -155,6 +161,8 @@ impl Default for GatewaySection {
             outbound_workers: 8,
             reply_prefix: switchyard_core::outbound::DEFAULT_REPLY_PREFIX.into(),
             command_queue: 100,
+            outbound_max_age_ms: 600_000,
+            command_max_age_ms: switchyard_gateway::DEFAULT_COMMAND_MAX_AGE.as_millis() as u64,
             pool: false,
             pool_lease_ms: 5_000,
             bots: Vec::new(),
@@ -374,6 +382,8 @@ impl GatewaySection {
             } else {
                 self.command_queue
             },
+            message_max_age: Duration::from_millis(self.outbound_max_age_ms),
+            command_max_age: Duration::from_millis(self.command_max_age_ms),
             ..OutboundConfig::default()
         };
         Ok(c)
