@@ -475,3 +475,106 @@ async fn a_stopped_node_hands_its_shards_over_with_shard_death_and_nothing_lost(
     assert_no_token(&pool.nodes);
     pool.recorder.abort();
 }
+
+/// A gateway command for a guild goes to the node holding the guild's shard, whichever node
+/// read it from the outbound topics; after that node stops, to the node that took the shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_reaches_the_node_holding_the_guilds_shard() {
+    let mut pool = Pool::start(false).await;
+    let broker = switchyard_broker::connect(&pool._redis.url(), &BrokerOptions::default())
+        .await
+        .expect("redis");
+    let mut replies = broker
+        .subscribe(&Pattern::new("inbound.rest.pool.>").expect("pattern"))
+        .await
+        .expect("subscribe");
+    let world = pool.sim.world().clone();
+    let guild_on = |shard: u32| {
+        world
+            .guilds
+            .iter()
+            .find(|g| switchyard_core::outbound::shard_of(g.id, SHARDS) == shard)
+            .expect("a guild on every shard")
+    };
+    // Asks for one member of a guild on each shard; returns the shard each answer came from.
+    async fn ask(
+        broker: &dyn switchyard_broker::Broker,
+        replies: &mut switchyard_broker::Subscription,
+        round: &str,
+        guilds: &[(u32, u64, u64)],
+    ) {
+        for (shard, guild, member) in guilds {
+            let command = serde_json::json!({"command": "request_guild_members", "guild_id": guild.to_string(),
+                "user_ids": [member.to_string()], "reply_to": format!("inbound.rest.pool.{round}-{shard}")});
+            broker
+                .publish(
+                    &"outbound.discord.0.0.0".parse().expect("topic"),
+                    command.to_string().into(),
+                )
+                .await
+                .expect("publish");
+        }
+        let mut answered = BTreeSet::new();
+        while answered.len() < guilds.len() {
+            let msg = tokio::time::timeout(Duration::from_secs(20), replies.recv())
+                .await
+                .expect("answers in time")
+                .expect("open");
+            let a: Value = serde_json::from_slice(&msg.payload).expect("json");
+            assert_eq!(a["ok"], true, "{a}");
+            if a["event"] != "GUILD_MEMBERS_CHUNK" {
+                continue;
+            }
+            let shard = a["shard"].as_u64().expect("shard") as u32;
+            assert!(
+                msg.topic.as_str().ends_with(&format!("{round}-{shard}")),
+                "{} answered by shard {shard}",
+                msg.topic
+            );
+            assert_eq!(a["d"]["members"].as_array().map(Vec::len), Some(1), "{a}");
+            answered.insert(shard);
+        }
+    }
+    let guilds: Vec<(u32, u64, u64)> = (0..SHARDS)
+        .map(|s| {
+            let g = guild_on(s);
+            (s, g.id, g.members[0].user.id)
+        })
+        .collect();
+    ask(&*broker, &mut replies, "first", &guilds).await;
+    // Each node sent the commands of its own shards, and only those.
+    for node in &pool.nodes {
+        let held = node.ready_shards().await.expect("status");
+        let log = node.output();
+        for shard in 0..SHARDS {
+            let sent = log.lines().any(|l| {
+                l.contains("gateway command sent") && l.contains(&format!("shard={shard} "))
+            });
+            assert_eq!(sent, held.contains(&shard), "shard {shard}, held {held:?}");
+        }
+    }
+    for (shard, guild, _) in &guilds {
+        let c = pool.sim.counters();
+        let got = c
+            .sessions
+            .iter()
+            .filter(|s| s.shard == [*shard, SHARDS])
+            .flat_map(|s| s.commands.iter())
+            .filter(|c| c.op == 8 && c.d["guild_id"].as_str() == Some(&*guild.to_string()))
+            .count();
+        assert_eq!(got, 1, "shard {shard}: one request reached Discord");
+    }
+
+    // One node stops; the other takes its shards, and their commands follow.
+    let [a, b] = &mut pool.nodes;
+    let status = a.terminate(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status}");
+    until("the survivor holding every shard", 30, &[&*b], async || {
+        b.ready_shards()
+            .await
+            .is_some_and(|s| s.len() == SHARDS as usize)
+    })
+    .await;
+    ask(&*broker, &mut replies, "second", &guilds).await;
+    pool.recorder.abort();
+}
