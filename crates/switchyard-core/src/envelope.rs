@@ -107,14 +107,15 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
 };
 
 /// Writes the envelope for `dispatch` into `out` (appending), splicing `d` in raw.
-/// `old` is the raw previous state, if a cache has one.
+/// `old` is the raw previous state, if a cache has one. Returns the envelope's `id` (see
+/// [`event_id`]), so that a publisher deduplicating by it need not hash again.
 pub fn encode_into(
     out: &mut Vec<u8>,
     source: &Source<'_>,
     dispatch: &Dispatch<'_>,
     received_ms: u64,
     old: Option<&str>,
-) {
+) -> [u8; 32] {
     let mut num = itoa::Buffer::new();
     let names = source.platform.len() + 2 * source.bot.len() + dispatch.event.len();
     // Escaping grows a name at most sixfold; the fixed parts and numbers fit in 200.
@@ -122,7 +123,8 @@ pub fn encode_into(
     out.extend_from_slice(b"{\"v\":");
     out.extend_from_slice(num.format(ENVELOPE_VERSION).as_bytes());
     out.extend_from_slice(b",\"id\":\"");
-    out.extend_from_slice(&event_id(source, dispatch.seq.unwrap_or(0)));
+    let id = event_id(source, dispatch.seq.unwrap_or(0));
+    out.extend_from_slice(&id);
     out.extend_from_slice(b"\",\"s\":\"");
     escape_into(out, source.platform);
     out.push(b'/');
@@ -151,6 +153,7 @@ pub fn encode_into(
         out.extend_from_slice(old.as_bytes());
     }
     out.push(b'}');
+    id
 }
 
 /// Appends the JSON-escaped content of `s`, without quotes: in one copy when nothing needs

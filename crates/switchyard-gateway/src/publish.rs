@@ -69,7 +69,7 @@ pub(crate) async fn run_publisher(
         for item in batch.drain(..) {
             if let Some((topic, payload)) = item.publish
                 && publisher
-                    .publish(&item.session, item.seq, &topic, payload)
+                    .publish(&item.session, item.seq, item.id, &topic, payload)
                     .await
             {
                 published += 1;
@@ -98,17 +98,22 @@ impl Publisher {
         &self,
         session: &str,
         seq: Option<u64>,
+        envelope_id: Option<[u8; 32]>,
         topic: &Topic,
         payload: Bytes,
     ) -> bool {
+        // The envelope's id when the router wrote one, else the same hash made here (raw
+        // payloads), only for a broker that deduplicates.
         let id = seq.filter(|_| self.dedup).map(|seq| {
-            let source = Source {
-                platform: "discord",
-                bot: &self.bot,
-                shard: self.status.id,
-                session,
-            };
-            event_id(&source, seq)
+            envelope_id.unwrap_or_else(|| {
+                let source = Source {
+                    platform: "discord",
+                    bot: &self.bot,
+                    shard: self.status.id,
+                    session,
+                };
+                event_id(&source, seq)
+            })
         });
         let id = id
             .as_ref()

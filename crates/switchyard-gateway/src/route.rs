@@ -20,6 +20,8 @@ pub enum Routed<'a> {
         topic: Topic,
         /// The payload.
         payload: Bytes,
+        /// The envelope's id, when the payload is an envelope.
+        id: Option<[u8; 32]>,
     },
     /// A dispatch that is not published (filtered, or the bot's own message).
     Skipped(Dispatch<'a>),
@@ -113,8 +115,8 @@ impl Router {
             field: "topic",
             value: e.to_string(),
         })?;
-        let payload = match self.payload {
-            PayloadMode::Raw => Bytes::copy_from_slice(dispatch.data.as_bytes()),
+        let (payload, id) = match self.payload {
+            PayloadMode::Raw => (Bytes::copy_from_slice(dispatch.data.as_bytes()), None),
             PayloadMode::Envelope => {
                 let source = Source {
                     platform: "discord",
@@ -125,14 +127,15 @@ impl Router {
                 // Written straight into the buffer the payload keeps, not copied
                 // (`encode_into` reserves the whole envelope at once).
                 let mut out = Vec::new();
-                encode_into(&mut out, &source, &dispatch, received_ms, None);
-                Bytes::from(out)
+                let id = encode_into(&mut out, &source, &dispatch, received_ms, None);
+                (Bytes::from(out), Some(id))
             }
         };
         Ok(Routed::Publish {
             dispatch,
             topic,
             payload,
+            id,
         })
     }
 }
@@ -151,13 +154,23 @@ mod tests {
         let cfg = GatewayConfig::new("echo", Secret::new("t"));
         let r = Router::new(&cfg);
         let mut s = Scratch::default();
-        let Routed::Publish { topic, payload, .. } =
-            r.route(MSG, 0, "sess", None, 7, &mut s).expect("routes")
+        let Routed::Publish {
+            topic, payload, id, ..
+        } = r.route(MSG, 0, "sess", None, 7, &mut s).expect("routes")
         else {
             panic!("published")
         };
         assert_eq!(topic.as_str(), "inbound.discord.1.2.3");
         let env = Envelope::decode(&payload).expect("envelope");
+        let source = Source {
+            platform: "discord",
+            bot: "echo",
+            shard: 0,
+            session: "sess",
+        };
+        let id = id.expect("an envelope's id");
+        assert_eq!(id, switchyard_core::envelope::event_id(&source, 5));
+        assert_eq!(env.id.as_bytes(), id, "the id written is the id handed on");
         assert_eq!(env.seq, Some(5));
         assert_eq!(env.bot, "echo");
         assert!(env.d.get().contains("\"content\":\"hi\""));

@@ -48,6 +48,9 @@ pub(crate) struct Item {
     pub session: Arc<str>,
     /// The sequence, for dispatches.
     pub seq: Option<u64>,
+    /// The envelope's id, when the router wrote one: a deduplicating broker gets it without
+    /// a second hash.
+    pub id: Option<[u8; 32]>,
 }
 
 /// The most frames handled in one go while more are already received.

@@ -112,6 +112,7 @@ impl Runner {
                 publish: Some((reply.topic, reply.payload)),
                 session: self.session.clone(),
                 seq: None,
+                id: None,
             });
         }
     }
@@ -218,12 +219,11 @@ impl Runner {
             received_ms,
             &mut self.scratch,
         );
-        let (dispatch, mut publish) = match routed {
+        let (dispatch, mut publish, id) = match routed {
             Ok(Routed::Control(9)) => {
-                let resumable = serde_json::from_str::<serde_json::Value>(text)
-                    .ok()
-                    .and_then(|v| v.get("d").and_then(serde_json::Value::as_bool))
-                    .unwrap_or(false);
+                // twilight has read the frame already: it keeps the session only when the
+                // INVALID_SESSION says it is resumable.
+                let resumable = shard.session().is_some();
                 if !resumable {
                     self.ended_because = Some("INVALID_SESSION (not resumable)".into());
                 }
@@ -235,10 +235,11 @@ impl Runner {
                 dispatch,
                 topic,
                 payload,
-            }) => (dispatch, Some((topic, payload))),
+                id,
+            }) => (dispatch, Some((topic, payload)), id),
             Ok(Routed::Skipped(dispatch)) => {
                 self.status.add_skipped();
-                (dispatch, None)
+                (dispatch, None, None)
             }
             Err(e) => {
                 metrics::counter!("switchyard_gateway_unroutable_total", "shard" => self.shard_label.clone()).increment(1);
@@ -260,6 +261,7 @@ impl Runner {
                     publish: to_requester,
                     session: self.session.clone(),
                     seq: None,
+                    id: None,
                 });
             }
         }
@@ -293,6 +295,7 @@ impl Runner {
             publish,
             session: self.session.clone(),
             seq: dispatch.seq,
+            id,
         };
         self.push(item);
     }
@@ -338,6 +341,7 @@ impl Runner {
                     publish: Some((topic, payload)),
                     session: new.clone(),
                     seq: None,
+                    id: None,
                 });
             }
         }
