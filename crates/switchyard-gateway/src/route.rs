@@ -2,6 +2,8 @@
 //! filter and the own-message rule, render the topic and build the payload (the envelope with
 //! `d` spliced in raw, or `d` alone). No I/O; the shard runner calls it for every frame.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::Bytes;
 use switchyard_core::envelope::{Source, encode_into};
 use switchyard_core::route::RouteError;
@@ -31,14 +33,15 @@ pub enum Routed<'a> {
 }
 
 /// Turns frames into topics and payloads for one bot.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Router {
     bot: String,
     template: TopicTemplate,
     payload: PayloadMode,
     filter: EventFilter,
     skip_own: bool,
-    own_user: Option<u64>,
+    /// The bot's user id (0 until known): the one owner of it, for every shard of the bot.
+    own_user: AtomicU64,
 }
 
 /// Buffers reused between frames.
@@ -57,20 +60,27 @@ impl Router {
             payload: c.payload,
             filter: c.events,
             skip_own: c.skip_own_messages,
-            own_user: None,
+            own_user: AtomicU64::new(0),
         }
     }
 
     /// The bot's user id as known before any READY (from `GET /users/@me`), so that the
     /// own-message rule holds on a session resumed after a restart, which gets no READY.
-    pub fn with_own_user(mut self, user: Option<u64>) -> Self {
-        self.own_user = user;
+    pub fn with_own_user(self, user: Option<u64>) -> Self {
+        self.own_user.store(user.unwrap_or(0), Ordering::Relaxed);
         self
     }
 
-    /// The bot's user id from `GET /users/@me`, if it was known at start.
+    /// The bot's user id, as READY (or `GET /users/@me` at start) said it.
     pub fn own_user(&self) -> Option<u64> {
-        self.own_user
+        Some(self.own_user.load(Ordering::Relaxed)).filter(|id| *id != 0)
+    }
+
+    /// Records the bot's user id from a READY.
+    pub fn learn_own_user(&self, user: Option<u64>) {
+        if let Some(id) = user {
+            self.own_user.store(id, Ordering::Relaxed);
+        }
     }
 
     /// Whether the bot's own messages are skipped, so its user id is needed.
@@ -78,15 +88,12 @@ impl Router {
         self.skip_own
     }
 
-    /// Routes one frame received on `shard` in `session`. `own_user` is the bot's user id
-    /// (from READY; the one given to [`Router::with_own_user`] otherwise), for the
-    /// own-message rule.
+    /// Routes one frame received on `shard` in `session`.
     pub fn route<'a>(
         &self,
         frame: &'a str,
         shard: u32,
         session: &str,
-        own_user: Option<u64>,
         received_ms: u64,
         scratch: &mut Scratch,
     ) -> Result<Routed<'a>, RouteError> {
@@ -95,7 +102,7 @@ impl Router {
             Err(RouteError::NotDispatch(op)) => return Ok(Routed::Control(op)),
             Err(e) => return Err(e),
         };
-        let own_user = own_user.or(self.own_user);
+        let own_user = self.own_user();
         if !self.filter.passes(&dispatch.event)
             || (self.skip_own
                 && dispatch.event == "MESSAGE_CREATE"
@@ -156,7 +163,7 @@ mod tests {
         let mut s = Scratch::default();
         let Routed::Publish {
             topic, payload, id, ..
-        } = r.route(MSG, 0, "sess", None, 7, &mut s).expect("routes")
+        } = r.route(MSG, 0, "sess", 7, &mut s).expect("routes")
         else {
             panic!("published")
         };
@@ -175,33 +182,32 @@ mod tests {
         assert_eq!(env.bot, "echo");
         assert!(env.d.get().contains("\"content\":\"hi\""));
         assert!(matches!(
-            r.route(r#"{"op":11,"d":null}"#, 0, "s", None, 0, &mut s),
+            r.route(r#"{"op":11,"d":null}"#, 0, "s", 0, &mut s),
             Ok(Routed::Control(11))
         ));
-        assert!(r.route("{not json", 0, "s", None, 0, &mut s).is_err());
+        assert!(r.route("{not json", 0, "s", 0, &mut s).is_err());
     }
 
     #[test]
     fn bytebot_raw_and_own_messages() {
         let mut cfg = GatewayConfig::new("echo", Secret::new("t"));
         cfg.profile = Profile::Bytebot;
-        let r = Router::new(&cfg);
+        let r = Router::new(&cfg).with_own_user(Some(77));
         let mut s = Scratch::default();
-        let Routed::Publish { payload, .. } = r
-            .route(MSG, 0, "sess", Some(77), 7, &mut s)
-            .expect("routes")
+        let Routed::Publish { payload, .. } = r.route(MSG, 0, "sess", 7, &mut s).expect("routes")
         else {
             panic!("published")
         };
         let v: serde_json::Value = serde_json::from_slice(&payload).expect("json");
         assert_eq!(v["content"], "hi");
+        r.learn_own_user(Some(3));
         assert!(matches!(
-            r.route(MSG, 0, "sess", Some(3), 7, &mut s),
+            r.route(MSG, 0, "sess", 7, &mut s),
             Ok(Routed::Skipped(_))
         ));
         let typing = r#"{"op":0,"s":6,"t":"TYPING_START","d":{"channel_id":"2","user_id":"3"}}"#;
         assert!(matches!(
-            r.route(typing, 0, "sess", None, 7, &mut s),
+            r.route(typing, 0, "sess", 7, &mut s),
             Ok(Routed::Skipped(_))
         ));
     }

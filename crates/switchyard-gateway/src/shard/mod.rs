@@ -124,7 +124,6 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
         depth: metrics::gauge!("switchyard_gateway_queue_depth", "shard" => id.to_string()),
         session: Arc::from(""),
         last: None,
-        own_user: None,
         ended_because: None,
         counters: HashMap::new(),
         scratch: Scratch::default(),

@@ -56,7 +56,6 @@ pub(super) struct Runner {
     pub(super) depth: metrics::Gauge,
     pub(super) session: Arc<str>,
     pub(super) last: Option<(Arc<str>, u64)>,
-    pub(super) own_user: Option<u64>,
     pub(super) ended_because: Option<String>,
     pub(super) counters: HashMap<String, metrics::Counter>,
     pub(super) scratch: Scratch,
@@ -211,14 +210,9 @@ impl Runner {
             self.new_session(s.id(), shard.resume_url());
         }
         let received_ms = now_ms();
-        let routed = self.router.route(
-            text,
-            self.id,
-            &self.session,
-            self.own_user,
-            received_ms,
-            &mut self.scratch,
-        );
+        let routed =
+            self.router
+                .route(text, self.id, &self.session, received_ms, &mut self.scratch);
         let (dispatch, mut publish, id) = match routed {
             Ok(Routed::Control(9)) => {
                 // twilight has read the frame already: it keeps the session only when the
@@ -249,9 +243,7 @@ impl Runner {
         };
         // An event that answers a gateway command goes to its requester.
         if self.commands.waiting()
-            && let Some(reply) = self
-                .commands
-                .answer(&dispatch, self.own_user.or(self.router.own_user()))
+            && let Some(reply) = self.commands.answer(&dispatch, self.router.own_user())
         {
             let to_requester = Some((reply.topic, reply.payload));
             if reply.instead {
@@ -269,7 +261,7 @@ impl Runner {
         let event = dispatch.event.as_ref();
         match event {
             "READY" => {
-                self.own_user = dispatch.ids.user;
+                self.router.learn_own_user(dispatch.ids.user);
                 self.status.set_session(
                     Some(self.session.clone()),
                     shard.resume_url().map(str::to_owned),
