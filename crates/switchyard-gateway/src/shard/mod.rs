@@ -144,119 +144,85 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
     }
     let mut shard = make(resume);
     let bound = config.full_bound;
-    // While paused (closed because the queue stayed full), the session to resume.
-    let mut paused: Option<Option<(Session, String)>> = None;
     let tx = runner.tx.clone();
-    let mut stop_now = false;
-    let mut pause_now = false;
-    let mut renew = false;
+    let mut mode = Mode::Polling;
     loop {
-        if paused.is_some() {
-            tokio::select! {
-                stopping = stop.wait_for(|s| *s) => {
-                    drop(stopping);
-                    stop_now = true;
-                }
-                permit = tx.reserve(), if !runner.overflow.is_empty() => {
-                    let Ok(permit) = permit else { break };
-                    if let Some(item) = runner.overflow.pop_front() {
-                        permit.send(item);
+        mode = match mode {
+            Mode::Polling => {
+                let deadline = runner.full_since.map_or_else(Instant::now, |t| t + bound);
+                let mut received = None;
+                let mut next = Mode::Polling;
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => next = Mode::Stop { closed: false },
+                    permit = tx.reserve(), if !runner.overflow.is_empty() => {
+                        match permit {
+                            Ok(permit) => runner.hand_over(permit),
+                            Err(_) => next = Mode::Ended,
+                        }
                     }
-                }
-                _ = tokio::time::sleep(Duration::from_millis(5)), if runner.overflow.is_empty() => {
-                    if tx.capacity() == tx.max_capacity() {
-                        runner.full_since = None;
-                        status.set_phase(ShardPhase::Disconnected);
-                        tracing::info!(shard = id, "the publish queue drained; resuming the shard");
-                        shard = make(paused.take().flatten());
+                    _ = tokio::time::sleep_until(deadline), if runner.full_since.is_some() => {
+                        runner.pausing(&format!("the publish queue stayed full for {} ms", bound.as_millis()));
+                        next = Mode::Pause;
                     }
+                    queued = commands.recv(), if !commands.is_closed() && runner.may_command(&shard) => {
+                        if let Some(queued) = queued {
+                            runner.command(&shard, queued);
+                        }
+                    }
+                    _ = tokio::time::sleep_until(runner.commands.budget_at()),
+                        if !commands.is_empty() && runner.out_of_budget(&shard) => {}
+                    msg = shard.next() => received = Some(msg),
+                }
+                match received {
+                    Some(msg) => runner.receive(&mut shard, msg).await,
+                    None => next,
                 }
             }
-            if stop_now {
+            Mode::Pause => {
+                let resume = close_resumably(&mut shard, &mut runner).await;
+                status.set_phase(ShardPhase::Paused);
+                Mode::Paused(resume)
+            }
+            Mode::Paused(resume) => {
+                let mut next = None;
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => next = Some(Mode::Stop { closed: true }),
+                    permit = tx.reserve(), if !runner.overflow.is_empty() => {
+                        match permit {
+                            Ok(permit) => runner.hand_over(permit),
+                            Err(_) => next = Some(Mode::Ended),
+                        }
+                    }
+                    _ = tokio::time::sleep(Duration::from_millis(5)), if runner.overflow.is_empty() => {
+                        if tx.capacity() == tx.max_capacity() {
+                            runner.full_since = None;
+                            status.set_phase(ShardPhase::Disconnected);
+                            tracing::info!(shard = id, "the publish queue drained; resuming the shard");
+                            shard = make(resume.clone());
+                            next = Some(Mode::Polling);
+                        }
+                    }
+                }
+                next.unwrap_or(Mode::Paused(resume))
+            }
+            Mode::Renew { then_pause } => {
+                shard = make(None);
+                if then_pause {
+                    Mode::Pause
+                } else {
+                    Mode::Polling
+                }
+            }
+            Mode::Stop { closed } => {
+                if !closed {
+                    close_resumably(&mut shard, &mut runner).await;
+                }
                 runner.flush().await;
                 status.set_phase(ShardPhase::Stopped);
                 return Ok(());
             }
-            continue;
-        }
-        if stop_now {
-            close_resumably(&mut shard, &mut runner).await;
-            runner.flush().await;
-            status.set_phase(ShardPhase::Stopped);
-            return Ok(());
-        }
-        if renew {
-            renew = false;
-            shard = make(None);
-            continue;
-        }
-        if pause_now {
-            pause_now = false;
-            let resume = close_resumably(&mut shard, &mut runner).await;
-            status.set_phase(ShardPhase::Paused);
-            paused = Some(resume);
-            continue;
-        }
-        let deadline = runner.full_since.map_or_else(Instant::now, |t| t + bound);
-        let mut received = None;
-        tokio::select! {
-            stopping = stop.wait_for(|s| *s) => {
-                drop(stopping);
-                stop_now = true;
-            }
-            permit = tx.reserve(), if !runner.overflow.is_empty() => {
-                let Ok(permit) = permit else { break };
-                if let Some(item) = runner.overflow.pop_front() {
-                    permit.send(item);
-                }
-                if runner.overflow.is_empty() {
-                    runner.full_since = None;
-                }
-            }
-            _ = tokio::time::sleep_until(deadline), if runner.full_since.is_some() => {
-                runner.pausing(&format!("the publish queue stayed full for {} ms", bound.as_millis()));
-                pause_now = true;
-            }
-            queued = commands.recv(), if !commands.is_closed() && runner.may_command(&shard) => {
-                if let Some(queued) = queued {
-                    runner.command(&shard, queued);
-                }
-            }
-            _ = tokio::time::sleep_until(runner.commands.budget_at()),
-                if !commands.is_empty() && runner.out_of_budget(&shard) => {}
-            msg = shard.next() => received = Some(msg),
-        }
-        let Some(msg) = received else { continue };
-        let mut after = runner.message(&shard, msg);
-        // Frames already received are handled before the other branches are
-        // looked at again: that pass costs once per burst rather than per frame.
-        let mut burst = 1;
-        while after == After::Continue && burst < BURST && runner.full_since.is_none() {
-            let Some(msg) = ready_now(&mut shard).await else {
-                break;
-            };
-            after = runner.message(&shard, msg);
-            burst += 1;
-        }
-        match after {
-            After::End => break,
-            After::Renew => renew = true,
-            After::Continue => {}
-        }
-        if runner.overflow.len() >= runner.overflow_cap {
-            runner.pausing("the publish queue and its overflow are full");
-            pause_now = true;
-        }
-        if status.phase() != ShardPhase::Fatal {
-            status.set_phase(match shard.state() {
-                ShardState::Active => ShardPhase::Active,
-                ShardState::Identifying => ShardPhase::Identifying,
-                ShardState::Resuming => ShardPhase::Resuming,
-                ShardState::FatallyClosed => ShardPhase::Fatal,
-                ShardState::Disconnected { .. } => ShardPhase::Disconnected,
-            });
-        }
-        status.set_latency(shard.latency().average());
+            Mode::Ended => break,
+        };
     }
     runner.flush().await;
     if status.phase() == ShardPhase::Fatal {
@@ -268,6 +234,68 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
     }
     status.set_phase(ShardPhase::Stopped);
     Ok(())
+}
+
+/// What the runner does next: the one thing that steers its loop.
+#[derive(Debug)]
+enum Mode {
+    /// Reading the shard (and sending queued commands).
+    Polling,
+    /// Close resumably, because the publish queue stayed full.
+    Pause,
+    /// Closed until the publish queue drains; then this session is resumed.
+    Paused(Option<(Session, String)>),
+    /// Rebuild the shard without a session (after 4007, 4009), and pause it at once if the
+    /// publish queue is full too.
+    Renew { then_pause: bool },
+    /// Close resumably (unless `closed` already), hand everything to the publisher, stop.
+    Stop { closed: bool },
+    /// The shard's stream ended, or the publisher is gone.
+    Ended,
+}
+
+impl Runner {
+    /// Handles what the shard yielded, and the frames already received after it (up to
+    /// [`BURST`]); returns the next mode.
+    async fn receive(
+        &mut self,
+        shard: &mut Shard<IdentifyQueue>,
+        msg: Option<Result<Message, ReceiveMessageError>>,
+    ) -> Mode {
+        let mut after = self.message(shard, msg);
+        // Frames already received are handled before the other branches are looked at
+        // again: that pass costs once per burst rather than per frame.
+        let mut burst = 1;
+        while after == After::Continue && burst < BURST && self.full_since.is_none() {
+            let Some(msg) = ready_now(shard).await else {
+                break;
+            };
+            after = self.message(shard, msg);
+            burst += 1;
+        }
+        if after == After::End {
+            return Mode::Ended;
+        }
+        if self.status.phase() != ShardPhase::Fatal {
+            self.status.set_phase(match shard.state() {
+                ShardState::Active => ShardPhase::Active,
+                ShardState::Identifying => ShardPhase::Identifying,
+                ShardState::Resuming => ShardPhase::Resuming,
+                ShardState::FatallyClosed => ShardPhase::Fatal,
+                ShardState::Disconnected { .. } => ShardPhase::Disconnected,
+            });
+        }
+        self.status.set_latency(shard.latency().average());
+        let full = self.overflow.len() >= self.overflow_cap;
+        if full {
+            self.pausing("the publish queue and its overflow are full");
+        }
+        match (after, full) {
+            (After::Renew, then_pause) => Mode::Renew { then_pause },
+            (_, true) => Mode::Pause,
+            _ => Mode::Polling,
+        }
+    }
 }
 
 /// The shard's next message if it is ready now; `None` (with the task registered for the

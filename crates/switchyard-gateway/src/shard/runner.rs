@@ -72,6 +72,16 @@ impl Runner {
         }
     }
 
+    /// Hands the oldest item of the overflow list to the publisher through `permit`.
+    pub(super) fn hand_over(&mut self, permit: mpsc::Permit<'_, Item>) {
+        if let Some(item) = self.overflow.pop_front() {
+            permit.send(item);
+        }
+        if self.overflow.is_empty() {
+            self.full_since = None;
+        }
+    }
+
     pub(super) fn push(&mut self, item: Item) {
         if !self.overflow.is_empty() {
             self.overflow.push_back(item);
