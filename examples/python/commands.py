@@ -67,8 +67,9 @@ def presence(client, status, activity=None):
 
 
 def members(client, guild, prefix=""):
+    # An empty prefix asks for every member, which needs the GUILD_MEMBERS intent.
     command = {"command": "request_guild_members", "guild_id": guild, "query": prefix,
-               "limit": 100}
+               "limit": 0 if prefix == "" else 100}
     for answer in answers(client, command):
         if answer.get("event") != "GUILD_MEMBERS_CHUNK":
             continue

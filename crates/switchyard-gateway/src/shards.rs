@@ -123,17 +123,14 @@ impl ShardSet {
                 Arc::from(ctx.config.bot.as_str()),
             ));
             let (stop, stop_rx) = watch::channel(false);
-            let capacity = ctx.config.outbound.command_queue.max(1);
             let holder = Holder::new(
                 ctx.broker.clone(),
                 &ctx.commands,
                 id,
                 ctx.total,
-                ctx.config.intents.bits(),
-                capacity,
-                ctx.config.outbound.command_max_age,
+                &ctx.config,
             );
-            let (commands_tx, commands) = mpsc::channel(capacity);
+            let (commands_tx, commands) = mpsc::channel(holder.capacity);
             let holder = match holder.subscribe().await {
                 Ok(sub) => Some(tokio::spawn(holder.run(sub, commands_tx, stop_rx.clone()))),
                 // Without it the shard runs, and commands for it are refused as unheld.

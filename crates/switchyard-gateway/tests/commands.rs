@@ -262,12 +262,28 @@ async fn refusals_name_the_problem() {
             .as_str()
             .is_some_and(|r| r.contains("inbound.rest"))
     );
+    // the same straight on the shard's command topic, which anyone can publish on: neither
+    // its reply_to nor an ack_to elsewhere makes the gateway publish there
+    let mut control = env.subscribe("control.>").await;
+    publish(
+        &env,
+        "command.discord.testbot.0",
+        json!({"command": "update_presence", "status": "online", "reply_to": "control.gateway", "ack_to": "inbound.discord.9.9.9"}),
+    )
+    .await;
+    let report: Value = serde_json::from_slice(&recv(&mut errors).await.payload).expect("json");
+    assert_eq!(report["topic"], "command.discord.testbot.0", "{report}");
+    assert_eq!(report["kind"], "reply_to_not_allowed", "{report}");
     // the refusal was published before this marker, so it would be queued ahead of it
     publish(&env, "inbound.rest.test.marker", json!("marker")).await;
     assert_eq!(answer(&mut replies).await, json!("marker"));
     assert!(
         hijack.try_recv().is_none(),
         "nothing published on the hijacked topic"
+    );
+    assert!(
+        control.try_recv().is_none(),
+        "nothing published on control.…"
     );
     let sent_presences: usize = env
         .sim
@@ -301,7 +317,10 @@ async fn a_command_reaches_the_process_holding_the_guilds_shard() {
         .expect("a guild on shard 1")
         .id;
     let mut replies = env.subscribe("inbound.rest.test.>").await;
-    let ask = json!({"command": "request_guild_members", "guild_id": on_1.to_string(), "query": "", "limit": 1, "reply_to": "inbound.rest.test.q"});
+    let member = guilds.iter().find(|g| g.id == on_1).expect("guild").members[0]
+        .user
+        .id;
+    let ask = json!({"command": "request_guild_members", "guild_id": on_1.to_string(), "user_ids": [member.to_string()], "reply_to": "inbound.rest.test.q"});
     publish(&env, "outbound.discord.0.0.0", ask.clone()).await;
     let refused = answer(&mut replies).await;
     assert_eq!(refused["kind"], "no_holder", "{refused}");

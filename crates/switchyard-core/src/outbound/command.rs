@@ -203,10 +203,11 @@ impl GatewayCommand {
         }
     }
 
-    /// Refuses what Discord would refuse, with the reason: a member request needs exactly
-    /// one of `query` and `user_ids`, a `limit` with `query`, at most 100 ids, the
-    /// GUILD_MEMBERS intent for the whole list and GUILD_PRESENCES for presences. `intents`
-    /// are the bot's intent bits.
+    /// Refuses what Discord would refuse (or quietly ignore), with the reason: a member
+    /// request needs exactly one of `query` and `user_ids`, a `limit` with `query`, at most
+    /// 100 ids, the GUILD_MEMBERS intent for an empty query (the whole list) and
+    /// GUILD_PRESENCES for presences (which Discord would quietly drop). `intents` are the
+    /// bot's intent bits.
     pub fn check(&self, intents: u64) -> Result<(), (ErrorKind, String)> {
         let bad = |why: String| Err((ErrorKind::BadPayload, why));
         let r = match self {
@@ -245,7 +246,8 @@ impl GatewayCommand {
             }
             _ => {}
         }
-        let whole_list = r.query.as_deref() == Some("") && r.limit == Some(0);
+        // Discord's docs: the intent is needed for `query: ""` with any limit (0 <= n).
+        let whole_list = r.query.as_deref() == Some("");
         let need = |intent: Intent, what: &str| {
             if intents & intent as u64 == 0 {
                 Err((

@@ -198,6 +198,16 @@ impl CommandTopics {
         Pattern::new(&text).unwrap_or_else(|_| unreachable_pattern(&text))
     }
 
+    /// Whether `topic` is an acknowledgement topic of these commands (of any instance):
+    /// the only place a holder publishes an acknowledgement.
+    pub fn is_ack(&self, topic: &Topic) -> bool {
+        topic
+            .as_str()
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|rest| rest.strip_prefix(".ack."))
+            .is_some_and(|rest| rest.split('.').count() == 2)
+    }
+
     /// One acknowledgement topic of `instance`.
     pub fn ack(&self, instance: &str, n: u64) -> Topic {
         let text = format!("{}.ack.{}.{n}", self.prefix, segment_of(instance));
@@ -260,6 +270,12 @@ mod tests {
         assert_eq!(c.ack("n1", 9).as_str(), "command.discord.mybot.ack.n1.9");
         assert!(c.acks("n1").matches("command.discord.mybot.ack.n1.9"));
         assert_eq!(c.shard_pattern(3).as_str(), "command.discord.mybot.3");
+        assert!(c.is_ack(&c.ack("n1", 9)));
+        let t = |s: &str| Topic::new(s).expect("topic");
+        assert!(!c.is_ack(&t("command.discord.mybot.3")));
+        assert!(!c.is_ack(&t("command.discord.other.ack.n1.9")));
+        assert!(!c.is_ack(&t("control.gateway")));
+        assert!(!c.is_ack(&t("command.discord.mybot.ack.n1.9.x")));
         assert_eq!(segment_of("my_bot-2"), "my_bot-2");
         let odd = segment_of("my bot.v2");
         assert!(odd.starts_with("my_bot_v2-"), "{odd}");

@@ -100,6 +100,7 @@ impl Forwarder {
         command: GatewayCommand,
         reply_to: Option<Topic>,
         retry: Option<u32>,
+        published_ms: Option<u64>,
     ) -> Option<JoinHandle<bool>> {
         let report = retry.is_none_or(|attempt| attempt <= 1);
         let checked = command
@@ -124,7 +125,8 @@ impl Forwarder {
                 command: command.clone(),
                 reply_to: reply_to.as_ref().map(|t| t.as_str().to_owned()),
                 ack_to: Some(ack.as_str().to_owned()),
-                at_ms: Some(now_ms()),
+                // A command's age counts from when the requester published it.
+                at_ms: Some(published_ms.unwrap_or_else(now_ms)),
             };
             let body = serde_json::to_string(&message).unwrap_or_default();
             if let Err(e) = self
@@ -166,8 +168,10 @@ impl Forwarder {
         };
         Some(tokio::spawn(async move {
             let mut taken = all_sent;
+            // One deadline for every shard: a presence to many unheld shards waits once.
+            let deadline = tokio::time::Instant::now() + timeout;
             for (shard, n, rx) in waits {
-                if tokio::time::timeout(timeout, rx).await.is_ok() {
+                if tokio::time::timeout_at(deadline, rx).await.is_ok() {
                     continue;
                 }
                 acks.lock().remove(&n);

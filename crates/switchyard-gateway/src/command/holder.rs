@@ -9,11 +9,12 @@ use std::time::Duration;
 use switchyard_broker::{Broker, BrokerError, Message, Pattern, Subscription};
 use switchyard_core::Topic;
 use switchyard_core::outbound::{
-    Answer, CommandTopics, ErrorKind, GatewayCommand, parse_command, shard_of,
+    Answer, CommandTopics, ErrorKind, GatewayCommand, ReplyNamespace, parse_command, shard_of,
 };
 use tokio::sync::{mpsc, watch};
 
 use super::{COMMANDS_PER_MINUTE, now_ms, publish, refuse};
+use crate::config::GatewayConfig;
 
 /// A command waiting for its shard's runner.
 #[derive(Debug)]
@@ -34,6 +35,11 @@ pub(crate) struct Holder {
     /// The bot's intent bits.
     pub intents: u64,
     pub pattern: Pattern,
+    /// Where acknowledgements may go: the bot's ack topics, nowhere else.
+    pub topics: CommandTopics,
+    /// Where answers may go: anyone can publish on the command topic, and a `reply_to`
+    /// elsewhere would make the gateway publish as the gateway.
+    pub replies: ReplyNamespace,
     /// The queue's capacity, for the retry hint.
     pub capacity: usize,
     /// How old a command may be.
@@ -41,24 +47,25 @@ pub(crate) struct Holder {
 }
 
 impl Holder {
-    /// The holder of `shard` among `total`, reading `topics.shard(shard)`.
+    /// The holder of `shard` among `total`, reading `topics.shard(shard)`, with the bot's
+    /// intents and outbound settings from `config`.
     pub(crate) fn new(
         broker: Arc<dyn Broker>,
         topics: &CommandTopics,
         shard: u32,
         total: u32,
-        intents: u64,
-        capacity: usize,
-        max_age: Duration,
+        config: &GatewayConfig,
     ) -> Self {
         Holder {
             broker,
             shard,
             total,
-            intents,
+            intents: config.intents.bits(),
             pattern: topics.shard_pattern(shard),
-            capacity,
-            max_age,
+            topics: topics.clone(),
+            replies: config.outbound.replies.clone(),
+            capacity: config.outbound.command_queue.max(1),
+            max_age: config.outbound.command_max_age,
         }
     }
 
@@ -93,11 +100,12 @@ impl Holder {
             Ok(c) => c,
             Err(r) => {
                 let answer = Answer::failed(r.kind, r.reason);
+                let reply_to = r.reply_to.filter(|t| self.replies.contains(t));
                 refuse(
                     &*self.broker,
                     topic,
                     &msg.payload,
-                    r.reply_to.as_ref(),
+                    reply_to.as_ref(),
                     answer,
                 )
                 .await;
@@ -106,13 +114,27 @@ impl Holder {
         };
         // The forwarding process hears that the shard has a holder; whatever happens next,
         // the requester hears it from here.
-        if let Some(ack) = routed.ack_to.as_deref().and_then(|t| Topic::new(t).ok()) {
+        if let Some(ack) = routed
+            .ack_to
+            .as_deref()
+            .and_then(|t| Topic::new(t).ok())
+            .filter(|t| self.topics.is_ack(t))
+        {
             publish(&*self.broker, &ack, r#"{"ok":true}"#.to_owned()).await;
         }
-        let reply_to = routed.reply_to.as_deref().and_then(|t| Topic::new(t).ok());
+        let named = routed.reply_to.as_deref().and_then(|t| Topic::new(t).ok());
+        let reply_to = named.clone().filter(|t| self.replies.contains(t));
         let command = routed.command;
         let at_ms = routed.at_ms.unwrap_or_else(now_ms);
-        let refusal = if let Err((kind, why)) = command.check(self.intents) {
+        let refusal = if let Some(t) = named.filter(|t| !self.replies.contains(t)) {
+            Some(Answer::failed(
+                ErrorKind::ReplyToNotAllowed,
+                format!(
+                    "reply_to {t} is outside the reply namespace {}.…; the command was not sent",
+                    self.replies.prefix()
+                ),
+            ))
+        } else if let Err((kind, why)) = command.check(self.intents) {
             Some(Answer::failed(kind, why))
         } else if let Some(guild) = command.guild()
             && shard_of(guild, self.total) != self.shard
@@ -181,7 +203,25 @@ impl Holder {
                 .await;
                 true
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(queued)) => {
+                let mut answer = Answer::failed(
+                    ErrorKind::NoHolder,
+                    format!(
+                        "shard {} stopped here before the {name} command could be queued; retry once a process holds it",
+                        self.shard
+                    ),
+                );
+                answer.retry_after_ms = Some(1000);
+                refuse(
+                    &*self.broker,
+                    topic,
+                    &msg.payload,
+                    queued.reply_to.as_ref(),
+                    answer,
+                )
+                .await;
+                false
+            }
         }
     }
 }

@@ -16,6 +16,11 @@ use tokio::time::Instant;
 use super::holder::Queued;
 use super::{COMMANDS_PER_MINUTE, now_ms};
 
+/// How the nonces the gateway gives member requests start: a chunk with such a nonce and no
+/// waiting requester (given up on, or replayed after a move) is dropped, never published
+/// to every consumer.
+const NONCE_PREFIX: &str = "sy:";
+
 /// How long a member request waits for its chunks.
 const MEMBERS_WAIT: Duration = Duration::from_secs(120);
 /// How long a voice state update waits for its events.
@@ -32,10 +37,18 @@ struct Waiting {
     until: Instant,
 }
 
+/// Which of its two events a voice request has seen.
+#[derive(Debug, Default)]
+struct VoiceSeen {
+    state: bool,
+    server: bool,
+}
+
 /// An answer to publish on a requester's topic.
 #[derive(Debug)]
 pub(crate) struct Reply {
-    pub topic: Topic,
+    /// The requester's topic; none drops the event (an answer to a request given up on).
+    pub topic: Option<Topic>,
     pub payload: Bytes,
     /// Whether it replaces the event's usual publication (member chunks, RATE_LIMITED).
     pub instead: bool,
@@ -49,7 +62,7 @@ pub(crate) struct Commands {
     max_age: Duration,
     sent: VecDeque<Instant>,
     members: HashMap<String, Waiting>,
-    voice: HashMap<u64, Waiting>,
+    voice: HashMap<u64, (Waiting, VoiceSeen)>,
     salt: u32,
     next: u64,
 }
@@ -122,12 +135,12 @@ impl Commands {
         }
         let now = Instant::now();
         self.members.retain(|_, w| w.until > now);
-        self.voice.retain(|_, w| w.until > now);
+        self.voice.retain(|_, (w, _)| w.until > now);
         let mut ours = None;
         match (&command, &reply_to) {
             (GatewayCommand::RequestGuildMembers(r), Some(to)) => {
                 self.next += 1;
-                let nonce = format!("sy{:08x}{:x}", self.salt, self.next);
+                let nonce = format!("{NONCE_PREFIX}{:08x}:{:x}", self.salt, self.next);
                 debug_assert!(nonce.len() <= MAX_NONCE_LEN);
                 self.members.insert(
                     nonce.clone(),
@@ -140,18 +153,25 @@ impl Commands {
                 ours = Some(nonce);
             }
             (GatewayCommand::UpdateVoiceState(v), Some(to)) => {
-                self.voice.insert(
-                    v.guild_id.0,
-                    Waiting {
-                        reply_to: to.clone(),
-                        nonce: None,
-                        until: now + VOICE_WAIT,
-                    },
-                );
+                let waiting = Waiting {
+                    reply_to: to.clone(),
+                    nonce: None,
+                    until: now + VOICE_WAIT,
+                };
+                self.voice
+                    .insert(v.guild_id.0, (waiting, VoiceSeen::default()));
             }
             _ => {}
         }
-        send(command.to_frame(ours.as_deref()));
+        // Without a reply_to the chunks are published as usual, with the requester's nonce.
+        let theirs = match &command {
+            GatewayCommand::RequestGuildMembers(r) if reply_to.is_none() => r
+                .nonce
+                .as_deref()
+                .filter(|n| n.len() <= MAX_NONCE_LEN && !n.starts_with(NONCE_PREFIX)),
+            _ => None,
+        };
+        send(command.to_frame(ours.as_deref().or(theirs)));
         self.sent.push_back(now);
         metrics::counter!("switchyard_commands_sent_total", "command" => command.name())
             .increment(1);
@@ -177,29 +197,39 @@ impl Commands {
         own_user: Option<u64>,
     ) -> Option<Reply> {
         match dispatch.event.as_ref() {
-            "GUILD_MEMBERS_CHUNK" if !self.members.is_empty() => self.chunk(dispatch),
-            "RATE_LIMITED" if !self.members.is_empty() => self.rate_limited(dispatch),
+            "GUILD_MEMBERS_CHUNK" => self.chunk(dispatch),
+            "RATE_LIMITED" => self.rate_limited(dispatch),
             "VOICE_STATE_UPDATE" if own_user.is_none_or(|me| dispatch.ids.user == Some(me)) => {
-                let guild = dispatch.ids.guild?;
                 let left = dispatch.ids.channel.is_none();
-                let waiting = if left {
-                    self.voice.remove(&guild)?
-                } else {
-                    let w = self.voice.get(&guild)?;
-                    Waiting {
-                        reply_to: w.reply_to.clone(),
-                        nonce: None,
-                        until: w.until,
-                    }
-                };
-                Some(self.relay(&waiting, dispatch, None, false))
+                self.voice_event(dispatch, |seen| {
+                    seen.state = true;
+                    // Leaving brings no server update; joining brings both, in either order.
+                    left || seen.server
+                })
             }
-            "VOICE_SERVER_UPDATE" => {
-                let waiting = self.voice.remove(&dispatch.ids.guild?)?;
-                Some(self.relay(&waiting, dispatch, None, false))
-            }
+            "VOICE_SERVER_UPDATE" => self.voice_event(dispatch, |seen| {
+                seen.server = true;
+                seen.state
+            }),
             _ => None,
         }
+    }
+
+    /// Relays a voice event of a guild with a waiting requester; `done` marks what was seen
+    /// and says whether the request is answered in full.
+    fn voice_event(
+        &mut self,
+        dispatch: &Dispatch<'_>,
+        done: impl FnOnce(&mut VoiceSeen) -> bool,
+    ) -> Option<Reply> {
+        let guild = dispatch.ids.guild?;
+        let (waiting, seen) = self.voice.get_mut(&guild)?;
+        let finished = done(seen);
+        let reply = relay(self.shard, waiting.reply_to.clone(), dispatch, None, false);
+        if finished {
+            self.voice.remove(&guild);
+        }
+        Some(reply)
     }
 
     fn chunk(&mut self, dispatch: &Dispatch<'_>) -> Option<Reply> {
@@ -209,6 +239,9 @@ impl Commands {
             (Some(i), Some(n)) => i.as_u64()? + 1 >= n.as_u64()?,
             _ => true,
         };
+        if !self.members.contains_key(&nonce) {
+            return self.given_up(&nonce, "GUILD_MEMBERS_CHUNK");
+        }
         let waiting = if last {
             self.members.remove(&nonce)?
         } else {
@@ -220,14 +253,22 @@ impl Commands {
             }
         };
         restore_nonce(&mut d, waiting.nonce.as_deref());
-        Some(self.relay(&waiting, dispatch, Some(Value::Object(d)), true))
+        Some(relay(
+            self.shard,
+            waiting.reply_to,
+            dispatch,
+            Some(Value::Object(d)),
+            true,
+        ))
     }
 
     fn rate_limited(&mut self, dispatch: &Dispatch<'_>) -> Option<Reply> {
         let mut d: Map<String, Value> = serde_json::from_str(dispatch.data).ok()?;
         let meta = d.get_mut("meta")?.as_object_mut()?;
         let nonce = meta.get("nonce")?.as_str()?.to_owned();
-        let waiting = self.members.remove(&nonce)?;
+        let Some(waiting) = self.members.remove(&nonce) else {
+            return self.given_up(&nonce, "RATE_LIMITED");
+        };
         restore_nonce(meta, waiting.nonce.as_deref());
         let retry_s = d.get("retry_after").and_then(Value::as_f64).unwrap_or(30.0);
         let mut answer = Answer::failed(
@@ -245,23 +286,46 @@ impl Commands {
         Some(reply(waiting.reply_to, &answer, true))
     }
 
-    fn relay(
-        &self,
-        waiting: &Waiting,
-        dispatch: &Dispatch<'_>,
-        d: Option<Value>,
-        instead: bool,
-    ) -> Reply {
-        let d = d.or_else(|| serde_json::from_str(dispatch.data).ok());
-        let answer = Answer {
-            ok: true,
-            shard: Some(self.shard),
-            event: Some(dispatch.event.as_ref().to_owned()),
-            d,
-            ..Answer::default()
-        };
-        reply(waiting.reply_to.clone(), &answer, instead)
+    /// An answer carrying one of the gateway's nonces that nobody waits for any more (the
+    /// requester's wait ran out, or Discord replayed it after the shard moved): dropped.
+    /// Any other nonce is not ours to judge, and the event is published as usual.
+    fn given_up(&self, nonce: &str, event: &'static str) -> Option<Reply> {
+        if !nonce.starts_with(NONCE_PREFIX) {
+            return None;
+        }
+        metrics::counter!("switchyard_commands_answers_dropped_total", "event" => event)
+            .increment(1);
+        tracing::info!(
+            shard = self.shard,
+            event,
+            nonce,
+            "an answer to a member request nobody waits for any more; dropped"
+        );
+        Some(Reply {
+            topic: None,
+            payload: Bytes::new(),
+            instead: true,
+        })
     }
+}
+
+/// `dispatch` (its payload, or `d` in its place) relayed from `shard` to `reply_to`.
+fn relay(
+    shard: u32,
+    reply_to: Topic,
+    dispatch: &Dispatch<'_>,
+    d: Option<Value>,
+    instead: bool,
+) -> Reply {
+    let d = d.or_else(|| serde_json::from_str(dispatch.data).ok());
+    let answer = Answer {
+        ok: true,
+        shard: Some(shard),
+        event: Some(dispatch.event.as_ref().to_owned()),
+        d,
+        ..Answer::default()
+    };
+    reply(reply_to, &answer, instead)
 }
 
 fn restore_nonce(obj: &mut Map<String, Value>, theirs: Option<&str>) {
@@ -273,7 +337,7 @@ fn restore_nonce(obj: &mut Map<String, Value>, theirs: Option<&str>) {
 
 fn reply(topic: Topic, answer: &Answer, instead: bool) -> Reply {
     Reply {
-        topic,
+        topic: Some(topic),
         payload: Bytes::from(answer.to_json()),
         instead,
     }
@@ -293,6 +357,10 @@ mod tests {
         }
     }
 
+    fn to(r: &Reply) -> &str {
+        r.topic.as_ref().map_or("", Topic::as_str)
+    }
+
     fn frame(event: &str, d: &str) -> String {
         format!(r#"{{"op":0,"s":5,"t":"{event}","d":{d}}}"#)
     }
@@ -307,7 +375,7 @@ mod tests {
                 |f| frames.push(f),
             )
             .expect("sent answer");
-        assert_eq!(sent.topic.as_str(), "inbound.rest.a.1");
+        assert_eq!(to(&sent), "inbound.rest.a.1");
         let other = c
             .send(
                 queued(serde_json::json!({"command":"request_guild_members","guild_id":"7","user_ids":["1"]}), "inbound.rest.b.1"),
@@ -335,7 +403,7 @@ mod tests {
         let d = parse_dispatch(&first).expect("dispatch");
         let r = c.answer(&d, None).expect("for a");
         assert!(r.instead);
-        assert_eq!(r.topic.as_str(), "inbound.rest.a.1");
+        assert_eq!(to(&r), "inbound.rest.a.1");
         let a: Answer = serde_json::from_slice(&r.payload).expect("answer");
         assert_eq!(a.d.expect("d")["nonce"], "mine");
         let second = first.replace(r#""chunk_index":0"#, r#""chunk_index":1"#);
@@ -343,10 +411,12 @@ mod tests {
             c.answer(&parse_dispatch(&second).expect("d"), None)
                 .is_some()
         );
+        let after = c
+            .answer(&parse_dispatch(&second).expect("d"), None)
+            .expect("one of ours");
         assert!(
-            c.answer(&parse_dispatch(&second).expect("d"), None)
-                .is_none(),
-            "done after the last chunk"
+            after.topic.is_none(),
+            "done after the last chunk: a repeat is dropped"
         );
 
         let b = frame(
@@ -359,7 +429,7 @@ mod tests {
         let r = c
             .answer(&parse_dispatch(&b).expect("d"), None)
             .expect("for b");
-        assert_eq!(r.topic.as_str(), "inbound.rest.b.1");
+        assert_eq!(to(&r), "inbound.rest.b.1");
         let a: Answer = serde_json::from_slice(&r.payload).expect("answer");
         assert!(a.d.expect("d").get("nonce").is_none(), "b sent no nonce");
         let stranger = frame(
@@ -370,6 +440,29 @@ mod tests {
             c.answer(&parse_dispatch(&stranger).expect("d"), None)
                 .is_none()
         );
+        // one of ours that nobody waits for any more (the wait ran out, a replay after a
+        // move) is dropped, not published to everyone
+        let late = stranger.replace(r#""nonce":"x""#, &format!(r#""nonce":"{}""#, ours[0]));
+        let r = c
+            .answer(&parse_dispatch(&late).expect("d"), None)
+            .expect("dropped");
+        assert!(r.instead && r.topic.is_none());
+
+        // without a reply_to the requester's nonce goes to Discord, and its chunks are
+        // published as usual
+        let mut frames = Vec::new();
+        c.send(
+            Queued {
+                reply_to: None,
+                ..queued(
+                    serde_json::json!({"command":"request_guild_members","guild_id":"7","user_ids":["1"],"nonce":"plain"}),
+                    "inbound.rest.unused.1",
+                )
+            },
+            |f| frames.push(f),
+        );
+        let v: Value = serde_json::from_str(&frames[0]).expect("json");
+        assert_eq!(v["d"]["nonce"], "plain");
     }
 
     #[tokio::test]
@@ -427,9 +520,30 @@ mod tests {
             c.answer(&parse_dispatch(&server).expect("d"), Some(44))
                 .is_none()
         );
+        // the other order: the server first, and the state (with its session id) still comes
+        c.send(
+            queued(
+                serde_json::json!({"command":"update_voice_state","guild_id":"7","channel_id":"9"}),
+                "inbound.rest.v.2",
+            ),
+            |_| {},
+        );
+        assert!(
+            c.answer(&parse_dispatch(&server).expect("d"), Some(44))
+                .is_some()
+        );
+        let r = c
+            .answer(&parse_dispatch(&mine).expect("d"), Some(44))
+            .expect("state after server");
+        assert_eq!(to(&r), "inbound.rest.v.2");
+        assert!(
+            c.answer(&parse_dispatch(&mine).expect("d"), Some(44))
+                .is_none(),
+            "answered in full"
+        );
 
-        assert_eq!(c.sent.len(), 2, "two commands sent so far");
-        for _ in 2..COMMANDS_PER_MINUTE {
+        assert_eq!(c.sent.len(), 3, "three commands sent so far");
+        for _ in 3..COMMANDS_PER_MINUTE {
             assert!(c.has_budget());
             c.sent.push_back(Instant::now());
         }

@@ -217,6 +217,7 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
                 if !closed {
                     close_resumably(&mut shard, &mut runner).await;
                 }
+                runner.refuse_queued(&mut commands, "the shard stopped here");
                 runner.flush().await;
                 status.set_phase(ShardPhase::Stopped);
                 return Ok(());
@@ -224,6 +225,7 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
             Mode::Ended => break,
         };
     }
+    runner.refuse_queued(&mut commands, "the shard's connection ended");
     runner.flush().await;
     if status.phase() == ShardPhase::Fatal {
         let error = status

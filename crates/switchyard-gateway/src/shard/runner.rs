@@ -16,11 +16,13 @@ use twilight_gateway::{Message, Shard, ShardState};
 use super::{GAP_TOPIC, Item, Progress};
 use crate::close::{CloseAction, classify, meaning};
 use crate::command::holder::Queued;
+use crate::command::now_ms;
 use crate::command::pending::Commands;
 use crate::config::GatewayConfig;
 use crate::queue::IdentifyQueue;
 use crate::route::{Routed, Router, Scratch};
 use crate::status::{ShardPhase, ShardStatus};
+use switchyard_core::outbound::{Answer, ErrorKind};
 
 /// What the runner's loop does after a message from the shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +33,6 @@ pub(super) enum After {
     Renew,
     /// The shard's stream ended.
     End,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// One shard's runner state, kept across reconnects.
@@ -118,7 +114,41 @@ impl Runner {
     pub(super) fn command(&mut self, shard: &Shard<IdentifyQueue>, queued: Queued) {
         if let Some(reply) = self.commands.send(queued, |frame| shard.send(frame)) {
             self.push(Item {
-                publish: Some((reply.topic, reply.payload)),
+                publish: reply.topic.map(|topic| (topic, reply.payload)),
+                session: self.session.clone(),
+                seq: None,
+                id: None,
+            });
+        }
+    }
+
+    /// Answers every command still queued, which this shard will not send (it stopped, moved
+    /// to another process, or closed fatally): `no_holder`, to retry once a process holds
+    /// the shard again.
+    pub(super) fn refuse_queued(&mut self, commands: &mut mpsc::Receiver<Queued>, why: &str) {
+        commands.close();
+        while let Ok(queued) = commands.try_recv() {
+            metrics::counter!("switchyard_commands_refused_total", "kind" => ErrorKind::NoHolder.as_str()).increment(1);
+            tracing::warn!(
+                shard = self.id,
+                command = queued.command.name(),
+                "{why}; a queued gateway command was not sent"
+            );
+            let Some(reply_to) = queued.reply_to else {
+                continue;
+            };
+            let mut answer = Answer::failed(
+                ErrorKind::NoHolder,
+                format!(
+                    "{why}: shard {} did not send the {} command; retry once a process holds the shard",
+                    self.id,
+                    queued.command.name()
+                ),
+            );
+            answer.retry_after_ms = Some(1000);
+            answer.shard = Some(self.id);
+            self.push(Item {
+                publish: Some((reply_to, Bytes::from(answer.to_json()))),
                 session: self.session.clone(),
                 seq: None,
                 id: None,
@@ -252,10 +282,10 @@ impl Runner {
             }
         };
         // An event that answers a gateway command goes to its requester.
-        if self.commands.waiting()
+        if (self.commands.waiting() || dispatch.event == "GUILD_MEMBERS_CHUNK")
             && let Some(reply) = self.commands.answer(&dispatch, self.router.own_user())
         {
-            let to_requester = Some((reply.topic, reply.payload));
+            let to_requester = reply.topic.map(|topic| (topic, reply.payload));
             if reply.instead {
                 publish = to_requester;
             } else {
