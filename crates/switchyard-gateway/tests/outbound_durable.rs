@@ -98,8 +98,9 @@ async fn survives_a_restart(url: &str) {
             .any(|s| s.connected && s.presence["status"] == "idle")
     })
     .await;
-    // Each was handled once: nothing comes again after the broker's redelivery would.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each was acknowledged: nothing comes again once the broker's ack wait (1 s here) has
+    // passed twice.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(env.posted(ch).len(), 3, "{:?}", env.posted(ch));
     assert!(
         env.sim
@@ -114,13 +115,17 @@ async fn survives_a_restart(url: &str) {
 #[tokio::test]
 async fn redis_streams_outbound_survives_a_gateway_restart() {
     let redis = RedisServer::start();
-    survives_a_restart(&format!("{}?durable=streams", redis.url())).await;
+    survives_a_restart(&format!("{}?durable=streams&ack_wait_ms=1000", redis.url())).await;
 }
 
 #[tokio::test]
 async fn jetstream_outbound_survives_a_gateway_restart() {
     let nats = NatsServer::start();
-    survives_a_restart(&format!("{}?durable=jetstream", nats.url())).await;
+    survives_a_restart(&format!(
+        "{}?durable=jetstream&ack_wait_ms=1000",
+        nats.url()
+    ))
+    .await;
 }
 
 #[tokio::test]

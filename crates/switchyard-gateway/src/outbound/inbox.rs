@@ -15,7 +15,8 @@ use switchyard_broker::{
 pub(crate) enum Outcome {
     /// Handled (sent, refused or reported): never deliver it again.
     Done,
-    /// Not handled (Discord unreachable, no process holds the shard): deliver it again.
+    /// Not handled (Discord unreachable, no process holds the shard): left unacknowledged,
+    /// so the broker delivers it again after its ack wait (the retry's backoff).
     Retry,
     /// A command waiting for its shard's holder: done when the task says so.
     Forwarded(tokio::task::JoinHandle<bool>),
@@ -55,14 +56,15 @@ impl Job {
 
 async fn settle(delivery: Delivery, done: bool) {
     let topic = delivery.message.topic.clone();
-    let result = if done {
-        delivery.ack().await
-    } else {
-        delivery.nack().await
-    };
-    if let Err(e) = result {
+    if !done {
+        // Not nacked: a nack comes back at once, and a few seconds of outage would spend
+        // every delivery the broker allows. Unacknowledged, it comes back after the ack wait.
+        tracing::debug!(%topic, attempt = delivery.attempt, "outbound message left for redelivery");
+        return;
+    }
+    if let Err(e) = delivery.ack().await {
         // Unsettled, it comes back after the broker's ack wait: handled twice at worst.
-        tracing::warn!(%topic, error = %e, done, "cannot settle an outbound message");
+        tracing::warn!(%topic, error = %e, "cannot acknowledge an outbound message");
     }
 }
 

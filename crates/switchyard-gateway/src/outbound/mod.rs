@@ -264,7 +264,7 @@ impl Worker {
                 match &self.commands {
                     Some(commands) => {
                         return commands
-                            .forward(topic, payload, command, reply_to, retry)
+                            .forward(topic, payload, command, reply_to, retry, published_ms)
                             .await
                             .map_or(Outcome::Done, Outcome::Forwarded);
                     }
@@ -292,7 +292,13 @@ impl Worker {
             // nonce keeps a second send from creating a second message).
             Err(e) if retry.is_some() => {
                 metrics::counter!("switchyard_outbound_retries_total").increment(1);
-                tracing::warn!(%topic, %what, error = %e, "outbound call failed; the broker delivers it again");
+                let reason = format!(
+                    "{what}: {e}; the broker delivers it again after its ack wait (attempt {})",
+                    retry.unwrap_or(1)
+                );
+                // Reported on errors.… each time; the requester waits for the outcome.
+                let answer = Answer::failed(ErrorKind::RestError, reason);
+                self.failed(topic, payload, None, answer, None).await;
                 return Outcome::Retry;
             }
             Err(e) => {
