@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::context::Context;
 use crate::error::BotError;
+use crate::rest::Forget;
 
 /// The members a request returned, over all its chunks.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,6 +43,8 @@ pub struct VoiceUpdate {
 /// The answers to one command, as they come, until a deadline.
 struct Answers {
     rx: mpsc::Receiver<Value>,
+    /// Forgets the reply topic once the answers are no longer read.
+    _forget: Forget,
     deadline: Instant,
     timeout: Duration,
     what: &'static str,
@@ -84,7 +87,7 @@ impl<D> Context<D> {
     async fn command(&self, command: GatewayCommand) -> Result<Answers, BotError> {
         let bot = self.shared();
         let topic = self.outbound_for(self.channel_id().unwrap_or(0));
-        let (reply_to, rx) = bot.replies.open()?;
+        let (reply_to, rx, forget) = bot.replies.open()?;
         let what = command.name();
         let message = CommandMessage {
             command,
@@ -96,6 +99,7 @@ impl<D> Context<D> {
         bot.broker.publish(&topic, Bytes::from(body)).await?;
         Ok(Answers {
             rx,
+            _forget: forget,
             deadline: Instant::now() + bot.request_timeout,
             timeout: bot.request_timeout,
             what,
@@ -128,7 +132,8 @@ impl<D> Context<D> {
 
     /// Joins, moves within or leaves (`channel_id: None`) a guild's voice channels, and
     /// returns the bot's new voice state and, after joining, the voice server: what a voice
-    /// client (Lavalink and the like) needs to connect.
+    /// client (Lavalink and the like) needs to connect. A move that brings no new voice
+    /// server returns the state alone, after the request timeout.
     pub async fn update_voice_state(
         &self,
         voice: VoiceStateUpdate,
@@ -139,7 +144,17 @@ impl<D> Context<D> {
             .await?;
         let (mut state, mut server) = (None, None);
         loop {
-            let answer = answers.next().await?;
+            let answer = match answers.next().await {
+                Ok(answer) => answer,
+                // A move within a guild may bring no new voice server: the state is the news.
+                Err(BotError::Timeout { .. }) if state.is_some() => {
+                    return Ok(VoiceUpdate {
+                        state: state.unwrap_or_default(),
+                        server,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             match answer.event.as_deref() {
                 Some("VOICE_STATE_UPDATE") => state = answer.d,
                 Some("VOICE_SERVER_UPDATE") => server = answer.d,

@@ -208,15 +208,21 @@ impl Replies {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A reply topic whose answers are read as they come, until the receiver is dropped
-    /// (then the next answer forgets it).
-    pub(crate) fn open(&self) -> Result<(Topic, mpsc::Receiver<Value>), BotError> {
+    /// A reply topic whose answers are read as they come, until the returned guard is
+    /// dropped (which forgets the topic).
+    pub(crate) fn open(
+        self: &std::sync::Arc<Self>,
+    ) -> Result<(Topic, mpsc::Receiver<Value>, Forget), BotError> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let reply_to = Topic::new(&format!("{}.{n}", self.prefix))
             .map_err(|e| BotError::Invalid(format!("reply topic: {e}")))?;
         let (tx, rx) = mpsc::channel(256);
         self.lock().insert(n, Waiter::Many(tx));
-        Ok((reply_to, rx))
+        let forget = Forget {
+            replies: self.clone(),
+            n,
+        };
+        Ok((reply_to, rx, forget))
     }
 
     /// Publishes `payload(reply_to)` on `topic` and waits for the answer.
@@ -250,6 +256,19 @@ impl Replies {
             }
         };
         RestResponse::from_answer(what, answer)
+    }
+}
+
+/// Forgets a reply topic of [`Replies::open`] when dropped, so that a finished or abandoned
+/// command leaves nothing behind.
+pub(crate) struct Forget {
+    replies: std::sync::Arc<Replies>,
+    n: u64,
+}
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        self.replies.lock().remove(&self.n);
     }
 }
 
