@@ -106,6 +106,9 @@ pub struct BotEntry {
     /// The outbound pattern this bot answers (every bot needs its own; the first bot's
     /// default is `outbound.discord.>`).
     pub outbound_pattern: Option<String>,
+    /// Where this bot's `reply_to` topics must lie (default: `gateway.reply_prefix`), so
+    /// that one bot's consumers cannot have the gateway publish on another's reply topics.
+    pub reply_prefix: Option<String>,
 }
 
 impl std::fmt::Debug for BotEntry {
@@ -242,6 +245,9 @@ impl GatewaySection {
             }
             if entry.shards.is_some() {
                 section.shards = entry.shards;
+            }
+            if let Some(v) = &entry.reply_prefix {
+                section.reply_prefix = v.clone();
             }
             if let Some(v) = &entry.topic_template {
                 section.topic_template = v.clone();
@@ -467,6 +473,11 @@ mod tests {
             ("helper", "outbound.helper.>")
         );
         assert_eq!(ok[1].token.expose(), "t2");
+        assert_eq!(ok[1].outbound.replies.prefix(), "inbound.rest");
+        let own = bots_apart("token = \"t2\"\noutbound_pattern = \"outbound.helper.>\"\nreply_prefix = \"inbound.rest.helper\"")
+            .expect("valid");
+        assert_eq!(own[0].outbound.replies.prefix(), "inbound.rest");
+        assert_eq!(own[1].outbound.replies.prefix(), "inbound.rest.helper");
 
         let e = bots_apart("token_env = \"SWITCHYARD_TEST_UNSET_TOKEN_VAR\"\noutbound_pattern = \"outbound.helper.>\"")
             .expect_err("no token")
