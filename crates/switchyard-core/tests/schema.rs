@@ -43,7 +43,7 @@ fn schema_describes_exactly_what_the_encoder_writes() {
 mod outbound {
     use serde_json::{Value, json};
     use switchyard_core::outbound::{
-        Answer, CommandMessage, ErrorKind, ErrorReport, GatewayCommand,
+        Answer, CommandMessage, ErrorKind, ErrorReport, GatewayCommand, parse,
     };
 
     fn schema() -> Value {
@@ -75,6 +75,18 @@ mod outbound {
                 written.contains_key(key),
                 "the schema describes `{key}`, never written"
             );
+        }
+    }
+
+    #[test]
+    fn the_schema_s_examples_are_outbound_messages() {
+        let schema = schema();
+        let examples = schema["examples"].as_array().expect("examples");
+        assert!(examples.len() >= 6);
+        for example in examples {
+            let payload = example.to_string();
+            parse("outbound.discord.1.2.3", payload.as_bytes())
+                .unwrap_or_else(|e| panic!("{payload}: {}", e.reason));
         }
     }
 
