@@ -5,9 +5,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use switchyard_core::TopicTemplate;
+use switchyard_core::outbound::ReplyNamespace;
 use twilight_gateway::Intents;
 
-use crate::outbound::OutboundConfig;
+use crate::routes::RouteAllowlist;
 use crate::secret::Secret;
 
 /// What is published for each event.
@@ -199,6 +200,52 @@ pub struct ShardRange {
     pub first: u32,
     /// The last shard id (inclusive).
     pub last: u32,
+}
+
+/// How long a command may wait (unsent: in a durable stream while no gateway read it, or in a
+/// queue) before it is refused as expired, by default: a voice join a minute late is a bug.
+pub const DEFAULT_COMMAND_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// Settings of the outbound path.
+#[derive(Debug, Clone)]
+pub struct OutboundConfig {
+    /// Whether outbound messages are read at all.
+    pub enabled: bool,
+    /// The pattern subscribed to.
+    pub pattern: String,
+    /// Routes general requests may use.
+    pub allowed_routes: RouteAllowlist,
+    /// Where `reply_to` topics must lie (default `inbound.rest.…`).
+    pub replies: ReplyNamespace,
+    /// Workers (messages of one channel always go to the same one, in order).
+    pub workers: usize,
+    /// Gateway commands waiting per shard; beyond it a command is refused with when to retry.
+    pub command_queue: usize,
+    /// How long a forwarded command may wait for its shard's holder to take it before the
+    /// requester hears that no process holds the shard.
+    pub command_ack_timeout: Duration,
+    /// On a durable broker, how old a message or REST request may be when a gateway reads
+    /// it (published while none ran); older ones are reported as expired, not sent.
+    pub message_max_age: Duration,
+    /// How old a gateway command may be when its shard sends it; older ones are reported
+    /// as expired, not sent (a voice join a minute late is a bug).
+    pub command_max_age: Duration,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            enabled: true,
+            pattern: "outbound.discord.>".into(),
+            allowed_routes: RouteAllowlist::default(),
+            replies: ReplyNamespace::default(),
+            workers: 8,
+            command_queue: 100,
+            command_ack_timeout: Duration::from_secs(5),
+            message_max_age: Duration::from_secs(600),
+            command_max_age: DEFAULT_COMMAND_MAX_AGE,
+        }
+    }
 }
 
 /// Settings of one bot's gateway.

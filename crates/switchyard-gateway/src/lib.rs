@@ -13,7 +13,8 @@
 //! - [`close`]: Discord's close-code table and the causes of fatal closes.
 //! - [`session`]: sessions saved after their events were handed to the broker, so that a
 //!   restarted gateway RESUMEs.
-//! - [`outbound`]: outbound messages to REST calls, with a route allowlist and error topics.
+//! - [`outbound`]: outbound messages to REST calls and gateway commands, with error topics;
+//!   [`routes`]: the allowlist of routes a general request may use.
 //! - `command`: gateway commands (presence, voice state, member requests) from consumers,
 //!   forwarded to the process holding the guild's shard, answered on their `reply_to`.
 //! - [`gateway`]: wiring one bot's gateway together ([`gateway::start`]).
@@ -35,6 +36,7 @@ pub mod pool;
 pub mod publish;
 pub mod queue;
 pub mod route;
+pub mod routes;
 pub mod secret;
 pub mod session;
 pub mod shard;
@@ -42,7 +44,7 @@ mod shards;
 mod shared_sub;
 pub mod status;
 
-pub use command::DEFAULT_COMMAND_MAX_AGE;
+pub use config::{DEFAULT_COMMAND_MAX_AGE, OutboundConfig};
 pub use config::{
     DEFAULT_SESSION_SAVE_INTERVAL, EventFilter, GatewayConfig, PayloadMode, Profile, ShardRange,
     parse_intents,
@@ -50,7 +52,7 @@ pub use config::{
 pub use control::{ControlConfig, RunningControl, ServiceEntry};
 pub use error::GatewayError;
 pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, ShardHandle, start, start_empty};
-pub use outbound::{OutboundConfig, RouteAllowlist};
+pub use routes::RouteAllowlist;
 pub use secret::Secret;
 pub use session::{FileSessionStore, KvSessionStore, SavedSession, SessionStore};
 pub use shard::GAP_TOPIC;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use switchyard_broker::Broker;
@@ -20,13 +20,10 @@ use crate::queue::IdentifyQueue;
 use crate::route::Router;
 use crate::session::{SessionStore, SessionStoreError, save_changed, session_key};
 use crate::shard::{Progress, ShardTask};
-use crate::status::ShardStatus;
+use crate::status::{ShardList, ShardStatus};
 
 /// How long [`ShardSet::remove`] waits for shards to close before aborting them.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
-
-/// The statuses of the running shards, shared with the saver and the status page.
-pub(crate) type ShardList = Arc<RwLock<Vec<Arc<ShardStatus>>>>;
 
 /// What every shard of one bot shares.
 pub(crate) struct ShardCtx {

@@ -2,10 +2,13 @@
 //! the admin listener's `/status`.
 
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 
 use serde::Serialize;
+
+/// The statuses of the running shards, shared with the saver and the status page.
+pub(crate) type ShardList = Arc<RwLock<Vec<Arc<ShardStatus>>>>;
 
 /// A shard's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -21,8 +21,6 @@ pub(crate) mod forward;
 pub(crate) mod holder;
 pub(crate) mod pending;
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use switchyard_broker::Broker;
 use switchyard_core::Topic;
@@ -32,10 +30,6 @@ use switchyard_core::outbound::{Answer, ERRORS_PREFIX, ErrorKind, ErrorReport};
 /// twilight keeps some for heartbeats, and this stays below what it keeps for commands, so
 /// that its own queue never grows.
 pub(crate) const COMMANDS_PER_MINUTE: usize = 100;
-
-/// How long a command may wait (unsent: in a durable stream while no gateway read it, or in a
-/// queue) before it is refused as expired, by default: a voice join a minute late is a bug.
-pub const DEFAULT_COMMAND_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// Refuses a command: counted, logged, reported on `errors.{topic}` and answered on
 /// `reply_to` when there is one.

@@ -346,7 +346,7 @@ fn reply(topic: Topic, answer: &Answer, instead: bool) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::DEFAULT_COMMAND_MAX_AGE;
+    use crate::config::DEFAULT_COMMAND_MAX_AGE;
     use switchyard_core::parse_dispatch;
 
     fn queued(command: serde_json::Value, reply_to: &str) -> Queued {

@@ -14,7 +14,6 @@
 //! `errors.outbound.discord.1.2.3`) with the reason, logged and counted; nothing crashes.
 
 mod inbox;
-pub mod routes;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -24,58 +23,16 @@ use bytes::Bytes;
 use serde_json::Value;
 use switchyard_broker::{Broker, BrokerError, Message, PartitionKey, Pattern, Topic};
 use switchyard_core::outbound::{
-    Answer, ERRORS_PREFIX, ErrorKind, ErrorReport, Outbound, Rejected, ReplyNamespace,
-    parse_routed, topic_channel,
+    Answer, ERRORS_PREFIX, ErrorKind, ErrorReport, Outbound, Rejected, parse_routed, topic_channel,
 };
 use switchyard_rest::{RestClient, RestRequest};
 use tokio::sync::{mpsc, watch};
 
 use crate::command::forward::Forwarder;
+pub use crate::config::OutboundConfig;
+use crate::routes;
 use crate::secret::Secret;
 use inbox::{Inbox, Job, Outcome};
-pub use routes::RouteAllowlist;
-
-/// Settings of the outbound path.
-#[derive(Debug, Clone)]
-pub struct OutboundConfig {
-    /// Whether outbound messages are read at all.
-    pub enabled: bool,
-    /// The pattern subscribed to.
-    pub pattern: String,
-    /// Routes general requests may use.
-    pub allowed_routes: RouteAllowlist,
-    /// Where `reply_to` topics must lie (default `inbound.rest.…`).
-    pub replies: ReplyNamespace,
-    /// Workers (messages of one channel always go to the same one, in order).
-    pub workers: usize,
-    /// Gateway commands waiting per shard; beyond it a command is refused with when to retry.
-    pub command_queue: usize,
-    /// How long a forwarded command may wait for its shard's holder to take it before the
-    /// requester hears that no process holds the shard.
-    pub command_ack_timeout: Duration,
-    /// On a durable broker, how old a message or REST request may be when a gateway reads
-    /// it (published while none ran); older ones are reported as expired, not sent.
-    pub message_max_age: Duration,
-    /// How old a gateway command may be when its shard sends it; older ones are reported
-    /// as expired, not sent (a voice join a minute late is a bug).
-    pub command_max_age: Duration,
-}
-
-impl Default for OutboundConfig {
-    fn default() -> Self {
-        OutboundConfig {
-            enabled: true,
-            pattern: "outbound.discord.>".into(),
-            allowed_routes: RouteAllowlist::default(),
-            replies: ReplyNamespace::default(),
-            workers: 8,
-            command_queue: 100,
-            command_ack_timeout: Duration::from_secs(5),
-            message_max_age: Duration::from_secs(600),
-            command_max_age: crate::command::DEFAULT_COMMAND_MAX_AGE,
-        }
-    }
-}
 
 /// The keyed group in which every process of `bot` reads its outbound topics, so that each
 /// message is sent once however many processes run the bot: `outbound-{bot}`, the name

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 
-use super::{SavedSession, SessionStore, SessionStoreError};
+use super::store::{SavedSession, SessionStore, SessionStoreError};
 
 /// One JSON file per key in a directory.
 #[derive(Debug, Clone)]

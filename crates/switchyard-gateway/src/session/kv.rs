@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{SavedSession, SessionStore, SessionStoreError};
+use super::store::{SavedSession, SessionStore, SessionStoreError};
 
 /// Sessions in the broker's key-value store, under `sessions.{bot}.{shard}.{total}`.
 #[derive(Clone)]

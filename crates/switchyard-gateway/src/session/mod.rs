@@ -8,101 +8,29 @@
 
 mod file;
 mod kv;
+mod store;
 
 pub use file::FileSessionStore;
 pub use kv::KvSessionStore;
+pub use store::{SavedSession, SessionStore, SessionStoreError, session_key};
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use switchyard_broker::{Broker, BrokerError};
 
 use crate::status::ShardStatus;
 
-/// A saved session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedSession {
-    /// Discord's session id.
-    pub session_id: String,
-    /// The last sequence handed to the broker.
-    pub seq: u64,
-    /// `resume_gateway_url` from READY.
-    pub resume_url: String,
-}
-
-/// Why a session could not be loaded or saved.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionStoreError {
-    /// Reading or writing failed.
-    #[error("session store {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A stored session is not valid JSON.
-    #[error("session store {path}: corrupt session: {source}")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: serde_json::Error,
-    },
-}
-
-/// Where sessions are kept.
-#[async_trait]
-pub trait SessionStore: Send + Sync + 'static {
-    /// The session saved under `key`, if any.
-    async fn load(&self, key: &str) -> Result<Option<SavedSession>, SessionStoreError>;
-    /// Saves `session` under `key`.
-    async fn save(&self, key: &str, session: &SavedSession) -> Result<(), SessionStoreError>;
-    /// Saves each `(key, session)` of one round; the results come in the same order. One
-    /// after the other unless the store can do better.
-    async fn save_all(
-        &self,
-        batch: &[(String, SavedSession)],
-    ) -> Vec<Result<(), SessionStoreError>> {
-        let mut out = Vec::with_capacity(batch.len());
-        for (key, session) in batch {
-            out.push(self.save(key, session).await);
-        }
-        out
-    }
-    /// Forgets `key`.
-    async fn remove(&self, key: &str) -> Result<(), SessionStoreError>;
-}
-
-/// The key of a shard's session: `{bot}.{shard}.{total}` (a session belongs to one shard
-/// count).
-pub fn session_key(bot: &str, shard: u32, total: u32) -> String {
-    let safe: String = bot
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{safe}.{shard}.{total}")
-}
-
+/// Saves each shard's handed-over session whenever it changed, every `interval`, until
+/// `stop` fires; then saves once more.
 /// The longest wait for the broker to confirm what was handed to it before a save.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Saves each shard's handed-over session whenever it changed, every `interval`, until
-/// `stop` fires; then saves once more.
 pub(crate) async fn run_saver(
     store: Arc<dyn SessionStore>,
     broker: Arc<dyn Broker>,
     bot: String,
-    shards: crate::shards::ShardList,
+    shards: crate::status::ShardList,
     interval: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {

@@ -12,13 +12,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt as _;
-use switchyard_core::Topic;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use twilight_gateway::error::ReceiveMessageError;
@@ -26,6 +23,9 @@ use twilight_gateway::{CloseFrame, ConfigBuilder, Message, Session, Shard, Shard
 
 mod runner;
 
+pub use runner::GAP_TOPIC;
+pub(crate) use runner::Item;
+pub(crate) use runner::Progress;
 use runner::{After, Runner};
 
 use crate::command::holder::Queued;
@@ -36,32 +36,8 @@ use crate::route::{Router, Scratch};
 use crate::session::SavedSession;
 use crate::status::{ShardPhase, ShardStatus};
 
-/// The topic gaps are reported on.
-pub const GAP_TOPIC: &str = "control.gateway.gap";
-
-/// One item between a shard and its publisher.
-#[derive(Debug)]
-pub(crate) struct Item {
-    /// What to publish; `None` only advances the handed-over sequence.
-    pub publish: Option<(Topic, Bytes)>,
-    /// The session and sequence this item completes.
-    pub session: Arc<str>,
-    /// The sequence, for dispatches.
-    pub seq: Option<u64>,
-    /// The envelope's id, when the router wrote one: a deduplicating broker gets it without
-    /// a second hash.
-    pub id: Option<[u8; 32]>,
-}
-
 /// The most frames handled in one go while more are already received.
 const BURST: usize = 64;
-
-/// Counts shards that became ready, for "shards ready 3/4".
-#[derive(Debug)]
-pub(crate) struct Progress {
-    pub ready: AtomicU32,
-    pub total: AtomicU32,
-}
 
 /// Everything one shard runner needs.
 pub(crate) struct ShardTask {

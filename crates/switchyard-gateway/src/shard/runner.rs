@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 use switchyard_core::Topic;
@@ -13,7 +13,6 @@ use tokio::time::Instant;
 use twilight_gateway::error::ReceiveMessageError;
 use twilight_gateway::{Message, Shard, ShardState};
 
-use super::{GAP_TOPIC, Item, Progress};
 use crate::close::{CloseAction, classify, meaning};
 use crate::command::holder::Queued;
 use crate::command::now_ms;
@@ -23,6 +22,30 @@ use crate::queue::IdentifyQueue;
 use crate::route::{Routed, Router, Scratch};
 use crate::status::{ShardPhase, ShardStatus};
 use switchyard_core::outbound::{Answer, ErrorKind};
+
+/// The topic gaps are reported on.
+pub const GAP_TOPIC: &str = "control.gateway.gap";
+
+/// One item between a shard and its publisher.
+#[derive(Debug)]
+pub(crate) struct Item {
+    /// What to publish; `None` only advances the handed-over sequence.
+    pub publish: Option<(Topic, Bytes)>,
+    /// The session and sequence this item completes.
+    pub session: Arc<str>,
+    /// The sequence, for dispatches.
+    pub seq: Option<u64>,
+    /// The envelope's id, when the router wrote one: a deduplicating broker gets it without
+    /// a second hash.
+    pub id: Option<[u8; 32]>,
+}
+
+/// Counts shards that became ready, for "shards ready 3/4".
+#[derive(Debug)]
+pub(crate) struct Progress {
+    pub ready: AtomicU32,
+    pub total: AtomicU32,
+}
 
 /// What the runner's loop does after a message from the shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -157,7 +157,7 @@ impl Default for GatewaySection {
             session_save_ms: switchyard_gateway::DEFAULT_SESSION_SAVE_INTERVAL.as_millis() as u64,
             session_dir: PathBuf::from(".switchyard/sessions"),
             outbound: true,
-            allowed_routes: switchyard_gateway::outbound::routes::DEFAULT_GROUPS
+            allowed_routes: switchyard_gateway::routes::DEFAULT_GROUPS
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),

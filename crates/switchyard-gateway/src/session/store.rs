@@ -1,0 +1,77 @@
+//! What a saved session is and where it is kept: the [`SessionStore`] trait that the file and
+//! key-value stores implement, its record and its errors, and the key of a shard's session.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A saved session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedSession {
+    /// Discord's session id.
+    pub session_id: String,
+    /// The last sequence handed to the broker.
+    pub seq: u64,
+    /// `resume_gateway_url` from READY.
+    pub resume_url: String,
+}
+
+/// Why a session could not be loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionStoreError {
+    /// Reading or writing failed.
+    #[error("session store {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A stored session is not valid JSON.
+    #[error("session store {path}: corrupt session: {source}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+}
+
+/// Where sessions are kept.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// The session saved under `key`, if any.
+    async fn load(&self, key: &str) -> Result<Option<SavedSession>, SessionStoreError>;
+    /// Saves `session` under `key`.
+    async fn save(&self, key: &str, session: &SavedSession) -> Result<(), SessionStoreError>;
+    /// Saves each `(key, session)` of one round; the results come in the same order. One
+    /// after the other unless the store can do better.
+    async fn save_all(
+        &self,
+        batch: &[(String, SavedSession)],
+    ) -> Vec<Result<(), SessionStoreError>> {
+        let mut out = Vec::with_capacity(batch.len());
+        for (key, session) in batch {
+            out.push(self.save(key, session).await);
+        }
+        out
+    }
+    /// Forgets `key`.
+    async fn remove(&self, key: &str) -> Result<(), SessionStoreError>;
+}
+
+/// The key of a shard's session: `{bot}.{shard}.{total}` (a session belongs to one shard
+/// count).
+pub fn session_key(bot: &str, shard: u32, total: u32) -> String {
+    let safe: String = bot
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.{shard}.{total}")
+}
