@@ -218,7 +218,7 @@ impl ShardSet {
                 tracing::warn!(
                     shard = shard.status.id,
                     grace_ms = grace.as_millis() as u64,
-                    handed_seq = shard.status.handed().seq,
+                    handed_seq = shard.status.record().handed.map_or(0, |(_, seq)| seq),
                     "the shard did not close in time (is the broker blocked?); aborted it, and its session is saved at the last sequence the broker took"
                 );
             }

@@ -48,11 +48,31 @@ impl ShardPhase {
     }
 }
 
-/// The session a shard's events were handed to the broker in.
+/// The one record of a shard's session: the current session and its resume URL, as the
+/// runner learnt them, and how far events were handed to the broker, as the publisher saw the
+/// broker take them. The saver saves what [`SessionRecord::saveable`] derives; `/status`
+/// shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Handed {
-    pub session: Option<Arc<str>>,
-    pub seq: u64,
+pub(crate) struct SessionRecord {
+    /// The session the shard is in now.
+    pub current: Option<Arc<str>>,
+    /// Where to resume it.
+    pub resume_url: Option<String>,
+    /// The session and sequence of the last event handed to the broker.
+    pub handed: Option<(Arc<str>, u64)>,
+}
+
+impl SessionRecord {
+    /// What a RESUME elsewhere needs: the current session, the last sequence of it that the
+    /// broker took, and the resume URL. None until an event of the current session was
+    /// handed over (while the queue still holds an older session's events, say).
+    pub(crate) fn saveable(&self) -> Option<(Arc<str>, u64, String)> {
+        let (session, seq) = self.handed.as_ref()?;
+        (self.current.as_ref() == Some(session))
+            .then(|| self.resume_url.clone())
+            .flatten()
+            .map(|url| (session.clone(), *seq, url))
+    }
 }
 
 /// One shard's live state.
@@ -70,9 +90,7 @@ pub struct ShardStatus {
     skipped: AtomicU64,
     queue_depth: AtomicU64,
     gaps: AtomicU64,
-    pub(crate) session: Mutex<Option<Arc<str>>>,
-    pub(crate) resume_url: Mutex<Option<String>>,
-    pub(crate) handed: Mutex<Handed>,
+    record: Mutex<SessionRecord>,
     error: Mutex<Option<String>>,
     last_close: Mutex<Option<u16>>,
     been_ready: std::sync::atomic::AtomicBool,
@@ -127,9 +145,7 @@ impl ShardStatus {
             skipped: AtomicU64::new(0),
             queue_depth: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
-            session: Mutex::new(None),
-            resume_url: Mutex::new(None),
-            handed: Mutex::new(Handed::default()),
+            record: Mutex::new(SessionRecord::default()),
             error: Mutex::new(None),
             last_close: Mutex::new(None),
             been_ready: std::sync::atomic::AtomicBool::new(false),
@@ -184,22 +200,23 @@ impl ShardStatus {
     pub(crate) fn set_last_close(&self, code: u16) {
         *lock(&self.last_close) = Some(code);
     }
+    /// The runner entered `session`, resumable at `resume_url`.
     pub(crate) fn set_session(&self, session: Option<Arc<str>>, resume_url: Option<String>) {
-        *lock(&self.session) = session;
-        *lock(&self.resume_url) = resume_url;
+        let mut record = lock(&self.record);
+        record.current = session;
+        record.resume_url = resume_url;
     }
-    pub(crate) fn session_and_resume_url(&self) -> (Option<Arc<str>>, Option<String>) {
-        (lock(&self.session).clone(), lock(&self.resume_url).clone())
-    }
+    /// The publisher handed the event `seq` of `session` to the broker.
     pub(crate) fn set_handed(&self, session: &Arc<str>, seq: u64) {
-        let mut h = lock(&self.handed);
-        if h.session.as_ref() != Some(session) {
-            h.session = Some(session.clone());
+        let mut record = lock(&self.record);
+        match &mut record.handed {
+            Some((handed, last)) if handed == session => *last = seq,
+            other => *other = Some((session.clone(), seq)),
         }
-        h.seq = seq;
     }
-    pub(crate) fn handed(&self) -> Handed {
-        lock(&self.handed).clone()
+    /// A copy of the session record.
+    pub(crate) fn record(&self) -> SessionRecord {
+        lock(&self.record).clone()
     }
 
     /// A copy of the current state.
@@ -211,7 +228,7 @@ impl ShardStatus {
             state: self.phase(),
             latency_ms: (latency != u64::MAX).then(|| latency as f64 / 1000.0),
             seq: self.seq.load(Ordering::Relaxed),
-            session: lock(&self.session).as_deref().map(str::to_owned),
+            session: lock(&self.record).current.as_deref().map(str::to_owned),
             events: self.events.load(Ordering::Relaxed),
             published: self.published.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
@@ -220,5 +237,34 @@ impl ShardStatus {
             last_close: *lock(&self.last_close),
             error: lock(&self.error).clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_is_saveable_once_the_broker_took_one_of_its_events() {
+        let status = ShardStatus::new(0, 1);
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        assert_eq!(status.record().saveable(), None, "nothing yet");
+        status.set_session(Some(a.clone()), Some("wss://resume".into()));
+        assert_eq!(status.record().saveable(), None, "nothing handed yet");
+        status.set_handed(&a, 5);
+        assert_eq!(
+            status.record().saveable(),
+            Some((a.clone(), 5, "wss://resume".to_owned()))
+        );
+        // a new session, while the queue still holds the old one's events: not yet
+        status.set_session(Some(b.clone()), Some("wss://other".into()));
+        status.set_handed(&a, 6);
+        assert_eq!(status.record().saveable(), None);
+        status.set_handed(&b, 1);
+        assert_eq!(
+            status.record().saveable(),
+            Some((b, 1, "wss://other".to_owned()))
+        );
+        assert_eq!(status.snapshot().session.as_deref(), Some("b"));
     }
 }

@@ -21,11 +21,11 @@ use switchyard_broker::{Broker, BrokerError};
 
 use crate::status::ShardStatus;
 
-/// Saves each shard's handed-over session whenever it changed, every `interval`, until
-/// `stop` fires; then saves once more.
 /// The longest wait for the broker to confirm what was handed to it before a save.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Saves each shard's handed-over session whenever it changed, every `interval`, until
+/// `stop` fires; then saves once more.
 pub(crate) async fn run_saver(
     store: Arc<dyn SessionStore>,
     broker: Arc<dyn Broker>,
@@ -80,19 +80,14 @@ pub(crate) async fn save_changed(
 ) -> Result<(), BrokerError> {
     let mut changed = Vec::new();
     for (i, (status, last)) in shards.iter().zip(saved.iter()).enumerate() {
-        let handed = status.handed();
-        let (current, resume_url) = status.session_and_resume_url();
         // The resume URL known is the current session's: an older session still being
         // handed over waits for the next round (by then the new one is).
-        let (Some(session), Some(resume_url)) = (handed.session, resume_url) else {
+        let Some((session, seq, resume_url)) = status.record().saveable() else {
             continue;
         };
-        if current.as_ref() != Some(&session) {
-            continue;
-        }
         let now = SavedSession {
             session_id: session.to_string(),
-            seq: handed.seq,
+            seq,
             resume_url,
         };
         if last.as_ref() != Some(&now) {
