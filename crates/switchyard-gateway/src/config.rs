@@ -153,7 +153,7 @@ impl std::fmt::Display for UnknownEvent {
     }
 }
 
-/// The names among `names` that are not in [`KNOWN_EVENTS`] (compared in upper case), each
+/// The names among `names` that are not in `KNOWN_EVENTS` (compared in upper case), each
 /// with the nearest known name. Unknown names are not errors: Discord adds events.
 pub fn unknown_events<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<UnknownEvent> {
     names

@@ -6,18 +6,20 @@
 //!    └──── switchyard-rest (rate limited) ◄── outbound path ◄────┘  outbound.discord.>
 //! ```
 //!
-//! - [`shard`]: one runner per shard on twilight-gateway, reading raw frames; routing
-//!   ([`route`]) parses only what it needs and splices `d` into the envelope.
-//! - [`publish`]: the per-shard publisher draining the queue into the broker.
-//! - [`queue`]: the identify queue (max_concurrency buckets, session start limit).
-//! - [`close`]: Discord's close-code table and the causes of fatal closes.
-//! - [`session`]: sessions saved after their events were handed to the broker, so that a
-//!   restarted gateway RESUMEs.
-//! - [`outbound`]: outbound messages to REST calls and gateway commands, with error topics;
-//!   [`routes`]: the allowlist of routes a general request may use.
+//! The modules, private but for `pool` and `control` (everything else a user needs is
+//! re-exported below):
+//! - `shard`: one runner per shard on twilight-gateway, reading raw frames; routing
+//!   (`route`) parses only what it needs and splices `d` into the envelope.
+//! - `publish`: the per-shard publisher draining the queue into the broker.
+//! - `queue`: the identify queue (max_concurrency buckets, session start limit).
+//! - `close`: Discord's close-code table and the causes of fatal closes.
+//! - `session`: sessions saved after their events were handed to the broker, so that a
+//!   restarted gateway RESUMEs; `status`: each shard's live state and session record.
+//! - `outbound`: outbound messages to REST calls and gateway commands, with error topics;
+//!   `routes`: the allowlist of routes a general request may use.
 //! - `command`: gateway commands (presence, voice state, member requests) from consumers,
 //!   forwarded to the process holding the guild's shard, answered on their `reply_to`.
-//! - [`gateway`]: wiring one bot's gateway together ([`gateway::start`]).
+//! - `gateway`: wiring one bot's gateway together ([`start`]).
 //! - [`pool`]: the shard pool shared by several processes of one bot (SHARD_CONNECT,
 //!   SHARD_ACCEPT, SHARD_DEATH, a coordinator holding a lease in the key-value store).
 //! - [`control`]: service control for the whole process: IDENTIFY answers, the registry of
@@ -25,36 +27,38 @@
 //!
 //! Plain pub/sub is at-most-once: an event published while no subscriber listens is gone.
 
-pub mod close;
+mod close;
 mod command;
-pub mod config;
+mod config;
 pub mod control;
-pub mod error;
-pub mod gateway;
-pub mod outbound;
+mod error;
+mod gateway;
+mod outbound;
 pub mod pool;
-pub mod publish;
-pub mod queue;
-pub mod route;
-pub mod routes;
-pub mod secret;
-pub mod session;
-pub mod shard;
+mod publish;
+mod queue;
+mod route;
+mod routes;
+mod secret;
+mod session;
+mod shard;
 mod shards;
 mod shared_sub;
-pub mod status;
+mod status;
 
 pub use config::{DEFAULT_COMMAND_MAX_AGE, OutboundConfig};
 pub use config::{
     DEFAULT_SESSION_SAVE_INTERVAL, EventFilter, GatewayConfig, PayloadMode, Profile, ShardRange,
-    parse_intents,
+    UnknownEvent, parse_intents, unknown_events,
 };
 pub use control::{ControlConfig, RunningControl, ServiceEntry};
 pub use error::GatewayError;
 pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, ShardHandle, start, start_empty};
-pub use routes::RouteAllowlist;
+pub use routes::{DEFAULT_GROUPS as DEFAULT_ROUTE_GROUPS, RouteAllowlist};
 pub use secret::Secret;
-pub use session::{FileSessionStore, KvSessionStore, SavedSession, SessionStore};
+pub use session::{
+    FileSessionStore, KvSessionStore, SavedSession, SessionStore, SessionStoreError, session_key,
+};
 pub use shard::GAP_TOPIC;
 pub use status::{ShardPhase, ShardSnapshot, ShardStatus};
 pub use twilight_gateway::Intents;

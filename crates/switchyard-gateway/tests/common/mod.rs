@@ -83,7 +83,7 @@ impl Env {
 
     /// The session the gateway saved for `shard` of `total` (bot `testbot`), if any.
     pub async fn saved(&self, shard: u32, total: u32) -> Option<SavedSession> {
-        let key = switchyard_gateway::session::session_key("testbot", shard, total);
+        let key = switchyard_gateway::session_key("testbot", shard, total);
         self.store()
             .load(&key)
             .await

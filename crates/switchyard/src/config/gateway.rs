@@ -157,7 +157,7 @@ impl Default for GatewaySection {
             session_save_ms: switchyard_gateway::DEFAULT_SESSION_SAVE_INTERVAL.as_millis() as u64,
             session_dir: PathBuf::from(".switchyard/sessions"),
             outbound: true,
-            allowed_routes: switchyard_gateway::routes::DEFAULT_GROUPS
+            allowed_routes: switchyard_gateway::DEFAULT_ROUTE_GROUPS
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
@@ -201,9 +201,7 @@ impl GatewaySection {
             ("gateway.events", &self.events),
             ("gateway.drop_events", &self.drop_events),
         ] {
-            for unknown in
-                switchyard_gateway::config::unknown_events(names.iter().map(String::as_str))
-            {
+            for unknown in switchyard_gateway::unknown_events(names.iter().map(String::as_str)) {
                 out.push(format!(
                     "{key}: {unknown}; it is kept, but no event of that name may ever arrive"
                 ));
