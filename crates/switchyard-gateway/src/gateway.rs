@@ -445,8 +445,15 @@ impl RunningGateway {
         if let Some(saver) = self.saver.take() {
             let _ = saver.await;
         }
-        if let Some(outbound) = self.outbound.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), outbound).await;
+        if let Some(mut outbound) = self.outbound.take() {
+            // What the workers hold gets a second; then they stop (a durable broker keeps
+            // what they did not acknowledge).
+            if tokio::time::timeout(Duration::from_secs(1), &mut outbound)
+                .await
+                .is_err()
+            {
+                outbound.abort();
+            }
         }
         if let Some(acks) = self.acks.take() {
             acks.abort();

@@ -92,7 +92,8 @@ pub(crate) struct Worker {
     pub commands: Option<Arc<Forwarder>>,
 }
 
-/// Subscribes and runs the workers until `stop`.
+/// Runs the workers until `stop`; then lets them finish what they hold. The workers belong
+/// to this task: aborting it (a crash, or a shutdown that ran out of time) aborts them.
 pub(crate) async fn run(
     out: Worker,
     pattern: Pattern,
@@ -101,11 +102,12 @@ pub(crate) async fn run(
 ) {
     let durable = inbox.durable();
     tracing::info!(pattern = %pattern, durable, "outbound path listening");
+    let mut tasks = tokio::task::JoinSet::new();
     let workers: Vec<mpsc::Sender<(Job, Option<u64>)>> = (0..out.config.workers.max(1))
         .map(|_| {
             let (tx, mut rx) = mpsc::channel::<(Job, Option<u64>)>(1024);
             let out = out.clone();
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 while let Some((job, channel)) = rx.recv().await {
                     let retry = durable.then_some(job.attempt);
                     let outcome = out.handle(&job.msg, channel, job.published_ms, retry).await;
@@ -117,12 +119,12 @@ pub(crate) async fn run(
         .collect();
     loop {
         let job = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.wait_for(|s| *s) => break,
             job = inbox.recv() => job,
         };
         let Some(job) = job else {
             tracing::warn!("the outbound subscription ended");
-            return;
+            break;
         };
         let topic = job.msg.topic.as_str();
         let channel = topic_channel(topic);
@@ -136,9 +138,11 @@ pub(crate) async fn run(
         );
         let worker = &workers[(key % workers.len() as u64) as usize];
         if worker.send((job, channel)).await.is_err() {
-            return;
+            break;
         }
     }
+    drop(workers);
+    while tasks.join_next().await.is_some() {}
 }
 
 fn lossy(payload: &[u8], max: usize) -> String {
