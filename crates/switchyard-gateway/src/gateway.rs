@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::command::forward::Forwarder;
 use crate::config::GatewayConfig;
-use crate::error::GatewayError;
+use crate::error::{DiscordError, GatewayError, ShardStopped};
 use crate::outbound::{self, Worker};
 use crate::queue::{IdentifyQueue, SessionStartLimit};
 use crate::route::Router;
@@ -36,37 +36,45 @@ pub struct GatewayBot {
 
 /// `GET path` on Discord with the bot's token, its answer as JSON; the error says what went
 /// wrong (the status and the start of the body, with a hint for a rejected token).
-async fn get_json(rest: &RestClient, token: &str, path: &str) -> Result<serde_json::Value, String> {
+async fn get_json(
+    rest: &RestClient,
+    token: &str,
+    path: &str,
+) -> Result<serde_json::Value, DiscordError> {
     let res = rest
         .send(RestRequest::new(http::Method::GET, path, Some(token)))
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let status = res.status;
-    let body = res.bytes().await.map_err(|e| e.to_string())?;
+    let body = res.bytes().await?;
     if !status.is_success() {
         let hint = if status.as_u16() == 401 {
             " (the token was rejected: set a valid DISCORD_TOKEN or gateway.token)"
         } else {
             ""
         };
-        return Err(format!(
-            "Discord answered {status}{hint}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(300)])
-        ));
+        return Err(DiscordError::Status {
+            status: status.as_u16(),
+            hint,
+            body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+        });
     }
-    serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+    Ok(serde_json::from_slice(&body)?)
 }
 
 /// Asks Discord (through the rate-limited client) for the gateway URL, shard count and
 /// session start limit.
 pub async fn gateway_bot(rest: &RestClient, token: &str) -> Result<GatewayBot, GatewayError> {
+    let failed = |source| GatewayError::Discord {
+        call: "GET /gateway/bot",
+        source,
+    };
     let v = get_json(rest, token, "/gateway/bot")
         .await
-        .map_err(GatewayError::GatewayBot)?;
+        .map_err(failed)?;
     let num = |v: &serde_json::Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
     let url = v["url"]
         .as_str()
-        .ok_or_else(|| GatewayError::GatewayBot("no `url` in the answer".into()))?
+        .ok_or_else(|| failed(DiscordError::Missing("url")))?
         .to_owned();
     let ssl = &v["session_start_limit"];
     let default = SessionStartLimit::default();
@@ -85,12 +93,12 @@ pub async fn gateway_bot(rest: &RestClient, token: &str) -> Result<GatewayBot, G
 }
 
 /// Asks Discord for the bot's own user id (`GET /users/@me`).
-async fn own_user_id(rest: &RestClient, token: &str) -> Result<u64, String> {
+async fn own_user_id(rest: &RestClient, token: &str) -> Result<u64, DiscordError> {
     let v = get_json(rest, token, "/users/@me").await?;
     v["id"]
         .as_str()
         .and_then(|id| id.parse().ok())
-        .ok_or_else(|| "no user `id` in the answer".to_owned())
+        .ok_or(DiscordError::Missing("id"))
 }
 
 /// What the gateway needs from the rest of the process.
@@ -204,9 +212,7 @@ async fn prepare(
 ) -> Result<(RunningGateway, Vec<u32>), GatewayError> {
     let config = Arc::new(config.effective());
     if config.token.is_empty() {
-        return Err(GatewayError::Config(
-            "no bot token: set DISCORD_TOKEN or gateway.token".into(),
-        ));
+        return Err(GatewayError::NoToken);
     }
     let info = match gateway_bot(&deps.rest, config.token.expose()).await {
         Ok(info) => info,
@@ -223,16 +229,15 @@ async fn prepare(
     let url = config.gateway_url.clone().unwrap_or(info.url);
     let total = config.shards.unwrap_or(info.shards);
     if total == 0 {
-        return Err(GatewayError::Config(
-            "gateway.shards must be at least 1".into(),
-        ));
+        return Err(GatewayError::NoShards);
     }
     let (first, last) = match config.shard_range {
         Some(r) if r.first > r.last || r.last >= total => {
-            return Err(GatewayError::Config(format!(
-                "gateway.shard_range [{}, {}] is not within 0..{total}",
-                r.first, r.last
-            )));
+            return Err(GatewayError::ShardRange {
+                first: r.first,
+                last: r.last,
+                total,
+            });
         }
         Some(r) => (r.first, r.last),
         None => (0, total - 1),
@@ -241,12 +246,11 @@ async fn prepare(
     tracing::info!(bot = %config.bot, gateway = %url, total, first, last, max_concurrency = info.limit.max_concurrency,
         identifies_remaining = info.limit.remaining, "starting shards");
     let outbound_sub = if config.outbound.enabled {
-        let pattern = Pattern::new(&config.outbound.pattern).map_err(|e| {
-            GatewayError::Config(format!(
-                "bot {}: outbound pattern (gateway.bots[].outbound_pattern): {e}",
+        let pattern =
+            Pattern::new(&config.outbound.pattern).map_err(GatewayError::name(format!(
+                "bot {}: outbound pattern (gateway.bots[].outbound_pattern)",
                 config.bot
-            ))
-        })?;
+            )))?;
         let sub = outbound::subscribe(&*deps.broker, &pattern, &config.bot).await?;
         Some((pattern, sub))
     } else {
@@ -417,7 +421,7 @@ impl RunningGateway {
 
     /// Resolves once shards run and every one has stopped by itself (fatal closes); returns
     /// their errors. Never resolves while this node holds no shard.
-    pub async fn stopped(&mut self) -> Vec<String> {
+    pub async fn stopped(&mut self) -> Vec<ShardStopped> {
         self.shards.stopped().await
     }
 

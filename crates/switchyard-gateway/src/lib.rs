@@ -52,7 +52,7 @@ pub use config::{
     UnknownEvent, parse_intents, unknown_events,
 };
 pub use control::{ControlConfig, RunningControl, ServiceEntry};
-pub use error::GatewayError;
+pub use error::{DiscordError, GatewayError, ShardStopped};
 pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, ShardHandle, start, start_empty};
 pub use routes::{DEFAULT_GROUPS as DEFAULT_ROUTE_GROUPS, RouteAllowlist};
 pub use secret::Secret;

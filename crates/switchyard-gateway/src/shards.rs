@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::command::holder::Holder;
 use crate::config::GatewayConfig;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, ShardStopped};
 use crate::queue::IdentifyQueue;
 use crate::route::Router;
 use crate::session::{SessionStore, SessionStoreError, save_changed, session_key};
@@ -48,7 +48,7 @@ struct Running {
     /// Reads the shard's command topic (none when the broker refused the subscription).
     holder: Option<JoinHandle<()>>,
     /// Set when the runner ended by itself: `Some(Err(cause))` for a fatal close.
-    ended: Arc<Mutex<Option<Result<(), String>>>>,
+    ended: Arc<Mutex<Option<Result<(), ShardStopped>>>>,
 }
 
 /// The shards of one gateway.
@@ -91,10 +91,10 @@ impl ShardSet {
                 continue;
             }
             if id >= self.ctx.total {
-                return Err(GatewayError::Config(format!(
-                    "shard {id} is not within 0..{}",
-                    self.ctx.total
-                )));
+                return Err(GatewayError::NoSuchShard {
+                    id,
+                    total: self.ctx.total,
+                });
             }
             let ctx = &self.ctx;
             let saved = match ctx
@@ -274,12 +274,12 @@ impl ShardSet {
 
     /// Resolves once shards are running and every one of them has stopped by itself (fatal
     /// closes); returns their errors.
-    pub(crate) async fn stopped(&self) -> Vec<String> {
+    pub(crate) async fn stopped(&self) -> Vec<ShardStopped> {
         loop {
             let notified = self.ended.notified();
             {
                 let running = self.running.lock().await;
-                let results: Vec<Option<Result<(), String>>> = running
+                let results: Vec<Option<Result<(), ShardStopped>>> = running
                     .values()
                     .map(|s| {
                         s.ended

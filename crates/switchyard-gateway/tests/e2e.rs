@@ -235,13 +235,11 @@ async fn disallowed_intents_stop_the_shard_with_the_cause() {
         .await
         .expect("stops");
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("4014"), "{}", errors[0]);
-    assert!(errors[0].contains("MESSAGE_CONTENT"), "{}", errors[0]);
-    assert!(
-        errors[0].contains("Privileged Gateway Intents"),
-        "{}",
-        errors[0]
-    );
+    let error = errors[0].to_string();
+    assert_eq!(errors[0].close_code, Some(4014), "{error}");
+    assert!(error.contains("4014"), "{error}");
+    assert!(error.contains("MESSAGE_CONTENT"), "{error}");
+    assert!(error.contains("Privileged Gateway Intents"), "{error}");
     let status = gw.status();
     assert_eq!(status.shards[0].state, ShardPhase::Fatal);
     assert_eq!(status.shards[0].last_close, Some(4014));

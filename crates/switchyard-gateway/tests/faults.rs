@@ -243,8 +243,9 @@ async fn every_fatal_close_code_stops_the_shard_naming_the_cause() {
             .await
             .expect("the shard stops");
         assert_eq!(errors.len(), 1, "{code}: {errors:?}");
-        assert!(errors[0].contains(&code.to_string()), "{}", errors[0]);
-        assert!(errors[0].contains(hint), "{code}: {}", errors[0]);
+        let error = errors[0].to_string();
+        assert!(error.contains(&code.to_string()), "{error}");
+        assert!(error.contains(hint), "{code}: {error}");
         let shard = gw.status().shards[0].clone();
         assert_eq!(
             (shard.state, shard.last_close),

@@ -75,8 +75,8 @@ pub async fn start(
     broker: Arc<dyn Broker>,
     config: ControlConfig,
 ) -> Result<RunningControl, GatewayError> {
-    let pattern = Pattern::new(GATEWAY_CONTROL_TOPIC)
-        .map_err(|e| GatewayError::Config(format!("control topic: {e}")))?;
+    let pattern =
+        Pattern::new(GATEWAY_CONTROL_TOPIC).map_err(GatewayError::name("control topic"))?;
     let mut sub = broker.subscribe(&pattern).await?;
     let registry = Registry::new(config.service_ttl);
     if config.key.is_none() {
@@ -96,8 +96,7 @@ pub async fn start(
     {
         // A SHUTDOWN sent by anyone (`switchyard control`, another gateway) takes the service
         // off the registry at once, rather than when its TTL lapses.
-        let pattern = Pattern::new("control.*")
-            .map_err(|e| GatewayError::Config(format!("control pattern: {e}")))?;
+        let pattern = Pattern::new("control.*").map_err(GatewayError::name("control pattern"))?;
         let mut sub = broker.subscribe(&pattern).await?;
         let registry = registry.clone();
         tasks.push(tokio::spawn(async move {
@@ -110,8 +109,8 @@ pub async fn start(
     }
     let proxied = ProxyCounts::default();
     if config.proxy {
-        let pattern = Pattern::new("gateway-proxy.>")
-            .map_err(|e| GatewayError::Config(format!("proxy pattern: {e}")))?;
+        let pattern =
+            Pattern::new("gateway-proxy.>").map_err(GatewayError::name("proxy pattern"))?;
         // One keyed group across every gateway process on the broker (keyed by source, so a
         // source's messages keep their order): each proxied message is republished once.
         let sub = crate::shared_sub::subscribe_shared(
@@ -302,10 +301,9 @@ pub async fn send(
         instance: instance.map(str::to_owned),
         reason: reason.map(str::to_owned),
     };
-    let msg = ControlMessage::new("gateway", op, &lifecycle)
-        .map_err(|e| GatewayError::Config(e.to_string()))?;
-    let topic: Topic = control_topic(name)
-        .map_err(|e| GatewayError::Config(format!("service name {name:?}: {e}")))?;
+    let msg = ControlMessage::new("gateway", op, &lifecycle)?;
+    let topic: Topic =
+        control_topic(name).map_err(GatewayError::name(format!("service name {name:?}")))?;
     broker.publish(&topic, Bytes::from(msg.encode())).await?;
     Ok(())
 }

@@ -130,7 +130,7 @@ pub async fn join(
     config: PoolConfig,
 ) -> Result<RunningPool, GatewayError> {
     let topic = Topic::new(&format!("control.pool.{bot}"))
-        .map_err(|e| GatewayError::Config(format!("pool topic for bot {bot:?}: {e}")))?;
+        .map_err(GatewayError::name(format!("pool topic for bot {bot:?}")))?;
     let sub = broker.subscribe(&Pattern::from(&topic)).await?;
     let node = node_id();
     tracing::info!(%node, bot, lease_ms = config.lease.as_millis() as u64, "joining the shard pool");

@@ -31,6 +31,7 @@ use runner::{After, Runner};
 use crate::command::holder::Queued;
 use crate::command::pending::Commands;
 use crate::config::GatewayConfig;
+use crate::error::ShardStopped;
 use crate::queue::IdentifyQueue;
 use crate::route::{Router, Scratch};
 use crate::session::SavedSession;
@@ -57,7 +58,7 @@ pub(crate) struct ShardTask {
 }
 
 /// Runs a shard until it stops (fatal close, or `stop`); returns the fatal error, if any.
-pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
+pub(crate) async fn run(task: ShardTask) -> Result<(), ShardStopped> {
     let ShardTask {
         id,
         total,
@@ -204,11 +205,14 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), String> {
     runner.refuse_queued(&mut commands, "the shard's connection ended");
     runner.flush().await;
     if status.phase() == ShardPhase::Fatal {
-        let error = status
-            .snapshot()
-            .error
-            .unwrap_or_else(|| format!("shard {id} closed fatally"));
-        return Err(error);
+        let snapshot = status.snapshot();
+        return Err(ShardStopped {
+            shard: id,
+            close_code: snapshot.last_close,
+            reason: snapshot
+                .error
+                .unwrap_or_else(|| format!("shard {id} closed fatally")),
+        });
     }
     status.set_phase(ShardPhase::Stopped);
     Ok(())
