@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use switchyard_core::outbound::{Answer, CommandMessage, GatewayCommand};
 pub use switchyard_core::outbound::{
-    MembersRequest, PresenceStatus, PresenceUpdate, Snowflake, VoiceStateUpdate,
+    ErrorKind, MembersRequest, PresenceStatus, PresenceUpdate, Snowflake, VoiceStateUpdate,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -73,9 +73,8 @@ impl Answers {
         }
         Err(BotError::Command {
             command: self.what.to_owned(),
-            kind: answer
-                .kind
-                .map_or_else(String::new, |k| k.as_str().to_owned()),
+            // The gateway names the kind of every refusal; a missing one is a bad answer.
+            kind: answer.kind.unwrap_or(ErrorKind::BadPayload),
             message: answer.error.unwrap_or_default(),
             retry_after_ms: answer.retry_after_ms,
         })

@@ -47,7 +47,7 @@ pub enum BotError {
         /// The command, such as `request_guild_members`.
         command: String,
         /// Why, as the gateway's answer names it.
-        kind: String,
+        kind: switchyard_core::outbound::ErrorKind,
         /// The gateway's message.
         message: String,
         /// When to try again, if it says.

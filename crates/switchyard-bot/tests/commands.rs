@@ -27,7 +27,7 @@ const HELPER_ID: &str = "222222222222222222";
 #[switchyard_bot::bot(name = "helper")]
 mod helper {
     use switchyard_bot::command::{
-        MembersRequest, PresenceStatus, PresenceUpdate, Snowflake, VoiceStateUpdate,
+        ErrorKind, MembersRequest, PresenceStatus, PresenceUpdate, Snowflake, VoiceStateUpdate,
     };
     use switchyard_bot::prelude::*;
 
@@ -86,10 +86,10 @@ mod helper {
                     .await
             }
             Err(BotError::Command {
-                kind,
+                kind: ErrorKind::RateLimited,
                 retry_after_ms: Some(_),
                 ..
-            }) => ctx.send(format!("refused: {kind}")).await,
+            }) => ctx.send("refused: rate_limited").await,
             Err(e) => Err(e),
         }
     }
