@@ -37,6 +37,7 @@ mod outbound;
 pub mod pool;
 mod publish;
 mod queue;
+mod report;
 mod route;
 mod routes;
 mod secret;

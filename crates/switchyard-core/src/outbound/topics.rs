@@ -99,11 +99,12 @@ pub fn topic_channel(topic: &str) -> Option<u64> {
     channel.parse::<u64>().ok().filter(|c| *c != 0)
 }
 
-/// `name` as one topic segment: itself when it is one, else its letters, digits, `-` and `_`
-/// with the rest as `_`, and a hash so that two names never share a segment.
+/// `name` as one short topic segment (or group name): itself when it is one of at most 32
+/// letters, digits, `-` and `_`; else its first 32 characters with the others as `_`, and a
+/// hash of the whole name, so that two names never share a segment.
 pub fn segment_of(name: &str) -> Cow<'_, str> {
     let clean = !name.is_empty()
-        && name.len() <= 64
+        && name.len() <= 32
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -280,6 +281,12 @@ mod tests {
         let odd = segment_of("my bot.v2");
         assert!(odd.starts_with("my_bot_v2-"), "{odd}");
         assert_ne!(odd, segment_of("my_bot_v2"));
+        let long = "a".repeat(40);
+        let short = segment_of(&long);
+        assert!(
+            short.starts_with(&"a".repeat(32)) && short.len() == 41,
+            "{short}"
+        );
         let t = CommandTopics::new("a.b");
         assert_eq!(t.shard(0).segments().count(), 4);
     }

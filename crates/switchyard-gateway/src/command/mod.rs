@@ -21,10 +21,9 @@ pub(crate) mod forward;
 pub(crate) mod holder;
 pub(crate) mod pending;
 
-use bytes::Bytes;
 use switchyard_broker::Broker;
 use switchyard_core::Topic;
-use switchyard_core::outbound::{Answer, ERRORS_PREFIX, ErrorKind, ErrorReport};
+use switchyard_core::outbound::{Answer, ErrorKind};
 
 /// Commands sent per shard per minute: Discord allows 120 frames a minute on a connection,
 /// twilight keeps some for heartbeats, and this stays below what it keeps for commands, so
@@ -41,32 +40,14 @@ pub(crate) async fn refuse(
     answer: Answer,
 ) {
     let kind = answer.kind.unwrap_or(ErrorKind::BadPayload);
-    let reason = answer.error.clone().unwrap_or_default();
+    let reason = answer.error.as_deref().unwrap_or_default();
     metrics::counter!("switchyard_commands_refused_total", "kind" => kind.as_str()).increment(1);
     tracing::warn!(%topic, %kind, %reason, "gateway command refused");
-    let report = ErrorReport {
-        topic: topic.to_owned(),
-        kind,
-        reason,
-        payload: String::from_utf8_lossy(&payload[..payload.len().min(2048)]).into_owned(),
-        status: None,
-        discord: None,
-        retry_after_ms: answer.retry_after_ms,
-    };
-    if let Ok(errors) = Topic::new(&format!("{ERRORS_PREFIX}.{topic}")) {
-        publish(broker, &errors, report.to_json()).await;
-    }
-    if let Some(reply_to) = reply_to {
-        publish(broker, reply_to, answer.to_json()).await;
-    }
+    let shown = String::from_utf8_lossy(&payload[..payload.len().min(2048)]).into_owned();
+    crate::report::refused(broker, topic, shown, reply_to, &answer, None).await;
 }
 
-/// Publishes, logging a failure (a lost answer is the requester's timeout, not a crash).
-pub(crate) async fn publish(broker: &dyn Broker, topic: &Topic, payload: String) {
-    if let Err(e) = broker.publish(topic, Bytes::from(payload)).await {
-        tracing::warn!(%topic, error = %e, "cannot publish a command answer");
-    }
-}
+pub(crate) use crate::report::publish;
 
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()

@@ -19,43 +19,25 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde_json::Value;
 use switchyard_broker::{Broker, BrokerError, Message, PartitionKey, Pattern, Topic};
 use switchyard_core::outbound::{
-    Answer, ERRORS_PREFIX, ErrorKind, ErrorReport, Outbound, Rejected, parse_routed, topic_channel,
+    Answer, ErrorKind, Outbound, Rejected, parse_routed, segment_of, topic_channel,
 };
 use switchyard_rest::{RestClient, RestRequest};
 use tokio::sync::{mpsc, watch};
 
 use crate::command::forward::Forwarder;
 pub use crate::config::OutboundConfig;
-use crate::routes;
 use crate::secret::Secret;
+use crate::{report, routes};
 use inbox::{Inbox, Job, Outcome};
 
 /// The keyed group in which every process of `bot` reads its outbound topics, so that each
-/// message is sent once however many processes run the bot: `outbound-{bot}`, the name
-/// reduced to the characters a group name may hold (and made unique again by a hash if that
-/// changed it).
+/// message is sent once however many processes run the bot: `outbound-{bot}`, the name made
+/// a group name by [`segment_of`].
 pub(crate) fn group_of(bot: &str) -> String {
-    let clean: String = bot
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(32)
-        .collect();
-    if clean == bot {
-        format!("outbound-{clean}")
-    } else {
-        let hash = xxhash_rust::xxh3::xxh3_64(bot.as_bytes());
-        format!("outbound-{clean}-{:08x}", hash as u32)
-    }
+    format!("outbound-{}", segment_of(bot))
 }
 
 /// The partition key of outbound topics: the channel segment, the one before the last of
@@ -295,7 +277,7 @@ impl Worker {
             tracing::debug!(%topic, %what, status, queued_ms, "outbound sent");
             answer.body = Some(body_json);
             if let Some(reply) = reply_to {
-                self.publish(&reply, answer.to_json()).await;
+                report::publish(&*self.broker, &reply, answer.to_json()).await;
             }
         } else {
             answer.kind = Some(ErrorKind::DiscordError);
@@ -374,32 +356,20 @@ impl Worker {
         status: Option<u16>,
     ) {
         let kind = answer.kind.unwrap_or(ErrorKind::BadPayload);
-        let reason = answer.error.clone().unwrap_or_default();
+        let reason = answer.error.as_deref().unwrap_or_default();
         metrics::counter!("switchyard_outbound_total", "result" => "error").increment(1);
         metrics::counter!("switchyard_outbound_errors_total", "kind" => kind.as_str()).increment(1);
         tracing::warn!(%topic, %kind, %reason, "outbound message refused");
-        let report = ErrorReport {
-            topic: topic.to_owned(),
-            kind,
-            reason,
-            payload: report_payload(payload),
+        let shown = report_payload(payload);
+        report::refused(
+            &*self.broker,
+            topic,
+            shown,
+            reply_to.as_ref(),
+            &answer,
             status,
-            discord: answer.body.clone().filter(|_| status.is_some()),
-            retry_after_ms: answer.retry_after_ms,
-        };
-        match Topic::new(&format!("{ERRORS_PREFIX}.{topic}")) {
-            Ok(t) => self.publish(&t, report.to_json()).await,
-            Err(e) => tracing::warn!(error = %e, "cannot name the error topic"),
-        }
-        if let Some(reply) = reply_to {
-            self.publish(&reply, answer.to_json()).await;
-        }
-    }
-
-    async fn publish(&self, topic: &Topic, payload: String) {
-        if let Err(e) = self.broker.publish(topic, Bytes::from(payload)).await {
-            tracing::warn!(%topic, error = %e, "cannot publish an outbound result");
-        }
+        )
+        .await;
     }
 }
 
