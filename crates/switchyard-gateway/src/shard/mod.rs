@@ -10,7 +10,6 @@
 //! Frames that have already arrived are handled in bursts (up to [`BURST`]) before the loop
 //! looks at its other branches again. The per-frame work lives in [`runner`].
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -29,11 +28,10 @@ pub(crate) use runner::Progress;
 use runner::{After, Runner};
 
 use crate::command::holder::Queued;
-use crate::command::pending::Commands;
 use crate::config::GatewayConfig;
 use crate::error::ShardStopped;
 use crate::queue::IdentifyQueue;
-use crate::route::{Router, Scratch};
+use crate::route::Router;
 use crate::session::SavedSession;
 use crate::status::{ShardPhase, ShardStatus};
 
@@ -86,39 +84,17 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), ShardStopped> {
             Shard::with_config(ShardId::new(id, total), builder.build())
         }
     };
-    let mut runner = Runner {
+    let mut runner = Runner::new(
         id,
         total,
-        shard_label: id.to_string(),
-        router,
-        status: status.clone(),
-        progress,
-        config: config.clone(),
+        (config.clone(), router, status.clone(), progress),
         tx,
-        overflow: VecDeque::new(),
-        overflow_cap: config.queue_capacity.max(1),
-        full_since: None,
-        depth: metrics::gauge!("switchyard_gateway_queue_depth", "shard" => id.to_string()),
-        session: Arc::from(""),
-        last: None,
-        ended_because: None,
-        counters: HashMap::new(),
-        scratch: Scratch::default(),
-        commands: Commands::new(id, config.outbound.command_max_age),
-    };
-    let mut resume = None;
-    if let Some(saved) = saved {
+        saved.as_ref(),
+    );
+    let resume = saved.map(|saved| {
         tracing::info!(shard = id, session = %saved.session_id, seq = saved.seq, "resuming the saved session");
-        resume = Some((
-            Session::new(saved.seq, saved.session_id.clone()),
-            saved.resume_url.clone(),
-        ));
-        let session: Arc<str> = Arc::from(saved.session_id.as_str());
-        runner.session = session.clone();
-        runner.last = Some((session.clone(), saved.seq));
-        status.set_session(Some(session), Some(saved.resume_url));
-        runner.ended_because = Some("the saved session could not be resumed".into());
-    }
+        (Session::new(saved.seq, saved.session_id), saved.resume_url)
+    });
     let mut shard = make(resume);
     let bound = config.full_bound;
     let tx = runner.tx.clone();

@@ -20,6 +20,7 @@ use crate::command::pending::Commands;
 use crate::config::GatewayConfig;
 use crate::queue::IdentifyQueue;
 use crate::route::{Routed, Router, Scratch};
+use crate::session::SavedSession;
 use crate::status::{ShardPhase, ShardStatus};
 use switchyard_core::outbound::{Answer, ErrorKind};
 
@@ -73,8 +74,11 @@ pub(super) struct Runner {
     pub(super) overflow_cap: usize,
     pub(super) full_since: Option<Instant>,
     pub(super) depth: metrics::Gauge,
+    /// The session the shard is in (empty before the first), which every item carries to
+    /// the publisher.
     pub(super) session: Arc<str>,
-    pub(super) last: Option<(Arc<str>, u64)>,
+    /// The last sequence received in `session`: where a gap would start if it were lost.
+    last_seq: Option<u64>,
     pub(super) ended_because: Option<String>,
     pub(super) counters: HashMap<String, metrics::Counter>,
     pub(super) scratch: Scratch,
@@ -83,6 +87,52 @@ pub(super) struct Runner {
 }
 
 impl Runner {
+    /// A runner for shard `id` of `total`; with a `saved` session it starts in that session,
+    /// so that a new one in its place reports the gap from its sequence on.
+    pub(super) fn new(
+        id: u32,
+        total: u32,
+        parts: (
+            Arc<GatewayConfig>,
+            Arc<Router>,
+            Arc<ShardStatus>,
+            Arc<Progress>,
+        ),
+        tx: mpsc::Sender<Item>,
+        saved: Option<&SavedSession>,
+    ) -> Self {
+        let (config, router, status, progress) = parts;
+        let mut runner = Runner {
+            id,
+            total,
+            shard_label: id.to_string(),
+            router,
+            status,
+            progress,
+            tx,
+            overflow: VecDeque::new(),
+            overflow_cap: config.queue_capacity.max(1),
+            full_since: None,
+            depth: metrics::gauge!("switchyard_gateway_queue_depth", "shard" => id.to_string()),
+            session: Arc::from(""),
+            last_seq: None,
+            ended_because: None,
+            counters: HashMap::new(),
+            scratch: Scratch::default(),
+            commands: Commands::new(id, config.command_max_age),
+            config,
+        };
+        if let Some(saved) = saved {
+            runner.session = Arc::from(saved.session_id.as_str());
+            runner.last_seq = Some(saved.seq);
+            runner.ended_because = Some("the saved session could not be resumed".into());
+            runner
+                .status
+                .set_session(Some(runner.session.clone()), Some(saved.resume_url.clone()));
+        }
+        runner
+    }
+
     pub(super) async fn flush(&mut self) {
         while let Some(item) = self.overflow.pop_front() {
             if self.tx.send(item).await.is_err() {
@@ -324,11 +374,9 @@ impl Runner {
         let event = dispatch.event.as_ref();
         match event {
             "READY" => {
+                // twilight took the session from READY before yielding it: `new_session`
+                // above has recorded it.
                 self.router.learn_own_user(dispatch.ids.user);
-                self.status.set_session(
-                    Some(self.session.clone()),
-                    shard.resume_url().map(str::to_owned),
-                );
                 self.ready("identified a new session");
             }
             "RESUMED" => self.ready("resumed the session"),
@@ -344,7 +392,7 @@ impl Runner {
         }
         if let Some(seq) = dispatch.seq {
             self.status.set_seq(seq);
-            self.last = Some((self.session.clone(), seq));
+            self.last_seq = Some(seq);
         }
         let item = Item {
             publish,
@@ -367,9 +415,8 @@ impl Runner {
 
     fn new_session(&mut self, id: &str, resume_url: Option<&str>) {
         let new: Arc<str> = Arc::from(id);
-        if let Some((old, last_seq)) = self.last.take()
-            && old != new
-        {
+        let old = std::mem::replace(&mut self.session, new.clone());
+        if let Some(last_seq) = self.last_seq.take() {
             let reason = self
                 .ended_because
                 .take()
@@ -400,7 +447,6 @@ impl Runner {
                 });
             }
         }
-        self.session = new;
         self.status
             .set_session(Some(self.session.clone()), resume_url.map(str::to_owned));
     }
