@@ -150,7 +150,7 @@ async fn deployment(broker: Arc<dyn Broker>) -> Deployment {
             config.intents |= Intents::GUILD_MEMBERS;
             config.topic_template =
                 TopicTemplate::parse("inbound.helper.{guild}.{channel}.{user}").expect("template");
-            config.outbound.pattern = "outbound.helper.>".into();
+            config.outbound_pattern = "outbound.helper.>".into();
         }
         let deps = GatewayDeps {
             broker: broker.clone(),

@@ -245,9 +245,9 @@ async fn prepare(
     let ids: Vec<u32> = (first..=last).collect();
     tracing::info!(bot = %config.bot, gateway = %url, total, first, last, max_concurrency = info.limit.max_concurrency,
         identifies_remaining = info.limit.remaining, "starting shards");
-    let outbound_sub = if config.outbound.enabled {
+    let outbound_sub = if config.outbound {
         let pattern =
-            Pattern::new(&config.outbound.pattern).map_err(GatewayError::name(format!(
+            Pattern::new(&config.outbound_pattern).map_err(GatewayError::name(format!(
                 "bot {}: outbound pattern (gateway.bots[].outbound_pattern)",
                 config.bot
             )))?;
@@ -257,7 +257,7 @@ async fn prepare(
         None
     };
     let mut router = Router::new(&config);
-    if router.skips_own_messages() || config.outbound.enabled {
+    if router.skips_own_messages() || config.outbound {
         // A resumed session gets no READY, so the id cannot wait for one. Gateway commands
         // need it too: a voice state update answers a voice request only if it is the bot's.
         match own_user_id(&deps.rest, config.token.expose()).await {
@@ -306,7 +306,7 @@ async fn prepare(
                 &config.bot,
                 total,
                 config.intents.bits(),
-                config.outbound.command_ack_timeout,
+                config.command_ack_timeout,
             )
             .await
             {
@@ -325,7 +325,7 @@ async fn prepare(
                 broker: deps.broker.clone(),
                 rest: deps.rest.clone(),
                 token: config.token.clone(),
-                config: Arc::new(config.outbound.clone()),
+                config: config.clone(),
                 commands,
             };
             // Spawned once the configured shards (and their command holders) run.

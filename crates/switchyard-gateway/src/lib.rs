@@ -47,10 +47,9 @@ mod shards;
 mod shared_sub;
 mod status;
 
-pub use config::{DEFAULT_COMMAND_MAX_AGE, OutboundConfig};
 pub use config::{
-    DEFAULT_SESSION_SAVE_INTERVAL, EventFilter, GatewayConfig, PayloadMode, Profile, ShardRange,
-    UnknownEvent, parse_intents, unknown_events,
+    DEFAULT_COMMAND_MAX_AGE, DEFAULT_SESSION_SAVE_INTERVAL, GatewayConfig, PayloadMode, Profile,
+    ShardRange, UnknownEvent, parse_intents, unknown_events,
 };
 pub use control::{ControlConfig, RunningControl, ServiceEntry};
 pub use error::{DiscordError, GatewayError, ShardStopped};

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use switchyard_core::envelope::{Source, encode_into};
 use switchyard_core::route::RouteError;
-use switchyard_core::{Dispatch, Topic, TopicContext, TopicTemplate, parse_dispatch};
+use switchyard_core::{Dispatch, Topic, TopicContext, parse_dispatch};
 
-use crate::config::{EventFilter, GatewayConfig, PayloadMode};
+use crate::config::{GatewayConfig, PayloadMode};
 
 /// What to do with one frame.
 #[derive(Debug)]
@@ -35,11 +35,8 @@ pub enum Routed<'a> {
 /// Turns frames into topics and payloads for one bot.
 #[derive(Debug)]
 pub struct Router {
-    bot: String,
-    template: TopicTemplate,
-    payload: PayloadMode,
-    filter: EventFilter,
-    skip_own: bool,
+    /// The configuration with its profile applied.
+    config: GatewayConfig,
     /// The bot's user id (0 until known): the one owner of it, for every shard of the bot.
     own_user: AtomicU64,
 }
@@ -53,13 +50,8 @@ pub struct Scratch {
 impl Router {
     /// A router from the effective configuration.
     pub fn new(config: &GatewayConfig) -> Self {
-        let c = config.effective();
         Router {
-            bot: c.bot,
-            template: c.topic_template,
-            payload: c.payload,
-            filter: c.events,
-            skip_own: c.skip_own_messages,
+            config: config.effective(),
             own_user: AtomicU64::new(0),
         }
     }
@@ -85,7 +77,7 @@ impl Router {
 
     /// Whether the bot's own messages are skipped, so its user id is needed.
     pub fn skips_own_messages(&self) -> bool {
-        self.skip_own
+        self.config.skip_own_messages
     }
 
     /// Routes one frame received on `shard` in `session`.
@@ -103,8 +95,8 @@ impl Router {
             Err(e) => return Err(e),
         };
         let own_user = self.own_user();
-        if !self.filter.passes(&dispatch.event)
-            || (self.skip_own
+        if !self.config.publishes(&dispatch.event)
+            || (self.config.skip_own_messages
                 && dispatch.event == "MESSAGE_CREATE"
                 && own_user.is_some()
                 && dispatch.ids.user == own_user)
@@ -112,22 +104,24 @@ impl Router {
             return Ok(Routed::Skipped(dispatch));
         }
         let ctx = TopicContext {
-            bot: &self.bot,
+            bot: &self.config.bot,
             event: &dispatch.event,
             shard,
             ids: dispatch.ids,
         };
-        self.template.render_into(&ctx, &mut scratch.topic);
+        self.config
+            .topic_template
+            .render_into(&ctx, &mut scratch.topic);
         let topic = Topic::new(&scratch.topic).map_err(|e| RouteError::BadId {
             field: "topic",
             value: e.to_string(),
         })?;
-        let (payload, id) = match self.payload {
+        let (payload, id) = match self.config.payload {
             PayloadMode::Raw => (Bytes::copy_from_slice(dispatch.data.as_bytes()), None),
             PayloadMode::Envelope => {
                 let source = Source {
                     platform: "discord",
-                    bot: &self.bot,
+                    bot: &self.config.bot,
                     shard,
                     session,
                 };

@@ -306,7 +306,7 @@ async fn a_command_reaches_the_process_holding_the_guilds_shard() {
     // only shard 0 runs at first: a command for a guild on shard 1 has no holder
     let mut config = env.config();
     config.shards = Some(2);
-    config.outbound.command_ack_timeout = Duration::from_millis(500);
+    config.command_ack_timeout = Duration::from_millis(500);
     let mut first = config.clone();
     first.shard_range = Some(ShardRange { first: 0, last: 0 });
     let a = env.start(first).await;
@@ -358,7 +358,7 @@ async fn a_full_command_queue_is_refused_before_discord_closes_the_shard() {
     })
     .await;
     let mut config = env.config();
-    config.outbound.command_queue = 5;
+    config.command_queue = 5;
     let gw = env.start(config).await;
     let mut replies = env.subscribe("inbound.rest.test.>").await;
     let presence = |i: usize| json!({"command": "update_presence", "status": "online", "since": i, "reply_to": format!("inbound.rest.test.p{i}")});

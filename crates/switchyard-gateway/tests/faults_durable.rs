@@ -130,7 +130,7 @@ async fn durable() -> Durable {
     // The consumer's group starts before the gateway: it gets every event from READY on.
     let (seen, consumer) = durable_consumer(&broker).await;
     let mut config = env.config();
-    config.outbound.enabled = false;
+    config.outbound = false;
     // Saved once a second: a crash loses the last handed-over sequences, so Discord replays
     // events the consumer already has.
     config.session_save_interval = Duration::from_secs(1);

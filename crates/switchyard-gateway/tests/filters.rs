@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{env, recv};
 use switchyard_core::Envelope;
-use switchyard_gateway::{EventFilter, ShardPhase, ShardRange};
+use switchyard_gateway::{ShardPhase, ShardRange};
 use switchyard_sim::gateway::frame::Snowflake;
 use switchyard_sim::{Inject, SimConfig};
 
@@ -66,10 +66,7 @@ async fn an_allow_list_publishes_only_the_events_it_names() {
     let env = env(SimConfig::fast()).await;
     let mut sub = env.subscribe("inbound.>").await;
     let mut config = env.config();
-    config.events = EventFilter {
-        allow: names(&["MESSAGE_CREATE", "TYPING_START"]),
-        deny: HashSet::new(),
-    };
+    config.events = names(&["MESSAGE_CREATE", "TYPING_START"]);
     let gw = env.start(config).await;
     let seen = inject_and_collect(&env, &mut sub).await;
     assert_eq!(
@@ -90,10 +87,7 @@ async fn dropped_events_are_not_published_and_the_others_are() {
     let env = env(SimConfig::fast()).await;
     let mut sub = env.subscribe("inbound.>").await;
     let mut config = env.config();
-    config.events = EventFilter {
-        allow: HashSet::new(),
-        deny: names(&["TYPING_START", "GUILD_CREATE"]),
-    };
+    config.drop_events = names(&["TYPING_START", "GUILD_CREATE"]);
     let gw = env.start(config).await;
     let seen = inject_and_collect(&env, &mut sub).await;
     assert_eq!(

@@ -27,7 +27,7 @@ async fn survives_a_restart(url: &str) {
     let env = env(SimConfig::fast()).await;
     let ch = env.channel(0);
     let mut config = env.config();
-    config.outbound.message_max_age = MAX_AGE;
+    config.message_max_age = MAX_AGE;
     let start = || async {
         let gw = switchyard_gateway::start(config.clone(), env.deps_with(broker.clone()))
             .await

@@ -63,9 +63,9 @@ impl Holder {
             intents: config.intents.bits(),
             pattern: topics.shard_pattern(shard),
             topics: topics.clone(),
-            replies: config.outbound.replies.clone(),
-            capacity: config.outbound.command_queue.max(1),
-            max_age: config.outbound.command_max_age,
+            replies: config.replies.clone(),
+            capacity: config.command_queue.max(1),
+            max_age: config.command_max_age,
         }
     }
 

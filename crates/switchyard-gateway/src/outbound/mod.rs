@@ -28,7 +28,7 @@ use switchyard_rest::{RestClient, RestRequest};
 use tokio::sync::{mpsc, watch};
 
 use crate::command::forward::Forwarder;
-pub use crate::config::OutboundConfig;
+use crate::config::GatewayConfig;
 use crate::secret::Secret;
 use crate::{report, routes};
 use inbox::{Inbox, Job, Outcome};
@@ -69,7 +69,7 @@ pub(crate) struct Worker {
     pub broker: Arc<dyn Broker>,
     pub rest: RestClient,
     pub token: Secret,
-    pub config: Arc<OutboundConfig>,
+    pub config: Arc<GatewayConfig>,
     /// Where gateway commands go; `None` when the broker refused the command topics.
     pub commands: Option<Arc<Forwarder>>,
 }
@@ -85,7 +85,7 @@ pub(crate) async fn run(
     let durable = inbox.durable();
     tracing::info!(pattern = %pattern, durable, "outbound path listening");
     let mut tasks = tokio::task::JoinSet::new();
-    let workers: Vec<mpsc::Sender<(Job, Option<u64>)>> = (0..out.config.workers.max(1))
+    let workers: Vec<mpsc::Sender<(Job, Option<u64>)>> = (0..out.config.outbound_workers)
         .map(|_| {
             let (tx, mut rx) = mpsc::channel::<(Job, Option<u64>)>(1024);
             let out = out.clone();

@@ -39,12 +39,13 @@ pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
             .await
             .context("cannot start the RESP listener (broker.resp_port)")?
             .spawn();
-        let sessions = FileSessionStore::new(&config.gateway.session_dir).with_context(|| {
-            format!(
-                "gateway.session_dir = {}",
-                config.gateway.session_dir.display()
-            )
-        })?;
+        let sessions =
+            FileSessionStore::new(&config.gateway.process.session_dir).with_context(|| {
+                format!(
+                    "gateway.session_dir = {}",
+                    config.gateway.process.session_dir.display()
+                )
+            })?;
         return Ok(Backend {
             broker: Arc::new(broker),
             resp: Some(resp),
@@ -59,7 +60,7 @@ pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
     let kv = switchyard_broker::kv::open(
         &config.broker.url,
         &options,
-        &config.gateway.session_dir.join("sessions.json"),
+        &config.gateway.process.session_dir.join("sessions.json"),
     )
     .await
     .map_err(|e| anyhow::anyhow!("session store beside broker.url: {e}"))?;
@@ -85,7 +86,7 @@ async fn start_bot(
     backend: &Backend,
 ) -> anyhow::Result<BotRun> {
     let bot = gateway.bot.clone();
-    let Some(kv) = backend.kv.clone().filter(|_| config.gateway.pool) else {
+    let Some(kv) = backend.kv.clone().filter(|_| config.gateway.process.pool) else {
         let gateway = switchyard_gateway::start(gateway, deps)
             .await
             .with_context(|| format!("cannot start the gateway of bot {bot}"))?;
@@ -120,10 +121,13 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         config.admin.bind = addr;
     }
     if let Some(profile) = args.profile {
-        config.gateway.profile = profile;
+        use serde::Deserialize as _;
+        let name = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(&profile);
+        config.gateway.bot.profile = switchyard_gateway::Profile::deserialize(name)
+            .map_err(|e| anyhow::anyhow!("--profile {profile:?}: {e}"))?;
     }
     let gateways = config.gateway.bot_configs(false)?;
-    if config.gateway.pool && config.broker.url == "embedded" {
+    if config.gateway.process.pool && config.broker.url == "embedded" {
         anyhow::bail!(
             "gateway.pool needs a broker and key-value store shared by every process: set broker.url to redis://… or nats://…"
         );
@@ -131,7 +135,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
     let metrics = admin::install_metrics()?;
     let backend = backend(&config).await?;
     let mut rest_config = config.rest.to_config();
-    rest_config.upstream = config.gateway.api_url.clone();
+    rest_config.upstream = config.gateway.process.api_url.clone();
     let rest = RestClient::new(rest_config)
         .await
         .context("gateway.api_url / [rest]")?;

@@ -31,7 +31,9 @@ pub struct Config {
     pub admin: AdminConfig,
     /// The REST proxy (`switchyard rest-proxy`).
     pub rest: rest::RestSection,
-    /// The gateway (`switchyard run`): bot, token, intents, shards, topics, outbound.
+    /// The gateway (`switchyard run`): bot, token, intents, shards, topics, outbound; read
+    /// apart ([`gateway::GatewaySection::from_table`]) so that its errors name the key.
+    #[serde(skip)]
     pub gateway: gateway::GatewaySection,
     /// Service control (`switchyard run`): the IDENTIFY key, the service registry, the proxy mark.
     pub control: control::ControlSection,
@@ -73,8 +75,17 @@ impl Config {
             section_table.insert(key.clone(), env_value(&value));
             from_env.push(format!("{name} (= {section}.{key})"));
         }
-        let config: Config = table.try_into().map_err(|e: toml::de::Error| {
-            let mut msg = format!("invalid configuration in {origin}: {}", e.message().trim());
+        let gateway = match table.remove("gateway") {
+            Some(toml::Value::Table(gateway)) => gateway,
+            Some(_) => anyhow::bail!("`gateway` in {origin} must be a table"),
+            None => toml::Table::new(),
+        };
+        let read = gateway::keyed::<Config>("", table).and_then(|mut config| {
+            config.gateway = gateway::GatewaySection::from_table(gateway)?;
+            Ok(config)
+        });
+        let config = read.map_err(|e| {
+            let mut msg = format!("invalid configuration in {origin}: {e}");
             if !from_env.is_empty() {
                 msg.push_str(&format!(
                     "; environment overrides in effect: {}",
