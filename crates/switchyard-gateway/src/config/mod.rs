@@ -2,7 +2,7 @@
 //! the `[gateway]` section of the configuration file (keys and defaults are defined here once;
 //! the binary deserializes the section straight into [`GatewayConfig`]).
 
-mod de;
+pub(crate) mod de;
 mod events;
 
 use std::collections::HashSet;

@@ -15,6 +15,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::json;
 use switchyard_broker::{Broker, PartitionKey, Pattern, Topic};
 use switchyard_core::control::{ControlMessage, ControlOp, Identify, Lifecycle, control_topic};
@@ -24,6 +25,7 @@ use tokio::task::JoinHandle;
 pub use proxy::ProxyCounts;
 pub use registry::{Registry, ServiceEntry};
 
+use crate::config::de;
 use crate::error::GatewayError;
 use crate::secret::Secret;
 
@@ -33,12 +35,16 @@ pub const PROXY_GROUP: &str = "gateway-proxy";
 /// Where services send IDENTIFY.
 pub const GATEWAY_CONTROL_TOPIC: &str = "control.gateway";
 
-/// How service control behaves.
-#[derive(Clone, Debug)]
+/// How service control behaves; as a TOML table, the `[control]` section.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ControlConfig {
-    /// The key services must present in IDENTIFY; `None` accepts any key.
+    /// The key services must present in IDENTIFY (`SWITCHYARD_CONTROL_KEY`); `None` accepts
+    /// any key.
+    #[serde(deserialize_with = "de::optional_secret")]
     pub key: Option<Secret>,
-    /// How long a service stays registered without identifying again.
+    /// How long a service stays registered without identifying again (`service_ttl_ms`).
+    #[serde(rename = "service_ttl_ms", deserialize_with = "de::millis_nonzero")]
     pub service_ttl: Duration,
     /// Republish `gateway-proxy.{source}.{topic…}` on `{topic…}`.
     pub proxy: bool,

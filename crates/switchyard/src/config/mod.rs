@@ -6,7 +6,6 @@
 
 pub(crate) mod admin;
 pub(crate) mod broker;
-pub(crate) mod control;
 pub(crate) mod gateway;
 pub(crate) mod rest;
 
@@ -36,7 +35,7 @@ pub struct Config {
     #[serde(skip)]
     pub gateway: gateway::GatewaySection,
     /// Service control (`switchyard run`): the IDENTIFY key, the service registry, the proxy mark.
-    pub control: control::ControlSection,
+    pub control: switchyard_gateway::ControlConfig,
     /// The fake Discord (`switchyard sim`); see `switchyard_sim::SimConfig` for every key.
     pub sim: switchyard_sim::SimConfig,
 }
@@ -104,7 +103,6 @@ impl Config {
         self.admin.validate()?;
         self.rest.validate()?;
         self.gateway.validate()?;
-        self.control.validate()?;
         Ok(())
     }
 }
@@ -187,5 +185,28 @@ mod tests {
         let e = Config::from_sources("[broker]\nurl = \"kafka://x\"\n", "t", env(&[]))
             .expect_err("bad url");
         assert!(e.to_string().contains("broker.url"), "{e}");
+        let e = Config::from_sources("[control]\nservice_ttl_ms = 0\n", "t", env(&[]))
+            .expect_err("zero ttl");
+        assert!(e.to_string().contains("control.service_ttl_ms"), "{e}");
+    }
+
+    #[test]
+    fn sections_read_into_the_libraries_settings() {
+        let config = Config::from_sources(
+            "[control]\nkey = \"sekrit\"\nservice_ttl_ms = 1500\nproxy = false\n",
+            "t",
+            env(&[]),
+        )
+        .expect("valid");
+        let control = &config.control;
+        assert_eq!(control.key.as_ref().map(|k| k.expose()), Some("sekrit"));
+        assert_eq!(control.service_ttl, std::time::Duration::from_millis(1500));
+        assert!(!control.proxy);
+        assert!(!format!("{config:?}").contains("sekrit"), "never printed");
+        let defaults = Config::from_sources("", "t", env(&[])).expect("defaults");
+        assert_eq!(
+            defaults.control.service_ttl,
+            switchyard_gateway::ControlConfig::default().service_ttl
+        );
     }
 }
