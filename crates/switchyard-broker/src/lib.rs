@@ -47,6 +47,7 @@ mod error;
 pub mod keyed;
 pub mod kv;
 pub mod nats;
+mod options_keys;
 pub mod redis;
 mod retry;
 mod select;

@@ -10,8 +10,12 @@ use crate::redis::{RedisBroker, StreamsBroker};
 use crate::url::BackendKind;
 use crate::{Broker, BrokerError, BrokerUrl, RetryPolicy};
 
-/// Limits and retries shared by every backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Limits and retries shared by every backend. As a TOML table (the `[broker]` section), its
+/// keys are flat: `subscriber_buffer`, `max_payload`, `outage_buffer`, `connect_attempts`,
+/// `retry_initial_ms`, `retry_max_ms`, `durable`, `durable_prefixes`, `ack_wait_ms`,
+/// `max_deliver`, `max_len`, `dedup_window_ms`, `durable_name`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "crate::options_keys::OptionKeys")]
 pub struct BrokerOptions {
     /// Connecting at start and reconnecting later.
     pub retry: RetryPolicy,

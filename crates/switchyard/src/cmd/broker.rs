@@ -14,10 +14,10 @@ use crate::config::Config;
 
 pub async fn run(mut config: Config, args: BrokerArgs) -> anyhow::Result<ExitCode> {
     if let Some(port) = args.resp_port {
-        config.broker.resp_port = port;
+        config.broker.process.resp_port = port;
     }
     if let Some(bind) = args.resp_bind {
-        config.broker.resp_bind = bind;
+        config.broker.process.resp_bind = bind;
     }
     if let Some(addr) = args.admin {
         config.admin.bind = addr;

@@ -18,8 +18,8 @@ use crate::config::broker::DEFAULT_RESP_PORT;
 pub fn broker_url(config: &Config, args: &BrokerClientArgs) -> anyhow::Result<String> {
     let url = match &args.broker {
         Some(url) => url.clone(),
-        None if config.broker.url != "embedded" => config.broker.url.clone(),
-        None => format!("redis://127.0.0.1:{}", config.broker.resp_port),
+        None if config.broker.process.url != "embedded" => config.broker.process.url.clone(),
+        None => format!("redis://127.0.0.1:{}", config.broker.process.resp_port),
     };
     if url == "embedded" {
         anyhow::bail!(

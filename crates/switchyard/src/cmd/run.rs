@@ -33,7 +33,7 @@ pub struct Backend {
 /// Opens the configured broker: embedded (with its RESP listener and a file session store),
 /// or Redis/NATS (with their key-value store for sessions).
 pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
-    if config.broker.url == "embedded" {
+    if config.broker.process.url == "embedded" {
         let broker = EmbeddedBroker::new(config.broker.embedded());
         let resp = RespServer::bind(&broker, config.broker.resp())
             .await
@@ -54,11 +54,11 @@ pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
         });
     }
     let options = config.broker.options();
-    let broker = switchyard_broker::connect(&config.broker.url, &options)
+    let broker = switchyard_broker::connect(&config.broker.process.url, &options)
         .await
         .map_err(|e| anyhow::anyhow!("broker.url: {e}"))?;
     let kv = switchyard_broker::kv::open(
-        &config.broker.url,
+        &config.broker.process.url,
         &options,
         &config.gateway.process.session_dir.join("sessions.json"),
     )
@@ -115,7 +115,7 @@ async fn start_bot(
 
 pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(port) = args.resp_port {
-        config.broker.resp_port = port;
+        config.broker.process.resp_port = port;
     }
     if let Some(addr) = args.admin {
         config.admin.bind = addr;
@@ -127,7 +127,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             .map_err(|e| anyhow::anyhow!("--profile {profile:?}: {e}"))?;
     }
     let gateways = config.gateway.bot_configs(false)?;
-    if config.gateway.process.pool && config.broker.url == "embedded" {
+    if config.gateway.process.pool && config.broker.process.url == "embedded" {
         anyhow::bail!(
             "gateway.pool needs a broker and key-value store shared by every process: set broker.url to redis://… or nats://…"
         );
@@ -160,7 +160,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         .map(|b| b.pool.as_ref().map(|p| p.status_fn()))
         .collect();
     let resp_addr = backend.resp.as_ref().map(|r| r.local_addr());
-    let url = crate::redact::redact_url(&config.broker.url);
+    let url = crate::redact::redact_url(&config.broker.process.url);
     let status: admin::StatusFn = Arc::new(move || {
         let control = control_status();
         let gateways: Vec<_> = gw_status.iter().map(|f| f()).collect();
@@ -190,7 +190,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         ),
         None => println!(
             "switchyard run: bot {names} on {}, admin on http://{admin_addr}",
-            crate::redact::redact_url(&config.broker.url)
+            crate::redact::redact_url(&config.broker.process.url)
         ),
     }
     // The process ends when every bot's shards have stopped by themselves (fatal closes),

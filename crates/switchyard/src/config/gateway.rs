@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use switchyard_core::outbound::ReplyNamespace;
 use switchyard_core::{Pattern, TopicTemplate};
 use switchyard_gateway::pool::PoolConfig;
@@ -91,30 +90,12 @@ impl std::fmt::Debug for BotEntry {
     }
 }
 
-/// Deserializes `table` as `T`; an error names the key as `{section}.{key}`.
-pub(super) fn keyed<T: DeserializeOwned>(section: &str, table: toml::Table) -> anyhow::Result<T> {
-    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-        let path = e.path().to_string();
-        let key = match (section, path.as_str()) {
-            ("", _) => path.clone(),
-            (_, ".") => section.to_owned(),
-            _ => format!("{section}.{path}"),
-        };
-        anyhow::anyhow!("{key}: {}", e.inner().message().trim())
-    })
-}
-
 impl GatewaySection {
     /// Reads the `[gateway]` table: this process's keys, then the bot's settings.
     pub(super) fn from_table(mut table: toml::Table) -> anyhow::Result<Self> {
-        let mut own = toml::Table::new();
-        for key in ProcessKeys::KEYS {
-            if let Some(value) = table.remove(key) {
-                own.insert(key.to_owned(), value);
-            }
-        }
-        let process: ProcessKeys = keyed("gateway", own)?;
-        let bot: GatewayConfig = keyed("gateway", table).map_err(|e| {
+        let own = super::split(&mut table, &ProcessKeys::KEYS);
+        let process: ProcessKeys = super::keyed("gateway", own)?;
+        let bot: GatewayConfig = super::keyed("gateway", table).map_err(|e| {
             if e.to_string().contains("unknown field") {
                 anyhow::anyhow!("{e}, or one of {}", ProcessKeys::KEYS.join(", "))
             } else {

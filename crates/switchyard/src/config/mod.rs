@@ -13,6 +13,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 pub use admin::AdminConfig;
 pub use broker::BrokerConfig;
@@ -24,7 +25,9 @@ const SECTIONS: &[&str] = &["broker", "admin", "rest", "gateway", "control", "si
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Which broker, and the embedded broker's listener.
+    /// Which broker, and the embedded broker's listener; read apart
+    /// ([`BrokerConfig::from_table`]) so that its errors name the key.
+    #[serde(skip)]
     pub broker: BrokerConfig,
     /// The admin listener (`/metrics`, `/status`).
     pub admin: AdminConfig,
@@ -74,12 +77,14 @@ impl Config {
             section_table.insert(key.clone(), env_value(&value));
             from_env.push(format!("{name} (= {section}.{key})"));
         }
-        let gateway = match table.remove("gateway") {
-            Some(toml::Value::Table(gateway)) => gateway,
-            Some(_) => anyhow::bail!("`gateway` in {origin} must be a table"),
-            None => toml::Table::new(),
+        let mut section = |name: &str| match table.remove(name) {
+            Some(toml::Value::Table(section)) => Ok(section),
+            Some(_) => Err(anyhow::anyhow!("`{name}` in {origin} must be a table")),
+            None => Ok(toml::Table::new()),
         };
-        let read = gateway::keyed::<Config>("", table).and_then(|mut config| {
+        let (gateway, broker) = (section("gateway")?, section("broker")?);
+        let read = keyed::<Config>("", table).and_then(|mut config| {
+            config.broker = BrokerConfig::from_table(broker)?;
             config.gateway = gateway::GatewaySection::from_table(gateway)?;
             Ok(config)
         });
@@ -105,6 +110,26 @@ impl Config {
         self.gateway.validate()?;
         Ok(())
     }
+}
+
+/// Deserializes `table` as `T`; an error names the key as `{section}.{key}`.
+fn keyed<T: DeserializeOwned>(section: &str, table: toml::Table) -> anyhow::Result<T> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let key = match (section, path.as_str()) {
+            ("", _) => path.clone(),
+            (_, ".") => section.to_owned(),
+            _ => format!("{section}.{path}"),
+        };
+        anyhow::anyhow!("{key}: {}", e.inner().message().trim())
+    })
+}
+
+/// Removes `keys` from `table`, into a table of their own.
+fn split(table: &mut toml::Table, keys: &[&str]) -> toml::Table {
+    keys.iter()
+        .filter_map(|key| table.remove(*key).map(|value| ((*key).to_owned(), value)))
+        .collect()
 }
 
 /// `SWITCHYARD_BROKER_RESP_PORT` → (`broker`, `resp_port`).
@@ -141,7 +166,7 @@ mod tests {
     #[test]
     fn defaults_file_and_env_layer() {
         let config = Config::from_sources("", "test", env(&[])).expect("defaults");
-        assert_eq!(config.broker.resp_port, 7379);
+        assert_eq!(config.broker.process.resp_port, 7379);
         let config = Config::from_sources(
             "[broker]\nresp_port = 7000\n",
             "test",
@@ -151,8 +176,8 @@ mod tests {
             ]),
         )
         .expect("valid");
-        assert_eq!(config.broker.resp_port, 7000);
-        assert_eq!(config.broker.subscriber_buffer, 16);
+        assert_eq!(config.broker.process.resp_port, 7000);
+        assert_eq!(config.broker.options.subscriber_buffer, 16);
     }
 
     #[test]
