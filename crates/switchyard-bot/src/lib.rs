@@ -73,10 +73,10 @@
 mod bot;
 pub mod command;
 mod context;
-pub mod control;
 mod error;
 pub mod event;
 mod handler;
+pub mod lifecycle;
 mod nonce;
 mod rest;
 mod runner;

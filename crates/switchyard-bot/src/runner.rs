@@ -19,9 +19,9 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::bot::{Bot, ErrorReport, GroupKind, check_name};
 use crate::context::{BotShared, Ids, Incoming};
-use crate::control::{self, Command};
 use crate::error::{BotStartError, HandlerError};
 use crate::handler::HandlerFuture;
+use crate::lifecycle::{self, Command};
 use crate::rest::Replies;
 
 /// Why one run of a bot ended.
@@ -118,7 +118,7 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
         .map_err(|e| BotStartError::Config(format!("Bot::outbound {:?}: {e}", bot.outbound)))?;
     let broker = deps.broker.clone();
     let mut control_sub = broker
-        .subscribe(&(&control::topic(&bot.name)?).into())
+        .subscribe(&(&lifecycle::topic(&bot.name)?).into())
         .await?;
     let replies = Arc::new(Replies::new(&bot.name, &deps.instance));
     let reply_pattern = Pattern::new(&replies.pattern())
@@ -129,7 +129,7 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
         AbortOnDrop(tokio::spawn(async move { replies.run(reply_sub).await }))
     };
     let mut events = subscribe(bot, broker.as_ref(), &pattern).await?;
-    control::identify(
+    lifecycle::identify(
         broker.as_ref(),
         &bot.name,
         &deps.instance,
@@ -157,13 +157,13 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
             _ = stopped(&mut deps.stop) => break Ok(Exit::Stopped),
             _ = heartbeat.tick() => {
                 // Repeated IDENTIFY keeps this instance in the gateway's registry.
-                if let Err(e) = control::identify(broker.as_ref(), &bot.name, &deps.instance, &bot.version, &deps.key).await {
+                if let Err(e) = lifecycle::identify(broker.as_ref(), &bot.name, &deps.instance, &bot.version, &deps.key).await {
                     tracing::warn!(bot = %bot.name, error = %e, "cannot repeat IDENTIFY");
                 }
             }
             msg = control_sub.recv() => match msg {
                 None => break Err(BotStartError::SubscriptionClosed),
-                Some(m) => match control::interpret(&m.payload, &bot.name, &deps.instance) {
+                Some(m) => match lifecycle::interpret(&m.payload, &bot.name, &deps.instance) {
                     Command::Shutdown(reason) => {
                         tracing::info!(bot = %bot.name, ?reason, "SHUTDOWN");
                         break Ok(Exit::Shutdown);

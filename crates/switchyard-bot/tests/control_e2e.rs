@@ -9,7 +9,7 @@ use std::time::Duration;
 use support::*;
 use switchyard_bot::{BotStartError, ServeError, ServeOptions, Shutdown, serve};
 use switchyard_gateway::Secret;
-use switchyard_gateway::control::{self, ControlConfig};
+use switchyard_gateway::services::{self, ControlConfig};
 
 #[switchyard_bot::bot]
 mod echo {
@@ -41,7 +41,7 @@ async fn the_gateway_registers_keeps_refuses_and_stops_bots() {
         service_ttl: Duration::from_millis(300),
         proxy: false,
     };
-    let control = control::start(broker.clone(), config)
+    let control = services::start(broker.clone(), config)
         .await
         .expect("control");
 

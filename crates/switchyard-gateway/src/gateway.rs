@@ -16,7 +16,7 @@ use crate::config::GatewayConfig;
 use crate::error::{DiscordError, GatewayError, ShardStopped};
 use crate::outbound::{self, Worker};
 use crate::queue::{IdentifyQueue, SessionStartLimit};
-use crate::route::Router;
+use crate::router::Router;
 use crate::session::{SessionStore, run_saver};
 use crate::shard::Progress;
 use crate::shards::{ShardCtx, ShardSet};

@@ -30,7 +30,6 @@
 mod close;
 mod command;
 mod config;
-pub mod control;
 mod error;
 mod gateway;
 mod outbound;
@@ -38,9 +37,10 @@ pub mod pool;
 mod publish;
 mod queue;
 mod report;
-mod route;
-mod routes;
+mod route_allowlist;
+mod router;
 mod secret;
+pub mod services;
 mod session;
 mod shard;
 mod shards;
@@ -51,11 +51,11 @@ pub use config::{
     DEFAULT_COMMAND_MAX_AGE, DEFAULT_SESSION_SAVE_INTERVAL, GatewayConfig, PayloadMode, Profile,
     ShardRange, UnknownEvent, parse_intents, unknown_events,
 };
-pub use control::{ControlConfig, RunningControl, ServiceEntry};
 pub use error::{DiscordError, GatewayError, ShardStopped};
 pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, ShardHandle, start, start_empty};
-pub use routes::{DEFAULT_GROUPS as DEFAULT_ROUTE_GROUPS, RouteAllowlist};
+pub use route_allowlist::{DEFAULT_GROUPS as DEFAULT_ROUTE_GROUPS, RouteAllowlist};
 pub use secret::Secret;
+pub use services::{ControlConfig, RunningControl, ServiceEntry};
 pub use session::{
     FileSessionStore, KvSessionStore, SavedSession, SessionStore, SessionStoreError, session_key,
 };

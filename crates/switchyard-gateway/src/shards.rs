@@ -17,7 +17,7 @@ use crate::command::holder::Holder;
 use crate::config::GatewayConfig;
 use crate::error::{GatewayError, ShardStopped};
 use crate::queue::IdentifyQueue;
-use crate::route::Router;
+use crate::router::Router;
 use crate::session::{SessionStore, SessionStoreError, save_changed, session_key};
 use crate::shard::{Progress, ShardTask};
 use crate::status::{ShardList, ShardStatus};

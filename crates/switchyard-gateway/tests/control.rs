@@ -11,7 +11,7 @@ use switchyard_broker::embedded::EmbeddedBroker;
 use switchyard_broker::{Broker, Pattern, Subscription, Topic};
 use switchyard_core::control::{ControlMessage, ControlOp};
 use switchyard_gateway::Secret;
-use switchyard_gateway::control::{self, ControlConfig, RunningControl};
+use switchyard_gateway::services::{self, ControlConfig, RunningControl};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -25,7 +25,7 @@ async fn start(broker: &Arc<dyn Broker>, key: Option<&str>, ttl_ms: u64) -> Runn
         service_ttl: Duration::from_millis(ttl_ms),
         proxy: true,
     };
-    control::start(broker.clone(), config)
+    services::start(broker.clone(), config)
         .await
         .expect("control starts")
 }
@@ -219,7 +219,7 @@ async fn proxied_messages_are_counted_per_source_and_republished_unchanged() {
 
 #[tokio::test]
 async fn proxied_sources_are_counted_by_name_up_to_a_cap() {
-    use switchyard_gateway::control::proxy::{MAX_SOURCES, OTHER_SOURCE};
+    use switchyard_gateway::services::proxy::{MAX_SOURCES, OTHER_SOURCE};
     let broker = broker();
     let control = start(&broker, None, 30_000).await;
     let mut out = sub(&broker, "replies.>").await;
@@ -289,7 +289,7 @@ async fn a_shutdown_sent_by_anyone_takes_the_service_off_the_registry() {
     }
     assert_eq!(control.services().len(), 2);
     // As `switchyard control shutdown echo -i echo-1` sends it, from another process.
-    control::send(&*broker, ControlOp::Shutdown, "echo", Some("echo-1"), None)
+    services::send(&*broker, ControlOp::Shutdown, "echo", Some("echo-1"), None)
         .await
         .expect("sent");
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -303,7 +303,7 @@ async fn a_shutdown_sent_by_anyone_takes_the_service_off_the_registry() {
     }
     assert_eq!(control.services()[0].instance, "echo-2");
     // A REBOOT keeps it registered.
-    control::send(&*broker, ControlOp::Reboot, "echo", None, None)
+    services::send(&*broker, ControlOp::Reboot, "echo", None, None)
         .await
         .expect("sent");
     tokio::time::sleep(Duration::from_millis(100)).await;

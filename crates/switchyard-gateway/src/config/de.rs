@@ -10,7 +10,7 @@ use switchyard_core::outbound::ReplyNamespace;
 use switchyard_core::{Pattern, TopicTemplate};
 use twilight_gateway::Intents;
 
-use crate::routes::RouteAllowlist;
+use crate::route_allowlist::RouteAllowlist;
 use crate::secret::Secret;
 
 pub(crate) fn name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

@@ -15,7 +15,7 @@ use twilight_gateway::Intents;
 
 pub use events::{UnknownEvent, unknown_events};
 
-use crate::routes::RouteAllowlist;
+use crate::route_allowlist::RouteAllowlist;
 use crate::secret::Secret;
 
 /// What is published for each event.

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, watch};
 use crate::command::forward::Forwarder;
 use crate::config::GatewayConfig;
 use crate::secret::Secret;
-use crate::{report, routes};
+use crate::{report, route_allowlist};
 use inbox::{Inbox, Job, Outcome};
 
 /// The keyed group in which every process of `bot` reads its outbound topics, so that each
@@ -188,14 +188,15 @@ impl Worker {
                 reply_to,
             ),
             Outbound::Request { call, reply_to } => {
-                let (method, path) = match routes::admit(&call, &self.config.allowed_routes) {
-                    Ok(admitted) => admitted,
-                    Err(mut r) => {
-                        r.reply_to = reply_to;
-                        self.refused(topic, payload, r).await;
-                        return Outcome::Done;
-                    }
-                };
+                let (method, path) =
+                    match route_allowlist::admit(&call, &self.config.allowed_routes) {
+                        Ok(admitted) => admitted,
+                        Err(mut r) => {
+                            r.reply_to = reply_to;
+                            self.refused(topic, payload, r).await;
+                            return Outcome::Done;
+                        }
+                    };
                 let mut req = RestRequest::new(method, &path, token);
                 if let Some(body) = &call.body {
                     req = req.json(body);

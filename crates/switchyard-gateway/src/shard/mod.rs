@@ -31,7 +31,7 @@ use crate::command::holder::Queued;
 use crate::config::GatewayConfig;
 use crate::error::ShardStopped;
 use crate::queue::IdentifyQueue;
-use crate::route::Router;
+use crate::router::Router;
 use crate::session::SavedSession;
 use crate::status::{ShardPhase, ShardStatus};
 

@@ -19,7 +19,7 @@ use crate::command::now_ms;
 use crate::command::pending::Commands;
 use crate::config::GatewayConfig;
 use crate::queue::IdentifyQueue;
-use crate::route::{Routed, Router, Scratch};
+use crate::router::{Routed, Router, Scratch};
 use crate::session::SavedSession;
 use crate::status::{ShardPhase, ShardStatus};
 use switchyard_core::outbound::{Answer, ErrorKind};

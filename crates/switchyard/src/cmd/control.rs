@@ -16,7 +16,7 @@ pub async fn run(config: Config, args: ControlArgs) -> anyhow::Result<ExitCode> 
         LifecycleOp::Shutdown => ControlOp::Shutdown,
         LifecycleOp::Reboot => ControlOp::Reboot,
     };
-    switchyard_gateway::control::send(
+    switchyard_gateway::services::send(
         broker.as_ref(),
         op,
         &args.service,

@@ -150,7 +150,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         bots.push(start_bot(gateway, deps, &config, &backend).await?);
     }
     let control =
-        switchyard_gateway::control::start(backend.broker.clone(), config.control.clone())
+        switchyard_gateway::services::start(backend.broker.clone(), config.control.clone())
             .await
             .context("cannot start service control on control.gateway")?;
     let control_status = control.status_fn();
