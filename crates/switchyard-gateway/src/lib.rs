@@ -49,11 +49,11 @@ mod status;
 
 pub use config::{
     DEFAULT_COMMAND_MAX_AGE, DEFAULT_SESSION_SAVE_INTERVAL, GatewayConfig, PayloadMode, Profile,
-    ShardRange, UnknownEvent, parse_intents, unknown_events,
+    ShardRange, UnknownEvent, UnknownIntent, parse_intents, unknown_events,
 };
 pub use error::{DiscordError, GatewayError, ShardStopped};
 pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, ShardHandle, start, start_empty};
-pub use route_allowlist::{DEFAULT_GROUPS as DEFAULT_ROUTE_GROUPS, RouteAllowlist};
+pub use route_allowlist::{BadRoute, DEFAULT_GROUPS as DEFAULT_ROUTE_GROUPS, RouteAllowlist};
 pub use secret::Secret;
 pub use services::{ControlConfig, RunningControl, ServiceEntry};
 pub use session::{

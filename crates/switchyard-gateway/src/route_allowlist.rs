@@ -48,6 +48,16 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// An allowlist entry that is neither a group nor a valid path pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("route {entry:?}: {problem}; groups: {groups}", groups = DEFAULT_GROUPS.join(", "))]
+pub struct BadRoute {
+    /// The entry as given.
+    pub entry: String,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
 /// A parsed allowlist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteAllowlist {
@@ -63,7 +73,7 @@ impl Default for RouteAllowlist {
 
 impl RouteAllowlist {
     /// Parses entries (group names or patterns); the error names the bad entry.
-    pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+    pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, BadRoute> {
         let mut rules = Vec::new();
         for entry in entries {
             let entry = entry.trim();
@@ -72,10 +82,7 @@ impl RouteAllowlist {
                     rules.push(rule(p)?);
                 }
             } else {
-                rules.push(
-                    rule(entry)
-                        .map_err(|e| format!("{e}; groups: {}", DEFAULT_GROUPS.join(", ")))?,
-                );
+                rules.push(rule(entry)?);
             }
         }
         Ok(RouteAllowlist { rules })
@@ -105,29 +112,31 @@ pub fn strip_api(path: &str) -> &str {
     if rest.starts_with('/') { rest } else { path }
 }
 
-fn rule(entry: &str) -> Result<Rule, String> {
+fn rule(entry: &str) -> Result<Rule, BadRoute> {
+    let bad = |problem| BadRoute {
+        entry: entry.to_owned(),
+        problem,
+    };
     let (method, path) = match entry.split_once(' ') {
         Some((m, p)) => {
             let method = Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes())
-                .map_err(|_| format!("bad method in route {entry:?}"))?;
+                .map_err(|_| bad("not an HTTP method"))?;
             (Some(method), p.trim())
         }
         None => (None, entry),
     };
     if !path.starts_with('/') {
-        return Err(format!(
-            "route {entry:?} is neither a group nor a path pattern starting with /"
-        ));
+        return Err(bad("neither a group nor a path pattern starting with /"));
     }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut segs = Vec::with_capacity(parts.len());
     for (i, p) in parts.iter().enumerate() {
         segs.push(match *p {
             "**" if i + 1 == parts.len() => Seg::Rest,
-            "**" => return Err(format!("`**` must be last in route {entry:?}")),
+            "**" => return Err(bad("`**` must be last")),
             "*" => Seg::One,
             "{id}" => Seg::Id,
-            "" => return Err(format!("empty segment in route {entry:?}")),
+            "" => return Err(bad("an empty segment")),
             lit => Seg::Literal(lit.to_owned()),
         });
     }

@@ -32,6 +32,22 @@ pub enum Routed<'a> {
     Control(u64),
 }
 
+/// Why a frame was not published.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unroutable {
+    /// The frame is not a dispatch the router can read.
+    #[error(transparent)]
+    Frame(RouteError),
+    /// The topic rendered for it is not a valid topic.
+    #[error("the topic rendered for it, {topic:?}, is not a valid topic: {source}")]
+    Topic {
+        /// The rendered topic.
+        topic: String,
+        /// What is wrong with it.
+        source: switchyard_core::NameError,
+    },
+}
+
 /// Turns frames into topics and payloads for one bot.
 #[derive(Debug)]
 pub struct Router {
@@ -88,11 +104,11 @@ impl Router {
         session: &str,
         received_ms: u64,
         scratch: &mut Scratch,
-    ) -> Result<Routed<'a>, RouteError> {
+    ) -> Result<Routed<'a>, Unroutable> {
         let dispatch = match parse_dispatch(frame) {
             Ok(d) => d,
             Err(RouteError::NotDispatch(op)) => return Ok(Routed::Control(op)),
-            Err(e) => return Err(e),
+            Err(e) => return Err(Unroutable::Frame(e)),
         };
         let own_user = self.own_user();
         if !self.config.publishes(&dispatch.event)
@@ -112,9 +128,9 @@ impl Router {
         self.config
             .topic_template
             .render_into(&ctx, &mut scratch.topic);
-        let topic = Topic::new(&scratch.topic).map_err(|e| RouteError::BadId {
-            field: "topic",
-            value: e.to_string(),
+        let topic = Topic::new(&scratch.topic).map_err(|source| Unroutable::Topic {
+            topic: scratch.topic.clone(),
+            source,
         })?;
         let (payload, id) = match self.config.payload {
             PayloadMode::Raw => (Bytes::copy_from_slice(dispatch.data.as_bytes()), None),

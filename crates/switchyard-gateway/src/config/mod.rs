@@ -226,8 +226,23 @@ impl GatewayConfig {
     }
 }
 
+/// An intent name that is neither one of Discord's nor a number of known intent bits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown intent {name:?}; known: {known}", known = known_intents())]
+pub struct UnknownIntent {
+    /// The name as given.
+    pub name: String,
+}
+
+fn known_intents() -> String {
+    let known: Vec<&str> = Intents::all().iter_names().map(|(n, _)| n).collect();
+    known.join(", ")
+}
+
 /// Parses intent names (`GUILD_MESSAGES`, case-insensitive) or numbers into [`Intents`].
-pub fn parse_intents<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Intents, String> {
+pub fn parse_intents<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Intents, UnknownIntent> {
     let mut intents = Intents::empty();
     for name in names {
         let upper = name.trim().to_ascii_uppercase();
@@ -240,11 +255,9 @@ pub fn parse_intents<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Int
         match flag {
             Some(f) => intents |= f,
             None => {
-                let known: Vec<&str> = Intents::all().iter_names().map(|(n, _)| n).collect();
-                return Err(format!(
-                    "unknown intent {name:?}; known: {}",
-                    known.join(", ")
-                ));
+                return Err(UnknownIntent {
+                    name: name.to_owned(),
+                });
             }
         }
     }
