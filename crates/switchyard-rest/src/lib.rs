@@ -63,7 +63,7 @@ pub mod route;
 pub mod store;
 
 pub use client::{RestBody, RestClient, RestRequest, RestResponse};
-pub use config::{Rate, RestConfig, WaitMode};
+pub use config::{InvalidRestConfig, Rate, RestConfig, WaitMode};
 pub use error::RestError;
 pub use limiter::{Limiter, LimiterStats};
 pub use route::RouteInfo;

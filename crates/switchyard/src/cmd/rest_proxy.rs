@@ -5,60 +5,59 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use switchyard_rest::RestClient;
+use switchyard_rest::{RestClient, WaitMode};
 
 use crate::admin;
 use crate::cli::RestProxyArgs;
 use crate::config::Config;
-use crate::config::rest::RestMode;
 use crate::redact::redact_url;
 
 pub async fn run(mut config: Config, args: RestProxyArgs) -> anyhow::Result<ExitCode> {
     let rest = &mut config.rest;
     if let Some(port) = args.port {
-        rest.port = port;
+        rest.process.port = port;
     }
     if let Some(bind) = args.bind {
-        rest.bind = bind;
+        rest.process.bind = bind;
     }
     if let Some(upstream) = args.upstream {
-        rest.upstream = upstream;
+        rest.config.upstream = upstream;
     }
     if let Some(redis) = args.redis {
-        rest.redis = Some(redis);
+        rest.config.redis = Some(redis);
     }
     if args.fail_fast {
-        rest.mode = RestMode::FailFast;
+        rest.config.wait = WaitMode::FailFast;
     }
     if let Some(addr) = args.admin {
         config.admin.bind = addr;
     }
     config
         .rest
-        .validate_flags()
+        .validate()
         .context("invalid rest-proxy options")?;
     let rest = &config.rest;
     let metrics = admin::install_metrics()?;
-    let client = RestClient::new(rest.to_config())
+    let client = RestClient::new(rest.config.clone())
         .await
-        .with_context(|| match &rest.redis {
+        .with_context(|| match &rest.config.redis {
             Some(url) => format!(
                 "cannot start the REST limiter (rest.redis = {})",
                 redact_url(url)
             ),
             None => "cannot start the REST client".to_owned(),
         })?;
-    let listener = tokio::net::TcpListener::bind((rest.bind, rest.port))
+    let listener = tokio::net::TcpListener::bind((rest.process.bind, rest.process.port))
         .await
         .with_context(|| {
             format!(
                 "cannot bind the REST proxy on {}:{} (rest.port / --port)",
-                rest.bind, rest.port
+                rest.process.bind, rest.process.port
             )
         })?;
     let addr = listener.local_addr().context("proxy address")?;
     let status_client = client.clone();
-    let upstream = redact_url(&rest.upstream);
+    let upstream = redact_url(&rest.config.upstream);
     let status_upstream = upstream.clone();
     let status: admin::StatusFn = Arc::new(move || {
         serde_json::json!({
@@ -76,7 +75,7 @@ pub async fn run(mut config: Config, args: RestProxyArgs) -> anyhow::Result<Exit
     switchyard_rest::proxy::serve(
         listener,
         client,
-        config.rest.secret.clone(),
+        config.rest.process.secret.clone(),
         super::broker::shutdown_signal(),
     )
     .await

@@ -134,7 +134,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
     }
     let metrics = admin::install_metrics()?;
     let backend = backend(&config).await?;
-    let mut rest_config = config.rest.to_config();
+    let mut rest_config = config.rest.config.clone();
     rest_config.upstream = config.gateway.process.api_url.clone();
     let rest = RestClient::new(rest_config)
         .await

@@ -31,7 +31,8 @@ pub struct Config {
     pub broker: BrokerConfig,
     /// The admin listener (`/metrics`, `/status`).
     pub admin: AdminConfig,
-    /// The REST proxy (`switchyard rest-proxy`).
+    /// The REST proxy (`switchyard rest-proxy`); read apart ([`rest::RestSection::from_table`]).
+    #[serde(skip)]
     pub rest: rest::RestSection,
     /// The gateway (`switchyard run`): bot, token, intents, shards, topics, outbound; read
     /// apart ([`gateway::GatewaySection::from_table`]) so that its errors name the key.
@@ -82,9 +83,10 @@ impl Config {
             Some(_) => Err(anyhow::anyhow!("`{name}` in {origin} must be a table")),
             None => Ok(toml::Table::new()),
         };
-        let (gateway, broker) = (section("gateway")?, section("broker")?);
+        let (gateway, broker, rest) = (section("gateway")?, section("broker")?, section("rest")?);
         let read = keyed::<Config>("", table).and_then(|mut config| {
             config.broker = BrokerConfig::from_table(broker)?;
+            config.rest = rest::RestSection::from_table(rest)?;
             config.gateway = gateway::GatewaySection::from_table(gateway)?;
             Ok(config)
         });
