@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use bytes::Bytes;
 use futures_util::TryStreamExt as _;
 
+use crate::body::BodyStream;
 use crate::config::RestConfig;
 use crate::error::RestError;
 use crate::headers;
@@ -41,10 +42,10 @@ pub enum RestBody {
     /// A buffered body; it can be replayed, so a 429 is retried.
     Bytes(Bytes),
     /// A streamed body (uploads); sent once, so a 429 is passed on.
-    Stream(axum::body::Body),
+    Stream(BodyStream),
     /// A body of this many bytes, read only once the request has its place in its bucket's
     /// queue (so queue order is arrival order), then replayable like [`RestBody::Bytes`].
-    Buffer(axum::body::Body, usize),
+    Buffer(BodyStream, usize),
 }
 
 /// A request to Discord's REST API.
@@ -135,12 +136,12 @@ impl RestResponse {
         }
     }
 
-    /// The body as a stream for an HTTP server.
-    pub fn into_body(self) -> axum::body::Body {
+    /// The body as a stream, read as it arrives (for an HTTP server relaying it).
+    pub fn into_body(self) -> BodyStream {
         match self.body {
-            Body::Buffered(b) => axum::body::Body::from(b),
+            Body::Buffered(b) => BodyStream::from(b),
             Body::Upstream(r) => {
-                axum::body::Body::from_stream(r.bytes_stream().map_err(|e| e.without_url()))
+                BodyStream::from_stream(r.bytes_stream().map_err(|e| e.without_url()))
             }
         }
     }
@@ -199,7 +200,7 @@ impl RestClient {
             .and_then(|v| v.to_str().ok());
         let mut ticket = self.limiter.enqueue(auth, route).await?;
         let body = match req.body {
-            RestBody::Buffer(body, len) => match axum::body::to_bytes(body, len).await {
+            RestBody::Buffer(body, len) => match body.read_at_most(len).await {
                 Ok(b) => RestBody::Bytes(b),
                 Err(_) => {
                     return Err(RestError::InvalidRequest(
@@ -238,7 +239,7 @@ impl RestClient {
                 .headers(headers.clone());
             match (&replay, stream.take()) {
                 (_, Some(body)) => {
-                    builder = builder.body(reqwest::Body::wrap_stream(body.into_data_stream()));
+                    builder = builder.body(reqwest::Body::wrap_stream(body));
                 }
                 (Some(b), None) if !b.is_empty() || !matches!(req.method, Method::GET) => {
                     builder = builder.body(b.clone());

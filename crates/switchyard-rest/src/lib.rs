@@ -16,7 +16,7 @@
 //! ```
 //!
 //! One [`RestClient`] (one [`Limiter`]) per process serves every token: the Authorization
-//! header selects the token's limiter. The proxy ([`proxy::router`]) is the same client behind
+//! header selects the token's limiter. The proxy ([`proxy::serve`]) is the same client behind
 //! an HTTP server, so the gateway and the proxy never need two limiters.
 //!
 //! # Rules
@@ -52,6 +52,7 @@
 //! logic here is our own, one set of rules implemented twice (in Rust for the local store, in
 //! Lua for Redis) and tested against the fake Discord.
 
+mod body;
 pub mod budget;
 pub mod client;
 pub mod config;
@@ -62,6 +63,7 @@ pub mod proxy;
 pub mod route;
 pub mod store;
 
+pub use body::BodyStream;
 pub use client::{RestBody, RestClient, RestRequest, RestResponse};
 pub use config::{Rate, RestConfig, WaitMode};
 pub use error::RestError;
