@@ -129,10 +129,7 @@ impl RestResponse {
     pub async fn bytes(self) -> Result<Bytes, RestError> {
         match self.body {
             Body::Buffered(b) => Ok(b),
-            Body::Upstream(r) => r
-                .bytes()
-                .await
-                .map_err(|e| RestError::Upstream(e.without_url())),
+            Body::Upstream(r) => r.bytes().await.map_err(RestError::upstream),
         }
     }
 
@@ -187,7 +184,8 @@ impl RestClient {
     ///
     /// Errors: [`RestError::RateLimited`] when the wait would exceed the maximum (or the
     /// limiter fails fast), [`RestError::TokenLocked`] after a 401 for this token,
-    /// [`RestError::Upstream`] when Discord cannot be reached.
+    /// [`RestError::Connect`], [`RestError::Timeout`] or [`RestError::Interrupted`] when
+    /// Discord cannot be reached ([`RestError::is_upstream`]).
     pub async fn send(&self, req: RestRequest) -> Result<RestResponse, RestError> {
         let started = Instant::now();
         let api = api_path(&req.path).ok_or_else(|| {
@@ -254,7 +252,7 @@ impl RestClient {
                         .complete(&ticket, &Observed::default(), 0, false)
                         .await;
                     record(&ticket, "502", sent);
-                    return Err(RestError::Upstream(e.without_url()));
+                    return Err(RestError::upstream(e));
                 }
             };
             let status = response.status();

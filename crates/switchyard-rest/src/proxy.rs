@@ -129,7 +129,7 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
         Err(e @ RestError::TokenLocked) => {
             proxy_error(StatusCode::UNAUTHORIZED, "token-locked", &e.to_string())
         }
-        Err(e @ RestError::Upstream(_)) => {
+        Err(e) if e.is_upstream() => {
             tracing::warn!(error = %e, "upstream unreachable");
             proxy_error(
                 StatusCode::BAD_GATEWAY,
