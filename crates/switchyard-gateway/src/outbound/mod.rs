@@ -140,7 +140,7 @@ fn report_payload(payload: &[u8]) -> String {
     if (names_token_route(b"webhooks") || names_token_route(b"interactions"))
         && let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(payload)
         && let Some(Value::String(path)) = obj.get("path")
-        && let std::borrow::Cow::Owned(redacted) = switchyard_rest::route::redact_token(path)
+        && let std::borrow::Cow::Owned(redacted) = switchyard_rest::redact_token(path)
     {
         obj.insert("path".into(), Value::String(redacted));
         let text = Value::Object(obj).to_string();
@@ -227,7 +227,7 @@ impl Worker {
         let what = format!(
             "{} {}",
             req.method,
-            switchyard_rest::route::redact_token(&req.path)
+            switchyard_rest::redact_token(&req.path)
         );
         let res = match self.rest.send(req).await {
             Ok(r) => r,
