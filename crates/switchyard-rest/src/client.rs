@@ -14,7 +14,7 @@ use crate::config::RestConfig;
 use crate::error::RestError;
 use crate::headers;
 use crate::limiter::{Limiter, Ticket};
-use crate::route::{RouteInfo, api_path};
+use crate::ratelimit_route::{RouteInfo, api_path};
 use crate::store::Observed;
 
 /// Headers that belong to one connection and are never forwarded.

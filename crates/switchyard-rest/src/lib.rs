@@ -60,7 +60,7 @@ mod error;
 mod headers;
 mod limiter;
 mod proxy;
-mod route;
+mod ratelimit_route;
 mod store;
 
 pub use body::BodyStream;
@@ -69,4 +69,4 @@ pub use config::{Rate, RestConfig, WaitMode};
 pub use error::RestError;
 pub use limiter::{Limiter, LimiterStats};
 pub use proxy::{SECRET_HEADER, serve as serve_proxy};
-pub use route::{RouteInfo, is_id, redact_token};
+pub use ratelimit_route::{RouteInfo, is_id, redact_token};

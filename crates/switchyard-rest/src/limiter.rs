@@ -15,7 +15,7 @@ use tokio::sync::OwnedMutexGuard;
 use crate::budget::Budget;
 use crate::config::{Rate, RestConfig, WaitMode};
 use crate::error::RestError;
-use crate::route::RouteInfo;
+use crate::ratelimit_route::RouteInfo;
 use crate::store::{Ask, Decision, Observed, Store, local::LocalStore, redis::RedisStore};
 
 /// Longest sleep between two looks at a bucket held by another node's first request.

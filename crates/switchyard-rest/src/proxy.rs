@@ -19,7 +19,7 @@ use crate::body::BodyStream;
 use crate::client::{HOP_BY_HOP, RestBody, RestClient, RestRequest};
 use crate::error::RestError;
 use crate::headers::{QUEUE_MS, json_response, proxy_error, synthetic_429};
-use crate::route::api_path;
+use crate::ratelimit_route::api_path;
 
 /// Header carrying the proxy's secret when one is configured (stripped before forwarding).
 pub const SECRET_HEADER: &str = "x-switchyard-secret";
