@@ -13,7 +13,7 @@ type Chunks = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
 /// A body as a stream of chunks: an upload sent without being buffered
 /// ([`RestBody::Stream`](crate::RestBody::Stream)), or a response body read as it arrives
-/// ([`RestResponse::into_body`](crate::RestResponse::into_body)). Read it as a
+/// ([`HttpResponse::into_body`](crate::HttpResponse::into_body)). Read it as a
 /// [`Stream`] of `io::Result<Bytes>`; an error ends the body.
 pub struct BodyStream {
     inner: Inner,

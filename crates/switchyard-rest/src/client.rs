@@ -48,9 +48,11 @@ pub enum RestBody {
     Buffer(BodyStream, usize),
 }
 
-/// A request to Discord's REST API.
+/// An HTTP request to Discord's REST API as the client sends it: method, `/api` path, query,
+/// headers (the token among them) and body. (A bot built with `switchyard-bot` describes its
+/// calls with that crate's `RestRequest` instead, which the gateway turns into one of these.)
 #[derive(Debug)]
-pub struct RestRequest {
+pub struct HttpRequest {
     /// Method.
     pub method: Method,
     /// Path with its `/api[/vN]` prefix, e.g. `/api/v10/channels/1/messages`.
@@ -63,7 +65,7 @@ pub struct RestRequest {
     pub body: RestBody,
 }
 
-impl RestRequest {
+impl HttpRequest {
     /// A request for `path` relative to `/api/v10` (e.g. `/channels/1/messages`) with
     /// `Authorization: Bot {token}`; paths already starting with `/api` are kept.
     pub fn new(method: Method, path: &str, token: Option<&str>) -> Self {
@@ -84,7 +86,7 @@ impl RestRequest {
                 headers.insert(header::AUTHORIZATION, v);
             }
         }
-        RestRequest {
+        HttpRequest {
             method,
             path,
             query: None,
@@ -110,9 +112,9 @@ enum Body {
     Buffered(Bytes),
 }
 
-/// Discord's answer.
+/// Discord's HTTP answer to an [`HttpRequest`], its body still streaming.
 #[derive(Debug)]
-pub struct RestResponse {
+pub struct HttpResponse {
     /// Status.
     pub status: StatusCode,
     /// Headers (rate-limit headers included).
@@ -124,7 +126,7 @@ pub struct RestResponse {
     body: Body,
 }
 
-impl RestResponse {
+impl HttpResponse {
     /// The whole body.
     pub async fn bytes(self) -> Result<Bytes, RestError> {
         match self.body {
@@ -186,7 +188,7 @@ impl RestClient {
     /// limiter fails fast), [`RestError::TokenLocked`] after a 401 for this token,
     /// [`RestError::Connect`], [`RestError::Timeout`] or [`RestError::Interrupted`] when
     /// Discord cannot be reached ([`RestError::is_upstream`]).
-    pub async fn send(&self, req: RestRequest) -> Result<RestResponse, RestError> {
+    pub async fn send(&self, req: HttpRequest) -> Result<HttpResponse, RestError> {
         let started = Instant::now();
         let api = api_path(&req.path).ok_or_else(|| {
             RestError::InvalidRequest("the path must start with /api/".to_owned())
@@ -300,8 +302,8 @@ fn finish(
     headers: HeaderMap,
     attempts: u32,
     body: Body,
-) -> RestResponse {
-    RestResponse {
+) -> HttpResponse {
+    HttpResponse {
         status,
         headers,
         queued: ticket.queued,

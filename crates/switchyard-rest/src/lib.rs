@@ -4,10 +4,10 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), switchyard_rest::RestError> {
-//! use switchyard_rest::{RestClient, RestConfig, RestRequest};
+//! use switchyard_rest::{RestClient, RestConfig, HttpRequest};
 //! use axum::http::Method;
 //! let client = RestClient::new(RestConfig::default()).await?;
-//! let req = RestRequest::new(Method::POST, "/channels/123/messages", Some("token"))
+//! let req = HttpRequest::new(Method::POST, "/channels/123/messages", Some("token"))
 //!     .json(&serde_json::json!({"content": "hi"}));
 //! let res = client.send(req).await?;
 //! let (status, queued) = (res.status, res.queued);
@@ -64,7 +64,7 @@ mod ratelimit_route;
 mod store;
 
 pub use body::BodyStream;
-pub use client::{RestBody, RestClient, RestRequest, RestResponse};
+pub use client::{HttpRequest, HttpResponse, RestBody, RestClient};
 pub use config::{Rate, RestConfig, WaitMode};
 pub use error::RestError;
 pub use limiter::{Limiter, LimiterStats};

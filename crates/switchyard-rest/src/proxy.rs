@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::serve::ListenerExt as _;
 
 use crate::body::BodyStream;
-use crate::client::{HOP_BY_HOP, RestBody, RestClient, RestRequest};
+use crate::client::{HOP_BY_HOP, HttpRequest, RestBody, RestClient};
 use crate::error::RestError;
 use crate::headers::{QUEUE_MS, json_response, proxy_error, synthetic_429};
 use crate::ratelimit_route::api_path;
@@ -91,7 +91,7 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
         }
         _ => RestBody::Stream(BodyStream::from_stream(body.into_data_stream())),
     };
-    let request = RestRequest {
+    let request = HttpRequest {
         method: parts.method.clone(),
         path: path.to_owned(),
         query: parts.uri.query().map(str::to_owned),

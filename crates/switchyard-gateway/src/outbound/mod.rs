@@ -24,7 +24,7 @@ use switchyard_broker::{Broker, BrokerError, Message, PartitionKey, Pattern, Top
 use switchyard_core::outbound::{
     Answer, ErrorKind, Outbound, Rejected, parse_routed, segment_of, topic_channel,
 };
-use switchyard_rest::{RestClient, RestRequest};
+use switchyard_rest::{HttpRequest, RestClient};
 use tokio::sync::{mpsc, watch};
 
 use crate::command::forward::Forwarder;
@@ -179,7 +179,7 @@ impl Worker {
                 body,
                 reply_to,
             } => (
-                RestRequest::new(
+                HttpRequest::new(
                     http::Method::POST,
                     &format!("/channels/{channel}/messages"),
                     token,
@@ -196,7 +196,7 @@ impl Worker {
                         return Outcome::Done;
                     }
                 };
-                let mut req = RestRequest::new(method, &path, token);
+                let mut req = HttpRequest::new(method, &path, token);
                 if let Some(body) = &call.body {
                     req = req.json(body);
                 }
