@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use bytes::Bytes;
 use futures_util::TryStreamExt as _;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use crate::body::BodyStream;
 use crate::config::RestConfig;

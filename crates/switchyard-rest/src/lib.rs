@@ -4,8 +4,8 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), switchyard_rest::RestError> {
-//! use switchyard_rest::{RestClient, RestConfig, HttpRequest};
-//! use axum::http::Method;
+//! use switchyard_rest::{HttpRequest, RestClient, RestConfig};
+//! use http::Method;
 //! let client = RestClient::new(RestConfig::default()).await?;
 //! let req = HttpRequest::new(Method::POST, "/channels/123/messages", Some("token"))
 //!     .json(&serde_json::json!({"content": "hi"}));

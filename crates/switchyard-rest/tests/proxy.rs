@@ -223,11 +223,8 @@ async fn upstream_down_is_a_connect_error_for_the_client() {
     let port = switchyard_testkit::free_port();
     let cfg = config(&format!("http://127.0.0.1:{port}"), None);
     let client = switchyard_rest::RestClient::new(cfg).await.expect("client");
-    let req = switchyard_rest::HttpRequest::new(
-        axum::http::Method::GET,
-        "/channels/1/messages",
-        Some(TOKEN),
-    );
+    let req =
+        switchyard_rest::HttpRequest::new(http::Method::GET, "/channels/1/messages", Some(TOKEN));
     let e = client
         .send(req)
         .await
