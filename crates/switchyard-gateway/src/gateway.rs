@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use switchyard_broker::{Broker, Pattern};
-use switchyard_rest::{RestClient, RestRequest};
+use switchyard_rest::{HttpRequest, RestClient};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -42,7 +42,7 @@ async fn get_json(
     path: &str,
 ) -> Result<serde_json::Value, DiscordError> {
     let res = rest
-        .send(RestRequest::new(http::Method::GET, path, Some(token)))
+        .send(HttpRequest::new(http::Method::GET, path, Some(token)))
         .await?;
     let status = res.status;
     let body = res.bytes().await?;

@@ -8,7 +8,7 @@
 
 use http::Method;
 use switchyard_core::outbound::{ErrorKind, Rejected, RestCall};
-use switchyard_rest::route::{is_id, redact_token};
+use switchyard_rest::{is_id, redact_token};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seg {

@@ -10,7 +10,7 @@ use common::{TOKEN, WAIT, env, eventually, message_with, recv};
 use switchyard_broker::Broker;
 use switchyard_core::Topic;
 use switchyard_gateway::{Intents, ShardPhase};
-use switchyard_rest::RestRequest;
+use switchyard_rest::HttpRequest;
 use switchyard_sim::SimConfig;
 
 #[tokio::test]
@@ -314,7 +314,7 @@ async fn bytebot_profile_skips_its_own_messages_on_a_resumed_session() {
     let res = env
         .rest
         .send(
-            RestRequest::new(
+            HttpRequest::new(
                 http::Method::POST,
                 &format!("/channels/{ch}/messages"),
                 Some(TOKEN),

@@ -58,7 +58,7 @@ async fn run() {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(switchyard_rest::proxy::serve(
+    tokio::spawn(switchyard_rest::serve_proxy(
         listener,
         client,
         None,

@@ -5,15 +5,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use bytes::Bytes;
 use futures_util::TryStreamExt as _;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
+use crate::body::BodyStream;
 use crate::config::RestConfig;
 use crate::error::RestError;
 use crate::headers;
 use crate::limiter::{Limiter, Ticket};
-use crate::route::{RouteInfo, api_path};
+use crate::ratelimit_route::{RouteInfo, api_path};
 use crate::store::Observed;
 
 /// Headers that belong to one connection and are never forwarded.
@@ -41,15 +42,17 @@ pub enum RestBody {
     /// A buffered body; it can be replayed, so a 429 is retried.
     Bytes(Bytes),
     /// A streamed body (uploads); sent once, so a 429 is passed on.
-    Stream(axum::body::Body),
+    Stream(BodyStream),
     /// A body of this many bytes, read only once the request has its place in its bucket's
     /// queue (so queue order is arrival order), then replayable like [`RestBody::Bytes`].
-    Buffer(axum::body::Body, usize),
+    Buffer(BodyStream, usize),
 }
 
-/// A request to Discord's REST API.
+/// An HTTP request to Discord's REST API as the client sends it: method, `/api` path, query,
+/// headers (the token among them) and body. (A bot built with `switchyard-bot` describes its
+/// calls with that crate's `RestRequest` instead, which the gateway turns into one of these.)
 #[derive(Debug)]
-pub struct RestRequest {
+pub struct HttpRequest {
     /// Method.
     pub method: Method,
     /// Path with its `/api[/vN]` prefix, e.g. `/api/v10/channels/1/messages`.
@@ -62,7 +65,7 @@ pub struct RestRequest {
     pub body: RestBody,
 }
 
-impl RestRequest {
+impl HttpRequest {
     /// A request for `path` relative to `/api/v10` (e.g. `/channels/1/messages`) with
     /// `Authorization: Bot {token}`; paths already starting with `/api` are kept.
     pub fn new(method: Method, path: &str, token: Option<&str>) -> Self {
@@ -83,7 +86,7 @@ impl RestRequest {
                 headers.insert(header::AUTHORIZATION, v);
             }
         }
-        RestRequest {
+        HttpRequest {
             method,
             path,
             query: None,
@@ -109,9 +112,9 @@ enum Body {
     Buffered(Bytes),
 }
 
-/// Discord's answer.
+/// Discord's HTTP answer to an [`HttpRequest`], its body still streaming.
 #[derive(Debug)]
-pub struct RestResponse {
+pub struct HttpResponse {
     /// Status.
     pub status: StatusCode,
     /// Headers (rate-limit headers included).
@@ -123,24 +126,21 @@ pub struct RestResponse {
     body: Body,
 }
 
-impl RestResponse {
+impl HttpResponse {
     /// The whole body.
     pub async fn bytes(self) -> Result<Bytes, RestError> {
         match self.body {
             Body::Buffered(b) => Ok(b),
-            Body::Upstream(r) => r
-                .bytes()
-                .await
-                .map_err(|e| RestError::Upstream(e.without_url())),
+            Body::Upstream(r) => r.bytes().await.map_err(RestError::upstream),
         }
     }
 
-    /// The body as a stream for an HTTP server.
-    pub fn into_body(self) -> axum::body::Body {
+    /// The body as a stream, read as it arrives (for an HTTP server relaying it).
+    pub fn into_body(self) -> BodyStream {
         match self.body {
-            Body::Buffered(b) => axum::body::Body::from(b),
+            Body::Buffered(b) => BodyStream::from(b),
             Body::Upstream(r) => {
-                axum::body::Body::from_stream(r.bytes_stream().map_err(|e| e.without_url()))
+                BodyStream::from_stream(r.bytes_stream().map_err(|e| e.without_url()))
             }
         }
     }
@@ -186,8 +186,9 @@ impl RestClient {
     ///
     /// Errors: [`RestError::RateLimited`] when the wait would exceed the maximum (or the
     /// limiter fails fast), [`RestError::TokenLocked`] after a 401 for this token,
-    /// [`RestError::Upstream`] when Discord cannot be reached.
-    pub async fn send(&self, req: RestRequest) -> Result<RestResponse, RestError> {
+    /// [`RestError::Connect`], [`RestError::Timeout`] or [`RestError::Interrupted`] when
+    /// Discord cannot be reached ([`RestError::is_upstream`]).
+    pub async fn send(&self, req: HttpRequest) -> Result<HttpResponse, RestError> {
         let started = Instant::now();
         let api = api_path(&req.path).ok_or_else(|| {
             RestError::InvalidRequest("the path must start with /api/".to_owned())
@@ -199,7 +200,7 @@ impl RestClient {
             .and_then(|v| v.to_str().ok());
         let mut ticket = self.limiter.enqueue(auth, route).await?;
         let body = match req.body {
-            RestBody::Buffer(body, len) => match axum::body::to_bytes(body, len).await {
+            RestBody::Buffer(body, len) => match body.read_at_most(len).await {
                 Ok(b) => RestBody::Bytes(b),
                 Err(_) => {
                     return Err(RestError::InvalidRequest(
@@ -238,7 +239,7 @@ impl RestClient {
                 .headers(headers.clone());
             match (&replay, stream.take()) {
                 (_, Some(body)) => {
-                    builder = builder.body(reqwest::Body::wrap_stream(body.into_data_stream()));
+                    builder = builder.body(reqwest::Body::wrap_stream(body));
                 }
                 (Some(b), None) if !b.is_empty() || !matches!(req.method, Method::GET) => {
                     builder = builder.body(b.clone());
@@ -253,7 +254,7 @@ impl RestClient {
                         .complete(&ticket, &Observed::default(), 0, false)
                         .await;
                     record(&ticket, "502", sent);
-                    return Err(RestError::Upstream(e.without_url()));
+                    return Err(RestError::upstream(e));
                 }
             };
             let status = response.status();
@@ -301,8 +302,8 @@ fn finish(
     headers: HeaderMap,
     attempts: u32,
     body: Body,
-) -> RestResponse {
-    RestResponse {
+) -> HttpResponse {
+    HttpResponse {
         status,
         headers,
         queued: ticket.queued,

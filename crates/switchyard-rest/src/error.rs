@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-/// Why a request was not answered by Discord.
+/// Why a request was not answered by Discord. The causes are the errors of the libraries
+/// underneath (HTTP client, Redis client), kept as [`std::error::Error::source`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RestError {
     /// The request would have waited longer than allowed (or the client fails fast): retry
     /// after `retry_after`. The proxy answers this as a synthetic 429.
@@ -20,16 +22,72 @@ pub enum RestError {
         "this token was rejected by Discord (401 Unauthorized) and is locked by the proxy; fix the token and restart, or call Limiter::unlock"
     )]
     TokenLocked,
-    /// The upstream could not be reached or broke the connection.
-    #[error("upstream unreachable: {0}")]
-    Upstream(#[source] reqwest::Error),
+    /// Discord could not be reached: the connection was refused, the name did not resolve, or
+    /// TLS failed.
+    #[error("upstream unreachable: cannot connect: {source}")]
+    Connect {
+        /// The HTTP client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Connecting to Discord took longer than the configured `connect_timeout`.
+    #[error("upstream unreachable: timed out: {source}")]
+    Timeout {
+        /// The HTTP client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The exchange with Discord broke off once it had begun: sending the request (or reading
+    /// its streamed body) or reading the response failed.
+    #[error("upstream unreachable: the exchange broke off: {source}")]
+    Interrupted {
+        /// The HTTP client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The request could not be built (bad method, path or header).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The shared Redis store failed.
-    #[error("redis store: {0}")]
-    Redis(#[source] redis::RedisError),
+    /// The shared Redis store could not be reached, or failed a command.
+    #[error("redis store: {source}")]
+    Store {
+        /// The Redis client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The configuration is unusable.
     #[error("invalid configuration: {0}")]
     Config(String),
+}
+
+impl RestError {
+    /// Whether Discord could not be reached or the exchange with it broke off (the proxy
+    /// answers these with a 502).
+    pub fn is_upstream(&self) -> bool {
+        matches!(
+            self,
+            RestError::Connect { .. } | RestError::Timeout { .. } | RestError::Interrupted { .. }
+        )
+    }
+
+    /// The error of the HTTP client, by what went wrong. The URL is dropped: a webhook's path
+    /// carries its token.
+    pub(crate) fn upstream(e: reqwest::Error) -> Self {
+        let (timed_out, connect) = (e.is_timeout(), e.is_connect());
+        let source = Box::new(e.without_url());
+        if timed_out {
+            RestError::Timeout { source }
+        } else if connect {
+            RestError::Connect { source }
+        } else {
+            RestError::Interrupted { source }
+        }
+    }
+
+    /// The error of the Redis store.
+    pub(crate) fn store(e: redis::RedisError) -> Self {
+        RestError::Store {
+            source: Box::new(e),
+        }
+    }
 }

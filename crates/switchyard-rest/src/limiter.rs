@@ -15,7 +15,7 @@ use tokio::sync::OwnedMutexGuard;
 use crate::budget::Budget;
 use crate::config::{Rate, RestConfig, WaitMode};
 use crate::error::RestError;
-use crate::route::RouteInfo;
+use crate::ratelimit_route::RouteInfo;
 use crate::store::{Ask, Decision, Observed, Store, local::LocalStore, redis::RedisStore};
 
 /// Longest sleep between two looks at a bucket held by another node's first request.
@@ -68,7 +68,7 @@ struct Counts {
 
 /// A place in a bucket's queue with a slot taken; hand it back to [`Limiter::complete`].
 #[derive(Debug)]
-pub struct Ticket {
+pub(crate) struct Ticket {
     _queue: OwnedMutexGuard<()>,
     scope: String,
     global: Option<(String, Rate)>,
@@ -103,7 +103,7 @@ fn token_of(auth: &str) -> &str {
 }
 
 /// The bot's user id encoded in the first part of a Discord token, if it is one.
-pub fn bot_id(token: &str) -> Option<String> {
+fn bot_id(token: &str) -> Option<String> {
     let first = token.split('.').next()?;
     let mut bits: u32 = 0;
     let mut n = 0;
@@ -132,7 +132,7 @@ pub fn bot_id(token: &str) -> Option<String> {
 impl Limiter {
     /// A limiter with its store (connects to Redis when `cfg.redis` is set) and a background
     /// task that evicts idle per-token limiters.
-    pub async fn new(cfg: RestConfig) -> Result<Arc<Self>, RestError> {
+    pub(crate) async fn new(cfg: RestConfig) -> Result<Arc<Self>, RestError> {
         if cfg.global.limit == 0 || cfg.global_per_ip.limit == 0 {
             return Err(RestError::Config("global limits must be at least 1".into()));
         }
@@ -192,18 +192,15 @@ impl Limiter {
         state
     }
 
-    /// Takes `route`'s place in the queue of the token in `auth` (an Authorization value;
-    /// `None` for requests without a token, limited per IP), then waits for a slot.
-    pub async fn acquire(&self, auth: Option<&str>, route: RouteInfo) -> Result<Ticket, RestError> {
-        let started = Instant::now();
-        let mut ticket = self.enqueue(auth, route).await?;
-        self.reserve(&mut ticket, started).await?;
-        Ok(ticket)
-    }
-
-    /// Takes `route`'s place in its FIFO queue (waiting for the requests ahead of it to get
-    /// their response headers) without taking a slot yet: call [`Limiter::reserve`] next.
-    pub async fn enqueue(&self, auth: Option<&str>, route: RouteInfo) -> Result<Ticket, RestError> {
+    /// Takes `route`'s place in the FIFO queue of the token in `auth` (an Authorization
+    /// value; `None` for requests without a token, limited per IP), waiting for the requests
+    /// ahead of it to get their response headers, without taking a slot yet: call
+    /// [`Limiter::reserve`] next.
+    pub(crate) async fn enqueue(
+        &self,
+        auth: Option<&str>,
+        route: RouteInfo,
+    ) -> Result<Ticket, RestError> {
         let token = auth.map(token_of).filter(|t| !t.is_empty());
         let fp = token.map(Self::fingerprint);
         let (queue, scope, global) = match (token, fp) {
@@ -274,7 +271,11 @@ impl Limiter {
 
     /// Waits for a slot for a ticket already in its queue (again, for a retry). `started` is
     /// when the request arrived; the wait counts toward the maximum from there.
-    pub async fn reserve(&self, ticket: &mut Ticket, started: Instant) -> Result<(), RestError> {
+    pub(crate) async fn reserve(
+        &self,
+        ticket: &mut Ticket,
+        started: Instant,
+    ) -> Result<(), RestError> {
         loop {
             let n = self.slots.fetch_add(1, Ordering::Relaxed);
             ticket.slot = format!("{:x}:{n:x}", self.node);
@@ -313,7 +314,13 @@ impl Limiter {
     /// Records the response to a ticket's request: teaches the store, counts 429s and the
     /// invalid-request budget, and locks the token on a 401. Returns what it read, so that the
     /// caller can decide to retry a 429.
-    pub async fn complete(&self, ticket: &Ticket, seen: &Observed, status: u16, shared: bool) {
+    pub(crate) async fn complete(
+        &self,
+        ticket: &Ticket,
+        seen: &Observed,
+        status: u16,
+        shared: bool,
+    ) {
         if status == 429 {
             self.counts.upstream_429.fetch_add(1, Ordering::Relaxed);
             metrics::counter!(
@@ -367,7 +374,7 @@ impl Limiter {
 
     /// Drops per-token limiters idle for longer than `idle_evict` (and their empty queues),
     /// and stale local store entries.
-    pub fn evict_idle(&self) {
+    pub(crate) fn evict_idle(&self) {
         let now = self.start.elapsed().as_millis() as u64;
         let idle = self.cfg.idle_evict.as_millis() as u64;
         let mut tokens = lock(&self.tokens);

@@ -9,15 +9,17 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::serve::ListenerExt as _;
 
-use crate::client::{HOP_BY_HOP, RestBody, RestClient, RestRequest};
+use crate::body::BodyStream;
+use crate::client::{HOP_BY_HOP, HttpRequest, RestBody, RestClient};
 use crate::error::RestError;
 use crate::headers::{QUEUE_MS, json_response, proxy_error, synthetic_429};
-use crate::route::api_path;
+use crate::ratelimit_route::api_path;
 
 /// Header carrying the proxy's secret when one is configured (stripped before forwarding).
 pub const SECRET_HEADER: &str = "x-switchyard-secret";
@@ -30,7 +32,7 @@ struct ProxyState {
 
 /// The proxy's routes. With a `secret`, every request must carry it in
 /// `X-Switchyard-Secret` (required when the proxy listens on a non-loopback address).
-pub fn router(client: RestClient, secret: Option<String>) -> Router {
+fn router(client: RestClient, secret: Option<String>) -> Router {
     let state = Arc::new(ProxyState { client, secret });
     Router::new().fallback(handle).with_state(state)
 }
@@ -84,10 +86,12 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
     let body = match length {
         Some(0) => RestBody::Empty,
         None if !chunked => RestBody::Empty,
-        Some(n) if n <= replay_limit => RestBody::Buffer(body, n),
-        _ => RestBody::Stream(body),
+        Some(n) if n <= replay_limit => {
+            RestBody::Buffer(BodyStream::from_stream(body.into_data_stream()), n)
+        }
+        _ => RestBody::Stream(BodyStream::from_stream(body.into_data_stream())),
     };
-    let request = RestRequest {
+    let request = HttpRequest {
         method: parts.method.clone(),
         path: path.to_owned(),
         query: parts.uri.query().map(str::to_owned),
@@ -100,9 +104,13 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
             let queued = r.queued;
             let mut upstream_headers = r.headers.clone();
             let mut response = Response::new(if parts.method == Method::HEAD {
-                axum::body::Body::empty()
+                Body::empty()
             } else {
-                r.into_body()
+                // A body known at once keeps its length; Discord's is relayed as it arrives.
+                match r.into_body().into_full() {
+                    Ok(bytes) => Body::from(bytes),
+                    Err(stream) => Body::from_stream(stream),
+                }
             });
             *response.status_mut() = status;
             for h in HOP_BY_HOP {
@@ -121,7 +129,7 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
         Err(e @ RestError::TokenLocked) => {
             proxy_error(StatusCode::UNAUTHORIZED, "token-locked", &e.to_string())
         }
-        Err(e @ RestError::Upstream(_)) => {
+        Err(e) if e.is_upstream() => {
             tracing::warn!(error = %e, "upstream unreachable");
             proxy_error(
                 StatusCode::BAD_GATEWAY,

@@ -216,6 +216,31 @@ async fn upstream_down_is_a_502_with_a_json_body() {
     );
 }
 
+/// The client names what went wrong: nothing listening upstream is a failed connection,
+/// with the HTTP client's error as its source.
+#[tokio::test]
+async fn upstream_down_is_a_connect_error_for_the_client() {
+    let port = switchyard_testkit::free_port();
+    let cfg = config(&format!("http://127.0.0.1:{port}"), None);
+    let client = switchyard_rest::RestClient::new(cfg).await.expect("client");
+    let req =
+        switchyard_rest::HttpRequest::new(http::Method::GET, "/channels/1/messages", Some(TOKEN));
+    let e = client
+        .send(req)
+        .await
+        .expect_err("nothing listens upstream");
+    assert!(
+        matches!(e, switchyard_rest::RestError::Connect { .. }) && e.is_upstream(),
+        "{e:?}"
+    );
+    assert!(std::error::Error::source(&e).is_some(), "{e:?}");
+    assert!(
+        e.to_string()
+            .starts_with("upstream unreachable: cannot connect"),
+        "{e}"
+    );
+}
+
 /// An upstream that counts the bytes of each upload and answers with the count.
 async fn byte_counter() -> std::net::SocketAddr {
     use axum::body::Body;

@@ -24,7 +24,7 @@ use switchyard_broker::{Broker, BrokerError, Message, PartitionKey, Pattern, Top
 use switchyard_core::outbound::{
     Answer, ErrorKind, Outbound, Rejected, parse_routed, segment_of, topic_channel,
 };
-use switchyard_rest::{RestClient, RestRequest};
+use switchyard_rest::{HttpRequest, RestClient};
 use tokio::sync::{mpsc, watch};
 
 use crate::command::forward::Forwarder;
@@ -140,7 +140,7 @@ fn report_payload(payload: &[u8]) -> String {
     if (names_token_route(b"webhooks") || names_token_route(b"interactions"))
         && let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(payload)
         && let Some(Value::String(path)) = obj.get("path")
-        && let std::borrow::Cow::Owned(redacted) = switchyard_rest::route::redact_token(path)
+        && let std::borrow::Cow::Owned(redacted) = switchyard_rest::redact_token(path)
     {
         obj.insert("path".into(), Value::String(redacted));
         let text = Value::Object(obj).to_string();
@@ -179,7 +179,7 @@ impl Worker {
                 body,
                 reply_to,
             } => (
-                RestRequest::new(
+                HttpRequest::new(
                     http::Method::POST,
                     &format!("/channels/{channel}/messages"),
                     token,
@@ -197,7 +197,7 @@ impl Worker {
                             return Outcome::Done;
                         }
                     };
-                let mut req = RestRequest::new(method, &path, token);
+                let mut req = HttpRequest::new(method, &path, token);
                 if let Some(body) = &call.body {
                     req = req.json(body);
                 }
@@ -228,7 +228,7 @@ impl Worker {
         let what = format!(
             "{} {}",
             req.method,
-            switchyard_rest::route::redact_token(&req.path)
+            switchyard_rest::redact_token(&req.path)
         );
         let res = match self.rest.send(req).await {
             Ok(r) => r,

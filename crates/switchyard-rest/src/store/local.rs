@@ -250,11 +250,6 @@ impl LocalStore {
             .globals
             .retain(|_, (window, log)| !log.idle(now, *window));
     }
-
-    /// How many bucket logs are kept (for status and tests).
-    pub fn bucket_count(&self) -> usize {
-        self.lock().buckets.len()
-    }
 }
 
 #[cfg(test)]

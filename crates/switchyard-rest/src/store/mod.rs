@@ -17,6 +17,8 @@
 
 pub mod local;
 pub mod redis;
+#[cfg(test)]
+mod tests;
 
 use crate::error::RestError;
 

@@ -30,10 +30,10 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// Connects to `url` (the connection reconnects by itself later on).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, RestError> {
-        let client = redis::Client::open(url).map_err(RestError::Redis)?;
+        let client = redis::Client::open(url).map_err(RestError::store)?;
         let conn = ConnectionManager::new(client)
             .await
-            .map_err(RestError::Redis)?;
+            .map_err(RestError::store)?;
         Ok(RedisStore {
             conn,
             prefix: prefix.to_owned(),
@@ -60,7 +60,7 @@ impl RedisStore {
             .arg(ask.slot)
             .invoke_async(&mut conn)
             .await
-            .map_err(RestError::Redis)?;
+            .map_err(RestError::store)?;
         Ok(match status {
             1 => Decision::Go { probe: false },
             2 => Decision::Go { probe: true },
@@ -94,7 +94,7 @@ impl RedisStore {
             .arg(ask.slot)
             .invoke_async(&mut conn)
             .await
-            .map_err(RestError::Redis)?;
+            .map_err(RestError::store)?;
         Ok(())
     }
 }

@@ -87,7 +87,7 @@ impl Node {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let c = client.clone();
         tokio::spawn(async move {
-            let _ = switchyard_rest::proxy::serve(listener, c, None, async move {
+            let _ = switchyard_rest::serve_proxy(listener, c, None, async move {
                 let _ = rx.await;
             })
             .await;

@@ -72,7 +72,7 @@ pub async fn run(mut config: Config, args: RestProxyArgs) -> anyhow::Result<Exit
     println!(
         "switchyard rest-proxy: http://{addr}/api/v10 -> {upstream}, admin on http://{admin_addr}"
     );
-    switchyard_rest::proxy::serve(
+    switchyard_rest::serve_proxy(
         listener,
         client,
         config.rest.process.secret.clone(),

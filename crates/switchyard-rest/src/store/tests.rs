@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use switchyard_rest::store::local::LocalStore;
-use switchyard_rest::store::redis::RedisStore;
-use switchyard_rest::store::{Ask, Decision, Observed, Store};
 use switchyard_testkit::RedisServer;
+
+use super::local::LocalStore;
+use super::redis::RedisStore;
+use super::{Ask, Decision, Observed, Store};
 
 fn ask<'a>(major: &'a str, slot: &'a str) -> Ask<'a> {
     Ask {
