@@ -1,6 +1,6 @@
 //! Routing from the raw text of a gateway dispatch: the event name, the sequence number, the
 //! raw `d` payload and the guild, channel and user ids, in one pass that never builds a tree
-//! of `d` (see [`scan`]).
+//! of `d` (see `scan`).
 //!
 //! Which ids each event carries follows `discord-protocol.md`, section A5. Paths are exact,
 //! so decoys nested deeper (`message_reference.guild_id`, `referenced_message.author.id`)

@@ -6,23 +6,24 @@
 //!    └──── switchyard-rest (rate limited) ◄── outbound path ◄────┘  outbound.discord.>
 //! ```
 //!
-//! The modules, private but for `pool` and `control` (everything else a user needs is
+//! The modules, private but for `pool` and `services` (everything else a user needs is
 //! re-exported below):
 //! - `shard`: one runner per shard on twilight-gateway, reading raw frames; routing
-//!   (`route`) parses only what it needs and splices `d` into the envelope.
+//!   (`router`) parses only what it needs and splices `d` into the envelope.
 //! - `publish`: the per-shard publisher draining the queue into the broker.
 //! - `queue`: the identify queue (max_concurrency buckets, session start limit).
 //! - `close`: Discord's close-code table and the causes of fatal closes.
 //! - `session`: sessions saved after their events were handed to the broker, so that a
 //!   restarted gateway RESUMEs; `status`: each shard's live state and session record.
+//! - `config`: [`GatewayConfig`], which is also the `[gateway]` section's shape.
 //! - `outbound`: outbound messages to REST calls and gateway commands, with error topics;
-//!   `routes`: the allowlist of routes a general request may use.
+//!   `route_allowlist`: the routes a general request may use.
 //! - `command`: gateway commands (presence, voice state, member requests) from consumers,
 //!   forwarded to the process holding the guild's shard, answered on their `reply_to`.
 //! - `gateway`: wiring one bot's gateway together ([`start`]).
 //! - [`pool`]: the shard pool shared by several processes of one bot (SHARD_CONNECT,
 //!   SHARD_ACCEPT, SHARD_DEATH, a coordinator holding a lease in the key-value store).
-//! - [`control`]: service control for the whole process: IDENTIFY answers, the registry of
+//! - [`services`]: service control for the whole process: IDENTIFY answers, the registry of
 //!   live services, SHUTDOWN and REBOOT, and the `gateway-proxy.` mark.
 //!
 //! Plain pub/sub is at-most-once: an event published while no subscriber listens is gone.

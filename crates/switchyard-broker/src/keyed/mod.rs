@@ -6,7 +6,7 @@
 //! rendezvous hashing over the current members: when a member joins or leaves, only the
 //! partitions it gains or loses move. Members learn about each other through heartbeats on
 //! the beacon topic `switchyard.keyed.{group}`, sent outside any durable stream
-//! ([`membership`] says how a newcomer settles before it takes partitions).
+//! (`membership` says how a newcomer settles before it takes partitions).
 //!
 //! - [`Broker::subscribe_keyed`](crate::Broker::subscribe_keyed) (every backend): each member
 //!   receives the group's messages fan-out and keeps those of its partitions. Like every

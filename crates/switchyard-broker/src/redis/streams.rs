@@ -34,7 +34,7 @@ const DEDUP_SCRIPT: &str = "if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[
      return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'topic', ARGV[3], 'payload', ARGV[4]) \
      end return false";
 
-/// Redis Streams with consumer groups. See the [module documentation](self).
+/// Redis Streams with consumer groups; the module documentation says how they are used.
 pub struct StreamsBroker {
     target: Arc<RedisTarget>,
     publisher: Publisher,

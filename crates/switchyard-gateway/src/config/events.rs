@@ -1,7 +1,7 @@
 //! Discord's dispatch event names, for checking the names given to the event filter: a typo
 //! there silently filters everything, or nothing.
 
-/// Discord's dispatch event names, for checking the names given to [`EventFilter`]: every
+/// Discord's dispatch event names, for checking the names given to the event filter: every
 /// name twilight-model 0.18 knows, plus newer ones it does not.
 pub const KNOWN_EVENTS: &[&str] = &[
     "APPLICATION_COMMAND_PERMISSIONS_UPDATE",

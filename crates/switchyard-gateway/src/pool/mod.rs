@@ -3,10 +3,10 @@
 //! Every process (a *node*) beats SHARD_CONNECT on `control.pool.{bot}` with the shards it
 //! runs. One node is the *coordinator*: the holder of the lease `pool.{bot}.coordinator` in
 //! the key-value store, renewed at every beat; when its holder dies the lease lapses and
-//! another node takes it ([`lease`]: a node that cannot renew it stops coordinating once it
+//! another node takes it (`lease`: a node that cannot renew it stops coordinating once it
 //! may have lapsed). The coordinator answers SHARD_ACCEPT to each node with the shards it
-//! should run, the total and its term ([`coordinator`] decides); a node obeys only the
-//! current lease holder ([`guard`]). A node that stops hands its shards back with
+//! should run, the total and its term (`coordinator` decides); a node obeys only the
+//! current lease holder (`guard`). A node that stops hands its shards back with
 //! SHARD_DEATH after saving their sessions; one that dies is noticed when its beats stop for
 //! a lease. Either way its shards go to the others, which RESUME them from the saved
 //! sessions.
