@@ -79,13 +79,12 @@
 //! - [`gateway`]: the WebSocket gateway (frames, identify, sessions, compression, ops and
 //!   their checks against Discord's documented payloads).
 //! - [`rest`]: REST routes, rate limits, Discord-shaped errors, run-time objects.
-//! - [`control`]: injection and faults; [`counters`]: what tests compare; [`state`]: shared
-//!   state and dispatch.
+//! - [`sim_api`]: the test-control API under `/_sim/` (injection and faults); [`counters`]:
+//!   what tests compare; [`state`]: shared state and dispatch.
 //! - [`load`] and [`mix`]: load mode from a fixed mix of pre-rendered payloads;
 //!   [`scenario`]: scripted timelines from TOML/JSON files.
 
 pub mod config;
-pub mod control;
 pub mod counters;
 pub mod error;
 pub mod gateway;
@@ -95,15 +94,16 @@ pub mod mix;
 pub mod rest;
 pub mod scenario;
 pub mod server;
+pub mod sim_api;
 pub mod state;
 pub mod world;
 pub mod worldgen;
 
 pub use config::{Limit, RateLimits, SimConfig, Timings, WorldConfig};
-pub use control::{Counters, Fault, Inject, SessionCounters, ShardCounters};
 pub use error::SimError;
 pub use gateway::frame::{ClientOp, CloseReason, decode_client_frame};
 pub use gateway::session::RecordedCommand;
 pub use load::{Load, LoadSpec};
 pub use scenario::Scenario;
 pub use server::{Sim, SimHandle};
+pub use sim_api::{Counters, Fault, Inject, SessionCounters, ShardCounters};

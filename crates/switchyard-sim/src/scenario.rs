@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::control::{self, Fault, Inject};
 use crate::error::SimError;
 use crate::gateway::session::Session;
+use crate::sim_api::{self, Fault, Inject};
 use crate::state::{Shared, lock};
 
 /// How often the waits of a scenario look at the sessions.
@@ -163,7 +163,7 @@ async fn run_step(shared: &Shared, start: Instant, step: &Step) -> Result<(), Si
     tokio::time::sleep_until(at.into()).await;
     if let Some(n) = step.wait_for_sessions {
         let give_up = Instant::now() + Duration::from_secs(30);
-        while control::counters(shared)
+        while sim_api::counters(shared)
             .sessions
             .iter()
             .filter(|s| s.connected)
@@ -179,10 +179,10 @@ async fn run_step(shared: &Shared, start: Instant, step: &Step) -> Result<(), Si
         }
     }
     if let Some(inject) = &step.inject {
-        control::inject(shared, inject)?;
+        sim_api::inject(shared, inject)?;
     }
     if let Some(fault) = &step.fault {
-        control::fault(shared, fault)?;
+        sim_api::fault(shared, fault)?;
     }
     Ok(())
 }

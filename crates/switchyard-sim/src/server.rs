@@ -20,12 +20,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::SimConfig;
-use crate::control::{self, Counters, Fault, Inject};
 use crate::error::SimError;
 use crate::load::{Load, LoadSpec};
 use crate::rest::error::{ApiError, json_response};
 use crate::rest::{self, ApiRequest};
 use crate::scenario::{Scenario, ScenarioFormat};
+use crate::sim_api::{self, Counters, Fault, Inject};
 use crate::state::Shared;
 use crate::world::World;
 
@@ -126,17 +126,17 @@ impl SimHandle {
 
     /// Injects an event (see [`Inject`]).
     pub fn inject(&self, event: &Inject) -> Result<Value, SimError> {
-        control::inject(&self.shared, event)
+        sim_api::inject(&self.shared, event)
     }
 
     /// Injects a fault (see [`Fault`]); returns how many connections it reached.
     pub fn fault(&self, fault: &Fault) -> Result<usize, SimError> {
-        control::fault(&self.shared, fault)
+        sim_api::fault(&self.shared, fault)
     }
 
     /// Reads the counters.
     pub fn counters(&self) -> Counters {
-        control::counters(&self.shared)
+        sim_api::counters(&self.shared)
     }
 
     /// The messages the fake holds in `channel` (created through REST or injected), oldest
@@ -302,15 +302,15 @@ async fn control_http(
     let ok = |v: Value| json_response(StatusCode::OK, &v);
     match (method.as_str(), op.trim_end_matches('/')) {
         ("POST", "events") => match serde_json::from_slice::<Inject>(body) {
-            Ok(e) => control::inject(shared, &e).map_or_else(bad, ok),
+            Ok(e) => sim_api::inject(shared, &e).map_or_else(bad, ok),
             Err(e) => bad(e),
         },
         ("POST", "faults") => match serde_json::from_slice::<Fault>(body) {
-            Ok(f) => control::fault(shared, &f).map_or_else(bad, |n| ok(json!({"affected": n}))),
+            Ok(f) => sim_api::fault(shared, &f).map_or_else(bad, |n| ok(json!({"affected": n}))),
             Err(e) => bad(e),
         },
         ("GET", "counters") => {
-            ok(serde_json::to_value(control::counters(shared)).unwrap_or(Value::Null))
+            ok(serde_json::to_value(sim_api::counters(shared)).unwrap_or(Value::Null))
         }
         ("POST", "reset") => {
             shared.reset();

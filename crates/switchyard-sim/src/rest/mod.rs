@@ -8,10 +8,10 @@ pub mod interactions;
 pub mod messages;
 pub mod ratelimit;
 pub mod reactions;
-pub mod route;
+pub mod route_table;
 pub mod store;
 
-pub use route::{Route, RouteKind, resolve};
+pub use route_table::{Route, RouteKind, resolve};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;

@@ -1,6 +1,6 @@
-//! The test-control API: injecting events and faults, resetting (counters are in
-//! [`crate::counters`] and re-exported here). The same
-//! operations back the HTTP API under `/_sim/` and the methods of [`crate::SimHandle`].
+//! The sim's own test-control API (served under `/_sim/`, beside Discord's gateway and
+//! REST): injecting events and faults (counters are in [`crate::counters`] and re-exported
+//! here). The same operations back the HTTP API and the methods of [`crate::SimHandle`].
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
