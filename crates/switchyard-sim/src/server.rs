@@ -21,12 +21,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::SimConfig;
+use crate::counters::Counters;
 use crate::error::SimError;
 use crate::load::{Load, LoadSpec};
 use crate::rest::error::ApiError;
 use crate::rest::{self, ApiRequest};
 use crate::scenario::Scenario;
-use crate::sim_api::{self, Counters, Fault, Inject};
+use crate::sim_api::{self, Fault, Inject};
 use crate::state::Shared;
 use crate::world::World;
 
@@ -137,7 +138,7 @@ impl SimHandle {
 
     /// Reads the counters.
     pub fn counters(&self) -> Counters {
-        sim_api::counters(&self.shared)
+        crate::counters::counters(&self.shared)
     }
 
     /// The messages the fake holds in `channel` (created through REST or injected), oldest
@@ -155,7 +156,7 @@ impl SimHandle {
         crate::load::start(self.shared.clone(), spec)
     }
 
-    /// Dispatches one pre-rendered event (from [`crate::mix::build`], or one like it) now;
+    /// Dispatches one pre-rendered event (from [`crate::build_mix`], or one like it) now;
     /// returns how many sessions got it. Unlike [`SimHandle::inject`], nothing is parsed or
     /// serialized, so a benchmark's driver costs the fake little per event.
     pub fn dispatch_prerendered(&self, item: &crate::mix::Prerendered) -> usize {

@@ -1,9 +1,8 @@
 //! The sim's own test-control API, served under `/_sim/` beside Discord's gateway and REST
 //! ([`http`]: one function per route): the injection of events and faults, which the
-//! methods of [`crate::SimHandle`] share (counters are in [`crate::counters`] and re-exported
-//! here).
+//! methods of [`crate::SimHandle`] share (the counters it serves are in [`crate::counters`]).
 
-pub mod http;
+pub(crate) mod http;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,8 +18,6 @@ use crate::rest::messages::create_message;
 use crate::rest::store::Interaction;
 use crate::state::{Event, Shared, lock};
 use crate::world::{Channel, User};
-
-pub use crate::counters::{Counters, SessionCounters, ShardCounters, TransportCounts, counters};
 
 /// An event to inject.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -197,7 +194,7 @@ pub fn fault(shared: &Shared, f: &Fault) -> Result<usize, SimError> {
                     "a global 429 has scope `global`; `scope` applies to per-route 429s".into(),
                 ));
             }
-            shared.rest.limiter.force_scoped(
+            shared.rest.limiter.force(
                 *count,
                 *global,
                 *scope == Some(RateLimitScope::Shared),

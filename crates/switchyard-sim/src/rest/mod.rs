@@ -3,17 +3,17 @@
 //! function each: [`guilds`] (gateway info, users, DMs, guilds), [`channels`] (channels and
 //! messages), [`reactions`], [`interactions`] (commands, callbacks, webhooks).
 
-pub mod channels;
-pub mod error;
-pub mod form;
-pub mod guilds;
-pub mod interactions;
-pub mod messages;
-pub mod ratelimit;
-pub mod reactions;
-pub mod request;
-pub mod route_table;
-pub mod store;
+mod channels;
+pub(crate) mod error;
+mod form;
+mod guilds;
+mod interactions;
+pub(crate) mod messages;
+mod ratelimit;
+mod reactions;
+mod request;
+mod route_table;
+pub(crate) mod store;
 
 pub use request::ApiRequest;
 

@@ -98,14 +98,10 @@ impl Limiter {
         *lock(&self.forced) = Forced::default();
     }
 
-    /// Makes the next `count` requests fail with 429 (global or local).
-    pub fn force(&self, count: u32, global: bool, retry_after: Duration) {
-        self.force_scoped(count, global, false, retry_after);
-    }
-
-    /// Like [`Limiter::force`]; `shared` makes the per-route 429s carry the `shared` scope
-    /// (a per-resource limit, which does not count as an invalid request).
-    pub fn force_scoped(&self, count: u32, global: bool, shared: bool, retry_after: Duration) {
+    /// Makes the next `count` requests fail with 429 (global or local); `shared` makes the
+    /// per-route 429s carry the `shared` scope (a per-resource limit, which does not count as
+    /// an invalid request).
+    pub fn force(&self, count: u32, global: bool, shared: bool, retry_after: Duration) {
         let mut f = lock(&self.forced);
         if global {
             f.global = count;
@@ -273,7 +269,7 @@ mod tests {
             limit: 50,
             window_ms: 1000,
         };
-        l.force(2, true, Duration::from_millis(100));
+        l.force(2, true, false, Duration::from_millis(100));
         assert!(l.global("t", lim).is_err());
         assert!(l.global("t", lim).is_err());
         assert!(l.global("t", lim).is_ok());

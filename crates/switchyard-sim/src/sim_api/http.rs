@@ -8,11 +8,12 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::counters::counters;
 use crate::error::SimError;
 use crate::load::LoadSpec;
 use crate::rest::error::{ApiError, json_response};
 use crate::scenario::{Scenario, ScenarioFormat};
-use crate::sim_api::{Fault, Inject, counters, fault, inject};
+use crate::sim_api::{Fault, Inject, fault, inject};
 use crate::state::Shared;
 
 /// Serves one request under `/_sim/`; `op` is the path after it.
