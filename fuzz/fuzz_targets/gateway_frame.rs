@@ -9,6 +9,6 @@ fuzz_target!(|data: &[u8]| {
         assert!((4000..=4014).contains(&reason.code) && reason.code != 4006);
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = switchyard_sim::gateway::conn::parse_query(Some(text));
+        let _ = switchyard_sim::parse_gateway_query(Some(text));
     }
 });

@@ -16,8 +16,7 @@ use switchyard_gateway::{
     FileSessionStore, GatewayConfig, GatewayDeps, Intents, RunningGateway, Secret,
 };
 use switchyard_rest::{RestClient, RestConfig};
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Inject, Sim, SimConfig, SimHandle, Timings};
+use switchyard_sim::{Inject, Sim, SimConfig, SimHandle, Snowflake, Timings};
 use switchyard_testkit::RedisServer;
 
 /// A token of Discord's form: the fake takes the bot's user id from it.

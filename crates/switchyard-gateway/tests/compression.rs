@@ -5,8 +5,7 @@
 mod common;
 
 use common::{env, message_with};
-use switchyard_sim::SimConfig;
-use switchyard_sim::counters::TransportCounts;
+use switchyard_sim::{SimConfig, TransportCounts};
 
 /// The transport this build asks Discord for. twilight-gateway fixes it at build time, and
 /// when both of its features are on it asks for zstd-stream; the `zlib` feature promises

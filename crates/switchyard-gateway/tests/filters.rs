@@ -10,8 +10,7 @@ use std::time::Duration;
 use common::{env, recv};
 use switchyard_core::Envelope;
 use switchyard_gateway::{ShardPhase, ShardRange};
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Inject, SimConfig};
+use switchyard_sim::{Inject, SimConfig, Snowflake};
 
 fn names(list: &[&str]) -> HashSet<String> {
     list.iter().map(|n| (*n).to_owned()).collect()
@@ -106,7 +105,7 @@ fn channel_on(env: &common::Env, total: u32, want: impl Fn(u32) -> bool) -> u64 
     let guild = world
         .guilds
         .iter()
-        .position(|g| want(switchyard_sim::world::Guild::shard(g.id, total)))
+        .position(|g| want(switchyard_sim::Guild::shard(g.id, total)))
         .expect("a guild on such a shard");
     env.channel(guild)
 }

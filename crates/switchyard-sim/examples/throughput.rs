@@ -153,7 +153,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let produced = load.stop().await;
     let rate = (f1 - f0) as f64 / dt;
     println!("shards: {shards}, seconds: {seconds}, compression: off");
-    println!("mix: {:?}", switchyard_sim::mix::WEIGHTS);
+    println!("mix: {:?}", switchyard_sim::MIX_WEIGHTS);
     println!(
         "mean frame size of the mix: {mean:.0} bytes; measured mean on the wire: {:.0} bytes",
         (b1 - b0) as f64 / (f1 - f0).max(1) as f64

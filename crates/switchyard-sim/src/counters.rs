@@ -42,8 +42,8 @@ pub struct SessionCounters {
     /// Last presence set by the client.
     pub presence: Value,
     /// The commands the session's clients sent (every op but heartbeat, identify and
-    /// resume), oldest first, the last 1000 ([`crate::gateway::session::COMMAND_RECORD`]).
-    /// Empty in [`summary`].
+    /// resume), oldest first, the last 1000. Empty in
+    /// [`SimHandle::counters_summary`](crate::SimHandle::counters_summary).
     #[serde(default)]
     pub commands: Vec<RecordedCommand>,
 }
@@ -80,9 +80,9 @@ pub struct Counters {
     #[serde(default)]
     pub identifies_too_fast: u64,
     /// REST counters, including 429s and invalid requests.
-    pub rest: RestCountsView,
+    pub rest: RestCounts,
     /// Every REST call, oldest first.
-    pub rest_calls: Vec<RestCallView>,
+    pub rest_calls: Vec<RestCall>,
 }
 
 /// Counters of one shard (`[id, count]`) of one bot, over all its sessions.
@@ -108,11 +108,6 @@ pub struct TransportCounts {
     /// With `zstd-stream`.
     pub zstd_stream: u64,
 }
-
-/// Serializable copy of [`RestCounts`].
-pub type RestCountsView = RestCounts;
-/// Serializable copy of [`RestCall`].
-pub type RestCallView = RestCall;
 
 impl Counters {
     /// The sessions of one shard of one bot (by shard id and count).

@@ -71,39 +71,56 @@
 //! more and clients rely on it: op 3 takes a fractional `since` (discord.py) and null
 //! `activities` (discordgo).
 //!
-//! # Modules
+//! # Layout
 //!
-//! - [`config`]: the configuration; [`world`] and [`worldgen`]: the seeded world; [`ids`]:
-//!   snowflakes and bot identities (each distinct token is its own bot, with ids from the
-//!   token).
-//! - [`gateway`]: the WebSocket gateway (frames, identify, sessions, compression, ops and
-//!   their checks against Discord's documented payloads).
-//! - [`rest`]: REST routes, rate limits, Discord-shaped errors, run-time objects.
-//! - [`control`]: injection and faults; [`counters`]: what tests compare; [`state`]: shared
-//!   state and dispatch.
-//! - [`load`] and [`mix`]: load mode from a fixed mix of pre-rendered payloads;
-//!   [`scenario`]: scripted timelines from TOML/JSON files.
+//! The modules are private; what a user needs is re-exported here.
+//!
+//! - `config`: [`SimConfig`] and its parts; `world` and `worldgen`: the seeded [`World`]
+//!   ([`Guild`]s with their [`Channel`]s, [`Role`]s and [`Member`]s); `ids`: snowflakes and
+//!   bot identities (each distinct token is its own bot, with ids from the token).
+//! - `gateway`: the WebSocket gateway: frames ([`decode_client_frame`] into [`ClientOp`], or
+//!   a [`CloseReason`]), the connection query ([`parse_gateway_query`]), identify, sessions
+//!   (with their [`RecordedCommand`]s), compression, ops and their checks against Discord's
+//!   documented payloads.
+//! - `rest`: the REST routes, one function each from a table of method and path, with rate
+//!   limits, Discord-shaped errors and the objects created at run time.
+//! - `sim_api`: the test-control API under `/_sim/` ([`Inject`], [`Fault`]); `counters`:
+//!   what tests compare ([`Counters`]); `state`: shared state and the dispatch of events.
+//! - `load` and `mix`: load mode ([`LoadSpec`], [`Load`]) from a fixed mix of pre-rendered
+//!   payloads ([`build_mix`]); `scenario`: scripted timelines from TOML/JSON files
+//!   ([`Scenario`]).
+//! - `server`: the one port serving all of it, [`Sim`] and [`SimHandle`].
 
-pub mod config;
-pub mod control;
-pub mod counters;
-pub mod error;
-pub mod gateway;
-pub mod ids;
-pub mod load;
-pub mod mix;
-pub mod rest;
-pub mod scenario;
-pub mod server;
-pub mod state;
-pub mod world;
-pub mod worldgen;
+mod config;
+mod counters;
+mod error;
+mod gateway;
+mod ids;
+mod load;
+mod mix;
+mod rest;
+mod scenario;
+mod server;
+mod sim_api;
+mod state;
+mod world;
+mod worldgen;
 
 pub use config::{Limit, RateLimits, SimConfig, Timings, WorldConfig};
-pub use control::{Counters, Fault, Inject, SessionCounters, ShardCounters};
+pub use counters::{Counters, SessionCounters, ShardCounters, TransportCounts};
 pub use error::SimError;
-pub use gateway::frame::{ClientOp, CloseReason, decode_client_frame};
+pub use gateway::compress::Transport;
+pub use gateway::conn::{ConnParams, parse_query as parse_gateway_query};
+pub use gateway::frame::{
+    ClientOp, CloseReason, Identify, OneOrMany, RequestMembers, Resume, Snowflake, VoiceState,
+    decode_client_frame,
+};
 pub use gateway::session::RecordedCommand;
+pub use ids::now_ms;
 pub use load::{Load, LoadSpec};
-pub use scenario::Scenario;
+pub use mix::{Prerendered, WEIGHTS as MIX_WEIGHTS, build as build_mix};
+pub use rest::{RestCall, RestCounts};
+pub use scenario::{Scenario, ScenarioStep};
 pub use server::{Sim, SimHandle};
+pub use sim_api::{Fault, Inject, RateLimitScope};
+pub use world::{Channel, Guild, Member, Role, User, World};

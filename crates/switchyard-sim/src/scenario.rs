@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::control::{self, Fault, Inject};
 use crate::error::SimError;
 use crate::gateway::session::Session;
+use crate::sim_api::{self, Fault, Inject};
 use crate::state::{Shared, lock};
 
 /// How often the waits of a scenario look at the sessions.
@@ -54,7 +54,7 @@ impl ScenarioFormat {
 /// One step of a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
+pub struct ScenarioStep {
     /// When to run it, in milliseconds after the start.
     #[serde(default)]
     pub at_ms: u64,
@@ -75,7 +75,7 @@ pub struct Step {
 pub struct Scenario {
     /// The steps, run in order of `at_ms` (ties keep file order).
     #[serde(default, rename = "step", alias = "steps")]
-    pub steps: Vec<Step>,
+    pub steps: Vec<ScenarioStep>,
 }
 
 impl Scenario {
@@ -91,7 +91,11 @@ impl Scenario {
 
     /// Parses a scenario in the given format; `name` (a path, or "request body") names it
     /// in the error.
-    pub fn parse_as(text: &str, format: ScenarioFormat, name: &str) -> Result<Self, SimError> {
+    pub(crate) fn parse_as(
+        text: &str,
+        format: ScenarioFormat,
+        name: &str,
+    ) -> Result<Self, SimError> {
         let parsed = match format {
             ScenarioFormat::Json => serde_json::from_str(text).map_err(|e| e.to_string()),
             ScenarioFormat::Toml => toml::from_str(text).map_err(|e| e.to_string()),
@@ -119,7 +123,7 @@ impl Scenario {
 
     /// Waits until the first session is ready (see [`first_session_ready`]), then runs the
     /// steps, their times counted from then.
-    pub async fn run_when_ready(&self, shared: &Shared) -> Result<usize, SimError> {
+    pub(crate) async fn run_when_ready(&self, shared: &Shared) -> Result<usize, SimError> {
         while !first_session_ready(shared) {
             tokio::time::sleep(POLL).await;
         }
@@ -128,9 +132,9 @@ impl Scenario {
 
     /// Runs the steps against a sim; stops at the first step that fails, naming it (by its
     /// position in the file, from 1).
-    pub async fn run(&self, shared: &Shared) -> Result<usize, SimError> {
+    pub(crate) async fn run(&self, shared: &Shared) -> Result<usize, SimError> {
         let start = Instant::now();
-        let mut steps: Vec<(usize, &Step)> = self.steps.iter().enumerate().collect();
+        let mut steps: Vec<(usize, &ScenarioStep)> = self.steps.iter().enumerate().collect();
         steps.sort_by_key(|(_, s)| s.at_ms);
         for (i, step) in &steps {
             run_step(shared, start, step).await.map_err(|e| {
@@ -156,14 +160,14 @@ pub fn first_session_ready(shared: &Shared) -> bool {
     })
 }
 
-async fn run_step(shared: &Shared, start: Instant, step: &Step) -> Result<(), SimError> {
+async fn run_step(shared: &Shared, start: Instant, step: &ScenarioStep) -> Result<(), SimError> {
     let at = start
         .checked_add(Duration::from_millis(step.at_ms))
         .ok_or_else(|| SimError::BadRequest("at_ms is too far away".into()))?;
     tokio::time::sleep_until(at.into()).await;
     if let Some(n) = step.wait_for_sessions {
         let give_up = Instant::now() + Duration::from_secs(30);
-        while control::counters(shared)
+        while crate::counters::counters(shared)
             .sessions
             .iter()
             .filter(|s| s.connected)
@@ -179,10 +183,10 @@ async fn run_step(shared: &Shared, start: Instant, step: &Step) -> Result<(), Si
         }
     }
     if let Some(inject) = &step.inject {
-        control::inject(shared, inject)?;
+        sim_api::inject(shared, inject)?;
     }
     if let Some(fault) = &step.fault {
-        control::fault(shared, fault)?;
+        sim_api::fault(shared, fault)?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The HTTP server: one port for the gateway (WebSocket upgrade on any path), REST under
-//! `/api[/vN]`, and the control API under `/_sim/`; plus [`Sim`] and its [`SimHandle`].
+//! `/api[/vN]`, and the test-control API under `/_sim/` (served by [`crate::sim_api`]); plus
+//! [`Sim`] and its [`SimHandle`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,18 +15,19 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::SimConfig;
-use crate::control::{self, Counters, Fault, Inject};
+use crate::counters::Counters;
 use crate::error::SimError;
 use crate::load::{Load, LoadSpec};
-use crate::rest::error::{ApiError, json_response};
+use crate::rest::error::ApiError;
 use crate::rest::{self, ApiRequest};
-use crate::scenario::{Scenario, ScenarioFormat};
+use crate::scenario::Scenario;
+use crate::sim_api::{self, Fault, Inject};
 use crate::state::Shared;
 use crate::world::World;
 
@@ -126,17 +128,17 @@ impl SimHandle {
 
     /// Injects an event (see [`Inject`]).
     pub fn inject(&self, event: &Inject) -> Result<Value, SimError> {
-        control::inject(&self.shared, event)
+        sim_api::inject(&self.shared, event)
     }
 
     /// Injects a fault (see [`Fault`]); returns how many connections it reached.
     pub fn fault(&self, fault: &Fault) -> Result<usize, SimError> {
-        control::fault(&self.shared, fault)
+        sim_api::fault(&self.shared, fault)
     }
 
     /// Reads the counters.
     pub fn counters(&self) -> Counters {
-        control::counters(&self.shared)
+        crate::counters::counters(&self.shared)
     }
 
     /// The messages the fake holds in `channel` (created through REST or injected), oldest
@@ -154,7 +156,7 @@ impl SimHandle {
         crate::load::start(self.shared.clone(), spec)
     }
 
-    /// Dispatches one pre-rendered event (from [`crate::mix::build`], or one like it) now;
+    /// Dispatches one pre-rendered event (from [`crate::build_mix`], or one like it) now;
     /// returns how many sessions got it. Unlike [`SimHandle::inject`], nothing is parsed or
     /// serialized, so a benchmark's driver costs the fake little per event.
     pub fn dispatch_prerendered(&self, item: &crate::mix::Prerendered) -> usize {
@@ -236,11 +238,11 @@ async fn entry(
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return ApiError::TooLarge.into_response();
         }
-        Err(e) => return bad(e.body_text()),
+        Err(e) => return sim_api::http::bad(e.body_text()),
     };
     let path = uri.path();
     if let Some(op) = path.strip_prefix("/_sim/") {
-        return control_http(&shared, &method, op, &headers, &body).await;
+        return sim_api::http::serve(&shared, &method, op, &headers, &body).await;
     }
     let rest_path = (path == "/api" || path.starts_with("/api/")).then(|| {
         let p = path.trim_start_matches("/api").trim_start_matches('/');
@@ -265,97 +267,5 @@ async fn entry(
             rest::handle(&shared, req).await
         }
         None => ApiError::NotFound.into_response(),
-    }
-}
-
-fn bad(msg: impl std::fmt::Display) -> Response {
-    json_response(StatusCode::BAD_REQUEST, &json!({"error": msg.to_string()}))
-}
-
-/// A scenario posted to `/_sim/scenario`: TOML when Content-Type is `application/toml`,
-/// else JSON.
-fn scenario_body(headers: &HeaderMap, body: &[u8]) -> Result<Scenario, SimError> {
-    let toml = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/toml"));
-    let format = if toml {
-        ScenarioFormat::Toml
-    } else {
-        ScenarioFormat::Json
-    };
-    let text = std::str::from_utf8(body).map_err(|e| SimError::ScenarioParse {
-        path: "request body".into(),
-        message: e.to_string(),
-    })?;
-    Scenario::parse_as(text, format, "request body")
-}
-
-async fn control_http(
-    shared: &Arc<Shared>,
-    method: &Method,
-    op: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Response {
-    let ok = |v: Value| json_response(StatusCode::OK, &v);
-    match (method.as_str(), op.trim_end_matches('/')) {
-        ("POST", "events") => match serde_json::from_slice::<Inject>(body) {
-            Ok(e) => control::inject(shared, &e).map_or_else(bad, ok),
-            Err(e) => bad(e),
-        },
-        ("POST", "faults") => match serde_json::from_slice::<Fault>(body) {
-            Ok(f) => control::fault(shared, &f).map_or_else(bad, |n| ok(json!({"affected": n}))),
-            Err(e) => bad(e),
-        },
-        ("GET", "counters") => {
-            ok(serde_json::to_value(control::counters(shared)).unwrap_or(Value::Null))
-        }
-        ("POST", "reset") => {
-            shared.reset();
-            ok(json!({"reset": true}))
-        }
-        ("GET", "world") => ok(json!({
-            "guilds": shared.world.guilds.iter().map(|g| json!({
-                "id": g.id.to_string(), "name": g.name,
-                "channels": g.channels.iter().map(|c| json!({"id": c.id.to_string(), "name": c.name, "type": c.kind})).collect::<Vec<_>>(),
-                "members": g.members.iter().map(|m| m.user.id.to_string()).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        })),
-        ("POST", "load") => {
-            match serde_json::from_slice::<LoadSpec>(if body.is_empty() { b"{}" } else { body }) {
-                Ok(spec) => {
-                    let load = crate::load::start(shared.clone(), spec);
-                    let mean = load.mean_frame_size;
-                    if let Some(old) = shared.load.lock().await.replace(load) {
-                        old.stop().await;
-                    }
-                    ok(json!({"started": true, "mean_frame_size": mean}))
-                }
-                Err(e) => bad(e),
-            }
-        }
-        ("POST", "scenario") => match scenario_body(headers, body) {
-            Ok(scenario) => {
-                let shared = shared.clone();
-                let steps = scenario.steps.len();
-                tokio::spawn(async move {
-                    if let Err(e) = scenario.run(&shared).await {
-                        tracing::warn!(error = %e, "scenario failed");
-                    }
-                });
-                ok(json!({"started": true, "steps": steps}))
-            }
-            Err(e) => bad(e),
-        },
-        ("POST", "load/stop") => {
-            let produced = match shared.load.lock().await.take() {
-                Some(load) => load.stop().await,
-                None => 0,
-            };
-            ok(json!({"produced": produced}))
-        }
-        _ => ApiError::NotFound.into_response(),
     }
 }

@@ -22,7 +22,7 @@ pub struct User {
 
 impl User {
     /// The user object.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let mut v = json!({
             "id": self.id.to_string(),
             "username": self.username,
@@ -46,7 +46,7 @@ impl User {
     }
 
     /// The user of a bot identity.
-    pub fn bot(identity: &BotIdentity) -> Self {
+    pub(crate) fn bot(identity: &BotIdentity) -> Self {
         Self {
             id: identity.user_id,
             username: identity.username.clone(),
@@ -72,7 +72,7 @@ pub struct Member {
 
 impl Member {
     /// The member object; `with_user` adds the `user` field (omitted in message events).
-    pub fn to_json(&self, with_user: bool) -> Value {
+    pub(crate) fn to_json(&self, with_user: bool) -> Value {
         let mut v = json!({
             "roles": self.roles.iter().map(u64::to_string).collect::<Vec<_>>(),
             "nick": self.nick,
@@ -112,7 +112,7 @@ pub struct Channel {
 
 impl Channel {
     /// The channel object.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let mut v = json!({
             "id": self.id.to_string(),
             "type": self.kind,
@@ -157,7 +157,7 @@ pub struct Role {
 
 impl Role {
     /// The role object.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "id": self.id.to_string(), "name": self.name, "color": self.color,
             "colors": {"primary_color": self.color, "secondary_color": null, "tertiary_color": null},
@@ -192,7 +192,7 @@ impl Guild {
     }
 
     /// The guild object of REST `GET /guilds/{id}`.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "id": self.id.to_string(), "name": self.name, "icon": null, "icon_hash": null,
             "splash": null, "discovery_splash": null, "owner_id": self.owner_id.to_string(),
@@ -213,7 +213,7 @@ impl Guild {
     }
 
     /// The GUILD_CREATE payload seen by `bot`, with at most `large_threshold` members.
-    pub fn create_json(&self, bot: &BotIdentity, large_threshold: usize) -> Value {
+    pub(crate) fn create_json(&self, bot: &BotIdentity, large_threshold: usize) -> Value {
         let mut v = self.to_json();
         let bot_member = self.bot_member(bot);
         let total = self.members.len() + 1;
@@ -265,7 +265,7 @@ impl Guild {
     }
 
     /// The member object of a bot in this guild.
-    pub fn bot_member(&self, bot: &BotIdentity) -> Member {
+    pub(crate) fn bot_member(&self, bot: &BotIdentity) -> Member {
         Member {
             user: User::bot(bot),
             roles: vec![],

@@ -25,7 +25,7 @@ fn fuzz_corpus_replays_without_panics() {
             ),
         }
         if let Ok(text) = std::str::from_utf8(&data) {
-            let _ = switchyard_sim::gateway::conn::parse_query(Some(text));
+            let _ = switchyard_sim::parse_gateway_query(Some(text));
         }
         seen += 1;
     }

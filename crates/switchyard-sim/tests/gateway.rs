@@ -225,7 +225,7 @@ async fn guild_create_per_shard_and_dms_only_on_shard_zero() {
     let shard = ((g.id >> 22) % u64::from(n)) as usize;
     let ch = first_text_channel(&sim, 0);
     sim.inject(&Inject::Message {
-        channel_id: switchyard_sim::gateway::frame::Snowflake(ch),
+        channel_id: switchyard_sim::Snowflake(ch),
         content: "hi".into(),
         author_id: None,
     })
@@ -265,7 +265,7 @@ async fn intents_filter_and_message_content_rules() {
         Client::ready(&sim, "other-bot", 1, None).await
     };
     let ch = first_text_channel(&sim, 0);
-    let sf = switchyard_sim::gateway::frame::Snowflake;
+    let sf = switchyard_sim::Snowflake;
     sim.inject(&Inject::Message {
         channel_id: sf(ch),
         content: "secret".into(),

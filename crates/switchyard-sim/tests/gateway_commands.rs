@@ -6,8 +6,7 @@ mod common;
 
 use common::{Client, TOKEN, fast_sim, sim};
 use serde_json::{Value, json};
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Inject, SimConfig, SimHandle};
+use switchyard_sim::{Inject, SimConfig, SimHandle, Snowflake};
 use tokio_tungstenite::tungstenite::Message;
 
 const GUILDS: u64 = 1;
@@ -138,7 +137,7 @@ async fn commands_are_recorded_per_session_as_received() {
         .iter()
         .find(|c| c.kind == 2)
         .expect("voice channel");
-    let before = switchyard_sim::ids::now_ms();
+    let before = switchyard_sim::now_ms();
     let presence = json!({"since": null, "activities": [], "status": "idle", "afk": false});
     let members = json!({"guild_id": g.id.to_string(), "user_ids": [g.members[0].user.id.to_string()], "nonce": "n1"});
     let join = json!({"guild_id": g.id.to_string(), "channel_id": voice.id.to_string(), "self_mute": false, "self_deaf": false});
@@ -160,7 +159,7 @@ async fn commands_are_recorded_per_session_as_received() {
     assert_eq!(sa.commands[0].d, presence);
     assert_eq!(sa.commands[1].d, members);
     assert_eq!(sa.commands[2].d, join);
-    let now = switchyard_sim::ids::now_ms();
+    let now = switchyard_sim::now_ms();
     assert!(
         sa.commands
             .iter()

@@ -6,8 +6,7 @@ use std::collections::HashSet;
 
 use common::{Client, TOKEN, first_text_channel, sim};
 use serde_json::{Value, json};
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Fault, Inject, LoadSpec, Scenario, SimConfig};
+use switchyard_sim::{Fault, Inject, LoadSpec, Scenario, SimConfig, Snowflake};
 
 #[tokio::test]
 async fn load_mode_delivers_the_mix_to_the_right_shards_in_sequence() {
@@ -152,7 +151,7 @@ async fn scenarios_script_events_and_faults() {
     );
     assert_eq!(c.close_code().await, 4000);
     let bad = Scenario {
-        steps: vec![switchyard_sim::scenario::Step {
+        steps: vec![switchyard_sim::ScenarioStep {
             at_ms: 0,
             wait_for_sessions: None,
             inject: Some(Inject::Message {

@@ -290,7 +290,7 @@ async fn guilds_members_dms_commands_and_interactions() {
     let ch = first_text_channel(&sim, 1);
     let created = sim
         .inject(&switchyard_sim::Inject::Interaction {
-            channel_id: switchyard_sim::gateway::frame::Snowflake(ch),
+            channel_id: switchyard_sim::Snowflake(ch),
             command: "ping".into(),
             bot_id: None,
             user_id: None,

@@ -7,8 +7,7 @@ mod common;
 use common::{Client, Rest, TOKEN, fast_sim, first_text_channel};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Inject, Limit, SimConfig, SimHandle};
+use switchyard_sim::{Inject, Limit, SimConfig, SimHandle, Snowflake};
 
 const LOADING: u64 = 1 << 7;
 

@@ -6,8 +6,7 @@ mod common;
 
 use common::{Client, TOKEN, fast_sim, first_text_channel};
 use serde_json::{Value, json};
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Inject, SimHandle};
+use switchyard_sim::{Inject, SimHandle, Snowflake};
 
 const BOUNDARY: &str = "switchyard-test-boundary";
 

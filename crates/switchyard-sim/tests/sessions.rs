@@ -37,7 +37,7 @@ async fn resume_replays_missed_events_then_resumed() {
     let ch = first_text_channel(&sim, 0);
     for i in 0..5 {
         sim.inject(&Inject::Message {
-            channel_id: switchyard_sim::gateway::frame::Snowflake(ch),
+            channel_id: switchyard_sim::Snowflake(ch),
             content: format!("m{i}"),
             author_id: None,
         })
@@ -233,7 +233,7 @@ async fn reconnect_then_close_keeps_the_session_resumable() {
     assert_eq!(r.dispatch("RESUMED").await["s"], s.last_seq + 1);
     let ch = first_text_channel(&sim, 0);
     sim.inject(&Inject::Message {
-        channel_id: switchyard_sim::gateway::frame::Snowflake(ch),
+        channel_id: switchyard_sim::Snowflake(ch),
         content: "after".into(),
         author_id: None,
     })

@@ -6,8 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{TOKEN, first_text_channel, sim};
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Fault, Inject, SimConfig, SimHandle};
+use switchyard_sim::{Fault, Inject, SimConfig, SimHandle, Snowflake};
 use twilight_gateway::{
     ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt as _,
 };

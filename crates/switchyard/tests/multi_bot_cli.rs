@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::Value;
 use switchyard_broker::{BrokerOptions, Pattern, Topic};
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Fault, Inject, Sim, SimConfig};
+use switchyard_sim::{Fault, Inject, Sim, SimConfig, Snowflake};
 use switchyard_testkit::free_port;
 
 /// Tokens shaped like Discord's: base64 user id, base64 timestamp, HMAC.

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use switchyard_broker::{BrokerOptions, Pattern};
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Inject, Sim, SimConfig, SimHandle};
+use switchyard_sim::{Inject, Sim, SimConfig, SimHandle, Snowflake};
 use switchyard_testkit::{RedisServer, free_port};
 
 const SHARDS: u32 = 4;

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::Value;
 use switchyard_broker::{BrokerOptions, Topic};
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Fault, Inject, Sim, SimConfig, SimHandle};
+use switchyard_sim::{Fault, Inject, Sim, SimConfig, SimHandle, Snowflake};
 use switchyard_testkit::free_port;
 
 /// The fake's identify window: identifying faster than that gets INVALID_SESSION, as on
@@ -189,7 +188,7 @@ fn channels(sim: &SimHandle) -> Vec<(u64, u64, u32)> {
         .iter()
         .filter_map(|g| {
             let ch = g.channels.iter().find(|c| c.kind == 0)?;
-            let shard = switchyard_sim::world::Guild::shard(g.id, sim.config().shards);
+            let shard = switchyard_sim::Guild::shard(g.id, sim.config().shards);
             Some((g.id, ch.id, shard))
         })
         .collect()

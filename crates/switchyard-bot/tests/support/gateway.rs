@@ -7,9 +7,7 @@ use serde_json::Value;
 use switchyard_broker::Broker;
 use switchyard_gateway::{FileSessionStore, GatewayConfig, GatewayDeps, RunningGateway, Secret};
 use switchyard_rest::{RestClient, RestConfig};
-use switchyard_sim::config::Limit;
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Inject, Sim, SimConfig, SimHandle};
+use switchyard_sim::{Inject, Limit, Sim, SimConfig, SimHandle, Snowflake};
 
 use super::WAIT;
 

@@ -19,8 +19,7 @@ use switchyard_gateway::{
     SessionStore,
 };
 use switchyard_rest::{RestClient, RestConfig};
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Inject, Sim, SimConfig, SimHandle};
+use switchyard_sim::{Inject, Sim, SimConfig, SimHandle, Snowflake};
 
 pub const TOKEN: &str = "gateway-test-token";
 pub const WAIT: Duration = Duration::from_secs(10);

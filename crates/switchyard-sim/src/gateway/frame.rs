@@ -87,7 +87,7 @@ pub struct RequestMembers {
     /// Specific users.
     #[serde(default)]
     pub user_ids: Option<OneOrMany>,
-    /// Echoed in the chunks. An invalid nonce (over [`MAX_NONCE`] bytes, or not a string) is
+    /// Echoed in the chunks. An invalid nonce (over 32 bytes, or not a string) is
     /// ignored, as Discord documents: the chunks come without one.
     #[serde(default, deserialize_with = "valid_nonce")]
     pub nonce: Option<String>,

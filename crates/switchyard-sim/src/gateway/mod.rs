@@ -1,13 +1,13 @@
 //! The gateway: WebSocket upgrade on any path, and the modules of the protocol.
 
 mod close;
-pub mod compress;
-pub mod conn;
-pub mod frame;
-pub mod identify;
-pub mod intents;
-pub mod ops;
-pub mod session;
+pub(crate) mod compress;
+pub(crate) mod conn;
+pub(crate) mod frame;
+mod identify;
+pub(crate) mod intents;
+mod ops;
+pub(crate) mod session;
 
 use std::sync::Arc;
 

@@ -256,12 +256,6 @@ impl Session {
         Ok(inner.buffer.iter().skip(skip).take(max).cloned().collect())
     }
 
-    /// Dispatches queued but not yet written to a connection.
-    pub fn backlog(&self) -> u64 {
-        let inner = self.lock();
-        inner.seq.saturating_sub(inner.sent_seq)
-    }
-
     /// Dispatches queued but not yet written, counted only while a connection is attached
     /// (a disconnected session never drains, so it must not hold back a producer).
     pub fn connected_backlog(&self) -> u64 {

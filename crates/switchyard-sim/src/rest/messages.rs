@@ -1,13 +1,12 @@
-//! REST handlers for channels, messages and reactions, and message creation shared with
-//! interactions and the control API. Every change dispatches the gateway event Discord sends.
+//! Messages as Discord makes them: creating (checked as Discord checks a body), editing and
+//! deleting one, shared by the channel routes, interactions, webhooks and the test-control
+//! API; and the dispatch of the gateway event each change sends.
 
 use serde_json::{Value, json};
 
 use crate::ids::{iso8601, now_ms};
-use crate::rest::error::{ApiError, Reply};
-use crate::rest::guilds::find_channel;
+use crate::rest::error::ApiError;
 use crate::rest::store::{NewMessage, mentioned_ids, message_json};
-use crate::rest::{Ctx, RouteKind, reactions};
 use crate::state::{Event, MessageMeta, Shared, lock};
 use crate::world::{Channel, User};
 
@@ -51,7 +50,8 @@ fn dispatch_message(
     shared.dispatch(&event);
 }
 
-pub(crate) fn emit(shared: &Shared, name: &str, channel: &Channel, d: Value) {
+/// Dispatches an event about `channel` (to its DM's bot only, for a DM).
+pub fn emit(shared: &Shared, name: &str, channel: &Channel, d: Value) {
     let mut event = Event::new(name, d, channel.guild_id);
     event.only_bot = dm_owner(shared, channel);
     shared.dispatch(&event);
@@ -326,134 +326,4 @@ pub fn delete_message(shared: &Shared, channel: &Channel, id: u64) -> Result<(),
     }
     emit(shared, "MESSAGE_DELETE", channel, d);
     Ok(())
-}
-
-/// Handles the routes of this module.
-pub fn handle(kind: RouteKind, ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let shared = ctx.shared;
-    let channel =
-        find_channel(ctx, ctx.snowflake(0, "channel_id")?).ok_or(ApiError::UNKNOWN_CHANNEL)?;
-    let bot = ctx.bot()?.clone();
-    let me = bot.identity.user_id;
-    let message_id = || ctx.snowflake(1, "message_id");
-    match kind {
-        RouteKind::GetChannel => Ok(Reply::Json(channel.to_json())),
-        RouteKind::CreateMessage => {
-            let (body, uploads) = ctx.message_body(channel.id)?;
-            create_message(shared, &channel, &bot.user(), &body, &uploads, None, 0).map(Reply::Json)
-        }
-        RouteKind::GetMessage => lock(&shared.store)
-            .message_with_reactions(channel.id, message_id()?, me)
-            .map(Reply::Json)
-            .ok_or(ApiError::UNKNOWN_MESSAGE),
-        RouteKind::EditMessage => {
-            let (body, uploads) = ctx.message_body(channel.id)?;
-            edit_message(shared, &channel, message_id()?, me, &body, &uploads).map(Reply::Json)
-        }
-        RouteKind::DeleteMessage => {
-            delete_message(shared, &channel, message_id()?).map(|()| Reply::NoContent)
-        }
-        RouteKind::ListMessages => {
-            let limit: usize = ctx
-                .query
-                .get("limit")
-                .and_then(|l| l.parse().ok())
-                .unwrap_or(50);
-            if !(1..=100).contains(&limit) {
-                return Err(ApiError::field(
-                    "limit",
-                    "NUMBER_TYPE_MAX",
-                    "int value should be less than or equal to 100.",
-                ));
-            }
-            let q = |k: &str| ctx.query.get(k).and_then(|v| v.parse::<u64>().ok());
-            let store = lock(&shared.store);
-            let Some(all) = store.messages.get(&channel.id) else {
-                return Ok(Reply::Json(json!([])));
-            };
-            let ids: Vec<u64> = if let Some(after) = q("after") {
-                let mut v: Vec<u64> = all
-                    .range(after.saturating_add(1)..)
-                    .map(|(k, _)| *k)
-                    .take(limit)
-                    .collect();
-                v.reverse();
-                v
-            } else if let Some(around) = q("around") {
-                let mut v: Vec<u64> = all
-                    .range(..=around)
-                    .rev()
-                    .take(limit.div_ceil(2))
-                    .map(|(k, _)| *k)
-                    .collect();
-                v.reverse();
-                v.extend(
-                    all.range(around.saturating_add(1)..)
-                        .map(|(k, _)| *k)
-                        .take(limit / 2),
-                );
-                v.reverse();
-                v
-            } else {
-                let before = q("before").unwrap_or(u64::MAX);
-                all.range(..before)
-                    .rev()
-                    .take(limit)
-                    .map(|(k, _)| *k)
-                    .collect()
-            };
-            Ok(Reply::Json(Value::Array(
-                ids.into_iter()
-                    .filter_map(|id| store.message_with_reactions(channel.id, id, me))
-                    .collect(),
-            )))
-        }
-        RouteKind::BulkDelete => {
-            let body = ctx.json()?;
-            let ids: Vec<u64> = body["messages"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !(2..=100).contains(&ids.len()) {
-                return Err(ApiError::field(
-                    "messages",
-                    "BASE_TYPE_BAD_LENGTH",
-                    "Must be between 2 and 100 in length.",
-                ));
-            }
-            let mut store = lock(&shared.store);
-            let list = store.messages.entry(channel.id).or_default();
-            let removed: Vec<String> = ids
-                .iter()
-                .filter(|id| list.remove(id).is_some())
-                .map(u64::to_string)
-                .collect();
-            drop(store);
-            let mut d = json!({"ids": removed, "channel_id": channel.id.to_string()});
-            if let Some(g) = channel.guild_id {
-                d["guild_id"] = json!(g.to_string());
-            }
-            emit(shared, "MESSAGE_DELETE_BULK", &channel, d);
-            Ok(Reply::NoContent)
-        }
-        RouteKind::Typing => {
-            let mut d = json!({"channel_id": channel.id.to_string(), "user_id": me.to_string(), "timestamp": now_ms() / 1000});
-            if let Some(g) = channel.guild_id.and_then(|g| shared.world.guild(g)) {
-                d["guild_id"] = json!(g.id.to_string());
-                d["member"] = g.bot_member(&bot.identity).to_json(true);
-            }
-            emit(shared, "TYPING_START", &channel, d);
-            Ok(Reply::NoContent)
-        }
-        RouteKind::AddReaction
-        | RouteKind::RemoveReaction
-        | RouteKind::ListReactions
-        | RouteKind::RemoveEmojiReactions
-        | RouteKind::RemoveAllReactions => reactions::handle(kind, ctx, &channel, me),
-        _ => Err(ApiError::NotFound),
-    }
 }

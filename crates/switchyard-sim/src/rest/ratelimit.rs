@@ -5,8 +5,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde_json::json;
+
 use crate::config::Limit;
 use crate::ids::now_ms;
+use crate::rest::error::json_response;
 use crate::state::lock;
 
 /// A fixed-window counter.
@@ -93,14 +98,10 @@ impl Limiter {
         *lock(&self.forced) = Forced::default();
     }
 
-    /// Makes the next `count` requests fail with 429 (global or local).
-    pub fn force(&self, count: u32, global: bool, retry_after: Duration) {
-        self.force_scoped(count, global, false, retry_after);
-    }
-
-    /// Like [`Limiter::force`]; `shared` makes the per-route 429s carry the `shared` scope
-    /// (a per-resource limit, which does not count as an invalid request).
-    pub fn force_scoped(&self, count: u32, global: bool, shared: bool, retry_after: Duration) {
+    /// Makes the next `count` requests fail with 429 (global or local); `shared` makes the
+    /// per-route 429s carry the `shared` scope (a per-resource limit, which does not count as
+    /// an invalid request).
+    pub fn force(&self, count: u32, global: bool, shared: bool, retry_after: Duration) {
         let mut f = lock(&self.forced);
         if global {
             f.global = count;
@@ -192,6 +193,55 @@ pub fn reset_epoch(reset_after: f64) -> f64 {
     secs3(now_ms() as f64 / 1000.0 + reset_after)
 }
 
+/// The 429 of a limit: Discord's body, `Retry-After`, the scope headers and, for a route
+/// bucket, its headers.
+pub fn too_many(limited: &Limited, info: Option<&BucketInfo>) -> Response {
+    let mut body = json!({
+        "message": "You are being rate limited.",
+        "retry_after": limited.retry_after,
+        "global": limited.global,
+    });
+    // `code` is sent only for limits that have one (Discord's global limit uses 0).
+    if limited.global {
+        body["code"] = json!(0);
+    }
+    let mut r = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
+    let h = r.headers_mut();
+    let retry = limited.retry_after.ceil().max(1.0) as u64;
+    h.insert(header::RETRY_AFTER, HeaderValue::from(retry));
+    h.insert("via", HeaderValue::from_static("1.1 google"));
+    h.insert("x-ratelimit-scope", HeaderValue::from_static(limited.scope));
+    if limited.global {
+        h.insert("x-ratelimit-global", HeaderValue::from_static("true"));
+    }
+    if let Some(info) = info {
+        add_bucket_headers(h, info);
+    }
+    r
+}
+
+/// The `X-RateLimit-*` headers of a route bucket.
+pub fn add_bucket_headers(h: &mut HeaderMap, info: &BucketInfo) {
+    let pairs = [
+        ("x-ratelimit-limit", info.limit.to_string()),
+        ("x-ratelimit-remaining", info.remaining.to_string()),
+        (
+            "x-ratelimit-reset",
+            format!("{:.3}", reset_epoch(info.reset_after)),
+        ),
+        (
+            "x-ratelimit-reset-after",
+            format!("{:.3}", info.reset_after),
+        ),
+        ("x-ratelimit-bucket", info.bucket.clone()),
+    ];
+    for (k, v) in pairs {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,7 +269,7 @@ mod tests {
             limit: 50,
             window_ms: 1000,
         };
-        l.force(2, true, Duration::from_millis(100));
+        l.force(2, true, false, Duration::from_millis(100));
         assert!(l.global("t", lim).is_err());
         assert!(l.global("t", lim).is_err());
         assert!(l.global("t", lim).is_ok());

@@ -14,8 +14,7 @@ use switchyard_broker::{Broker, Pattern, Subscription, Topic};
 use switchyard_core::Envelope;
 use switchyard_gateway::{FileSessionStore, GatewayConfig, GatewayDeps, Secret};
 use switchyard_rest::{RestClient, RestConfig};
-use switchyard_sim::gateway::frame::Snowflake;
-use switchyard_sim::{Inject, Sim, SimConfig, SimHandle};
+use switchyard_sim::{Inject, Sim, SimConfig, SimHandle, Snowflake};
 
 use crate::admin;
 use crate::cli::DemoArgs;

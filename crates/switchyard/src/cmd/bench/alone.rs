@@ -28,7 +28,7 @@ pub async fn broker_alone(
     rate: u64,
     mix_size: usize,
 ) -> anyhow::Result<Phase> {
-    let mix = switchyard_sim::mix::build(sim.world(), sim.config().world.seed, mix_size);
+    let mix = switchyard_sim::build_mix(sim.world(), sim.config().world.seed, mix_size);
     let mut items = Vec::with_capacity(mix.len());
     for item in mix {
         let topic = Topic::new(&format!("inbound.discord.{}.0.0", item.guild_id))

@@ -424,7 +424,7 @@ async fn wait(
 /// the fake spends little per event and the latency measured is the gateway's path, not the
 /// fake's JSON work.
 async fn drive(sim: Arc<SimHandle>, count: u64, rate: u64) -> u64 {
-    let mix = switchyard_sim::mix::build(sim.world(), sim.config().world.seed, MIX_SIZE);
+    let mix = switchyard_sim::build_mix(sim.world(), sim.config().world.seed, MIX_SIZE);
     let items: Vec<Stampable> = mix.into_iter().map(Stampable::new).collect();
     if items.is_empty() {
         tracing::error!("the fake's mix is empty");

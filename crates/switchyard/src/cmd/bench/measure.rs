@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use serde_json::Value;
-use switchyard_sim::mix::Prerendered;
+use switchyard_sim::Prerendered;
 
 /// Thread-name prefix of the fake Discord's runtime (its CPU is not the gateway's).
 pub const SIM_THREADS: &str = "bench-sim";

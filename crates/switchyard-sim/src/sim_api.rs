@@ -1,6 +1,8 @@
-//! The test-control API: injecting events and faults, resetting (counters are in
-//! [`crate::counters`] and re-exported here). The same
-//! operations back the HTTP API under `/_sim/` and the methods of [`crate::SimHandle`].
+//! The sim's own test-control API, served under `/_sim/` beside Discord's gateway and REST
+//! ([`http`]: one function per route): the injection of events and faults, which the
+//! methods of [`crate::SimHandle`] share (the counters it serves are in [`crate::counters`]).
+
+pub(crate) mod http;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,8 +18,6 @@ use crate::rest::messages::create_message;
 use crate::rest::store::Interaction;
 use crate::state::{Event, Shared, lock};
 use crate::world::{Channel, User};
-
-pub use crate::counters::{Counters, SessionCounters, ShardCounters, TransportCounts, counters};
 
 /// An event to inject.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -194,7 +194,7 @@ pub fn fault(shared: &Shared, f: &Fault) -> Result<usize, SimError> {
                     "a global 429 has scope `global`; `scope` applies to per-route 429s".into(),
                 ));
             }
-            shared.rest.limiter.force_scoped(
+            shared.rest.limiter.force(
                 *count,
                 *global,
                 *scope == Some(RateLimitScope::Shared),
@@ -253,114 +253,18 @@ pub fn inject(shared: &Shared, e: &Inject) -> Result<Value, SimError> {
             channel_id,
             content,
             author_id,
-        } => {
-            let ch = channel(shared, channel_id.0)?;
-            let author = guild_user(shared, &ch, *author_id)?;
-            create_message(
-                shared,
-                &ch,
-                &author,
-                &json!({"content": content}),
-                &[],
-                None,
-                0,
-            )
-            .map_err(|e| SimError::BadRequest(e.to_string()))
-        }
+        } => user_message(shared, *channel_id, content, *author_id),
         Inject::DirectMessage {
             bot_id,
             user_id,
             content,
-        } => {
-            let bot = default_bot(shared, *bot_id)?;
-            let user = match user_id {
-                Some(u) => shared.world.user(u.0).cloned(),
-                None => shared
-                    .world
-                    .guilds
-                    .first()
-                    .and_then(|g| g.members.first())
-                    .map(|m| m.user.clone()),
-            }
-            .ok_or_else(|| SimError::BadRequest("unknown user".into()))?;
-            let ch = {
-                let mut store = lock(&shared.store);
-                let key = (bot.identity.user_id, user.id);
-                let id = *store.dms.entry(key).or_insert_with(|| shared.ids.next());
-                store
-                    .dm_channels
-                    .entry(id)
-                    .or_insert_with(|| Channel {
-                        id,
-                        guild_id: None,
-                        kind: 1,
-                        name: String::new(),
-                        position: 0,
-                        recipient: Some(user.clone()),
-                    })
-                    .clone()
-            };
-            create_message(
-                shared,
-                &ch,
-                &user,
-                &json!({"content": content}),
-                &[],
-                None,
-                0,
-            )
-            .map_err(|e| SimError::BadRequest(e.to_string()))
-        }
+        } => direct_message(shared, *bot_id, *user_id, content),
         Inject::Interaction {
             channel_id,
             command,
             bot_id,
             user_id,
-        } => {
-            let bot = default_bot(shared, *bot_id)?;
-            let ch = channel(shared, channel_id.0)?;
-            let user = guild_user(shared, &ch, *user_id)?;
-            let id = shared.ids.next();
-            let token = format!(
-                "aW50ZXJhY3Rpb246{id:x}{:x}",
-                xxhash_rust::xxh3::xxh3_64(&id.to_le_bytes())
-            );
-            lock(&shared.store).interactions.insert(
-                token.clone(),
-                Interaction {
-                    id,
-                    application_id: bot.identity.application_id,
-                    channel_id: ch.id,
-                    guild_id: ch.guild_id,
-                    acknowledged: false,
-                    original: None,
-                },
-            );
-            let mut d = json!({
-                "id": id.to_string(), "application_id": bot.identity.application_id.to_string(),
-                "type": 2, "token": token, "version": 1, "locale": "en-US",
-                "channel_id": ch.id.to_string(), "channel": ch.to_json(),
-                "app_permissions": "2248473465835073", "entitlements": [], "authorizing_integration_owners": {"0": "0"},
-                "context": if ch.guild_id.is_some() { 0 } else { 1 }, "attachment_size_limit": 10_485_760,
-                "data": {"id": shared.ids.next().to_string(), "name": command, "type": 1},
-            });
-            match ch.guild_id.and_then(|g| shared.world.guild(g)) {
-                Some(g) => {
-                    d["guild_id"] = json!(g.id.to_string());
-                    d["guild_locale"] = json!("en-US");
-                    let m = g
-                        .member(user.id)
-                        .map(|m| m.to_json(true))
-                        .unwrap_or(json!({"user": user.to_json()}));
-                    d["member"] = m;
-                }
-                None => d["user"] = user.to_json(),
-            }
-            let mut ev = Event::new("INTERACTION_CREATE", d, ch.guild_id);
-            ev.only_bot = Some(bot.identity.user_id);
-            let reached = shared.dispatch(&ev);
-            Ok(json!({"id": id.to_string(), "token": token, "sessions": reached}))
-        }
+        } => interaction(shared, *channel_id, command, *bot_id, *user_id),
         Inject::Dispatch {
             t,
             d,
@@ -372,4 +276,120 @@ pub fn inject(shared: &Shared, e: &Inject) -> Result<Value, SimError> {
             Ok(json!({"sessions": shared.dispatch(&ev)}))
         }
     }
+}
+
+/// A user's message with plain `content`, as Discord creates it.
+fn post(
+    shared: &Shared,
+    channel: &Channel,
+    author: &User,
+    content: &str,
+) -> Result<Value, SimError> {
+    let body = json!({"content": content});
+    create_message(shared, channel, author, &body, &[], None, 0)
+        .map_err(|e| SimError::BadRequest(e.to_string()))
+}
+
+/// [`Inject::Message`].
+fn user_message(
+    shared: &Shared,
+    channel_id: Snowflake,
+    content: &str,
+    author_id: Option<Snowflake>,
+) -> Result<Value, SimError> {
+    let ch = channel(shared, channel_id.0)?;
+    let author = guild_user(shared, &ch, author_id)?;
+    post(shared, &ch, &author, content)
+}
+
+/// [`Inject::DirectMessage`]: opens the DM channel of the bot and the user if needed.
+fn direct_message(
+    shared: &Shared,
+    bot_id: Option<Snowflake>,
+    user_id: Option<Snowflake>,
+    content: &str,
+) -> Result<Value, SimError> {
+    let bot = default_bot(shared, bot_id)?;
+    let user = match user_id {
+        Some(u) => shared.world.user(u.0).cloned(),
+        None => shared
+            .world
+            .guilds
+            .first()
+            .and_then(|g| g.members.first())
+            .map(|m| m.user.clone()),
+    }
+    .ok_or_else(|| SimError::BadRequest("unknown user".into()))?;
+    let ch = {
+        let mut store = lock(&shared.store);
+        let key = (bot.identity.user_id, user.id);
+        let id = *store.dms.entry(key).or_insert_with(|| shared.ids.next());
+        store
+            .dm_channels
+            .entry(id)
+            .or_insert_with(|| Channel {
+                id,
+                guild_id: None,
+                kind: 1,
+                name: String::new(),
+                position: 0,
+                recipient: Some(user.clone()),
+            })
+            .clone()
+    };
+    post(shared, &ch, &user, content)
+}
+
+/// [`Inject::Interaction`]: stores the interaction (its callback and webhook routes look it
+/// up by token) and dispatches INTERACTION_CREATE to its bot.
+fn interaction(
+    shared: &Shared,
+    channel_id: Snowflake,
+    command: &str,
+    bot_id: Option<Snowflake>,
+    user_id: Option<Snowflake>,
+) -> Result<Value, SimError> {
+    let bot = default_bot(shared, bot_id)?;
+    let ch = channel(shared, channel_id.0)?;
+    let user = guild_user(shared, &ch, user_id)?;
+    let id = shared.ids.next();
+    let token = format!(
+        "aW50ZXJhY3Rpb246{id:x}{:x}",
+        xxhash_rust::xxh3::xxh3_64(&id.to_le_bytes())
+    );
+    lock(&shared.store).interactions.insert(
+        token.clone(),
+        Interaction {
+            id,
+            application_id: bot.identity.application_id,
+            channel_id: ch.id,
+            guild_id: ch.guild_id,
+            acknowledged: false,
+            original: None,
+        },
+    );
+    let mut d = json!({
+        "id": id.to_string(), "application_id": bot.identity.application_id.to_string(),
+        "type": 2, "token": token, "version": 1, "locale": "en-US",
+        "channel_id": ch.id.to_string(), "channel": ch.to_json(),
+        "app_permissions": "2248473465835073", "entitlements": [], "authorizing_integration_owners": {"0": "0"},
+        "context": if ch.guild_id.is_some() { 0 } else { 1 }, "attachment_size_limit": 10_485_760,
+        "data": {"id": shared.ids.next().to_string(), "name": command, "type": 1},
+    });
+    match ch.guild_id.and_then(|g| shared.world.guild(g)) {
+        Some(g) => {
+            d["guild_id"] = json!(g.id.to_string());
+            d["guild_locale"] = json!("en-US");
+            let m = g
+                .member(user.id)
+                .map(|m| m.to_json(true))
+                .unwrap_or(json!({"user": user.to_json()}));
+            d["member"] = m;
+        }
+        None => d["user"] = user.to_json(),
+    }
+    let mut ev = Event::new("INTERACTION_CREATE", d, ch.guild_id);
+    ev.only_bot = Some(bot.identity.user_id);
+    let reached = shared.dispatch(&ev);
+    Ok(json!({"id": id.to_string(), "token": token, "sessions": reached}))
 }
