@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::gateway::session::{RecordedCommand, Session};
-use crate::rest::{RestCall, RestCounts};
+use crate::state::rest::{RestCall, RestCounts};
+use crate::state::session::{RecordedCommand, Session};
 use crate::state::{Shared, lock};
 
 /// Counters of one session. Sequence numbers of a session are assigned without gaps, so

@@ -78,14 +78,17 @@
 //! - `config`: [`SimConfig`] and its parts; `world` and `worldgen`: the seeded [`World`]
 //!   ([`Guild`]s with their [`Channel`]s, [`Role`]s and [`Member`]s); `ids`: snowflakes and
 //!   bot identities (each distinct token is its own bot, with ids from the token).
+//! - `state`: what the fake holds, below everything that acts on it: bots (one per token),
+//!   gateway sessions (with their [`RecordedCommand`]s), the objects created at run time, the
+//!   REST limiter, its log and counters.
 //! - `gateway`: the WebSocket gateway: frames ([`decode_client_frame`] into [`ClientOp`], or
-//!   a [`CloseReason`]), the connection query ([`parse_gateway_query`]), identify, sessions
-//!   (with their [`RecordedCommand`]s), compression, ops and their checks against Discord's
-//!   documented payloads.
-//! - `rest`: the REST routes, one function each from a table of method and path, with rate
-//!   limits, Discord-shaped errors and the objects created at run time.
-//! - `sim_api`: the test-control API under `/_sim/` ([`Inject`], [`Fault`]); `counters`:
-//!   what tests compare ([`Counters`]); `state`: shared state and the dispatch of events.
+//!   a [`CloseReason`]), the connection query ([`parse_gateway_query`]), identify, ops and
+//!   their checks against Discord's documented payloads, compression, and the fan-out of
+//!   events to the sessions that should see them.
+//! - `rest`: the REST routes, one function each from a table of method and path, with
+//!   Discord-shaped errors and rate-limit responses.
+//! - `sim_api`: the test-control operations ([`Inject`], [`Fault`]) and `sim_routes`, their
+//!   HTTP routes under `/_sim/`; `counters`: what tests compare ([`Counters`]).
 //! - `load` and `mix`: load mode ([`LoadSpec`], [`Load`]) from a fixed mix of pre-rendered
 //!   payloads ([`build_mix`]); `scenario`: scripted timelines from TOML/JSON files
 //!   ([`Scenario`]).
@@ -102,6 +105,7 @@ mod rest;
 mod scenario;
 mod server;
 mod sim_api;
+mod sim_routes;
 mod state;
 mod world;
 mod worldgen;
@@ -115,12 +119,13 @@ pub use gateway::frame::{
     ClientOp, CloseReason, Identify, OneOrMany, RequestMembers, Resume, Snowflake, VoiceState,
     decode_client_frame,
 };
-pub use gateway::session::RecordedCommand;
 pub use ids::now_ms;
-pub use load::{Load, LoadSpec};
+pub use load::LoadSpec;
 pub use mix::{Prerendered, WEIGHTS as MIX_WEIGHTS, build as build_mix};
-pub use rest::{RestCall, RestCounts};
 pub use scenario::{Scenario, ScenarioStep};
 pub use server::{Sim, SimHandle};
 pub use sim_api::{Fault, Inject, RateLimitScope};
+pub use state::Load;
+pub use state::rest::{RestCall, RestCounts};
+pub use state::session::RecordedCommand;
 pub use world::{Channel, Guild, Member, Role, User, World};

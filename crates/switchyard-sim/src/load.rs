@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::gateway::intents;
-use crate::gateway::session::Session;
 use crate::mix::{self, Prerendered};
-use crate::state::Shared;
+use crate::state::session::Session;
+use crate::state::{Load, Shared};
 use crate::world::Guild;
 
 /// What load to generate.
@@ -37,35 +37,6 @@ impl Default for LoadSpec {
             total: 0,
             mix_size: 512,
         }
-    }
-}
-
-/// A running load generator.
-#[derive(Debug)]
-pub struct Load {
-    stop: Arc<AtomicBool>,
-    produced: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-    /// Mean frame size of the mix in bytes.
-    pub mean_frame_size: f64,
-}
-
-impl Load {
-    /// Events produced so far (each counted once, however many sessions got it).
-    pub fn produced(&self) -> u64 {
-        self.produced.load(Ordering::Relaxed)
-    }
-
-    /// Stops the generator and waits for it.
-    pub async fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.task.await;
-        self.produced.load(Ordering::Relaxed)
-    }
-
-    /// Whether the generator has finished.
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
     }
 }
 

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
-use crate::gateway::session::Session;
 use crate::sim_api::{self, Fault, Inject};
+use crate::state::session::Session;
 use crate::state::{Shared, lock};
 
 /// How often the waits of a scenario look at the sessions.

@@ -23,11 +23,12 @@ use tokio::task::JoinHandle;
 use crate::config::SimConfig;
 use crate::counters::Counters;
 use crate::error::SimError;
-use crate::load::{Load, LoadSpec};
+use crate::load::LoadSpec;
 use crate::rest::error::ApiError;
 use crate::rest::{self, ApiRequest};
 use crate::scenario::Scenario;
 use crate::sim_api::{self, Fault, Inject};
+use crate::state::Load;
 use crate::state::Shared;
 use crate::world::World;
 
@@ -238,11 +239,11 @@ async fn entry(
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return ApiError::TooLarge.into_response();
         }
-        Err(e) => return sim_api::http::bad(e.body_text()),
+        Err(e) => return crate::sim_routes::bad(e.body_text()),
     };
     let path = uri.path();
     if let Some(op) = path.strip_prefix("/_sim/") {
-        return sim_api::http::serve(&shared, &method, op, &headers, &body).await;
+        return crate::sim_routes::serve(&shared, &method, op, &headers, &body).await;
     }
     let rest_path = (path == "/api" || path.starts_with("/api/")).then(|| {
         let p = path.trim_start_matches("/api").trim_start_matches('/');

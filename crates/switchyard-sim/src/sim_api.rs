@@ -2,8 +2,6 @@
 //! ([`http`]: one function per route): the injection of events and faults, which the
 //! methods of [`crate::SimHandle`] share (the counters it serves are in [`crate::counters`]).
 
-pub(crate) mod http;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -13,9 +11,9 @@ use serde_json::{Value, json};
 
 use crate::SimError;
 use crate::gateway::frame::Snowflake;
-use crate::gateway::session::{ConnCommand, Session};
 use crate::rest::messages::create_message;
-use crate::rest::store::Interaction;
+use crate::state::session::{ConnCommand, Session};
+use crate::state::store::Interaction;
 use crate::state::{Event, Shared, lock};
 use crate::world::{Channel, User};
 
@@ -273,7 +271,7 @@ pub fn inject(shared: &Shared, e: &Inject) -> Result<Value, SimError> {
         } => {
             let mut ev = Event::new(t.clone(), d.clone(), guild_id.map(|g| g.0));
             ev.only_bot = bot_id.map(|b| b.0);
-            Ok(json!({"sessions": shared.dispatch(&ev)}))
+            Ok(json!({"sessions": crate::gateway::dispatch(shared, &ev)}))
         }
     }
 }
@@ -390,6 +388,6 @@ fn interaction(
     }
     let mut ev = Event::new("INTERACTION_CREATE", d, ch.guild_id);
     ev.only_bot = Some(bot.identity.user_id);
-    let reached = shared.dispatch(&ev);
+    let reached = crate::gateway::dispatch(shared, &ev);
     Ok(json!({"id": id.to_string(), "token": token, "sessions": reached}))
 }

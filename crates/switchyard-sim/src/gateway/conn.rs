@@ -16,8 +16,8 @@ use crate::gateway::compress::{Compressor, Transport, zlib_message};
 use crate::gateway::frame::{ClientOp, CloseReason, decode_envelope, decode_op};
 use crate::gateway::identify::{IdentifyOutcome, ResumeOutcome, identify, resume};
 use crate::gateway::ops;
-use crate::gateway::session::{ConnCommand, ConnLink, Session, close_ends_session};
 use crate::state::Shared;
+use crate::state::session::{ConnCommand, ConnLink, Session, close_ends_session};
 
 /// Frames written per wake-up before yielding to reads.
 const BATCH: usize = 256;

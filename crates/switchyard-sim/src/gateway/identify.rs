@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::gateway::frame::{CloseReason, Identify, Resume};
 use crate::gateway::intents;
-use crate::gateway::session::{ConnCommand, ConnLink, Session};
+use crate::state::session::{ConnCommand, ConnLink, Session};
 use crate::state::{Shared, lock};
 
 /// What an IDENTIFY leads to.

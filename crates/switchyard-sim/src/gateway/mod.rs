@@ -3,11 +3,13 @@
 mod close;
 pub(crate) mod compress;
 pub(crate) mod conn;
+mod fanout;
 pub(crate) mod frame;
 mod identify;
 pub(crate) mod intents;
 mod ops;
-pub(crate) mod session;
+
+pub(crate) use fanout::dispatch;
 
 use std::sync::Arc;
 

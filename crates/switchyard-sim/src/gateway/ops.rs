@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::gateway::frame::{ClientOp, RequestMembers, VoiceState};
 use crate::gateway::intents;
-use crate::gateway::session::Session;
 use crate::ids::now_ms;
+use crate::state::session::Session;
 use crate::state::{Event, Shared, lock};
 use crate::world::Member;
 
@@ -92,7 +92,7 @@ fn presence(shared: &Shared, session: &Session, p: Value) {
         });
         let mut event = Event::new("PRESENCE_UPDATE", d, Some(guild.id));
         event.except_bot = Some(bot.user_id);
-        shared.dispatch(&event);
+        crate::gateway::dispatch(shared, &event);
     }
     session.lock().presence = p;
 }
@@ -130,7 +130,7 @@ fn voice_state(shared: &Shared, session: &Session, v: &VoiceState) {
         "self_video": false, "suppress": false, "request_to_speak_timestamp": null,
     });
     // like every VOICE_STATE_UPDATE, it needs GUILD_VOICE_STATES, even for the bot's own state
-    shared.dispatch(&Event::new("VOICE_STATE_UPDATE", d, Some(guild.id)));
+    crate::gateway::dispatch(shared, &Event::new("VOICE_STATE_UPDATE", d, Some(guild.id)));
     if channel.is_some() {
         let d = json!({"token": format!("{:x}", shared.ids.next()), "guild_id": guild.id.to_string(), "endpoint": "voice.sim.invalid:443"});
         session.push("VOICE_SERVER_UPDATE", &d.to_string());

@@ -10,7 +10,7 @@ use crate::rest::messages::{
     EPHEMERAL, LOADING, create_loading_message, create_message, delete_message, edit_message,
 };
 use crate::rest::request::Ctx;
-use crate::rest::store::Interaction;
+use crate::state::store::Interaction;
 use crate::state::{Bot, lock};
 use crate::world::Channel;
 

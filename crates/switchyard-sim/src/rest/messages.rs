@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::ids::{iso8601, now_ms};
 use crate::rest::error::ApiError;
-use crate::rest::store::{NewMessage, mentioned_ids, message_json};
+use crate::state::store::{NewMessage, mentioned_ids, message_json};
 use crate::state::{Event, MessageMeta, Shared, lock};
 use crate::world::{Channel, User};
 
@@ -47,14 +47,14 @@ fn dispatch_message(
         author_id: author,
         mentions,
     });
-    shared.dispatch(&event);
+    crate::gateway::dispatch(shared, &event);
 }
 
 /// Dispatches an event about `channel` (to its DM's bot only, for a DM).
 pub fn emit(shared: &Shared, name: &str, channel: &Channel, d: Value) {
     let mut event = Event::new(name, d, channel.guild_id);
     event.only_bot = dm_owner(shared, channel);
-    shared.dispatch(&event);
+    crate::gateway::dispatch(shared, &event);
 }
 
 /// Message flag EPHEMERAL.

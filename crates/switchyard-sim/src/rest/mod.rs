@@ -13,22 +13,21 @@ mod ratelimit;
 mod reactions;
 mod request;
 mod route_table;
-pub(crate) mod store;
 
 pub use request::ApiRequest;
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 
-use crate::config::{Limit, RateLimits};
+use crate::config::Limit;
+use crate::state::limiter::{BucketInfo, Limited};
+use crate::state::rest::RestCall;
 use crate::state::{Shared, lock};
 use error::ApiError;
-use ratelimit::{BucketInfo, Limited, Limiter, add_bucket_headers, too_many};
+use ratelimit::{add_bucket_headers, too_many};
 use request::{Ctx, query_map};
 use route_table::{LimitClass, Resolved, resolve};
 
@@ -50,67 +49,6 @@ fn logged_body(body: &[u8]) -> String {
 /// The largest request body the fake takes, as Discord's edge: 25 MiB (uploads included).
 /// A larger one gets 413 with code 40005, "Request entity too large".
 pub const MAX_REQUEST_BODY: usize = 25 << 20;
-
-/// One recorded REST call (headers, and so tokens, are never recorded).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RestCall {
-    /// HTTP method.
-    pub method: String,
-    /// Path as requested, e.g. `/api/v10/channels/1/messages`.
-    pub path: String,
-    /// Query string, if any.
-    pub query: Option<String>,
-    /// Body as text (lossy UTF-8).
-    pub body: String,
-    /// Response status.
-    pub status: u16,
-    /// The bot's user id, when the call was authenticated.
-    pub bot_id: Option<String>,
-}
-
-/// REST counters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RestCounts {
-    /// Requests handled.
-    pub requests: u64,
-    /// 429s on route buckets.
-    pub rate_limited_route: u64,
-    /// 429s from the global limit.
-    pub rate_limited_global: u64,
-    /// Invalid requests in Discord's sense: status 401, 403 or 429.
-    pub invalid_requests: u64,
-}
-
-/// REST state: limits, log and counters.
-#[derive(Debug)]
-pub struct RestState {
-    limits: RateLimits,
-    /// The limiter.
-    pub limiter: Limiter,
-    /// The call log.
-    pub log: Mutex<VecDeque<RestCall>>,
-    /// The counters.
-    pub counts: Mutex<RestCounts>,
-}
-
-impl RestState {
-    /// State for the configured limits.
-    pub fn new(limits: &RateLimits) -> Self {
-        Self {
-            limits: limits.clone(),
-            limiter: Limiter::default(),
-            log: Mutex::default(),
-            counts: Mutex::default(),
-        }
-    }
-
-    /// Forgets limits, log and counters.
-    pub fn reset(&self) {
-        self.limiter.reset();
-        lock(&self.log).clear();
-        *lock(&self.counts) = RestCounts::default();
-    }
-}
 
 /// Handles one REST request: every call is recorded with its status.
 pub async fn handle(shared: &Arc<Shared>, req: ApiRequest) -> Response {

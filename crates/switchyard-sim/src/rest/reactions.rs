@@ -7,8 +7,8 @@ use crate::rest::channels::channel_and_bot;
 use crate::rest::error::{ApiError, Reply};
 use crate::rest::messages::emit;
 use crate::rest::request::{Ctx, percent_decode};
-use crate::rest::store::emoji_json;
 use crate::state::lock;
+use crate::state::store::emoji_json;
 use crate::world::Channel;
 
 fn valid_emoji(e: &str) -> bool {

@@ -1,5 +1,11 @@
-//! The sim's shared state: bots (one per token), sessions, the world, and the dispatch of
-//! events to the sessions that should see them (shard, intents, MESSAGE_CONTENT rules).
+//! The sim's shared state, below everything that acts on it (the gateway, REST, the
+//! test-control API, load): bots (one per token), sessions, the world, the objects created at
+//! run time, the REST limiter and log, and the running load's handle.
+
+pub(crate) mod limiter;
+pub(crate) mod rest;
+pub(crate) mod session;
+pub(crate) mod store;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,12 +15,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::config::SimConfig;
-use crate::gateway::intents;
-use crate::gateway::session::Session;
 use crate::ids::{BotIdentity, SnowflakeGen, strip_token_prefix};
-use crate::rest::RestState;
-use crate::rest::store::Store;
 use crate::world::{Guild, User, World};
+use rest::RestState;
+use session::Session;
+use store::Store;
 
 /// Locks a mutex, recovering from poisoning (critical sections here never panic midway).
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -176,7 +181,7 @@ pub struct Shared {
     /// identified less than the identify window before.
     pub identifies_too_fast: AtomicU64,
     /// The load generator started over the control API, if any.
-    pub load: tokio::sync::Mutex<Option<crate::load::Load>>,
+    pub load: tokio::sync::Mutex<Option<Load>>,
     /// Set to true when the sim shuts down: every connection closes with 1001.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -263,60 +268,11 @@ impl Shared {
         self.world.shard_guilds(shard[0], shard[1]).collect()
     }
 
-    /// Delivers an event to every session that should see it. Returns how many sessions got it.
-    pub fn dispatch(&self, event: &Event) -> usize {
-        let in_guild = event.guild_id.is_some();
-        let needed = intents::required(&event.name, in_guild);
-        let own_member_update = event.name == "GUILD_MEMBER_UPDATE";
-        let name: Arc<str> = Arc::from(event.name.as_str());
-        let mut full: Option<Arc<str>> = None;
-        let mut stripped: Option<Arc<str>> = None;
-        let mut delivered = 0;
-        for s in self.live_sessions() {
-            let bot_id = s.bot.identity.user_id;
-            if event.only_bot.is_some_and(|b| b != bot_id) || event.except_bot == Some(bot_id) {
-                continue;
-            }
-            let shard_ok = match event.guild_id {
-                Some(g) => Guild::shard(g, s.shard[1]) == s.shard[0],
-                None => s.shard[0] == 0,
-            };
-            if !shard_ok {
-                continue;
-            }
-            if let Some(bit) = needed
-                && s.intents & bit == 0
-                && !(own_member_update && event.about_user == Some(bot_id))
-            {
-                continue;
-            }
-            let strip = in_guild
-                && s.intents & intents::MESSAGE_CONTENT == 0
-                && event
-                    .message
-                    .as_ref()
-                    .is_some_and(|m| m.author_id != bot_id && !m.mentions.contains(&bot_id));
-            let d = if strip {
-                stripped.get_or_insert_with(|| {
-                    let mut d = event.d.clone();
-                    intents::strip_content(&mut d);
-                    Arc::from(d.to_string())
-                })
-            } else {
-                full.get_or_insert_with(|| Arc::from(event.d.to_string()))
-            };
-            if s.push_shared(&name, d, true).is_some() {
-                delivered += 1;
-            }
-        }
-        delivered
-    }
-
     /// Forgets sessions, bots, REST objects and counters (the world stays).
     pub fn reset(&self) {
         let sessions: Vec<_> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
         for s in sessions {
-            s.command(crate::gateway::session::ConnCommand::Close(1000));
+            s.command(session::ConnCommand::Close(1000));
             s.end();
         }
         lock(&self.bots).clear();
@@ -325,5 +281,34 @@ impl Shared {
         self.faults.stop_ack.store(false, Ordering::Relaxed);
         self.identifies.store(0, Ordering::Relaxed);
         self.identifies_too_fast.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A running load generator (`load::start` makes one).
+#[derive(Debug)]
+pub struct Load {
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) produced: Arc<AtomicU64>,
+    pub(crate) task: tokio::task::JoinHandle<()>,
+    /// Mean frame size of the mix in bytes.
+    pub mean_frame_size: f64,
+}
+
+impl Load {
+    /// Events produced so far (each counted once, however many sessions got it).
+    pub fn produced(&self) -> u64 {
+        self.produced.load(Ordering::Relaxed)
+    }
+
+    /// Stops the generator and waits for it.
+    pub async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        self.produced.load(Ordering::Relaxed)
+    }
+
+    /// Whether the generator has finished.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
     }
 }
