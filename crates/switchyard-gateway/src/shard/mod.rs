@@ -57,19 +57,18 @@ pub(crate) struct ShardTask {
 
 /// Runs a shard until it stops (fatal close, or `stop`); returns the fatal error, if any.
 pub(crate) async fn run(task: ShardTask) -> Result<(), ShardStopped> {
+    let mut runner = Runner::new(&task);
     let ShardTask {
         id,
         total,
         config,
-        router,
         queue,
         gateway_url,
         saved,
         status,
-        progress,
         mut stop,
-        tx,
         mut commands,
+        ..
     } = task;
     let make = {
         let config = config.clone();
@@ -84,13 +83,6 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), ShardStopped> {
             Shard::with_config(ShardId::new(id, total), builder.build())
         }
     };
-    let mut runner = Runner::new(
-        id,
-        total,
-        (config.clone(), router, status.clone(), progress),
-        tx,
-        saved.as_ref(),
-    );
     let resume = saved.map(|saved| {
         tracing::info!(shard = id, session = %saved.session_id, seq = saved.seq, "resuming the saved session");
         (Session::new(saved.seq, saved.session_id), saved.resume_url)

@@ -20,7 +20,8 @@ use crate::command::pending::Commands;
 use crate::config::GatewayConfig;
 use crate::queue::IdentifyQueue;
 use crate::router::{Routed, Router, Scratch};
-use crate::session::SavedSession;
+
+use super::ShardTask;
 use crate::status::{ShardPhase, ShardStatus};
 use switchyard_core::outbound::{Answer, ErrorKind};
 
@@ -87,29 +88,19 @@ pub(super) struct Runner {
 }
 
 impl Runner {
-    /// A runner for shard `id` of `total`; with a `saved` session it starts in that session,
-    /// so that a new one in its place reports the gap from its sequence on.
-    pub(super) fn new(
-        id: u32,
-        total: u32,
-        parts: (
-            Arc<GatewayConfig>,
-            Arc<Router>,
-            Arc<ShardStatus>,
-            Arc<Progress>,
-        ),
-        tx: mpsc::Sender<Item>,
-        saved: Option<&SavedSession>,
-    ) -> Self {
-        let (config, router, status, progress) = parts;
+    /// The runner of `task`'s shard; with a saved session it starts in that session, so that
+    /// a new one in its place reports the gap from its sequence on.
+    pub(super) fn new(task: &ShardTask) -> Self {
+        let config = task.config.clone();
+        let id = task.id;
         let mut runner = Runner {
             id,
-            total,
+            total: task.total,
             shard_label: id.to_string(),
-            router,
-            status,
-            progress,
-            tx,
+            router: task.router.clone(),
+            status: task.status.clone(),
+            progress: task.progress.clone(),
+            tx: task.tx.clone(),
             overflow: VecDeque::new(),
             overflow_cap: config.queue_capacity.max(1),
             full_since: None,
@@ -122,7 +113,7 @@ impl Runner {
             commands: Commands::new(id, config.command_max_age),
             config,
         };
-        if let Some(saved) = saved {
+        if let Some(saved) = &task.saved {
             runner.session = Arc::from(saved.session_id.as_str());
             runner.last_seq = Some(saved.seq);
             runner.ended_because = Some("the saved session could not be resumed".into());
