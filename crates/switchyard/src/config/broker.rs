@@ -51,16 +51,8 @@ impl Default for BrokerKeys {
 
 impl BrokerConfig {
     /// Reads the `[broker]` table: this process's keys, then the library's options.
-    pub(super) fn from_table(mut table: toml::Table) -> anyhow::Result<Self> {
-        let own = super::split(&mut table, &BrokerKeys::KEYS);
-        let process = super::keyed("broker", own)?;
-        let options = super::keyed("broker", table).map_err(|e| {
-            if e.to_string().contains("unknown field") {
-                anyhow::anyhow!("{e}, or one of {}", BrokerKeys::KEYS.join(", "))
-            } else {
-                e
-            }
-        })?;
+    pub(super) fn from_table(table: toml::Table) -> anyhow::Result<Self> {
+        let (process, options) = super::read_apart("broker", table, &BrokerKeys::KEYS)?;
         Ok(BrokerConfig { process, options })
     }
 

@@ -92,16 +92,8 @@ impl std::fmt::Debug for BotEntry {
 
 impl GatewaySection {
     /// Reads the `[gateway]` table: this process's keys, then the bot's settings.
-    pub(super) fn from_table(mut table: toml::Table) -> anyhow::Result<Self> {
-        let own = super::split(&mut table, &ProcessKeys::KEYS);
-        let process: ProcessKeys = super::keyed("gateway", own)?;
-        let bot: GatewayConfig = super::keyed("gateway", table).map_err(|e| {
-            if e.to_string().contains("unknown field") {
-                anyhow::anyhow!("{e}, or one of {}", ProcessKeys::KEYS.join(", "))
-            } else {
-                e
-            }
-        })?;
+    pub(super) fn from_table(table: toml::Table) -> anyhow::Result<Self> {
+        let (process, bot) = super::read_apart("gateway", table, &ProcessKeys::KEYS)?;
         Ok(GatewaySection { bot, process })
     }
 

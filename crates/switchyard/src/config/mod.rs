@@ -127,11 +127,27 @@ fn keyed<T: DeserializeOwned>(section: &str, table: toml::Table) -> anyhow::Resu
     })
 }
 
-/// Removes `keys` from `table`, into a table of their own.
-fn split(table: &mut toml::Table, keys: &[&str]) -> toml::Table {
-    keys.iter()
+/// Reads the table of `section` as two parts: its `keys` (this process's own) into `P`, every
+/// other key into `L` (a library's settings, which defines them). An unknown key's error lists
+/// both parts' keys.
+fn read_apart<P: DeserializeOwned, L: DeserializeOwned>(
+    section: &str,
+    mut table: toml::Table,
+    keys: &[&str],
+) -> anyhow::Result<(P, L)> {
+    let own: toml::Table = keys
+        .iter()
         .filter_map(|key| table.remove(*key).map(|value| ((*key).to_owned(), value)))
-        .collect()
+        .collect();
+    let process = keyed(section, own)?;
+    let library = keyed(section, table).map_err(|e| {
+        if e.to_string().contains("unknown field") {
+            anyhow::anyhow!("{e}, or one of {}", keys.join(", "))
+        } else {
+            e
+        }
+    })?;
+    Ok((process, library))
 }
 
 /// `SWITCHYARD_BROKER_RESP_PORT` → (`broker`, `resp_port`).

@@ -47,16 +47,8 @@ impl Default for ProxyKeys {
 
 impl RestSection {
     /// Reads the `[rest]` table: the listener's keys, then the library's settings.
-    pub(super) fn from_table(mut table: toml::Table) -> anyhow::Result<Self> {
-        let own = super::split(&mut table, &ProxyKeys::KEYS);
-        let process = super::keyed("rest", own)?;
-        let config = super::keyed("rest", table).map_err(|e| {
-            if e.to_string().contains("unknown field") {
-                anyhow::anyhow!("{e}, or one of {}", ProxyKeys::KEYS.join(", "))
-            } else {
-                e
-            }
-        })?;
+    pub(super) fn from_table(table: toml::Table) -> anyhow::Result<Self> {
+        let (process, config) = super::read_apart("rest", table, &ProxyKeys::KEYS)?;
         Ok(RestSection { process, config })
     }
 
