@@ -5,6 +5,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use serde_json::value::RawValue;
+use switchyard_cache::ShardCache;
 use switchyard_core::envelope::{Source, encode_into};
 use switchyard_core::route::RouteError;
 use switchyard_core::{Dispatch, Topic, TopicContext, parse_dispatch};
@@ -96,7 +98,8 @@ impl Router {
         self.config.skip_own_messages
     }
 
-    /// Routes one frame received on `shard` in `session`.
+    /// Routes one frame received on `shard` in `session`; the shard's `cache`, if it keeps
+    /// one, reads the dispatch first (filtered events too) and gives the envelope its `old`.
     pub fn route<'a>(
         &self,
         frame: &'a str,
@@ -104,12 +107,14 @@ impl Router {
         session: &str,
         received_ms: u64,
         scratch: &mut Scratch,
+        cache: Option<&mut ShardCache>,
     ) -> Result<Routed<'a>, Unroutable> {
         let dispatch = match parse_dispatch(frame) {
             Ok(d) => d,
             Err(RouteError::NotDispatch(op)) => return Ok(Routed::Control(op)),
             Err(e) => return Err(Unroutable::Frame(e)),
         };
+        let old = cache.and_then(|cache| cached(cache, &dispatch, shard));
         let own_user = self.own_user();
         if !self.config.publishes(&dispatch.event)
             || (self.config.skip_own_messages
@@ -144,7 +149,8 @@ impl Router {
                 // Written straight into the buffer the payload keeps, not copied
                 // (`encode_into` reserves the whole envelope at once).
                 let mut out = Vec::new();
-                let id = encode_into(&mut out, &source, &dispatch, received_ms, None);
+                let old = old.as_deref().map(RawValue::get);
+                let id = encode_into(&mut out, &source, &dispatch, received_ms, old);
                 (Bytes::from(out), Some(id))
             }
         };
@@ -155,6 +161,23 @@ impl Router {
             id,
         })
     }
+}
+
+/// Applies `dispatch` to `cache` when it reads that event: the previous state it returns, if
+/// any. A payload the cache cannot read changes nothing in it; the event is still published
+/// as received, and the problem is logged and counted.
+fn cached(cache: &mut ShardCache, dispatch: &Dispatch<'_>, shard: u32) -> Option<Box<RawValue>> {
+    if !cache.wants(&dispatch.event) {
+        return None;
+    }
+    cache
+        .apply(&dispatch.event, dispatch.data)
+        .unwrap_or_else(|e| {
+            metrics::counter!("switchyard_cache_errors_total", "event" => dispatch.event.to_string())
+                .increment(1);
+            tracing::warn!(shard, error = %e, "the cache could not read an event; published unchanged");
+            None
+        })
 }
 
 #[cfg(test)]
@@ -173,7 +196,7 @@ mod tests {
         let mut s = Scratch::default();
         let Routed::Publish {
             topic, payload, id, ..
-        } = r.route(MSG, 0, "sess", 7, &mut s).expect("routes")
+        } = r.route(MSG, 0, "sess", 7, &mut s, None).expect("routes")
         else {
             panic!("published")
         };
@@ -192,10 +215,10 @@ mod tests {
         assert_eq!(env.bot, "echo");
         assert!(env.d.get().contains("\"content\":\"hi\""));
         assert!(matches!(
-            r.route(r#"{"op":11,"d":null}"#, 0, "s", 0, &mut s),
+            r.route(r#"{"op":11,"d":null}"#, 0, "s", 0, &mut s, None),
             Ok(Routed::Control(11))
         ));
-        assert!(r.route("{not json", 0, "s", 0, &mut s).is_err());
+        assert!(r.route("{not json", 0, "s", 0, &mut s, None).is_err());
     }
 
     #[test]
@@ -204,7 +227,8 @@ mod tests {
         cfg.profile = Profile::Bytebot;
         let r = Router::new(&cfg).with_own_user(Some(77));
         let mut s = Scratch::default();
-        let Routed::Publish { payload, .. } = r.route(MSG, 0, "sess", 7, &mut s).expect("routes")
+        let Routed::Publish { payload, .. } =
+            r.route(MSG, 0, "sess", 7, &mut s, None).expect("routes")
         else {
             panic!("published")
         };
@@ -212,12 +236,12 @@ mod tests {
         assert_eq!(v["content"], "hi");
         r.learn_own_user(Some(3));
         assert!(matches!(
-            r.route(MSG, 0, "sess", 7, &mut s),
+            r.route(MSG, 0, "sess", 7, &mut s, None),
             Ok(Routed::Skipped(_))
         ));
         let typing = r#"{"op":0,"s":6,"t":"TYPING_START","d":{"channel_id":"2","user_id":"3"}}"#;
         assert!(matches!(
-            r.route(typing, 0, "sess", 7, &mut s),
+            r.route(typing, 0, "sess", 7, &mut s, None),
             Ok(Routed::Skipped(_))
         ));
     }

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchyard_cache::CacheConfig;
 use switchyard_core::TopicTemplate;
 use switchyard_core::outbound::ReplyNamespace;
 use twilight_gateway::Intents;
@@ -160,6 +161,9 @@ pub struct GatewayConfig {
     /// as expired, not sent (a voice join a minute late is a bug).
     #[serde(rename = "command_max_age_ms", deserialize_with = "de::millis")]
     pub command_max_age: Duration,
+    /// The per-shard cache (`[gateway.cache]`), off by default; on, update and delete events
+    /// carry the previous state in the envelope's `old`.
+    pub cache: CacheConfig,
 }
 
 impl Default for GatewayConfig {
@@ -193,6 +197,7 @@ impl Default for GatewayConfig {
             command_ack_timeout: Duration::from_secs(5),
             message_max_age: Duration::from_secs(600),
             command_max_age: DEFAULT_COMMAND_MAX_AGE,
+            cache: CacheConfig::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
+use switchyard_cache::ShardCache;
 use switchyard_core::Topic;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -85,6 +86,8 @@ pub(super) struct Runner {
     pub(super) scratch: Scratch,
     /// Gateway commands sent and the requests waiting for their answers.
     pub(super) commands: Commands,
+    /// The shard's cache, when the bot keeps one: it moves with the shard.
+    cache: Option<ShardCache>,
 }
 
 impl Runner {
@@ -111,6 +114,10 @@ impl Runner {
             counters: HashMap::new(),
             scratch: Scratch::default(),
             commands: Commands::new(id, config.command_max_age),
+            cache: config
+                .cache
+                .enabled
+                .then(|| ShardCache::new(config.cache.clone())),
             config,
         };
         if let Some(saved) = &task.saved {
@@ -314,9 +321,14 @@ impl Runner {
             self.new_session(s.id(), shard.resume_url());
         }
         let received_ms = now_ms();
-        let routed =
-            self.router
-                .route(text, self.id, &self.session, received_ms, &mut self.scratch);
+        let routed = self.router.route(
+            text,
+            self.id,
+            &self.session,
+            received_ms,
+            &mut self.scratch,
+            self.cache.as_mut(),
+        );
         let (dispatch, mut publish, id) = match routed {
             Ok(Routed::Control(9)) => {
                 // twilight has read the frame already: it keeps the session only when the

@@ -371,6 +371,11 @@ pool_lease_ms = 900"#,
         assert_eq!(c.replies.prefix(), "inbound.rest.b");
         assert_eq!(s.process.api_url, "http://127.0.0.1:1");
         assert_eq!(s.pool().lease, Duration::from_millis(900));
+        let s = section("[gateway.cache]\nenabled = true\nmessages = 5\nmembers = false")
+            .expect("valid cache table");
+        assert!(s.bot.cache.enabled && !s.bot.cache.members);
+        assert_eq!(s.bot.cache.messages, 5);
+        assert!(bad("[gateway.cache]\nmesages = 5").contains("gateway.cache.mesages"));
         let d = GatewaySection::default();
         assert_eq!(d.bot.queue_capacity, 4096);
         assert_eq!(d.process.api_url, "https://discord.com");

@@ -1,0 +1,45 @@
+//! What the cache keeps: [`CacheConfig`], the `[gateway.cache]` table.
+
+use serde::Deserialize;
+
+/// What the cache keeps. Off unless `enabled`; then every resource below is kept unless
+/// turned off, and the last `messages` messages of each channel (0 keeps none).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Whether the gateway keeps a cache at all.
+    pub enabled: bool,
+    /// Guilds (their own fields).
+    pub guilds: bool,
+    /// Channels and threads.
+    pub channels: bool,
+    /// Roles.
+    pub roles: bool,
+    /// Members, and their users.
+    pub members: bool,
+    /// Messages kept per channel, newest last (0: none).
+    pub messages: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: false,
+            guilds: true,
+            channels: true,
+            roles: true,
+            members: true,
+            messages: 50,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// A cache that keeps everything, with the default message count.
+    pub fn all() -> Self {
+        CacheConfig {
+            enabled: true,
+            ..CacheConfig::default()
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! CHANNEL_* and THREAD_*: channels and threads, kept as Discord sent them.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::CacheError;
+use crate::id::Id;
+use crate::shard::{Channel, ShardCache};
+
+#[derive(Deserialize)]
+pub(super) struct ChannelIds {
+    id: Id,
+    #[serde(default)]
+    guild_id: Option<Id>,
+}
+
+/// CHANNEL_CREATE, CHANNEL_UPDATE, THREAD_CREATE, THREAD_UPDATE: the whole channel; `old` is
+/// the one it replaces.
+pub(super) fn upsert(
+    cache: &mut ShardCache,
+    event: &str,
+    data: &str,
+) -> Result<Option<Box<RawValue>>, CacheError> {
+    let ids: ChannelIds = super::read(event, data)?;
+    let raw = super::raw(event, data)?;
+    Ok(insert(cache, ids, raw))
+}
+
+fn insert(cache: &mut ShardCache, ids: ChannelIds, raw: Box<RawValue>) -> Option<Box<RawValue>> {
+    if let Some(guild) = ids.guild_id {
+        cache
+            .guilds
+            .entry(guild)
+            .or_default()
+            .channels
+            .insert(ids.id);
+    }
+    cache
+        .channels
+        .insert(
+            ids.id,
+            Channel {
+                guild: ids.guild_id,
+                raw,
+            },
+        )
+        .map(|old| old.raw)
+}
+
+/// CHANNEL_DELETE, THREAD_DELETE: `old` is the channel as it was; its messages go with it.
+pub(super) fn delete(
+    cache: &mut ShardCache,
+    ids: ChannelIds,
+) -> Result<Option<Box<RawValue>>, CacheError> {
+    cache.messages.remove(&ids.id);
+    let Some(old) = cache.channels.remove(&ids.id) else {
+        return Ok(None);
+    };
+    if let Some(guild) = old.guild.and_then(|g| cache.guilds.get_mut(&g)) {
+        guild.channels.remove(&ids.id);
+    }
+    Ok(Some(old.raw))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ThreadListSync {
+    guild_id: Id,
+    #[serde(default)]
+    threads: Vec<Box<RawValue>>,
+}
+
+/// THREAD_LIST_SYNC: the active threads of channels the bot gained access to.
+pub(super) fn thread_list_sync(
+    cache: &mut ShardCache,
+    event: &str,
+    d: ThreadListSync,
+) -> Result<Option<Box<RawValue>>, CacheError> {
+    for thread in d.threads {
+        let mut ids: ChannelIds = super::read(event, thread.get())?;
+        ids.guild_id.get_or_insert(d.guild_id);
+        insert(cache, ids, thread);
+    }
+    Ok(None)
+}

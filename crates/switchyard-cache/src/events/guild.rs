@@ -1,0 +1,198 @@
+//! READY, GUILD_CREATE, GUILD_UPDATE and GUILD_DELETE: guilds, and everything GUILD_CREATE
+//! carries.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map as JsonMap, Value};
+
+use crate::error::CacheError;
+use crate::id::Id;
+use crate::member::{MemberIn, User};
+use crate::shard::{Channel, Guild, ShardCache, to_raw};
+
+/// The lists a guild object may carry, which the cache keeps apart from its own fields.
+const LISTS: &[&str] = &[
+    "channels",
+    "threads",
+    "roles",
+    "members",
+    "presences",
+    "voice_states",
+    "emojis",
+    "stickers",
+    "stage_instances",
+    "guild_scheduled_events",
+    "soundboard_sounds",
+];
+
+#[derive(Deserialize)]
+pub(super) struct Ready {
+    user: User,
+    #[serde(default)]
+    guilds: Vec<Unavailable>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Unavailable {
+    id: Id,
+    #[serde(default)]
+    unavailable: bool,
+}
+
+/// READY: the bot's user, and its guilds, unavailable until their GUILD_CREATE.
+pub(super) fn ready(
+    cache: &mut ShardCache,
+    ready: Ready,
+) -> Result<Option<Box<RawValue>>, CacheError> {
+    cache.own_user = Some(ready.user);
+    for g in ready.guilds {
+        cache.guilds.entry(g.id).or_default().unavailable = true;
+    }
+    Ok(None)
+}
+
+/// GUILD_CREATE: a guild as it is now (first seen, available again, or joined), with its
+/// channels, threads, roles and members; or, with `unavailable`, one in an outage.
+pub(super) fn create(
+    cache: &mut ShardCache,
+    mut d: JsonMap<String, Value>,
+) -> Result<Option<Box<RawValue>>, CacheError> {
+    let id: Id = take(&mut d, "id", "GUILD_CREATE")?;
+    if d.get("unavailable").and_then(Value::as_bool) == Some(true) {
+        cache.guilds.entry(id).or_default().unavailable = true;
+        return Ok(None);
+    }
+    remove_guild(cache, id);
+    let mut lists: JsonMap<String, Value> = JsonMap::new();
+    for key in LISTS {
+        if let Some(v) = d.remove(*key) {
+            lists.insert((*key).to_owned(), v);
+        }
+    }
+    d.insert("id".into(), Value::String(id.to_string()));
+    let mut guild = Guild {
+        raw: cache.config.guilds.then(|| to_raw(&d)).flatten(),
+        ..Guild::default()
+    };
+    if cache.config.channels {
+        for key in ["channels", "threads"] {
+            for ch in list(&lists, key) {
+                let Some(cid) = ch.get("id").and_then(id_of) else {
+                    continue;
+                };
+                let mut ch = ch.clone();
+                if let Value::Object(o) = &mut ch {
+                    o.entry("guild_id").or_insert(Value::String(id.to_string()));
+                }
+                if let Some(raw) = to_raw(&ch) {
+                    guild.channels.insert(cid);
+                    cache.channels.insert(
+                        cid,
+                        Channel {
+                            guild: Some(id),
+                            raw,
+                        },
+                    );
+                }
+            }
+        }
+    }
+    if cache.config.roles {
+        for role in list(&lists, "roles") {
+            if let (Some(rid), Some(raw)) = (role.get("id").and_then(id_of), to_raw(role)) {
+                guild.roles.insert(rid, raw);
+            }
+        }
+    }
+    cache.guilds.insert(id, guild);
+    if cache.config.members {
+        for m in list(&lists, "members") {
+            let m: MemberIn =
+                serde_json::from_value(m.clone()).map_err(CacheError::shape("GUILD_CREATE"))?;
+            super::member::insert(cache, id, m);
+        }
+    }
+    Ok(None)
+}
+
+/// GUILD_UPDATE: the guild's own fields (and its roles, which it carries too).
+pub(super) fn update(
+    cache: &mut ShardCache,
+    mut d: JsonMap<String, Value>,
+) -> Result<Option<Box<RawValue>>, CacheError> {
+    let id: Id = take(&mut d, "id", "GUILD_UPDATE")?;
+    let roles = d.remove("roles");
+    for key in LISTS {
+        d.remove(*key);
+    }
+    d.insert("id".into(), Value::String(id.to_string()));
+    let guild = cache.guilds.entry(id).or_default();
+    let old = if cache.config.guilds {
+        std::mem::replace(&mut guild.raw, to_raw(&d))
+    } else {
+        None
+    };
+    if cache.config.roles
+        && let Some(Value::Array(roles)) = roles
+    {
+        guild.roles.clear();
+        for role in &roles {
+            if let (Some(rid), Some(raw)) = (role.get("id").and_then(id_of), to_raw(role)) {
+                guild.roles.insert(rid, raw);
+            }
+        }
+    }
+    Ok(old)
+}
+
+/// GUILD_DELETE: with `unavailable`, an outage (the state is kept); otherwise the bot left
+/// or was removed, and the guild goes with everything of it. `old` is the guild's own fields.
+pub(super) fn delete(
+    cache: &mut ShardCache,
+    d: Unavailable,
+) -> Result<Option<Box<RawValue>>, CacheError> {
+    if d.unavailable {
+        let Some(guild) = cache.guilds.get_mut(&d.id) else {
+            return Ok(None);
+        };
+        guild.unavailable = true;
+        return Ok(guild.raw.clone());
+    }
+    Ok(remove_guild(cache, d.id).and_then(|g| g.raw))
+}
+
+/// Removes a guild with its channels, their messages, and its members' claims on users.
+pub(super) fn remove_guild(cache: &mut ShardCache, id: Id) -> Option<Guild> {
+    let guild = cache.guilds.remove(&id)?;
+    for cid in &guild.channels {
+        cache.channels.remove(cid);
+        cache.messages.remove(cid);
+    }
+    for user in guild.members.keys() {
+        super::member::release_user(cache, *user);
+    }
+    Some(guild)
+}
+
+fn take<T: serde::de::DeserializeOwned>(
+    d: &mut JsonMap<String, Value>,
+    key: &str,
+    event: &str,
+) -> Result<T, CacheError> {
+    serde_json::from_value(d.remove(key).unwrap_or(Value::Null)).map_err(CacheError::shape(event))
+}
+
+fn list<'a>(lists: &'a JsonMap<String, Value>, key: &str) -> &'a [Value] {
+    lists
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+pub(super) fn id_of(v: &Value) -> Option<Id> {
+    match v {
+        Value::String(s) => s.parse().ok().map(Id),
+        Value::Number(n) => n.as_u64().map(Id),
+        _ => None,
+    }
+}

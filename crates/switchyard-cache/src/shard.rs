@@ -1,0 +1,158 @@
+//! [`ShardCache`]: one shard's cache, the one owner of its state, and its reads; the events
+//! that change it live in `events`, one small home per kind of object.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use serde_json::value::RawValue;
+
+use crate::config::CacheConfig;
+use crate::id::Id;
+use crate::member::{Member, MemberOut, User};
+
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type Set<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// One guild: its own fields and what belongs to it.
+#[derive(Debug, Default)]
+pub(crate) struct Guild {
+    /// The guild's own fields as Discord sent them, without the lists GUILD_CREATE carries
+    /// (`None` while only its id is known, as in READY).
+    pub raw: Option<Box<RawValue>>,
+    /// In an outage: the state is kept until the guild is available again or deleted.
+    pub unavailable: bool,
+    pub channels: Set<Id>,
+    pub roles: Map<Id, Box<RawValue>>,
+    pub members: Map<Id, Member>,
+}
+
+/// A channel or thread, as Discord sent it.
+#[derive(Debug)]
+pub(crate) struct Channel {
+    pub guild: Option<Id>,
+    pub raw: Box<RawValue>,
+}
+
+/// A user and how many cached members refer to it.
+#[derive(Debug)]
+pub(crate) struct SharedUser {
+    pub user: User,
+    pub members: u32,
+}
+
+/// How much the cache holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CacheCounts {
+    /// Guilds, unavailable ones included.
+    pub guilds: usize,
+    /// Guilds in an outage.
+    pub unavailable_guilds: usize,
+    /// Channels and threads.
+    pub channels: usize,
+    /// Roles.
+    pub roles: usize,
+    /// Members, over every guild.
+    pub members: usize,
+    /// Users (each once).
+    pub users: usize,
+    /// Messages, over every channel.
+    pub messages: usize,
+}
+
+/// One shard's cache.
+#[derive(Debug)]
+pub struct ShardCache {
+    pub(crate) config: CacheConfig,
+    pub(crate) own_user: Option<User>,
+    pub(crate) guilds: Map<Id, Guild>,
+    pub(crate) channels: Map<Id, Channel>,
+    pub(crate) users: Map<Id, SharedUser>,
+    /// The last messages of each channel, oldest first.
+    pub(crate) messages: Map<Id, VecDeque<(Id, Box<RawValue>)>>,
+}
+
+impl ShardCache {
+    /// An empty cache keeping what `config` says.
+    pub fn new(config: CacheConfig) -> Self {
+        ShardCache {
+            config,
+            own_user: None,
+            guilds: Map::default(),
+            channels: Map::default(),
+            users: Map::default(),
+            messages: Map::default(),
+        }
+    }
+
+    /// How much the cache holds.
+    pub fn counts(&self) -> CacheCounts {
+        CacheCounts {
+            guilds: self.guilds.len(),
+            unavailable_guilds: self.guilds.values().filter(|g| g.unavailable).count(),
+            channels: self.channels.len(),
+            roles: self.guilds.values().map(|g| g.roles.len()).sum(),
+            members: self.guilds.values().map(|g| g.members.len()).sum(),
+            users: self.users.len(),
+            messages: self.messages.values().map(VecDeque::len).sum(),
+        }
+    }
+
+    /// A guild's own fields, as Discord sent them.
+    pub fn guild(&self, id: Id) -> Option<&RawValue> {
+        self.guilds.get(&id)?.raw.as_deref()
+    }
+
+    /// Whether a guild is in an outage (its cached state kept meanwhile).
+    pub fn guild_unavailable(&self, id: Id) -> Option<bool> {
+        self.guilds.get(&id).map(|g| g.unavailable)
+    }
+
+    /// A channel or thread.
+    pub fn channel(&self, id: Id) -> Option<&RawValue> {
+        self.channels.get(&id).map(|c| &*c.raw)
+    }
+
+    /// The channels and threads of a guild.
+    pub fn guild_channels(&self, guild: Id) -> Vec<&RawValue> {
+        let Some(g) = self.guilds.get(&guild) else {
+            return Vec::new();
+        };
+        g.channels
+            .iter()
+            .filter_map(|id| self.channel(*id))
+            .collect()
+    }
+
+    /// A role of a guild.
+    pub fn role(&self, guild: Id, role: Id) -> Option<&RawValue> {
+        self.guilds.get(&guild)?.roles.get(&role).map(|r| &**r)
+    }
+
+    /// A member of a guild, in Discord's shape (with its user).
+    pub fn member(&self, guild: Id, user: Id) -> Option<Box<RawValue>> {
+        let member = self.guilds.get(&guild)?.members.get(&user)?;
+        self.member_json(user, member)
+    }
+
+    /// The last messages of a channel, oldest first.
+    pub fn messages(&self, channel: Id) -> Vec<&RawValue> {
+        self.messages
+            .get(&channel)
+            .map(|m| m.iter().map(|(_, raw)| &**raw).collect())
+            .unwrap_or_default()
+    }
+
+    /// The bot's own user, in Discord's shape.
+    pub fn own_user(&self) -> Option<Box<RawValue>> {
+        to_raw(self.own_user.as_ref()?)
+    }
+
+    pub(crate) fn member_json(&self, user: Id, member: &Member) -> Option<Box<RawValue>> {
+        let user = &self.users.get(&user)?.user;
+        to_raw(&MemberOut { user, member })
+    }
+}
+
+/// `value` as raw JSON (the cache's own types always serialize).
+pub(crate) fn to_raw<T: serde::Serialize>(value: &T) -> Option<Box<RawValue>> {
+    serde_json::value::to_raw_value(value).ok()
+}

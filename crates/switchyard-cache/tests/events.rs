@@ -1,0 +1,284 @@
+//! Each kind of event against the cache: what it keeps, and the `old` an update or delete
+//! gives back (the object as it was, never the updated one).
+
+use serde_json::{Value, json};
+use switchyard_cache::{CacheConfig, Id, ShardCache};
+
+fn cache() -> ShardCache {
+    ShardCache::new(CacheConfig::all())
+}
+
+fn apply(cache: &mut ShardCache, event: &str, d: Value) -> Option<Value> {
+    cache
+        .apply(event, &d.to_string())
+        .unwrap_or_else(|e| panic!("{event}: {e}"))
+        .map(|raw| serde_json::from_str(raw.get()).expect("old is JSON"))
+}
+
+fn user(id: &str, name: &str) -> Value {
+    json!({"id": id, "username": name, "global_name": null, "discriminator": "0", "avatar": null})
+}
+
+fn guild_create() -> Value {
+    json!({
+        "id": "1", "name": "Guild", "owner_id": "10", "icon": null, "member_count": 2,
+        "channels": [{"id": "100", "type": 0, "name": "general", "position": 0}],
+        "threads": [{"id": "101", "type": 11, "name": "a thread", "parent_id": "100"}],
+        "roles": [{"id": "1", "name": "@everyone", "permissions": "1024", "position": 0}],
+        "members": [
+            {"user": user("10", "owner"), "nick": null, "roles": [], "joined_at": "2020-01-01T00:00:00+00:00", "deaf": false, "mute": false},
+            {"user": user("11", "other"), "nick": "o", "roles": ["1"], "joined_at": "2021-01-01T00:00:00+00:00", "deaf": false, "mute": false}
+        ],
+        "presences": [], "voice_states": [], "emojis": [], "stickers": []
+    })
+}
+
+#[test]
+fn guild_create_fills_the_guild_and_keeps_its_lists_apart() {
+    let mut c = cache();
+    assert_eq!(apply(&mut c, "GUILD_CREATE", guild_create()), None);
+    let counts = c.counts();
+    assert_eq!(
+        (
+            counts.guilds,
+            counts.channels,
+            counts.roles,
+            counts.members,
+            counts.users
+        ),
+        (1, 2, 1, 2, 2)
+    );
+    let guild: Value = serde_json::from_str(c.guild(Id(1)).expect("guild").get()).expect("json");
+    assert_eq!(guild["name"], "Guild");
+    assert!(guild.get("channels").is_none() && guild.get("members").is_none());
+    let thread: Value =
+        serde_json::from_str(c.channel(Id(101)).expect("thread").get()).expect("json");
+    assert_eq!(
+        thread["guild_id"], "1",
+        "threads in GUILD_CREATE get their guild"
+    );
+    let member: Value =
+        serde_json::from_str(c.member(Id(1), Id(11)).expect("member").get()).expect("json");
+    assert_eq!(member["nick"], "o");
+    assert_eq!(member["user"]["username"], "other");
+}
+
+#[test]
+fn updates_and_deletes_give_back_the_object_as_it_was() {
+    let mut c = cache();
+    apply(&mut c, "GUILD_CREATE", guild_create());
+
+    let old = apply(
+        &mut c,
+        "GUILD_UPDATE",
+        json!({"id": "1", "name": "Renamed", "owner_id": "10", "roles": []}),
+    )
+    .expect("old guild");
+    assert_eq!(old["name"], "Guild");
+    assert_eq!(c.counts().roles, 0, "GUILD_UPDATE carries the roles");
+
+    let old = apply(
+        &mut c,
+        "CHANNEL_UPDATE",
+        json!({"id": "100", "guild_id": "1", "type": 0, "name": "renamed"}),
+    )
+    .expect("old channel");
+    assert_eq!(old["name"], "general");
+    let old = apply(
+        &mut c,
+        "CHANNEL_DELETE",
+        json!({"id": "100", "guild_id": "1", "type": 0}),
+    )
+    .expect("deleted channel");
+    assert_eq!(old["name"], "renamed");
+    assert_eq!(
+        apply(&mut c, "CHANNEL_DELETE", json!({"id": "100", "type": 0})),
+        None
+    );
+
+    apply(
+        &mut c,
+        "GUILD_ROLE_CREATE",
+        json!({"guild_id": "1", "role": {"id": "5", "name": "mods", "permissions": "8"}}),
+    );
+    let old = apply(
+        &mut c,
+        "GUILD_ROLE_UPDATE",
+        json!({"guild_id": "1", "role": {"id": "5", "name": "admins", "permissions": "8"}}),
+    )
+    .expect("old role");
+    assert_eq!(old["name"], "mods");
+    let old = apply(
+        &mut c,
+        "GUILD_ROLE_DELETE",
+        json!({"guild_id": "1", "role_id": "5"}),
+    )
+    .expect("deleted role");
+    assert_eq!(old["name"], "admins");
+
+    let old = apply(
+        &mut c,
+        "THREAD_DELETE",
+        json!({"id": "101", "guild_id": "1", "parent_id": "100", "type": 11}),
+    )
+    .expect("deleted thread");
+    assert_eq!(old["name"], "a thread");
+}
+
+#[test]
+fn a_member_update_keeps_what_it_does_not_carry() {
+    let mut c = cache();
+    apply(&mut c, "GUILD_CREATE", guild_create());
+    let old = apply(
+        &mut c,
+        "GUILD_MEMBER_UPDATE",
+        json!({"guild_id": "1", "user": user("11", "other"), "roles": [], "nick": "new"}),
+    )
+    .expect("old member");
+    assert_eq!(
+        (old["nick"].as_str(), old["roles"][0].as_str()),
+        (Some("o"), Some("1"))
+    );
+    let now: Value =
+        serde_json::from_str(c.member(Id(1), Id(11)).expect("member").get()).expect("json");
+    assert_eq!(now["nick"], "new");
+    assert_eq!(
+        now["joined_at"], "2021-01-01T00:00:00+00:00",
+        "absent, kept"
+    );
+
+    let old = apply(
+        &mut c,
+        "GUILD_MEMBER_REMOVE",
+        json!({"guild_id": "1", "user": user("11", "other")}),
+    )
+    .expect("removed member");
+    assert_eq!(old["nick"], "new");
+    assert_eq!(
+        c.counts().users,
+        1,
+        "the user left with its only membership"
+    );
+}
+
+#[test]
+fn users_are_kept_once_across_guilds() {
+    let mut c = cache();
+    apply(&mut c, "GUILD_CREATE", guild_create());
+    let mut second = guild_create();
+    second["id"] = json!("2");
+    second["channels"] = json!([]);
+    second["threads"] = json!([]);
+    apply(&mut c, "GUILD_CREATE", second);
+    assert_eq!((c.counts().members, c.counts().users), (4, 2));
+    apply(&mut c, "GUILD_DELETE", json!({"id": "2"}));
+    assert_eq!(
+        (c.counts().guilds, c.counts().members, c.counts().users),
+        (1, 2, 2)
+    );
+    apply(&mut c, "GUILD_DELETE", json!({"id": "1"}));
+    assert_eq!(c.counts().users, 0);
+}
+
+#[test]
+fn an_unavailable_guild_keeps_its_state_until_deleted() {
+    let mut c = cache();
+    apply(&mut c, "GUILD_CREATE", guild_create());
+    let old = apply(
+        &mut c,
+        "GUILD_DELETE",
+        json!({"id": "1", "unavailable": true}),
+    )
+    .expect("old");
+    assert_eq!(old["name"], "Guild");
+    assert_eq!(c.guild_unavailable(Id(1)), Some(true));
+    assert_eq!(c.counts().members, 2, "kept in the outage");
+    apply(&mut c, "GUILD_CREATE", guild_create());
+    assert_eq!(c.guild_unavailable(Id(1)), Some(false));
+    assert_eq!(c.counts().members, 2);
+}
+
+#[test]
+fn messages_keep_the_last_n_and_merge_partial_updates() {
+    let mut c = ShardCache::new(CacheConfig {
+        messages: 2,
+        ..CacheConfig::all()
+    });
+    for id in ["1", "2", "3"] {
+        apply(
+            &mut c,
+            "MESSAGE_CREATE",
+            json!({"id": id, "channel_id": "9", "content": format!("m{id}"), "author": user("10", "a")}),
+        );
+    }
+    assert_eq!(c.messages(Id(9)).len(), 2, "the oldest went");
+    apply(
+        &mut c,
+        "MESSAGE_CREATE",
+        json!({"id": "3", "channel_id": "9", "content": "m3", "author": user("10", "a")}),
+    );
+    assert_eq!(
+        c.messages(Id(9)).len(),
+        2,
+        "a replayed message replaces itself"
+    );
+    assert_eq!(
+        apply(
+            &mut c,
+            "MESSAGE_UPDATE",
+            json!({"id": "1", "channel_id": "9", "content": "x"})
+        ),
+        None
+    );
+    let old = apply(
+        &mut c,
+        "MESSAGE_UPDATE",
+        json!({"id": "3", "channel_id": "9", "content": "edited"}),
+    )
+    .expect("old message");
+    assert_eq!(old["content"], "m3");
+    let now: Value = serde_json::from_str(c.messages(Id(9))[1].get()).expect("json");
+    assert_eq!(
+        (now["content"].as_str(), now["author"]["username"].as_str()),
+        (Some("edited"), Some("a"))
+    );
+    let old = apply(
+        &mut c,
+        "MESSAGE_DELETE_BULK",
+        json!({"ids": ["2", "3", "404"], "channel_id": "9"}),
+    )
+    .expect("old list");
+    assert_eq!(old.as_array().map(Vec::len), Some(2));
+    assert!(c.messages(Id(9)).is_empty());
+}
+
+#[test]
+fn user_update_concerns_the_bots_own_user() {
+    let mut c = cache();
+    apply(
+        &mut c,
+        "READY",
+        json!({"v": 10, "user": user("99", "bot"), "guilds": [{"id": "1", "unavailable": true}], "session_id": "s"}),
+    );
+    assert_eq!(c.guild_unavailable(Id(1)), Some(true));
+    let old = apply(&mut c, "USER_UPDATE", user("99", "renamed")).expect("old user");
+    assert_eq!(old["username"], "bot");
+}
+
+#[test]
+fn a_payload_of_an_unexpected_shape_is_an_error_and_changes_nothing() {
+    let mut c = cache();
+    apply(&mut c, "GUILD_CREATE", guild_create());
+    let before = c.counts();
+    let e = c
+        .apply(
+            "GUILD_MEMBER_UPDATE",
+            r#"{"guild_id":"1","user":{"id":"x"}}"#,
+        )
+        .expect_err("bad shape");
+    assert!(e.to_string().starts_with("GUILD_MEMBER_UPDATE: "), "{e}");
+    assert_eq!(c.counts(), before);
+    assert!(!c.wants("TYPING_START"), "other events pass unparsed");
+    let off = ShardCache::new(CacheConfig::default());
+    assert!(!off.wants("GUILD_CREATE"), "off by default");
+}

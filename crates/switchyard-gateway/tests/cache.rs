@@ -1,0 +1,141 @@
+//! The per-shard cache as a consumer sees it: with `[gateway.cache]` on, update and delete
+//! events carry the object as it was in the envelope's `old`; off (the default), none does;
+//! an event the cache cannot read is still published unchanged.
+
+mod common;
+
+use common::{env, recv};
+use serde_json::{Value, json};
+use switchyard_broker::Subscription;
+use switchyard_cache::CacheConfig;
+use switchyard_core::Envelope;
+use switchyard_gateway::Intents;
+use switchyard_sim::{Inject, SimConfig, Snowflake};
+
+/// The next envelope of event `t`, as (d, old).
+async fn next_of(sub: &mut Subscription, t: &str) -> (Value, Option<Value>) {
+    loop {
+        let msg = recv(sub).await;
+        let env = Envelope::decode(&msg.payload).expect("envelope");
+        if env.t == t {
+            let d: Value = env.data().expect("d");
+            let old = env
+                .old
+                .map(|o| serde_json::from_str(o.get()).expect("old is JSON"));
+            return (d, old);
+        }
+    }
+}
+
+fn dispatch(env: &common::Env, t: &str, guild: u64, d: Value) {
+    env.sim
+        .inject(&Inject::Dispatch {
+            t: t.to_owned(),
+            d,
+            guild_id: Some(Snowflake(guild)),
+            bot_id: None,
+        })
+        .expect("inject");
+}
+
+fn cached_config(env: &common::Env) -> switchyard_gateway::GatewayConfig {
+    let mut config = env.config();
+    config.intents |= Intents::GUILD_MEMBERS;
+    config.cache = CacheConfig::all();
+    config
+}
+
+#[tokio::test]
+async fn message_edits_and_deletes_carry_the_message_as_it_was() {
+    let env = env(SimConfig::fast()).await;
+    let mut sub = env.subscribe("inbound.>").await;
+    let gw = env.start(cached_config(&env)).await;
+    let guild = env.sim.world().guilds[0].id;
+    let ch = env.channel(0);
+    env.say(ch, "before");
+    let (created, old) = next_of(&mut sub, "MESSAGE_CREATE").await;
+    assert_eq!((created["content"].as_str(), old), (Some("before"), None));
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    let ids = json!({"id": id, "channel_id": ch.to_string(), "guild_id": guild.to_string()});
+    let mut edit = ids.clone();
+    edit["content"] = json!("after");
+    dispatch(&env, "MESSAGE_UPDATE", guild, edit);
+    let (d, old) = next_of(&mut sub, "MESSAGE_UPDATE").await;
+    assert_eq!(d["content"], "after");
+    let old = old.expect("old on MESSAGE_UPDATE");
+    assert_eq!(
+        (old["id"].as_str(), old["content"].as_str()),
+        (Some(id.as_str()), Some("before"))
+    );
+
+    dispatch(&env, "MESSAGE_DELETE", guild, ids);
+    let (_, old) = next_of(&mut sub, "MESSAGE_DELETE").await;
+    assert_eq!(
+        old.expect("old on MESSAGE_DELETE")["content"],
+        "after",
+        "the edited message"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_member_update_carries_the_member_from_guild_create() {
+    let env = env(SimConfig::fast()).await;
+    let mut sub = env.subscribe("inbound.>").await;
+    let gw = env.start(cached_config(&env)).await;
+    let world = env.sim.world();
+    let guild = &world.guilds[0];
+    let member = &guild.members[0];
+    // The GUILD_CREATE has arrived (and filled the cache) before anything injected later.
+    next_of(&mut sub, "GUILD_CREATE").await;
+    let user = json!({"id": member.user.id.to_string(), "username": member.user.username});
+    dispatch(
+        &env,
+        "GUILD_MEMBER_UPDATE",
+        guild.id,
+        json!({"guild_id": guild.id.to_string(), "user": user, "roles": [], "nick": "renamed"}),
+    );
+    let (d, old) = next_of(&mut sub, "GUILD_MEMBER_UPDATE").await;
+    assert_eq!(d["nick"], "renamed");
+    let old = old.expect("old on GUILD_MEMBER_UPDATE");
+    assert_eq!(old["user"]["id"], member.user.id.to_string());
+    assert_eq!(
+        old["nick"].as_str(),
+        member.nick.as_deref(),
+        "the nick before"
+    );
+    let roles: Vec<String> = member.roles.iter().map(u64::to_string).collect();
+    assert_eq!(old["roles"], json!(roles), "the roles before");
+
+    // A payload the cache cannot read is published as received, without `old`.
+    dispatch(
+        &env,
+        "GUILD_MEMBER_UPDATE",
+        guild.id,
+        json!({"guild_id": guild.id.to_string(), "user": user, "roles": "not a list"}),
+    );
+    let (d, old) = next_of(&mut sub, "GUILD_MEMBER_UPDATE").await;
+    assert_eq!((d["roles"].as_str(), old), (Some("not a list"), None));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_the_cache_no_event_carries_old() {
+    let env = env(SimConfig::fast()).await;
+    let mut sub = env.subscribe("inbound.>").await;
+    let gw = env.start(env.config()).await;
+    let guild = env.sim.world().guilds[0].id;
+    let ch = env.channel(0);
+    env.say(ch, "before");
+    let (created, _) = next_of(&mut sub, "MESSAGE_CREATE").await;
+    dispatch(
+        &env,
+        "MESSAGE_DELETE",
+        guild,
+        json!({"id": created["id"], "channel_id": ch.to_string(), "guild_id": guild.to_string()}),
+    );
+    let (_, old) = next_of(&mut sub, "MESSAGE_DELETE").await;
+    assert_eq!(old, None);
+    gw.shutdown().await;
+}
