@@ -17,6 +17,14 @@ pub struct CacheConfig {
     pub roles: bool,
     /// Members, and their users.
     pub members: bool,
+    /// Each guild's emojis.
+    pub emojis: bool,
+    /// Each guild's stickers.
+    pub stickers: bool,
+    /// Members' presences (with the GUILD_PRESENCES intent).
+    pub presences: bool,
+    /// Voice states.
+    pub voice_states: bool,
     /// Messages kept per channel, newest last (0: none).
     pub messages: usize,
 }
@@ -29,6 +37,10 @@ impl Default for CacheConfig {
             channels: true,
             roles: true,
             members: true,
+            emojis: true,
+            stickers: true,
+            presences: true,
+            voice_states: true,
             messages: 50,
         }
     }

@@ -8,7 +8,8 @@
 //!
 //! What it keeps, each configurable ([`CacheConfig`]):
 //! - guilds (their own fields, without the lists GUILD_CREATE carries), channels and threads,
-//!   roles: as Discord sent them, raw JSON, since there are few of them per guild;
+//!   roles, emoji and sticker lists: as Discord sent them, raw JSON, since there are few of
+//!   them per guild; presences and voice states, raw too;
 //! - members, in a compact form of their own, and users once however many guilds they share;
 //! - the last N messages of each channel, raw.
 //!

@@ -23,6 +23,14 @@ pub(crate) struct Guild {
     pub channels: Set<Id>,
     pub roles: Map<Id, Box<RawValue>>,
     pub members: Map<Id, Member>,
+    /// The emoji list, as the last GUILD_CREATE or GUILD_EMOJIS_UPDATE sent it.
+    pub emojis: Option<Box<RawValue>>,
+    /// The sticker list, likewise.
+    pub stickers: Option<Box<RawValue>>,
+    /// Presences by user, as Discord sent them.
+    pub presences: Map<Id, Box<RawValue>>,
+    /// Voice states by user (only users in a voice channel), as Discord sent them.
+    pub voice_states: Map<Id, Box<RawValue>>,
 }
 
 /// A channel or thread, as Discord sent it.
@@ -54,6 +62,10 @@ pub struct CacheCounts {
     pub members: usize,
     /// Users (each once).
     pub users: usize,
+    /// Presences, over every guild.
+    pub presences: usize,
+    /// Voice states, over every guild.
+    pub voice_states: usize,
     /// Messages, over every channel.
     pub messages: usize,
 }
@@ -92,6 +104,8 @@ impl ShardCache {
             roles: self.guilds.values().map(|g| g.roles.len()).sum(),
             members: self.guilds.values().map(|g| g.members.len()).sum(),
             users: self.users.len(),
+            presences: self.guilds.values().map(|g| g.presences.len()).sum(),
+            voice_states: self.guilds.values().map(|g| g.voice_states.len()).sum(),
             messages: self.messages.values().map(VecDeque::len).sum(),
         }
     }
@@ -131,6 +145,30 @@ impl ShardCache {
     pub fn member(&self, guild: Id, user: Id) -> Option<Box<RawValue>> {
         let member = self.guilds.get(&guild)?.members.get(&user)?;
         self.member_json(user, member)
+    }
+
+    /// A guild's emojis, as Discord last sent the list.
+    pub fn emojis(&self, guild: Id) -> Option<&RawValue> {
+        self.guilds.get(&guild)?.emojis.as_deref()
+    }
+
+    /// A guild's stickers, as Discord last sent the list.
+    pub fn stickers(&self, guild: Id) -> Option<&RawValue> {
+        self.guilds.get(&guild)?.stickers.as_deref()
+    }
+
+    /// A member's presence.
+    pub fn presence(&self, guild: Id, user: Id) -> Option<&RawValue> {
+        self.guilds.get(&guild)?.presences.get(&user).map(|p| &**p)
+    }
+
+    /// A user's voice state in a guild, while in a voice channel.
+    pub fn voice_state(&self, guild: Id, user: Id) -> Option<&RawValue> {
+        self.guilds
+            .get(&guild)?
+            .voice_states
+            .get(&user)
+            .map(|v| &**v)
     }
 
     /// The last messages of a channel, oldest first.

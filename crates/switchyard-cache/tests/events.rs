@@ -282,3 +282,93 @@ fn a_payload_of_an_unexpected_shape_is_an_error_and_changes_nothing() {
     let off = ShardCache::new(CacheConfig::default());
     assert!(!off.wants("GUILD_CREATE"), "off by default");
 }
+
+#[test]
+fn emoji_and_sticker_lists_are_replaced_whole() {
+    let mut c = cache();
+    let mut g = guild_create();
+    g["emojis"] = json!([{"id": "7", "name": "old_emoji"}]);
+    g["stickers"] = json!([{"id": "8", "name": "old_sticker"}]);
+    apply(&mut c, "GUILD_CREATE", g);
+    let old = apply(
+        &mut c,
+        "GUILD_EMOJIS_UPDATE",
+        json!({"guild_id": "1", "emojis": [{"id": "9", "name": "new"}]}),
+    )
+    .expect("old emojis");
+    assert_eq!(old, json!([{"id": "7", "name": "old_emoji"}]));
+    let now: Value = serde_json::from_str(c.emojis(Id(1)).expect("emojis").get()).expect("json");
+    assert_eq!(now[0]["name"], "new");
+    let old = apply(
+        &mut c,
+        "GUILD_STICKERS_UPDATE",
+        json!({"guild_id": "1", "stickers": []}),
+    )
+    .expect("old stickers");
+    assert_eq!(old[0]["name"], "old_sticker");
+}
+
+#[test]
+fn presences_and_voice_states_carry_what_they_replace() {
+    let mut c = cache();
+    let mut g = guild_create();
+    g["presences"] = json!([{"user": {"id": "11"}, "status": "online", "activities": []}]);
+    g["voice_states"] = json!([{"user_id": "10", "channel_id": "100", "session_id": "v", "deaf": false, "mute": false}]);
+    apply(&mut c, "GUILD_CREATE", g);
+    assert_eq!((c.counts().presences, c.counts().voice_states), (1, 1));
+    let voice: Value =
+        serde_json::from_str(c.voice_state(Id(1), Id(10)).expect("voice").get()).expect("json");
+    assert_eq!(
+        voice["guild_id"], "1",
+        "voice states in GUILD_CREATE get their guild"
+    );
+
+    let old = apply(
+        &mut c,
+        "PRESENCE_UPDATE",
+        json!({"user": {"id": "11"}, "guild_id": "1", "status": "idle", "activities": []}),
+    )
+    .expect("old presence");
+    assert_eq!(old["status"], "online");
+    let old = apply(
+        &mut c,
+        "PRESENCE_UPDATE",
+        json!({"user": {"id": "11"}, "guild_id": "1", "status": "offline", "activities": []}),
+    )
+    .expect("old presence");
+    assert_eq!(old["status"], "idle");
+    assert!(c.presence(Id(1), Id(11)).is_none(), "offline: no presence");
+
+    let old = apply(
+        &mut c,
+        "VOICE_STATE_UPDATE",
+        json!({"guild_id": "1", "user_id": "10", "channel_id": "101", "session_id": "v"}),
+    )
+    .expect("old voice state");
+    assert_eq!(old["channel_id"], "100", "moved from");
+    let old = apply(
+        &mut c,
+        "VOICE_STATE_UPDATE",
+        json!({"guild_id": "1", "user_id": "10", "channel_id": null, "session_id": "v"}),
+    )
+    .expect("old voice state");
+    assert_eq!(old["channel_id"], "101", "left from");
+    assert!(c.voice_state(Id(1), Id(10)).is_none());
+}
+
+#[test]
+fn a_guild_create_that_cannot_be_read_leaves_the_cache_as_it_was() {
+    let mut c = cache();
+    apply(&mut c, "GUILD_CREATE", guild_create());
+    let before = c.counts();
+    let mut bad = guild_create();
+    bad["name"] = json!("changed");
+    bad["members"] = json!([{"user": {"id": "12"}}]);
+    assert!(
+        c.apply("GUILD_CREATE", &bad.to_string()).is_err(),
+        "a member without username"
+    );
+    assert_eq!(c.counts(), before);
+    let guild: Value = serde_json::from_str(c.guild(Id(1)).expect("guild").get()).expect("json");
+    assert_eq!(guild["name"], "Guild");
+}

@@ -62,13 +62,20 @@ pub(super) fn create(
         cache.guilds.entry(id).or_default().unavailable = true;
         return Ok(None);
     }
-    remove_guild(cache, id);
     let mut lists: JsonMap<String, Value> = JsonMap::new();
     for key in LISTS {
         if let Some(v) = d.remove(*key) {
             lists.insert((*key).to_owned(), v);
         }
     }
+    // Everything that can fail is read before the cache changes.
+    let members: Vec<MemberIn> = if cache.config.members {
+        serde_json::from_value(lists.remove("members").unwrap_or(Value::Array(Vec::new())))
+            .map_err(CacheError::shape("GUILD_CREATE"))?
+    } else {
+        Vec::new()
+    };
+    remove_guild(cache, id);
     d.insert("id".into(), Value::String(id.to_string()));
     let mut guild = Guild {
         raw: cache.config.guilds.then(|| to_raw(&d)).flatten(),
@@ -104,15 +111,68 @@ pub(super) fn create(
             }
         }
     }
-    cache.guilds.insert(id, guild);
-    if cache.config.members {
-        for m in list(&lists, "members") {
-            let m: MemberIn =
-                serde_json::from_value(m.clone()).map_err(CacheError::shape("GUILD_CREATE"))?;
-            super::member::insert(cache, id, m);
+    if cache.config.emojis {
+        guild.emojis = lists.get("emojis").and_then(to_raw);
+    }
+    if cache.config.stickers {
+        guild.stickers = lists.get("stickers").and_then(to_raw);
+    }
+    if cache.config.presences {
+        for p in list(&lists, "presences") {
+            if let (Some(user), Some(raw)) = (p.pointer("/user/id").and_then(id_of), to_raw(p)) {
+                guild.presences.insert(user, raw);
+            }
         }
     }
+    if cache.config.voice_states {
+        for v in list(&lists, "voice_states") {
+            let Some(user) = v.get("user_id").and_then(id_of) else {
+                continue;
+            };
+            let mut v = v.clone();
+            if let Value::Object(o) = &mut v {
+                o.entry("guild_id").or_insert(Value::String(id.to_string()));
+            }
+            if let Some(raw) = to_raw(&v) {
+                guild.voice_states.insert(user, raw);
+            }
+        }
+    }
+    cache.guilds.insert(id, guild);
+    for m in members {
+        super::member::insert(cache, id, m);
+    }
     Ok(None)
+}
+
+#[derive(Deserialize)]
+pub(super) struct EmojisUpdate {
+    guild_id: Id,
+    emojis: Box<RawValue>,
+}
+
+/// GUILD_EMOJIS_UPDATE: the whole new list; `old` is the list it replaces.
+pub(super) fn emojis(
+    cache: &mut ShardCache,
+    d: EmojisUpdate,
+) -> Result<Option<Box<RawValue>>, CacheError> {
+    let guild = cache.guilds.entry(d.guild_id).or_default();
+    Ok(guild.emojis.replace(d.emojis))
+}
+
+#[derive(Deserialize)]
+pub(super) struct StickersUpdate {
+    guild_id: Id,
+    stickers: Box<RawValue>,
+}
+
+/// GUILD_STICKERS_UPDATE: the whole new list; `old` is the list it replaces.
+pub(super) fn stickers(
+    cache: &mut ShardCache,
+    d: StickersUpdate,
+) -> Result<Option<Box<RawValue>>, CacheError> {
+    let guild = cache.guilds.entry(d.guild_id).or_default();
+    Ok(guild.stickers.replace(d.stickers))
 }
 
 /// GUILD_UPDATE: the guild's own fields (and its roles, which it carries too).

@@ -5,6 +5,7 @@ mod channel;
 mod guild;
 mod member;
 mod message;
+mod presence;
 mod role;
 
 use serde::de::DeserializeOwned;
@@ -45,6 +46,10 @@ fn wants(config: &CacheConfig, event: &str) -> bool {
         "MESSAGE_CREATE" | "MESSAGE_UPDATE" | "MESSAGE_DELETE" | "MESSAGE_DELETE_BULK" => {
             config.messages > 0
         }
+        "GUILD_EMOJIS_UPDATE" => config.emojis,
+        "GUILD_STICKERS_UPDATE" => config.stickers,
+        "PRESENCE_UPDATE" => config.presences,
+        "VOICE_STATE_UPDATE" => config.voice_states,
         _ => false,
     }
 }
@@ -79,6 +84,10 @@ fn apply(
         "MESSAGE_UPDATE" => message::update(cache, event, data),
         "MESSAGE_DELETE" => message::delete(cache, read(event, data)?),
         "MESSAGE_DELETE_BULK" => message::delete_bulk(cache, read(event, data)?),
+        "GUILD_EMOJIS_UPDATE" => guild::emojis(cache, read(event, data)?),
+        "GUILD_STICKERS_UPDATE" => guild::stickers(cache, read(event, data)?),
+        "PRESENCE_UPDATE" => presence::presence(cache, event, data),
+        "VOICE_STATE_UPDATE" => presence::voice_state(cache, event, data),
         _ => Ok(None),
     }
 }
