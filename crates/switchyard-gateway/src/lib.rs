@@ -62,4 +62,5 @@ pub use session::{
 };
 pub use shard::GAP_TOPIC;
 pub use status::{ShardPhase, ShardSnapshot, ShardStatus};
+pub use switchyard_cache::CacheConfig;
 pub use twilight_gateway::Intents;

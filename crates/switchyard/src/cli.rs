@@ -305,6 +305,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..),
           default_value_t = switchyard_gateway::DEFAULT_SESSION_SAVE_INTERVAL.as_millis() as u64)]
     pub session_save_ms: u64,
+    /// Keep each shard's cache during the load runs (as `[gateway.cache] enabled = true`,
+    /// every resource), to measure what it costs per event.
+    #[arg(long)]
+    pub cache: bool,
     /// Backends to measure, comma-separated (default: all four).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub only: Vec<BenchBackend>,

@@ -102,6 +102,7 @@ async fn bench(
         events: args.events,
         rate: args.rate,
         session_save: Duration::from_millis(args.session_save_ms),
+        cache: args.cache,
     };
     let mut runs: Vec<(BenchBackend, BackendRun)> = Vec::new();
     for &backend in backends {

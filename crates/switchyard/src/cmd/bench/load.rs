@@ -111,6 +111,8 @@ pub struct Params {
     pub events: u64,
     pub rate: u64,
     pub session_save: Duration,
+    /// Whether the gateway keeps its shards' caches.
+    pub cache: bool,
 }
 
 /// What the consumer counted: events, the time of the last, latency samples.
@@ -223,6 +225,9 @@ pub async fn run_backend(
         };
         let mut gw = super::gateway_config(params.shards);
         gw.session_save_interval = params.session_save;
+        if params.cache {
+            gw.cache = switchyard_gateway::CacheConfig::all();
+        }
         let deps = GatewayDeps {
             broker: broker.clone(),
             rest,
