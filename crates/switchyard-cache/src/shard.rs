@@ -136,6 +136,14 @@ impl ShardCache {
             .collect()
     }
 
+    /// The roles of a guild.
+    pub fn guild_roles(&self, guild: Id) -> Vec<&RawValue> {
+        self.guilds
+            .get(&guild)
+            .map(|g| g.roles.values().map(|r| &**r).collect())
+            .unwrap_or_default()
+    }
+
     /// A role of a guild.
     pub fn role(&self, guild: Id, role: Id) -> Option<&RawValue> {
         self.guilds.get(&guild)?.roles.get(&role).map(|r| &**r)

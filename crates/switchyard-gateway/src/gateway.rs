@@ -11,6 +11,7 @@ use switchyard_rest::{HttpRequest, RestClient};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::cache_view::CacheView;
 use crate::command::forward::Forwarder;
 use crate::config::GatewayConfig;
 use crate::error::{DiscordError, GatewayError, ShardStopped};
@@ -358,6 +359,11 @@ impl RunningGateway {
     /// The bot's name.
     pub fn bot(&self) -> &str {
         &self.bot
+    }
+
+    /// Reads of this bot's shard caches on this node.
+    pub fn cache_view(&self) -> CacheView {
+        CacheView::new(self.bot.clone(), self.shards.clone())
     }
 
     /// The total shard count of the bot (this node runs some of them).

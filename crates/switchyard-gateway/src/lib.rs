@@ -28,6 +28,7 @@
 //!
 //! Plain pub/sub is at-most-once: an event published while no subscriber listens is gone.
 
+mod cache_view;
 mod close;
 mod command;
 mod config;
@@ -48,6 +49,7 @@ mod shards;
 mod shared_sub;
 mod status;
 
+pub use cache_view::{CacheMiss, CacheRead, CacheView};
 pub use config::{
     DEFAULT_COMMAND_MAX_AGE, DEFAULT_SESSION_SAVE_INTERVAL, GatewayConfig, PayloadMode, Profile,
     ShardRange, UnknownEvent, UnknownIntent, parse_intents, unknown_events,

@@ -6,12 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
-use switchyard_cache::ShardCache;
 use switchyard_core::envelope::{Source, encode_into};
 use switchyard_core::route::RouteError;
 use switchyard_core::{Dispatch, Topic, TopicContext, parse_dispatch};
 
+use std::sync::Mutex;
+
 use crate::config::{GatewayConfig, PayloadMode};
+use crate::status::{CachedShard, lock};
 
 /// What to do with one frame.
 #[derive(Debug)]
@@ -107,14 +109,16 @@ impl Router {
         session: &str,
         received_ms: u64,
         scratch: &mut Scratch,
-        cache: Option<&mut ShardCache>,
+        cache: Option<&Mutex<CachedShard>>,
     ) -> Result<Routed<'a>, Unroutable> {
         let dispatch = match parse_dispatch(frame) {
             Ok(d) => d,
             Err(RouteError::NotDispatch(op)) => return Ok(Routed::Control(op)),
             Err(e) => return Err(Unroutable::Frame(e)),
         };
-        let old = cache.and_then(|cache| cached(cache, &dispatch, shard));
+        let old = cache
+            .filter(|_| self.config.cache.wants(&dispatch.event))
+            .and_then(|cache| cached(cache, &dispatch, shard));
         let own_user = self.own_user();
         if !self.config.publishes(&dispatch.event)
             || (self.config.skip_own_messages
@@ -163,14 +167,20 @@ impl Router {
     }
 }
 
-/// Applies `dispatch` to `cache` when it reads that event: the previous state it returns, if
-/// any. A payload the cache cannot read changes nothing in it; the event is still published
+/// Applies `dispatch` (an event the cache reads) to `cache`: the previous state it returns,
+/// if any. A payload the cache cannot read changes nothing in it; the event is still published
 /// as received, and the problem is logged and counted.
-fn cached(cache: &mut ShardCache, dispatch: &Dispatch<'_>, shard: u32) -> Option<Box<RawValue>> {
-    if !cache.wants(&dispatch.event) {
-        return None;
+fn cached(
+    cache: &Mutex<CachedShard>,
+    dispatch: &Dispatch<'_>,
+    shard: u32,
+) -> Option<Box<RawValue>> {
+    let mut cached = lock(cache);
+    if dispatch.seq.is_some() {
+        cached.seq = dispatch.seq;
     }
-    cache
+    cached
+        .cache
         .apply(&dispatch.event, dispatch.data)
         .unwrap_or_else(|e| {
             metrics::counter!("switchyard_cache_errors_total", "event" => dispatch.event.to_string())

@@ -111,7 +111,7 @@ impl ShardSet {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let status = Arc::new(ShardStatus::new(id, ctx.total));
+            let status = Arc::new(ShardStatus::new(id, ctx.total).with_cache(&ctx.config.cache));
             let (tx, rx) = mpsc::channel(ctx.config.queue_capacity.max(1));
             let publisher = tokio::spawn(crate::publish::run_publisher(
                 rx,

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use serde::Serialize;
+use switchyard_cache::{CacheConfig, ShardCache};
 
 /// The statuses of the running shards, shared with the saver and the status page.
 pub(crate) type ShardList = Arc<RwLock<Vec<Arc<ShardStatus>>>>;
@@ -94,6 +95,18 @@ pub struct ShardStatus {
     error: Mutex<Option<String>>,
     last_close: Mutex<Option<u16>>,
     been_ready: std::sync::atomic::AtomicBool,
+    /// The shard's cache, when the bot keeps one: written by the runner, read by queries.
+    cache: Option<Arc<Mutex<CachedShard>>>,
+}
+
+/// A shard's cache and how far it got: the sequence of the last event it applied, in the
+/// session the status records.
+#[derive(Debug)]
+pub struct CachedShard {
+    /// The cache.
+    pub cache: ShardCache,
+    /// The sequence of the last dispatch the cache read (`None` before the first).
+    pub seq: Option<u64>,
 }
 
 /// A copy of one shard's state, for `/status`.
@@ -127,7 +140,7 @@ pub struct ShardSnapshot {
     pub error: Option<String>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -149,7 +162,24 @@ impl ShardStatus {
             error: Mutex::new(None),
             last_close: Mutex::new(None),
             been_ready: std::sync::atomic::AtomicBool::new(false),
+            cache: None,
         }
+    }
+
+    /// The same status with a cache for the shard, kept as `config` says.
+    pub(crate) fn with_cache(mut self, config: &CacheConfig) -> Self {
+        self.cache = config.enabled.then(|| {
+            Arc::new(Mutex::new(CachedShard {
+                cache: ShardCache::new(config.clone()),
+                seq: None,
+            }))
+        });
+        self
+    }
+
+    /// The shard's cache, when the bot keeps one.
+    pub(crate) fn cache(&self) -> Option<&Arc<Mutex<CachedShard>>> {
+        self.cache.as_ref()
     }
 
     /// Records that the shard became ready; true the first time.

@@ -139,3 +139,60 @@ async fn without_the_cache_no_event_carries_old() {
     assert_eq!(old, None);
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn reads_answer_from_the_cache_with_the_shard_and_sequence() {
+    let env = env(SimConfig::fast()).await;
+    let mut sub = env.subscribe("inbound.>").await;
+    let gw = env.start(cached_config(&env)).await;
+    let world = env.sim.world();
+    let guild = &world.guilds[0];
+    let view = gw.cache_view();
+    assert_eq!(view.bot(), gw.bot());
+    // Every guild's GUILD_CREATE has been read once the first message after them arrives.
+    env.say(env.channel(0), "after the guilds");
+    next_of(&mut sub, "MESSAGE_CREATE").await;
+
+    let read = view.guild(guild.id).expect("guild");
+    assert_eq!(read.shard, 0);
+    assert!(read.seq.is_some_and(|s| s > 1), "{read:?}");
+    assert_eq!(read.data["name"], guild.name);
+    let channels = view.channels(guild.id).expect("channels").data;
+    assert_eq!(
+        channels.as_array().map(Vec::len),
+        Some(guild.channels.len()),
+        "{channels}"
+    );
+    let roles = view.roles(guild.id).expect("roles").data;
+    assert_eq!(roles.as_array().map(Vec::len), Some(guild.roles.len()));
+    let member = &guild.members[0];
+    let read = view.member(guild.id, member.user.id).expect("member");
+    assert_eq!(read.data["user"]["id"], member.user.id.to_string());
+    let messages = view
+        .messages(guild.id, env.channel(0))
+        .expect("messages")
+        .data;
+    assert_eq!(messages[0]["content"], "after the guilds");
+
+    let miss = view.member(guild.id, 1).expect_err("no such member");
+    assert_eq!(
+        (miss.to_string().as_str(), miss.discord_code()),
+        ("Unknown Member", Some(10007))
+    );
+    assert_eq!(
+        view.guild(1 << 22)
+            .expect_err("no such guild")
+            .discord_code(),
+        Some(10004)
+    );
+    let counts = view.counts().expect("counts");
+    assert_eq!(counts["shards"][0]["counts"]["guilds"], world.guilds.len());
+    gw.shutdown().await;
+
+    let off = env.start(env.config()).await;
+    assert_eq!(
+        off.cache_view().guild(guild.id),
+        Err(switchyard_gateway::CacheMiss::Off)
+    );
+    off.shutdown().await;
+}

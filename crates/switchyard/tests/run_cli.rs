@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{Value, json};
 use switchyard_broker::{BrokerOptions, Topic};
 use switchyard_sim::{Fault, Inject, Sim, SimConfig, SimHandle, Snowflake};
 use switchyard_testkit::free_port;
@@ -413,5 +413,65 @@ async fn a_shard_range_runs_only_those_shards() {
     assert!(
         shown.contains("shards ready 2/2"),
         "this node's shards: {shown}"
+    );
+}
+
+/// `GET path` on the admin listener: the status and the JSON body (status 0 while the
+/// listener is not up yet).
+async fn get_json(run: &Run, path: &str) -> (u16, Value) {
+    let Ok(response) = reqwest::get(format!("http://{}{path}", run.admin)).await else {
+        return (0, Value::Null);
+    };
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_cache_api_answers_what_each_shard_holds() {
+    let sim = sim(2, 4).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A nested table through the environment: its value is TOML.
+    let run = Run::start(
+        &sim,
+        dir.path(),
+        &[("SWITCHYARD_GATEWAY_CACHE", "{ enabled = true }")],
+    );
+    let world = sim.world();
+    let guild = &world.guilds[0];
+    let base = format!("/v1/cache/switchyard/guilds/{}", guild.id);
+    run.until("the guild in its shard's cache", async || {
+        get_json(&run, &base).await.0 == 200
+    })
+    .await;
+    let (_, doc) = get_json(&run, &base).await;
+    assert_eq!(doc["data"]["name"], guild.name);
+    let shard = switchyard_core::outbound::shard_of(guild.id, 2);
+    assert_eq!(doc["shard"], shard, "{doc}");
+    assert!(doc["seq"].as_u64().is_some(), "{doc}");
+
+    let member = &guild.members[0];
+    let (status, doc) = get_json(&run, &format!("{base}/members/{}", member.user.id)).await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["data"]["user"]["id"], member.user.id.to_string());
+    let (status, doc) = get_json(&run, &format!("{base}/members/1")).await;
+    assert_eq!(
+        (status, &doc["code"], &doc["message"]),
+        (404, &json!(10007), &json!("Unknown Member"))
+    );
+    let (status, doc) = get_json(&run, &format!("{base}/channels")).await;
+    assert_eq!(
+        (status, doc["data"].as_array().map(Vec::len)),
+        (200, Some(guild.channels.len()))
+    );
+    let (status, doc) = get_json(&run, "/v1/cache/switchyard/guilds/abc").await;
+    assert_eq!((status, &doc["code"]), (400, &json!(50035)), "{doc}");
+    let (status, _) = get_json(&run, "/v1/cache/nobody/counts").await;
+    assert_eq!(status, 404);
+    let (status, doc) = get_json(&run, "/v1/cache/switchyard/counts").await;
+    assert_eq!(
+        (status, doc["shards"].as_array().map(Vec::len)),
+        (200, Some(2)),
+        "{doc}"
     );
 }

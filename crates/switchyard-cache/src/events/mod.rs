@@ -29,6 +29,13 @@ impl ShardCache {
     }
 }
 
+impl CacheConfig {
+    /// Whether a cache with this configuration reads `event` (the others pass unparsed).
+    pub fn wants(&self, event: &str) -> bool {
+        wants(self, event)
+    }
+}
+
 /// Whether `config` needs `event`.
 fn wants(config: &CacheConfig, event: &str) -> bool {
     if !config.enabled {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
-use switchyard_cache::ShardCache;
 use switchyard_core::Topic;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -23,7 +22,7 @@ use crate::queue::IdentifyQueue;
 use crate::router::{Routed, Router, Scratch};
 
 use super::ShardTask;
-use crate::status::{ShardPhase, ShardStatus};
+use crate::status::{CachedShard, ShardPhase, ShardStatus};
 use switchyard_core::outbound::{Answer, ErrorKind};
 
 /// The topic gaps are reported on.
@@ -86,8 +85,8 @@ pub(super) struct Runner {
     pub(super) scratch: Scratch,
     /// Gateway commands sent and the requests waiting for their answers.
     pub(super) commands: Commands,
-    /// The shard's cache, when the bot keeps one: it moves with the shard.
-    cache: Option<ShardCache>,
+    /// The shard's cache, when the bot keeps one (its status holds it, for queries).
+    cache: Option<Arc<std::sync::Mutex<CachedShard>>>,
 }
 
 impl Runner {
@@ -114,10 +113,7 @@ impl Runner {
             counters: HashMap::new(),
             scratch: Scratch::default(),
             commands: Commands::new(id, config.command_max_age),
-            cache: config
-                .cache
-                .enabled
-                .then(|| ShardCache::new(config.cache.clone())),
+            cache: task.status.cache().cloned(),
             config,
         };
         if let Some(saved) = &task.saved {
@@ -327,7 +323,7 @@ impl Runner {
             &self.session,
             received_ms,
             &mut self.scratch,
-            self.cache.as_mut(),
+            self.cache.as_deref(),
         );
         let (dispatch, mut publish, id) = match routed {
             Ok(Routed::Control(9)) => {

@@ -181,7 +181,8 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             },
         })
     });
-    let admin_addr = admin::serve(&config.admin, "run", metrics, status).await?;
+    let caches = bots.iter().map(|b| b.gateway.cache_view()).collect();
+    let admin_addr = admin::serve(&config.admin, "run", metrics, status, caches).await?;
     let names: Vec<&str> = bots.iter().map(|b| b.gateway.bot()).collect();
     let names = names.join(", ");
     match resp_addr {

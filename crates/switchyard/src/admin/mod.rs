@@ -1,5 +1,8 @@
-//! The admin listener every long-running subcommand opens: `/metrics` in Prometheus text and
-//! `/status` in JSON. Binds loopback by default; any other address needs a bearer token.
+//! The admin listener every long-running subcommand opens: `/metrics` in Prometheus text,
+//! `/status` in JSON and, for `switchyard run`, the cache API under `/v1/cache/` (`cache`).
+//! Binds loopback by default; any other address needs a bearer token.
+
+mod cache;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +14,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use switchyard_gateway::CacheView;
 
 use crate::config::AdminConfig;
 use crate::config::admin::DEFAULT_ADMIN;
@@ -38,17 +43,21 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 struct AdminState {
     metrics: PrometheusHandle,
     status: StatusFn,
+    /// The caches of the bots this process runs (none for other commands).
+    caches: Arc<Vec<CacheView>>,
     token: Option<Arc<str>>,
     started: Instant,
     command: &'static str,
 }
 
-/// Starts the admin listener for `command`; returns the address it bound.
+/// Starts the admin listener for `command`, with the cache API of `caches`' bots; returns
+/// the address it bound.
 pub async fn serve(
     config: &AdminConfig,
     command: &'static str,
     metrics: PrometheusHandle,
     status: StatusFn,
+    caches: Vec<CacheView>,
 ) -> anyhow::Result<SocketAddr> {
     let listener = match tokio::net::TcpListener::bind(config.bind).await {
         Ok(l) => l,
@@ -77,6 +86,7 @@ pub async fn serve(
     let state = AdminState {
         metrics,
         status,
+        caches: Arc::new(caches),
         token: config.token.as_deref().map(Arc::from),
         started: Instant::now(),
         command,
@@ -84,13 +94,14 @@ pub async fn serve(
     let app = axum::Router::new()
         .route("/metrics", get(metrics_page))
         .route("/status", get(status_page))
+        .merge(cache::routes())
         .with_state(state);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "admin listener stopped");
         }
     });
-    tracing::info!("admin listener on http://{addr} (/metrics, /status)");
+    tracing::info!("admin listener on http://{addr} (/metrics, /status, /v1/cache/…)");
     Ok(addr)
 }
 
