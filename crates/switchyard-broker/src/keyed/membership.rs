@@ -173,25 +173,36 @@ impl State {
             return false;
         }
         if beat.op == Op::Leave {
-            self.peers.remove(&beat.member);
+            if self.peers.remove(&beat.member).is_some() {
+                tracing::debug!(group = %self.group, member = %beat.member, "keyed group: a member said goodbye");
+            }
             return false;
         }
         let knows_me = beat.knows.contains(&self.me);
-        self.peers
-            .insert(
-                beat.member,
-                Peer {
-                    last_seen: Instant::now(),
-                    knows_me,
-                },
-            )
-            .is_none()
+        let new = !self.peers.contains_key(&beat.member);
+        if new {
+            tracing::debug!(group = %self.group, member = %beat.member, "keyed group: a member joined");
+        }
+        self.peers.insert(
+            beat.member,
+            Peer {
+                last_seen: Instant::now(),
+                knows_me,
+            },
+        );
+        new
     }
 
     fn expire(&mut self) {
         let now = Instant::now();
-        self.peers
-            .retain(|_, p| now.duration_since(p.last_seen) < MEMBER_TIMEOUT);
+        let group = &self.group;
+        self.peers.retain(|member, p| {
+            let alive = now.duration_since(p.last_seen) < MEMBER_TIMEOUT;
+            if !alive {
+                tracing::debug!(%group, %member, "keyed group: a member stopped beating; dropped");
+            }
+            alive
+        });
     }
 
     fn publish_view(&self) {
