@@ -56,6 +56,8 @@ pub(crate) struct Membership {
     /// The current view.
     pub(crate) view: watch::Receiver<View>,
     _leave: oneshot::Sender<()>,
+    /// Resolves once the goodbye is out (or the membership task ended without one).
+    farewell: Option<oneshot::Receiver<()>>,
 }
 
 /// A member id unique across processes and machines (with overwhelming probability).
@@ -86,6 +88,7 @@ impl Membership {
             settled: false,
         });
         let (leave, mut left) = oneshot::channel();
+        let (said_goodbye, farewell) = oneshot::channel::<()>();
         let mut state = State {
             me: me.clone(),
             group: group.to_owned(),
@@ -103,6 +106,7 @@ impl Membership {
                 tokio::select! {
                     _ = &mut left => {
                         state.beat(&*beacon, &topic, Op::Leave).await;
+                        let _ = said_goodbye.send(());
                         return;
                     }
                     _ = ticker.tick() => {
@@ -130,7 +134,30 @@ impl Membership {
             me,
             view,
             _leave: leave,
+            farewell: Some(farewell),
         })
+    }
+
+    /// What resolves once this member, dropped, has said goodbye: a member that leaves in
+    /// the background (dropped just before its process exits) may never send it, and until
+    /// the others notice its silence ([`MEMBER_TIMEOUT`]) the messages of its partitions
+    /// reach nobody. Taken once.
+    pub(crate) fn farewell(&mut self) -> Option<oneshot::Receiver<()>> {
+        self.farewell.take()
+    }
+}
+
+/// Waits until `farewell` says the goodbye is out, at most [`MEMBER_TIMEOUT`] (by then the
+/// others have dropped the silent member anyway).
+pub(crate) async fn said_goodbye(farewell: oneshot::Receiver<()>) {
+    if tokio::time::timeout(MEMBER_TIMEOUT, farewell)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "keyed group: the goodbye did not go out in time; the others drop this member once it is silent for {} ms",
+            MEMBER_TIMEOUT.as_millis()
+        );
     }
 }
 
