@@ -4,7 +4,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::{BrokerError, Message};
 
@@ -16,6 +16,8 @@ pub struct Subscription {
     rx: mpsc::Receiver<Message>,
     /// Unsubscribes from the backend when dropped.
     _guard: Box<dyn Send + Sync>,
+    /// A keyed group member's: resolves once its goodbye is out.
+    farewell: Option<oneshot::Receiver<()>>,
 }
 
 impl Subscription {
@@ -24,6 +26,32 @@ impl Subscription {
         Subscription {
             rx,
             _guard: Box::new(guard),
+            farewell: None,
+        }
+    }
+
+    /// A keyed group member, whose goodbye [`Subscription::close`] waits for.
+    pub(crate) fn with_farewell(mut self, farewell: Option<oneshot::Receiver<()>>) -> Self {
+        self.farewell = farewell;
+        self
+    }
+
+    /// Unsubscribes, as dropping it does; a member of a keyed group
+    /// ([`Broker::subscribe_keyed`](crate::Broker::subscribe_keyed)) also waits until its
+    /// goodbye is out (at most [`MEMBER_TIMEOUT`](crate::keyed::MEMBER_TIMEOUT)), so that the
+    /// other members take its partitions at once. Dropped instead, it says goodbye in the
+    /// background, which a process exiting right after may never send: the messages of its
+    /// partitions then reach nobody until the others notice its silence.
+    pub async fn close(self) {
+        let Subscription {
+            rx,
+            _guard,
+            farewell,
+        } = self;
+        drop(rx);
+        drop(_guard);
+        if let Some(farewell) = farewell {
+            crate::keyed::said_goodbye(farewell).await;
         }
     }
 
@@ -113,6 +141,8 @@ impl fmt::Debug for Delivery {
 pub struct DurableSubscription {
     rx: mpsc::Receiver<Delivery>,
     _guard: Box<dyn Send + Sync>,
+    /// A keyed group member's: resolves once its goodbye is out.
+    farewell: Option<oneshot::Receiver<()>>,
 }
 
 impl DurableSubscription {
@@ -121,6 +151,31 @@ impl DurableSubscription {
         DurableSubscription {
             rx,
             _guard: Box::new(guard),
+            farewell: None,
+        }
+    }
+
+    /// A durable keyed group member, whose goodbye [`DurableSubscription::close`] waits for.
+    pub(crate) fn with_farewell(mut self, farewell: Option<oneshot::Receiver<()>>) -> Self {
+        self.farewell = farewell;
+        self
+    }
+
+    /// Leaves, as dropping it does; a member of a durable keyed group
+    /// ([`Broker::subscribe_keyed_durable`](crate::Broker::subscribe_keyed_durable)) also
+    /// waits until its goodbye is out (at most
+    /// [`MEMBER_TIMEOUT`](crate::keyed::MEMBER_TIMEOUT)), so that the other members join its
+    /// partitions at once rather than once they notice its silence.
+    pub async fn close(self) {
+        let DurableSubscription {
+            rx,
+            _guard,
+            farewell,
+        } = self;
+        drop(rx);
+        drop(_guard);
+        if let Some(farewell) = farewell {
+            crate::keyed::said_goodbye(farewell).await;
         }
     }
 

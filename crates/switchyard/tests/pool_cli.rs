@@ -574,6 +574,29 @@ async fn a_command_reaches_the_node_holding_the_guilds_shard() {
             .is_some_and(|s| s.len() == SHARDS as usize)
     })
     .await;
+    // The commands are read from the outbound group, where the stopped node owned some of the
+    // partitions: they reach the survivor only once it no longer counts that node (on plain
+    // pub/sub, a message of a partition nobody reads is gone). The node said goodbye before
+    // it exited, so that is now, not once its silence is noticed.
+    let outbound_left = |log: &str, how: &str| {
+        log.lines()
+            .any(|l| l.contains(how) && l.contains("group=outbound-"))
+    };
+    until(
+        "the survivor dropping the stopped node from the outbound group",
+        10,
+        &[&*b],
+        async || {
+            let log = b.output();
+            outbound_left(&log, "said goodbye") || outbound_left(&log, "stopped beating")
+        },
+    )
+    .await;
+    let log = b.output();
+    assert!(
+        outbound_left(&log, "said goodbye") && !outbound_left(&log, "stopped beating"),
+        "the stopped node said goodbye to the outbound group: {log}"
+    );
     ask(&*broker, &mut replies, "second", &guilds).await;
     pool.recorder.abort();
 }

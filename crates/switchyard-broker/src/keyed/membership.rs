@@ -56,6 +56,8 @@ pub(crate) struct Membership {
     /// The current view.
     pub(crate) view: watch::Receiver<View>,
     _leave: oneshot::Sender<()>,
+    /// Resolves once the goodbye is out (or the membership task ended without one).
+    farewell: Option<oneshot::Receiver<()>>,
 }
 
 /// A member id unique across processes and machines (with overwhelming probability).
@@ -86,6 +88,7 @@ impl Membership {
             settled: false,
         });
         let (leave, mut left) = oneshot::channel();
+        let (said_goodbye, farewell) = oneshot::channel::<()>();
         let mut state = State {
             me: me.clone(),
             group: group.to_owned(),
@@ -103,6 +106,7 @@ impl Membership {
                 tokio::select! {
                     _ = &mut left => {
                         state.beat(&*beacon, &topic, Op::Leave).await;
+                        let _ = said_goodbye.send(());
                         return;
                     }
                     _ = ticker.tick() => {
@@ -130,7 +134,30 @@ impl Membership {
             me,
             view,
             _leave: leave,
+            farewell: Some(farewell),
         })
+    }
+
+    /// What resolves once this member, dropped, has said goodbye: a member that leaves in
+    /// the background (dropped just before its process exits) may never send it, and until
+    /// the others notice its silence ([`MEMBER_TIMEOUT`]) the messages of its partitions
+    /// reach nobody. Taken once.
+    pub(crate) fn farewell(&mut self) -> Option<oneshot::Receiver<()>> {
+        self.farewell.take()
+    }
+}
+
+/// Waits until `farewell` says the goodbye is out, at most [`MEMBER_TIMEOUT`] (by then the
+/// others have dropped the silent member anyway).
+pub(crate) async fn said_goodbye(farewell: oneshot::Receiver<()>) {
+    if tokio::time::timeout(MEMBER_TIMEOUT, farewell)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "keyed group: the goodbye did not go out in time; the others drop this member once it is silent for {} ms",
+            MEMBER_TIMEOUT.as_millis()
+        );
     }
 }
 
@@ -173,25 +200,36 @@ impl State {
             return false;
         }
         if beat.op == Op::Leave {
-            self.peers.remove(&beat.member);
+            if self.peers.remove(&beat.member).is_some() {
+                tracing::debug!(group = %self.group, member = %beat.member, "keyed group: a member said goodbye");
+            }
             return false;
         }
         let knows_me = beat.knows.contains(&self.me);
-        self.peers
-            .insert(
-                beat.member,
-                Peer {
-                    last_seen: Instant::now(),
-                    knows_me,
-                },
-            )
-            .is_none()
+        let new = !self.peers.contains_key(&beat.member);
+        if new {
+            tracing::debug!(group = %self.group, member = %beat.member, "keyed group: a member joined");
+        }
+        self.peers.insert(
+            beat.member,
+            Peer {
+                last_seen: Instant::now(),
+                knows_me,
+            },
+        );
+        new
     }
 
     fn expire(&mut self) {
         let now = Instant::now();
-        self.peers
-            .retain(|_, p| now.duration_since(p.last_seen) < MEMBER_TIMEOUT);
+        let group = &self.group;
+        self.peers.retain(|member, p| {
+            let alive = now.duration_since(p.last_seen) < MEMBER_TIMEOUT;
+            if !alive {
+                tracing::debug!(%group, %member, "keyed group: a member stopped beating; dropped");
+            }
+            alive
+        });
     }
 
     fn publish_view(&self) {

@@ -12,7 +12,9 @@
 //!   receives the group's messages fan-out and keeps those of its partitions. Like every
 //!   plain subscription it is at-most-once; while membership changes (for up to
 //!   [`MEMBER_TIMEOUT`] after a member dies without saying goodbye), a message can reach
-//!   two members or none.
+//!   two members or none. A member that stops on purpose leaves with
+//!   [`Subscription::close`], which returns once its goodbye is out: dropped, it says goodbye
+//!   in the background, and a process that exits right after may never send it.
 //! - [`Broker::subscribe_keyed_durable`](crate::Broker::subscribe_keyed_durable) (Redis
 //!   Streams, JetStream): each of the [`DURABLE_PARTITIONS`] partitions is a durable group of
 //!   its own, `{group}-p{n}`, read by its owner, who acknowledges at once what belongs to other
@@ -32,6 +34,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
+pub(crate) use membership::said_goodbye;
 pub use membership::{HEARTBEAT, MEMBER_TIMEOUT, SETTLE};
 use membership::{Membership, View};
 
@@ -133,7 +136,8 @@ pub(crate) async fn plain(
     buffer: usize,
 ) -> Result<Subscription, BrokerError> {
     check(group)?;
-    let membership = join(beacon, group).await?;
+    let mut membership = join(beacon, group).await?;
+    let farewell = membership.farewell();
     let me = membership.me.clone();
     let mut view = membership.view.clone();
     let (tx, rx) = mpsc::channel::<Message>(buffer.max(1));
@@ -141,6 +145,8 @@ pub(crate) async fn plain(
         let mut mine = owned(&view.borrow_and_update(), &me, PLAIN_PARTITIONS);
         loop {
             tokio::select! {
+                // A view change first: a message that arrives with it is judged by the new view.
+                biased;
                 changed = view.changed() => {
                     if changed.is_err() {
                         return;
@@ -158,7 +164,7 @@ pub(crate) async fn plain(
             }
         }
     });
-    Ok(Subscription::new(rx, (AbortOnDrop(task), membership)))
+    Ok(Subscription::new(rx, (AbortOnDrop(task), membership)).with_farewell(farewell))
 }
 
 /// A durable keyed member: joins the durable groups `{group}-p{n}` of the partitions it owns
@@ -171,7 +177,8 @@ pub(crate) async fn durable(
     buffer: usize,
 ) -> Result<DurableSubscription, BrokerError> {
     check(group)?;
-    let membership = join(beacon, group).await?;
+    let mut membership = join(beacon, group).await?;
+    let farewell = membership.farewell();
     let (tx, rx) = mpsc::channel::<Delivery>(buffer.max(1));
     let mut partitions = Partitions {
         group: group.to_owned(),
@@ -210,10 +217,7 @@ pub(crate) async fn durable(
             };
         }
     });
-    Ok(DurableSubscription::new(
-        rx,
-        (AbortOnDrop(task), membership),
-    ))
+    Ok(DurableSubscription::new(rx, (AbortOnDrop(task), membership)).with_farewell(farewell))
 }
 
 /// The partitions a durable member reads, one forwarding task each.
@@ -266,6 +270,64 @@ async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// A beacon that records what is announced and hears nothing.
+    #[derive(Default)]
+    struct Recorder {
+        announced: Mutex<Vec<serde_json::Value>>,
+        /// Keeps the listening side open.
+        hearing: Mutex<Vec<mpsc::Sender<Message>>>,
+    }
+
+    #[async_trait]
+    impl Beacon for Recorder {
+        async fn announce(&self, _topic: &Topic, payload: Bytes) -> Result<(), BrokerError> {
+            let beat = serde_json::from_slice(&payload).expect("a beat is JSON");
+            self.announced.lock().expect("lock").push(beat);
+            Ok(())
+        }
+
+        async fn listen(&self, _pattern: &Pattern) -> Result<Subscription, BrokerError> {
+            let (tx, rx) = mpsc::channel(8);
+            self.hearing.lock().expect("lock").push(tx);
+            Ok(Subscription::new(rx, ()))
+        }
+    }
+
+    /// A process that closes its keyed subscriptions and exits at once has told the group
+    /// that it left: the others take its partitions now, not after [`MEMBER_TIMEOUT`] of
+    /// silence, in which the messages of its partitions would reach nobody. (Dropped, the
+    /// goodbye is left to a task that dies with the runtime.)
+    #[test]
+    fn a_closed_member_has_said_goodbye_when_its_process_exits() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let beacon = Arc::new(Recorder::default());
+        let (_source_tx, source) = mpsc::channel(8);
+        runtime.block_on(async {
+            let member = plain(
+                beacon.clone(),
+                Subscription::new(source, ()),
+                "closing",
+                PartitionKey::Segment(1),
+                8,
+            )
+            .await
+            .expect("joined");
+            member.close().await;
+        });
+        // The process exits: whatever is still spawned never runs again.
+        drop(runtime);
+        let announced = beacon.announced.lock().expect("lock").clone();
+        assert_eq!(
+            announced.last().map(|b| b["op"].clone()),
+            Some(serde_json::json!("leave")),
+            "{announced:?}"
+        );
+    }
 
     fn view(members: &[&str]) -> View {
         View {

@@ -100,6 +100,17 @@ impl Inbox {
         matches!(self, Inbox::Durable(_))
     }
 
+    /// Leaves the group and waits until the others have been told (bounded): they take its
+    /// partitions at once, rather than once they notice its silence. Dropped instead, the
+    /// goodbye goes out in the background and is lost if the process exits first; on plain
+    /// pub/sub the messages of its partitions then reach no process until the others notice.
+    pub(crate) async fn close(self) {
+        match self {
+            Inbox::Plain(sub) => sub.close().await,
+            Inbox::Durable(sub) => sub.close().await,
+        }
+    }
+
     /// The next message; `None` once the subscription ended.
     pub(crate) async fn recv(&mut self) -> Option<Job> {
         match self {

@@ -123,6 +123,9 @@ pub(crate) async fn run(
             break;
         }
     }
+    // Said before the workers finish, so that the others take this process's partitions
+    // while it still runs: a goodbye sent in the background dies with the process.
+    inbox.close().await;
     drop(workers);
     while tasks.join_next().await.is_some() {}
 }
