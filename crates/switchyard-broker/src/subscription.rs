@@ -4,7 +4,8 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot};
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
 
 use crate::{BrokerError, Message};
 
@@ -16,8 +17,9 @@ pub struct Subscription {
     rx: mpsc::Receiver<Message>,
     /// Unsubscribes from the backend when dropped.
     _guard: Box<dyn Send + Sync>,
-    /// A keyed group member's: resolves once its goodbye is out.
-    farewell: Option<oneshot::Receiver<()>>,
+    /// A keyed group member's: resolves once its goodbye is out (or could not be sent in
+    /// time).
+    farewell: Option<BoxFuture<'static, ()>>,
 }
 
 impl Subscription {
@@ -31,7 +33,7 @@ impl Subscription {
     }
 
     /// A keyed group member, whose goodbye [`Subscription::close`] waits for.
-    pub(crate) fn with_farewell(mut self, farewell: Option<oneshot::Receiver<()>>) -> Self {
+    pub(crate) fn with_farewell(mut self, farewell: Option<BoxFuture<'static, ()>>) -> Self {
         self.farewell = farewell;
         self
     }
@@ -51,7 +53,7 @@ impl Subscription {
         drop(rx);
         drop(_guard);
         if let Some(farewell) = farewell {
-            crate::keyed::said_goodbye(farewell).await;
+            farewell.await;
         }
     }
 
@@ -141,8 +143,9 @@ impl fmt::Debug for Delivery {
 pub struct DurableSubscription {
     rx: mpsc::Receiver<Delivery>,
     _guard: Box<dyn Send + Sync>,
-    /// A keyed group member's: resolves once its goodbye is out.
-    farewell: Option<oneshot::Receiver<()>>,
+    /// A keyed group member's: resolves once its goodbye is out (or could not be sent in
+    /// time).
+    farewell: Option<BoxFuture<'static, ()>>,
 }
 
 impl DurableSubscription {
@@ -156,7 +159,7 @@ impl DurableSubscription {
     }
 
     /// A durable keyed group member, whose goodbye [`DurableSubscription::close`] waits for.
-    pub(crate) fn with_farewell(mut self, farewell: Option<oneshot::Receiver<()>>) -> Self {
+    pub(crate) fn with_farewell(mut self, farewell: Option<BoxFuture<'static, ()>>) -> Self {
         self.farewell = farewell;
         self
     }
@@ -175,7 +178,7 @@ impl DurableSubscription {
         drop(rx);
         drop(_guard);
         if let Some(farewell) = farewell {
-            crate::keyed::said_goodbye(farewell).await;
+            farewell.await;
         }
     }
 

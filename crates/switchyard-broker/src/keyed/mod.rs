@@ -34,7 +34,6 @@ use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-pub(crate) use membership::said_goodbye;
 pub use membership::{HEARTBEAT, MEMBER_TIMEOUT, SETTLE};
 use membership::{Membership, View};
 
@@ -137,7 +136,7 @@ pub(crate) async fn plain(
 ) -> Result<Subscription, BrokerError> {
     check(group)?;
     let mut membership = join(beacon, group).await?;
-    let farewell = membership.farewell();
+    let farewell = goodbye(&mut membership);
     let me = membership.me.clone();
     let mut view = membership.view.clone();
     let (tx, rx) = mpsc::channel::<Message>(buffer.max(1));
@@ -167,6 +166,12 @@ pub(crate) async fn plain(
     Ok(Subscription::new(rx, (AbortOnDrop(task), membership)).with_farewell(farewell))
 }
 
+/// What a member's subscription waits for when it is closed: its goodbye going out.
+fn goodbye(membership: &mut Membership) -> Option<BoxFuture<'static, ()>> {
+    let farewell = membership.farewell()?;
+    Some(Box::pin(membership::said_goodbye(farewell)))
+}
+
 /// A durable keyed member: joins the durable groups `{group}-p{n}` of the partitions it owns
 /// through `open`, and follows membership changes.
 pub(crate) async fn durable(
@@ -178,7 +183,7 @@ pub(crate) async fn durable(
 ) -> Result<DurableSubscription, BrokerError> {
     check(group)?;
     let mut membership = join(beacon, group).await?;
-    let farewell = membership.farewell();
+    let farewell = goodbye(&mut membership);
     let (tx, rx) = mpsc::channel::<Delivery>(buffer.max(1));
     let mut partitions = Partitions {
         group: group.to_owned(),
