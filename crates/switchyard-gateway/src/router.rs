@@ -1,7 +1,9 @@
-//! From a raw gateway frame to what is published: parse the dispatch lazily, apply the event
-//! filter and the own-message rule, render the topic and build the payload (the envelope with
-//! `d` spliced in raw, or `d` alone). No I/O; the shard runner calls it for every frame.
+//! From a raw gateway frame to what is published: parse the dispatch lazily, let the shard's
+//! cache read it (when the bot keeps one, for the envelope's `old`), apply the event filter and
+//! the own-message rule, render the topic and build the payload (the envelope with `d` spliced
+//! in raw, or `d` alone). No I/O; the shard runner calls it for every frame.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -9,8 +11,6 @@ use serde_json::value::RawValue;
 use switchyard_core::envelope::{Source, encode_into};
 use switchyard_core::route::RouteError;
 use switchyard_core::{Dispatch, Topic, TopicContext, parse_dispatch};
-
-use std::sync::Mutex;
 
 use crate::config::{GatewayConfig, PayloadMode};
 use crate::status::{CachedShard, lock};

@@ -36,7 +36,7 @@ pub async fn connect(
     args: &BrokerClientArgs,
     url: &str,
 ) -> anyhow::Result<Arc<dyn Broker>> {
-    let mut options = config.broker.options();
+    let mut options = config.broker.options.clone();
     if args.durable {
         options.durable.enabled = true;
     }

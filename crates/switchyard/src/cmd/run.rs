@@ -53,7 +53,7 @@ pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
             kv: None,
         });
     }
-    let options = config.broker.options();
+    let options = config.broker.options.clone();
     let broker = switchyard_broker::connect(&config.broker.process.url, &options)
         .await
         .map_err(|e| anyhow::anyhow!("broker.url: {e}"))?;

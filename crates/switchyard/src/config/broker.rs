@@ -79,11 +79,6 @@ impl BrokerConfig {
         }
     }
 
-    /// Connection, limits and durable-mode settings for [`switchyard_broker::connect`].
-    pub fn options(&self) -> BrokerOptions {
-        self.options.clone()
-    }
-
     /// The embedded broker's settings.
     pub fn embedded(&self) -> EmbeddedConfig {
         EmbeddedConfig {
