@@ -25,6 +25,10 @@ pub struct CacheConfig {
     pub presences: bool,
     /// Voice states.
     pub voice_states: bool,
+    /// Stage instances.
+    pub stage_instances: bool,
+    /// Scheduled events.
+    pub scheduled_events: bool,
     /// Messages kept per channel, newest last (0: none).
     pub messages: usize,
 }
@@ -41,6 +45,8 @@ impl Default for CacheConfig {
             stickers: true,
             presences: true,
             voice_states: true,
+            stage_instances: true,
+            scheduled_events: true,
             messages: 50,
         }
     }

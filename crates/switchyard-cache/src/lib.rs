@@ -25,9 +25,14 @@ mod error;
 mod events;
 mod id;
 mod member;
+mod permissions;
+mod query;
+mod search;
 mod shard;
 
 pub use config::CacheConfig;
 pub use error::CacheError;
 pub use id::Id;
+pub use permissions::{ADMINISTRATOR, ALL, PermissionsMiss, READ_MESSAGE_HISTORY, VIEW_CHANNEL};
+pub use query::{MemberQuery, PresenceStatus};
 pub use shard::{CacheCounts, ShardCache};

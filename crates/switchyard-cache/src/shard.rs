@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 use crate::config::CacheConfig;
 use crate::id::Id;
 use crate::member::{Member, MemberOut, User};
+use crate::search::NameIndex;
 
 pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type Set<K> = HashSet<K, foldhash::fast::RandomState>;
@@ -31,6 +32,12 @@ pub(crate) struct Guild {
     pub presences: Map<Id, Box<RawValue>>,
     /// Voice states by user (only users in a voice channel), as Discord sent them.
     pub voice_states: Map<Id, Box<RawValue>>,
+    /// Stage instances by id, as Discord sent them.
+    pub stage_instances: Map<Id, Box<RawValue>>,
+    /// Scheduled events by id, as Discord sent them.
+    pub scheduled_events: Map<Id, Box<RawValue>>,
+    /// Members by name, from the guild's first search on.
+    pub names: Option<NameIndex>,
 }
 
 /// A channel or thread, as Discord sent it.
@@ -163,6 +170,22 @@ impl ShardCache {
     /// A guild's stickers, as Discord last sent the list.
     pub fn stickers(&self, guild: Id) -> Option<&RawValue> {
         self.guilds.get(&guild)?.stickers.as_deref()
+    }
+
+    /// A guild's stage instances.
+    pub fn stage_instances(&self, guild: Id) -> Vec<&RawValue> {
+        self.guilds
+            .get(&guild)
+            .map(|g| g.stage_instances.values().map(|r| &**r).collect())
+            .unwrap_or_default()
+    }
+
+    /// A guild's scheduled events.
+    pub fn scheduled_events(&self, guild: Id) -> Vec<&RawValue> {
+        self.guilds
+            .get(&guild)
+            .map(|g| g.scheduled_events.values().map(|r| &**r).collect())
+            .unwrap_or_default()
     }
 
     /// A member's presence.

@@ -84,14 +84,7 @@ pub(super) fn create(
     if cache.config.channels {
         for key in ["channels", "threads"] {
             for ch in list(&lists, key) {
-                let Some(cid) = ch.get("id").and_then(id_of) else {
-                    continue;
-                };
-                let mut ch = ch.clone();
-                if let Value::Object(o) = &mut ch {
-                    o.entry("guild_id").or_insert(Value::String(id.to_string()));
-                }
-                if let Some(raw) = to_raw(&ch) {
+                if let (Some(cid), Some(raw)) = (ch.get("id").and_then(id_of), with_guild(ch, id)) {
                     guild.channels.insert(cid);
                     cache.channels.insert(
                         cid,
@@ -126,15 +119,29 @@ pub(super) fn create(
     }
     if cache.config.voice_states {
         for v in list(&lists, "voice_states") {
-            let Some(user) = v.get("user_id").and_then(id_of) else {
-                continue;
-            };
-            let mut v = v.clone();
-            if let Value::Object(o) = &mut v {
-                o.entry("guild_id").or_insert(Value::String(id.to_string()));
-            }
-            if let Some(raw) = to_raw(&v) {
+            if let (Some(user), Some(raw)) = (v.get("user_id").and_then(id_of), with_guild(v, id)) {
                 guild.voice_states.insert(user, raw);
+            }
+        }
+    }
+    for (key, keep, into) in [
+        (
+            "stage_instances",
+            cache.config.stage_instances,
+            &mut guild.stage_instances,
+        ),
+        (
+            "guild_scheduled_events",
+            cache.config.scheduled_events,
+            &mut guild.scheduled_events,
+        ),
+    ] {
+        if !keep {
+            continue;
+        }
+        for v in list(&lists, key) {
+            if let (Some(oid), Some(raw)) = (v.get("id").and_then(id_of), with_guild(v, id)) {
+                into.insert(oid, raw);
             }
         }
     }
@@ -232,6 +239,16 @@ pub(super) fn remove_guild(cache: &mut ShardCache, id: Id) -> Option<Guild> {
         super::member::release_user(cache, *user);
     }
     Some(guild)
+}
+
+/// `v` as raw JSON, with the guild's id where the guild's lists leave it out.
+fn with_guild(v: &Value, guild: Id) -> Option<Box<RawValue>> {
+    let mut v = v.clone();
+    if let Value::Object(o) = &mut v {
+        o.entry("guild_id")
+            .or_insert(Value::String(guild.to_string()));
+    }
+    to_raw(&v)
 }
 
 fn take<T: serde::de::DeserializeOwned>(

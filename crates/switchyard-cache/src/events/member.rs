@@ -6,17 +6,20 @@ use serde_json::value::RawValue;
 use crate::error::CacheError;
 use crate::id::Id;
 use crate::member::{MemberIn, MemberUpdate, User};
-use crate::shard::{ShardCache, SharedUser, to_raw};
+use crate::shard::{Guild, ShardCache, SharedUser, to_raw};
 
 /// Caches `m` as a member of `guild`, its user once for every guild.
 pub(super) fn insert(cache: &mut ShardCache, guild: Id, m: MemberIn) {
     let user = m.user.id;
     let members = &mut cache.guilds.entry(guild).or_default().members;
     let new = members.insert(user, m.member).is_none();
-    match cache.users.get_mut(&user) {
+    let renamed = match cache.users.get_mut(&user) {
         Some(shared) => {
+            let renamed = shared.user.username != m.user.username
+                || shared.user.global_name != m.user.global_name;
             shared.user = m.user;
             shared.members += u32::from(new);
+            renamed
         }
         None => {
             cache.users.insert(
@@ -26,7 +29,27 @@ pub(super) fn insert(cache: &mut ShardCache, guild: Id, m: MemberIn) {
                     members: 1,
                 },
             );
+            false
         }
+    };
+    index_names(cache, guild, user, renamed);
+}
+
+/// Adds a member's names to its guild's search index (when the guild has one) and, when its
+/// user was renamed, to those of the other guilds it is in.
+fn index_names(cache: &mut ShardCache, guild: Id, user: Id, renamed: bool) {
+    let Some(shared) = cache.users.get(&user) else {
+        return;
+    };
+    let add = |g: &mut Guild| {
+        if let (Some(index), Some(member)) = (&mut g.names, g.members.get(&user)) {
+            index.add(&shared.user, member);
+        }
+    };
+    if renamed {
+        cache.guilds.values_mut().for_each(add);
+    } else if let Some(g) = cache.guilds.get_mut(&guild) {
+        add(g);
     }
 }
 
@@ -90,11 +113,12 @@ pub(super) fn remove(
     d: MemberRemove,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
     let user = d.user.id;
-    let Some(member) = cache
-        .guilds
-        .get_mut(&d.guild_id)
-        .and_then(|g| g.members.remove(&user))
-    else {
+    let Some(member) = cache.guilds.get_mut(&d.guild_id).and_then(|g| {
+        if let Some(index) = &mut g.names {
+            index.removed();
+        }
+        g.members.remove(&user)
+    }) else {
         return Ok(None);
     };
     let old = cache.member_json(user, &member);

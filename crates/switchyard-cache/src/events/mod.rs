@@ -7,6 +7,7 @@ mod member;
 mod message;
 mod presence;
 mod role;
+mod scheduled;
 
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -14,6 +15,7 @@ use serde_json::value::RawValue;
 use crate::config::CacheConfig;
 use crate::error::CacheError;
 use crate::shard::ShardCache;
+use scheduled::Kind;
 
 impl ShardCache {
     /// Whether the cache reads `event` (the others pass without being parsed).
@@ -57,6 +59,12 @@ fn wants(config: &CacheConfig, event: &str) -> bool {
         "GUILD_STICKERS_UPDATE" => config.stickers,
         "PRESENCE_UPDATE" => config.presences,
         "VOICE_STATE_UPDATE" => config.voice_states,
+        "STAGE_INSTANCE_CREATE" | "STAGE_INSTANCE_UPDATE" | "STAGE_INSTANCE_DELETE" => {
+            config.stage_instances
+        }
+        "GUILD_SCHEDULED_EVENT_CREATE"
+        | "GUILD_SCHEDULED_EVENT_UPDATE"
+        | "GUILD_SCHEDULED_EVENT_DELETE" => config.scheduled_events,
         _ => false,
     }
 }
@@ -95,6 +103,16 @@ fn apply(
         "GUILD_STICKERS_UPDATE" => guild::stickers(cache, read(event, data)?),
         "PRESENCE_UPDATE" => presence::presence(cache, event, data),
         "VOICE_STATE_UPDATE" => presence::voice_state(cache, event, data),
+        "STAGE_INSTANCE_CREATE" | "STAGE_INSTANCE_UPDATE" => {
+            scheduled::upsert(cache, Kind::StageInstance, event, data)
+        }
+        "STAGE_INSTANCE_DELETE" => scheduled::delete(cache, Kind::StageInstance, event, data),
+        "GUILD_SCHEDULED_EVENT_CREATE" | "GUILD_SCHEDULED_EVENT_UPDATE" => {
+            scheduled::upsert(cache, Kind::ScheduledEvent, event, data)
+        }
+        "GUILD_SCHEDULED_EVENT_DELETE" => {
+            scheduled::delete(cache, Kind::ScheduledEvent, event, data)
+        }
         _ => Ok(None),
     }
 }
