@@ -49,7 +49,7 @@ mod shards;
 mod shared_sub;
 mod status;
 
-pub use cache_view::{CacheMiss, CacheRead, CacheView};
+pub use cache_view::{CacheMiss, CacheQuery, CacheRead, CacheView, ShardSeq};
 pub use config::{
     DEFAULT_COMMAND_MAX_AGE, DEFAULT_SESSION_SAVE_INTERVAL, GatewayConfig, PayloadMode, Profile,
     ShardRange, UnknownEvent, UnknownIntent, parse_intents, unknown_events,
@@ -64,5 +64,5 @@ pub use session::{
 };
 pub use shard::GAP_TOPIC;
 pub use status::{ShardPhase, ShardSnapshot, ShardStatus};
-pub use switchyard_cache::CacheConfig;
+pub use switchyard_cache::{CacheConfig, PresenceStatus};
 pub use twilight_gateway::Intents;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use switchyard_broker::Subscription;
 use switchyard_cache::CacheConfig;
 use switchyard_core::Envelope;
+use switchyard_gateway::CacheQuery as Q;
 use switchyard_gateway::Intents;
 use switchyard_sim::{Inject, SimConfig, Snowflake};
 
@@ -153,34 +154,55 @@ async fn reads_answer_from_the_cache_with_the_shard_and_sequence() {
     env.say(env.channel(0), "after the guilds");
     next_of(&mut sub, "MESSAGE_CREATE").await;
 
-    let read = view.guild(guild.id).expect("guild");
+    let read = view.query(&Q::Guild { guild: guild.id }).expect("guild");
     assert_eq!(read.shard, 0);
     assert!(read.seq.is_some_and(|s| s > 1), "{read:?}");
     assert_eq!(read.data["name"], guild.name);
-    let channels = view.channels(guild.id).expect("channels").data;
+    let channels = view
+        .query(&Q::Channels { guild: guild.id })
+        .expect("channels")
+        .data;
     assert_eq!(
         channels.as_array().map(Vec::len),
         Some(guild.channels.len()),
         "{channels}"
     );
-    let roles = view.roles(guild.id).expect("roles").data;
+    let roles = view
+        .query(&Q::Roles { guild: guild.id })
+        .expect("roles")
+        .data;
     assert_eq!(roles.as_array().map(Vec::len), Some(guild.roles.len()));
     let member = &guild.members[0];
-    let read = view.member(guild.id, member.user.id).expect("member");
+    let read = view
+        .query(&Q::Member {
+            guild: guild.id,
+            user: member.user.id,
+        })
+        .expect("member");
     assert_eq!(read.data["user"]["id"], member.user.id.to_string());
     let messages = view
-        .messages(guild.id, env.channel(0))
+        .query(&Q::Messages {
+            guild: guild.id,
+            channel: env.channel(0),
+            before: None,
+            limit: 10,
+        })
         .expect("messages")
         .data;
     assert_eq!(messages[0]["content"], "after the guilds");
 
-    let miss = view.member(guild.id, 1).expect_err("no such member");
+    let miss = view
+        .query(&Q::Member {
+            guild: guild.id,
+            user: 1,
+        })
+        .expect_err("no such member");
     assert_eq!(
         (miss.to_string().as_str(), miss.discord_code()),
         ("Unknown Member", Some(10007))
     );
     assert_eq!(
-        view.guild(1 << 22)
+        view.query(&Q::Guild { guild: 1 << 22 })
             .expect_err("no such guild")
             .discord_code(),
         Some(10004)
@@ -191,7 +213,7 @@ async fn reads_answer_from_the_cache_with_the_shard_and_sequence() {
 
     let off = env.start(env.config()).await;
     assert_eq!(
-        off.cache_view().guild(guild.id),
+        off.cache_view().query(&Q::Guild { guild: guild.id }),
         Err(switchyard_gateway::CacheMiss::Off)
     );
     off.shutdown().await;

@@ -427,6 +427,19 @@ async fn get_json(run: &Run, path: &str) -> (u16, Value) {
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
+/// The user ids of a list of members in an answer.
+fn member_ids(doc: &Value) -> Vec<String> {
+    doc["data"]
+        .as_array()
+        .map(|members| {
+            members
+                .iter()
+                .filter_map(|m| m["user"]["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn the_cache_api_answers_what_each_shard_holds() {
     let sim = sim(2, 4).await;
@@ -464,6 +477,63 @@ async fn the_cache_api_answers_what_each_shard_holds() {
         (status, doc["data"].as_array().map(Vec::len)),
         (200, Some(guild.channels.len()))
     );
+    // Pages, batches and searches of members.
+    let (status, doc) = get_json(&run, &format!("{base}/members?limit=2")).await;
+    let mut ids: Vec<u64> = guild.members.iter().map(|m| m.user.id).collect();
+    ids.sort_unstable();
+    let page: Vec<String> = ids[..2].iter().map(u64::to_string).collect();
+    assert_eq!((status, member_ids(&doc)), (200, page), "{doc}");
+    let asked = format!("{},1,{}", ids[1], ids[0]);
+    let (_, doc) = get_json(&run, &format!("{base}/members?ids={asked}")).await;
+    assert_eq!(member_ids(&doc), [ids[1].to_string(), ids[0].to_string()]);
+    let name = &member.user.username;
+    let prefix: String = name.chars().take(3).collect::<String>().to_uppercase();
+    let (status, doc) = get_json(&run, &format!("{base}/members/search?query={prefix}")).await;
+    assert_eq!(status, 200, "{doc}");
+    assert!(
+        member_ids(&doc).contains(&member.user.id.to_string()),
+        "{prefix}: {doc}"
+    );
+    let (status, doc) = get_json(&run, &format!("{base}/members/search?status=away")).await;
+    assert_eq!((status, &doc["code"]), (400, &json!(50035)), "{doc}");
+    let (status, doc) = get_json(&run, &format!("{base}/members?limit=0")).await;
+    assert_eq!((status, &doc["code"]), (400, &json!(50035)), "{doc}");
+    // Permissions, as Discord writes them; users and the guilds they share.
+    let (status, doc) = get_json(
+        &run,
+        &format!("{base}/members/{}/permissions", member.user.id),
+    )
+    .await;
+    assert_eq!(status, 200, "{doc}");
+    assert!(
+        doc["data"]["permissions"]
+            .as_str()
+            .is_some_and(|p| p.parse::<u64>().is_ok()),
+        "{doc}"
+    );
+    let user = format!("/v1/cache/switchyard/users/{}", member.user.id);
+    let (status, doc) = get_json(&run, &user).await;
+    assert_eq!(
+        (status, &doc["data"]["username"]),
+        (200, &json!(name)),
+        "{doc}"
+    );
+    let (status, doc) = get_json(&run, &format!("{user}/guilds")).await;
+    assert_eq!(status, 200, "{doc}");
+    assert!(
+        doc["data"]
+            .as_array()
+            .is_some_and(|g| g.contains(&json!(guild.id.to_string()))),
+        "{doc}"
+    );
+    let role = guild.roles.last().map(|r| r.id).unwrap_or(guild.id);
+    let (status, doc) = get_json(&run, &format!("{base}/roles/{role}")).await;
+    assert_eq!(
+        (status, &doc["data"]["id"]),
+        (200, &json!(role.to_string())),
+        "{doc}"
+    );
+
     let (status, doc) = get_json(&run, "/v1/cache/switchyard/guilds/abc").await;
     assert_eq!((status, &doc["code"]), (400, &json!(50035)), "{doc}");
     let (status, _) = get_json(&run, "/v1/cache/nobody/counts").await;

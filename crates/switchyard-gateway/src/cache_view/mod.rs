@@ -2,13 +2,16 @@
 //! API answers. Each read says which shard answered and the last sequence its cache read, so
 //! that a reader can join the snapshot to the live stream.
 
+mod query;
+
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
-use switchyard_cache::{Id, ShardCache};
+use switchyard_cache::ShardCache;
 use switchyard_core::outbound::shard_of;
+
+pub use query::CacheQuery;
 
 use crate::shards::ShardSet;
 use crate::status::lock;
@@ -29,6 +32,19 @@ pub struct CacheRead {
     pub seq: Option<u64>,
     /// What was asked for, in Discord's shape.
     pub data: Value,
+    /// For a user's query, which every shard answers a part of: the other shards whose
+    /// caches contributed, with their sequences.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<ShardSeq>,
+}
+
+/// A shard and the last sequence its cache read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ShardSeq {
+    /// The shard.
+    pub shard: u32,
+    /// The sequence of the last dispatch its cache read.
+    pub seq: Option<u64>,
 }
 
 /// Why a read has no answer.
@@ -51,19 +67,26 @@ pub enum CacheMiss {
         /// The guild's shard.
         shard: u32,
     },
-    /// No such object in the cache: `Guild`, `Channel` or `Member`.
+    /// No such object in the cache: `Guild`, `Channel`, `Member`, `Role`, `Message`…
     #[error("Unknown {0}")]
     Unknown(&'static str),
 }
 
 impl CacheMiss {
     /// Discord's JSON error code for an unknown object (10004 guild, 10003 channel, 10007
-    /// member).
+    /// member, …).
     pub fn discord_code(&self) -> Option<u32> {
         match self {
-            CacheMiss::Unknown("Guild") => Some(10004),
-            CacheMiss::Unknown("Channel") => Some(10003),
-            CacheMiss::Unknown("Member") => Some(10007),
+            CacheMiss::Unknown(what) => match *what {
+                "Channel" => Some(10003),
+                "Guild" => Some(10004),
+                "Member" => Some(10007),
+                "Message" => Some(10008),
+                "Role" => Some(10011),
+                "User" => Some(10013),
+                "Voice State" => Some(10065),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -79,44 +102,18 @@ impl CacheView {
         &self.bot
     }
 
-    /// A guild's own fields, with `unavailable` during an outage.
-    pub fn guild(&self, guild: u64) -> Result<CacheRead, CacheMiss> {
-        self.read(guild, "Guild", |c| {
-            let mut value = json(c.guild(Id(guild))?)?;
-            if let (Value::Object(o), Some(true)) = (&mut value, c.guild_unavailable(Id(guild))) {
-                o.insert("unavailable".into(), Value::Bool(true));
-            }
-            Some(value)
-        })
-    }
-
-    /// A guild's channels and threads.
-    pub fn channels(&self, guild: u64) -> Result<CacheRead, CacheMiss> {
-        self.read(guild, "Guild", |c| {
-            c.guild(Id(guild))?;
-            list(c.guild_channels(Id(guild)))
-        })
-    }
-
-    /// A guild's roles.
-    pub fn roles(&self, guild: u64) -> Result<CacheRead, CacheMiss> {
-        self.read(guild, "Guild", |c| {
-            c.guild(Id(guild))?;
-            list(c.guild_roles(Id(guild)))
-        })
-    }
-
-    /// A member of a guild, with its user.
-    pub fn member(&self, guild: u64, user: u64) -> Result<CacheRead, CacheMiss> {
-        self.read(guild, "Member", |c| json(&c.member(Id(guild), Id(user))?))
-    }
-
-    /// The last messages of a guild's channel, oldest first.
-    pub fn messages(&self, guild: u64, channel: u64) -> Result<CacheRead, CacheMiss> {
-        self.read(guild, "Channel", |c| {
-            c.channel(Id(channel))?;
-            list(c.messages(Id(channel)))
-        })
+    /// Answers `query` from the cache of the shard holding its guild, or, for a user,
+    /// from every shard's cache on this node.
+    pub fn query(&self, query: &CacheQuery) -> Result<CacheRead, CacheMiss> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        match query.guild() {
+            Some(guild) => self.read(guild, |c| query.answer(c, now_ms)),
+            None => self
+                .read_all(|c| query.answer(c, now_ms))
+                .map(|reads| query.merge(reads)),
+        }
     }
 
     /// What each shard's cache on this node holds.
@@ -141,12 +138,11 @@ impl CacheView {
         Ok(serde_json::json!({"bot": self.bot, "shards": shards}))
     }
 
-    /// `f` on the cache of `guild`'s shard; `what` names what `f` finding nothing means.
+    /// `f` on the cache of `guild`'s shard.
     fn read(
         &self,
         guild: u64,
-        what: &'static str,
-        f: impl FnOnce(&ShardCache) -> Option<Value>,
+        f: impl FnOnce(&mut ShardCache) -> Result<Value, CacheMiss>,
     ) -> Result<CacheRead, CacheMiss> {
         let shard = shard_of(guild, self.shards.ctx().total);
         let status = {
@@ -164,24 +160,46 @@ impl CacheView {
         if !status.has_been_ready() {
             return Err(CacheMiss::NotReady { shard });
         }
-        let cached = lock(cache);
-        let data = f(&cached.cache).ok_or(CacheMiss::Unknown(what))?;
+        let mut cached = lock(cache);
+        let data = f(&mut cached.cache)?;
         Ok(CacheRead {
             shard,
             seq: cached.seq,
             data,
+            more: Vec::new(),
         })
     }
-}
 
-fn json(raw: &RawValue) -> Option<Value> {
-    serde_json::from_str(raw.get()).ok()
-}
-
-fn list(items: Vec<&RawValue>) -> Option<Value> {
-    items
-        .into_iter()
-        .map(json)
-        .collect::<Option<Vec<_>>>()
-        .map(Value::Array)
+    /// `f` on every shard's cache on this node, the answers merged: the first object found,
+    /// or the lists joined without repeats.
+    fn read_all(
+        &self,
+        mut f: impl FnMut(&mut ShardCache) -> Result<Value, CacheMiss>,
+    ) -> Result<Vec<CacheRead>, CacheMiss> {
+        let list: Vec<_> = self
+            .shards
+            .list()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut reads = Vec::new();
+        let mut miss = CacheMiss::Off;
+        for status in list {
+            let cache = status.cache().ok_or(CacheMiss::Off)?;
+            let mut cached = lock(cache);
+            match f(&mut cached.cache) {
+                Ok(data) => reads.push(CacheRead {
+                    shard: status.id,
+                    seq: cached.seq,
+                    data,
+                    more: Vec::new(),
+                }),
+                Err(m) => miss = m,
+            }
+        }
+        if reads.is_empty() {
+            return Err(miss);
+        }
+        Ok(reads)
+    }
 }

@@ -1,32 +1,295 @@
-//! The cache API: reads of each bot's shard caches on this node, as JSON. Every answer names
-//! the shard and the last sequence its cache read (`{"shard", "seq", "data"}`); an unknown
-//! object is a 404 with Discord's error body, a shard that is not ready or not here a 503.
-//!
-//! - `GET /v1/cache/{bot}/counts`
-//! - `GET /v1/cache/{bot}/guilds/{guild}` (its own fields), `…/channels`, `…/roles`
-//! - `GET /v1/cache/{bot}/guilds/{guild}/members/{user}`
-//! - `GET /v1/cache/{bot}/guilds/{guild}/channels/{channel}/messages`
+//! The cache API: reads of each bot's shard caches, as JSON, one route per
+//! [`CacheQuery`]. Every answer names the shard and the last sequence its cache read
+//! (`{"shard", "seq", "data"}`); an unknown object is a 404 with Discord's error body, a
+//! shard that is not ready a 503. The routes are listed in `docs/cache.md`.
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use serde_json::json;
-use switchyard_gateway::{CacheMiss, CacheRead, CacheView};
+use switchyard_gateway::{CacheMiss, CacheQuery, CacheView, PresenceStatus};
 
 use super::{AdminState, authorized};
 
+/// Members or messages a page holds unless `limit` says otherwise.
+const DEFAULT_LIMIT: usize = 100;
+
 pub(super) fn routes() -> axum::Router<AdminState> {
+    use CacheQuery as Q;
+    let g = "/v1/cache/{bot}/guilds/{guild}";
     axum::Router::new()
         .route("/v1/cache/{bot}/counts", get(counts))
-        .route("/v1/cache/{bot}/guilds/{guild}", get(guild))
-        .route("/v1/cache/{bot}/guilds/{guild}/channels", get(channels))
-        .route("/v1/cache/{bot}/guilds/{guild}/roles", get(roles))
-        .route("/v1/cache/{bot}/guilds/{guild}/members/{user}", get(member))
         .route(
-            "/v1/cache/{bot}/guilds/{guild}/channels/{channel}/messages",
-            get(messages),
+            g,
+            ask(|p| {
+                Ok(Q::Guild {
+                    guild: p.id("guild")?,
+                })
+            }),
         )
+        .route(
+            &format!("{g}/channels"),
+            ask(|p| {
+                Ok(Q::Channels {
+                    guild: p.id("guild")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/channels/{{channel}}"),
+            ask(|p| {
+                Ok(Q::Channel {
+                    guild: p.id("guild")?,
+                    channel: p.id("channel")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/channels/{{channel}}/voice-states"),
+            ask(|p| {
+                Ok(Q::ChannelVoiceStates {
+                    guild: p.id("guild")?,
+                    channel: p.id("channel")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/channels/{{channel}}/messages"),
+            ask(|p| {
+                Ok(Q::Messages {
+                    guild: p.id("guild")?,
+                    channel: p.id("channel")?,
+                    before: p.opt_id("before")?,
+                    limit: p.limit()?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/channels/{{channel}}/messages/{{message}}"),
+            ask(|p| {
+                Ok(Q::Message {
+                    guild: p.id("guild")?,
+                    channel: p.id("channel")?,
+                    message: p.id("message")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/roles"),
+            ask(|p| {
+                Ok(Q::Roles {
+                    guild: p.id("guild")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/roles/{{role}}"),
+            ask(|p| {
+                Ok(Q::Role {
+                    guild: p.id("guild")?,
+                    role: p.id("role")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/emojis"),
+            ask(|p| {
+                Ok(Q::Emojis {
+                    guild: p.id("guild")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/stickers"),
+            ask(|p| {
+                Ok(Q::Stickers {
+                    guild: p.id("guild")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/stage-instances"),
+            ask(|p| {
+                Ok(Q::StageInstances {
+                    guild: p.id("guild")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/scheduled-events"),
+            ask(|p| {
+                Ok(Q::ScheduledEvents {
+                    guild: p.id("guild")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/members"),
+            ask(|p| {
+                let guild = p.id("guild")?;
+                Ok(match p.ids()? {
+                    Some(ids) => Q::Members { guild, ids },
+                    None => Q::MembersPage {
+                        guild,
+                        after: p.opt_id("after")?.unwrap_or(0),
+                        limit: p.limit()?,
+                    },
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/members/search"),
+            ask(|p| {
+                Ok(Q::SearchMembers {
+                    guild: p.id("guild")?,
+                    prefix: p.0.get("query").filter(|q| !q.is_empty()).cloned(),
+                    role: p.opt_id("role")?,
+                    status: p.status()?,
+                    limit: p.limit()?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/members/{{user}}"),
+            ask(|p| {
+                Ok(Q::Member {
+                    guild: p.id("guild")?,
+                    user: p.id("user")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/members/{{user}}/presence"),
+            ask(|p| {
+                Ok(Q::Presence {
+                    guild: p.id("guild")?,
+                    user: p.id("user")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/members/{{user}}/voice-state"),
+            ask(|p| {
+                Ok(Q::VoiceState {
+                    guild: p.id("guild")?,
+                    user: p.id("user")?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/members/{{user}}/permissions"),
+            ask(|p| {
+                Ok(Q::Permissions {
+                    guild: p.id("guild")?,
+                    user: p.id("user")?,
+                    channel: p.opt_id("channel_id")?,
+                })
+            }),
+        )
+        .route(
+            "/v1/cache/{bot}/users",
+            ask(|p| {
+                Ok(Q::Users {
+                    ids: p.ids()?.unwrap_or_default(),
+                })
+            }),
+        )
+        .route(
+            "/v1/cache/{bot}/users/{user}",
+            ask(|p| {
+                Ok(Q::User {
+                    user: p.id("user")?,
+                })
+            }),
+        )
+        .route(
+            "/v1/cache/{bot}/users/{user}/guilds",
+            ask(|p| {
+                Ok(Q::UserGuilds {
+                    user: p.id("user")?,
+                })
+            }),
+        )
+}
+
+/// A request's parameters: the path's and the query string's (the path's win).
+struct Params(HashMap<String, String>);
+
+impl Params {
+    /// A snowflake, or a 400 naming it.
+    fn id(&self, name: &str) -> Result<u64, Refused> {
+        let value = self.0.get(name).map_or("", String::as_str);
+        value
+            .parse()
+            .map_err(|_| Refused::bad(format!("{name} {value:?} is not a snowflake")))
+    }
+
+    fn opt_id(&self, name: &str) -> Result<Option<u64>, Refused> {
+        self.0.contains_key(name).then(|| self.id(name)).transpose()
+    }
+
+    /// `ids=1,2,3`, when given.
+    fn ids(&self) -> Result<Option<Vec<u64>>, Refused> {
+        let Some(ids) = self.0.get("ids") else {
+            return Ok(None);
+        };
+        ids.split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| Refused::bad(format!("ids: {s:?} is not a snowflake")))
+            })
+            .collect::<Result<Vec<u64>, _>>()
+            .map(Some)
+    }
+
+    fn limit(&self) -> Result<usize, Refused> {
+        let Some(limit) = self.0.get("limit") else {
+            return Ok(DEFAULT_LIMIT);
+        };
+        match limit.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => Ok(n),
+            _ => Err(Refused::bad(format!(
+                "limit {limit:?} must be between 1 and 1000"
+            ))),
+        }
+    }
+
+    fn status(&self) -> Result<Option<PresenceStatus>, Refused> {
+        let Some(status) = self.0.get("status") else {
+            return Ok(None);
+        };
+        serde_json::from_value(serde_json::Value::String(status.clone()))
+            .map(Some)
+            .map_err(|_| {
+                Refused::bad(format!(
+                    "status {status:?} is not one of online, idle, dnd, offline"
+                ))
+            })
+    }
+}
+
+/// A GET route answering the query `make` reads from the request.
+fn ask(make: fn(&Params) -> Result<CacheQuery, Refused>) -> MethodRouter<AdminState> {
+    get(
+        move |State(state): State<AdminState>,
+              headers: HeaderMap,
+              Path(path): Path<HashMap<String, String>>,
+              Query(mut params): Query<HashMap<String, String>>| async move {
+            let bot = path.get("bot").cloned().unwrap_or_default();
+            params.extend(path);
+            let answer = view(&state, &headers, &bot)
+                .and_then(|v| Ok((v, make(&Params(params))?)))
+                .and_then(|(v, query)| v.query(&query).map_err(Refused::from));
+            match answer {
+                Ok(read) => axum::Json(read).into_response(),
+                Err(refused) => refused.into_response(),
+            }
+        },
+    )
 }
 
 /// A request the API cannot answer: its status and Discord-shaped body.
@@ -34,6 +297,17 @@ struct Refused {
     status: StatusCode,
     message: String,
     code: u32,
+}
+
+impl Refused {
+    /// A 400 with Discord's "Invalid Form Body" code.
+    fn bad(message: String) -> Self {
+        Refused {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            code: 50035,
+        }
+    }
 }
 
 impl IntoResponse for Refused {
@@ -82,15 +356,6 @@ fn view<'a>(
     })
 }
 
-/// A snowflake from the path, or a 400 naming it.
-fn id(what: &str, value: &str) -> Result<u64, Refused> {
-    value.parse().map_err(|_| Refused {
-        status: StatusCode::BAD_REQUEST,
-        message: format!("{what} {value:?} is not a snowflake"),
-        code: 50035,
-    })
-}
-
 async fn counts(
     State(state): State<AdminState>,
     headers: HeaderMap,
@@ -98,76 +363,6 @@ async fn counts(
 ) -> Response {
     match view(&state, &headers, &bot).and_then(|v| v.counts().map_err(Refused::from)) {
         Ok(counts) => axum::Json(counts).into_response(),
-        Err(refused) => refused.into_response(),
-    }
-}
-
-async fn guild(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-    Path((bot, guild)): Path<(String, String)>,
-) -> Response {
-    read(
-        &state,
-        &headers,
-        &bot,
-        |v| Ok(v.guild(id("guild", &guild)?)),
-    )
-}
-
-async fn channels(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-    Path((bot, guild)): Path<(String, String)>,
-) -> Response {
-    read(&state, &headers, &bot, |v| {
-        Ok(v.channels(id("guild", &guild)?))
-    })
-}
-
-async fn roles(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-    Path((bot, guild)): Path<(String, String)>,
-) -> Response {
-    read(
-        &state,
-        &headers,
-        &bot,
-        |v| Ok(v.roles(id("guild", &guild)?)),
-    )
-}
-
-async fn member(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-    Path((bot, guild, user)): Path<(String, String, String)>,
-) -> Response {
-    read(&state, &headers, &bot, |v| {
-        Ok(v.member(id("guild", &guild)?, id("user", &user)?))
-    })
-}
-
-async fn messages(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-    Path((bot, guild, channel)): Path<(String, String, String)>,
-) -> Response {
-    read(&state, &headers, &bot, |v| {
-        Ok(v.messages(id("guild", &guild)?, id("channel", &channel)?))
-    })
-}
-
-/// Answers `f` on `bot`'s view.
-fn read(
-    state: &AdminState,
-    headers: &HeaderMap,
-    bot: &str,
-    f: impl FnOnce(&CacheView) -> Result<Result<CacheRead, CacheMiss>, Refused>,
-) -> Response {
-    match view(state, headers, bot).and_then(f) {
-        Ok(Ok(read)) => axum::Json(read).into_response(),
-        Ok(Err(miss)) => Refused::from(miss).into_response(),
         Err(refused) => refused.into_response(),
     }
 }
