@@ -245,6 +245,10 @@ pub struct ShardConnect {
     /// The shard ids it runs now.
     #[serde(default)]
     pub shards: Vec<u32>,
+    /// Where its admin listener answers (`http://host:port`), so that any node can forward
+    /// a cache query for these shards to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<String>,
 }
 
 /// SHARD_ACCEPT: the shards granted to a process.

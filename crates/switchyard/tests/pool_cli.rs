@@ -9,149 +9,20 @@
 //!   where they stopped: nothing missing, nothing twice.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use switchyard_broker::{BrokerOptions, Pattern};
 use switchyard_sim::{Inject, Sim, SimConfig, SimHandle, Snowflake};
-use switchyard_testkit::{RedisServer, free_port};
+use switchyard_testkit::RedisServer;
+
+mod pool_node;
+use pool_node::{Node, assert_no_token, until};
 
 const SHARDS: u32 = 4;
-const LEASE_MS: u64 = 900;
 /// The session save interval of the Redis Streams case.
 const SLOW_SAVE_MS: u64 = 2000;
-/// A token shaped like Discord's (base64 user id, base64 timestamp, HMAC): never logged.
-const TOKEN: &str = "MTM3MDAwMDAwMDAwMDAwMDA5.GpOoLx.poolHmacPart_Tn3Bc6Xe9Dr2Fs5Gu8Hi1Jk";
-
-/// A `switchyard run` process, killed when dropped; its output goes to a file.
-struct Node {
-    child: Child,
-    admin: String,
-    log: std::path::PathBuf,
-}
-
-impl Node {
-    fn start(
-        sim: &SimHandle,
-        redis: &str,
-        dir: &std::path::Path,
-        name: &str,
-        save_ms: u64,
-    ) -> Node {
-        let admin = format!("127.0.0.1:{}", free_port());
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .arg("run")
-            .env_remove("SWITCHYARD_CONFIG")
-            .env("RUST_LOG", "debug")
-            .env("DISCORD_TOKEN", TOKEN)
-            .env("SWITCHYARD_BROKER_URL", redis)
-            .env("SWITCHYARD_GATEWAY_API_URL", sim.http_url())
-            .env("SWITCHYARD_GATEWAY_POOL", "true")
-            .env("SWITCHYARD_GATEWAY_POOL_LEASE_MS", LEASE_MS.to_string())
-            .env("SWITCHYARD_GATEWAY_IDENTIFY_WINDOW_MS", "20")
-            .env("SWITCHYARD_GATEWAY_SESSION_SAVE_MS", save_ms.to_string())
-            .env("SWITCHYARD_GATEWAY_SESSION_DIR", dir.join(name))
-            .env("SWITCHYARD_ADMIN_BIND", &admin)
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("switchyard run starts");
-        Node { child, admin, log }
-    }
-
-    /// The admin listener's `/status` document.
-    async fn status(&self) -> Option<Value> {
-        let body = reqwest::get(format!("http://{}/status", self.admin))
-            .await
-            .ok()?
-            .bytes()
-            .await
-            .ok()?;
-        serde_json::from_slice(&body).ok()
-    }
-
-    /// The ready shard ids, from `/status`.
-    async fn ready_shards(&self) -> Option<BTreeSet<u32>> {
-        let doc = self.status().await?;
-        let shards = doc["gateway"]["shards"].as_array()?;
-        Some(
-            shards
-                .iter()
-                .filter(|s| s["state"] == "active")
-                .filter_map(|s| s["id"].as_u64().and_then(|id| u32::try_from(id).ok()))
-                .collect(),
-        )
-    }
-
-    /// Whether `/status` says this node coordinates the pool.
-    async fn is_coordinator(&self) -> Option<bool> {
-        self.status().await?["pool"]["coordinator"].as_bool()
-    }
-
-    /// Sends SIGTERM and waits for the process to exit.
-    async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "kill -TERM {pid}");
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit {within:?} after SIGTERM\n{}",
-                self.output()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-/// Fails if the token, or any of its parts, appears in a node's output.
-fn assert_no_token(nodes: &[Node]) {
-    for node in nodes {
-        let log = node.output();
-        for part in std::iter::once(TOKEN).chain(TOKEN.split('.')) {
-            assert!(!log.contains(part), "{part:?} was logged:\n{log}");
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits until `check` holds, or fails with the nodes' logs.
-async fn until(what: &str, secs: u64, nodes: &[&Node], mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check().await {
-        if Instant::now() > deadline {
-            let logs: Vec<String> = nodes.iter().map(|n| n.output()).collect();
-            panic!(
-                "{what} did not happen in {secs} s\n{}",
-                logs.join("\n-----\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// How many times the subscriber got each sequence number, by shard.
 type Seen = Arc<Mutex<BTreeMap<u64, BTreeMap<u64, u32>>>>;
 
@@ -598,5 +469,52 @@ async fn a_command_reaches_the_node_holding_the_guilds_shard() {
         "the stopped node said goodbye to the outbound group: {log}"
     );
     ask(&*broker, &mut replies, "second", &guilds).await;
+    pool.recorder.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn either_node_answers_a_cache_query_for_any_guild() {
+    let pool = Pool::start(false).await;
+    let world = pool.sim.world().clone();
+    let [a, b] = &pool.nodes;
+    for shard in 0..SHARDS {
+        let guild = world
+            .guilds
+            .iter()
+            .find(|g| switchyard_core::outbound::shard_of(g.id, SHARDS) == shard)
+            .expect("a guild on every shard");
+        for node in [a, b] {
+            let url = format!(
+                "http://{}/v1/cache/switchyard/guilds/{}",
+                node.admin, guild.id
+            );
+            let mut doc = Value::Null;
+            until("the guild's cache answering", 20, &[a, b], async || {
+                let Ok(answer) = reqwest::get(&url).await else {
+                    return false;
+                };
+                let body = answer.bytes().await.unwrap_or_default();
+                doc = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                doc["data"]["name"] == guild.name.as_str()
+            })
+            .await;
+            assert_eq!(doc["shard"], shard, "{url}: {doc}");
+        }
+    }
+    // Each shard runs on one node only: the other answered by forwarding.
+    let forwarded = |metrics: &str| {
+        metrics
+            .lines()
+            .any(|l| l.starts_with("switchyard_cache_forwards_total{outcome=\"answered\"}"))
+    };
+    for node in [a, b] {
+        let metrics = reqwest::get(format!("http://{}/metrics", node.admin))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(forwarded(&metrics), "{}: {metrics}", node.admin);
+    }
     pool.recorder.abort();
 }

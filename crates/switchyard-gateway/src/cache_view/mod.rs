@@ -13,6 +13,7 @@ use switchyard_core::outbound::shard_of;
 
 pub use query::CacheQuery;
 
+use crate::pool::ShardLocator;
 use crate::shards::ShardSet;
 use crate::status::lock;
 
@@ -21,6 +22,8 @@ use crate::status::lock;
 pub struct CacheView {
     bot: String,
     shards: Arc<ShardSet>,
+    /// In a shard pool: where the other nodes' shards answer.
+    locator: Option<ShardLocator>,
 }
 
 /// One answer.
@@ -54,12 +57,14 @@ pub enum CacheMiss {
     #[error("the cache is off: set [gateway.cache] enabled = true")]
     Off,
     /// The guild's shard runs on another node (or none).
-    #[error("shard {shard} (guild {guild}) does not run on this node")]
+    #[error("shard {shard} (guild {guild}) does not run on this node{}", holder.as_ref().map_or(String::new(), |h| format!(" but at {h}")))]
     NotHere {
         /// The guild's shard.
         shard: u32,
         /// The guild.
         guild: u64,
+        /// The admin listener of the pool node that runs it, when one said so.
+        holder: Option<String>,
     },
     /// The guild's shard has not been ready yet: its cache is still empty.
     #[error("shard {shard} is not ready yet; its cache fills when it is")]
@@ -94,7 +99,17 @@ impl CacheMiss {
 
 impl CacheView {
     pub(crate) fn new(bot: String, shards: Arc<ShardSet>) -> Self {
-        CacheView { bot, shards }
+        CacheView {
+            bot,
+            shards,
+            locator: None,
+        }
+    }
+
+    /// This view, knowing where the pool's other nodes run their shards.
+    pub fn with_locator(mut self, locator: ShardLocator) -> Self {
+        self.locator = Some(locator);
+        self
     }
 
     /// The bot's name.
@@ -154,7 +169,11 @@ impl CacheView {
             list.iter()
                 .find(|s| s.id == shard)
                 .cloned()
-                .ok_or(CacheMiss::NotHere { shard, guild })?
+                .ok_or_else(|| CacheMiss::NotHere {
+                    shard,
+                    guild,
+                    holder: self.locator.as_ref().and_then(|l| l.admin_of(shard)),
+                })?
         };
         let cache = status.cache().ok_or(CacheMiss::Off)?;
         if !status.has_been_ready() {

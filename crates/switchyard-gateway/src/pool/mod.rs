@@ -12,8 +12,11 @@
 //! sessions.
 
 mod coordinator;
+mod directory;
 mod guard;
 mod lease;
+
+pub use directory::ShardLocator;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -65,6 +68,7 @@ pub struct PoolStatus {
 /// A node of the pool, running.
 pub struct RunningPool {
     status: Arc<Mutex<PoolStatus>>,
+    locator: ShardLocator,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -76,6 +80,11 @@ impl RunningPool {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Which node runs each shard, and where this node's admin listener answers.
+    pub fn locator(&self) -> ShardLocator {
+        self.locator.clone()
     }
 
     /// A closure producing [`PoolStatus`] for the status page.
@@ -142,6 +151,7 @@ pub async fn join(
     let key = format!("pool.{bot}.coordinator");
     let lease = Lease::new(key.clone(), node.clone(), config.lease);
     let guard = AcceptGuard::new(key, lease.call_timeout());
+    let locator = ShardLocator::new(node.clone(), config.lease);
     let member = Member {
         bot: bot.to_owned(),
         node,
@@ -154,10 +164,12 @@ pub async fn join(
         guard,
         coordinator: None,
         status: status.clone(),
+        locator: locator.clone(),
     };
     let task = tokio::spawn(member.run(sub, stopped));
     Ok(RunningPool {
         status,
+        locator,
         stop: Some(stop),
         task: Some(task),
     })
@@ -176,6 +188,7 @@ struct Member {
     guard: AcceptGuard,
     coordinator: Option<Coordinator>,
     status: Arc<Mutex<PoolStatus>>,
+    locator: ShardLocator,
 }
 
 impl Member {
@@ -236,6 +249,7 @@ impl Member {
             bot: self.bot.clone(),
             node: self.node.clone(),
             shards: held.clone(),
+            admin: self.locator.own_admin(),
         };
         self.send(ControlOp::ShardConnect, &hello).await;
         self.lease.renew(&*self.kv).await;
@@ -303,13 +317,24 @@ impl Member {
         let from = msg.source.clone();
         match msg.op {
             ControlOp::ShardConnect => {
-                if let (Some(c), Ok(hello)) = (&mut self.coordinator, msg.payload::<ShardConnect>())
-                {
+                let hello = match msg.payload::<ShardConnect>() {
+                    Ok(hello) => hello,
+                    Err(e) => {
+                        return tracing::warn!(error = %e, "ignoring a malformed SHARD_CONNECT");
+                    }
+                };
+                if let Some(c) = &mut self.coordinator {
                     c.heard(&hello.node, &hello.shards, Instant::now());
                 }
+                self.locator.heard(&hello.node, hello.admin, hello.shards);
             }
             ControlOp::ShardDeath => {
-                if let (Some(c), Ok(death)) = (&mut self.coordinator, msg.payload::<ShardDeath>()) {
+                let death = match msg.payload::<ShardDeath>() {
+                    Ok(death) => death,
+                    Err(e) => return tracing::warn!(error = %e, "ignoring a malformed SHARD_DEATH"),
+                };
+                self.locator.left(&death.node);
+                if let Some(c) = &mut self.coordinator {
                     tracing::info!(node = %death.node, shards = ?death.shards, "a node handed its shards back");
                     c.released(&death.node, &death.shards);
                 }
@@ -375,6 +400,7 @@ impl Member {
             bot: self.bot.clone(),
             node: self.node.clone(),
             shards: held.clone(),
+            admin: self.locator.own_admin(),
         };
         let interval = self.beat_interval();
         let removing = self.shards.remove_within(&held, interval);

@@ -1,12 +1,14 @@
 //! The cache API: reads of each bot's shard caches, as JSON, one route per
 //! [`CacheQuery`]. Every answer names the shard and the last sequence its cache read
 //! (`{"shard", "seq", "data"}`); an unknown object is a 404 with Discord's error body, a
-//! shard that is not ready a 503. The routes are listed in `docs/cache.md`.
+//! shard that is not ready a 503. In a shard pool, a query for a guild whose shard another
+//! node runs is forwarded to that node's admin listener. The routes are listed in
+//! `docs/cache.md`.
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use serde_json::json;
@@ -272,25 +274,80 @@ impl Params {
     }
 }
 
-/// A GET route answering the query `make` reads from the request.
+/// A GET route answering the query `make` reads from the request: from this process's
+/// caches, or, in a shard pool, forwarded once to the node that runs the guild's shard.
 fn ask(make: fn(&Params) -> Result<CacheQuery, Refused>) -> MethodRouter<AdminState> {
     get(
         move |State(state): State<AdminState>,
               headers: HeaderMap,
+              OriginalUri(uri): OriginalUri,
               Path(path): Path<HashMap<String, String>>,
               Query(mut params): Query<HashMap<String, String>>| async move {
             let bot = path.get("bot").cloned().unwrap_or_default();
             params.extend(path);
             let answer = view(&state, &headers, &bot)
                 .and_then(|v| Ok((v, make(&Params(params))?)))
-                .and_then(|(v, query)| v.query(&query).map_err(Refused::from));
+                .map(|(v, query)| v.query(&query));
             match answer {
-                Ok(read) => axum::Json(read).into_response(),
+                Ok(Ok(read)) => axum::Json(read).into_response(),
+                Ok(Err(CacheMiss::NotHere {
+                    shard,
+                    holder: Some(holder),
+                    ..
+                })) if !headers.contains_key(FORWARDED) => {
+                    forward(&state, &headers, &holder, &uri, shard).await
+                }
+                Ok(Err(miss)) => Refused::from(miss).into_response(),
                 Err(refused) => refused.into_response(),
             }
         },
     )
 }
+
+/// Marks a request one node forwarded to another, which answers it from its own caches
+/// only (no second hop).
+const FORWARDED: &str = "x-switchyard-forwarded";
+
+/// Asks the node at `holder` (running `shard`) the same request, with the caller's
+/// credentials, and answers what it answers.
+async fn forward(
+    state: &AdminState,
+    headers: &HeaderMap,
+    holder: &str,
+    uri: &Uri,
+    shard: u32,
+) -> Response {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = state
+        .client
+        .get(format!("{holder}{path}"))
+        .header(FORWARDED, "1")
+        .timeout(FORWARD_TIMEOUT);
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        request = request.header(header::AUTHORIZATION, auth);
+    }
+    let answer = match request.send().await {
+        Ok(answer) => answer,
+        Err(e) => {
+            metrics::counter!("switchyard_cache_forwards_total", "outcome" => "unreachable")
+                .increment(1);
+            tracing::warn!(shard, %holder, error = %e, "the node running the shard did not answer a forwarded cache query");
+            return Refused {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: format!("shard {shard} runs at {holder}, which did not answer: {e}"),
+                code: 0,
+            }
+            .into_response();
+        }
+    };
+    metrics::counter!("switchyard_cache_forwards_total", "outcome" => "answered").increment(1);
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let body = answer.bytes().await.unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// How long a forwarded query may take.
+const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A request the API cannot answer: its status and Discord-shaped body.
 struct Refused {

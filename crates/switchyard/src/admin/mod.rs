@@ -45,6 +45,8 @@ struct AdminState {
     status: StatusFn,
     /// The caches of the bots this process runs (none for other commands).
     caches: Arc<Vec<CacheView>>,
+    /// Asks other nodes of a shard pool (forwarded cache queries).
+    client: reqwest::Client,
     token: Option<Arc<str>>,
     started: Instant,
     command: &'static str,
@@ -87,6 +89,7 @@ pub async fn serve(
         metrics,
         status,
         caches: Arc::new(caches),
+        client: reqwest::Client::new(),
         token: config.token.as_deref().map(Arc::from),
         started: Instant::now(),
         command,

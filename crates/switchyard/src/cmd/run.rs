@@ -181,8 +181,23 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             },
         })
     });
-    let caches = bots.iter().map(|b| b.gateway.cache_view()).collect();
+    let caches = bots
+        .iter()
+        .map(|b| match &b.pool {
+            Some(pool) => b.gateway.cache_view().with_locator(pool.locator()),
+            None => b.gateway.cache_view(),
+        })
+        .collect();
     let admin_addr = admin::serve(&config.admin, "run", metrics, status, caches).await?;
+    let pools = bots.iter().filter_map(|b| b.pool.as_ref());
+    match config.admin.advertised(admin_addr) {
+        Some(url) => pools.for_each(|p| p.locator().advertise(url.clone())),
+        None if bots.iter().any(|b| b.pool.is_some()) => tracing::warn!(
+            bind = %admin_addr,
+            "the admin listener binds a wildcard address: other nodes of the pool cannot forward cache queries here; set admin.advertise"
+        ),
+        None => {}
+    }
     let names: Vec<&str> = bots.iter().map(|b| b.gateway.bot()).collect();
     let names = names.join(", ");
     match resp_addr {

@@ -16,6 +16,10 @@ pub struct AdminConfig {
     pub bind: SocketAddr,
     /// Bearer token required on every request; mandatory for a non-loopback address.
     pub token: Option<String>,
+    /// The address other nodes of a shard pool reach this listener at (`http://host:port`),
+    /// to forward cache queries here. Default: `http://` and the bound address, unless that
+    /// is a wildcard (0.0.0.0 or ::), which other nodes cannot reach.
+    pub advertise: Option<String>,
 }
 
 impl Default for AdminConfig {
@@ -23,11 +27,21 @@ impl Default for AdminConfig {
         AdminConfig {
             bind: DEFAULT_ADMIN,
             token: None,
+            advertise: None,
         }
     }
 }
 
 impl AdminConfig {
+    /// Where other nodes reach the listener bound at `bound`, if they can.
+    pub fn advertised(&self, bound: SocketAddr) -> Option<String> {
+        match &self.advertise {
+            Some(url) => Some(url.trim_end_matches('/').to_owned()),
+            None if bound.ip().is_unspecified() => None,
+            None => Some(format!("http://{bound}")),
+        }
+    }
+
     pub(super) fn validate(&self) -> anyhow::Result<()> {
         if !self.bind.ip().is_loopback() && self.token.is_none() {
             anyhow::bail!(

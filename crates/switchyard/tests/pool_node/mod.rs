@@ -1,0 +1,144 @@
+//! A `switchyard run` process in a shard pool, for the pool tests: started on a private
+//! Redis and a fake Discord, killed when dropped, its output kept in a file.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use switchyard_sim::SimHandle;
+use switchyard_testkit::free_port;
+
+/// The pool's lease: short, so that a dead node is noticed quickly.
+pub const LEASE_MS: u64 = 900;
+
+/// A token shaped like Discord's (base64 user id, base64 timestamp, HMAC): never logged.
+pub const TOKEN: &str = "MTM3MDAwMDAwMDAwMDAwMDA5.GpOoLx.poolHmacPart_Tn3Bc6Xe9Dr2Fs5Gu8Hi1Jk";
+
+/// A `switchyard run` process, killed when dropped; its output goes to a file.
+pub struct Node {
+    pub child: Child,
+    pub admin: String,
+    log: std::path::PathBuf,
+}
+
+impl Node {
+    pub fn start(
+        sim: &SimHandle,
+        redis: &str,
+        dir: &std::path::Path,
+        name: &str,
+        save_ms: u64,
+    ) -> Node {
+        let admin = format!("127.0.0.1:{}", free_port());
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .arg("run")
+            .env_remove("SWITCHYARD_CONFIG")
+            .env("RUST_LOG", "debug")
+            .env("DISCORD_TOKEN", TOKEN)
+            .env("SWITCHYARD_BROKER_URL", redis)
+            .env("SWITCHYARD_GATEWAY_API_URL", sim.http_url())
+            .env("SWITCHYARD_GATEWAY_POOL", "true")
+            .env("SWITCHYARD_GATEWAY_POOL_LEASE_MS", LEASE_MS.to_string())
+            .env("SWITCHYARD_GATEWAY_IDENTIFY_WINDOW_MS", "20")
+            .env("SWITCHYARD_GATEWAY_SESSION_SAVE_MS", save_ms.to_string())
+            .env("SWITCHYARD_GATEWAY_SESSION_DIR", dir.join(name))
+            .env("SWITCHYARD_ADMIN_BIND", &admin)
+            .env("SWITCHYARD_GATEWAY_CACHE", "{ enabled = true }")
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("switchyard run starts");
+        Node { child, admin, log }
+    }
+
+    /// The admin listener's `/status` document.
+    pub async fn status(&self) -> Option<Value> {
+        let body = reqwest::get(format!("http://{}/status", self.admin))
+            .await
+            .ok()?
+            .bytes()
+            .await
+            .ok()?;
+        serde_json::from_slice(&body).ok()
+    }
+
+    /// The ready shard ids, from `/status`.
+    pub async fn ready_shards(&self) -> Option<BTreeSet<u32>> {
+        let doc = self.status().await?;
+        let shards = doc["gateway"]["shards"].as_array()?;
+        Some(
+            shards
+                .iter()
+                .filter(|s| s["state"] == "active")
+                .filter_map(|s| s["id"].as_u64().and_then(|id| u32::try_from(id).ok()))
+                .collect(),
+        )
+    }
+
+    /// Whether `/status` says this node coordinates the pool.
+    pub async fn is_coordinator(&self) -> Option<bool> {
+        self.status().await?["pool"]["coordinator"].as_bool()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit {within:?} after SIGTERM\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Fails if the token, or any of its parts, appears in a node's output.
+pub fn assert_no_token(nodes: &[Node]) {
+    for node in nodes {
+        let log = node.output();
+        for part in std::iter::once(TOKEN).chain(TOKEN.split('.')) {
+            assert!(!log.contains(part), "{part:?} was logged:\n{log}");
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `check` holds, or fails with the nodes' logs.
+pub async fn until(what: &str, secs: u64, nodes: &[&Node], mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        if Instant::now() > deadline {
+            let logs: Vec<String> = nodes.iter().map(|n| n.output()).collect();
+            panic!(
+                "{what} did not happen in {secs} s\n{}",
+                logs.join("\n-----\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
