@@ -16,7 +16,7 @@ use switchyard_broker::{Broker, Topic};
 use switchyard_core::outbound::OutboundTopics;
 use twilight_model::channel::Message;
 
-use crate::error::BotError;
+use crate::error::{BotError, HandlerError};
 use crate::nonce;
 use crate::rest::{Replies, RestRequest, RestResponse, encode_emoji};
 
@@ -39,6 +39,8 @@ pub(crate) struct Incoming {
     pub(crate) event: String,
     pub(crate) id: String,
     pub(crate) d: Box<RawValue>,
+    /// The envelope's `old`: what the event changed, as the gateway's cache held it.
+    pub(crate) old: Option<Box<RawValue>>,
     pub(crate) ids: Ids,
 }
 
@@ -160,6 +162,33 @@ impl<D> Context<D> {
     /// The event's raw payload, byte for byte as Discord sent it.
     pub fn raw(&self) -> &str {
         self.incoming.d.get()
+    }
+
+    /// What an update or delete event changed, as it was before, parsed into `T` (the type
+    /// of the object, such as twilight-model's `Message` for `MESSAGE_UPDATE` or `Member`
+    /// for `GUILD_MEMBER_UPDATE`); `None` when the gateway's cache did not hold it, or keeps
+    /// no cache (`[gateway.cache]`). The objects are in Discord's shape: see `docs/cache.md`.
+    ///
+    /// ```no_run
+    /// # use switchyard_bot::{Context, HandlerError};
+    /// # use twilight_model::channel::Message;
+    /// # fn f(ctx: &Context<Message>) -> Result<(), HandlerError> {
+    /// if let Some(before) = ctx.old::<Message>()? {
+    ///     println!("edited: {:?} -> {:?}", before.content, ctx.event().content);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn old<T: DeserializeOwned>(&self) -> Result<Option<T>, HandlerError> {
+        self.incoming
+            .old
+            .as_deref()
+            .map(|raw| crate::event::decode(&self.incoming.event, raw.get()))
+            .transpose()
+    }
+
+    /// The envelope's `old`, raw (see [`Context::old`]).
+    pub fn old_raw(&self) -> Option<&str> {
+        self.incoming.old.as_deref().map(RawValue::get)
     }
 
     /// The event name, such as `MESSAGE_CREATE`.

@@ -221,8 +221,13 @@ impl Drop for AbortOnDrop {
 /// Reads the envelope: a Switchyard envelope, or (Bytebot's raw profile) a bare message
 /// object, taken as MESSAGE_CREATE.
 fn incoming(msg: &Message) -> Result<Incoming, HandlerError> {
-    let (event, id, d) = match Envelope::decode(&msg.payload) {
-        Ok(env) => (env.t.into_owned(), env.id.into_owned(), env.d.to_owned()),
+    let (event, id, d, old) = match Envelope::decode(&msg.payload) {
+        Ok(env) => (
+            env.t.into_owned(),
+            env.id.into_owned(),
+            env.d.to_owned(),
+            env.old.map(RawValue::to_owned),
+        ),
         Err(e) => {
             let raw: Box<RawValue> =
                 serde_json::from_slice(&msg.payload).map_err(|_| HandlerError::Payload {
@@ -239,7 +244,7 @@ fn incoming(msg: &Message) -> Result<Incoming, HandlerError> {
                     message: e.to_string(),
                 });
             }
-            ("MESSAGE_CREATE".to_owned(), String::new(), raw)
+            ("MESSAGE_CREATE".to_owned(), String::new(), raw, None)
         }
     };
     let ids = Ids::read(&event, &d, &msg.topic);
@@ -248,6 +253,7 @@ fn incoming(msg: &Message) -> Result<Incoming, HandlerError> {
         event,
         id,
         d,
+        old,
         ids,
     })
 }

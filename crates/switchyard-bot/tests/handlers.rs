@@ -46,6 +46,13 @@ mod tester {
         .await
     }
 
+    #[on_message_update(r"^,edited")]
+    async fn edited(ctx: Context<Message>) -> Result<(), HandlerError> {
+        let before = ctx.old::<Message>()?.map(|m| m.content);
+        ctx.send(format!("before: {before:?}")).await?;
+        Ok(())
+    }
+
     #[on_event("GUILD_ROLE_CREATE")]
     async fn role(ctx: Context<serde_json::Value>) -> Result<(), BotError> {
         let name = ctx.event()["role"]["name"]
@@ -339,11 +346,45 @@ fn the_module_macro_collects_every_handler() {
     assert_eq!(bot.name(), "tester");
     assert_eq!(
         bot.handler_names(),
-        ["echo", "roll", "explode", "fail", "smile", "role"]
+        ["echo", "roll", "explode", "fail", "smile", "edited", "role"]
     );
     let events: Vec<&str> = bot.handler_list().iter().map(|h| h.event()).collect();
     assert_eq!(events[4], "MESSAGE_REACTION_ADD");
-    assert_eq!(events[5], "GUILD_ROLE_CREATE");
+    assert_eq!(events[5], "MESSAGE_UPDATE");
+    assert_eq!(events[6], "GUILD_ROLE_CREATE");
     assert_eq!(bot.handler_list()[0].pattern(), Some(",echo (.*)"));
     let _: Value = json!(null);
+}
+
+#[tokio::test]
+async fn an_update_handler_reads_the_previous_state_typed() {
+    let broker = embedded();
+    let mut out = subscribe(broker.as_ref(), "outbound.discord.>").await;
+    let mut control = subscribe(broker.as_ref(), "control.gateway").await;
+    let (stop, task) = start(&broker, vec![tester::bot()]);
+    identified(&mut control, "tester").await;
+    // As the gateway publishes it with its cache on: `old` is the message before the edit.
+    let with_old = |seq: u64, old: Option<&Value>| {
+        let mut env: Value =
+            serde_json::from_slice(&envelope("MESSAGE_UPDATE", seq, &message(7, ",edited now")))
+                .expect("json");
+        if let Some(old) = old {
+            env["old"] = old.clone();
+        }
+        env.to_string()
+    };
+    let before = message(7, "the first words");
+    for payload in [with_old(1, Some(&before)), with_old(2, None)] {
+        broker
+            .publish(&inbound_topic(), payload.into())
+            .await
+            .expect("publish");
+    }
+    assert_eq!(
+        recv_json(&mut out).await.1["content"],
+        "before: Some(\"the first words\")"
+    );
+    assert_eq!(recv_json(&mut out).await.1["content"], "before: None");
+    stop.trigger();
+    finished(task).await.expect("clean stop");
 }
