@@ -31,6 +31,9 @@ pub struct CacheConfig {
     pub scheduled_events: bool,
     /// Messages kept per channel, newest last (0: none).
     pub messages: usize,
+    /// Ask for every member of each guild whose GUILD_CREATE carried only some (large
+    /// guilds: op 8, within the shard's command budget; needs the GUILD_MEMBERS intent).
+    pub request_members: bool,
 }
 
 impl Default for CacheConfig {
@@ -48,6 +51,7 @@ impl Default for CacheConfig {
             stage_instances: true,
             scheduled_events: true,
             messages: 50,
+            request_members: false,
         }
     }
 }

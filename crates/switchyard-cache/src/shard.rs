@@ -162,6 +162,24 @@ impl ShardCache {
         self.member_json(user, member)
     }
 
+    /// Whether the cache holds fewer members of a guild than its `member_count` says (a
+    /// large guild's GUILD_CREATE carries only some).
+    pub fn missing_members(&self, guild: Id) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Count {
+            member_count: Option<usize>,
+        }
+        let Some(g) = self.guilds.get(&guild) else {
+            return false;
+        };
+        let count = g
+            .raw
+            .as_deref()
+            .and_then(|raw| serde_json::from_str::<Count>(raw.get()).ok())
+            .and_then(|c| c.member_count);
+        count.is_some_and(|n| g.members.len() < n)
+    }
+
     /// A guild's emojis, as Discord last sent the list.
     pub fn emojis(&self, guild: Id) -> Option<&RawValue> {
         self.guilds.get(&guild)?.emojis.as_deref()

@@ -218,3 +218,61 @@ async fn reads_answer_from_the_cache_with_the_shard_and_sequence() {
     );
     off.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_large_guilds_members_are_requested_for_the_cache_and_published_nowhere() {
+    let mut sim = SimConfig::fast();
+    sim.world.guilds = 2;
+    sim.world.members_per_guild = 120;
+    let env = env(sim).await;
+    let mut sub = env.subscribe("inbound.>").await;
+    let mut config = cached_config(&env);
+    config.cache.request_members = true;
+    let gw = env.start(config).await;
+    let world = env.sim.world();
+    let view = gw.cache_view();
+    // GUILD_CREATE carries fewer than large_threshold members; the chunks bring the rest.
+    for guild in &world.guilds {
+        let all = guild.members.len();
+        let mut seen = 0;
+        for _ in 0..400 {
+            let page = view
+                .query(&Q::MembersPage {
+                    guild: guild.id,
+                    after: 0,
+                    limit: 1000,
+                })
+                .map(|r| r.data.as_array().map_or(0, Vec::len));
+            seen = page.unwrap_or(0);
+            if seen >= all {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert!(
+            seen >= all,
+            "guild {}: {seen} of {all} members cached",
+            guild.id
+        );
+    }
+    // One request per guild reached Discord, and no consumer saw the chunks.
+    let requests: usize = env
+        .sim
+        .counters()
+        .sessions
+        .iter()
+        .flat_map(|s| s.commands.iter())
+        .filter(|c| c.op == 8)
+        .count();
+    assert_eq!(requests, world.guilds.len());
+    env.say(env.channel(0), "after the chunks");
+    loop {
+        let msg = recv(&mut sub).await;
+        let v: Value = serde_json::from_slice(&msg.payload).expect("json");
+        assert_ne!(v["t"], "GUILD_MEMBERS_CHUNK", "published: {v}");
+        if v["t"] == "MESSAGE_CREATE" {
+            break;
+        }
+    }
+    gw.shutdown().await;
+}

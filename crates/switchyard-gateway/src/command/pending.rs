@@ -21,6 +21,10 @@ use super::{COMMANDS_PER_MINUTE, now_ms};
 /// to every consumer.
 const NONCE_PREFIX: &str = "sy:";
 
+/// The nonce of the gateway's own member requests, which fill the cache: their chunks are
+/// read by the cache and published nowhere.
+pub(crate) const CACHE_NONCE: &str = "sy:cache";
+
 /// How long a member request waits for its chunks.
 const MEMBERS_WAIT: Duration = Duration::from_secs(120);
 /// How long a voice state update waits for its events.
@@ -165,10 +169,11 @@ impl Commands {
         }
         // Without a reply_to the chunks are published as usual, with the requester's nonce.
         let theirs = match &command {
-            GatewayCommand::RequestGuildMembers(r) if reply_to.is_none() => r
-                .nonce
-                .as_deref()
-                .filter(|n| n.len() <= MAX_NONCE_LEN && !n.starts_with(NONCE_PREFIX)),
+            GatewayCommand::RequestGuildMembers(r) if reply_to.is_none() => {
+                r.nonce.as_deref().filter(|n| {
+                    n.len() <= MAX_NONCE_LEN && (!n.starts_with(NONCE_PREFIX) || *n == CACHE_NONCE)
+                })
+            }
             _ => None,
         };
         send(command.to_frame(ours.as_deref().or(theirs)));
@@ -239,6 +244,13 @@ impl Commands {
             (Some(i), Some(n)) => i.as_u64()? + 1 >= n.as_u64()?,
             _ => true,
         };
+        if nonce == CACHE_NONCE {
+            return Some(Reply {
+                topic: None,
+                payload: Bytes::new(),
+                instead: true,
+            });
+        }
         if !self.members.contains_key(&nonce) {
             return self.given_up(&nonce, "GUILD_MEMBERS_CHUNK");
         }

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use twilight_gateway::error::ReceiveMessageError;
 use twilight_gateway::{CloseFrame, ConfigBuilder, Message, Session, Shard, ShardId, ShardState};
 
+mod members;
 mod runner;
 
 pub use runner::GAP_TOPIC;
@@ -114,8 +115,13 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), ShardStopped> {
                             runner.command(&shard, queued);
                         }
                     }
+                    () = std::future::ready(()), if runner.requests_waiting() && runner.may_command(&shard) => {
+                        if let Some(request) = runner.next_request() {
+                            runner.command(&shard, request);
+                        }
+                    }
                     _ = tokio::time::sleep_until(runner.commands.budget_at()),
-                        if !commands.is_empty() && runner.out_of_budget(&shard) => {}
+                        if (!commands.is_empty() || runner.requests_waiting()) && runner.out_of_budget(&shard) => {}
                     msg = shard.next() => received = Some(msg),
                 }
                 match received {

@@ -22,6 +22,7 @@ use crate::queue::IdentifyQueue;
 use crate::router::{Routed, Router, Scratch};
 
 use super::ShardTask;
+use super::members::MemberRequests;
 use crate::status::{CachedShard, ShardPhase, ShardStatus};
 use switchyard_core::outbound::{Answer, ErrorKind};
 
@@ -86,7 +87,9 @@ pub(super) struct Runner {
     /// Gateway commands sent and the requests waiting for their answers.
     pub(super) commands: Commands,
     /// The shard's cache, when the bot keeps one (its status holds it, for queries).
-    cache: Option<Arc<std::sync::Mutex<CachedShard>>>,
+    pub(super) cache: Option<Arc<std::sync::Mutex<CachedShard>>>,
+    /// Large guilds whose members the cache asks for.
+    pub(super) requests: MemberRequests,
 }
 
 impl Runner {
@@ -114,6 +117,7 @@ impl Runner {
             scratch: Scratch::default(),
             commands: Commands::new(id, config.command_max_age),
             cache: task.status.cache().cloned(),
+            requests: MemberRequests::default(),
             config,
         };
         if let Some(saved) = &task.saved {
@@ -379,6 +383,7 @@ impl Runner {
                 self.ready("identified a new session");
             }
             "RESUMED" => self.ready("resumed the session"),
+            "GUILD_CREATE" => self.note_guild(dispatch.ids.guild),
             _ => {}
         }
         match self.counters.get(event) {
@@ -413,6 +418,7 @@ impl Runner {
     }
 
     fn new_session(&mut self, id: &str, resume_url: Option<&str>) {
+        self.forget_requests();
         let new: Arc<str> = Arc::from(id);
         let old = std::mem::replace(&mut self.session, new.clone());
         if let Some(last_seq) = self.last_seq.take() {
