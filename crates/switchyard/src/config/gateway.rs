@@ -78,6 +78,8 @@ pub struct BotEntry {
     /// Where this bot's `reply_to` topics must lie (default: `gateway.reply_prefix`), so
     /// that one bot's consumers cannot have the gateway publish on another's reply topics.
     pub reply_prefix: Option<String>,
+    /// This bot's cache (`[gateway.bots.cache]`), in place of `[gateway.cache]`.
+    pub cache: Option<switchyard_gateway::CacheConfig>,
 }
 
 impl std::fmt::Debug for BotEntry {
@@ -198,6 +200,9 @@ impl GatewaySection {
             Some(0) => anyhow::bail!("{}: must be at least 1", named("shards")),
             Some(n) => config.shards = Some(n),
             None => {}
+        }
+        if let Some(cache) = &entry.cache {
+            config.cache = cache.clone();
         }
         if let Some(prefix) = &entry.reply_prefix {
             config.replies = ReplyNamespace::new(prefix)
@@ -396,6 +401,21 @@ pool_lease_ms = 900"#,
         bots(&format!(
             "{extra}\ntopic_template = \"inbound.helper.{{guild}}.{{channel}}.{{user}}\""
         ))
+    }
+
+    #[test]
+    fn a_bot_may_keep_a_cache_of_its_own() {
+        let text = "[gateway.cache]\nenabled = true\nmessages = 7\n[[gateway.bots]]\nbot = \"main\"\ntoken = \"t1\"\n[[gateway.bots]]\nbot = \"helper\"\ntoken = \"t2\"\noutbound_pattern = \"outbound.helper.>\"\ntopic_template = \"inbound.helper.{guild}.{channel}.{user}\"\n[gateway.bots.cache]\nenabled = false\n";
+        let bots = crate::config::Config::from_sources(text, "test.toml", Vec::new())
+            .expect("valid")
+            .gateway
+            .bot_configs(false)
+            .expect("bots");
+        assert!(
+            bots[0].cache.enabled && bots[0].cache.messages == 7,
+            "inherited"
+        );
+        assert!(!bots[1].cache.enabled, "its own");
     }
 
     #[test]
