@@ -75,9 +75,14 @@ pub(super) fn thread_list_sync(
     event: &str,
     d: ThreadListSync,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
+    // Every thread is read before any is kept: a bad one leaves the cache as it was.
+    let mut threads = Vec::with_capacity(d.threads.len());
     for thread in d.threads {
         let mut ids: ChannelIds = super::read(event, thread.get())?;
         ids.guild_id.get_or_insert(d.guild_id);
+        threads.push((ids, thread));
+    }
+    for (ids, thread) in threads {
         insert(cache, ids, thread);
     }
     Ok(None)
