@@ -55,7 +55,35 @@ fn bench_help_explains_every_flag() {
         "--only",
         "--redis",
         "--nats",
+        "--queries",
+        "--members",
+        "--query-rate",
+        "--query-secs",
     ] {
         assert!(help.contains(flag), "{flag} in:\n{help}");
+    }
+}
+
+#[test]
+fn bench_queries_measures_searches_and_http_queries() {
+    let out = Command::new(BIN)
+        .args(["--log", "warn", "bench", "--queries", "--members", "2000"])
+        .args(["--query-rate", "200", "--query-secs", "1"])
+        .env_remove("SWITCHYARD_CONFIG")
+        .output()
+        .expect("switchyard runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // A debug build on a loaded machine may miss the targets: the figures must be there.
+    for needle in [
+        "queries   cache filled: 2001 members",
+        "queries   prefix search on 2000 members",
+        "queries   HTTP at 200 queries/s for 1 s over 32 connections: ",
+        " 0 errors, latency from when due p50 ",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "{needle:?} in:\n{stdout}\nstderr:\n{stderr}"
+        );
     }
 }

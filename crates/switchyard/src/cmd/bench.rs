@@ -10,12 +10,15 @@
 //!   then, for reference, the broker alone at `--rate` ([`alone`]): the same payloads
 //!   published straight to the broker, to show which part of the latency is the broker's.
 //!
+//! With `--queries`, the cache's query API instead ([`queries`]).
+//!
 //! Redis and NATS run as private servers on free ports unless `--redis`/`--nats` name one; a
 //! backend whose server binary is missing is skipped with a printed reason.
 
 mod alone;
 mod load;
 mod measure;
+mod queries;
 mod servers;
 
 use std::process::ExitCode;
@@ -58,15 +61,27 @@ pub async fn run(_config: Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    println!(
-        "switchyard bench: {} shards, {} events per run, fixed-rate run at {} events/s, the fake's mix of {} payloads; {} CPUs",
-        args.shards,
-        args.events,
-        args.rate,
-        load::MIX_SIZE,
-        std::thread::available_parallelism().map_or(0, usize::from)
-    );
-    let result = bench(&args, &backends, rss_start, &dir).await;
+    if !args.queries {
+        println!(
+            "switchyard bench: {} shards, {} events per run, fixed-rate run at {} events/s, the fake's mix of {} payloads; {} CPUs",
+            args.shards,
+            args.events,
+            args.rate,
+            load::MIX_SIZE,
+            std::thread::available_parallelism().map_or(0, usize::from)
+        );
+    }
+    let result = if args.queries {
+        queries::run(&args, &dir).await.map(|met| {
+            if met {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        })
+    } else {
+        bench(&args, &backends, rss_start, &dir).await
+    };
     let _ = std::fs::remove_dir_all(&dir);
     result
 }

@@ -1,0 +1,231 @@
+//! `switchyard bench --queries`: the cache's query API under load. A fake Discord with one
+//! guild of `--members` members, a gateway keeping its cache (the members asked for with
+//! op 8, as `request_members` does), and the admin listener, all in this process; then:
+//!
+//! - member prefix searches straight on the cache (no HTTP), timed one by one;
+//! - an open-loop load of `--query-rate` HTTP queries a second for `--query-secs` seconds
+//!   (a mix of members, searches, pages, permissions, the guild and its roles), each timed
+//!   from when it was due, so that a server that falls behind shows it in the latency.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use switchyard_broker::embedded::EmbeddedBroker;
+use switchyard_gateway::{CacheConfig, CacheQuery, FileSessionStore, GatewayDeps};
+use switchyard_rest::{RestClient, RestConfig};
+use switchyard_sim::{Sim, SimConfig};
+
+use super::measure::quantile;
+use crate::admin;
+use crate::cli::BenchArgs;
+use crate::config::AdminConfig;
+
+/// Concurrent HTTP connections of the load.
+const CONNECTIONS: usize = 32;
+
+/// Runs the query benchmark; `false` when a target was missed.
+pub async fn run(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<bool> {
+    let mut sim_config = SimConfig::fast();
+    sim_config.world.guilds = 1;
+    sim_config.world.members_per_guild = args.members as usize;
+    let sim = Sim::start(sim_config)
+        .await
+        .context("cannot start the fake Discord")?;
+    let world = sim.world();
+    let guild = world
+        .guilds
+        .first()
+        .context("the fake's world has no guild")?;
+    let rest = RestClient::new(RestConfig {
+        upstream: sim.http_url().to_owned(),
+        ..RestConfig::default()
+    })
+    .await
+    .context("REST client")?;
+    let mut gw = super::gateway_config(1);
+    gw.cache = CacheConfig {
+        request_members: true,
+        ..CacheConfig::all()
+    };
+    let deps = GatewayDeps {
+        broker: Arc::new(EmbeddedBroker::new(Default::default())),
+        rest,
+        sessions: Arc::new(FileSessionStore::new(dir.join("queries")).context("sessions")?),
+        shared: None,
+    };
+    let gateway = switchyard_gateway::start(gw, deps)
+        .await
+        .context("cannot start the gateway")?;
+    let view = gateway.cache_view();
+    let filled = Instant::now();
+    let members = wait_filled(&view, guild.id, guild.members.len()).await?;
+    println!(
+        "queries   cache filled: {members} members of one guild in {:.1} s",
+        filled.elapsed().as_secs_f64()
+    );
+    let names: Vec<String> = guild
+        .members
+        .iter()
+        .map(|m| m.user.username.chars().take(3).collect())
+        .collect();
+    let search_ok = direct_searches(&view, guild.id, &names);
+    let admin_config = AdminConfig {
+        bind: "127.0.0.1:0".parse().context("loopback")?,
+        ..AdminConfig::default()
+    };
+    let status: admin::StatusFn = Arc::new(|| serde_json::json!({}));
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .build_recorder()
+        .handle();
+    let addr = admin::serve(&admin_config, "bench", metrics, status, vec![view]).await?;
+    let paths = query_paths(guild, &names);
+    let http_ok = http_load(args, &format!("http://{addr}"), &paths).await?;
+    gateway.shutdown().await;
+    Ok(search_ok && http_ok)
+}
+
+/// Waits until the cache holds `want` members of `guild`; returns how many it holds.
+async fn wait_filled(
+    view: &switchyard_gateway::CacheView,
+    guild: u64,
+    want: usize,
+) -> anyhow::Result<usize> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let counts = view.counts().ok();
+        let members = counts
+            .as_ref()
+            .and_then(|c| c["shards"][0]["counts"]["members"].as_u64())
+            .unwrap_or(0) as usize;
+        if members >= want {
+            return Ok(members);
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "the cache holds {members} of guild {guild}'s {want} members after 10 minutes"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Prefix searches straight on the cache: the first builds the guild's name index.
+fn direct_searches(view: &switchyard_gateway::CacheView, guild: u64, names: &[String]) -> bool {
+    let search = |prefix: &str| CacheQuery::SearchMembers {
+        guild,
+        prefix: Some(prefix.to_owned()),
+        role: None,
+        status: None,
+        limit: 100,
+    };
+    let first = Instant::now();
+    let _ = view.query(&search("a"));
+    let build = first.elapsed();
+    let mut times: Vec<u64> = names
+        .iter()
+        .step_by((names.len() / 10_000).max(1))
+        .map(|prefix| {
+            let t = Instant::now();
+            let _ = view.query(&search(prefix));
+            t.elapsed().as_nanos() as u64
+        })
+        .collect();
+    times.sort_unstable();
+    let p99 = quantile(&times, 0.99).unwrap_or(0);
+    println!(
+        "queries   prefix search on {} members, up to 100 found: p50 {} p99 {} max {} over {} searches (the index built in {:.0} ms on the first) [target p99 < 1 ms: {}]",
+        names.len(),
+        us(quantile(&times, 0.5)),
+        us(Some(p99)),
+        us(times.last().copied()),
+        times.len(),
+        build.as_secs_f64() * 1e3,
+        super::verdict(p99 < 1_000_000)
+    );
+    p99 < 1_000_000
+}
+
+/// The mix of requests the load cycles through.
+fn query_paths(guild: &switchyard_sim::Guild, names: &[String]) -> Vec<String> {
+    let g = format!("/v1/cache/bench/guilds/{}", guild.id);
+    let channel = guild.channels.first().map_or(guild.id, |c| c.id);
+    let mut paths = Vec::new();
+    for (i, m) in guild.members.iter().enumerate().step_by(97).take(2_000) {
+        let user = m.user.id;
+        paths.push(format!("{g}/members/{user}"));
+        paths.push(format!("{g}/members/{user}"));
+        paths.push(format!("{g}/members/search?query={}&limit=10", names[i]));
+        paths.push(format!(
+            "{g}/members/{user}/permissions?channel_id={channel}"
+        ));
+        paths.push(format!("{g}/members?after={user}&limit=10"));
+        paths.push(g.clone());
+        paths.push(format!("{g}/roles"));
+        paths.push(format!("{g}/members/{user}/presence"));
+    }
+    paths
+}
+
+/// The open-loop HTTP load; `false` when its p99 misses 1 ms or the rate was not kept.
+async fn http_load(args: &BenchArgs, base: &str, paths: &[String]) -> anyhow::Result<bool> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .context("HTTP client")?;
+    let total = args.query_rate * args.query_secs;
+    let interval = Duration::from_secs_f64(1.0 / args.query_rate as f64);
+    let start = tokio::time::Instant::now() + Duration::from_millis(100);
+    let paths = Arc::new(paths.to_vec());
+    let mut tasks = Vec::new();
+    for worker in 0..CONNECTIONS {
+        let (client, paths, base) = (client.clone(), paths.clone(), base.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            let mut errors = 0u64;
+            let mut n = worker as u64;
+            while n < total {
+                let due = start + interval * n as u32;
+                tokio::time::sleep_until(due).await;
+                let path = &paths[n as usize % paths.len()];
+                match client.get(format!("{base}{path}")).send().await {
+                    Ok(r) if r.status().is_success() || r.status().as_u16() == 404 => {
+                        let _ = r.bytes().await;
+                        times.push(due.elapsed().as_nanos() as u64);
+                    }
+                    _ => errors += 1,
+                }
+                n += CONNECTIONS as u64;
+            }
+            (times, errors)
+        }));
+    }
+    let began = Instant::now();
+    let mut times = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (t, e) = task.await.context("a load task failed")?;
+        times.extend(t);
+        errors += e;
+    }
+    let secs = began.elapsed().as_secs_f64();
+    times.sort_unstable();
+    let p99 = quantile(&times, 0.99).unwrap_or(u64::MAX);
+    let rate = times.len() as f64 / secs;
+    let met = p99 < 1_000_000 && errors == 0 && rate >= args.query_rate as f64 * 0.95;
+    println!(
+        "queries   HTTP at {} queries/s for {} s over {CONNECTIONS} connections: {:.0} answered/s, {errors} errors, latency from when due p50 {} p99 {} max {} [target p99 < 1 ms at 10,000/s: {}]",
+        args.query_rate,
+        args.query_secs,
+        rate,
+        us(quantile(&times, 0.5)),
+        us(Some(p99)),
+        us(times.last().copied()),
+        super::verdict(met)
+    );
+    Ok(met)
+}
+
+fn us(ns: Option<u64>) -> String {
+    ns.map_or("-".into(), |ns| format!("{:.0} µs", ns as f64 / 1e3))
+}
