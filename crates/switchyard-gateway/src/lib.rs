@@ -34,6 +34,7 @@ mod command;
 mod config;
 mod error;
 mod gateway;
+mod locator;
 mod outbound;
 pub mod pool;
 mod publish;
@@ -56,6 +57,7 @@ pub use config::{
 };
 pub use error::{DiscordError, GatewayError, ShardStopped};
 pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, ShardHandle, start, start_empty};
+pub use locator::ShardLocator;
 pub use route_allowlist::{BadRoute, DEFAULT_GROUPS as DEFAULT_ROUTE_GROUPS, RouteAllowlist};
 pub use secret::Secret;
 pub use services::{ControlConfig, RunningControl, ServiceEntry};

@@ -13,7 +13,7 @@ use switchyard_core::outbound::shard_of;
 
 pub use query::CacheQuery;
 
-use crate::pool::ShardLocator;
+use crate::locator::ShardLocator;
 use crate::shards::ShardSet;
 use crate::status::lock;
 

@@ -12,11 +12,8 @@
 //! sessions.
 
 mod coordinator;
-mod directory;
 mod guard;
 mod lease;
-
-pub use directory::ShardLocator;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -32,6 +29,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::GatewayError;
 use crate::gateway::ShardHandle;
+use crate::locator::ShardLocator;
 use coordinator::Coordinator;
 use guard::AcceptGuard;
 use lease::Lease;
