@@ -175,7 +175,12 @@ pub(super) fn stickers(
     Ok(guild.stickers.replace(d.stickers))
 }
 
-/// GUILD_UPDATE: the guild's own fields (and its roles, which it carries too).
+/// The fields only GUILD_CREATE carries ("Guild Create Extra Fields" besides the lists):
+/// a GUILD_UPDATE, a plain guild object, leaves them as they were.
+const CREATE_ONLY: &[&str] = &["joined_at", "large", "unavailable", "member_count", "lazy"];
+
+/// GUILD_UPDATE: the guild's own fields (and its roles, which it carries too); the fields
+/// only GUILD_CREATE carries keep their cached values.
 pub(super) fn update(
     cache: &mut ShardCache,
     mut d: JsonMap<String, Value>,
@@ -188,6 +193,15 @@ pub(super) fn update(
     d.insert("id".into(), Value::String(id.to_string()));
     let guild = cache.guilds.entry(id).or_default();
     let old = if cache.config.guilds {
+        let cached: Option<JsonMap<String, Value>> = guild
+            .raw
+            .as_deref()
+            .and_then(|raw| serde_json::from_str(raw.get()).ok());
+        for key in CREATE_ONLY {
+            if let Some(v) = cached.as_ref().and_then(|c| c.get(*key)) {
+                d.entry(*key).or_insert_with(|| v.clone());
+            }
+        }
         std::mem::replace(&mut guild.raw, to_raw(&d))
     } else {
         None

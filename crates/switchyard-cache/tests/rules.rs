@@ -1,0 +1,65 @@
+//! Discord's rules the churn proofs (`tests/churn`) found the cache breaking, one small case
+//! each, so that a regression names the rule.
+
+use serde_json::{Value, json};
+use switchyard_cache::{CacheConfig, Id, ShardCache};
+
+fn apply(cache: &mut ShardCache, event: &str, d: Value) -> Option<Value> {
+    cache
+        .apply(event, &d.to_string())
+        .unwrap_or_else(|e| panic!("{event}: {e}"))
+        .map(|raw| serde_json::from_str(raw.get()).expect("old is JSON"))
+}
+
+fn value<T: serde::Serialize>(raw: T) -> Value {
+    serde_json::from_str(&serde_json::to_string(&raw).expect("json")).expect("json")
+}
+
+fn user(id: &str) -> Value {
+    json!({"id": id, "username": format!("u{id}"), "global_name": null, "discriminator": "0", "avatar": null})
+}
+
+fn member(id: &str, roles: &[&str]) -> Value {
+    json!({"user": user(id), "nick": null, "roles": roles, "joined_at": "2020-01-01T00:00:00+00:00", "deaf": false, "mute": false})
+}
+
+/// A guild with a text channel (100) and its thread (101), a role (5), two members (10 with
+/// role 5, 11) and 11's presence.
+fn cache() -> ShardCache {
+    let mut c = ShardCache::new(CacheConfig::all());
+    apply(
+        &mut c,
+        "GUILD_CREATE",
+        json!({
+            "id": "1", "name": "Guild", "owner_id": "10", "joined_at": "2021-01-01T00:00:00+00:00",
+            "large": false, "member_count": 2, "unavailable": false,
+            "channels": [{"id": "100", "type": 0, "name": "general"}],
+            "threads": [{"id": "101", "type": 11, "name": "a thread", "parent_id": "100", "guild_id": "1"}],
+            "roles": [{"id": "1", "name": "@everyone"}, {"id": "5", "name": "mods"}],
+            "members": [member("10", &["5"]), member("11", &[])],
+            "presences": [{"user": {"id": "11"}, "status": "online", "activities": [], "client_status": {"web": "online"}}],
+            "voice_states": [], "emojis": [], "stickers": [],
+        }),
+    );
+    c
+}
+
+fn guild(c: &ShardCache) -> Value {
+    value(c.guild(Id(1)).expect("guild"))
+}
+
+#[test]
+fn a_guild_update_keeps_the_fields_only_guild_create_carries() {
+    let mut c = cache();
+    apply(
+        &mut c,
+        "GUILD_UPDATE",
+        json!({"id": "1", "name": "Renamed", "owner_id": "10", "roles": []}),
+    );
+    let g = guild(&c);
+    assert_eq!(g["name"], "Renamed");
+    assert_eq!(
+        (&g["joined_at"], &g["member_count"], &g["large"]),
+        (&json!("2021-01-01T00:00:00+00:00"), &json!(2), &json!(false))
+    );
+}
