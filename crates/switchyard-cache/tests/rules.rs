@@ -63,3 +63,21 @@ fn a_guild_update_keeps_the_fields_only_guild_create_carries() {
         (&json!("2021-01-01T00:00:00+00:00"), &json!(2), &json!(false))
     );
 }
+
+#[test]
+fn joins_and_leaves_change_the_member_count() {
+    let mut c = cache();
+    let add = |id: &str| {
+        let mut m = member(id, &[]);
+        m["guild_id"] = json!("1");
+        m
+    };
+    apply(&mut c, "GUILD_MEMBER_ADD", add("12"));
+    apply(&mut c, "GUILD_MEMBER_ADD", add("12")); // sent again for a member: no count
+    assert_eq!(guild(&c)["member_count"], 3);
+    for id in ["10", "99"] {
+        // a member the cache does not hold leaves the guild all the same
+        apply(&mut c, "GUILD_MEMBER_REMOVE", json!({"guild_id": "1", "user": user(id)}));
+    }
+    assert_eq!(guild(&c)["member_count"], 1);
+}

@@ -235,6 +235,25 @@ pub(super) fn delete(
     Ok(remove_guild(cache, d.id).and_then(|g| g.raw))
 }
 
+/// Counts `delta` more members in the guild's `member_count`, a field only GUILD_CREATE
+/// sends, which GUILD_MEMBER_ADD and GUILD_MEMBER_REMOVE change (as twilight-cache-inmemory
+/// and discord.py count them). Read and rewritten only on those two events.
+pub(super) fn count_members(cache: &mut ShardCache, id: Id, delta: i64) {
+    let Some(raw) = cache.guilds.get_mut(&id).and_then(|g| g.raw.as_mut()) else {
+        return;
+    };
+    let Ok(mut fields) = serde_json::from_str::<JsonMap<String, Value>>(raw.get()) else {
+        return;
+    };
+    let Some(n) = fields.get("member_count").and_then(Value::as_u64) else {
+        return;
+    };
+    fields.insert("member_count".into(), Value::from(n.saturating_add_signed(delta)));
+    if let Some(new) = to_raw(&fields) {
+        *raw = new;
+    }
+}
+
 /// Removes a guild with its channels, their messages, and its members' claims on users.
 pub(super) fn remove_guild(cache: &mut ShardCache, id: Id) -> Option<Guild> {
     let guild = cache.guilds.remove(&id)?;
