@@ -81,3 +81,13 @@ fn joins_and_leaves_change_the_member_count() {
     }
     assert_eq!(guild(&c)["member_count"], 1);
 }
+
+#[test]
+fn a_thread_is_kept_without_the_newly_created_of_its_event() {
+    let mut c = cache();
+    let thread = json!({"id": "102", "guild_id": "1", "parent_id": "100", "type": 11, "name": "new"});
+    let mut d = thread.clone();
+    d["newly_created"] = json!(true);
+    apply(&mut c, "THREAD_CREATE", d);
+    assert_eq!(value(c.channel(Id(102)).expect("thread")), thread);
+}

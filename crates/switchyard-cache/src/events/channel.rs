@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use serde_json::{Map as JsonMap, Value};
 
 use crate::error::CacheError;
 use crate::id::Id;
@@ -15,14 +16,22 @@ pub(super) struct ChannelIds {
 }
 
 /// CHANNEL_CREATE, CHANNEL_UPDATE, THREAD_CREATE, THREAD_UPDATE: the whole channel; `old` is
-/// the one it replaces.
+/// the one it replaces. THREAD_CREATE's `newly_created` belongs to the event ("when a thread
+/// is created, includes an additional `newly_created` boolean field"), not to the thread,
+/// which is kept without it.
 pub(super) fn upsert(
     cache: &mut ShardCache,
     event: &str,
     data: &str,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
     let ids: ChannelIds = super::read(event, data)?;
-    let raw = super::raw(event, data)?;
+    let raw = if event == "THREAD_CREATE" && data.contains("\"newly_created\"") {
+        let mut thread: JsonMap<String, Value> = super::read(event, data)?;
+        thread.remove("newly_created");
+        serde_json::value::to_raw_value(&thread).map_err(CacheError::shape(event))?
+    } else {
+        super::raw(event, data)?
+    };
     Ok(insert(cache, ids, raw))
 }
 
