@@ -91,3 +91,11 @@ fn a_thread_is_kept_without_the_newly_created_of_its_event() {
     apply(&mut c, "THREAD_CREATE", d);
     assert_eq!(value(c.channel(Id(102)).expect("thread")), thread);
 }
+
+#[test]
+fn a_deleted_role_leaves_every_members_role_list() {
+    let mut c = cache();
+    apply(&mut c, "GUILD_ROLE_DELETE", json!({"guild_id": "1", "role_id": "5"}));
+    let member = value(c.member(Id(1), Id(10)).expect("member"));
+    assert_eq!(member["roles"], json!([]));
+}
