@@ -99,3 +99,26 @@ fn a_deleted_role_leaves_every_members_role_list() {
     let member = value(c.member(Id(1), Id(10)).expect("member"));
     assert_eq!(member["roles"], json!([]));
 }
+
+#[test]
+fn a_guild_available_again_keeps_the_messages_of_its_channels() {
+    let mut c = cache();
+    for (id, channel) in [("500", "100"), ("501", "101")] {
+        let d = json!({"id": id, "channel_id": channel, "guild_id": "1", "content": "kept?", "author": user("10")});
+        apply(&mut c, "MESSAGE_CREATE", d);
+    }
+    apply(&mut c, "GUILD_DELETE", json!({"id": "1", "unavailable": true}));
+    // back, without the thread (deleted meanwhile)
+    apply(
+        &mut c,
+        "GUILD_CREATE",
+        json!({
+            "id": "1", "name": "Guild", "owner_id": "10",
+            "channels": [{"id": "100", "type": 0, "name": "general"}], "threads": [],
+            "roles": [], "members": [member("10", &[])],
+        }),
+    );
+    assert_eq!(c.messages(Id(100)).len(), 1, "the channel's message is still there");
+    assert!(c.messages(Id(101)).is_empty(), "the thread is gone with its message");
+    assert_eq!(c.counts().messages, 1);
+}

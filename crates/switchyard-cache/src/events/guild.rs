@@ -75,6 +75,19 @@ pub(super) fn create(
     } else {
         Vec::new()
     };
+    // A guild available again keeps its channels' messages: GUILD_CREATE carries none, and
+    // nothing happened to them during the outage that an event will not tell. The messages
+    // of channels the new GUILD_CREATE no longer lists go with them.
+    let kept: Vec<_> = cache
+        .guilds
+        .get(&id)
+        .map(|g| {
+            g.channels
+                .iter()
+                .filter_map(|c| cache.messages.remove(c).map(|m| (*c, m)))
+                .collect()
+        })
+        .unwrap_or_default();
     remove_guild(cache, id);
     d.insert("id".into(), Value::String(id.to_string()));
     let mut guild = Guild {
@@ -136,6 +149,11 @@ pub(super) fn create(
             if let Some(raw) = to_raw(&v) {
                 guild.voice_states.insert(user, raw);
             }
+        }
+    }
+    for (channel, messages) in kept {
+        if guild.channels.contains(&channel) {
+            cache.messages.insert(channel, messages);
         }
     }
     cache.guilds.insert(id, guild);
