@@ -122,3 +122,10 @@ fn a_guild_available_again_keeps_the_messages_of_its_channels() {
     assert!(c.messages(Id(101)).is_empty(), "the thread is gone with its message");
     assert_eq!(c.counts().messages, 1);
 }
+
+#[test]
+fn a_presence_from_guild_create_reads_like_one_from_presence_update() {
+    let c = cache();
+    let presence = value(c.presence(Id(1), Id(11)).expect("presence"));
+    assert_eq!(presence["guild_id"], "1");
+}

@@ -131,8 +131,17 @@ pub(super) fn create(
         guild.stickers = lists.get("stickers").and_then(to_raw);
     }
     if cache.config.presences {
+        // GUILD_CREATE's presences lack the guild_id PRESENCE_UPDATE carries: added, so
+        // that a presence reads the same whichever event it came from
         for p in list(&lists, "presences") {
-            if let (Some(user), Some(raw)) = (p.pointer("/user/id").and_then(id_of), to_raw(p)) {
+            let Some(user) = p.pointer("/user/id").and_then(id_of) else {
+                continue;
+            };
+            let mut p = p.clone();
+            if let Value::Object(o) = &mut p {
+                o.entry("guild_id").or_insert(Value::String(id.to_string()));
+            }
+            if let Some(raw) = to_raw(&p) {
                 guild.presences.insert(user, raw);
             }
         }
