@@ -129,3 +129,17 @@ fn a_presence_from_guild_create_reads_like_one_from_presence_update() {
     let presence = value(c.presence(Id(1), Id(11)).expect("presence"));
     assert_eq!(presence["guild_id"], "1");
 }
+
+#[test]
+fn a_deleted_channel_takes_its_threads_and_their_messages() {
+    let mut c = cache();
+    let d = json!({"id": "501", "channel_id": "101", "guild_id": "1", "content": "in the thread", "author": user("10")});
+    apply(&mut c, "MESSAGE_CREATE", d);
+    apply(
+        &mut c,
+        "CHANNEL_DELETE",
+        json!({"id": "100", "guild_id": "1", "type": 0, "name": "general"}),
+    );
+    assert!(c.channel(Id(101)).is_none(), "the thread went with its channel");
+    assert_eq!((c.counts().channels, c.counts().messages), (0, 0));
+}

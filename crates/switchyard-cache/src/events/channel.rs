@@ -56,19 +56,58 @@ fn insert(cache: &mut ShardCache, ids: ChannelIds, raw: Box<RawValue>) -> Option
         .map(|old| old.raw)
 }
 
-/// CHANNEL_DELETE, THREAD_DELETE: `old` is the channel as it was; its messages go with it.
+/// CHANNEL_DELETE, THREAD_DELETE: `old` is the channel as it was; its messages go with it,
+/// and so do a deleted channel's threads, for which Discord sends no THREAD_DELETE
+/// (discord.py drops them on CHANNEL_DELETE for that reason).
 pub(super) fn delete(
     cache: &mut ShardCache,
     ids: ChannelIds,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
-    cache.messages.remove(&ids.id);
-    let Some(old) = cache.channels.remove(&ids.id) else {
-        return Ok(None);
-    };
-    if let Some(guild) = old.guild.and_then(|g| cache.guilds.get_mut(&g)) {
-        guild.channels.remove(&ids.id);
+    let old = remove(cache, ids.id);
+    if let Some(guild) = old.as_ref().and_then(|c| c.guild) {
+        for thread in threads_of(cache, guild, |parent| parent == ids.id) {
+            remove(cache, thread);
+        }
     }
-    Ok(Some(old.raw))
+    Ok(old.map(|c| c.raw))
+}
+
+/// Removes a channel or thread with its messages.
+fn remove(cache: &mut ShardCache, id: Id) -> Option<Channel> {
+    cache.messages.remove(&id);
+    let old = cache.channels.remove(&id)?;
+    if let Some(guild) = old.guild.and_then(|g| cache.guilds.get_mut(&g)) {
+        guild.channels.remove(&id);
+    }
+    Some(old)
+}
+
+/// What tells a thread from a channel, and its parent.
+#[derive(Deserialize)]
+struct Parent {
+    #[serde(rename = "type", default)]
+    kind: u8,
+    #[serde(default)]
+    parent_id: Option<Id>,
+}
+
+/// The cached threads (types 10, 11, 12) of `guild` whose parent `matches`. Each of the
+/// guild's channels is read again: only on the rare events that need it.
+fn threads_of(cache: &ShardCache, guild: Id, matches: impl Fn(Id) -> bool) -> Vec<Id> {
+    let Some(g) = cache.guilds.get(&guild) else {
+        return Vec::new();
+    };
+    g.channels
+        .iter()
+        .filter(|id| {
+            cache
+                .channels
+                .get(id)
+                .and_then(|c| serde_json::from_str::<Parent>(c.raw.get()).ok())
+                .is_some_and(|p| (10..=12).contains(&p.kind) && p.parent_id.is_some_and(&matches))
+        })
+        .copied()
+        .collect()
 }
 
 #[derive(Deserialize)]
