@@ -143,3 +143,14 @@ fn a_deleted_channel_takes_its_threads_and_their_messages() {
     assert!(c.channel(Id(101)).is_none(), "the thread went with its channel");
     assert_eq!((c.counts().channels, c.counts().messages), (0, 0));
 }
+
+#[test]
+fn a_thread_list_sync_clears_the_threads_of_its_channels_first() {
+    let mut c = cache();
+    let new = json!({"id": "102", "guild_id": "1", "parent_id": "100", "type": 11, "name": "still active"});
+    let d = json!({"guild_id": "1", "channel_ids": ["100"], "threads": [new], "members": []});
+    apply(&mut c, "THREAD_LIST_SYNC", d);
+    assert!(c.channel(Id(101)).is_none(), "101 is no longer an active thread of 100");
+    assert!(c.channel(Id(102)).is_some());
+    assert!(c.channel(Id(100)).is_some(), "the channel itself stays");
+}

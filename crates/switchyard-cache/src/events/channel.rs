@@ -114,18 +114,34 @@ fn threads_of(cache: &ShardCache, guild: Id, matches: impl Fn(Id) -> bool) -> Ve
 pub(super) struct ThreadListSync {
     guild_id: Id,
     #[serde(default)]
+    channel_ids: Option<Vec<Id>>,
+    #[serde(default)]
     threads: Vec<Box<RawValue>>,
 }
 
-/// THREAD_LIST_SYNC: the active threads of channels the bot gained access to.
+/// THREAD_LIST_SYNC: the active threads of channels the bot gained access to. As Discord's
+/// docs say to use it: "first clear out any active threads whose parent_id is in the
+/// channel_ids array, and then ingest any threads that were in the event" (no
+/// `channel_ids`: the whole guild was synced). A thread cleared out goes with its messages.
 pub(super) fn thread_list_sync(
     cache: &mut ShardCache,
     event: &str,
     d: ThreadListSync,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
+    let mut threads = Vec::with_capacity(d.threads.len());
     for thread in d.threads {
         let mut ids: ChannelIds = super::read(event, thread.get())?;
         ids.guild_id.get_or_insert(d.guild_id);
+        threads.push((ids, thread));
+    }
+    let synced = |parent: Id| d.channel_ids.as_ref().is_none_or(|c| c.contains(&parent));
+    let listed: Vec<Id> = threads.iter().map(|(ids, _)| ids.id).collect();
+    for gone in threads_of(cache, d.guild_id, synced) {
+        if !listed.contains(&gone) {
+            remove(cache, gone);
+        }
+    }
+    for (ids, thread) in threads {
         insert(cache, ids, thread);
     }
     Ok(None)
