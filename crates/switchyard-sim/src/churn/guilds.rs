@@ -50,8 +50,18 @@ pub(super) fn update(cx: &mut Ctx<'_>) -> bool {
     true
 }
 
-/// The guild becomes unavailable.
+/// The guild becomes unavailable; not while the bots cannot view one of its channels (the
+/// GUILD_CREATE that ends the outage would not list that channel's threads, and what the
+/// bots knew of their messages would differ from the state's).
 pub(super) fn outage(cx: &mut Ctx<'_>) -> bool {
+    if cx
+        .state
+        .guilds
+        .get(&cx.guild)
+        .is_none_or(|g| !g.hidden.is_empty())
+    {
+        return false;
+    }
     let Some(before) = cx.state.guild(cx.guild) else {
         return false;
     };

@@ -108,17 +108,48 @@ fn with_messages(cx: &mut Ctx<'_>) -> Option<(u64, Vec<String>)> {
     Some((channel, ids))
 }
 
-/// A message is edited: the whole message again, with its new content.
+/// A member edits one of its messages: the whole message again, with its new content and
+/// the author's member and user as they are now. Only an author can edit, so messages of
+/// users who left are not edited.
 pub(super) fn edit(cx: &mut Ctx<'_>) -> bool {
-    let Some((channel, ids)) = with_messages(cx) else {
+    let Some((channel, _)) = with_messages(cx) else {
         return false;
     };
+    let members = cx.state.member_ids(cx.guild);
+    let ids: Vec<String> = cx
+        .state
+        .messages(channel)
+        .iter()
+        .filter(|m| members.iter().any(|u| m["author"]["id"] == json!(u.to_string())))
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect();
     let Some(id) = cx.pick(&ids) else {
         return false;
     };
     let n = 2 + cx.rng.below(10);
     let content = super::words(cx.rng, n);
-    let now = cx.state.now();
+    let Some(before) = cx
+        .state
+        .messages(channel)
+        .into_iter()
+        .find(|m| m["id"] == json!(id))
+    else {
+        return false;
+    };
+    let author = super::state::id_of(&before["author"]["id"]).unwrap_or(0);
+    let Some(mut member) = cx.state.member(cx.guild, author) else {
+        return false;
+    };
+    let user = member
+        .as_object_mut()
+        .and_then(|m| m.remove("user"))
+        .unwrap_or(Value::Null);
+    let mut d = before.clone();
+    d["content"] = json!(content);
+    d["edited_timestamp"] = json!(cx.state.now());
+    d["tts"] = json!(false);
+    d["author"] = user;
+    d["member"] = member;
     let Some(slot) = cx
         .state
         .messages
@@ -127,11 +158,7 @@ pub(super) fn edit(cx: &mut Ctx<'_>) -> bool {
     else {
         return false;
     };
-    let before = slot.clone();
-    slot["content"] = json!(content);
-    slot["edited_timestamp"] = json!(now);
-    slot["tts"] = json!(false);
-    let d = slot.clone();
+    *slot = d.clone();
     cx.emit("MESSAGE_UPDATE", d, Some(before));
     true
 }
