@@ -154,3 +154,11 @@ fn a_thread_list_sync_clears_the_threads_of_its_channels_first() {
     assert!(c.channel(Id(102)).is_some());
     assert!(c.channel(Id(100)).is_some(), "the channel itself stays");
 }
+
+#[test]
+fn a_member_who_leaves_has_no_presence_in_the_guild() {
+    let mut c = cache();
+    apply(&mut c, "GUILD_MEMBER_REMOVE", json!({"guild_id": "1", "user": user("11")}));
+    assert!(c.presence(Id(1), Id(11)).is_none());
+    assert_eq!(c.counts().presences, 0);
+}

@@ -90,18 +90,19 @@ pub(super) struct MemberRemove {
 }
 
 /// GUILD_MEMBER_REMOVE: `old` is the member as it was; one fewer in the guild's
-/// `member_count`, cached member or not.
+/// `member_count`, cached member or not. Its presence in the guild goes too: a presence is
+/// "a user's current state on a guild", and Discord sends no offline PRESENCE_UPDATE for a
+/// user who left (discord.py drops the presence with the member).
 pub(super) fn remove(
     cache: &mut ShardCache,
     d: MemberRemove,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
     let user = d.user.id;
     super::guild::count_members(cache, d.guild_id, -1);
-    let Some(member) = cache
-        .guilds
-        .get_mut(&d.guild_id)
-        .and_then(|g| g.members.remove(&user))
-    else {
+    let Some(member) = cache.guilds.get_mut(&d.guild_id).and_then(|g| {
+        g.presences.remove(&user);
+        g.members.remove(&user)
+    }) else {
         return Ok(None);
     };
     let old = cache.member_json(user, &member);
