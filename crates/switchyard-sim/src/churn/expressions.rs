@@ -2,9 +2,11 @@
 //! GUILD_STICKERS_UPDATE).
 //!
 //! Rule, from Discord's gateway documentation: each event carries `guild_id` and the whole
-//! new list (`emojis`, `stickers`), never the one that changed.
+//! new list (`emojis`, `stickers`), never the one that changed. The optional `user` (who
+//! uploaded it) is left out: a copy of a user inside a list would go stale when the user
+//! changes, and nothing sends the list again for that.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Ctx;
 
@@ -22,15 +24,11 @@ pub(super) fn emojis(cx: &mut Ctx<'_>) -> bool {
     };
     let mut list = before.clone();
     if list.len() < MAX_EMOJIS && (list.is_empty() || cx.chance(50)) {
-        let creator = creator(cx);
         let id = cx.state.next_id();
-        let mut emoji = json!({
+        let emoji = json!({
             "id": id.to_string(), "name": name(cx), "roles": [], "require_colons": true,
             "managed": false, "animated": cx.chance(30), "available": true,
         });
-        if let Some(user) = creator {
-            emoji["user"] = user;
-        }
         list.push(emoji);
     } else if cx.chance(50) {
         let at = cx.rng.below(list.len() as u64) as usize;
@@ -57,16 +55,12 @@ pub(super) fn stickers(cx: &mut Ctx<'_>) -> bool {
     };
     let mut list = before.clone();
     if list.len() < MAX_STICKERS && (list.is_empty() || cx.chance(50)) {
-        let creator = creator(cx);
         let id = cx.state.next_id();
-        let mut sticker = json!({
+        let sticker = json!({
             "id": id.to_string(), "name": name(cx), "tags": name(cx),
             "type": 2, "format_type": 1, "description": super::words(cx.rng, 4),
             "available": true, "guild_id": cx.gid(),
         });
-        if let Some(user) = creator {
-            sticker["user"] = user;
-        }
         list.push(sticker);
     } else if cx.chance(50) {
         let at = cx.rng.below(list.len() as u64) as usize;
@@ -88,11 +82,4 @@ pub(super) fn stickers(cx: &mut Ctx<'_>) -> bool {
 
 fn name(cx: &mut Ctx<'_>) -> String {
     format!("{}{}", cx.pick(NAMES).unwrap_or("emoji"), cx.rng.below(100))
-}
-
-/// The user who uploads it: one of the members.
-fn creator(cx: &mut Ctx<'_>) -> Option<Value> {
-    let ids = cx.state.member_ids(cx.guild);
-    let user = cx.pick(&ids)?;
-    cx.state.user(user)
 }

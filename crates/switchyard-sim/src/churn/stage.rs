@@ -5,7 +5,9 @@
 //! object (a stage instance, a guild scheduled event), deletes included. A stage instance
 //! lives in a stage channel (type 13), one at a time; it ends with its channel (see
 //! `channels`). Scheduled events here are external ones (`entity_type` 3, with a
-//! `location` and an end time, no channel), so that no channel deletion concerns them.
+//! `location` and an end time, no channel), so that no channel deletion concerns them, and
+//! carry their `creator_id` without the optional `creator` user (a copy that would go stale
+//! when the user changes).
 
 use serde_json::json;
 
@@ -83,7 +85,7 @@ pub(super) fn scheduled_event(cx: &mut Ctx<'_>) -> bool {
         };
         let id = cx.state.next_id();
         let start = cx.state.clock_ms + 3_600_000 * (1 + cx.rng.below(72));
-        let mut event = json!({
+        let event = json!({
             "id": id.to_string(), "guild_id": cx.gid(), "channel_id": null,
             "creator_id": creator.to_string(), "name": super::words(cx.rng, 3),
             "description": super::words(cx.rng, 8),
@@ -93,9 +95,6 @@ pub(super) fn scheduled_event(cx: &mut Ctx<'_>) -> bool {
             "entity_metadata": {"location": "https://example.invalid/meetup"},
             "user_count": 0, "image": null, "recurrence_rule": null,
         });
-        if let Some(user) = cx.state.user(creator) {
-            event["creator"] = user;
-        }
         if let Some(g) = cx.state.guilds.get_mut(&cx.guild) {
             g.scheduled_events.insert(id, event.clone());
         }
