@@ -60,7 +60,11 @@ fn a_guild_update_keeps_the_fields_only_guild_create_carries() {
     assert_eq!(g["name"], "Renamed");
     assert_eq!(
         (&g["joined_at"], &g["member_count"], &g["large"]),
-        (&json!("2021-01-01T00:00:00+00:00"), &json!(2), &json!(false))
+        (
+            &json!("2021-01-01T00:00:00+00:00"),
+            &json!(2),
+            &json!(false)
+        )
     );
 }
 
@@ -77,7 +81,11 @@ fn joins_and_leaves_change_the_member_count() {
     assert_eq!(guild(&c)["member_count"], 3);
     for id in ["10", "99"] {
         // a member the cache does not hold leaves the guild all the same
-        apply(&mut c, "GUILD_MEMBER_REMOVE", json!({"guild_id": "1", "user": user(id)}));
+        apply(
+            &mut c,
+            "GUILD_MEMBER_REMOVE",
+            json!({"guild_id": "1", "user": user(id)}),
+        );
     }
     assert_eq!(guild(&c)["member_count"], 1);
 }
@@ -85,7 +93,8 @@ fn joins_and_leaves_change_the_member_count() {
 #[test]
 fn a_thread_is_kept_without_the_newly_created_of_its_event() {
     let mut c = cache();
-    let thread = json!({"id": "102", "guild_id": "1", "parent_id": "100", "type": 11, "name": "new"});
+    let thread =
+        json!({"id": "102", "guild_id": "1", "parent_id": "100", "type": 11, "name": "new"});
     let mut d = thread.clone();
     d["newly_created"] = json!(true);
     apply(&mut c, "THREAD_CREATE", d);
@@ -95,7 +104,11 @@ fn a_thread_is_kept_without_the_newly_created_of_its_event() {
 #[test]
 fn a_deleted_role_leaves_every_members_role_list() {
     let mut c = cache();
-    apply(&mut c, "GUILD_ROLE_DELETE", json!({"guild_id": "1", "role_id": "5"}));
+    apply(
+        &mut c,
+        "GUILD_ROLE_DELETE",
+        json!({"guild_id": "1", "role_id": "5"}),
+    );
     let member = value(c.member(Id(1), Id(10)).expect("member"));
     assert_eq!(member["roles"], json!([]));
 }
@@ -107,7 +120,11 @@ fn a_guild_available_again_keeps_the_messages_of_its_channels() {
         let d = json!({"id": id, "channel_id": channel, "guild_id": "1", "content": "kept?", "author": user("10")});
         apply(&mut c, "MESSAGE_CREATE", d);
     }
-    apply(&mut c, "GUILD_DELETE", json!({"id": "1", "unavailable": true}));
+    apply(
+        &mut c,
+        "GUILD_DELETE",
+        json!({"id": "1", "unavailable": true}),
+    );
     // back, without the thread (deleted meanwhile)
     apply(
         &mut c,
@@ -118,8 +135,15 @@ fn a_guild_available_again_keeps_the_messages_of_its_channels() {
             "roles": [], "members": [member("10", &[])],
         }),
     );
-    assert_eq!(c.messages(Id(100)).len(), 1, "the channel's message is still there");
-    assert!(c.messages(Id(101)).is_empty(), "the thread is gone with its message");
+    assert_eq!(
+        c.messages(Id(100)).len(),
+        1,
+        "the channel's message is still there"
+    );
+    assert!(
+        c.messages(Id(101)).is_empty(),
+        "the thread is gone with its message"
+    );
     assert_eq!(c.counts().messages, 1);
 }
 
@@ -140,7 +164,10 @@ fn a_deleted_channel_takes_its_threads_and_their_messages() {
         "CHANNEL_DELETE",
         json!({"id": "100", "guild_id": "1", "type": 0, "name": "general"}),
     );
-    assert!(c.channel(Id(101)).is_none(), "the thread went with its channel");
+    assert!(
+        c.channel(Id(101)).is_none(),
+        "the thread went with its channel"
+    );
     assert_eq!((c.counts().channels, c.counts().messages), (0, 0));
 }
 
@@ -150,7 +177,10 @@ fn a_thread_list_sync_clears_the_threads_of_its_channels_first() {
     let new = json!({"id": "102", "guild_id": "1", "parent_id": "100", "type": 11, "name": "still active"});
     let d = json!({"guild_id": "1", "channel_ids": ["100"], "threads": [new], "members": []});
     apply(&mut c, "THREAD_LIST_SYNC", d);
-    assert!(c.channel(Id(101)).is_none(), "101 is no longer an active thread of 100");
+    assert!(
+        c.channel(Id(101)).is_none(),
+        "101 is no longer an active thread of 100"
+    );
     assert!(c.channel(Id(102)).is_some());
     assert!(c.channel(Id(100)).is_some(), "the channel itself stays");
 }
@@ -158,7 +188,11 @@ fn a_thread_list_sync_clears_the_threads_of_its_channels_first() {
 #[test]
 fn a_member_who_leaves_has_no_presence_in_the_guild() {
     let mut c = cache();
-    apply(&mut c, "GUILD_MEMBER_REMOVE", json!({"guild_id": "1", "user": user("11")}));
+    apply(
+        &mut c,
+        "GUILD_MEMBER_REMOVE",
+        json!({"guild_id": "1", "user": user("11")}),
+    );
     assert!(c.presence(Id(1), Id(11)).is_none());
     assert_eq!(c.counts().presences, 0);
 }

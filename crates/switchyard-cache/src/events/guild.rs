@@ -275,7 +275,10 @@ pub(super) fn count_members(cache: &mut ShardCache, id: Id, delta: i64) {
     let Some(n) = fields.get("member_count").and_then(Value::as_u64) else {
         return;
     };
-    fields.insert("member_count".into(), Value::from(n.saturating_add_signed(delta)));
+    fields.insert(
+        "member_count".into(),
+        Value::from(n.saturating_add_signed(delta)),
+    );
     if let Some(new) = to_raw(&fields) {
         *raw = new;
     }

@@ -120,7 +120,11 @@ pub(super) fn edit(cx: &mut Ctx<'_>) -> bool {
         .state
         .messages(channel)
         .iter()
-        .filter(|m| members.iter().any(|u| m["author"]["id"] == json!(u.to_string())))
+        .filter(|m| {
+            members
+                .iter()
+                .any(|u| m["author"]["id"] == json!(u.to_string()))
+        })
         .filter_map(|m| m["id"].as_str().map(str::to_owned))
         .collect();
     let Some(id) = cx.pick(&ids) else {
