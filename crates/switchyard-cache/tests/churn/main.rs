@@ -2,10 +2,12 @@
 //! Discord makes (`switchyard_sim::Churn`): fed that stream, the cache answers exactly what
 //! the fake's own state says, and every `old` is the object as the state held it before the
 //! event (`state`); every payload of the stream is one Discord's models (twilight-model)
-//! read, and twilight-cache-inmemory fed the same stream agrees with the cache on every field
-//! both keep (`twilight`).
+//! read (`models`), and twilight-cache-inmemory fed the same stream agrees with the cache on
+//! every field both keep (`twilight`, with `divergence`: where twilight departs from Discord).
 
 mod compare;
+mod divergence;
+mod models;
 mod state;
 mod twilight;
 

@@ -1,6 +1,5 @@
-//! Against Discord's models and an independent cache: every payload of the churn's stream
-//! deserializes with twilight-model, and twilight-cache-inmemory fed the same stream agrees
-//! with the cache on every field both keep.
+//! Against an independent cache: twilight-cache-inmemory fed the same stream agrees with the
+//! cache on every field both keep.
 //!
 //! Where twilight-cache-inmemory does not apply a rule of Discord's that the cache applies,
 //! the comparison says so and compares what both can agree on:
@@ -19,50 +18,19 @@
 //!   `flags`: the first three are compared when the member's last payload carried them, the
 //!   last two not at all (the proof against the fake's state covers every field).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use serde::de::DeserializeSeed;
 use serde_json::{Value, json};
 use switchyard_cache::{Id, ShardCache};
 use switchyard_sim::LiveState;
 use twilight_cache_inmemory::{DefaultInMemoryCache, ResourceType};
-use twilight_model::gateway::event::{DispatchEvent, DispatchEventWithTypeDeserializer, Event};
+use twilight_model::gateway::event::Event;
 use twilight_model::guild::Permissions;
 use twilight_model::id::Id as TId;
 
 use crate::compare::{id, json, same_as};
-
-/// `d` read as Discord's model of event `name`.
-fn model(name: &str, d: &Value) -> Result<DispatchEvent, serde_json::Error> {
-    let text = d.to_string();
-    let mut de = serde_json::Deserializer::from_str(&text);
-    DispatchEventWithTypeDeserializer::new(name).deserialize(&mut de)
-}
-
-#[test]
-fn every_payload_the_fake_sends_deserializes_with_twilight_model() {
-    let mut churn = crate::churn(13);
-    let mut payloads: Vec<(&'static str, Value)> = crate::start(&churn);
-    payloads.extend(crate::stream(&mut churn).into_iter().map(|e| (e.name, e.d)));
-    let mut read = BTreeMap::<&str, usize>::new();
-    let mut failures = BTreeMap::<&str, String>::new();
-    for (at, (name, d)) in payloads.iter().enumerate() {
-        match model(name, d) {
-            Ok(_) => *read.entry(name).or_default() += 1,
-            Err(e) => {
-                failures
-                    .entry(name)
-                    .or_insert_with(|| format!("#{at} {name}: {e}\n    {d}"));
-            }
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "payloads twilight-model refuses (the first of each event):\n{}",
-        failures.into_values().collect::<Vec<_>>().join("\n")
-    );
-    assert!(read.len() >= 30, "every kind of event: {read:?}");
-}
+use crate::divergence::{Carried, RESET};
+use crate::models::model;
 
 /// Fields of a JSON object, a missing one as `null` (twilight leaves out what is `None`).
 fn fields(v: &Value, keys: &[&str]) -> Value {
@@ -181,70 +149,6 @@ fn twilight_agrees(seed: u64) {
     }
     for g in churn.state().guild_ids() {
         agree_on_guild(ours, &theirs, churn.state(), g, &carried);
-    }
-}
-
-/// The member fields twilight resets when a GUILD_MEMBER_UPDATE leaves them out.
-const RESET: &[&str] = &["nick", "pending", "communication_disabled_until"];
-
-/// What twilight cannot know right, from the stream: for each member (guild, user), which
-/// of [`RESET`] its last member payload carried; and the presences it keeps of members who
-/// left (until the user's next PRESENCE_UPDATE or the guild's next outage).
-struct Carried(
-    BTreeMap<(u64, u64), BTreeSet<&'static str>>,
-    BTreeSet<(u64, u64)>,
-);
-
-impl Carried {
-    fn new() -> Self {
-        Carried(BTreeMap::new(), BTreeSet::new())
-    }
-
-    fn note(&mut self, name: &str, d: &Value) {
-        match name {
-            "GUILD_MEMBER_REMOVE" => {
-                self.1.insert((id(&d["guild_id"]), id(&d["user"]["id"])));
-            }
-            "PRESENCE_UPDATE" => {
-                self.1.remove(&(id(&d["guild_id"]), id(&d["user"]["id"])));
-            }
-            "GUILD_DELETE" => self.1.retain(|(g, _)| d["id"] != json!(g.to_string())),
-            _ => {}
-        }
-        let mut member = |guild: &Value, m: &Value| {
-            let keys = RESET
-                .iter()
-                .copied()
-                .filter(|k| m.get(*k).is_some())
-                .collect();
-            self.0.insert((id(guild), id(&m["user"]["id"])), keys);
-        };
-        match name {
-            "GUILD_CREATE" => {
-                for m in d["members"].as_array().into_iter().flatten() {
-                    member(&d["id"], m);
-                }
-            }
-            "GUILD_MEMBER_ADD" | "GUILD_MEMBER_UPDATE" => member(&d["guild_id"], d),
-            "VOICE_STATE_UPDATE" if d["member"].is_object() => member(&d["guild_id"], &d["member"]),
-            // the author's partial member replaces twilight's member, and twilight's
-            // partial member has no `pending`
-            "MESSAGE_CREATE" | "MESSAGE_UPDATE" if d["member"].is_object() => {
-                let mut m = d["member"].clone();
-                m["user"] = d["author"].clone();
-                m.as_object_mut().map(|o| o.remove("pending"));
-                member(&d["guild_id"], &m);
-            }
-            _ => {}
-        }
-    }
-
-    fn has(&self, guild: u64, user: u64, key: &str) -> bool {
-        self.0.get(&(guild, user)).is_some_and(|k| k.contains(key))
-    }
-
-    fn presence_left_behind(&self, guild: u64, user: u64) -> bool {
-        self.1.contains(&(guild, user))
     }
 }
 
