@@ -79,6 +79,14 @@ fn updates_and_deletes_give_back_the_object_as_it_was() {
 
     let old = apply(
         &mut c,
+        "THREAD_DELETE",
+        json!({"id": "101", "guild_id": "1", "parent_id": "100", "type": 11}),
+    )
+    .expect("deleted thread");
+    assert_eq!(old["name"], "a thread");
+
+    let old = apply(
+        &mut c,
         "CHANNEL_UPDATE",
         json!({"id": "100", "guild_id": "1", "type": 0, "name": "renamed"}),
     )
@@ -115,14 +123,6 @@ fn updates_and_deletes_give_back_the_object_as_it_was() {
     )
     .expect("deleted role");
     assert_eq!(old["name"], "admins");
-
-    let old = apply(
-        &mut c,
-        "THREAD_DELETE",
-        json!({"id": "101", "guild_id": "1", "parent_id": "100", "type": 11}),
-    )
-    .expect("deleted thread");
-    assert_eq!(old["name"], "a thread");
 }
 
 #[test]

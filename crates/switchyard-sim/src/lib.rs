@@ -36,7 +36,9 @@
 //!   "global":true}`), `GET /_sim/counters` ([`Counters`]), `GET /_sim/world`, `POST /_sim/reset`,
 //!   `POST /_sim/load` ([`LoadSpec`]) and `POST /_sim/load/stop`, `POST /_sim/scenario`
 //!   ([`Scenario`] as JSON, or TOML with `Content-Type: application/toml`, run in the
-//!   background).
+//!   background), `POST /_sim/churn` ([`ChurnSpec`], e.g. `{"seed":7,"steps":5000,
+//!   "settle":true}`, answered with a [`ChurnReport`]) and `GET /_sim/state` (the churn's
+//!   live state).
 //!
 //! The same operations are methods of [`SimHandle`] for in-process tests. [`SimConfig::fast`]
 //! shortens every timing to milliseconds for tests. Not served: ETF encoding
@@ -56,6 +58,30 @@
 //! assert_eq!(requests.len(), 1);
 //! assert_eq!(requests[0].d["nonce"], "n1");
 //! # Some(()) }
+//! ```
+//!
+//! # The churn: a seeded stream of every kind of change
+//!
+//! [`Churn`] drives a long, seeded, random scenario over the world's guilds (members joining,
+//! leaving and updated; roles, channels, overwrites and threads; messages sent, edited and
+//! deleted; presences, voice states, emojis, stickers, stage instances, scheduled events;
+//! outages), applying each change to a Discord-shaped [`LiveState`] and yielding the
+//! dispatches Discord sends for it ([`ChurnEvent`], with what it changed as it was before).
+//! It runs in-process (a cache fed its stream must end up equal to its state), or through a
+//! running fake with [`SimHandle::churn`] / `POST /_sim/churn`, which dispatches each event
+//! to the connected sessions; from the first churn on, every GUILD_CREATE the fake sends
+//! shows the live state. REST and op 8 member requests still answer from the generated
+//! world.
+//!
+//! ```
+//! use switchyard_sim::{Churn, User, World, WorldConfig};
+//! let world = World::generate(&WorldConfig::default());
+//! let bot = User { id: 42, username: "bot".into(), global_name: None, avatar: None, bot: true };
+//! let mut churn = Churn::new(&world, bot.clone(), 7);
+//! let events = churn.run(1_000);
+//! let guild = world.guilds[0].id;
+//! let create = churn.state().guild_create(guild, &bot, 250, true).expect("a guild");
+//! assert!(!events.is_empty() && create["members"].is_array());
 //! ```
 //!
 //! # Leniencies Discord has too
@@ -89,11 +115,14 @@
 //!   Discord-shaped errors and rate-limit responses.
 //! - `sim_api`: the test-control operations ([`Inject`], [`Fault`]) and `sim_routes`, their
 //!   HTTP routes under `/_sim/`; `counters`: what tests compare ([`Counters`]).
+//! - `churn`: the seeded stream of changes and the live state it keeps, one file per kind
+//!   of change; `sim_churn`: running it against the fake's sessions.
 //! - `load` and `mix`: load mode ([`LoadSpec`], [`Load`]) from a fixed mix of pre-rendered
 //!   payloads ([`build_mix`]); `scenario`: scripted timelines from TOML/JSON files
 //!   ([`Scenario`]).
 //! - `server`: the one port serving all of it, [`Sim`] and [`SimHandle`].
 
+mod churn;
 mod config;
 mod counters;
 mod error;
@@ -105,11 +134,13 @@ mod rest;
 mod scenario;
 mod server;
 mod sim_api;
+mod sim_churn;
 mod sim_routes;
 mod state;
 mod world;
 mod worldgen;
 
+pub use churn::{Churn, ChurnEvent, LiveState, RECENT_MESSAGES};
 pub use config::{Limit, RateLimits, SimConfig, Timings, WorldConfig};
 pub use counters::{Counters, SessionCounters, ShardCounters, TransportCounts};
 pub use error::SimError;
@@ -125,6 +156,7 @@ pub use mix::{Prerendered, WEIGHTS as MIX_WEIGHTS, build as build_mix};
 pub use scenario::{Scenario, ScenarioStep};
 pub use server::{Sim, SimHandle};
 pub use sim_api::{Fault, Inject, RateLimitScope};
+pub use sim_churn::{ChurnReport, ChurnSpec};
 pub use state::Load;
 pub use state::rest::{RestCall, RestCounts};
 pub use state::session::RecordedCommand;

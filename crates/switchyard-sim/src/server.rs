@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::churn::LiveState;
 use crate::config::SimConfig;
 use crate::counters::Counters;
 use crate::error::SimError;
@@ -28,6 +29,7 @@ use crate::rest::error::ApiError;
 use crate::rest::{self, ApiRequest};
 use crate::scenario::Scenario;
 use crate::sim_api::{self, Fault, Inject};
+use crate::sim_churn::{ChurnReport, ChurnSpec};
 use crate::state::Load;
 use crate::state::Shared;
 use crate::world::World;
@@ -150,6 +152,20 @@ impl SimHandle {
             .get(&channel)
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Runs a churn (see [`ChurnSpec`]): applies its changes to the fake's live state and
+    /// dispatches each to the connected sessions by the usual rules (the guild's shard, the
+    /// session's intents). From the first churn on, every GUILD_CREATE (a new session's, or
+    /// the end of an outage) shows the live state. REST still answers from the generated
+    /// world.
+    pub fn churn(&self, spec: &ChurnSpec) -> Result<ChurnReport, SimError> {
+        crate::sim_churn::churn(&self.shared, spec)
+    }
+
+    /// `f` on the live state the churn keeps, or `None` before any churn.
+    pub fn churn_state<T>(&self, f: impl FnOnce(&LiveState) -> T) -> Option<T> {
+        crate::sim_churn::with_state(&self.shared, f)
     }
 
     /// Starts a load generator (see [`LoadSpec`]); stop it with [`Load::stop`].

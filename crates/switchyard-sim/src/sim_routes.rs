@@ -1,5 +1,5 @@
 //! The HTTP routes of the test-control API under `/_sim/`, one function each: events,
-//! faults, counters, reset, the world, load and scenarios. Errors are 400 with
+//! faults, counters, reset, the world, load, scenarios and the churn. Errors are 400 with
 //! `{"error": "..."}`; an unknown route is Discord's 404.
 
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use crate::load::LoadSpec;
 use crate::rest::error::{ApiError, json_response};
 use crate::scenario::{Scenario, ScenarioFormat};
 use crate::sim_api::{Fault, Inject, fault, inject};
+use crate::sim_churn::{ChurnSpec, churn};
 use crate::state::Shared;
 
 /// Serves one request under `/_sim/`; `op` is the path after it.
@@ -33,6 +34,8 @@ pub async fn serve(
         ("POST", "load") => post_load(shared, body).await,
         ("POST", "scenario") => post_scenario(shared, headers, body),
         ("POST", "load/stop") => post_load_stop(shared).await,
+        ("POST", "churn") => post_churn(shared, body),
+        ("GET", "state") => get_state(shared),
         _ => ApiError::NotFound.into_response(),
     }
 }
@@ -82,6 +85,26 @@ fn get_world(shared: &Shared) -> Response {
             "members": g.members.iter().map(|m| m.user.id.to_string()).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     }))
+}
+
+/// `POST /_sim/churn`: a [`ChurnSpec`], run to its end; answers its
+/// [`ChurnReport`](crate::ChurnReport).
+fn post_churn(shared: &Shared, body: &[u8]) -> Response {
+    match serde_json::from_slice::<ChurnSpec>(body) {
+        Ok(spec) => churn(shared, &spec)
+            .map_or_else(bad, |r| ok(&serde_json::to_value(r).unwrap_or(Value::Null))),
+        Err(e) => bad(e),
+    }
+}
+
+/// `GET /_sim/state`: the churn's live state (every guild as its GUILD_CREATE, with every
+/// member and presence, and an outage's state kept; the channels' last messages); 400
+/// before any churn.
+fn get_state(shared: &Shared) -> Response {
+    match crate::sim_churn::state(shared) {
+        Some(state) => ok(&state),
+        None => bad("no churn yet: POST /_sim/churn first"),
+    }
 }
 
 /// `POST /_sim/load`: a [`LoadSpec`] (an empty body is the default one); replaces a load

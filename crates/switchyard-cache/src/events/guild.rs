@@ -75,6 +75,19 @@ pub(super) fn create(
     } else {
         Vec::new()
     };
+    // A guild available again keeps its channels' messages: GUILD_CREATE carries none, and
+    // nothing happened to them during the outage that an event will not tell. The messages
+    // of channels the new GUILD_CREATE no longer lists go with them.
+    let kept: Vec<_> = cache
+        .guilds
+        .get(&id)
+        .map(|g| {
+            g.channels
+                .iter()
+                .filter_map(|c| cache.messages.remove(c).map(|m| (*c, m)))
+                .collect()
+        })
+        .unwrap_or_default();
     remove_guild(cache, id);
     d.insert("id".into(), Value::String(id.to_string()));
     let mut guild = Guild {
@@ -111,8 +124,12 @@ pub(super) fn create(
         guild.stickers = lists.get("stickers").and_then(to_raw);
     }
     if cache.config.presences {
+        // GUILD_CREATE's presences lack the guild_id PRESENCE_UPDATE carries: added, so
+        // that a presence reads the same whichever event it came from
         for p in list(&lists, "presences") {
-            if let (Some(user), Some(raw)) = (p.pointer("/user/id").and_then(id_of), to_raw(p)) {
+            if let (Some(user), Some(raw)) =
+                (p.pointer("/user/id").and_then(id_of), with_guild(p, id))
+            {
                 guild.presences.insert(user, raw);
             }
         }
@@ -143,6 +160,11 @@ pub(super) fn create(
             if let (Some(oid), Some(raw)) = (v.get("id").and_then(id_of), with_guild(v, id)) {
                 into.insert(oid, raw);
             }
+        }
+    }
+    for (channel, messages) in kept {
+        if guild.channels.contains(&channel) {
+            cache.messages.insert(channel, messages);
         }
     }
     cache.guilds.insert(id, guild);
@@ -182,7 +204,12 @@ pub(super) fn stickers(
     Ok(guild.stickers.replace(d.stickers))
 }
 
-/// GUILD_UPDATE: the guild's own fields (and its roles, which it carries too).
+/// The fields only GUILD_CREATE carries ("Guild Create Extra Fields" besides the lists):
+/// a GUILD_UPDATE, a plain guild object, leaves them as they were.
+const CREATE_ONLY: &[&str] = &["joined_at", "large", "unavailable", "member_count", "lazy"];
+
+/// GUILD_UPDATE: the guild's own fields (and its roles, which it carries too); the fields
+/// only GUILD_CREATE carries keep their cached values.
 pub(super) fn update(
     cache: &mut ShardCache,
     mut d: JsonMap<String, Value>,
@@ -195,6 +222,15 @@ pub(super) fn update(
     d.insert("id".into(), Value::String(id.to_string()));
     let guild = cache.guilds.entry(id).or_default();
     let old = if cache.config.guilds {
+        let cached: Option<JsonMap<String, Value>> = guild
+            .raw
+            .as_deref()
+            .and_then(|raw| serde_json::from_str(raw.get()).ok());
+        for key in CREATE_ONLY {
+            if let Some(v) = cached.as_ref().and_then(|c| c.get(*key)) {
+                d.entry(*key).or_insert_with(|| v.clone());
+            }
+        }
         std::mem::replace(&mut guild.raw, to_raw(&d))
     } else {
         None
@@ -226,6 +262,28 @@ pub(super) fn delete(
         return Ok(guild.raw.clone());
     }
     Ok(remove_guild(cache, d.id).and_then(|g| g.raw))
+}
+
+/// Counts `delta` more members in the guild's `member_count`, a field only GUILD_CREATE
+/// sends, which GUILD_MEMBER_ADD and GUILD_MEMBER_REMOVE change (as twilight-cache-inmemory
+/// and discord.py count them). Read and rewritten only on those two events.
+pub(super) fn count_members(cache: &mut ShardCache, id: Id, delta: i64) {
+    let Some(raw) = cache.guilds.get_mut(&id).and_then(|g| g.raw.as_mut()) else {
+        return;
+    };
+    let Ok(mut fields) = serde_json::from_str::<JsonMap<String, Value>>(raw.get()) else {
+        return;
+    };
+    let Some(n) = fields.get("member_count").and_then(Value::as_u64) else {
+        return;
+    };
+    fields.insert(
+        "member_count".into(),
+        Value::from(n.saturating_add_signed(delta)),
+    );
+    if let Some(new) = to_raw(&fields) {
+        *raw = new;
+    }
 }
 
 /// Removes a guild with its channels, their messages, and its members' claims on users.

@@ -8,8 +8,9 @@ use crate::id::Id;
 use crate::member::{MemberIn, MemberUpdate, User};
 use crate::shard::{Guild, ShardCache, SharedUser, to_raw};
 
-/// Caches `m` as a member of `guild`, its user once for every guild.
-pub(super) fn insert(cache: &mut ShardCache, guild: Id, m: MemberIn) {
+/// Caches `m` as a member of `guild`, its user once for every guild; true when it was not
+/// a cached member yet.
+pub(super) fn insert(cache: &mut ShardCache, guild: Id, m: MemberIn) -> bool {
     let user = m.user.id;
     let members = &mut cache.guilds.entry(guild).or_default().members;
     let new = members.insert(user, m.member).is_none();
@@ -33,6 +34,7 @@ pub(super) fn insert(cache: &mut ShardCache, guild: Id, m: MemberIn) {
         }
     };
     index_names(cache, guild, user, renamed);
+    new
 }
 
 /// Adds a member's names to its guild's search index (when the guild has one) and, when its
@@ -70,12 +72,15 @@ pub(super) struct MemberAdd {
     member: MemberIn,
 }
 
-/// GUILD_MEMBER_ADD.
+/// GUILD_MEMBER_ADD: one more member in the guild's `member_count`, unless the member was
+/// known already ("this event may also be sent for users who are already members").
 pub(super) fn add(
     cache: &mut ShardCache,
     d: MemberAdd,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
-    insert(cache, d.guild_id, d.member);
+    if insert(cache, d.guild_id, d.member) {
+        super::guild::count_members(cache, d.guild_id, 1);
+    }
     Ok(None)
 }
 
@@ -107,16 +112,21 @@ pub(super) struct MemberRemove {
     user: User,
 }
 
-/// GUILD_MEMBER_REMOVE: `old` is the member as it was.
+/// GUILD_MEMBER_REMOVE: `old` is the member as it was; one fewer in the guild's
+/// `member_count`, cached member or not. Its presence in the guild goes too: a presence is
+/// "a user's current state on a guild", and Discord sends no offline PRESENCE_UPDATE for a
+/// user who left (discord.py drops the presence with the member).
 pub(super) fn remove(
     cache: &mut ShardCache,
     d: MemberRemove,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
     let user = d.user.id;
+    super::guild::count_members(cache, d.guild_id, -1);
     let Some(member) = cache.guilds.get_mut(&d.guild_id).and_then(|g| {
         if let Some(index) = &mut g.names {
             index.removed();
         }
+        g.presences.remove(&user);
         g.members.remove(&user)
     }) else {
         return Ok(None);

@@ -46,7 +46,9 @@ struct VoiceIds {
 }
 
 /// VOICE_STATE_UPDATE: `old` is the state it replaces; a user who left voice (no channel)
-/// has no state any more. Voice outside guilds is not kept.
+/// has no state any more. Voice outside guilds is not kept. The `member` the event carries
+/// is not kept with the state (the member is cached once, and would go stale here), so a
+/// state reads the same as one from GUILD_CREATE.
 pub(super) fn voice_state(
     cache: &mut ShardCache,
     event: &str,
@@ -60,6 +62,13 @@ pub(super) fn voice_state(
     if ids.channel_id.is_none() {
         return Ok(states.remove(&ids.user_id));
     }
-    let raw = super::raw(event, data)?;
+    let mut state: serde_json::Map<String, serde_json::Value> = super::read(event, data)?;
+    let raw = match state
+        .remove("member")
+        .and_then(|_| crate::shard::to_raw(&state))
+    {
+        Some(without_member) => without_member,
+        None => super::raw(event, data)?,
+    };
     Ok(states.insert(ids.user_id, raw))
 }

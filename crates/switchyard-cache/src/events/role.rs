@@ -38,13 +38,25 @@ pub(super) struct RoleDelete {
     role_id: Id,
 }
 
-/// GUILD_ROLE_DELETE: `old` is the role as it was.
+/// GUILD_ROLE_DELETE: `old` is the role as it was. The role also leaves every member's role
+/// list: Discord sends no GUILD_MEMBER_UPDATE for them, and a member read back (as REST
+/// would answer it) has no deleted role. One pass over the guild's members, on a rare event.
 pub(super) fn delete(
     cache: &mut ShardCache,
     d: RoleDelete,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
-    Ok(cache
-        .guilds
-        .get_mut(&d.guild_id)
-        .and_then(|g| g.roles.remove(&d.role_id)))
+    let Some(guild) = cache.guilds.get_mut(&d.guild_id) else {
+        return Ok(None);
+    };
+    for member in guild.members.values_mut() {
+        if member.roles.contains(&d.role_id) {
+            member.roles = member
+                .roles
+                .iter()
+                .copied()
+                .filter(|r| *r != d.role_id)
+                .collect();
+        }
+    }
+    Ok(guild.roles.remove(&d.role_id))
 }

@@ -55,3 +55,32 @@ pub(crate) fn dispatch(shared: &Shared, event: &Event) -> usize {
     }
     delivered
 }
+
+/// Delivers an event whose payload depends on the session (e.g. a GUILD_CREATE, which
+/// carries the bot's own member) to every session that should see it, by the same rules as
+/// [`dispatch`]: `render` gives a session's payload, or `None` to skip it. Returns how many
+/// sessions got it.
+pub(crate) fn dispatch_rendered(
+    shared: &Shared,
+    name: &str,
+    guild_id: u64,
+    render: impl Fn(&crate::state::session::Session) -> Option<String>,
+) -> usize {
+    let needed = intents::required(name, true);
+    let name: Arc<str> = Arc::from(name);
+    let mut delivered = 0;
+    for s in shared.live_sessions() {
+        if Guild::shard(guild_id, s.shard[1]) != s.shard[0]
+            || needed.is_some_and(|bit| s.intents & bit == 0)
+        {
+            continue;
+        }
+        let Some(d) = render(&s) else {
+            continue;
+        };
+        if s.push_shared(&name, &Arc::from(d), true).is_some() {
+            delivered += 1;
+        }
+    }
+    delivered
+}

@@ -112,6 +112,9 @@ pub fn identify(shared: &Shared, link: ConnLink, ident: &Identify) -> IdentifyOu
         inner.conn = Some(link);
         inner.presence = ident.presence.clone().unwrap_or(Value::Null);
     }
+    // Held until the GUILD_CREATEs are queued: a churn's event is then either shown in them
+    // or dispatched to this session after them.
+    let churn = lock(&shared.churn);
     lock(&shared.sessions).insert(session.id.clone(), session.clone());
     let guilds = shared.shard_guilds(shard);
     let mut ready = json!({
@@ -137,12 +140,19 @@ pub fn identify(shared: &Shared, link: ConnLink, ident: &Identify) -> IdentifyOu
     }
     session.push("READY", &ready.to_string());
     let threshold = ident.large_threshold.unwrap_or(50).clamp(50, 250) as usize;
+    let presences = wanted & intents::GUILD_PRESENCES != 0;
     for g in guilds {
-        session.push(
-            "GUILD_CREATE",
-            &g.create_json(&bot.identity, threshold).to_string(),
-        );
+        let d = match churn.as_ref() {
+            Some(churn) => churn
+                .state()
+                .guild_create(g.id, &bot.user(), threshold, presences),
+            None => Some(g.create_json(&bot.identity, threshold)),
+        };
+        if let Some(d) = d {
+            session.push("GUILD_CREATE", &d.to_string());
+        }
     }
+    drop(churn);
     tracing::debug!(session = %session.id, shard = ?shard, "identified");
     IdentifyOutcome::Ready(session)
 }

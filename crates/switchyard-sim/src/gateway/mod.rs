@@ -9,7 +9,7 @@ mod identify;
 pub(crate) mod intents;
 mod ops;
 
-pub(crate) use fanout::dispatch;
+pub(crate) use fanout::{dispatch, dispatch_rendered};
 
 use std::sync::Arc;
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::churn::Churn;
 use crate::config::SimConfig;
 use crate::ids::{BotIdentity, SnowflakeGen, strip_token_prefix};
 use crate::world::{Guild, User, World};
@@ -157,6 +158,11 @@ pub struct Shared {
     pub ws_url: String,
     /// The generated world.
     pub world: World,
+    /// The churn, once started: the world's guilds as they are now, which every later
+    /// GUILD_CREATE shows. Held while a churn's events are dispatched and while an
+    /// IDENTIFY queues its GUILD_CREATEs, so that a session gets each guild's GUILD_CREATE
+    /// and then exactly the events after it.
+    pub churn: Mutex<Option<Churn>>,
     /// Fresh snowflakes.
     pub ids: SnowflakeGen,
     /// Bots by token.
@@ -207,6 +213,7 @@ impl Shared {
             http_url,
             ws_url,
             world,
+            churn: Mutex::new(None),
             ids: SnowflakeGen::default(),
             bots: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
@@ -268,8 +275,10 @@ impl Shared {
         self.world.shard_guilds(shard[0], shard[1]).collect()
     }
 
-    /// Forgets sessions, bots, REST objects and counters (the world stays).
+    /// Forgets sessions, bots, REST objects, counters and the churn (the generated world
+    /// stays, as it was before any churn).
     pub fn reset(&self) {
+        *lock(&self.churn) = None;
         let sessions: Vec<_> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
         for s in sessions {
             s.command(session::ConnCommand::Close(1000));
