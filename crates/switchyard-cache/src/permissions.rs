@@ -20,9 +20,9 @@ const ATTACH_FILES: u64 = 1 << 15;
 pub const READ_MESSAGE_HISTORY: u64 = 1 << 16;
 const MENTION_EVERYONE: u64 = 1 << 17;
 
-/// Every permission Discord documents (bits 0 to 46, 49 and 50): what the owner and
-/// administrators have.
-pub const ALL: u64 = ((1 << 47) - 1) | (1 << 49) | (1 << 50);
+/// Every permission Discord documents (bits 0 to 46, and 49 `SEND_POLLS` to 52
+/// `BYPASS_SLOWMODE`): what the owner and administrators have.
+pub const ALL: u64 = ((1 << 47) - 1) | (0b1111 << 49);
 
 /// Why permissions could not be computed from what the cache holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -3,11 +3,13 @@
 //! the fake's own state says, and every `old` is the object as the state held it before the
 //! event (`state`); every payload of the stream is one Discord's models (twilight-model)
 //! read (`models`), and twilight-cache-inmemory fed the same stream agrees with the cache on
-//! every field both keep (`twilight`, with `divergence`: where twilight departs from Discord).
+//! every field both keep (`twilight`, with `divergence`: where twilight departs from Discord),
+//! and twilight-util computes the same permissions (`permissions`).
 
 mod compare;
 mod divergence;
 mod models;
+mod permissions;
 mod state;
 mod twilight;
 
