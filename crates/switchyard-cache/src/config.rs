@@ -1,6 +1,12 @@
 //! What the cache keeps: [`CacheConfig`], the `[gateway.cache]` table.
 
-use serde::Deserialize;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// How often a shard's cache is saved beside its session unless configured (docs/cache.md,
+/// "Surviving a restart", weighs it).
+pub const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What the cache keeps. Off unless `enabled`; then every resource below is kept unless
 /// turned off, and the last `messages` messages of each channel (0 keeps none).
@@ -27,6 +33,22 @@ pub struct CacheConfig {
     pub voice_states: bool,
     /// Messages kept per channel, newest last (0: none).
     pub messages: usize,
+    /// How often each shard's cache is saved beside its session
+    /// (`snapshot_interval_ms`, at least 1), so that a shard restarted after a crash resumes
+    /// its session with the cache it had; the events since the snapshot are replayed by
+    /// Discord on RESUME.
+    #[serde(rename = "snapshot_interval_ms", deserialize_with = "millis")]
+    pub snapshot_interval: Duration,
+}
+
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let ms = u64::deserialize(d)?;
+    if ms == 0 {
+        return Err(serde::de::Error::custom(
+            "must be at least 1 (milliseconds)",
+        ));
+    }
+    Ok(Duration::from_millis(ms))
 }
 
 impl Default for CacheConfig {
@@ -42,6 +64,7 @@ impl Default for CacheConfig {
             presences: true,
             voice_states: true,
             messages: 50,
+            snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL,
         }
     }
 }
