@@ -6,11 +6,22 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::id::Id;
-use crate::rebuild::Synthesized;
 use crate::shard::to_raw;
+
+/// An event the cache made up to tell a change it found, not one Discord sent.
+#[derive(Debug)]
+pub struct Synthesized {
+    /// The event name, one of Discord's.
+    pub event: &'static str,
+    /// Its payload, in Discord's shape for that event.
+    pub data: Box<RawValue>,
+    /// The object as the cache held it before, when it did.
+    pub old: Option<Box<RawValue>>,
+}
 
 /// Fields of a GUILD_CREATE that are not the guild object's (a GUILD_UPDATE lacks them), and
 /// its lists: neither makes a GUILD_UPDATE.

@@ -16,8 +16,13 @@ pub enum CacheError {
     #[error("the cache snapshot cannot be read: {0}")]
     Snapshot(#[source] serde_json::Error),
     /// A snapshot written by a newer Switchyard.
-    #[error("the cache snapshot is of version {0}, newer than this Switchyard reads ({max})", max = crate::snapshot::SNAPSHOT_VERSION)]
-    SnapshotVersion(u32),
+    #[error("the cache snapshot is of version {found}, newer than this Switchyard reads ({max})")]
+    SnapshotVersion {
+        /// The snapshot's version.
+        found: u32,
+        /// The newest this build reads.
+        max: u32,
+    },
 }
 
 impl CacheError {

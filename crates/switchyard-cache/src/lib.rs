@@ -37,8 +37,9 @@ mod shard;
 mod snapshot;
 
 pub use config::{CacheConfig, DEFAULT_SNAPSHOT_INTERVAL};
+pub use diff::Synthesized;
 pub use error::CacheError;
 pub use id::Id;
-pub use rebuild::{Rebuild, RebuildReport, Synthesized};
+pub use rebuild::{Rebuild, RebuildReport};
 pub use shard::{CacheCounts, ShardCache};
 pub use snapshot::{Position, Restored, SNAPSHOT_VERSION};

@@ -13,21 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::diff;
+use crate::diff::{self, Synthesized};
 use crate::error::CacheError;
 use crate::id::Id;
 use crate::shard::ShardCache;
-
-/// An event the cache made up to tell a change it found, not one Discord sent.
-#[derive(Debug)]
-pub struct Synthesized {
-    /// The event name, one of Discord's.
-    pub event: &'static str,
-    /// Its payload, in Discord's shape for that event.
-    pub data: Box<RawValue>,
-    /// The object as the cache held it before, when it did.
-    pub old: Option<Box<RawValue>>,
-}
 
 /// What a rebuild found, so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -111,7 +111,10 @@ impl ShardCache {
     pub fn restore(config: CacheConfig, bytes: &[u8]) -> Result<Restored, CacheError> {
         let snap: SnapshotIn<'_> = serde_json::from_slice(bytes).map_err(CacheError::Snapshot)?;
         if snap.v > SNAPSHOT_VERSION {
-            return Err(CacheError::SnapshotVersion(snap.v));
+            return Err(CacheError::SnapshotVersion {
+                found: snap.v,
+                max: SNAPSHOT_VERSION,
+            });
         }
         let mut cache = ShardCache::new(config);
         if let Some(user) = snap.user {
