@@ -4,10 +4,12 @@
 //!
 //! The store is a small trait ([`SessionStore`]) with two implementations: one JSON file per
 //! shard ([`file`]), and the broker crate's key-value store (file, Redis, NATS KV) under
-//! `sessions.{key}` ([`kv`]).
+//! `sessions.{key}` ([`kv`]). Beside each session it keeps the snapshot of the shard's cache
+//! ([`snapshot`]).
 
 mod file;
 mod kv;
+pub(crate) mod snapshot;
 mod store;
 
 pub use file::FileSessionStore;
@@ -25,13 +27,15 @@ use crate::status::ShardStatus;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Saves each shard's handed-over session whenever it changed, every `interval`, until
-/// `stop` fires; then saves once more.
+/// `stop` fires; then saves once more. Each pass saves the cache snapshots that are due
+/// first (`snapshots`, see [`snapshot`]).
 pub(crate) async fn run_saver(
     store: Arc<dyn SessionStore>,
     broker: Arc<dyn Broker>,
     bot: String,
     shards: crate::status::ShardList,
     interval: Duration,
+    mut snapshots: snapshot::Snapshots,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut saved: std::collections::HashMap<u32, Option<SavedSession>> = Default::default();
@@ -45,6 +49,7 @@ pub(crate) async fn run_saver(
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
+        snapshots.save_due(&*store, &bot, &now, stopping).await;
         let mut last: Vec<Option<SavedSession>> = now
             .iter()
             .map(|s| saved.get(&s.id).cloned().flatten())
