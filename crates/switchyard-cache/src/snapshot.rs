@@ -81,9 +81,22 @@ impl ShardCache {
         position: &Position,
         rebuild: Option<&Rebuild>,
     ) -> Result<Vec<u8>, CacheError> {
+        let mut bytes = Vec::new();
+        self.snapshot_into(position, rebuild, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// [`ShardCache::snapshot`] appended to `out` (reserve what the last one took, and it is
+    /// written without growing the buffer on the way).
+    pub fn snapshot_into(
+        &self,
+        position: &Position,
+        rebuild: Option<&Rebuild>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CacheError> {
         let mut guilds: Vec<Id> = self.guild_ids().collect();
         guilds.sort_unstable();
-        let out = SnapshotOut {
+        let snapshot = SnapshotOut {
             v: SNAPSHOT_VERSION,
             session: position.session.as_deref(),
             seq: position.seq,
@@ -101,9 +114,7 @@ impl ShardCache {
             messages: MessagesOut { cache: self },
             rebuild,
         };
-        let mut bytes = Vec::new();
-        serde_json::to_writer(&mut bytes, &out).map_err(CacheError::Snapshot)?;
-        Ok(bytes)
+        serde_json::to_writer(out, &snapshot).map_err(CacheError::Snapshot)
     }
 
     /// A cache keeping what `config` says, filled from a snapshot. A snapshot that cannot be
@@ -233,25 +244,37 @@ impl<'a> GuildOut<'a> {
     }
 }
 
-/// A JSON object's fields, the values left raw.
-type Fields<'a> = BTreeMap<String, &'a RawValue>;
+/// A JSON object's fields, the values left raw (keys borrowed: Discord's have no escapes).
+type Fields<'a> = BTreeMap<&'a str, &'a RawValue>;
 
 fn fields(raw: &RawValue) -> Option<Fields<'_>> {
     serde_json::from_str(raw.get()).ok()
 }
 
-/// `raw` without its `guild_id` (which GUILD_CREATE's channels and voice states lack, and the
-/// cache adds back when it reads them).
-struct WithoutGuildId<'a>(&'a RawValue);
+/// An object as GUILD_CREATE carries it in its lists: without its `guild_id` (which the cache
+/// adds back when it reads them); as it is when it cannot be read as an object.
+enum Listed<'a> {
+    Fields(Fields<'a>),
+    Raw(&'a RawValue),
+}
 
-impl Serialize for WithoutGuildId<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match fields(self.0) {
+impl<'a> Listed<'a> {
+    fn new(raw: &'a RawValue) -> Self {
+        match fields(raw) {
             Some(mut f) => {
                 f.remove("guild_id");
-                f.serialize(s)
+                Listed::Fields(f)
             }
-            None => self.0.serialize(s),
+            None => Listed::Raw(raw),
+        }
+    }
+}
+
+impl Serialize for Listed<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Listed::Fields(f) => f.serialize(s),
+            Listed::Raw(raw) => raw.serialize(s),
         }
     }
 }
@@ -260,7 +283,10 @@ impl Serialize for GuildOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (cache, id) = (self.cache, self.id);
         let mut map = s.serialize_map(None)?;
-        match cache.guild(id).and_then(fields) {
+        let own = cache
+            .guild(id)
+            .and_then(|raw| serde_json::from_str::<BTreeMap<String, &RawValue>>(raw.get()).ok());
+        match own {
             Some(own) => {
                 for (key, value) in &own {
                     map.serialize_entry(key, value)?;
@@ -268,11 +294,24 @@ impl Serialize for GuildOut<'_> {
             }
             None => map.serialize_entry("id", &id)?,
         }
-        let (threads, channels): (Vec<&RawValue>, Vec<&RawValue>) = cache
-            .guild_channels(id)
-            .into_iter()
-            .partition(|c| is_thread(c));
-        let channels: Vec<WithoutGuildId<'_>> = channels.into_iter().map(WithoutGuildId).collect();
+        // Threads keep their guild_id, as in GUILD_CREATE; one reading of each channel.
+        let mut channels = Vec::new();
+        let mut threads = Vec::new();
+        for raw in cache.guild_channels(id) {
+            match fields(raw) {
+                Some(f)
+                    if f.get("type")
+                        .is_some_and(|t| THREAD_TYPES.contains(&t.get())) =>
+                {
+                    threads.push(raw);
+                }
+                Some(mut f) => {
+                    f.remove("guild_id");
+                    channels.push(Listed::Fields(f));
+                }
+                None => channels.push(Listed::Raw(raw)),
+            }
+        }
         map.serialize_entry("channels", &channels)?;
         map.serialize_entry("threads", &threads)?;
         map.serialize_entry("roles", &cache.guild_roles(id))?;
@@ -287,10 +326,10 @@ impl Serialize for GuildOut<'_> {
         }
         map.serialize_entry("members", &Members { cache, id })?;
         map.serialize_entry("presences", &cache.guild_presences(id))?;
-        let voice: Vec<WithoutGuildId<'_>> = cache
+        let voice: Vec<Listed<'_>> = cache
             .guild_voice_states(id)
             .into_iter()
-            .map(WithoutGuildId)
+            .map(Listed::new)
             .collect();
         map.serialize_entry("voice_states", &voice)?;
         for key in NOT_KEPT {
@@ -298,18 +337,6 @@ impl Serialize for GuildOut<'_> {
         }
         map.end()
     }
-}
-
-fn is_thread(channel: &RawValue) -> bool {
-    #[derive(Deserialize)]
-    struct Kind<'a> {
-        #[serde(rename = "type", borrow, default)]
-        kind: Option<&'a RawValue>,
-    }
-    serde_json::from_str::<Kind<'_>>(channel.get())
-        .ok()
-        .and_then(|k| k.kind)
-        .is_some_and(|k| THREAD_TYPES.contains(&k.get()))
 }
 
 struct Members<'a> {
