@@ -5,7 +5,8 @@
 //! saved session covers the last sequence the broker took (P). A restarted shard resumes from
 //! the older of the two: Discord replays from there, the cache skips what it read already and
 //! the runner does not publish again what was published. The saver takes a snapshot every
-//! `[gateway.cache] snapshot_interval_ms` when the cache read something since, and at once
+//! `[gateway.cache] snapshot_interval_ms` (or, for a shard whose snapshot holds its cache
+//! locked long, `SPACING` times that long) when the cache read something since, and at once
 //! when the cache is in a session the last snapshot is not of (before that session is saved,
 //! so that a saved session always has a snapshot of its own); stopping shards are snapshotted
 //! with their final session save.
@@ -105,11 +106,20 @@ pub(crate) fn start(saved: &SavedSession, restored: Option<&Restored>, cache_on:
     }
 }
 
+/// A shard's cache is locked at most this share of the time by its snapshots: one that
+/// held it for `h` is followed by the next no sooner than `h * SPACING`, whatever the
+/// configured interval (a shard of a million cached objects takes a few hundred ms).
+const SPACING: u32 = 50;
+
 /// Where a shard's last snapshot stood.
 #[derive(Debug, Clone)]
 struct Taken {
     position: Position,
     at: Instant,
+    /// How long it held the cache locked.
+    held: Duration,
+    /// How long it was.
+    len: usize,
 }
 
 /// The snapshots the saver took, per shard.
@@ -152,41 +162,49 @@ impl Snapshots {
             if now.session.is_none() {
                 continue;
             }
-            let due = match self.taken.get(&status.id) {
+            let last = self.taken.get(&status.id);
+            let due = match last {
                 None => true,
                 Some(last) if last.position.session != now.session => true,
-                Some(last) => last.position != now && (force || last.at.elapsed() >= self.interval),
+                Some(last) => {
+                    let wait = self.interval.max(last.held * SPACING);
+                    last.position != now && (force || last.at.elapsed() >= wait)
+                }
             };
             if !due {
                 continue;
             }
-            if let Some(position) = save(store, bot, status, cache).await {
-                let at = Instant::now();
-                self.taken.insert(status.id, Taken { position, at });
+            let reserve = last.map_or(0, |l| l.len + l.len / 8);
+            if let Some(taken) = save(store, bot, status, cache, reserve).await {
+                self.taken.insert(status.id, taken);
             }
         }
     }
 }
 
-/// Takes a snapshot of one shard's cache and saves it; the position it covers, once saved.
+/// Takes a snapshot of one shard's cache (into a buffer of `reserve` bytes) and saves it;
+/// where it stood, once saved.
 async fn save(
     store: &dyn SessionStore,
     bot: &str,
     status: &ShardStatus,
     cache: Arc<std::sync::Mutex<crate::cache_feed::CachedShard>>,
-) -> Option<Position> {
+    reserve: usize,
+) -> Option<Taken> {
     let shard = status.id;
     let started = Instant::now();
     let taken = tokio::task::spawn_blocking(move || {
+        let mut bytes = Vec::with_capacity(reserve);
         let cached = lock(&cache);
+        let locked = Instant::now();
         let position = Position {
             session: cached.session.as_deref().map(str::to_owned),
             seq: cached.seq,
         };
         let rebuild = cached.rebuild.as_ref().map(|r| &r.rebuild);
-        let bytes = cached.cache.snapshot(&position, rebuild);
-        let held = started.elapsed();
-        (position, bytes, held)
+        let written = cached.cache.snapshot_into(&position, rebuild, &mut bytes);
+        let held = locked.elapsed();
+        (position, written.map(|()| bytes), held)
     })
     .await;
     let failed = |e: &dyn std::fmt::Display| {
@@ -227,7 +245,12 @@ async fn save(
         ms = started.elapsed().as_millis() as u64,
         "cache snapshot saved"
     );
-    Some(position)
+    Some(Taken {
+        position,
+        at: Instant::now(),
+        held,
+        len,
+    })
 }
 
 #[cfg(test)]
