@@ -242,15 +242,9 @@ impl ShardSet {
             }
             statuses.push(shard.status);
         }
-        // The caches first, so that each session saved has a snapshot of its own.
+        // The caches are snapshotted first, and saved once the sessions cover them.
         let mut snapshots = Snapshots::new(self.ctx.config.cache.snapshot_interval);
-        let snap = snapshots.save_due(&*self.ctx.sessions, &self.ctx.config.bot, &statuses, true);
-        if tokio::time::timeout(grace, snap).await.is_err() {
-            tracing::warn!(
-                grace_ms = grace.as_millis() as u64,
-                "saving the stopped shards' cache snapshots timed out; their last periodic ones stay"
-            );
-        }
+        snapshots.take_due(&statuses, true).await;
         // save_changed flushes the broker first: the sequences saved were delivered.
         let mut saved = vec![None; statuses.len()];
         let save = save_changed(
@@ -273,6 +267,19 @@ impl ShardSet {
                 grace_ms = grace.as_millis() as u64,
                 "saving the stopped shards' sessions timed out; a RESUME elsewhere starts from the last periodic save and replays more"
             ),
+        }
+        let covering = |id: u32| {
+            let i = statuses.iter().position(|s| s.id == id)?;
+            let session = saved.get(i)?.as_ref()?;
+            Some((session.session_id.clone(), session.seq))
+        };
+        let bot = &self.ctx.config.bot;
+        let snap = snapshots.save_covered(&*self.ctx.sessions, bot, &statuses, covering);
+        if tokio::time::timeout(grace, snap).await.is_err() {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "saving the stopped shards' cache snapshots timed out; their last periodic ones stay"
+            );
         }
     }
 

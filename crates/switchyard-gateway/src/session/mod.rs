@@ -27,8 +27,9 @@ use crate::status::ShardStatus;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Saves each shard's handed-over session whenever it changed, every `interval`, until
-/// `stop` fires; then saves once more. Each pass saves the cache snapshots that are due
-/// first (`snapshots`, see [`snapshot`]).
+/// `stop` fires; then saves once more. Each pass takes the cache snapshots that are due
+/// before the sessions are saved, and saves those the saved sessions cover after (see
+/// [`snapshot`]).
 pub(crate) async fn run_saver(
     store: Arc<dyn SessionStore>,
     broker: Arc<dyn Broker>,
@@ -49,7 +50,7 @@ pub(crate) async fn run_saver(
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        snapshots.save_due(&*store, &bot, &now, stopping).await;
+        snapshots.take_due(&now, stopping).await;
         let mut last: Vec<Option<SavedSession>> = now
             .iter()
             .map(|s| saved.get(&s.id).cloned().flatten())
@@ -65,6 +66,11 @@ pub(crate) async fn run_saver(
             }
         }
         saved = now.iter().map(|s| s.id).zip(last).collect();
+        let covering = |id: u32| {
+            let session = saved.get(&id)?.as_ref()?;
+            Some((session.session_id.clone(), session.seq))
+        };
+        snapshots.save_covered(&*store, &bot, &now, covering).await;
         if stopping {
             return;
         }

@@ -2,14 +2,14 @@
 //! resumes with the cache it had (a resumed session gets no READY and no GUILD_CREATE).
 //!
 //! A snapshot covers a position: the cache's session and the last sequence it read (S); the
-//! saved session covers the last sequence the broker took (P). A restarted shard resumes from
-//! the older of the two: Discord replays from there, the cache skips what it read already and
-//! the runner does not publish again what was published. The saver takes a snapshot every
+//! saved session covers the last sequence the broker took (P). A snapshot is saved only once
+//! a saved session of its own covers it (S ≤ P, see [`Snapshots`]), and a restarted shard
+//! resumes from S: Discord replays from there, the cache reads what it missed, and the runner
+//! does not publish again what was published (up to P). The saver takes a snapshot every
 //! `[gateway.cache] snapshot_interval_ms` (or, for a shard whose snapshot holds its cache
 //! locked long, `SPACING` times that long) when the cache read something since, and at once
-//! when the cache is in a session the last snapshot is not of (before that session is saved,
-//! so that a saved session always has a snapshot of its own); stopping shards are snapshotted
-//! with their final session save.
+//! when the cache is in a session the last snapshot is not of; stopping shards are
+//! snapshotted with their final session save.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -122,11 +122,26 @@ struct Taken {
     len: usize,
 }
 
-/// The snapshots the saver took, per shard.
+/// A snapshot taken and not saved yet: it waits until the broker has confirmed its sequence.
+#[derive(Debug)]
+struct Pending {
+    position: Position,
+    bytes: Vec<u8>,
+    started: Instant,
+}
+
+/// The snapshots the saver took, per shard, and those waiting to be saved.
+///
+/// A snapshot is saved only once the session saved beside it covers its sequence (S ≤ P):
+/// the cache runs ahead of the broker, and a snapshot past the last event the broker took
+/// would leave the events between them to be published again after a crash without the
+/// `old` the cache already applied. Held back, every event after the snapshot is replayed
+/// into the cache, and those the broker took are not published again.
 #[derive(Debug)]
 pub(crate) struct Snapshots {
     interval: Duration,
     taken: HashMap<u32, Taken>,
+    pending: HashMap<u32, Pending>,
 }
 
 impl Snapshots {
@@ -134,19 +149,16 @@ impl Snapshots {
         Snapshots {
             interval,
             taken: HashMap::new(),
+            pending: HashMap::new(),
         }
     }
 
-    /// Saves a snapshot of each shard's cache that is due (all of them with `force`, when
-    /// they read anything), before the sessions of the same pass are saved.
-    pub(crate) async fn save_due(
-        &mut self,
-        store: &dyn SessionStore,
-        bot: &str,
-        shards: &[Arc<ShardStatus>],
-        force: bool,
-    ) {
+    /// Takes a snapshot of each shard's cache that is due (all of them with `force`, when
+    /// they read anything since), to be saved by [`Snapshots::save_covered`].
+    pub(crate) async fn take_due(&mut self, shards: &[Arc<ShardStatus>], force: bool) {
         self.taken
+            .retain(|id, _| shards.iter().any(|s| s.id == *id));
+        self.pending
             .retain(|id, _| shards.iter().any(|s| s.id == *id));
         for status in shards {
             let Some(cache) = status.cache().cloned() else {
@@ -175,23 +187,45 @@ impl Snapshots {
                 continue;
             }
             let reserve = last.map_or(0, |l| l.len + l.len / 8);
-            if let Some(taken) = save(store, bot, status, cache, reserve).await {
+            if let Some((taken, pending)) = take(status.id, cache, reserve).await {
                 self.taken.insert(status.id, taken);
+                self.pending.insert(status.id, pending);
+            }
+        }
+    }
+
+    /// Saves each waiting snapshot whose sequence the session saved for its shard covers:
+    /// `saved(shard)` is that session (id and sequence), if any.
+    pub(crate) async fn save_covered(
+        &mut self,
+        store: &dyn SessionStore,
+        bot: &str,
+        shards: &[Arc<ShardStatus>],
+        saved: impl Fn(u32) -> Option<(String, u64)>,
+    ) {
+        for status in shards {
+            let covered = self.pending.get(&status.id).is_some_and(|p| {
+                saved(status.id).is_some_and(|(session, seq)| {
+                    p.position.session.as_deref() == Some(session.as_str())
+                        && p.position.seq.unwrap_or(0) <= seq
+                })
+            });
+            if !covered {
+                continue;
+            }
+            if let Some(pending) = self.pending.remove(&status.id) {
+                save(store, bot, status, pending).await;
             }
         }
     }
 }
 
-/// Takes a snapshot of one shard's cache (into a buffer of `reserve` bytes) and saves it;
-/// where it stood, once saved.
-async fn save(
-    store: &dyn SessionStore,
-    bot: &str,
-    status: &ShardStatus,
+/// Takes a snapshot of one shard's cache, into a buffer of `reserve` bytes.
+async fn take(
+    shard: u32,
     cache: Arc<std::sync::Mutex<crate::cache_feed::CachedShard>>,
     reserve: usize,
-) -> Option<Taken> {
-    let shard = status.id;
+) -> Option<(Taken, Pending)> {
     let started = Instant::now();
     let taken = tokio::task::spawn_blocking(move || {
         let mut bytes = Vec::with_capacity(reserve);
@@ -207,32 +241,56 @@ async fn save(
         (position, written.map(|()| bytes), held)
     })
     .await;
-    let failed = |e: &dyn std::fmt::Display| {
-        metrics::counter!("switchyard_cache_snapshot_errors_total").increment(1);
-        tracing::warn!(shard, error = %e, "cannot save the cache snapshot; a restart resumes from the last one saved, or identifies afresh");
-    };
     let (position, bytes, held) = match taken {
         Ok((position, Ok(bytes), held)) => (position, bytes, held),
         Ok((_, Err(e), _)) => {
-            failed(&e);
+            failed(shard, &e);
             return None;
         }
         Err(e) => {
-            failed(&e);
+            failed(shard, &e);
             return None;
         }
     };
+    let label = shard.to_string();
+    metrics::gauge!("switchyard_cache_snapshot_lock_seconds", "shard" => label)
+        .set(held.as_secs_f64());
+    let taken = Taken {
+        position: position.clone(),
+        at: Instant::now(),
+        held,
+        len: bytes.len(),
+    };
+    let pending = Pending {
+        position,
+        bytes,
+        started,
+    };
+    Some((taken, pending))
+}
+
+fn failed(shard: u32, e: &dyn std::fmt::Display) {
+    metrics::counter!("switchyard_cache_snapshot_errors_total").increment(1);
+    tracing::warn!(shard, error = %e, "cannot save the cache snapshot; a restart resumes from the last one saved, or identifies afresh");
+}
+
+/// Saves a snapshot taken before.
+async fn save(store: &dyn SessionStore, bot: &str, status: &ShardStatus, pending: Pending) {
+    let shard = status.id;
+    let Pending {
+        position,
+        bytes,
+        started,
+    } = pending;
     let len = bytes.len();
     let key = session_key(bot, status.id, status.total);
     if let Err(e) = store.save_cache(&key, bytes).await {
-        failed(&e);
-        return None;
+        failed(shard, &e);
+        return;
     }
     let label = shard.to_string();
     metrics::counter!("switchyard_cache_snapshots_total", "shard" => label.clone()).increment(1);
     metrics::gauge!("switchyard_cache_snapshot_bytes", "shard" => label.clone()).set(len as f64);
-    metrics::gauge!("switchyard_cache_snapshot_lock_seconds", "shard" => label.clone())
-        .set(held.as_secs_f64());
     metrics::gauge!("switchyard_cache_snapshot_seconds", "shard" => label.clone())
         .set(started.elapsed().as_secs_f64());
     metrics::gauge!("switchyard_cache_snapshot_seq", "shard" => label)
@@ -241,16 +299,9 @@ async fn save(
         shard,
         bytes = len,
         seq = position.seq,
-        held_ms = held.as_millis() as u64,
         ms = started.elapsed().as_millis() as u64,
         "cache snapshot saved"
     );
-    Some(Taken {
-        position,
-        at: Instant::now(),
-        held,
-        len,
-    })
 }
 
 #[cfg(test)]

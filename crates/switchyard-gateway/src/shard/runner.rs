@@ -352,7 +352,7 @@ impl Runner {
             &mut self.scratch,
             self.cache.as_deref(),
         );
-        let (dispatch, mut publish, mut id) = match routed {
+        let (dispatch, mut publish, id) = match routed {
             Ok(Routed::Control(9)) => {
                 // twilight has read the frame already: it keeps the session only when the
                 // INVALID_SESSION says it is resumable.
@@ -421,10 +421,11 @@ impl Runner {
             self.last_seq = Some(seq);
         }
         if self.published_before(dispatch.seq) {
+            // Nothing for the publisher either: the sequence it hands over (and the session
+            // saved) must not fall back below what was saved before the restart.
             metrics::counter!("switchyard_gateway_replays_not_republished_total", "shard" => self.shard_label.clone()).increment(1);
-            publish = None;
-            id = None;
             self.scratch.extra.clear();
+            return;
         }
         // What the cache made up (a rebuild's events and report) goes first: once the
         // broker took the dispatch's sequence, it took them too.
