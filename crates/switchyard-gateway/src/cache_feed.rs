@@ -234,4 +234,40 @@ mod tests {
         assert_eq!(report["events"]["GUILD_UPDATE"], 1);
         assert!(c.rebuild.is_none());
     }
+
+    #[test]
+    fn a_guild_that_does_not_come_back_is_named_in_a_late_report_and_compared_later() {
+        let mut c = CachedShard::new(&CacheConfig::all());
+        feed(&mut c, "READY", &ready(&["2", "3"]), Some(1), "a").expect("ready");
+        feed(&mut c, "GUILD_CREATE", &guild("2", "two"), Some(2), "a").expect("create");
+        feed(&mut c, "GUILD_CREATE", &guild("3", "three"), Some(3), "a").expect("create");
+        feed(&mut c, "READY", &ready(&["2", "3"]), Some(1), "b").expect("ready");
+        let fed = feed(&mut c, "GUILD_CREATE", &guild("2", "two"), Some(2), "b").expect("create");
+        assert!(fed.report.is_none(), "guild 3 may still come");
+        // REPORT_AFTER later, guild 3 (in an outage) has not come back
+        if let Some(r) = c.rebuild.as_mut() {
+            r.since = Instant::now()
+                .checked_sub(REPORT_AFTER + Duration::from_secs(1))
+                .unwrap_or(r.since);
+        }
+        passed(&mut c, Some(3), "b");
+        let fed = feed(
+            &mut c,
+            "GUILD_EMOJIS_UPDATE",
+            &json!({"guild_id": "2", "emojis": []}).to_string(),
+            Some(4),
+            "b",
+        )
+        .expect("emojis");
+        let report = fed.report.expect("the report, without guild 3");
+        assert_eq!(report["complete"], false);
+        assert_eq!(report["pending_guilds"], json!(["3"]));
+        // when it comes back it is still compared, and no second report goes out
+        let fed =
+            feed(&mut c, "GUILD_CREATE", &guild("3", "renamed"), Some(5), "b").expect("create");
+        let names: Vec<&str> = fed.made_up.iter().map(|e| e.event).collect();
+        assert_eq!(names, ["GUILD_UPDATE"]);
+        assert!(fed.report.is_none());
+        assert!(c.rebuild.is_none(), "nothing left to wait for");
+    }
 }
