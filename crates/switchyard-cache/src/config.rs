@@ -1,6 +1,12 @@
 //! What the cache keeps: [`CacheConfig`], the `[gateway.cache]` table.
 
-use serde::Deserialize;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// How often a shard's cache is saved beside its session unless configured (docs/cache.md,
+/// "Surviving a restart", weighs it).
+pub const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What the cache keeps. Off unless `enabled`; then every resource below is kept unless
 /// turned off, and the last `messages` messages of each channel (0 keeps none).
@@ -34,6 +40,22 @@ pub struct CacheConfig {
     /// Ask for every member of each guild whose GUILD_CREATE carried only some (large
     /// guilds: op 8, within the shard's command budget; needs the GUILD_MEMBERS intent).
     pub request_members: bool,
+    /// How often each shard's cache is saved beside its session
+    /// (`snapshot_interval_ms`, at least 1), so that a shard restarted after a crash resumes
+    /// its session with the cache it had; the events since the snapshot are replayed by
+    /// Discord on RESUME.
+    #[serde(rename = "snapshot_interval_ms", deserialize_with = "millis")]
+    pub snapshot_interval: Duration,
+}
+
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let ms = u64::deserialize(d)?;
+    if ms == 0 {
+        return Err(serde::de::Error::custom(
+            "must be at least 1 (milliseconds)",
+        ));
+    }
+    Ok(Duration::from_millis(ms))
 }
 
 impl Default for CacheConfig {
@@ -52,6 +74,7 @@ impl Default for CacheConfig {
             scheduled_events: true,
             messages: 50,
             request_members: false,
+            snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Why an event could not be applied: the cache stays as it was, and the event is still
-//! published unchanged.
+//! Why an event could not be applied (the cache stays as it was, and the event is still
+//! published unchanged), or a snapshot not restored.
 
 /// An event the cache could not read.
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +11,17 @@ pub enum CacheError {
         event: String,
         /// What serde found wrong.
         source: serde_json::Error,
+    },
+    /// A snapshot that is not JSON of the snapshot's shape.
+    #[error("the cache snapshot cannot be read: {0}")]
+    Snapshot(#[source] serde_json::Error),
+    /// A snapshot written by a newer Switchyard.
+    #[error("the cache snapshot is of version {found}, newer than this Switchyard reads ({max})")]
+    SnapshotVersion {
+        /// The snapshot's version.
+        found: u32,
+        /// The newest this build reads.
+        max: u32,
     },
 }
 

@@ -18,21 +18,33 @@
 //! merged over the cached one; USER_UPDATE concerns the bot's own user; a guild that becomes
 //! unavailable keeps its cached state until it is deleted for good.
 //!
+//! Surviving a restart: [`ShardCache::snapshot`] writes the whole cache as JSON (each guild
+//! as the GUILD_CREATE Discord would send, [`ShardCache::guild_create`]) with the
+//! [`Position`] it covers, and [`ShardCache::restore`] applies it to a fresh cache. When a
+//! session cannot be resumed, a [`Rebuild`] compares the state held before with the new
+//! session's GUILD_CREATEs and makes up the update events that tell the difference.
+//!
 //! No I/O and no async runtime: the gateway owns the cache and calls it from its shard loop.
 
 mod config;
+mod diff;
 mod error;
 mod events;
 mod id;
 mod member;
 mod permissions;
 mod query;
+mod rebuild;
 mod search;
 mod shard;
+mod snapshot;
 
-pub use config::CacheConfig;
+pub use config::{CacheConfig, DEFAULT_SNAPSHOT_INTERVAL};
+pub use diff::Synthesized;
 pub use error::CacheError;
 pub use id::Id;
 pub use permissions::{ADMINISTRATOR, ALL, PermissionsMiss, READ_MESSAGE_HISTORY, VIEW_CHANNEL};
 pub use query::{MemberQuery, PresenceStatus};
+pub use rebuild::{Rebuild, RebuildReport};
 pub use shard::{CacheCounts, ShardCache};
+pub use snapshot::{Position, Restored, SNAPSHOT_VERSION};

@@ -233,6 +233,71 @@ impl ShardCache {
         to_raw(self.own_user.as_ref()?)
     }
 
+    /// The ids of the guilds the cache knows (available or not), in no order.
+    pub(crate) fn guild_ids(&self) -> impl Iterator<Item = Id> + '_ {
+        self.guilds.keys().copied()
+    }
+
+    /// Whether the cache holds anything of a guild beyond its id (a guild READY named and
+    /// no GUILD_CREATE filled holds nothing).
+    pub(crate) fn guild_has_state(&self, id: Id) -> bool {
+        self.guilds.get(&id).is_some_and(|g| {
+            g.raw.is_some()
+                || !g.channels.is_empty()
+                || !g.roles.is_empty()
+                || !g.members.is_empty()
+                || g.emojis.is_some()
+                || g.stickers.is_some()
+                || !g.presences.is_empty()
+                || !g.voice_states.is_empty()
+        })
+    }
+
+    /// A guild's members in Discord's shape (each with its user), ready to serialize.
+    pub(crate) fn guild_members(&self, guild: Id) -> impl Iterator<Item = MemberOut<'_>> {
+        self.guilds
+            .get(&guild)
+            .into_iter()
+            .flat_map(|g| g.members.iter())
+            .filter_map(|(user, member)| {
+                let user = &self.users.get(user)?.user;
+                Some(MemberOut { user, member })
+            })
+    }
+
+    /// A guild's presences, as Discord sent them.
+    pub(crate) fn guild_presences(&self, guild: Id) -> Vec<&RawValue> {
+        self.guilds
+            .get(&guild)
+            .map(|g| g.presences.values().map(|p| &**p).collect())
+            .unwrap_or_default()
+    }
+
+    /// A guild's voice states, as Discord sent them (with their `guild_id`).
+    pub(crate) fn guild_voice_states(&self, guild: Id) -> Vec<&RawValue> {
+        self.guilds
+            .get(&guild)
+            .map(|g| g.voice_states.values().map(|v| &**v).collect())
+            .unwrap_or_default()
+    }
+
+    /// Channels of no guild (DMs).
+    pub(crate) fn private_channels(&self) -> Vec<&RawValue> {
+        self.channels
+            .values()
+            .filter(|c| c.guild.is_none())
+            .map(|c| &*c.raw)
+            .collect()
+    }
+
+    /// The channels the cache holds messages of.
+    pub(crate) fn message_channels(&self) -> impl Iterator<Item = Id> + '_ {
+        self.messages
+            .iter()
+            .filter(|(_, m)| !m.is_empty())
+            .map(|(id, _)| *id)
+    }
+
     pub(crate) fn member_json(&self, user: Id, member: &Member) -> Option<Box<RawValue>> {
         let user = &self.users.get(&user)?.user;
         to_raw(&MemberOut { user, member })

@@ -14,6 +14,7 @@
 //! | `received_ms` | when the gateway received the event, Unix milliseconds |
 //! | `d` | the raw Discord payload, byte for byte as Discord sent it |
 //! | `old` | the previous cached state, when a cache provides it (absent otherwise) |
+//! | `synthetic` | only on events the gateway made up rather than received: why (`"rebuild"`) |
 //!
 //! Encoding splices the raw `d` into the output; it never parses or re-serializes it.
 
@@ -106,6 +107,23 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
     table
 };
 
+/// The id of an event the gateway made up (see [`encode_synthetic_into`]): like
+/// [`event_id`], from bot, shard and session, with the sequence of the event that led to it
+/// and its index among those it led to, so that making the same events up again gives the
+/// same ids, and none is an id of an event Discord sent.
+pub fn synthetic_id(source: &Source<'_>, after_seq: u64, index: u32) -> [u8; 32] {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(source.bot.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(&source.shard.to_le_bytes());
+    hasher.update(source.session.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(&after_seq.to_le_bytes());
+    hasher.update(b"\0synthetic\0");
+    hasher.update(&index.to_le_bytes());
+    hex32(hasher.digest128())
+}
+
 /// Writes the envelope for `dispatch` into `out` (appending), splicing `d` in raw.
 /// `old` is the raw previous state, if a cache has one. Returns the envelope's `id` (see
 /// [`event_id`]), so that a publisher deduplicating by it need not hash again.
@@ -116,15 +134,51 @@ pub fn encode_into(
     received_ms: u64,
     old: Option<&str>,
 ) -> [u8; 32] {
+    let id = event_id(source, dispatch.seq.unwrap_or(0));
+    encode(out, source, dispatch, received_ms, old, &id, None);
+    id
+}
+
+/// Writes the envelope of an event the gateway made up rather than received (the update
+/// events a cache rebuild tells, for one): `seq` is null, `id` is [`synthetic_id`]`(source,
+/// after_seq, index)`, and `synthetic` says why (`reason`). Returns the id.
+pub fn encode_synthetic_into(
+    out: &mut Vec<u8>,
+    source: &Source<'_>,
+    dispatch: &Dispatch<'_>,
+    received_ms: u64,
+    old: Option<&str>,
+    (reason, after_seq, index): (&str, u64, u32),
+) -> [u8; 32] {
+    let id = synthetic_id(source, after_seq, index);
+    let dispatch = Dispatch {
+        seq: None,
+        ..dispatch.clone()
+    };
+    encode(out, source, &dispatch, received_ms, old, &id, Some(reason));
+    id
+}
+
+fn encode(
+    out: &mut Vec<u8>,
+    source: &Source<'_>,
+    dispatch: &Dispatch<'_>,
+    received_ms: u64,
+    old: Option<&str>,
+    id: &[u8; 32],
+    synthetic: Option<&str>,
+) {
     let mut num = itoa::Buffer::new();
-    let names = source.platform.len() + 2 * source.bot.len() + dispatch.event.len();
+    let names = source.platform.len()
+        + 2 * source.bot.len()
+        + dispatch.event.len()
+        + synthetic.map_or(0, str::len);
     // Escaping grows a name at most sixfold; the fixed parts and numbers fit in 200.
-    out.reserve(dispatch.data.len() + old.map_or(0, |o| o.len() + 7) + 6 * names + 200);
+    out.reserve(dispatch.data.len() + old.map_or(0, |o| o.len() + 7) + 6 * names + 220);
     out.extend_from_slice(b"{\"v\":");
     out.extend_from_slice(num.format(ENVELOPE_VERSION).as_bytes());
     out.extend_from_slice(b",\"id\":\"");
-    let id = event_id(source, dispatch.seq.unwrap_or(0));
-    out.extend_from_slice(&id);
+    out.extend_from_slice(id);
     out.extend_from_slice(b"\",\"s\":\"");
     escape_into(out, source.platform);
     out.push(b'/');
@@ -152,8 +206,12 @@ pub fn encode_into(
         out.extend_from_slice(b",\"old\":");
         out.extend_from_slice(old.as_bytes());
     }
+    if let Some(reason) = synthetic {
+        out.extend_from_slice(b",\"synthetic\":\"");
+        escape_into(out, reason);
+        out.push(b'"');
+    }
     out.push(b'}');
-    id
 }
 
 /// Appends the JSON-escaped content of `s`, without quotes: in one copy when nothing needs
@@ -264,6 +322,10 @@ pub struct Envelope<'a> {
     /// The previous cached state, when known.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub old: Option<&'a RawValue>,
+    /// Set only on an event the gateway made up rather than received from Discord: why
+    /// (`"rebuild"`: a cache rebuilt after a lost session tells what changed meanwhile).
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<Cow<'a, str>>,
 }
 
 impl<'a> Envelope<'a> {
@@ -325,6 +387,42 @@ mod tests {
         let text = String::from_utf8(out).expect("utf-8");
         assert!(text.contains(r#""seq":null,"shard":2"#), "{text}");
         assert!(text.ends_with(r#","old":{"a":1}}"#), "{text}");
+    }
+
+    #[test]
+    fn a_made_up_event_says_so_and_has_an_id_of_its_own() {
+        let frame =
+            r#"{"op":0,"s":null,"t":"GUILD_MEMBER_REMOVE","d":{"guild_id":"1","user":{"id":"3"}}}"#;
+        let dispatch = parse_dispatch(frame).expect("routable");
+        let mut out = Vec::new();
+        let id = encode_synthetic_into(
+            &mut out,
+            &SOURCE,
+            &dispatch,
+            5,
+            Some(r#"{"nick":"n"}"#),
+            ("rebuild", 41, 2),
+        );
+        let env = Envelope::decode(&out).expect("decodes");
+        assert_eq!(env.synthetic.as_deref(), Some("rebuild"));
+        assert_eq!(env.seq, None);
+        assert_eq!(env.old.map(RawValue::get), Some(r#"{"nick":"n"}"#));
+        assert_eq!(env.id.as_bytes(), id);
+        assert_eq!(
+            id,
+            synthetic_id(&SOURCE, 41, 2),
+            "the same events get the same ids"
+        );
+        assert_ne!(id, synthetic_id(&SOURCE, 41, 3));
+        assert_ne!(id, event_id(&SOURCE, 41), "never the id of a real event");
+        let mut plain = Vec::new();
+        encode_into(&mut plain, &SOURCE, &dispatch, 5, None);
+        assert!(
+            Envelope::decode(&plain)
+                .expect("decodes")
+                .synthetic
+                .is_none()
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The published JSON Schema and the encoder agree: every required field is written, and
 //! every written field is described.
 
-use switchyard_core::envelope::{Source, encode_into};
+use switchyard_core::envelope::{Source, encode_into, encode_synthetic_into};
 use switchyard_core::parse_dispatch;
 
 #[test]
@@ -25,9 +25,21 @@ fn schema_describes_exactly_what_the_encoder_writes() {
     encode_into(&mut out, &source, &dispatch, 1, Some("{}"));
     let written: serde_json::Value = serde_json::from_slice(&out).expect("envelope is JSON");
     let written = written.as_object().expect("object");
+    let mut made_up = Vec::new();
+    encode_synthetic_into(
+        &mut made_up,
+        &source,
+        &dispatch,
+        1,
+        Some("{}"),
+        ("rebuild", 1, 0),
+    );
+    let made_up: serde_json::Value = serde_json::from_slice(&made_up).expect("envelope is JSON");
+    let made_up = made_up.as_object().expect("object");
+    assert_eq!(made_up["synthetic"], "rebuild");
 
     let properties = schema["properties"].as_object().expect("properties");
-    for key in written.keys() {
+    for key in written.keys().chain(made_up.keys()) {
         assert!(properties.contains_key(key), "schema lacks `{key}`");
     }
     for key in schema["required"].as_array().expect("required") {

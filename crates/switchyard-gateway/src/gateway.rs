@@ -18,6 +18,7 @@ use crate::error::{DiscordError, GatewayError, ShardStopped};
 use crate::outbound::{self, Worker};
 use crate::queue::{IdentifyQueue, SessionStartLimit};
 use crate::router::Router;
+use crate::session::snapshot::Snapshots;
 use crate::session::{SessionStore, run_saver};
 use crate::shard::Progress;
 use crate::shards::{ShardCtx, ShardSet};
@@ -297,6 +298,7 @@ async fn prepare(
         config.bot.clone(),
         shards.list().clone(),
         config.session_save_interval,
+        Snapshots::new(config.cache.snapshot_interval),
         saver_stop_rx,
     ));
     let mut acks = None;

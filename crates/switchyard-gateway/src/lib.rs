@@ -28,6 +28,7 @@
 //!
 //! Plain pub/sub is at-most-once: an event published while no subscriber listens is gone.
 
+mod cache_feed;
 mod cache_view;
 mod close;
 mod command;
@@ -59,6 +60,7 @@ pub use error::{DiscordError, GatewayError, ShardStopped};
 pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, ShardHandle, start, start_empty};
 pub use locator::ShardLocator;
 pub use route_allowlist::{BadRoute, DEFAULT_GROUPS as DEFAULT_ROUTE_GROUPS, RouteAllowlist};
+pub use router::REBUILD_TOPIC;
 pub use secret::Secret;
 pub use services::{ControlConfig, RunningControl, ServiceEntry};
 pub use session::{

@@ -102,19 +102,22 @@ impl Publisher {
         topic: &Topic,
         payload: Bytes,
     ) -> bool {
-        // The envelope's id when the router wrote one, else the same hash made here (raw
-        // payloads), only for a broker that deduplicates.
-        let id = seq.filter(|_| self.dedup).map(|seq| {
-            envelope_id.unwrap_or_else(|| {
+        // The envelope's id when the router wrote one (events a cache rebuild made up have
+        // one and no sequence), else the same hash made here (raw payloads), only for a
+        // broker that deduplicates.
+        let id = if self.dedup {
+            envelope_id.or_else(|| {
                 let source = Source {
                     platform: "discord",
                     bot: &self.bot,
                     shard: self.status.id,
                     session,
                 };
-                event_id(&source, seq)
+                seq.map(|seq| event_id(&source, seq))
             })
-        });
+        } else {
+            None
+        };
         let id = id
             .as_ref()
             .map(|id| std::str::from_utf8(id).unwrap_or_default());

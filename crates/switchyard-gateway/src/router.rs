@@ -8,12 +8,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
-use switchyard_core::envelope::{Source, encode_into};
+use switchyard_cache::Synthesized;
+use switchyard_core::envelope::{Source, encode_into, encode_synthetic_into};
 use switchyard_core::route::RouteError;
 use switchyard_core::{Dispatch, Topic, TopicContext, parse_dispatch};
 
+use crate::cache_feed::{self, CachedShard, Fed};
 use crate::config::{GatewayConfig, PayloadMode};
-use crate::status::{CachedShard, lock};
+use crate::status::lock;
+
+/// The topic a cache rebuild's report is published on.
+pub const REBUILD_TOPIC: &str = "control.gateway.rebuild";
 
 /// What to do with one frame.
 #[derive(Debug)]
@@ -61,10 +66,24 @@ pub struct Router {
     own_user: AtomicU64,
 }
 
-/// Buffers reused between frames.
+/// Buffers reused between frames, and what a frame gave besides its own publication.
 #[derive(Debug, Default)]
 pub struct Scratch {
     topic: String,
+    /// Publications to make before the frame's own (in this order): the events a cache
+    /// rebuild made up, and its report. Empty for nearly every frame.
+    pub extra: Vec<Extra>,
+}
+
+/// One publication besides a frame's own.
+#[derive(Debug)]
+pub struct Extra {
+    /// The topic.
+    pub topic: Topic,
+    /// The payload.
+    pub payload: Bytes,
+    /// The envelope's id, when it is one.
+    pub id: Option<[u8; 32]>,
 }
 
 impl Router {
@@ -111,14 +130,36 @@ impl Router {
         scratch: &mut Scratch,
         cache: Option<&Mutex<CachedShard>>,
     ) -> Result<Routed<'a>, Unroutable> {
+        scratch.extra.clear();
         let dispatch = match parse_dispatch(frame) {
             Ok(d) => d,
             Err(RouteError::NotDispatch(op)) => return Ok(Routed::Control(op)),
             Err(e) => return Err(Unroutable::Frame(e)),
         };
-        let old = cache
-            .filter(|_| self.config.cache.wants(&dispatch.event))
-            .and_then(|cache| cached(cache, &dispatch, shard));
+        let fed = match cache {
+            Some(cache) if self.config.cache.wants(&dispatch.event) => {
+                cached(cache, &dispatch, shard, session)
+            }
+            Some(cache) => {
+                cache_feed::passed(&mut lock(cache), dispatch.seq, session);
+                Fed::default()
+            }
+            None => Fed::default(),
+        };
+        let old = fed.old;
+        if !fed.made_up.is_empty() || fed.report.is_some() {
+            let source = Source {
+                platform: "discord",
+                bot: &self.config.bot,
+                shard,
+                session,
+            };
+            let after_seq = dispatch.seq.unwrap_or(0);
+            self.made_up(&source, after_seq, received_ms, fed.made_up, scratch);
+            if let Some(report) = fed.report {
+                self.report(shard, report, scratch);
+            }
+        }
         let own_user = self.own_user();
         if !self.config.publishes(&dispatch.event)
             || (self.config.skip_own_messages
@@ -167,27 +208,122 @@ impl Router {
     }
 }
 
-/// Applies `dispatch` (an event the cache reads) to `cache`: the previous state it returns,
-/// if any. A payload the cache cannot read changes nothing in it; the event is still published
-/// as received, and the problem is logged and counted.
-fn cached(
-    cache: &Mutex<CachedShard>,
-    dispatch: &Dispatch<'_>,
-    shard: u32,
-) -> Option<Box<RawValue>> {
-    let mut cached = lock(cache);
-    if dispatch.seq.is_some() {
-        cached.seq = dispatch.seq;
-    }
-    cached
-        .cache
-        .apply(&dispatch.event, dispatch.data)
-        .unwrap_or_else(|e| {
-            metrics::counter!("switchyard_cache_errors_total", "event" => dispatch.event.to_string())
+impl Router {
+    /// Renders the events a cache rebuild made up into `scratch.extra`, each in the envelope
+    /// marked `synthetic` (none in raw mode, where nothing could tell them from Discord's).
+    fn made_up(
+        &self,
+        source: &Source<'_>,
+        after_seq: u64,
+        received_ms: u64,
+        events: Vec<Synthesized>,
+        scratch: &mut Scratch,
+    ) {
+        if self.config.payload == PayloadMode::Raw {
+            return;
+        }
+        for (index, event) in (0u32..).zip(events) {
+            metrics::counter!("switchyard_cache_rebuild_events_total", "event" => event.event)
                 .increment(1);
-            tracing::warn!(shard, error = %e, "the cache could not read an event; published unchanged");
-            None
-        })
+            if !self.config.publishes(event.event) {
+                continue;
+            }
+            let frame = format!(
+                r#"{{"op":0,"s":null,"t":"{}","d":{}}}"#,
+                event.event,
+                event.data.get()
+            );
+            let Ok(dispatch) = parse_dispatch(&frame) else {
+                continue;
+            };
+            let ctx = TopicContext {
+                bot: &self.config.bot,
+                event: &dispatch.event,
+                shard: source.shard,
+                ids: dispatch.ids,
+            };
+            self.config
+                .topic_template
+                .render_into(&ctx, &mut scratch.topic);
+            let Ok(topic) = Topic::new(&scratch.topic) else {
+                continue;
+            };
+            let mut out = Vec::new();
+            let old = event.old.as_deref().map(RawValue::get);
+            let why = ("rebuild", after_seq, index);
+            let id = encode_synthetic_into(&mut out, source, &dispatch, received_ms, old, why);
+            scratch.extra.push(Extra {
+                topic,
+                payload: Bytes::from(out),
+                id: Some(id),
+            });
+        }
+    }
+
+    /// Logs and counts a cache rebuild's report, and adds it to `scratch.extra` for
+    /// [`REBUILD_TOPIC`].
+    fn report(&self, shard: u32, mut report: serde_json::Value, scratch: &mut Scratch) {
+        let count = |key: &str| report[key].as_u64().unwrap_or(0);
+        let listed = |key: &str| report[key].as_array().map_or(0, Vec::len);
+        let events: u64 = report["events"].as_object().map_or(0, |e| {
+            e.values().filter_map(serde_json::Value::as_u64).sum()
+        });
+        metrics::counter!("switchyard_cache_rebuilds_total").increment(1);
+        for (what, n) in [
+            ("guilds_removed", listed("removed_guilds") as u64),
+            ("guilds_pending", listed("pending_guilds") as u64),
+            ("threads", listed("threads_gone") as u64),
+            ("members", count("members_unverified")),
+            ("messages", count("messages_unverified")),
+        ] {
+            metrics::counter!("switchyard_cache_rebuild_unknown_total", "what" => what)
+                .increment(n);
+        }
+        tracing::warn!(
+            shard,
+            complete = report["complete"].as_bool().unwrap_or(false),
+            guilds_compared = count("guilds_compared"),
+            events,
+            guilds_removed = listed("removed_guilds"),
+            guilds_pending = listed("pending_guilds"),
+            threads_unknown = listed("threads_gone"),
+            members_unknown = count("members_unverified"),
+            messages_unverified = count("messages_unverified"),
+            "the cache was rebuilt from a new session's GUILD_CREATEs; what changed meanwhile was published as made-up update events, and what cannot be known is reported on {REBUILD_TOPIC}"
+        );
+        if let serde_json::Value::Object(o) = &mut report {
+            o.insert("bot".into(), self.config.bot.clone().into());
+            o.insert("shard".into(), shard.into());
+            o.insert("at_ms".into(), crate::command::now_ms().into());
+        }
+        if let Ok(topic) = Topic::new(REBUILD_TOPIC) {
+            scratch.extra.push(Extra {
+                topic,
+                payload: Bytes::from(report.to_string()),
+                id: None,
+            });
+        }
+    }
+}
+
+/// Feeds `dispatch` (an event the cache reads) to `cache` (see `cache_feed`). A payload the
+/// cache cannot read changes nothing in it; the event is still published as received, and
+/// the problem is logged and counted.
+fn cached(cache: &Mutex<CachedShard>, dispatch: &Dispatch<'_>, shard: u32, session: &str) -> Fed {
+    let mut cached = lock(cache);
+    cache_feed::feed(
+        &mut cached,
+        &dispatch.event,
+        dispatch.data,
+        dispatch.seq,
+        session,
+    )
+    .unwrap_or_else(|e| {
+        metrics::counter!("switchyard_cache_errors_total", "event" => dispatch.event.to_string())
+            .increment(1);
+        tracing::warn!(shard, error = %e, "the cache could not read an event; published unchanged");
+        Fed::default()
+    })
 }
 
 #[cfg(test)]

@@ -18,8 +18,9 @@ use crate::config::GatewayConfig;
 use crate::error::{GatewayError, ShardStopped};
 use crate::queue::IdentifyQueue;
 use crate::router::Router;
+use crate::session::snapshot::{self, Snapshots};
 use crate::session::{SessionStore, SessionStoreError, save_changed, session_key};
-use crate::shard::{Progress, ShardTask};
+use crate::shard::{Progress, ShardTask, Start};
 use crate::status::{ShardList, ShardStatus};
 
 /// How long [`ShardSet::remove`] waits for shards to close before aborting them.
@@ -111,7 +112,19 @@ impl ShardSet {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let status = Arc::new(ShardStatus::new(id, ctx.total).with_cache(&ctx.config.cache));
+            let key = session_key(&ctx.config.bot, id, ctx.total);
+            let cache = &ctx.config.cache;
+            let restored = if cache.enabled {
+                snapshot::load(&*ctx.sessions, &key, cache, id).await
+            } else {
+                None
+            };
+            let start = saved
+                .as_ref()
+                .map_or(Start::Identify { why: String::new() }, |saved| {
+                    snapshot::start(saved, restored.as_ref(), cache.enabled)
+                });
+            let status = Arc::new(ShardStatus::new(id, ctx.total).with_cache(cache, restored));
             let (tx, rx) = mpsc::channel(ctx.config.queue_capacity.max(1));
             let publisher = tokio::spawn(crate::publish::run_publisher(
                 rx,
@@ -146,6 +159,7 @@ impl ShardSet {
                 queue: ctx.queue.clone(),
                 gateway_url: ctx.gateway_url.clone(),
                 saved,
+                start,
                 status: status.clone(),
                 progress: ctx.progress.clone(),
                 stop: stop_rx,
@@ -228,6 +242,9 @@ impl ShardSet {
             }
             statuses.push(shard.status);
         }
+        // The caches are snapshotted first, and saved once the sessions cover them.
+        let mut snapshots = Snapshots::new(self.ctx.config.cache.snapshot_interval);
+        snapshots.take_due(&statuses, true).await;
         // save_changed flushes the broker first: the sequences saved were delivered.
         let mut saved = vec![None; statuses.len()];
         let save = save_changed(
@@ -250,6 +267,19 @@ impl ShardSet {
                 grace_ms = grace.as_millis() as u64,
                 "saving the stopped shards' sessions timed out; a RESUME elsewhere starts from the last periodic save and replays more"
             ),
+        }
+        let covering = |id: u32| {
+            let i = statuses.iter().position(|s| s.id == id)?;
+            let session = saved.get(i)?.as_ref()?;
+            Some((session.session_id.clone(), session.seq))
+        };
+        let bot = &self.ctx.config.bot;
+        let snap = snapshots.save_covered(&*self.ctx.sessions, bot, &statuses, covering);
+        if tokio::time::timeout(grace, snap).await.is_err() {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "saving the stopped shards' cache snapshots timed out; their last periodic ones stay"
+            );
         }
     }
 

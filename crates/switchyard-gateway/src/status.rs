@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use serde::Serialize;
-use switchyard_cache::{CacheConfig, ShardCache};
+use switchyard_cache::{CacheConfig, Restored};
+
+use crate::cache_feed::CachedShard;
 
 /// The statuses of the running shards, shared with the saver and the status page.
 pub(crate) type ShardList = Arc<RwLock<Vec<Arc<ShardStatus>>>>;
@@ -99,16 +101,6 @@ pub struct ShardStatus {
     cache: Option<Arc<Mutex<CachedShard>>>,
 }
 
-/// A shard's cache and how far it got: the sequence of the last event it applied, in the
-/// session the status records.
-#[derive(Debug)]
-pub struct CachedShard {
-    /// The cache.
-    pub cache: ShardCache,
-    /// The sequence of the last dispatch the cache read (`None` before the first).
-    pub seq: Option<u64>,
-}
-
 /// A copy of one shard's state, for `/status`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ShardSnapshot {
@@ -166,13 +158,12 @@ impl ShardStatus {
         }
     }
 
-    /// The same status with a cache for the shard, kept as `config` says.
-    pub(crate) fn with_cache(mut self, config: &CacheConfig) -> Self {
+    /// The same status with a cache for the shard, kept as `config` says: `restored` from a
+    /// snapshot, or empty.
+    pub(crate) fn with_cache(mut self, config: &CacheConfig, restored: Option<Restored>) -> Self {
         self.cache = config.enabled.then(|| {
-            Arc::new(Mutex::new(CachedShard {
-                cache: ShardCache::new(config.clone()),
-                seq: None,
-            }))
+            let cached = restored.map_or_else(|| CachedShard::new(config), CachedShard::restored);
+            Arc::new(Mutex::new(cached))
         });
         self
     }

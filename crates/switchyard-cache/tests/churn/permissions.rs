@@ -120,9 +120,7 @@ fn permissions_agree_with_twilight_util_where_it_follows_discord() {
             for channel in state.channels(g) {
                 let cid = id(&channel["id"]);
                 let kind = ChannelType::from(channel["type"].as_u64().unwrap_or(0) as u8);
-                let theirs = calc()
-                    .in_channel(kind, &overwrites(state, &channel))
-                    .bits();
+                let theirs = calc().in_channel(kind, &overwrites(state, &channel)).bits();
                 let ours = cache
                     .permissions(Id(g), Id(user), Some(Id(cid)), LATER_MS)
                     .unwrap_or_else(|e| panic!("guild {g}, member {user}, channel {cid}: {e}"));

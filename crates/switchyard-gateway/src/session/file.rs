@@ -1,4 +1,5 @@
-//! Sessions as one small JSON file per shard in a directory, overwritten in place.
+//! Sessions as one small JSON file per shard in a directory, overwritten in place; beside
+//! each, the snapshot of the shard's cache (`{key}.cache.json`), replaced whole.
 //!
 //! A save writes the session's JSON over the start of its file, padded with spaces (which
 //! JSON ignores) to the file's length, through a handle kept open. It does not write a new
@@ -54,6 +55,10 @@ impl FileSessionStore {
 
     fn path(&self, key: &str) -> PathBuf {
         self.dir.join(format!("{key}.json"))
+    }
+
+    fn cache_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.cache.json"))
     }
 }
 
@@ -159,6 +164,34 @@ impl SessionStore for FileSessionStore {
         results
     }
 
+    async fn load_cache(&self, key: &str) -> Result<Option<Vec<u8>>, SessionStoreError> {
+        let path = self.cache_path(key);
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(SessionStoreError::Io { path, source }),
+        }
+    }
+
+    /// Written to `{key}.cache.json.tmp`, then renamed over `{key}.cache.json`: a snapshot is
+    /// large and saved seldom, so it is replaced whole rather than overwritten in place.
+    async fn save_cache(&self, key: &str, snapshot: Vec<u8>) -> Result<(), SessionStoreError> {
+        let path = self.cache_path(key);
+        let tmp = path.with_extension("json.tmp");
+        tokio::task::spawn_blocking(move || {
+            std::fs::write(&tmp, &snapshot).map_err(|source| SessionStoreError::Io {
+                path: tmp.clone(),
+                source,
+            })?;
+            std::fs::rename(&tmp, &path).map_err(|source| SessionStoreError::Io { path, source })
+        })
+        .await
+        .map_err(|e| SessionStoreError::Io {
+            path: self.cache_path(key),
+            source: std::io::Error::other(e.to_string()),
+        })?
+    }
+
     async fn remove(&self, key: &str) -> Result<(), SessionStoreError> {
         let path = self.path(key);
         self.open
@@ -224,6 +257,31 @@ mod tests {
             let e = r.as_ref().expect_err("no directory");
             assert!(e.to_string().contains(&format!("{key}.json")), "{e}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_cache_snapshot_is_kept_beside_the_session_and_replaced_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileSessionStore::new(dir.path()).expect("store");
+        assert_eq!(store.load_cache("k").await.expect("load"), None);
+        store
+            .save_cache("k", b"{\"v\":1,\"long\":true}".to_vec())
+            .await
+            .expect("save");
+        store
+            .save_cache("k", b"{\"v\":1}".to_vec())
+            .await
+            .expect("save");
+        assert_eq!(
+            store.load_cache("k").await.expect("load").as_deref(),
+            Some(&b"{\"v\":1}"[..])
+        );
+        assert!(dir.path().join("k.cache.json").exists());
+        assert!(
+            !dir.path().join("k.cache.json.tmp").exists(),
+            "renamed, not left"
+        );
+        assert_eq!(store.load("k").await.expect("load"), None, "not a session");
     }
 
     #[tokio::test]

@@ -1,12 +1,35 @@
 //! Sessions in the broker crate's key-value store (file, Redis or NATS KV), one entry per
-//! shard under `sessions.{key}`.
+//! shard under `sessions.{key}`; beside each, the snapshot of the shard's cache, in chunks.
+//!
+//! A snapshot may be megabytes, more than one value may hold (NATS refuses a message above
+//! its `max_payload`, 1 MiB by default), so it is cut into chunks of [`CHUNK`] bytes under
+//! `caches.{key}.{slot}.{n}`, and `caches.{key}` names the slot (0 or 1) and the chunk
+//! count. A save writes the slot the manifest does not name, then the manifest: a crash
+//! while saving leaves the last snapshot whole.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use super::store::{SavedSession, SessionStore, SessionStoreError};
+
+/// The most bytes of a snapshot in one value: half of NATS's default `max_payload`.
+pub(crate) const CHUNK: usize = 512 * 1024;
+
+/// `caches.{key}`: where the snapshot is.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Manifest {
+    /// The slot holding it.
+    slot: u8,
+    /// Its chunks.
+    chunks: usize,
+    /// Its length.
+    bytes: usize,
+    /// Chunks left in the other slot by the save before.
+    stale: usize,
+}
 
 /// Sessions in the broker's key-value store, under `sessions.{bot}.{shard}.{total}`.
 #[derive(Clone)]
@@ -68,6 +91,85 @@ impl SessionStore for KvSessionStore {
             .await
             .map_err(|e| kv_error(key, e))
     }
+
+    async fn load_cache(&self, key: &str) -> Result<Option<Vec<u8>>, SessionStoreError> {
+        let Some(manifest) = self.manifest(key).await? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(manifest.bytes);
+        for n in 0..manifest.chunks {
+            let chunk = format!("caches.{key}.{}.{n}", manifest.slot);
+            match self.kv.get(&chunk).await.map_err(|e| kv_error(key, e))? {
+                Some(entry) => out.extend_from_slice(&entry.value),
+                None => return Err(torn(&chunk, "a chunk is missing")),
+            }
+        }
+        if out.len() != manifest.bytes {
+            return Err(torn(
+                &format!("caches.{key}"),
+                "its chunks are not its length",
+            ));
+        }
+        Ok(Some(out))
+    }
+
+    async fn save_cache(&self, key: &str, snapshot: Vec<u8>) -> Result<(), SessionStoreError> {
+        let last = self.manifest(key).await.ok().flatten().unwrap_or(Manifest {
+            slot: 1,
+            ..Manifest::default()
+        });
+        let slot = 1 - last.slot.min(1);
+        let snapshot = bytes::Bytes::from(snapshot);
+        let chunks = snapshot.len().div_ceil(CHUNK);
+        let puts = (0..chunks).map(|n| {
+            let part = snapshot.slice(n * CHUNK..((n + 1) * CHUNK).min(snapshot.len()));
+            let chunk = format!("caches.{key}.{slot}.{n}");
+            async move { self.kv.put(&chunk, part, None).await }
+        });
+        for put in futures_util::future::join_all(puts).await {
+            put.map_err(|e| kv_error(key, e))?;
+        }
+        for n in chunks..last.stale {
+            self.kv
+                .delete(&format!("caches.{key}.{slot}.{n}"))
+                .await
+                .map_err(|e| kv_error(key, e))?;
+        }
+        let manifest = Manifest {
+            slot,
+            chunks,
+            bytes: snapshot.len(),
+            stale: last.chunks,
+        };
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| kv_error(key, e))?;
+        self.kv
+            .put(&format!("caches.{key}"), bytes.into(), None)
+            .await
+            .map(|_| ())
+            .map_err(|e| kv_error(key, e))
+    }
+}
+
+impl KvSessionStore {
+    async fn manifest(&self, key: &str) -> Result<Option<Manifest>, SessionStoreError> {
+        let full = format!("caches.{key}");
+        match self.kv.get(&full).await.map_err(|e| kv_error(key, e))? {
+            None => Ok(None),
+            Some(entry) => serde_json::from_slice(&entry.value)
+                .map(Some)
+                .map_err(|source| SessionStoreError::Corrupt {
+                    path: PathBuf::from(format!("kv:{full}")),
+                    source,
+                }),
+        }
+    }
+}
+
+fn torn(key: &str, why: &str) -> SessionStoreError {
+    SessionStoreError::Io {
+        path: PathBuf::from(format!("kv:{key}")),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned()),
+    }
 }
 
 #[cfg(test)]
@@ -88,5 +190,46 @@ mod tests {
         assert_eq!(store.load("b.0.1").await.expect("load"), Some(s));
         store.remove("b.0.1").await.expect("remove");
         assert_eq!(store.load("b.0.1").await.expect("load"), None);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_is_cut_into_chunks_and_put_together_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kv =
+            Arc::new(switchyard_broker::kv::FileKv::open(&dir.path().join("kv.json")).expect("kv"));
+        let store = KvSessionStore::new(kv.clone());
+        assert_eq!(store.load_cache("b.0.1").await.expect("load"), None);
+        let big: Vec<u8> = (0..CHUNK * 2 + 10).map(|i| (i % 251) as u8).collect();
+        store.save_cache("b.0.1", big.clone()).await.expect("save");
+        assert_eq!(
+            store.load_cache("b.0.1").await.expect("load"),
+            Some(big.clone())
+        );
+        // a smaller one goes to the other slot; the first slot's chunks are cleared by the
+        // save after
+        store
+            .save_cache("b.0.1", b"small".to_vec())
+            .await
+            .expect("save");
+        assert_eq!(
+            store.load_cache("b.0.1").await.expect("load").as_deref(),
+            Some(&b"small"[..])
+        );
+        store
+            .save_cache("b.0.1", b"again".to_vec())
+            .await
+            .expect("save");
+        assert_eq!(
+            store.load_cache("b.0.1").await.expect("load").as_deref(),
+            Some(&b"again"[..])
+        );
+        use switchyard_broker::kv::KvStore as _;
+        for n in 1..3 {
+            let left = kv.get(&format!("caches.b.0.1.0.{n}")).await.expect("get");
+            assert!(left.is_none(), "chunk {n} of the big snapshot is gone");
+        }
+        // a missing chunk is a torn snapshot, not a short one
+        kv.delete("caches.b.0.1.0.0").await.expect("delete");
+        assert!(store.load_cache("b.0.1").await.is_err());
     }
 }

@@ -4,10 +4,12 @@
 //!
 //! The store is a small trait ([`SessionStore`]) with two implementations: one JSON file per
 //! shard ([`file`]), and the broker crate's key-value store (file, Redis, NATS KV) under
-//! `sessions.{key}` ([`kv`]).
+//! `sessions.{key}` ([`kv`]). Beside each session it keeps the snapshot of the shard's cache
+//! ([`snapshot`]).
 
 mod file;
 mod kv;
+pub(crate) mod snapshot;
 mod store;
 
 pub use file::FileSessionStore;
@@ -25,13 +27,16 @@ use crate::status::ShardStatus;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Saves each shard's handed-over session whenever it changed, every `interval`, until
-/// `stop` fires; then saves once more.
+/// `stop` fires; then saves once more. Each pass takes the cache snapshots that are due
+/// before the sessions are saved, and saves those the saved sessions cover after (see
+/// [`snapshot`]).
 pub(crate) async fn run_saver(
     store: Arc<dyn SessionStore>,
     broker: Arc<dyn Broker>,
     bot: String,
     shards: crate::status::ShardList,
     interval: Duration,
+    mut snapshots: snapshot::Snapshots,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut saved: std::collections::HashMap<u32, Option<SavedSession>> = Default::default();
@@ -45,6 +50,7 @@ pub(crate) async fn run_saver(
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
+        snapshots.take_due(&now, stopping).await;
         let mut last: Vec<Option<SavedSession>> = now
             .iter()
             .map(|s| saved.get(&s.id).cloned().flatten())
@@ -60,6 +66,11 @@ pub(crate) async fn run_saver(
             }
         }
         saved = now.iter().map(|s| s.id).zip(last).collect();
+        let covering = |id: u32| {
+            let session = saved.get(&id)?.as_ref()?;
+            Some((session.session_id.clone(), session.seq))
+        };
+        snapshots.save_covered(&*store, &bot, &now, covering).await;
         if stopping {
             return;
         }

@@ -1,5 +1,6 @@
 //! What a saved session is and where it is kept: the [`SessionStore`] trait that the file and
-//! key-value stores implement, its record and its errors, and the key of a shard's session.
+//! key-value stores implement (sessions, and beside each the snapshot of the shard's cache),
+//! its record and its errors, and the key of a shard's session.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,11 @@ pub trait SessionStore: Send + Sync + 'static {
     }
     /// Forgets `key`.
     async fn remove(&self, key: &str) -> Result<(), SessionStoreError>;
+    /// The snapshot of the shard's cache saved beside the session `key`, if any.
+    async fn load_cache(&self, key: &str) -> Result<Option<Vec<u8>>, SessionStoreError>;
+    /// Saves a snapshot of the shard's cache beside the session `key`, replacing the last
+    /// one only once it is whole: a crash while saving leaves the last one readable.
+    async fn save_cache(&self, key: &str, snapshot: Vec<u8>) -> Result<(), SessionStoreError>;
 }
 
 /// The key of a shard's session: `{bot}.{shard}.{total}` (a session belongs to one shard

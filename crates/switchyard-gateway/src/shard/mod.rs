@@ -34,6 +34,7 @@ use crate::error::ShardStopped;
 use crate::queue::IdentifyQueue;
 use crate::router::Router;
 use crate::session::SavedSession;
+pub(crate) use crate::session::snapshot::Start;
 use crate::status::{ShardPhase, ShardStatus};
 
 /// The most frames handled in one go while more are already received.
@@ -48,6 +49,8 @@ pub(crate) struct ShardTask {
     pub queue: IdentifyQueue,
     pub gateway_url: String,
     pub saved: Option<SavedSession>,
+    /// Whether and from where the saved session is resumed.
+    pub start: Start,
     pub status: Arc<ShardStatus>,
     pub progress: Arc<Progress>,
     pub stop: watch::Receiver<bool>,
@@ -66,6 +69,7 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), ShardStopped> {
         queue,
         gateway_url,
         saved,
+        start,
         status,
         mut stop,
         mut commands,
@@ -84,9 +88,15 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), ShardStopped> {
             Shard::with_config(ShardId::new(id, total), builder.build())
         }
     };
-    let resume = saved.map(|saved| {
-        tracing::info!(shard = id, session = %saved.session_id, seq = saved.seq, "resuming the saved session");
-        (Session::new(saved.seq, saved.session_id), saved.resume_url)
+    let resume = saved.and_then(|saved| match start {
+        Start::Resume { from } => {
+            tracing::info!(shard = id, session = %saved.session_id, seq = from, published = saved.seq, "resuming the saved session");
+            Some((Session::new(from, saved.session_id), saved.resume_url))
+        }
+        Start::Identify { why } => {
+            tracing::warn!(shard = id, session = %saved.session_id, "{why}; identifying a new session");
+            None
+        }
     });
     let mut shard = make(resume);
     let bound = config.full_bound;

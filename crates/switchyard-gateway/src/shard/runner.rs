@@ -21,9 +21,10 @@ use crate::config::GatewayConfig;
 use crate::queue::IdentifyQueue;
 use crate::router::{Routed, Router, Scratch};
 
-use super::ShardTask;
 use super::members::MemberRequests;
-use crate::status::{CachedShard, ShardPhase, ShardStatus};
+use super::{ShardTask, Start};
+use crate::cache_feed::CachedShard;
+use crate::status::{ShardPhase, ShardStatus};
 use switchyard_core::outbound::{Answer, ErrorKind};
 
 /// The topic gaps are reported on.
@@ -90,6 +91,10 @@ pub(super) struct Runner {
     pub(super) cache: Option<Arc<std::sync::Mutex<CachedShard>>>,
     /// Large guilds whose members the cache asks for.
     pub(super) requests: MemberRequests,
+    /// The session and last sequence already handed to the broker before a restart, when
+    /// the shard resumed from an older sequence (its cache's snapshot): Discord replays
+    /// those events again, for the cache, and they are not published twice.
+    published_until: Option<(Arc<str>, u64)>,
 }
 
 impl Runner {
@@ -118,17 +123,39 @@ impl Runner {
             commands: Commands::new(id, config.command_max_age),
             cache: task.status.cache().cloned(),
             requests: MemberRequests::default(),
+            published_until: None,
             config,
         };
         if let Some(saved) = &task.saved {
             runner.session = Arc::from(saved.session_id.as_str());
             runner.last_seq = Some(saved.seq);
-            runner.ended_because = Some("the saved session could not be resumed".into());
+            runner.ended_because = Some(match &task.start {
+                Start::Resume { from } => {
+                    if *from < saved.seq {
+                        runner.published_until = Some((runner.session.clone(), saved.seq));
+                    }
+                    "the saved session could not be resumed".into()
+                }
+                Start::Identify { why } => why.clone(),
+            });
             runner
                 .status
                 .set_session(Some(runner.session.clone()), Some(saved.resume_url.clone()));
         }
         runner
+    }
+
+    /// Whether the dispatch `seq` of the current session was published before a restart
+    /// (Discord replays it for the cache, which resumed from an older sequence).
+    fn published_before(&mut self, seq: Option<u64>) -> bool {
+        let Some((session, until)) = &self.published_until else {
+            return false;
+        };
+        if *session != self.session || seq.is_none_or(|seq| seq > *until) {
+            self.published_until = None;
+            return false;
+        }
+        true
     }
 
     pub(super) async fn flush(&mut self) {
@@ -397,6 +424,27 @@ impl Runner {
         if let Some(seq) = dispatch.seq {
             self.status.set_seq(seq);
             self.last_seq = Some(seq);
+        }
+        if self.published_before(dispatch.seq) {
+            // Nothing for the publisher either: the sequence it hands over (and the session
+            // saved) must not fall back below what was saved before the restart.
+            metrics::counter!("switchyard_gateway_replays_not_republished_total", "shard" => self.shard_label.clone()).increment(1);
+            self.scratch.extra.clear();
+            return;
+        }
+        // What the cache made up (a rebuild's events and report) goes first: once the
+        // broker took the dispatch's sequence, it took them too.
+        if !self.scratch.extra.is_empty() {
+            let mut extra = std::mem::take(&mut self.scratch.extra);
+            for e in extra.drain(..) {
+                self.push(Item {
+                    publish: Some((e.topic, e.payload)),
+                    session: self.session.clone(),
+                    seq: None,
+                    id: e.id,
+                });
+            }
+            self.scratch.extra = extra;
         }
         let item = Item {
             publish,

@@ -381,6 +381,9 @@ pool_lease_ms = 900"#,
         assert!(s.bot.cache.enabled && !s.bot.cache.members);
         assert_eq!(s.bot.cache.messages, 5);
         assert!(bad("[gateway.cache]\nmesages = 5").contains("gateway.cache.mesages"));
+        let s = section("[gateway.cache]\nsnapshot_interval_ms = 250").expect("an interval");
+        assert_eq!(s.bot.cache.snapshot_interval, Duration::from_millis(250));
+        assert!(bad("[gateway.cache]\nsnapshot_interval_ms = 0").contains("at least 1"));
         let d = GatewaySection::default();
         assert_eq!(d.bot.queue_capacity, 4096);
         assert_eq!(d.process.api_url, "https://discord.com");
