@@ -78,7 +78,8 @@
 //! let world = World::generate(&WorldConfig::default());
 //! let bot = User { id: 42, username: "bot".into(), global_name: None, avatar: None, bot: true };
 //! let mut churn = Churn::new(&world, bot.clone(), 7);
-//! let events = churn.run(1_000);
+//! let mut events = churn.run(1_000);
+//! events.extend(churn.settle()); // every outage over
 //! let guild = world.guilds[0].id;
 //! let create = churn.state().guild_create(guild, &bot, 250, true).expect("a guild");
 //! assert!(!events.is_empty() && create["members"].is_array());
