@@ -5,27 +5,31 @@ use serde_json::value::RawValue;
 
 use crate::error::CacheError;
 use crate::id::Id;
-use crate::member::{MemberIn, MemberUpdate, User};
+use crate::member::{Member, MemberIn};
 use crate::shard::{ShardCache, SharedUser, to_raw};
+use crate::user::{User, UserIn, UserOut};
 
-/// Caches `m` as a member of `guild`, its user once for every guild.
-pub(super) fn insert(cache: &mut ShardCache, guild: Id, m: MemberIn) {
-    let user = m.user.id;
+/// Caches `m` as a member of `guild`, its user once for every guild. A member object
+/// without its user (never in the events that carry members) is not kept.
+pub(super) fn insert(cache: &mut ShardCache, guild: Id, mut m: MemberIn<'_>) {
+    let Some(user) = m.user.take() else {
+        return;
+    };
+    let (id, user) = user.into_user(&mut cache.rests);
+    let member = m.into_member(&mut cache.rests);
+    put(cache, guild, id, user, member);
+}
+
+fn put(cache: &mut ShardCache, guild: Id, id: Id, user: User, member: Member) {
     let members = &mut cache.guilds.entry(guild).or_default().members;
-    let new = members.insert(user, m.member).is_none();
-    match cache.users.get_mut(&user) {
+    let new = members.insert(id, member).is_none();
+    match cache.users.get_mut(&id) {
         Some(shared) => {
-            shared.user = m.user;
+            shared.user = user;
             shared.members += u32::from(new);
         }
         None => {
-            cache.users.insert(
-                user,
-                SharedUser {
-                    user: m.user,
-                    members: 1,
-                },
-            );
+            cache.users.insert(id, SharedUser { user, members: 1 });
         }
     }
 }
@@ -40,19 +44,15 @@ pub(super) fn release_user(cache: &mut ShardCache, user: Id) {
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct MemberAdd {
-    guild_id: Id,
-    #[serde(flatten)]
-    member: MemberIn,
-}
-
 /// GUILD_MEMBER_ADD.
 pub(super) fn add(
     cache: &mut ShardCache,
-    d: MemberAdd,
+    d: MemberIn<'_>,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
-    insert(cache, d.guild_id, d.member);
+    let guild = d
+        .guild_id
+        .ok_or_else(|| missing("GUILD_MEMBER_ADD", "guild_id"))?;
+    insert(cache, guild, d);
     Ok(None)
 }
 
@@ -60,41 +60,43 @@ pub(super) fn add(
 /// (with its user) as it was.
 pub(super) fn update(
     cache: &mut ShardCache,
-    d: MemberUpdate,
+    mut d: MemberIn<'_>,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
-    let (guild, user) = (d.guild_id, d.user.id);
-    let cached = cache.guilds.get(&guild).and_then(|g| g.members.get(&user));
-    let old = cached.and_then(|m| cache.member_json(user, m));
-    let new_user = d.user.clone();
-    let member = d.apply(cached);
-    insert(
-        cache,
-        guild,
-        MemberIn {
-            user: new_user,
-            member,
-        },
-    );
+    let guild = d
+        .guild_id
+        .ok_or_else(|| missing("GUILD_MEMBER_UPDATE", "guild_id"))?;
+    let user = d
+        .user
+        .take()
+        .ok_or_else(|| missing("GUILD_MEMBER_UPDATE", "user"))?;
+    let (id, user) = user.into_user(&mut cache.rests);
+    let cached = cache.guilds.get(&guild).and_then(|g| g.members.get(&id));
+    let old = cached.and_then(|m| cache.member_json(id, m));
+    let member = match cached {
+        Some(cached) => cached.merged(d, &mut cache.rests),
+        None => d.into_member(&mut cache.rests),
+    };
+    put(cache, guild, id, user, member);
     Ok(old)
 }
 
 #[derive(Deserialize)]
-pub(super) struct MemberRemove {
+pub(super) struct MemberRemove<'a> {
     guild_id: Id,
-    user: User,
+    #[serde(borrow)]
+    user: UserIn<'a>,
 }
 
 /// GUILD_MEMBER_REMOVE: `old` is the member as it was.
 pub(super) fn remove(
     cache: &mut ShardCache,
-    d: MemberRemove,
+    d: MemberRemove<'_>,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
     let user = d.user.id;
-    let Some(member) = cache
-        .guilds
-        .get_mut(&d.guild_id)
-        .and_then(|g| g.members.remove(&user))
-    else {
+    let Some(guild) = cache.guilds.get_mut(&d.guild_id) else {
+        return Ok(None);
+    };
+    let Some(member) = guild.members.remove(&user) else {
         return Ok(None);
     };
     let old = cache.member_json(user, &member);
@@ -103,16 +105,16 @@ pub(super) fn remove(
 }
 
 #[derive(Deserialize)]
-pub(super) struct MembersChunk {
+pub(super) struct MembersChunk<'a> {
     guild_id: Id,
-    #[serde(default)]
-    members: Vec<MemberIn>,
+    #[serde(default, borrow)]
+    members: Vec<MemberIn<'a>>,
 }
 
 /// GUILD_MEMBERS_CHUNK: members asked for with op 8.
 pub(super) fn chunk(
     cache: &mut ShardCache,
-    d: MembersChunk,
+    d: MembersChunk<'_>,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
     for m in d.members {
         insert(cache, d.guild_id, m);
@@ -124,8 +126,16 @@ pub(super) fn chunk(
 /// the user as it was.
 pub(super) fn own_user(
     cache: &mut ShardCache,
-    user: User,
+    user: UserIn<'_>,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
+    let user = user.into_user(&mut cache.rests);
     let old = cache.own_user.replace(user);
-    Ok(old.as_ref().and_then(to_raw))
+    Ok(old.and_then(|(id, user)| to_raw(&UserOut { id, user: &user })))
+}
+
+fn missing(event: &str, field: &'static str) -> CacheError {
+    CacheError::Shape {
+        event: event.to_owned(),
+        source: serde::de::Error::missing_field(field),
+    }
 }

@@ -1,39 +1,34 @@
-//! PRESENCE_UPDATE and VOICE_STATE_UPDATE: what members are doing, kept as Discord sent it.
+//! PRESENCE_UPDATE and VOICE_STATE_UPDATE: what members are doing; presences in their
+//! compact form, voice states as Discord sent them.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::CacheError;
 use crate::id::Id;
-use crate::shard::ShardCache;
-
-#[derive(Deserialize)]
-struct UserRef {
-    id: Id,
-}
-
-#[derive(Deserialize)]
-struct PresenceIds {
-    user: UserRef,
-    guild_id: Id,
-    #[serde(default)]
-    status: Option<String>,
-}
+use crate::presence::PresenceIn;
+use crate::shard::{ShardCache, Stored, presence_json};
 
 /// PRESENCE_UPDATE: `old` is the presence it replaces. A member gone offline has no
 /// presence any more.
 pub(super) fn presence(
     cache: &mut ShardCache,
     event: &str,
-    data: &str,
+    d: PresenceIn<'_>,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
-    let ids: PresenceIds = super::read(event, data)?;
-    let presences = &mut cache.guilds.entry(ids.guild_id).or_default().presences;
-    if ids.status.as_deref() == Some("offline") {
-        return Ok(presences.remove(&ids.user.id));
-    }
-    let raw = super::raw(event, data)?;
-    Ok(presences.insert(ids.user.id, raw))
+    let (user, guild) = (d.user, d.guild_id);
+    let guild = guild.ok_or_else(|| CacheError::Shape {
+        event: event.to_owned(),
+        source: serde::de::Error::missing_field("guild_id"),
+    })?;
+    let offline = d.status() == Some("offline");
+    let new = (!offline).then(|| d.into_presence(&mut cache.rests));
+    let presences = &mut cache.guilds.entry(guild).or_default().presences;
+    let old = match new {
+        Some(new) => presences.insert(user, new),
+        None => presences.remove(&user),
+    };
+    Ok(old.and_then(|p| presence_json(guild, user, &p)))
 }
 
 #[derive(Deserialize)]
@@ -57,9 +52,10 @@ pub(super) fn voice_state(
         return Ok(None);
     };
     let states = &mut cache.guilds.entry(guild).or_default().voice_states;
-    if ids.channel_id.is_none() {
-        return Ok(states.remove(&ids.user_id));
-    }
-    let raw = super::raw(event, data)?;
-    Ok(states.insert(ids.user_id, raw))
+    let old = if ids.channel_id.is_none() {
+        states.remove(&ids.user_id)
+    } else {
+        states.insert(ids.user_id, Stored::new(data))
+    };
+    Ok(old.and_then(|s| s.to_raw()))
 }
