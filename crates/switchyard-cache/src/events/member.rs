@@ -87,7 +87,8 @@ pub(super) struct MemberRemove<'a> {
     user: UserIn<'a>,
 }
 
-/// GUILD_MEMBER_REMOVE: `old` is the member as it was.
+/// GUILD_MEMBER_REMOVE: `old` is the member as it was. A member who left has no presence
+/// in the guild any more (whether or not the cache held the member).
 pub(super) fn remove(
     cache: &mut ShardCache,
     d: MemberRemove<'_>,
@@ -96,6 +97,7 @@ pub(super) fn remove(
     let Some(guild) = cache.guilds.get_mut(&d.guild_id) else {
         return Ok(None);
     };
+    guild.presences.remove(&user);
     let Some(member) = guild.members.remove(&user) else {
         return Ok(None);
     };
