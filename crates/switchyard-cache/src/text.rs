@@ -77,6 +77,42 @@ impl Time {
         Some(Time(((micros << 4) | (u64::from(digits) << 1) | zulu) + 1))
     }
 
+    /// Writes the text into `buf` by hand (`fmt` is several times slower); its length.
+    fn digits(self, buf: &mut [u8; 32]) -> usize {
+        let v = self.0 - 1;
+        let (micros, digits, zulu) = (v >> 4, ((v >> 1) & 7) as usize, v & 1 == 1);
+        let secs = micros / 1_000_000;
+        let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+        let year = year.clamp(0, 9999) as u64;
+        two(&mut buf[0..2], year / 100);
+        two(&mut buf[2..4], year);
+        let mut at = 4;
+        let fields: [(u8, u64); 5] = [
+            (b'-', month as u64),
+            (b'-', day as u64),
+            (b'T', secs % 86_400 / 3600),
+            (b':', secs % 3600 / 60),
+            (b':', secs % 60),
+        ];
+        for (sep, n) in fields {
+            buf[at] = sep;
+            two(&mut buf[at + 1..at + 3], n);
+            at += 3;
+        }
+        if digits > 0 {
+            buf[at] = b'.';
+            let mut frac = (micros % 1_000_000) / 10u64.pow(6 - digits as u32);
+            for k in (0..digits).rev() {
+                buf[at + 1 + k] = b'0' + (frac % 10) as u8;
+                frac /= 10;
+            }
+            at += 1 + digits;
+        }
+        let tail: &[u8] = if zulu { b"Z" } else { b"+00:00" };
+        buf[at..at + tail.len()].copy_from_slice(tail);
+        at + tail.len()
+    }
+
     fn write(self, out: &mut impl Write) -> fmt::Result {
         let v = self.0 - 1;
         let (micros, digits, zulu) = (v >> 4, ((v >> 1) & 7) as u32, v & 1 == 1);
@@ -106,9 +142,12 @@ impl Serialize for Time {
         if self.is_null() {
             return s.serialize_none();
         }
-        let mut buf = String::with_capacity(32);
-        self.write(&mut buf).map_err(serde::ser::Error::custom)?;
-        s.serialize_str(&buf)
+        let mut buf = [0u8; 32];
+        let len = self.digits(&mut buf);
+        match std::str::from_utf8(&buf[..len]) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => s.collect_str(self),
+        }
     }
 }
 
@@ -132,6 +171,12 @@ impl<'de> Deserialize<'de> for Time {
         }
         d.deserialize_any(V)
     }
+}
+
+/// Two digits of `n` into `out`.
+fn two(out: &mut [u8], n: u64) {
+    out[0] = b'0' + (n / 10 % 10) as u8;
+    out[1] = b'0' + (n % 10) as u8;
 }
 
 /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
@@ -216,7 +261,23 @@ impl fmt::Display for ImageHash {
 
 impl Serialize for ImageHash {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self {
+            ImageHash::Hex { animated, bytes } => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut buf = [0u8; 34];
+                let at = if *animated { 2 } else { 0 };
+                buf[..2].copy_from_slice(b"a_");
+                for (i, b) in bytes.iter().enumerate() {
+                    buf[at + 2 * i] = HEX[usize::from(b >> 4)];
+                    buf[at + 2 * i + 1] = HEX[usize::from(b & 15)];
+                }
+                match std::str::from_utf8(&buf[..at + 32]) {
+                    Ok(text) => s.serialize_str(text),
+                    Err(_) => s.collect_str(self),
+                }
+            }
+            ImageHash::Text(text) => s.serialize_str(text),
+        }
     }
 }
 
