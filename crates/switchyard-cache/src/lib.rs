@@ -28,6 +28,7 @@ mod id;
 mod member;
 mod presence;
 mod rest;
+mod scan;
 mod shard;
 mod text;
 mod user;

@@ -6,6 +6,7 @@ use serde_json::{Map as JsonMap, Value};
 
 use crate::error::CacheError;
 use crate::id::Id;
+use crate::scan;
 use crate::shard::{ShardCache, Stored, to_raw};
 
 #[derive(Deserialize)]
@@ -21,8 +22,7 @@ pub(super) fn create(
     event: &str,
     data: &str,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
-    // Reading the ids checks the whole payload: it is kept as it came, without a second pass.
-    let ids: MessageIds = super::read(event, data)?;
+    let ids = message_ids(event, data)?;
     let raw = Stored::new(data);
     let limit = cache.config.messages;
     let channel = cache.messages.entry(ids.channel_id).or_default();
@@ -35,6 +35,17 @@ pub(super) fn create(
     }
     channel.push_back((ids.id, raw));
     Ok(None)
+}
+
+/// The message's ids, from a quick look at its top-level keys (serde says what is wrong when
+/// that look finds no ids).
+fn message_ids(event: &str, data: &str) -> Result<MessageIds, CacheError> {
+    if let Some([Some(id), Some(channel)]) = scan::top_level(data, ["id", "channel_id"])
+        && let (Some(id), Some(channel_id)) = (scan::id(id), scan::id(channel))
+    {
+        return Ok(MessageIds { id, channel_id });
+    }
+    super::read(event, data)
 }
 
 /// MESSAGE_UPDATE: Discord may send a part of the message; what it sends is laid over the

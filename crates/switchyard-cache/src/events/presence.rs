@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 use crate::error::CacheError;
 use crate::id::Id;
 use crate::presence::PresenceIn;
+use crate::scan;
 use crate::shard::{ShardCache, Stored, presence_json};
 
 /// PRESENCE_UPDATE: `old` is the presence it replaces. A member gone offline has no
@@ -40,6 +41,25 @@ struct VoiceIds {
     user_id: Id,
 }
 
+/// The voice state's ids, from a quick look at its top-level keys.
+fn voice_ids(event: &str, data: &str) -> Result<VoiceIds, CacheError> {
+    if let Some([guild, channel, Some(user)]) =
+        scan::top_level(data, ["guild_id", "channel_id", "user_id"])
+        && let Some(user_id) = scan::id(user)
+    {
+        let id = |raw: Option<&str>| raw.and_then(scan::id);
+        let null = |raw: Option<&str>| raw.is_none_or(|r| r == "null");
+        if (guild.is_none() || id(guild).is_some()) && (null(channel) || id(channel).is_some()) {
+            return Ok(VoiceIds {
+                guild_id: id(guild),
+                channel_id: id(channel),
+                user_id,
+            });
+        }
+    }
+    super::read(event, data)
+}
+
 /// VOICE_STATE_UPDATE: `old` is the state it replaces; a user who left voice (no channel)
 /// has no state any more. Voice outside guilds is not kept.
 pub(super) fn voice_state(
@@ -47,7 +67,7 @@ pub(super) fn voice_state(
     event: &str,
     data: &str,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
-    let ids: VoiceIds = super::read(event, data)?;
+    let ids = voice_ids(event, data)?;
     let Some(guild) = ids.guild_id else {
         return Ok(None);
     };
