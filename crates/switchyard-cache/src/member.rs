@@ -74,10 +74,10 @@ impl Member {
 
     /// This member with the fields `update` carries laid over it: what the update does not
     /// carry keeps its value (GUILD_MEMBER_UPDATE may carry some fields only).
-    pub fn merged(&self, update: MemberIn<'_>, interner: &mut Interner) -> Member {
+    pub fn merge(&mut self, update: MemberIn<'_>, interner: &mut Interner) {
         let new = update.member;
         let keys = new.bits & !(DEAF | MUTE | PENDING);
-        let mut m = self.clone();
+        let m = self;
         let values = if keys & K_DEAF != 0 { DEAF } else { 0 }
             | if keys & K_MUTE != 0 { MUTE } else { 0 }
             | if keys & K_PENDING != 0 { PENDING } else { 0 };
@@ -114,7 +114,6 @@ impl Member {
         if e.is_empty() {
             m.ext = None;
         }
-        m
     }
 }
 
@@ -330,7 +329,8 @@ mod tests {
             r#"{"guild_id":"1","user":{"id":"80351110224678912","username":"Nelly"},"roles":[],"nick":null,"extra":1}"#,
         )
         .expect("update");
-        let after = m.merged(up, &mut i);
+        let mut after = m;
+        after.merge(up, &mut i);
         assert_eq!(after.nick(), None, "null clears");
         assert!(after.roles.is_empty(), "roles replaced");
         let out = write(None, &after);

@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 
 use crate::id::Id;
 use crate::rest::{Interner, Key, Leftovers, Rest};
+use crate::scan;
 
 const STATUSES: [&str; 5] = ["online", "idle", "dnd", "offline", "invisible"];
 const PLATFORMS: [&str; 3] = ["desktop", "mobile", "web"];
@@ -133,13 +134,21 @@ impl<'de: 'a, 'a> Visitor<'de> for PresenceVisitor<'a> {
             match key.as_str() {
                 "user" => {
                     let raw: &'de RawValue = map.next_value()?;
-                    let u: UserRef = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
-                    if raw.get() == format!(r#"{{"id":"{}"}}"#, u.id) {
+                    // Mostly `{"id":"…"}` alone: read without a second parse.
+                    let only = raw
+                        .get()
+                        .strip_prefix(r#"{"id":"#)
+                        .and_then(|r| r.strip_suffix('}'))
+                        .and_then(scan::id);
+                    if let Some(id) = only {
                         p.bits |= USER_ID_ONLY;
+                        user = Some(id);
                     } else {
+                        let u: UserRef =
+                            serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
                         rest.push(key, raw);
+                        user = Some(u.id);
                     }
-                    user = Some(u.id);
                 }
                 "guild_id" => {
                     guild_id = Some(map.next_value()?);
@@ -147,7 +156,10 @@ impl<'de: 'a, 'a> Visitor<'de> for PresenceVisitor<'a> {
                 }
                 "status" => {
                     let raw: &'de RawValue = map.next_value()?;
-                    let s: Option<&str> = serde_json::from_str(raw.get()).ok();
+                    let s = raw
+                        .get()
+                        .strip_prefix('"')
+                        .and_then(|s| s.strip_suffix('"'));
                     match s.and_then(status_index) {
                         Some(i) => {
                             p.status = i;

@@ -8,7 +8,9 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use serde::de::{self, Deserialize, Deserializer, Visitor};
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde_json::value::RawValue;
 
@@ -58,17 +60,21 @@ impl Borrow<str> for Rest {
     }
 }
 
-/// Leftover fields as read, borrowed from the payload.
+/// Leftover fields as read: `"key":value,` for each, copied from the payload (one string,
+/// whatever their number: most are found interned already and dropped).
 #[derive(Debug, Default)]
 pub(crate) struct Leftovers<'de> {
     text: String,
-    fields: Vec<(Cow<'de, str>, &'de RawValue)>,
+    payload: PhantomData<&'de str>,
 }
 
 impl<'de> Leftovers<'de> {
-    pub fn push(&mut self, key: Key<'de>, value: &'de RawValue) {
-        // Keys come unescaped; writing them back through serde_json escapes them again.
+    pub fn push(&mut self, key: Key<'_>, value: &RawValue) {
+        if self.text.is_empty() {
+            self.text.reserve(256);
+        }
         let key = key.0;
+        // Keys come unescaped; those that need it are escaped again.
         if key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
             self.text.push('"');
             self.text.push_str(&key);
@@ -79,16 +85,41 @@ impl<'de> Leftovers<'de> {
         self.text.push(':');
         self.text.push_str(value.get());
         self.text.push(',');
-        self.fields.push((key, value));
     }
 
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.text.is_empty()
     }
 
-    /// Whether `key` is among them.
-    pub fn has(&self, key: &str) -> bool {
-        self.fields.iter().any(|(k, _)| k == key)
+    /// The fields, read back from the text (only for a set seen for the first time).
+    fn fields(&self) -> Vec<(String, Box<RawValue>)> {
+        let object = format!("{{{}}}", self.text.trim_end_matches(','));
+        serde_json::from_str::<Pairs>(&object)
+            .map(|p| p.0)
+            .unwrap_or_default()
+    }
+}
+
+/// An object's fields in their order.
+struct Pairs(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for Pairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Pairs;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -113,13 +144,14 @@ impl Interner {
             self.sets.retain(|r| Arc::strong_count(&r.0) > 1);
             self.swept = self.sets.len();
         }
+        let fields = leftovers
+            .fields()
+            .into_iter()
+            .map(|(k, v)| (k.into_boxed_str(), v))
+            .collect();
         let rest = Rest(Arc::new(Fields {
             text: leftovers.text.into_boxed_str(),
-            fields: leftovers
-                .fields
-                .into_iter()
-                .map(|(k, v)| (Box::from(&*k), v.to_owned()))
-                .collect(),
+            fields,
         }));
         self.sets.insert(rest.clone());
         Some(rest)
@@ -133,14 +165,15 @@ impl Interner {
         if update.is_empty() {
             return Some(cached.clone());
         }
+        let new = update.fields();
         let mut merged = Leftovers::default();
         for (k, v) in cached.fields() {
-            if !update.has(k) {
+            if !new.iter().any(|(n, _)| n == k) {
                 merged.push(Key(Cow::Borrowed(k)), v);
             }
         }
-        for (k, v) in update.fields {
-            merged.push(Key(k), v);
+        for (k, v) in &new {
+            merged.push(Key(Cow::Borrowed(k)), v);
         }
         self.intern(merged)
     }

@@ -223,12 +223,21 @@ impl ShardCache {
     }
 
     pub(crate) fn member_json(&self, user: Id, member: &Member) -> Option<Box<RawValue>> {
-        let shared = &self.users.get(&user)?.user;
-        to_raw(&MemberOut {
-            user: Some((user, shared)),
-            member,
-        })
+        member_json(&self.users, user, member)
     }
+}
+
+/// A member in Discord's shape, with its user from `users`.
+pub(crate) fn member_json(
+    users: &Map<Id, SharedUser>,
+    user: Id,
+    member: &Member,
+) -> Option<Box<RawValue>> {
+    let shared = &users.get(&user)?.user;
+    to_raw(&MemberOut {
+        user: Some((user, shared)),
+        member,
+    })
 }
 
 /// A presence in Discord's shape.

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use crate::error::CacheError;
 use crate::id::Id;
 use crate::member::{Member, MemberIn};
-use crate::shard::{ShardCache, SharedUser, to_raw};
+use crate::shard::{ShardCache, SharedUser, member_json, to_raw};
 use crate::user::{User, UserIn, UserOut};
 
 /// Caches `m` as a member of `guild`, its user once for every guild. A member object
@@ -70,13 +70,21 @@ pub(super) fn update(
         .take()
         .ok_or_else(|| missing("GUILD_MEMBER_UPDATE", "user"))?;
     let (id, user) = user.into_user(&mut cache.rests);
-    let cached = cache.guilds.get(&guild).and_then(|g| g.members.get(&id));
-    let old = cached.and_then(|m| cache.member_json(id, m));
-    let member = match cached {
-        Some(cached) => cached.merged(d, &mut cache.rests),
-        None => d.into_member(&mut cache.rests),
+    let members = &mut cache.guilds.entry(guild).or_default().members;
+    let Some(cached) = members.get_mut(&id) else {
+        let member = d.into_member(&mut cache.rests);
+        put(cache, guild, id, user, member);
+        return Ok(None);
     };
-    put(cache, guild, id, user, member);
+    // Merged in place: the cached member is not copied.
+    let old = member_json(&cache.users, id, cached);
+    cached.merge(d, &mut cache.rests);
+    match cache.users.get_mut(&id) {
+        Some(shared) => shared.user = user,
+        None => {
+            cache.users.insert(id, SharedUser { user, members: 1 });
+        }
+    }
     Ok(old)
 }
 
