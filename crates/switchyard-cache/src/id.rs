@@ -17,7 +17,23 @@ impl fmt::Display for Id {
 
 impl Serialize for Id {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+        // Digits written by hand: `collect_str` goes through `fmt`, several times slower,
+        // and every member, user and presence written for `old` has ids.
+        let mut buf = [0u8; 20];
+        let mut at = buf.len();
+        let mut n = self.0;
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        match std::str::from_utf8(&buf[at..]) {
+            Ok(digits) => s.serialize_str(digits),
+            Err(_) => s.collect_str(&self.0),
+        }
     }
 }
 

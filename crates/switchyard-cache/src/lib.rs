@@ -9,8 +9,9 @@
 //! What it keeps, each configurable ([`CacheConfig`]):
 //! - guilds (their own fields, without the lists GUILD_CREATE carries), channels and threads,
 //!   roles, emoji and sticker lists: as Discord sent them, raw JSON, since there are few of
-//!   them per guild; presences and voice states, raw too;
-//! - members, in a compact form of their own, and users once however many guilds they share;
+//!   them per guild; voice states, raw too;
+//! - members, users (once however many guilds they share) and presences, in compact forms of
+//!   their own (there may be millions), each written back as it came;
 //! - the last N messages of each channel, raw.
 //!
 //! Discord's rules, event by event: a GUILD_MEMBER_UPDATE carries some fields only and the
@@ -33,11 +34,16 @@ mod events;
 mod id;
 mod member;
 mod permissions;
+mod presence;
 mod query;
 mod rebuild;
+mod rest;
+mod scan;
 mod search;
 mod shard;
 mod snapshot;
+mod text;
+mod user;
 
 pub use config::{CacheConfig, DEFAULT_SNAPSHOT_INTERVAL};
 pub use diff::Synthesized;

@@ -106,17 +106,20 @@ impl ShardCache {
             parse::<RolePermissions>(g.roles.get(id).map(|r| &**r)).map_or(0, |r| r.permissions)
         };
         let mut base = role(&guild);
-        for r in &member.roles {
+        for r in member.roles() {
             base |= role(r);
         }
         if base & ADMINISTRATOR != 0 {
             return Ok(ALL);
         }
         let mut perms = match overwrites {
-            Some(overwrites) => apply_overwrites(base, &overwrites, guild, user, &member.roles),
+            Some(overwrites) => apply_overwrites(base, &overwrites, guild, user, member.roles()),
             None => base,
         };
-        if timed_out(member.communication_disabled_until.as_deref(), now_unix_ms) {
+        if member
+            .timeout_until_ms()
+            .is_some_and(|until| until > now_unix_ms)
+        {
             perms &= VIEW_CHANNEL | READ_MESSAGE_HISTORY;
         }
         Ok(perms)
@@ -168,18 +171,6 @@ fn apply_overwrites(base: u64, overwrites: &[Overwrite], guild: Id, user: Id, ro
         perms &= !(MENTION_EVERYONE | SEND_TTS_MESSAGES | ATTACH_FILES | EMBED_LINKS);
     }
     perms
-}
-
-/// Whether a timeout ending at `until` (ISO 8601) is in force at `now_unix_ms`.
-fn timed_out(until: Option<&str>, now_unix_ms: u64) -> bool {
-    let Some(until) = until else {
-        return false;
-    };
-    let Ok(t) = time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339)
-    else {
-        return false;
-    };
-    t.unix_timestamp_nanos() / 1_000_000 > i128::from(now_unix_ms)
 }
 
 fn parse<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {

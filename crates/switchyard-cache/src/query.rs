@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use crate::id::Id;
 use crate::search::{self, NameIndex};
 use crate::shard::{Set, ShardCache, to_raw};
+use crate::user::UserOut;
 
 /// A presence status, as member searches filter on it (`offline`: no presence cached).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,14 +46,11 @@ struct Presence {
 impl ShardCache {
     /// A user the cache knows (a member's user, or the bot's own), in Discord's shape.
     pub fn user(&self, id: Id) -> Option<Box<RawValue>> {
-        match self.users.get(&id) {
-            Some(shared) => to_raw(&shared.user),
-            None => self
-                .own_user
-                .as_ref()
-                .filter(|u| u.id == id)
-                .and_then(to_raw),
-        }
+        let user = match self.users.get(&id) {
+            Some(shared) => &shared.user,
+            None => &self.own_user.as_ref().filter(|(own, _)| *own == id)?.1,
+        };
+        to_raw(&UserOut { id, user })
     }
 
     /// The guilds in which `user` is a cached member, in id order.
@@ -104,7 +102,7 @@ impl ShardCache {
             let members = g
                 .members
                 .iter()
-                .filter_map(|(id, m)| Some((&users.get(id)?.user, m)));
+                .filter_map(|(id, m)| Some((*id, &users.get(id)?.user, m)));
             g.names = Some(NameIndex::build(members));
         }
         let Some(index) = self.guilds.get(&guild).and_then(|g| g.names.as_ref()) else {
@@ -140,7 +138,7 @@ impl ShardCache {
                 return false;
             }
         }
-        if query.role.is_some_and(|r| !member.roles.contains(&r)) {
+        if query.role.is_some_and(|r| !member.roles().contains(&r)) {
             return false;
         }
         if let Some(status) = query.status {
@@ -180,7 +178,7 @@ impl ShardCache {
             .get(&channel)?
             .iter()
             .find(|(m, _)| *m == id)
-            .map(|(_, raw)| &**raw)
+            .and_then(|(_, raw)| raw.get())
     }
 
     /// Up to `limit` cached messages of a channel, newest first, older than `before` when
@@ -194,7 +192,7 @@ impl ShardCache {
             .rev()
             .filter(|(id, _)| before.is_none_or(|b| *id < b))
             .take(limit)
-            .map(|(_, raw)| &**raw)
+            .filter_map(|(_, raw)| raw.get())
             .collect()
     }
 }

@@ -9,7 +9,8 @@
 use std::collections::BTreeSet;
 
 use crate::id::Id;
-use crate::member::{Member, User};
+use crate::member::Member;
+use crate::user::User;
 
 /// Lower-cased names (username, global name, nickname) with their user, in order.
 #[derive(Debug, Default)]
@@ -20,20 +21,20 @@ pub(crate) struct NameIndex {
 }
 
 impl NameIndex {
-    /// The index of `members`, each with its user.
-    pub fn build<'a>(members: impl Iterator<Item = (&'a User, &'a Member)>) -> Self {
+    /// The index of `members`, each with its user's id and user.
+    pub fn build<'a>(members: impl Iterator<Item = (Id, &'a User, &'a Member)>) -> Self {
         let mut index = NameIndex::default();
-        for (user, member) in members {
-            index.add(user, member);
+        for (id, user, member) in members {
+            index.add(id, user, member);
         }
         index.stale = 0;
         index
     }
 
     /// Notes the names of a member as it is now (after a join or a change).
-    pub fn add(&mut self, user: &User, member: &Member) {
+    pub fn add(&mut self, id: Id, user: &User, member: &Member) {
         for name in names(user, member) {
-            if self.names.insert((lower(name), user.id)) {
+            if self.names.insert((lower(name), id)) {
                 self.stale += 1;
             }
         }
@@ -61,13 +62,9 @@ impl NameIndex {
 
 /// The names a member is found by.
 pub(crate) fn names<'a>(user: &'a User, member: &'a Member) -> impl Iterator<Item = &'a str> {
-    [
-        Some(&*user.username),
-        user.global_name.as_deref(),
-        member.nick.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
+    [Some(user.username()), user.global_name(), member.nick()]
+        .into_iter()
+        .flatten()
 }
 
 /// Whether `name` starts with `prefix` (lower-cased), ignoring case.

@@ -7,8 +7,11 @@ use serde_json::value::RawValue;
 
 use crate::config::CacheConfig;
 use crate::id::Id;
-use crate::member::{Member, MemberOut, User};
+use crate::member::{Member, MemberOut};
+use crate::presence::{Presence, PresenceOut};
+use crate::rest::Interner;
 use crate::search::NameIndex;
+use crate::user::{User, UserOut};
 
 pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type Set<K> = HashSet<K, foldhash::fast::RandomState>;
@@ -28,16 +31,42 @@ pub(crate) struct Guild {
     pub emojis: Option<Box<RawValue>>,
     /// The sticker list, likewise.
     pub stickers: Option<Box<RawValue>>,
-    /// Presences by user, as Discord sent them.
-    pub presences: Map<Id, Box<RawValue>>,
+    /// Presences by user.
+    pub presences: Map<Id, Presence>,
     /// Voice states by user (only users in a voice channel), as Discord sent them.
-    pub voice_states: Map<Id, Box<RawValue>>,
+    pub voice_states: Map<Id, Stored>,
     /// Stage instances by id, as Discord sent them.
     pub stage_instances: Map<Id, Box<RawValue>>,
     /// Scheduled events by id, as Discord sent them.
     pub scheduled_events: Map<Id, Box<RawValue>>,
     /// Members by name, from the guild's first search on.
     pub names: Option<NameIndex>,
+}
+
+/// JSON whose shape the pass that read its ids checked already, kept as text: reads check
+/// it again (rarely), so that the event path copies it without a second pass.
+#[derive(Debug)]
+pub(crate) struct Stored(Box<str>);
+
+impl Stored {
+    pub fn new(checked: &str) -> Stored {
+        Stored(checked.into())
+    }
+
+    /// The JSON (always valid: it was checked when stored).
+    pub fn get(&self) -> Option<&RawValue> {
+        serde_json::from_str(&self.0).ok()
+    }
+
+    /// The text.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// An owned copy, for `old`.
+    pub fn to_raw(&self) -> Option<Box<RawValue>> {
+        self.get().map(ToOwned::to_owned)
+    }
 }
 
 /// A channel or thread, as Discord sent it.
@@ -81,12 +110,14 @@ pub struct CacheCounts {
 #[derive(Debug)]
 pub struct ShardCache {
     pub(crate) config: CacheConfig,
-    pub(crate) own_user: Option<User>,
+    pub(crate) own_user: Option<(Id, User)>,
     pub(crate) guilds: Map<Id, Guild>,
     pub(crate) channels: Map<Id, Channel>,
     pub(crate) users: Map<Id, SharedUser>,
     /// The last messages of each channel, oldest first.
-    pub(crate) messages: Map<Id, VecDeque<(Id, Box<RawValue>)>>,
+    pub(crate) messages: Map<Id, VecDeque<(Id, Stored)>>,
+    /// The fields the compact types do not model, each distinct set once.
+    pub(crate) rests: Interner,
 }
 
 impl ShardCache {
@@ -99,6 +130,7 @@ impl ShardCache {
             channels: Map::default(),
             users: Map::default(),
             messages: Map::default(),
+            rests: Interner::default(),
         }
     }
 
@@ -206,31 +238,29 @@ impl ShardCache {
             .unwrap_or_default()
     }
 
-    /// A member's presence.
-    pub fn presence(&self, guild: Id, user: Id) -> Option<&RawValue> {
-        self.guilds.get(&guild)?.presences.get(&user).map(|p| &**p)
+    /// A member's presence, in Discord's shape.
+    pub fn presence(&self, guild: Id, user: Id) -> Option<Box<RawValue>> {
+        let presence = self.guilds.get(&guild)?.presences.get(&user)?;
+        presence_json(guild, user, presence)
     }
 
     /// A user's voice state in a guild, while in a voice channel.
     pub fn voice_state(&self, guild: Id, user: Id) -> Option<&RawValue> {
-        self.guilds
-            .get(&guild)?
-            .voice_states
-            .get(&user)
-            .map(|v| &**v)
+        self.guilds.get(&guild)?.voice_states.get(&user)?.get()
     }
 
     /// The last messages of a channel, oldest first.
     pub fn messages(&self, channel: Id) -> Vec<&RawValue> {
         self.messages
             .get(&channel)
-            .map(|m| m.iter().map(|(_, raw)| &**raw).collect())
+            .map(|m| m.iter().filter_map(|(_, raw)| raw.get()).collect())
             .unwrap_or_default()
     }
 
     /// The bot's own user, in Discord's shape.
     pub fn own_user(&self) -> Option<Box<RawValue>> {
-        to_raw(self.own_user.as_ref()?)
+        let (id, user) = self.own_user.as_ref()?;
+        to_raw(&UserOut { id: *id, user })
     }
 
     /// The ids of the guilds the cache knows (available or not), in no order.
@@ -259,17 +289,25 @@ impl ShardCache {
             .get(&guild)
             .into_iter()
             .flat_map(|g| g.members.iter())
-            .filter_map(|(user, member)| {
-                let user = &self.users.get(user)?.user;
-                Some(MemberOut { user, member })
+            .filter_map(|(id, member)| {
+                let user = &self.users.get(id)?.user;
+                Some(MemberOut {
+                    user: Some((*id, user)),
+                    member,
+                })
             })
     }
 
-    /// A guild's presences, as Discord sent them.
-    pub(crate) fn guild_presences(&self, guild: Id) -> Vec<&RawValue> {
+    /// A guild's presences, in Discord's shape.
+    pub(crate) fn guild_presences(&self, guild: Id) -> Vec<Box<RawValue>> {
         self.guilds
             .get(&guild)
-            .map(|g| g.presences.values().map(|p| &**p).collect())
+            .map(|g| {
+                g.presences
+                    .iter()
+                    .filter_map(|(user, p)| presence_json(guild, *user, p))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -277,7 +315,7 @@ impl ShardCache {
     pub(crate) fn guild_voice_states(&self, guild: Id) -> Vec<&RawValue> {
         self.guilds
             .get(&guild)
-            .map(|g| g.voice_states.values().map(|v| &**v).collect())
+            .map(|g| g.voice_states.values().filter_map(Stored::get).collect())
             .unwrap_or_default()
     }
 
@@ -299,9 +337,30 @@ impl ShardCache {
     }
 
     pub(crate) fn member_json(&self, user: Id, member: &Member) -> Option<Box<RawValue>> {
-        let user = &self.users.get(&user)?.user;
-        to_raw(&MemberOut { user, member })
+        member_json(&self.users, user, member)
     }
+}
+
+/// A member in Discord's shape, with its user from `users`.
+pub(crate) fn member_json(
+    users: &Map<Id, SharedUser>,
+    user: Id,
+    member: &Member,
+) -> Option<Box<RawValue>> {
+    let shared = &users.get(&user)?.user;
+    to_raw(&MemberOut {
+        user: Some((user, shared)),
+        member,
+    })
+}
+
+/// A presence in Discord's shape.
+pub(crate) fn presence_json(guild: Id, user: Id, presence: &Presence) -> Option<Box<RawValue>> {
+    to_raw(&PresenceOut {
+        user,
+        guild,
+        presence,
+    })
 }
 
 /// `value` as raw JSON (the cache's own types always serialize).

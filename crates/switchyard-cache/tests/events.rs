@@ -357,6 +357,46 @@ fn presences_and_voice_states_carry_what_they_replace() {
 }
 
 #[test]
+fn a_member_who_leaves_has_no_presence_there_any_more() {
+    let mut c = cache();
+    let mut g = guild_create();
+    g["presences"] = json!([
+        {"user": {"id": "10"}, "status": "online", "activities": []},
+        {"user": {"id": "11"}, "status": "dnd", "client_status": {"mobile": "dnd"}, "activities": []}
+    ]);
+    apply(&mut c, "GUILD_CREATE", g);
+    apply(
+        &mut c,
+        "GUILD_CREATE",
+        json!({"id": "2", "name": "Other", "members": [],
+        "presences": [{"user": {"id": "11"}, "status": "dnd", "activities": []}]}),
+    );
+    assert_eq!(c.counts().presences, 3);
+    let old = apply(
+        &mut c,
+        "GUILD_MEMBER_REMOVE",
+        json!({"guild_id": "1", "user": user("11", "other")}),
+    )
+    .expect("old member");
+    assert_eq!(old["nick"], "o");
+    assert!(c.presence(Id(1), Id(11)).is_none(), "gone with the member");
+    assert!(c.presence(Id(1), Id(10)).is_some(), "others stay");
+    assert!(
+        c.presence(Id(2), Id(11)).is_some(),
+        "other guilds keep theirs"
+    );
+    // A member the cache does not hold (GUILD_CREATE's members of a large guild are the
+    // online ones only) loses its presence too.
+    apply(
+        &mut c,
+        "GUILD_MEMBER_REMOVE",
+        json!({"guild_id": "2", "user": user("11", "other")}),
+    );
+    assert!(c.presence(Id(2), Id(11)).is_none());
+    assert_eq!(c.counts().presences, 1);
+}
+
+#[test]
 fn a_guild_create_that_cannot_be_read_leaves_the_cache_as_it_was() {
     let mut c = cache();
     apply(&mut c, "GUILD_CREATE", guild_create());

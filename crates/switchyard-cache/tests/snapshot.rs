@@ -229,7 +229,7 @@ fn reads(c: &ShardCache) -> Value {
         let mut voice = serde_json::Map::new();
         for u in users {
             members.insert(u.to_string(), json(c.member(id, Id(u)).as_deref()));
-            presences.insert(u.to_string(), json(c.presence(id, Id(u))));
+            presences.insert(u.to_string(), json(c.presence(id, Id(u)).as_deref()));
             voice.insert(u.to_string(), json(c.voice_state(id, Id(u))));
         }
         out[format!("guild {g}")] = json!({

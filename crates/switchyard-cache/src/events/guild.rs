@@ -5,10 +5,13 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map as JsonMap, Value};
 
+use super::guild_create::{GuildCreate, with_guild_id};
 use crate::error::CacheError;
 use crate::id::Id;
-use crate::member::{MemberIn, User};
-use crate::shard::{Channel, Guild, ShardCache, to_raw};
+use crate::member::MemberIn;
+use crate::presence::PresenceIn;
+use crate::shard::{Channel, Guild, ShardCache, Stored, to_raw};
+use crate::user::UserIn;
 
 /// The lists a guild object may carry, which the cache keeps apart from its own fields.
 const LISTS: &[&str] = &[
@@ -26,10 +29,19 @@ const LISTS: &[&str] = &[
 ];
 
 #[derive(Deserialize)]
-pub(super) struct Ready {
-    user: User,
+pub(super) struct Ready<'a> {
+    #[serde(borrow)]
+    user: UserIn<'a>,
     #[serde(default)]
     guilds: Vec<Unavailable>,
+}
+
+/// The ids of an object of one of GUILD_CREATE's lists.
+#[derive(Deserialize)]
+struct ObjectIds {
+    id: Id,
+    #[serde(default)]
+    guild_id: Option<Id>,
 }
 
 #[derive(Deserialize)]
@@ -42,9 +54,9 @@ pub(super) struct Unavailable {
 /// READY: the bot's user, and its guilds, unavailable until their GUILD_CREATE.
 pub(super) fn ready(
     cache: &mut ShardCache,
-    ready: Ready,
+    ready: Ready<'_>,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
-    cache.own_user = Some(ready.user);
+    cache.own_user = Some(ready.user.into_user(&mut cache.rests));
     for g in ready.guilds {
         cache.guilds.entry(g.id).or_default().unavailable = true;
     }
@@ -55,23 +67,21 @@ pub(super) fn ready(
 /// channels, threads, roles and members; or, with `unavailable`, one in an outage.
 pub(super) fn create(
     cache: &mut ShardCache,
-    mut d: JsonMap<String, Value>,
+    event: &str,
+    d: GuildCreate<'_>,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
-    let id: Id = take(&mut d, "id", "GUILD_CREATE")?;
-    if d.get("unavailable").and_then(Value::as_bool) == Some(true) {
+    let id =
+        d.id.ok_or_else(|| CacheError::shape(event)(serde::de::Error::missing_field("id")))?;
+    if d.unavailable {
         cache.guilds.entry(id).or_default().unavailable = true;
         return Ok(None);
     }
-    let mut lists: JsonMap<String, Value> = JsonMap::new();
-    for key in LISTS {
-        if let Some(v) = d.remove(*key) {
-            lists.insert((*key).to_owned(), v);
-        }
-    }
     // Everything that can fail is read before the cache changes.
-    let members: Vec<MemberIn> = if cache.config.members {
-        serde_json::from_value(lists.remove("members").unwrap_or(Value::Array(Vec::new())))
-            .map_err(CacheError::shape("GUILD_CREATE"))?
+    let members: Vec<MemberIn<'_>> = if cache.config.members {
+        d.members
+            .iter()
+            .map(|m| super::read(event, m.get()))
+            .collect::<Result<_, _>>()?
     } else {
         Vec::new()
     };
@@ -88,67 +98,78 @@ pub(super) fn create(
                 .collect()
         })
         .unwrap_or_default();
+    let presences: Vec<PresenceIn<'_>> = if cache.config.presences {
+        d.presences
+            .iter()
+            .map(|p| super::read(event, p.get()))
+            .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
+    let own = if cache.config.guilds {
+        Some(RawValue::from_string(d.own).map_err(CacheError::shape(event))?)
+    } else {
+        None
+    };
     remove_guild(cache, id);
-    d.insert("id".into(), Value::String(id.to_string()));
     let mut guild = Guild {
-        raw: cache.config.guilds.then(|| to_raw(&d)).flatten(),
+        raw: own,
         ..Guild::default()
     };
     if cache.config.channels {
-        for key in ["channels", "threads"] {
-            for ch in list(&lists, key) {
-                if let (Some(cid), Some(raw)) = (ch.get("id").and_then(id_of), with_guild(ch, id)) {
-                    guild.channels.insert(cid);
-                    cache.channels.insert(
-                        cid,
-                        Channel {
-                            guild: Some(id),
-                            raw,
-                        },
-                    );
-                }
+        for ch in d.channels.iter().chain(&d.threads) {
+            let Ok(ids) = serde_json::from_str::<ChannelIds>(ch.get()) else {
+                continue;
+            };
+            if let Some(raw) = with_guild_id(ch, ids.guild_id.is_some(), id) {
+                guild.channels.insert(ids.id);
+                let channel = Channel {
+                    guild: Some(id),
+                    raw,
+                };
+                cache.channels.insert(ids.id, channel);
             }
         }
     }
     if cache.config.roles {
-        for role in list(&lists, "roles") {
-            if let (Some(rid), Some(raw)) = (role.get("id").and_then(id_of), to_raw(role)) {
-                guild.roles.insert(rid, raw);
+        for role in &d.roles {
+            if let Ok(r) = serde_json::from_str::<ChannelIds>(role.get()) {
+                guild.roles.insert(r.id, (*role).to_owned());
             }
         }
     }
     if cache.config.emojis {
-        guild.emojis = lists.get("emojis").and_then(to_raw);
+        guild.emojis = d.emojis.map(ToOwned::to_owned);
     }
     if cache.config.stickers {
-        guild.stickers = lists.get("stickers").and_then(to_raw);
+        guild.stickers = d.stickers.map(ToOwned::to_owned);
     }
-    if cache.config.presences {
-        // GUILD_CREATE's presences lack the guild_id PRESENCE_UPDATE carries: added, so
-        // that a presence reads the same whichever event it came from
-        for p in list(&lists, "presences") {
-            if let (Some(user), Some(raw)) =
-                (p.pointer("/user/id").and_then(id_of), with_guild(p, id))
-            {
-                guild.presences.insert(user, raw);
-            }
-        }
+    for p in presences {
+        let user = p.user;
+        guild
+            .presences
+            .insert(user, p.into_presence(&mut cache.rests));
     }
     if cache.config.voice_states {
-        for v in list(&lists, "voice_states") {
-            if let (Some(user), Some(raw)) = (v.get("user_id").and_then(id_of), with_guild(v, id)) {
-                guild.voice_states.insert(user, raw);
+        for v in &d.voice_states {
+            let Ok(ids) = serde_json::from_str::<VoiceIds>(v.get()) else {
+                continue;
+            };
+            if let Some(raw) = with_guild_id(v, ids.guild_id.is_some(), id) {
+                guild
+                    .voice_states
+                    .insert(ids.user_id, Stored::new(raw.get()));
             }
         }
     }
-    for (key, keep, into) in [
+    for (list, keep, into) in [
         (
-            "stage_instances",
+            &d.stage_instances,
             cache.config.stage_instances,
             &mut guild.stage_instances,
         ),
         (
-            "guild_scheduled_events",
+            &d.scheduled_events,
             cache.config.scheduled_events,
             &mut guild.scheduled_events,
         ),
@@ -156,9 +177,12 @@ pub(super) fn create(
         if !keep {
             continue;
         }
-        for v in list(&lists, key) {
-            if let (Some(oid), Some(raw)) = (v.get("id").and_then(id_of), with_guild(v, id)) {
-                into.insert(oid, raw);
+        for v in list {
+            let Ok(ids) = serde_json::from_str::<ObjectIds>(v.get()) else {
+                continue;
+            };
+            if let Some(raw) = with_guild_id(v, ids.guild_id.is_some(), id) {
+                into.insert(ids.id, raw);
             }
         }
     }
@@ -172,6 +196,21 @@ pub(super) fn create(
         super::member::insert(cache, id, m);
     }
     Ok(None)
+}
+
+/// The ids of a channel (or of a role: `id` alone).
+#[derive(Deserialize)]
+struct ChannelIds {
+    id: Id,
+    #[serde(default)]
+    guild_id: Option<Id>,
+}
+
+#[derive(Deserialize)]
+struct VoiceIds {
+    user_id: Id,
+    #[serde(default)]
+    guild_id: Option<Id>,
 }
 
 #[derive(Deserialize)]
@@ -299,29 +338,12 @@ pub(super) fn remove_guild(cache: &mut ShardCache, id: Id) -> Option<Guild> {
     Some(guild)
 }
 
-/// `v` as raw JSON, with the guild's id where the guild's lists leave it out.
-fn with_guild(v: &Value, guild: Id) -> Option<Box<RawValue>> {
-    let mut v = v.clone();
-    if let Value::Object(o) = &mut v {
-        o.entry("guild_id")
-            .or_insert(Value::String(guild.to_string()));
-    }
-    to_raw(&v)
-}
-
 fn take<T: serde::de::DeserializeOwned>(
     d: &mut JsonMap<String, Value>,
     key: &str,
     event: &str,
 ) -> Result<T, CacheError> {
     serde_json::from_value(d.remove(key).unwrap_or(Value::Null)).map_err(CacheError::shape(event))
-}
-
-fn list<'a>(lists: &'a JsonMap<String, Value>, key: &str) -> &'a [Value] {
-    lists
-        .get(key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
 }
 
 pub(super) fn id_of(v: &Value) -> Option<Id> {

@@ -6,7 +6,8 @@ use serde_json::{Map as JsonMap, Value};
 
 use crate::error::CacheError;
 use crate::id::Id;
-use crate::shard::{ShardCache, to_raw};
+use crate::scan;
+use crate::shard::{ShardCache, Stored, to_raw};
 
 #[derive(Deserialize)]
 pub(super) struct MessageIds {
@@ -21,8 +22,8 @@ pub(super) fn create(
     event: &str,
     data: &str,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
-    let ids: MessageIds = super::read(event, data)?;
-    let raw = super::raw(event, data)?;
+    let ids = message_ids(event, data)?;
+    let raw = Stored::new(data);
     let limit = cache.config.messages;
     let channel = cache.messages.entry(ids.channel_id).or_default();
     if let Some(slot) = channel.iter_mut().find(|(id, _)| *id == ids.id) {
@@ -34,6 +35,17 @@ pub(super) fn create(
     }
     channel.push_back((ids.id, raw));
     Ok(None)
+}
+
+/// The message's ids, from a quick look at its top-level keys (serde says what is wrong when
+/// that look finds no ids).
+fn message_ids(event: &str, data: &str) -> Result<MessageIds, CacheError> {
+    if let Some([Some(id), Some(channel)]) = scan::top_level(data, ["id", "channel_id"])
+        && let (Some(id), Some(channel_id)) = (scan::id(id), scan::id(channel))
+    {
+        return Ok(MessageIds { id, channel_id });
+    }
+    super::read(event, data)
 }
 
 /// MESSAGE_UPDATE: Discord may send a part of the message; what it sends is laid over the
@@ -51,13 +63,13 @@ pub(super) fn update(
     else {
         return Ok(None);
     };
-    let mut merged: JsonMap<String, Value> = super::read(event, slot.1.get())?;
+    let mut merged: JsonMap<String, Value> = super::read(event, slot.1.text())?;
     let update: JsonMap<String, Value> = super::read(event, data)?;
     merged.extend(update);
-    let Some(new) = to_raw(&merged) else {
+    let Ok(new) = serde_json::to_string(&merged) else {
         return Ok(None);
     };
-    Ok(Some(std::mem::replace(&mut slot.1, new)))
+    Ok(std::mem::replace(&mut slot.1, Stored::new(&new)).to_raw())
 }
 
 /// MESSAGE_DELETE: `old` is the message as it was.
@@ -90,5 +102,5 @@ pub(super) fn delete_bulk(
 fn take(cache: &mut ShardCache, channel: Id, id: Id) -> Option<Box<RawValue>> {
     let messages = cache.messages.get_mut(&channel)?;
     let at = messages.iter().position(|(m, _)| *m == id)?;
-    messages.remove(at).map(|(_, raw)| raw)
+    messages.remove(at).and_then(|(_, raw)| raw.to_raw())
 }

@@ -3,13 +3,14 @@
 
 mod channel;
 mod guild;
+mod guild_create;
 mod member;
 mod message;
 mod presence;
 mod role;
 mod scheduled;
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::config::CacheConfig;
@@ -80,7 +81,7 @@ fn apply(
     }
     match event {
         "READY" => guild::ready(cache, read(event, data)?),
-        "GUILD_CREATE" => guild::create(cache, read(event, data)?),
+        "GUILD_CREATE" => guild::create(cache, event, read(event, data)?),
         "GUILD_UPDATE" => guild::update(cache, read(event, data)?),
         "GUILD_DELETE" => guild::delete(cache, read(event, data)?),
         "USER_UPDATE" => member::own_user(cache, read(event, data)?),
@@ -101,7 +102,7 @@ fn apply(
         "MESSAGE_DELETE_BULK" => message::delete_bulk(cache, read(event, data)?),
         "GUILD_EMOJIS_UPDATE" => guild::emojis(cache, read(event, data)?),
         "GUILD_STICKERS_UPDATE" => guild::stickers(cache, read(event, data)?),
-        "PRESENCE_UPDATE" => presence::presence(cache, event, data),
+        "PRESENCE_UPDATE" => presence::presence(cache, event, read(event, data)?),
         "VOICE_STATE_UPDATE" => presence::voice_state(cache, event, data),
         "STAGE_INSTANCE_CREATE" | "STAGE_INSTANCE_UPDATE" => {
             scheduled::upsert(cache, Kind::StageInstance, event, data)
@@ -118,7 +119,7 @@ fn apply(
 }
 
 /// `data` as `T`, or the error naming `event`.
-pub(crate) fn read<T: DeserializeOwned>(event: &str, data: &str) -> Result<T, CacheError> {
+pub(crate) fn read<'a, T: Deserialize<'a>>(event: &str, data: &'a str) -> Result<T, CacheError> {
     serde_json::from_str(data).map_err(CacheError::shape(event))
 }
 

@@ -49,14 +49,7 @@ pub(super) fn delete(
         return Ok(None);
     };
     for member in guild.members.values_mut() {
-        if member.roles.contains(&d.role_id) {
-            member.roles = member
-                .roles
-                .iter()
-                .copied()
-                .filter(|r| *r != d.role_id)
-                .collect();
-        }
+        member.remove_role(d.role_id);
     }
     Ok(guild.roles.remove(&d.role_id))
 }

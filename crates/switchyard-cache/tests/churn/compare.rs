@@ -1,33 +1,8 @@
 //! Comparing the cache's answers with the state's: as JSON, with a list of the paths that
-//! differ on failure, and the projections of Discord's objects onto what the cache keeps.
+//! differ on failure.
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
-
-/// Member fields the cache keeps (a compact form of its own, `member.rs`).
-pub const MEMBER_FIELDS: &[&str] = &[
-    "nick",
-    "avatar",
-    "roles",
-    "joined_at",
-    "premium_since",
-    "deaf",
-    "mute",
-    "pending",
-    "flags",
-    "communication_disabled_until",
-    "user",
-];
-
-/// User fields the cache keeps (`bot` only when true).
-pub const USER_FIELDS: &[&str] = &[
-    "id",
-    "username",
-    "global_name",
-    "discriminator",
-    "avatar",
-    "bot",
-];
+use serde_json::Value;
 
 /// Anything serializable (`&RawValue`, `Box<RawValue>`) as a JSON value.
 pub fn json<T: Serialize + ?Sized>(x: &T) -> Value {
@@ -104,32 +79,6 @@ pub fn same_as(what: &str, names: [&str; 2], a: &Value, b: &Value) {
             diff(a, b, names).join("\n  ")
         );
     }
-}
-
-/// `v` with only `keys` (those present).
-pub fn only(v: &Value, keys: &[&str]) -> Value {
-    let Value::Object(o) = v else {
-        return v.clone();
-    };
-    let kept: Map<String, Value> = o
-        .iter()
-        .filter(|(k, _)| keys.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Value::Object(kept)
-}
-
-/// A member object (with its user) reduced to what the cache keeps: the cache drops the
-/// rest by design (`public_flags`, `banner`, decorations...), and writes `bot` only when
-/// true.
-pub fn member_kept(m: &Value) -> Value {
-    let mut kept = only(m, MEMBER_FIELDS);
-    let mut user = only(&m["user"], USER_FIELDS);
-    if user.get("bot") == Some(&json!(false)) {
-        user.as_object_mut().map(|u| u.remove("bot"));
-    }
-    kept["user"] = user;
-    kept
 }
 
 /// `v` without `key`.

@@ -407,7 +407,7 @@ fn agree_on_member(
             .unwrap_or_default();
         json!({"status": p["status"], "client_status": p["client_status"], "activities": activities})
     };
-    let ours_p = ours.presence(gid, Id(user)).map(json);
+    let ours_p = ours.presence(gid, Id(user)).as_deref().map(json);
     if ours_p.is_some() || !carried.presence_left_behind(g, user) {
         agree(
             &format!("guild {g}: presence of {user}"),

@@ -207,7 +207,7 @@ impl CacheQuery {
             }
             Presence { guild, user } => c
                 .presence(g(guild), Id(*user))
-                .map(json)
+                .map(|p| json(&p))
                 .ok_or(CacheMiss::Unknown("Presence")),
             VoiceState { guild, user } => c
                 .voice_state(g(guild), Id(*user))
