@@ -33,6 +33,7 @@ mod error;
 mod events;
 mod id;
 mod member;
+mod memory;
 mod permissions;
 mod presence;
 mod query;

@@ -72,6 +72,14 @@ impl Member {
         self.ext()?.nick.as_deref()
     }
 
+    /// What the member holds on the heap besides itself (its shared leftovers aside).
+    pub fn heap_bytes(&self) -> usize {
+        self.roles.len() * size_of::<Id>()
+            + self.ext().map_or(0, |e| {
+                size_of::<Ext>() + e.nick.as_ref().map_or(0, |n| n.len())
+            })
+    }
+
     /// The member's roles.
     pub fn roles(&self) -> &[Id] {
         &self.roles

@@ -38,6 +38,11 @@ const K_ACTIVITIES: u8 = 1 << 2;
 const USER_ID_ONLY: u8 = 1 << 4;
 
 impl Presence {
+    /// What the presence holds on the heap besides itself (its shared leftovers aside).
+    pub fn heap_bytes(&self) -> usize {
+        self.activities.as_ref().map_or(0, |a| a.get().len())
+    }
+
     /// The status (`online`, `idle`, `dnd`, …), when it is one Discord documents.
     pub fn status(&self) -> Option<&'static str> {
         (self.bits & K_STATUS != 0).then(|| STATUSES[usize::from(self.status)])

@@ -29,6 +29,13 @@ struct Fields {
 }
 
 impl Rest {
+    /// About what one set holds: its text twice (as read, and split into fields).
+    fn heap_bytes(&self) -> usize {
+        2 * self.0.text.len() + self.0.fields.len() * size_of::<(Box<str>, Box<RawValue>)>()
+    }
+}
+
+impl Rest {
     /// The fields, in the order they came.
     pub fn fields(&self) -> impl Iterator<Item = (&str, &RawValue)> {
         self.0.fields.iter().map(|(k, v)| (&**k, &**v))
@@ -133,6 +140,11 @@ pub(crate) struct Interner {
 }
 
 impl Interner {
+    /// About what the distinct leftover sets hold.
+    pub fn heap_bytes(&self) -> usize {
+        self.sets.iter().map(Rest::heap_bytes).sum()
+    }
+
     /// The shared set for `leftovers` (`None` when there are none).
     pub fn intern(&mut self, leftovers: Leftovers<'_>) -> Option<Rest> {
         if leftovers.is_empty() {

@@ -40,6 +40,14 @@ impl NameIndex {
         }
     }
 
+    /// About what the index holds: each entry's name and id, and the tree's own nodes.
+    pub fn heap_bytes(&self) -> usize {
+        self.names
+            .iter()
+            .map(|(name, _)| name.len() + size_of::<(Box<str>, Id)>() + 8)
+            .sum()
+    }
+
     /// Notes that a member left (its entries become stale).
     pub fn removed(&mut self) {
         self.stale += 1;

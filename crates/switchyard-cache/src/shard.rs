@@ -104,6 +104,8 @@ pub struct CacheCounts {
     pub voice_states: usize,
     /// Messages, over every channel.
     pub messages: usize,
+    /// About how many bytes the cache holds ([`ShardCache::memory_bytes`]).
+    pub memory_bytes: usize,
 }
 
 /// One shard's cache.
@@ -146,6 +148,7 @@ impl ShardCache {
             presences: self.guilds.values().map(|g| g.presences.len()).sum(),
             voice_states: self.guilds.values().map(|g| g.voice_states.len()).sum(),
             messages: self.messages.values().map(VecDeque::len).sum(),
+            memory_bytes: self.memory_bytes(),
         }
     }
 

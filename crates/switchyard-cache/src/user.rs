@@ -54,6 +54,11 @@ impl User {
         (self.bits & GLOBAL_NAME != 0).then(|| &self.names[usize::from(self.username_len)..])
     }
 
+    /// What the user holds on the heap besides itself (its shared leftovers aside).
+    pub fn heap_bytes(&self) -> usize {
+        self.names.len()
+    }
+
     pub fn bot(&self) -> bool {
         self.bits & BOT != 0
     }
