@@ -14,8 +14,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde_json::value::RawValue;
 
-/// A set hashed as the cache's maps are.
-type Set<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+/// The sets of one cache, by their text (`Rest` hashes and compares as its text).
+type Set = std::collections::HashSet<Rest, foldhash::fast::RandomState>;
 
 /// Leftover fields of one object, shared by every object with the same ones.
 #[derive(Debug, Clone)]
@@ -134,7 +134,7 @@ impl<'de> Deserialize<'de> for Pairs {
 /// The distinct leftover sets of one cache.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
-    sets: Set<Rest>,
+    sets: Set,
     /// The size after the last sweep of sets no object uses any more.
     swept: usize,
 }

@@ -284,6 +284,31 @@ fn a_payload_of_an_unexpected_shape_is_an_error_and_changes_nothing() {
 }
 
 #[test]
+fn messages_without_ids_are_errors_and_broken_ones_are_never_read_back() {
+    let mut c = cache();
+    apply(&mut c, "GUILD_CREATE", guild_create());
+    for bad in [
+        r#"{"channel_id":"100","content":"no id"}"#,
+        r#"{"id":"x","channel_id":"100"}"#,
+        r#"["not", "an", "object"]"#,
+    ] {
+        let e = c.apply("MESSAGE_CREATE", bad).expect_err(bad);
+        assert!(e.to_string().starts_with("MESSAGE_CREATE: "), "{e}");
+    }
+    assert_eq!(c.counts().messages, 0);
+    // Its ids are read with a quick look that does not check the rest: a payload broken
+    // after them is kept, and reads (and `old`) skip it rather than return broken JSON.
+    let broken = r#"{"id":"5","channel_id":"100","content": oops}"#;
+    assert!(matches!(c.apply("MESSAGE_CREATE", broken), Ok(None)));
+    assert!(c.messages(Id(100)).is_empty());
+    let old = c
+        .apply("MESSAGE_DELETE", r#"{"id":"5","channel_id":"100"}"#)
+        .expect("delete");
+    assert!(old.is_none());
+    assert_eq!(c.counts().messages, 0);
+}
+
+#[test]
 fn emoji_and_sticker_lists_are_replaced_whole() {
     let mut c = cache();
     let mut g = guild_create();
