@@ -66,13 +66,23 @@ impl ShardCache {
     }
 
     /// Up to `limit` members of a guild with a user id above `after`, in id order (Discord's
-    /// List Guild Members).
-    pub fn members_page(&self, guild: Id, after: Id, limit: usize) -> Vec<Box<RawValue>> {
+    /// List Guild Members). The guild's first page builds its index of ids in order.
+    pub fn members_page(&mut self, guild: Id, after: Id, limit: usize) -> Vec<Box<RawValue>> {
+        let Some(g) = self.guilds.get_mut(&guild) else {
+            return Vec::new();
+        };
+        let ids = g
+            .ids
+            .get_or_insert_with(|| g.members.keys().copied().collect());
+        let page: Vec<Id> = ids
+            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            .take(limit)
+            .copied()
+            .collect();
         let Some(g) = self.guilds.get(&guild) else {
             return Vec::new();
         };
-        smallest(g.members.keys().copied().filter(|id| *id > after), limit)
-            .into_iter()
+        page.into_iter()
             .filter_map(|id| self.member_json(id, g.members.get(&id)?))
             .collect()
     }

@@ -41,6 +41,9 @@ pub(crate) struct Guild {
     pub scheduled_events: Map<Id, Box<RawValue>>,
     /// Members by name, from the guild's first search on.
     pub names: Option<NameIndex>,
+    /// Members' ids in order, from the guild's first page on (pages of a guild of
+    /// hundreds of thousands of members then cost their length, not the guild's size).
+    pub ids: Option<std::collections::BTreeSet<Id>>,
 }
 
 /// JSON whose shape the pass that read its ids checked already, kept as text: reads check

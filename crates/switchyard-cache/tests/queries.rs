@@ -83,10 +83,23 @@ fn search(
 
 #[test]
 fn members_come_in_pages_by_id() {
-    let c = cache();
+    let mut c = cache();
     assert_eq!(ids(&c.members_page(Id(1), Id(0), 2)), ["10", "11"]);
     assert_eq!(ids(&c.members_page(Id(1), Id(11), 5)), ["12", "13"]);
     assert!(c.members_page(Id(1), Id(13), 5).is_empty());
+    // The index the first page built follows joins and leaves.
+    let mut joined = member(14, "alwin", None, None, &[]);
+    joined["guild_id"] = json!("1");
+    apply(&mut c, "GUILD_MEMBER_ADD", joined);
+    apply(
+        &mut c,
+        "GUILD_MEMBER_REMOVE",
+        json!({"guild_id": "1", "user": {"id": "11", "username": "bob"}}),
+    );
+    assert_eq!(
+        ids(&c.members_page(Id(1), Id(0), 10)),
+        ["10", "12", "13", "14"]
+    );
 }
 
 #[test]

@@ -23,8 +23,11 @@ pub(super) fn insert(cache: &mut ShardCache, guild: Id, mut m: MemberIn<'_>) -> 
 
 /// Keeps `member` of `guild` and its user; true when it was not a cached member yet.
 fn put(cache: &mut ShardCache, guild: Id, id: Id, user: User, member: Member) -> bool {
-    let members = &mut cache.guilds.entry(guild).or_default().members;
-    let new = members.insert(id, member).is_none();
+    let g = cache.guilds.entry(guild).or_default();
+    let new = g.members.insert(id, member).is_none();
+    if let (true, Some(ids)) = (new, &mut g.ids) {
+        ids.insert(id);
+    }
     let renamed = set_user(cache, id, user, new);
     index_names(cache, guild, id, renamed);
     new
@@ -143,6 +146,9 @@ pub(super) fn remove(
     guild.presences.remove(&user);
     if let Some(index) = &mut guild.names {
         index.removed();
+    }
+    if let Some(ids) = &mut guild.ids {
+        ids.remove(&user);
     }
     let Some(member) = guild.members.remove(&user) else {
         return Ok(None);
