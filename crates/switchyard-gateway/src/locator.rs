@@ -73,6 +73,16 @@ impl ShardLocator {
         self.lock().nodes.remove(node);
     }
 
+    /// The admin listeners of the other nodes heard within a lease.
+    pub fn others(&self) -> Vec<String> {
+        let dir = self.lock();
+        dir.nodes
+            .iter()
+            .filter(|(node, beat)| **node != dir.node && beat.at.elapsed() < dir.lease)
+            .filter_map(|(_, beat)| beat.admin.clone())
+            .collect()
+    }
+
     /// The admin listener of the other node that runs `shard`, as its latest beat within a
     /// lease says.
     pub fn admin_of(&self, shard: u32) -> Option<String> {

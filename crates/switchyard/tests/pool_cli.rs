@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use switchyard_broker::{BrokerOptions, Pattern};
 use switchyard_sim::{Inject, Sim, SimConfig, SimHandle, Snowflake};
 use switchyard_testkit::RedisServer;
@@ -472,6 +472,15 @@ async fn a_command_reaches_the_node_holding_the_guilds_shard() {
     pool.recorder.abort();
 }
 
+/// The JSON answer of `url` (`Null` when there is none).
+async fn get(url: &str) -> Value {
+    let Ok(answer) = reqwest::get(url).await else {
+        return Value::Null;
+    };
+    let body = answer.bytes().await.unwrap_or_default();
+    serde_json::from_slice(&body).unwrap_or(Value::Null)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn either_node_answers_a_cache_query_for_any_guild() {
     let pool = Pool::start(false).await;
@@ -499,6 +508,17 @@ async fn either_node_answers_a_cache_query_for_any_guild() {
             })
             .await;
             assert_eq!(doc["shard"], shard, "{url}: {doc}");
+            // A user's queries span the nodes: each node asks the others for their part.
+            let user = guild.members[0].user.id;
+            let url = format!("http://{}/v1/cache/switchyard/users/{user}", node.admin);
+            let doc = get(&url).await;
+            assert_eq!(doc["data"]["id"], user.to_string(), "{url}: {doc}");
+            let doc = get(&format!("{url}/guilds")).await;
+            let guilds = doc["data"].as_array().cloned().unwrap_or_default();
+            assert!(
+                guilds.contains(&json!(guild.id.to_string())),
+                "{url}/guilds: {doc}"
+            );
         }
     }
     // Each shard runs on one node only: the other answered by forwarding.

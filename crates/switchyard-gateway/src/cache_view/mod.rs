@@ -106,6 +106,14 @@ impl CacheView {
         }
     }
 
+    /// The admin listeners of the pool's other nodes (none outside a pool), which answer
+    /// their parts of a user's queries.
+    pub fn peers(&self) -> Vec<String> {
+        self.locator
+            .as_ref()
+            .map_or_else(Vec::new, ShardLocator::others)
+    }
+
     /// This view, knowing where the pool's other nodes run their shards.
     pub fn with_locator(mut self, locator: ShardLocator) -> Self {
         self.locator = Some(locator);
@@ -127,7 +135,7 @@ impl CacheView {
             Some(guild) => self.read(guild, |c| query.answer(c, now_ms)),
             None => self
                 .read_all(|c| query.answer(c, now_ms))
-                .map(|reads| query.merge(reads)),
+                .and_then(|reads| query.merge(reads).ok_or(CacheMiss::Unknown("User"))),
         }
     }
 

@@ -265,9 +265,13 @@ impl CacheQuery {
 }
 
 impl CacheQuery {
-    /// One answer from the answers of several shards (a user's query): the first user
-    /// found; the users asked for, each once, in the order asked; the guilds joined.
-    pub(super) fn merge(&self, mut reads: Vec<CacheRead>) -> CacheRead {
+    /// One answer from the answers of several shards or nodes (a user's query): the first
+    /// user found; the users asked for, each once, in the order asked; the guilds joined.
+    /// `None` without any answer.
+    pub fn merge(&self, mut reads: Vec<CacheRead>) -> Option<CacheRead> {
+        if reads.is_empty() {
+            return None;
+        }
         let mut first = reads.remove(0);
         first.more = reads
             .iter()
@@ -312,7 +316,7 @@ impl CacheQuery {
             }
             _ => {}
         }
-        first
+        Some(first)
     }
 }
 

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use serde_json::json;
-use switchyard_gateway::{CacheMiss, CacheQuery, CacheView, PresenceStatus};
+use switchyard_gateway::{CacheMiss, CacheQuery, CacheRead, CacheView, PresenceStatus};
 
 use super::{AdminState, authorized};
 
@@ -285,20 +285,25 @@ fn ask(make: fn(&Params) -> Result<CacheQuery, Refused>) -> MethodRouter<AdminSt
               Query(mut params): Query<HashMap<String, String>>| async move {
             let bot = path.get("bot").cloned().unwrap_or_default();
             params.extend(path);
-            let answer = view(&state, &headers, &bot)
-                .and_then(|v| Ok((v, make(&Params(params))?)))
-                .map(|(v, query)| v.query(&query));
-            match answer {
-                Ok(Ok(read)) => axum::Json(read).into_response(),
-                Ok(Err(CacheMiss::NotHere {
+            let (view, query) =
+                match view(&state, &headers, &bot).and_then(|v| Ok((v, make(&Params(params))?))) {
+                    Ok(asked) => asked,
+                    Err(refused) => return refused.into_response(),
+                };
+            let local = view.query(&query);
+            let forwarded = headers.contains_key(FORWARDED);
+            let peers = view.peers();
+            if query.guild().is_none() && !forwarded && !peers.is_empty() {
+                return gather(&state, &headers, &uri, &query, local, &peers).await;
+            }
+            match local {
+                Ok(read) => axum::Json(read).into_response(),
+                Err(CacheMiss::NotHere {
                     shard,
                     holder: Some(holder),
                     ..
-                })) if !headers.contains_key(FORWARDED) => {
-                    forward(&state, &headers, &holder, &uri, shard).await
-                }
-                Ok(Err(miss)) => Refused::from(miss).into_response(),
-                Err(refused) => refused.into_response(),
+                }) if !forwarded => forward(&state, &headers, &holder, &uri, shard).await,
+                Err(miss) => Refused::from(miss).into_response(),
             }
         },
     )
@@ -344,6 +349,56 @@ async fn forward(
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let body = answer.bytes().await.unwrap_or_default();
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A user's query in a shard pool: this node's answer joined with every other node's
+/// (each asked once, for its own shards).
+async fn gather(
+    state: &AdminState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    query: &CacheQuery,
+    local: Result<CacheRead, CacheMiss>,
+    peers: &[String],
+) -> Response {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let asks = peers.iter().map(|peer| {
+        let mut request = state
+            .client
+            .get(format!("{peer}{path}"))
+            .header(FORWARDED, "1")
+            .timeout(FORWARD_TIMEOUT);
+        if let Some(auth) = headers.get(header::AUTHORIZATION) {
+            request = request.header(header::AUTHORIZATION, auth);
+        }
+        async move {
+            let answer = request.send().await.ok()?;
+            let found = answer.status().is_success();
+            let body = answer.bytes().await.ok()?;
+            let doc: serde_json::Value = serde_json::from_slice(&body).ok()?;
+            found.then(|| CacheRead {
+                shard: doc["shard"]
+                    .as_u64()
+                    .and_then(|s| u32::try_from(s).ok())
+                    .unwrap_or(0),
+                seq: doc["seq"].as_u64(),
+                data: doc["data"].clone(),
+                more: Vec::new(),
+            })
+        }
+    });
+    let mut reads: Vec<CacheRead> = local.ok().into_iter().collect();
+    reads.extend(
+        futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten(),
+    );
+    metrics::counter!("switchyard_cache_forwards_total", "outcome" => "gathered").increment(1);
+    match query.merge(reads) {
+        Some(read) => axum::Json(read).into_response(),
+        None => Refused::from(CacheMiss::Unknown("User")).into_response(),
+    }
 }
 
 /// How long a forwarded query may take.
