@@ -34,45 +34,9 @@ pub const WEIGHTS: &[(&str, u64)] = &[
     ("VOICE_STATE_UPDATE", 8),
 ];
 
-const WORDS: &[&str] = &[
-    "the",
-    "build",
-    "is",
-    "green",
-    "again",
-    "anyone",
-    "up",
-    "for",
-    "a",
-    "match",
-    "tonight",
-    "?",
-    "I",
-    "pushed",
-    "the",
-    "fix",
-    "lol",
-    "that",
-    "was",
-    "fast",
-    "check",
-    "out",
-    "this",
-    "clip",
-    "brb",
-    "coffee",
-    "ship",
-    "it",
-    "nice",
-    "thanks",
-    "<3",
-    "deploying",
-    "now",
-];
-
 fn sentence(rng: &mut Rng, words: usize) -> String {
     (0..words)
-        .map(|_| rng.pick(WORDS).copied().unwrap_or("ok"))
+        .map(|_| rng.pick(crate::worldgen::WORDS).copied().unwrap_or("ok"))
         .collect::<Vec<_>>()
         .join(" ")
 }

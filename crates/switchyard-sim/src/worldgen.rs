@@ -139,3 +139,40 @@ impl World {
         Self { guilds }
     }
 }
+
+/// Words for message contents (the load mix's and the churn's).
+pub(crate) const WORDS: &[&str] = &[
+    "the",
+    "build",
+    "is",
+    "green",
+    "again",
+    "anyone",
+    "up",
+    "for",
+    "a",
+    "match",
+    "tonight",
+    "?",
+    "I",
+    "pushed",
+    "the",
+    "fix",
+    "lol",
+    "that",
+    "was",
+    "fast",
+    "check",
+    "out",
+    "this",
+    "clip",
+    "brb",
+    "coffee",
+    "ship",
+    "it",
+    "nice",
+    "thanks",
+    "<3",
+    "deploying",
+    "now",
+];

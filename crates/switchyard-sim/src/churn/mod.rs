@@ -328,46 +328,10 @@ fn apply(cx: &mut Ctx<'_>, kind: Kind) -> bool {
     }
 }
 
-/// Words for names and message contents.
-pub(crate) const WORDS: &[&str] = &[
-    "the",
-    "build",
-    "is",
-    "green",
-    "again",
-    "anyone",
-    "up",
-    "for",
-    "a",
-    "match",
-    "tonight",
-    "pushed",
-    "fix",
-    "lol",
-    "that",
-    "was",
-    "fast",
-    "check",
-    "out",
-    "this",
-    "clip",
-    "brb",
-    "coffee",
-    "ship",
-    "it",
-    "nice",
-    "thanks",
-    "deploying",
-    "now",
-    "raid",
-    "lore",
-    "patch",
-];
-
 /// `n` words.
 pub(crate) fn words(rng: &mut Rng, n: u64) -> String {
     (0..n.max(1))
-        .map(|_| rng.pick(WORDS).copied().unwrap_or("ok"))
+        .map(|_| rng.pick(crate::worldgen::WORDS).copied().unwrap_or("ok"))
         .collect::<Vec<_>>()
         .join(" ")
 }
