@@ -8,8 +8,8 @@
 //!
 //! What it keeps, each configurable ([`CacheConfig`]):
 //! - guilds (their own fields, without the lists GUILD_CREATE carries), channels and threads,
-//!   roles, emoji and sticker lists: as Discord sent them, raw JSON, since there are few of
-//!   them per guild; voice states, raw too;
+//!   roles, emoji and sticker lists, stage instances and scheduled events: as Discord sent
+//!   them, raw JSON, since there are few of them per guild; voice states, raw too;
 //! - members, users (once however many guilds they share) and presences, in compact forms of
 //!   their own (there may be millions), each written back as it came;
 //! - the last N messages of each channel, raw.
@@ -24,6 +24,11 @@
 //! [`Position`] it covers, and [`ShardCache::restore`] applies it to a fresh cache. When a
 //! session cannot be resumed, a [`Rebuild`] compares the state held before with the new
 //! session's GUILD_CREATEs and makes up the update events that tell the difference.
+//!
+//! Reads: single objects in `shard`, and in `query` member pages and searches (by name
+//! prefix, role and presence, on per-guild indexes built on first use), users and the
+//! guilds they share, message pages; computed permissions in `permissions`; an estimate of
+//! the memory held in `memory`.
 //!
 //! No I/O and no async runtime: the gateway owns the cache and calls it from its shard loop.
 
