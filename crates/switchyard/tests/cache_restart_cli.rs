@@ -343,12 +343,18 @@ async fn a_killed_gateway_resumes_with_its_cache_and_answers_as_a_reference_bot(
         checked += 1;
     }
     assert_eq!(checked, world.guilds.len());
+    // Everything but the memory estimate, which follows the tables' capacities (how the
+    // cache grew), not what it holds.
     let counts = |doc: &Value| -> Vec<Value> {
         doc["shards"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|s| s["counts"].clone())
+            .map(|s| {
+                let mut c = s["counts"].clone();
+                c.as_object_mut().map(|o| o.remove("memory_bytes"));
+                c
+            })
             .collect()
     };
     let (a, b) = (
