@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::id::Id;
-use crate::shard::to_raw;
+use crate::shard::{GUILD_LISTS, to_raw};
 
 /// An event the cache made up to tell a change it found, not one Discord sent.
 #[derive(Debug)]
@@ -31,21 +31,6 @@ const NOT_OWN: &[&str] = &[
     "member_count",
     "unavailable",
     "lazy",
-    "channels",
-    "threads",
-    "roles",
-    "members",
-    "presences",
-    "voice_states",
-    "emojis",
-    "stickers",
-    "stage_instances",
-    "guild_scheduled_events",
-    "soundboard_sounds",
-];
-
-/// The lists of a GUILD_CREATE the cache keeps beside the guild's own fields.
-const LISTS: &[&str] = &[
     "channels",
     "threads",
     "roles",
@@ -124,7 +109,7 @@ fn own_fields(found: &mut Found, prev: &Value, new: &Value) {
         data.insert(key.to_owned(), new[key].clone());
     }
     let mut old = prev.as_object().cloned().unwrap_or_default();
-    old.retain(|k, _| !LISTS.contains(&k.as_str()));
+    old.retain(|k, _| !GUILD_LISTS.contains(&k.as_str()));
     found.push(
         "GUILD_UPDATE",
         Value::Object(data),

@@ -16,6 +16,22 @@ use crate::user::{User, UserOut};
 pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 
+/// The lists a guild object may carry (GUILD_CREATE's), which the cache keeps apart from
+/// the guild's own fields.
+pub(crate) const GUILD_LISTS: &[&str] = &[
+    "channels",
+    "threads",
+    "roles",
+    "members",
+    "presences",
+    "voice_states",
+    "emojis",
+    "stickers",
+    "stage_instances",
+    "guild_scheduled_events",
+    "soundboard_sounds",
+];
+
 /// One guild: its own fields and what belongs to it.
 #[derive(Debug, Default)]
 pub(crate) struct Guild {

@@ -10,23 +10,8 @@ use crate::error::CacheError;
 use crate::id::Id;
 use crate::member::MemberIn;
 use crate::presence::PresenceIn;
-use crate::shard::{Channel, Guild, ShardCache, Stored, to_raw};
+use crate::shard::{Channel, GUILD_LISTS, Guild, ShardCache, Stored, to_raw};
 use crate::user::UserIn;
-
-/// The lists a guild object may carry, which the cache keeps apart from its own fields.
-const LISTS: &[&str] = &[
-    "channels",
-    "threads",
-    "roles",
-    "members",
-    "presences",
-    "voice_states",
-    "emojis",
-    "stickers",
-    "stage_instances",
-    "guild_scheduled_events",
-    "soundboard_sounds",
-];
 
 #[derive(Deserialize)]
 pub(super) struct Ready<'a> {
@@ -255,7 +240,7 @@ pub(super) fn update(
 ) -> Result<Option<Box<RawValue>>, CacheError> {
     let id: Id = take(&mut d, "id", "GUILD_UPDATE")?;
     let roles = d.remove("roles");
-    for key in LISTS {
+    for key in GUILD_LISTS {
         d.remove(*key);
     }
     d.insert("id".into(), Value::String(id.to_string()));
