@@ -23,26 +23,9 @@ pub struct Synthesized {
     pub old: Option<Box<RawValue>>,
 }
 
-/// Fields of a GUILD_CREATE that are not the guild object's (a GUILD_UPDATE lacks them), and
-/// its lists: neither makes a GUILD_UPDATE.
-const NOT_OWN: &[&str] = &[
-    "joined_at",
-    "large",
-    "member_count",
-    "unavailable",
-    "lazy",
-    "channels",
-    "threads",
-    "roles",
-    "members",
-    "presences",
-    "voice_states",
-    "emojis",
-    "stickers",
-    "stage_instances",
-    "guild_scheduled_events",
-    "soundboard_sounds",
-];
+/// Fields of a GUILD_CREATE that are not the guild object's (a GUILD_UPDATE lacks them):
+/// like its lists ([`GUILD_LISTS`]), they make no GUILD_UPDATE.
+const NOT_OWN: &[&str] = &["joined_at", "large", "member_count", "unavailable", "lazy"];
 
 /// What comparing two states of a guild found.
 #[derive(Debug, Default)]
@@ -97,7 +80,7 @@ pub(crate) fn guild(id: Id, prev: &Value, new: &Value) -> Found {
 fn own_fields(found: &mut Found, prev: &Value, new: &Value) {
     let own = |v: &Value| -> Map<String, Value> {
         let mut o = v.as_object().cloned().unwrap_or_default();
-        o.retain(|k, _| !NOT_OWN.contains(&k.as_str()));
+        o.retain(|k, _| !NOT_OWN.contains(&k.as_str()) && !GUILD_LISTS.contains(&k.as_str()));
         o
     };
     let (before, after) = (own(prev), own(new));

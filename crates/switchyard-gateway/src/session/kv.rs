@@ -54,16 +54,7 @@ fn kv_error(key: &str, e: impl std::fmt::Display) -> SessionStoreError {
 #[async_trait]
 impl SessionStore for KvSessionStore {
     async fn load(&self, key: &str) -> Result<Option<SavedSession>, SessionStoreError> {
-        let full = format!("sessions.{key}");
-        match self.kv.get(&full).await.map_err(|e| kv_error(key, e))? {
-            None => Ok(None),
-            Some(entry) => serde_json::from_slice(&entry.value)
-                .map(Some)
-                .map_err(|source| SessionStoreError::Corrupt {
-                    path: PathBuf::from(format!("kv:{full}")),
-                    source,
-                }),
-        }
+        self.read_json(key, &format!("sessions.{key}")).await
     }
 
     async fn save(&self, key: &str, session: &SavedSession) -> Result<(), SessionStoreError> {
@@ -152,8 +143,16 @@ impl SessionStore for KvSessionStore {
 
 impl KvSessionStore {
     async fn manifest(&self, key: &str) -> Result<Option<Manifest>, SessionStoreError> {
-        let full = format!("caches.{key}");
-        match self.kv.get(&full).await.map_err(|e| kv_error(key, e))? {
+        self.read_json(key, &format!("caches.{key}")).await
+    }
+
+    /// The JSON value under `full` (the store key of `key`), if any.
+    async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        full: &str,
+    ) -> Result<Option<T>, SessionStoreError> {
+        match self.kv.get(full).await.map_err(|e| kv_error(key, e))? {
             None => Ok(None),
             Some(entry) => serde_json::from_slice(&entry.value)
                 .map(Some)
