@@ -7,11 +7,14 @@
 //! - [`template`]: turning routing ids into an inbound topic (Bytebot's scheme by default).
 //! - [`envelope`]: the JSON envelope events are published in, with `d` spliced in raw.
 //! - [`control`]: the service control ops and the proxy mark.
+//! - [`gateway_proto`]: Discord's gateway protocol as a server speaks it (client frames, close
+//!   codes, intents, compression), for the fake Discord and the face.
 //! - [`outbound`]: the outbound contract: topics, messages, REST requests, gateway commands,
 //!   answers and error reports.
 
 pub mod control;
 pub mod envelope;
+pub mod gateway_proto;
 pub mod outbound;
 mod overlap;
 pub mod route;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::strip_token_prefix;
 
 /// Every privileged intent: GUILD_MEMBERS, GUILD_PRESENCES and MESSAGE_CONTENT.
-pub const PRIVILEGED_INTENTS: u64 = (1 << 1) | (1 << 8) | (1 << 15);
+pub use switchyard_core::gateway_proto::intents::PRIVILEGED_INTENTS;
 
 /// Configuration of a fake Discord. `Default` gives Discord's own numbers. Its `Debug`
 /// redacts the token.

@@ -145,12 +145,6 @@ pub use churn::{Churn, ChurnEvent, LiveState, RECENT_MESSAGES};
 pub use config::{Limit, RateLimits, SimConfig, Timings, WorldConfig};
 pub use counters::{Counters, SessionCounters, ShardCounters, TransportCounts};
 pub use error::SimError;
-pub use gateway::compress::Transport;
-pub use gateway::conn::{ConnParams, parse_query as parse_gateway_query};
-pub use gateway::frame::{
-    ClientOp, CloseReason, Identify, OneOrMany, RequestMembers, Resume, Snowflake, VoiceState,
-    decode_client_frame,
-};
 pub use ids::now_ms;
 pub use load::LoadSpec;
 pub use mix::{Prerendered, WEIGHTS as MIX_WEIGHTS, build as build_mix};
@@ -161,4 +155,10 @@ pub use sim_churn::{ChurnReport, ChurnSpec};
 pub use state::Load;
 pub use state::rest::{RestCall, RestCounts};
 pub use state::session::RecordedCommand;
+pub use switchyard_core::gateway_proto::compress::Transport;
+pub use switchyard_core::gateway_proto::frame::{
+    ClientOp, CloseReason, Identify, OneOrMany, RequestMembers, Resume, Snowflake, VoiceState,
+    decode_client_frame,
+};
+pub use switchyard_core::gateway_proto::query::{ConnParams, parse_query as parse_gateway_query};
 pub use world::{Channel, Guild, Member, Role, User, World};

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::gateway::intents;
 use crate::mix::{self, Prerendered};
 use crate::state::session::Session;
 use crate::state::{Load, Shared};
 use crate::world::Guild;
+use switchyard_core::gateway_proto::intents;
 
 /// What load to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

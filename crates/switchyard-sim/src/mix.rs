@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::gateway::intents;
 use crate::ids::{Rng, iso8601, snowflake};
 use crate::world::World;
+use switchyard_core::gateway_proto::intents;
 
 /// One pre-rendered dispatch.
 #[derive(Debug, Clone)]

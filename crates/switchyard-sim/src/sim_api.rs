@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::SimError;
-use crate::gateway::frame::Snowflake;
 use crate::rest::messages::create_message;
 use crate::state::session::{ConnCommand, Session};
 use crate::state::store::Interaction;
 use crate::state::{Event, Shared, lock};
 use crate::world::{Channel, User};
+use switchyard_core::gateway_proto::frame::Snowflake;
 
 /// An event to inject.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

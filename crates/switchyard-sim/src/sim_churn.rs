@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use crate::SimError;
 use crate::churn::{Churn, ChurnEvent, LiveState};
-use crate::gateway::intents;
 use crate::state::{Event, MessageMeta, Shared, lock};
 use crate::world::User;
+use switchyard_core::gateway_proto::intents;
 
 /// A churn to run: `steps` changes of the stream seeded with `seed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

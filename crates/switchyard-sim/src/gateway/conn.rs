@@ -12,37 +12,16 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 
-use crate::gateway::compress::{Compressor, Transport, zlib_message};
-use crate::gateway::frame::{ClientOp, CloseReason, decode_envelope, decode_op};
 use crate::gateway::identify::{IdentifyOutcome, ResumeOutcome, identify, resume};
 use crate::gateway::ops;
 use crate::state::Shared;
 use crate::state::session::{ConnCommand, ConnLink, Session, close_ends_session};
+use switchyard_core::gateway_proto::compress::{Compressor, Transport, zlib_message};
+use switchyard_core::gateway_proto::frame::{ClientOp, CloseReason, decode_envelope, decode_op};
+use switchyard_core::gateway_proto::query::ConnParams;
 
 /// Frames written per wake-up before yielding to reads.
 const BATCH: usize = 256;
-
-/// What the query string of the upgrade request asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnParams {
-    /// Transport compression.
-    pub transport: Transport,
-}
-
-/// Parses `v`, `encoding` and `compress`. A bad version is 4012; ETF is not served (4002).
-pub fn parse_query(query: Option<&str>) -> Result<ConnParams, CloseReason> {
-    let mut transport = Transport::None;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "v" if !matches!(v, "9" | "10") => return Err(CloseReason::INVALID_VERSION),
-            "encoding" if !matches!(v, "json" | "") => return Err(CloseReason::DECODE),
-            "compress" => transport = Transport::parse(Some(v)).unwrap_or(Transport::None),
-            _ => {}
-        }
-    }
-    Ok(ConnParams { transport })
-}
 
 /// Why the loop ended.
 enum End {

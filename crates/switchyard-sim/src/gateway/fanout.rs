@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::gateway::intents;
 use crate::state::{Event, Shared};
 use crate::world::Guild;
+use switchyard_core::gateway_proto::intents;
 
 /// Delivers an event to every session that should see it. Returns how many sessions got it.
 pub(crate) fn dispatch(shared: &Shared, event: &Event) -> usize {

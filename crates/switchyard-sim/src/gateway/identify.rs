@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::gateway::frame::{CloseReason, Identify, Resume};
-use crate::gateway::intents;
 use crate::state::session::{ConnCommand, ConnLink, Session};
 use crate::state::{Shared, lock};
+use switchyard_core::gateway_proto::frame::{CloseReason, Identify, Resume};
+use switchyard_core::gateway_proto::intents;
 
 /// What an IDENTIFY leads to.
 #[derive(Debug)]

@@ -1,12 +1,8 @@
 //! The gateway: WebSocket upgrade on any path, and the modules of the protocol.
 
-mod close;
-pub(crate) mod compress;
 pub(crate) mod conn;
 mod fanout;
-pub(crate) mod frame;
 mod identify;
-pub(crate) mod intents;
 mod ops;
 
 pub(crate) use fanout::{dispatch, dispatch_rendered};
@@ -27,7 +23,7 @@ pub const MAX_READ_MESSAGE: usize = 16 << 20;
 /// Accepts a gateway connection (messages up to [`MAX_READ_MESSAGE`] are read, so that
 /// oversized frames get close code 4002).
 pub fn upgrade(shared: Arc<Shared>, ws: WebSocketUpgrade, query: Option<&str>) -> Response {
-    let params = conn::parse_query(query);
+    let params = switchyard_core::gateway_proto::query::parse_query(query);
     // A small read buffer: tungstenite zero-fills it on every poll, and client frames are
     // small (at most 4096 bytes are valid).
     ws.max_message_size(MAX_READ_MESSAGE)

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::gateway::frame::{ClientOp, RequestMembers, VoiceState};
-use crate::gateway::intents;
 use crate::ids::now_ms;
 use crate::state::session::Session;
 use crate::state::{Event, Shared, lock};
 use crate::world::Member;
+use switchyard_core::gateway_proto::frame::{ClientOp, RequestMembers, VoiceState};
+use switchyard_core::gateway_proto::intents;
 
 /// Largest member chunk.
 const CHUNK: usize = 1000;

@@ -6,28 +6,7 @@ use std::io::Write;
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
 
-/// Transport compression asked for in the `compress` query parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// None: text frames.
-    None,
-    /// `zlib-stream`.
-    Zlib,
-    /// `zstd-stream`.
-    Zstd,
-}
-
-impl Transport {
-    /// Parses the query value; `None` means an unsupported value.
-    pub fn parse(value: Option<&str>) -> Option<Self> {
-        match value {
-            None | Some("") => Some(Self::None),
-            Some("zlib-stream") => Some(Self::Zlib),
-            Some("zstd-stream") => Some(Self::Zstd),
-            Some(_) => None,
-        }
-    }
-}
+pub use super::query::Transport;
 
 /// The per-connection compressor.
 pub enum Compressor {

@@ -1,8 +1,7 @@
 //! Which intent each dispatch event needs, validation of the intents a client asks for, and
 //! the MESSAGE_CONTENT rules.
 
-use crate::config::PRIVILEGED_INTENTS;
-use crate::gateway::frame::CloseReason;
+use super::close::CloseReason;
 
 /// The GUILDS intent bit.
 pub const GUILDS: u64 = 1 << 0;
@@ -12,6 +11,9 @@ pub const GUILD_MEMBERS: u64 = 1 << 1;
 pub const GUILD_PRESENCES: u64 = 1 << 8;
 /// The MESSAGE_CONTENT intent bit.
 pub const MESSAGE_CONTENT: u64 = 1 << 15;
+
+/// The privileged intents: GUILD_MEMBERS, GUILD_PRESENCES and MESSAGE_CONTENT.
+pub const PRIVILEGED_INTENTS: u64 = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT;
 
 /// Every intent bit Discord defines.
 pub const KNOWN_INTENTS: u64 = 0x1_FFFF | (1 << 20) | (1 << 21) | (1 << 24) | (1 << 25);

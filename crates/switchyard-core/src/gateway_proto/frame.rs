@@ -5,7 +5,7 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-pub use crate::gateway::close::CloseReason;
+pub use super::close::CloseReason;
 
 /// The largest client frame Discord accepts.
 pub const MAX_CLIENT_FRAME: usize = 4096;

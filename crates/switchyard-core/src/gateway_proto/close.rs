@@ -1,5 +1,5 @@
 //! The close codes of Discord's gateway (opcodes-and-status-codes.mdx), with the reason the
-//! sim sends with each.
+//! Switchyard's servers (the fake Discord and the face) send with each.
 
 /// A close code and its reason, for bad client input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
