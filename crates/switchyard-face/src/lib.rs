@@ -8,17 +8,29 @@
 //! Switchyard's rate limiter with the bot's real token.
 //!
 //! - [`source`]: what the face reads of the bot and its caches.
-//! - [`options`]: how it serves its clients.
-//! - [`tokens`]: the clients' own tokens.
-//! - `rest`: the REST API on the same port.
+//! - [`options`]: how it serves its clients; [`tokens`]: the clients' own tokens.
+//! - `server`: the listener, the broker feed and the sweeper ([`serve`]).
+//! - `conn`: one client connection; `ready`: IDENTIFY, READY and the guilds.
+//! - `session`: one client session, its sequence and replay buffer; `hub`: all of them.
+//! - `event`: the bot's events as sessions get them; `feed`: the broker's side.
+//! - `commands`: ops 3, 4 and 8; `rest`: the REST API on the same port.
 
+mod commands;
+mod conn;
+mod event;
+mod feed;
+mod hub;
 pub mod options;
+mod ready;
 mod rest;
+mod server;
+mod session;
 pub mod source;
 pub mod tokens;
 
 pub use options::FaceOptions;
 pub use rest::RestUpstream;
+pub use server::{FaceDeps, FaceError, RunningFace, serve};
 pub use source::{
     BotIdentity, GuildCreateScope, GuildEntry, GuildSnapshot, MemberAnswer, MemberLookup,
     SourceError, StateSource,
