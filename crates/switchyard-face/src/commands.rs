@@ -303,7 +303,9 @@ mod tests {
     #[test]
     fn answers_are_cut_into_chunks_of_a_thousand() {
         let answer = MemberAnswer {
-            members: (0..2500).map(|i| raw(&format!(r#"{{"user":{{"id":"{i}"}}}}"#))).collect(),
+            members: (0..2500)
+                .map(|i| raw(&format!(r#"{{"user":{{"id":"{i}"}}}}"#)))
+                .collect(),
             presences: vec![raw(r#"{"user":{"id":"1"},"status":"online"}"#)],
             not_found: vec![7],
         };

@@ -10,7 +10,9 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use switchyard_core::gateway_proto::close::CloseReason;
 use switchyard_core::gateway_proto::compress::{Compressor, zlib_message};
-use switchyard_core::gateway_proto::frame::{ClientOp, Identify, Resume, decode_envelope, decode_op};
+use switchyard_core::gateway_proto::frame::{
+    ClientOp, Identify, Resume, decode_envelope, decode_op,
+};
 use switchyard_core::gateway_proto::query::ConnParams;
 use tokio::time::sleep_until;
 
@@ -60,12 +62,17 @@ struct Conn {
 }
 
 /// Runs a connection to its end.
-pub(crate) async fn run(shared: Arc<Shared>, ws: WebSocket, params: Result<ConnParams, CloseReason>) {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    ws: WebSocket,
+    params: Result<ConnParams, CloseReason>,
+) {
     let id = shared.next_conn();
     metrics::gauge!("switchyard_face_connections").increment(1.0);
-    let transport = params
-        .as_ref()
-        .map_or(switchyard_core::gateway_proto::query::Transport::None, |p| p.transport);
+    let transport = params.as_ref().map_or(
+        switchyard_core::gateway_proto::query::Transport::None,
+        |p| p.transport,
+    );
     let comp = match Compressor::new(transport) {
         Ok(c) => c,
         Err(error) => {
@@ -116,7 +123,11 @@ impl Conn {
             // a late heartbeat is asked for once, at 1.25 intervals; at 2 the client is gone
             let ask_at = self.last_heartbeat + interval + interval / 4;
             let deadline = self.last_heartbeat + interval * 2;
-            let next_timer = if self.asked_heartbeat { deadline } else { ask_at };
+            let next_timer = if self.asked_heartbeat {
+                deadline
+            } else {
+                ask_at
+            };
             let outcome = tokio::select! {
                 biased;
                 () = async { let _ = shutdown.wait_for(|down| *down).await; } => {
@@ -175,7 +186,7 @@ impl Conn {
                 break;
             }
         }
-        if self.ws.flush().await.is_err() {
+        if self.timed(|ws| ws.flush()).await.is_err() {
             return Some(End::Gone(false));
         }
         None
@@ -185,9 +196,7 @@ impl Conn {
         let bytes = frame.as_str().as_bytes();
         let msg = match self.comp.encode(bytes) {
             Ok(Some(bin)) => Message::Binary(bin.into()),
-            Ok(None)
-                if self.payload_compress && bytes.len() >= PAYLOAD_COMPRESSION_THRESHOLD =>
-            {
+            Ok(None) if self.payload_compress && bytes.len() >= PAYLOAD_COMPRESSION_THRESHOLD => {
                 match zlib_message(bytes) {
                     Ok(bin) => Message::Binary(bin.into()),
                     Err(_) => Message::Text(frame.clone()),
@@ -196,12 +205,34 @@ impl Conn {
             Ok(None) => Message::Text(frame.clone()),
             Err(e) => return Err(axum::Error::new(e)),
         };
-        self.ws.feed(msg).await
+        self.timed(|ws| ws.feed(msg)).await
     }
 
     async fn send_now(&mut self, frame: &Utf8Bytes) -> Result<(), axum::Error> {
         self.feed(frame).await?;
-        self.ws.flush().await
+        self.timed(|ws| ws.flush()).await
+    }
+
+    /// A write that a client who stopped reading cannot hold up for longer than
+    /// `write_timeout`: the client counts as gone, and may resume.
+    async fn timed<'a, F>(
+        &'a mut self,
+        write: impl FnOnce(&'a mut WebSocket) -> F,
+    ) -> Result<(), axum::Error>
+    where
+        F: std::future::Future<Output = Result<(), axum::Error>> + 'a,
+    {
+        let limit = self.shared.options.write_timeout;
+        match tokio::time::timeout(limit, write(&mut self.ws)).await {
+            Ok(done) => done,
+            Err(_) => {
+                metrics::counter!("switchyard_face_write_timeouts_total").increment(1);
+                Err(axum::Error::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the client stopped reading",
+                )))
+            }
+        }
     }
 
     async fn send_op(&mut self, text: &'static str) -> Option<End> {
@@ -232,7 +263,12 @@ impl Conn {
             Err(reason) => {
                 metrics::counter!("switchyard_face_bad_frames_total", "close" => reason.code.to_string())
                     .increment(1);
-                tracing::info!(conn = self.id, code = reason.code, reason = reason.reason, "face: a client frame refused");
+                tracing::info!(
+                    conn = self.id,
+                    code = reason.code,
+                    reason = reason.reason,
+                    "face: a client frame refused"
+                );
                 return Some(End::reason(reason, false));
             }
         };
@@ -241,7 +277,8 @@ impl Conn {
             ClientOp::Heartbeat(_) => {
                 self.last_heartbeat = now;
                 self.asked_heartbeat = false;
-                self.send_op(r#"{"op":11,"d":null,"s":null,"t":null}"#).await
+                self.send_op(r#"{"op":11,"d":null,"s":null,"t":null}"#)
+                    .await
             }
             ClientOp::Identify(_) | ClientOp::Resume(_) if identified => {
                 Some(End::reason(CloseReason::ALREADY_AUTHENTICATED, false))
@@ -279,18 +316,22 @@ impl Conn {
             .map(|s| (s, s.resume(self.id, r.seq.unwrap_or(0))));
         match resumed {
             Some((session, Ok(seq))) => {
-                metrics::counter!("switchyard_face_resumes_total", "outcome" => "resumed").increment(1);
+                metrics::counter!("switchyard_face_resumes_total", "outcome" => "resumed")
+                    .increment(1);
                 self.sent_upto = seq;
                 self.session = Some(session.clone());
                 self.drain().await
             }
             Some((_, Err(Some(_)))) => {
-                metrics::counter!("switchyard_face_resumes_total", "outcome" => "invalid_seq").increment(1);
+                metrics::counter!("switchyard_face_resumes_total", "outcome" => "invalid_seq")
+                    .increment(1);
                 Some(End::reason(CloseReason::INVALID_SEQ, false))
             }
             None | Some((_, Err(None))) => {
-                metrics::counter!("switchyard_face_resumes_total", "outcome" => "invalid_session").increment(1);
-                self.send_op(r#"{"op":9,"d":false,"s":null,"t":null}"#).await
+                metrics::counter!("switchyard_face_resumes_total", "outcome" => "invalid_session")
+                    .increment(1);
+                self.send_op(r#"{"op":9,"d":false,"s":null,"t":null}"#)
+                    .await
             }
         }
     }
@@ -308,7 +349,8 @@ impl Conn {
                 code,
                 reason: reason.into(),
             };
-            let _ = self.ws.send(Message::Close(Some(frame))).await;
+            let close = self.ws.send(Message::Close(Some(frame)));
+            let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
             let _ = tokio::time::timeout(Duration::from_millis(500), self.ws.recv()).await;
         }
     }

@@ -114,7 +114,9 @@ impl Decoder {
         let in_guild = ids.guild.is_some();
         let message = (in_guild && matches!(name, "MESSAGE_CREATE" | "MESSAGE_UPDATE"))
             .then(|| message_facts(env.d));
-        let member_user = (name == "GUILD_MEMBER_UPDATE").then_some(ids.user).flatten();
+        let member_user = (name == "GUILD_MEMBER_UPDATE")
+            .then_some(ids.user)
+            .flatten();
         Ok(Some(FaceEvent {
             intent: intents::required(name, in_guild),
             name: name.into(),
@@ -216,12 +218,22 @@ mod tests {
     fn positions_of_real_and_made_up_events() {
         let mut dec = Decoder::new("b");
         let a = dec
-            .decode(&envelope("TYPING_START", Some(7), false, r#"{"guild_id":"5","channel_id":"6","user_id":"7"}"#))
+            .decode(&envelope(
+                "TYPING_START",
+                Some(7),
+                false,
+                r#"{"guild_id":"5","channel_id":"6","user_id":"7"}"#,
+            ))
             .expect("decodes")
             .expect("ours");
         assert_eq!((a.guild, a.position), (Some(5), Position::Seq(7)));
         let s = dec
-            .decode(&envelope("GUILD_ROLE_UPDATE", None, true, r#"{"guild_id":"5","role":{"id":"9"}}"#))
+            .decode(&envelope(
+                "GUILD_ROLE_UPDATE",
+                None,
+                true,
+                r#"{"guild_id":"5","role":{"id":"9"}}"#,
+            ))
             .expect("decodes")
             .expect("ours");
         assert_eq!(s.position, Position::After(7));
@@ -230,7 +242,9 @@ mod tests {
         assert!(!s.position.newer_than(Some(8)));
         assert!(!a.position.newer_than(Some(7)));
         let other = envelope("TYPING_START", Some(8), false, "{}");
-        let other = String::from_utf8(other).expect("utf8").replace(r#""bot":"b""#, r#""bot":"c""#);
+        let other = String::from_utf8(other)
+            .expect("utf8")
+            .replace(r#""bot":"b""#, r#""bot":"c""#);
         assert!(dec.decode(other.as_bytes()).expect("decodes").is_none());
     }
 
@@ -243,8 +257,16 @@ mod tests {
             .expect("decodes")
             .expect("ours");
         let guild_messages = 1 << 9;
-        assert_eq!(e.data_for(guild_messages | intents::MESSAGE_CONTENT, 99).map(RawValue::get), Some(d));
-        let stripped = e.data_for(guild_messages, 99).expect("delivered").get().to_owned();
+        assert_eq!(
+            e.data_for(guild_messages | intents::MESSAGE_CONTENT, 99)
+                .map(RawValue::get),
+            Some(d)
+        );
+        let stripped = e
+            .data_for(guild_messages, 99)
+            .expect("delivered")
+            .get()
+            .to_owned();
         assert!(stripped.contains(r#""content":"""#), "{stripped}");
         // the bot is mentioned: it keeps the content
         assert_eq!(e.data_for(guild_messages, 41).map(RawValue::get), Some(d));

@@ -40,7 +40,10 @@ impl Hub {
 
     /// Forgets expired sessions; returns how many remain.
     pub(crate) fn sweep(&self, now: Instant) -> usize {
-        let mut sessions = self.sessions.write().unwrap_or_else(PoisonError::into_inner);
+        let mut sessions = self
+            .sessions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let before = sessions.len();
         sessions.retain(|_, s| !s.expired(now));
         let gone = before - sessions.len();
@@ -51,6 +54,9 @@ impl Hub {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.sessions.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.sessions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }

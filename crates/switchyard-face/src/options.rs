@@ -23,6 +23,9 @@ pub struct FaceOptions {
     /// Frames queued for one client before it counts as too slow and is closed (it resumes
     /// from its replay buffer).
     pub client_queue: usize,
+    /// How long one write to a client may take before the client counts as gone (its
+    /// session stays, for a RESUME).
+    pub write_timeout: Duration,
     /// The most guilds a virtual shard may hold before IDENTIFY is closed with 4011.
     pub max_guilds_per_shard: usize,
     /// IDENTIFYs a client may start per 5 s (`/gateway/bot`'s `max_concurrency`).
@@ -39,6 +42,7 @@ impl FaceOptions {
             replay_events: 10_000,
             replay_window: Duration::from_secs(120),
             client_queue: 4096,
+            write_timeout: Duration::from_secs(10),
             max_guilds_per_shard: 2500,
             max_concurrency: 16,
         }

@@ -31,10 +31,7 @@ pub(crate) struct Refused {
 fn refuse(reason: CloseReason) -> Refused {
     metrics::counter!("switchyard_face_identifies_refused_total", "close" => reason.code.to_string())
         .increment(1);
-    Refused {
-        reason,
-        ends: true,
-    }
+    Refused { reason, ends: true }
 }
 
 /// Checks an IDENTIFY and starts its session: READY and the guilds follow on their own.
@@ -71,7 +68,12 @@ pub(crate) async fn identify(
         large_threshold: ident.large_threshold.unwrap_or(50).clamp(50, 250) as u32,
         bot: identity.user_id,
     };
-    let session = Arc::new(Session::new(shared.new_session_id(), wants, shared.limits, conn));
+    let session = Arc::new(Session::new(
+        shared.new_session_id(),
+        wants,
+        shared.limits,
+        conn,
+    ));
     // registered before the guilds are read, so that nothing between goes missing
     shared.hub.insert(session.clone());
     metrics::counter!("switchyard_face_identifies_total").increment(1);
@@ -125,7 +127,10 @@ struct ReadyOut<'a> {
 async fn stream(shared: Arc<Shared>, session: Arc<Session>, identity: BotIdentity) {
     let wants = session.wants;
     let guilds: Vec<GuildEntry> = match shared.source.guilds().await {
-        Ok(all) => all.into_iter().filter(|g| wants.holds(Some(g.id))).collect(),
+        Ok(all) => all
+            .into_iter()
+            .filter(|g| wants.holds(Some(g.id)))
+            .collect(),
         Err(error) => {
             tracing::warn!(%error, session = %session.id, "face: the bot's guilds cannot be read");
             session.close(CloseOrder {
@@ -138,7 +143,8 @@ async fn stream(shared: Arc<Shared>, session: Arc<Session>, identity: BotIdentit
     };
     if guilds.len() > shared.options.max_guilds_per_shard {
         let r = CloseReason::SHARDING_REQUIRED;
-        metrics::counter!("switchyard_face_identifies_refused_total", "close" => "4011").increment(1);
+        metrics::counter!("switchyard_face_identifies_refused_total", "close" => "4011")
+            .increment(1);
         session.close(CloseOrder {
             code: r.code,
             reason: format!(
@@ -176,7 +182,11 @@ async fn stream(shared: Arc<Shared>, session: Arc<Session>, identity: BotIdentit
     let Ok(ready) = serde_json::to_string(&ready) else {
         return;
     };
-    let waiting: Vec<u64> = guilds.iter().filter(|g| !g.unavailable).map(|g| g.id).collect();
+    let waiting: Vec<u64> = guilds
+        .iter()
+        .filter(|g| !g.unavailable)
+        .map(|g| g.id)
+        .collect();
     session.ready(&ready, &waiting);
     let scope = GuildCreateScope {
         presences: wants.intents & intents::GUILD_PRESENCES != 0,

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::OriginalUri;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
 use switchyard_broker::{Broker, BrokerError};
 use switchyard_core::Pattern;
@@ -83,7 +83,8 @@ impl Shared {
 
     pub(crate) fn new_session_id(&self) -> String {
         let n = self.session_ids.fetch_add(1, Ordering::Relaxed);
-        let h = xxhash_rust::xxh3::xxh3_128(&[self.instance.to_le_bytes(), n.to_le_bytes()].concat());
+        let h =
+            xxhash_rust::xxh3::xxh3_128(&[self.instance.to_le_bytes(), n.to_le_bytes()].concat());
         format!("{h:032x}")
     }
 
@@ -148,7 +149,11 @@ pub async fn serve(
     let addr = listener.local_addr().map_err(FaceError::Listener)?;
     let instance = u64::from(std::process::id()) << 32 ^ switchyard_now_nanos();
     let reply_base = format!("{}.face.{instance:x}", deps.reply_prefix);
-    let commands = Arc::new(Commands::new(deps.broker.clone(), deps.source.clone(), reply_base));
+    let commands = Arc::new(Commands::new(
+        deps.broker.clone(),
+        deps.source.clone(),
+        reply_base,
+    ));
     let subscribe = |pattern: String| {
         let broker = deps.broker.clone();
         async move {
@@ -156,10 +161,13 @@ pub async fn serve(
                 pattern: pattern.clone(),
                 error: e.to_string(),
             })?;
-            broker.subscribe(&p).await.map_err(|source| FaceError::Subscribe {
-                what: pattern,
-                source,
-            })
+            broker
+                .subscribe(&p)
+                .await
+                .map_err(|source| FaceError::Subscribe {
+                    what: pattern,
+                    source,
+                })
         }
     };
     let inbound = subscribe(deps.inbound.to_string()).await?;
@@ -189,7 +197,9 @@ pub async fn serve(
     });
     let app = {
         let shared = shared.clone();
-        rest.fallback(move |uri: OriginalUri, ws: WebSocketUpgrade| gateway(shared.clone(), uri, ws))
+        rest.fallback(move |uri: OriginalUri, ws: WebSocketUpgrade| {
+            gateway(shared.clone(), uri, ws)
+        })
     };
     let mut down = rx.clone();
     let server = tokio::spawn(async move {
@@ -198,7 +208,10 @@ pub async fn serve(
             // connections close themselves on the same signal; give them a moment
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!(%error, "face: the listener failed");
         }
     });

@@ -32,6 +32,11 @@ impl CloseReason {
         code: 4002,
         reason: "Error while decoding payload.",
     };
+    /// 4002 for `encoding=etf`, which Switchyard's servers do not speak.
+    pub const ETF: Self = Self {
+        code: 4002,
+        reason: "ETF encoding is not served: connect with encoding=json.",
+    };
     /// 4003 not authenticated.
     pub const NOT_AUTHENTICATED: Self = Self {
         code: 4003,

@@ -16,6 +16,7 @@ pub fn parse_query(query: Option<&str>) -> Result<ConnParams, CloseReason> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
             "v" if !matches!(v, "9" | "10") => return Err(CloseReason::INVALID_VERSION),
+            "encoding" if v == "etf" => return Err(CloseReason::ETF),
             "encoding" if !matches!(v, "json" | "") => return Err(CloseReason::DECODE),
             "compress" => transport = Transport::parse(Some(v)).unwrap_or(Transport::None),
             _ => {}

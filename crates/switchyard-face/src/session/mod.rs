@@ -18,8 +18,8 @@ use tokio::sync::Notify;
 use crate::event::FaceEvent;
 use crate::source::GuildSnapshot;
 
-pub(crate) use replay::{Frame, Overrun};
 use replay::Replay;
+pub(crate) use replay::{Frame, Overrun};
 
 /// What a client asked for at IDENTIFY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,7 +301,6 @@ impl Session {
                 .is_some_and(|at| now.duration_since(at) > self.limits.replay_window)
     }
 }
-
 
 #[cfg(test)]
 mod tests;

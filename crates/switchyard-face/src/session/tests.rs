@@ -34,9 +34,19 @@ fn session(queue: usize) -> Session {
     )
 }
 
-fn event(dec: &mut Decoder, t: &str, seq: Option<u64>, guild: u64, synthetic: bool) -> Arc<FaceEvent> {
+fn event(
+    dec: &mut Decoder,
+    t: &str,
+    seq: Option<u64>,
+    guild: u64,
+    synthetic: bool,
+) -> Arc<FaceEvent> {
     let seq_text = seq.map_or("null".to_owned(), |s| s.to_string());
-    let syn = if synthetic { r#","synthetic":"rebuild""# } else { "" };
+    let syn = if synthetic {
+        r#","synthetic":"rebuild""#
+    } else {
+        ""
+    };
     let d = if t.starts_with("GUILD_") && !t.starts_with("GUILD_ROLE") {
         format!(r#"{{"id":"{guild}"}}"#)
     } else {
@@ -84,7 +94,13 @@ fn events_wait_for_ready_then_for_their_guild_and_skip_what_the_cache_read() {
     s.guild_ready(G0B, Some(&snapshot(11, G0B)));
     assert_eq!(
         names(&s),
-        ["READY@1", "GUILD_CREATE@2", "TYPING_START@3", "GUILD_CREATE@4", "TYPING_START@5"]
+        [
+            "READY@1",
+            "GUILD_CREATE@2",
+            "TYPING_START@3",
+            "GUILD_CREATE@4",
+            "TYPING_START@5"
+        ]
     );
     // from now on events go straight out
     s.offer(&event(&mut dec, "TYPING_START", Some(14), G0, false));
@@ -103,9 +119,17 @@ fn a_rebuilds_events_follow_the_snapshot_that_lacks_them() {
         s.offer(&event(&mut dec, "GUILD_CREATE", Some(21), G0, false));
         s.guild_ready(G0, Some(&snapshot(snapshot_seq, G0)));
         let got = names(&s);
-        assert_eq!(got.iter().any(|n| n.starts_with("GUILD_ROLE_UPDATE")), delivered, "{got:?}");
+        assert_eq!(
+            got.iter().any(|n| n.starts_with("GUILD_ROLE_UPDATE")),
+            delivered,
+            "{got:?}"
+        );
         // the GUILD_CREATE of a guild the client has is never sent twice
-        assert_eq!(got.iter().filter(|n| n.starts_with("GUILD_CREATE")).count(), 1, "{got:?}");
+        assert_eq!(
+            got.iter().filter(|n| n.starts_with("GUILD_CREATE")).count(),
+            1,
+            "{got:?}"
+        );
     }
 }
 
@@ -120,7 +144,12 @@ fn a_guild_deleted_and_back_gets_its_guild_create() {
     s.offer(&event(&mut dec, "GUILD_CREATE", Some(4), G0, false));
     assert_eq!(
         names(&s),
-        ["READY@1", "GUILD_CREATE@2", "GUILD_DELETE@3", "GUILD_CREATE@4"]
+        [
+            "READY@1",
+            "GUILD_CREATE@2",
+            "GUILD_DELETE@3",
+            "GUILD_CREATE@4"
+        ]
     );
 }
 
@@ -156,6 +185,10 @@ fn a_resume_past_the_buffer_is_an_invalid_session() {
         s.offer(&event(&mut dec, "TYPING_START", Some(seq), G0, false));
     }
     assert_eq!(s.resume(2, 1), Err(None));
-    assert_eq!(s.resume(2, 140), Err(None), "the session ended with the refusal");
+    assert_eq!(
+        s.resume(2, 140),
+        Err(None),
+        "the session ended with the refusal"
+    );
     assert!(s.expired(std::time::Instant::now()));
 }

@@ -1,0 +1,397 @@
+//! The face's gateway as a client sees it: READY and GUILD_CREATE from the cache, virtual
+//! shards, events in order with the session's own sequence, RESUME with replay, slow
+//! clients, heartbeats, compression and Discord's close codes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Got, connect, face, guild, id, token};
+use serde_json::json;
+
+const GUILDS: u64 = 1;
+const GUILD_MESSAGES: u64 = 1 << 9;
+const MESSAGE_CONTENT: u64 = 1 << 15;
+const INTENTS: u64 = super_intents();
+
+const fn super_intents() -> u64 {
+    GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT
+}
+
+#[tokio::test]
+async fn ready_guilds_and_events_as_discord_sends_them() {
+    let guilds = vec![guild(0), guild(1), guild(2), guild(3)];
+    let face = face(guilds.clone(), |_| {}).await;
+    let mut c = connect(&format!("{}/?v=10&encoding=json", face.url())).await;
+    let (ready, got) = c.start(None, INTENTS).await;
+    let d = &ready["d"];
+    assert_eq!(d["v"], 10);
+    assert_eq!(d["user"]["id"], common::BOT.to_string());
+    assert_eq!(d["application"]["id"], common::BOT.to_string());
+    assert_eq!(d["shard"], json!([0, 1]));
+    assert_eq!(d["resume_gateway_url"], face.url());
+    assert!(d["session_id"].as_str().is_some_and(|s| s.len() == 32));
+    assert!(
+        d["guilds"]
+            .as_array()
+            .expect("guilds")
+            .iter()
+            .all(|g| g["unavailable"] == true)
+    );
+    assert_eq!(ready["s"], 1);
+    let mut want = guilds.clone();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    for n in 0..5 {
+        face.message(guilds[(n % 4) as usize], n).await;
+    }
+    for n in 0..5u64 {
+        let m = c.dispatch().await;
+        assert_eq!(m["t"], "MESSAGE_CREATE");
+        assert_eq!(m["d"]["content"], format!("message {n}"));
+        assert_eq!(m["s"], 6 + n, "the session's own sequence");
+    }
+}
+
+#[tokio::test]
+async fn virtual_shards_see_exactly_their_guilds() {
+    const INTENTS: u64 = super_intents() | (1 << 12);
+    let guilds: Vec<u64> = (0..6).map(guild).collect();
+    let face = face(guilds.clone(), |_| {}).await;
+    let mut halves = Vec::new();
+    for shard in 0..2u64 {
+        let mut c = connect(&face.url()).await;
+        let (ready, got) = c.start(Some([shard, 2]), INTENTS).await;
+        assert_eq!(ready["d"]["shard"], json!([shard, 2]));
+        let want: Vec<u64> = guilds
+            .iter()
+            .copied()
+            .filter(|g| (g >> 22) % 2 == shard)
+            .collect();
+        assert_eq!(got, want);
+        halves.push(c);
+    }
+    let mut whole = connect(&face.url()).await;
+    let (_, all) = whole.start(Some([0, 1]), INTENTS).await;
+    assert_eq!(all.len(), 6);
+    for (n, g) in guilds.iter().enumerate() {
+        face.message(*g, n as u64).await;
+    }
+    // a DM goes to shard 0 only
+    face.publish("MESSAGE_CREATE", None, json!({"id": "9", "channel_id": "77", "author": {"id": "5", "username": "x", "discriminator": "0", "avatar": null}, "content": "dm", "timestamp": "2024-01-01T00:00:00.000000+00:00", "edited_timestamp": null, "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [], "attachments": [], "embeds": [], "pinned": false, "type": 0})).await;
+    for (shard, c) in halves.iter_mut().enumerate() {
+        let mut seen = Vec::new();
+        let expected = 3 + usize::from(shard == 0);
+        while seen.len() < expected {
+            let m = c.dispatch().await;
+            seen.push(
+                m["d"]["guild_id"]
+                    .as_str()
+                    .map_or(0, |g| g.parse().unwrap_or(0)),
+            );
+        }
+        for g in &seen {
+            assert!(
+                *g == 0 && shard == 0 || (g >> 22) % 2 == shard as u64,
+                "{g} on shard {shard}"
+            );
+        }
+    }
+    for _ in 0..7 {
+        whole.dispatch().await;
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_client_resumes_and_misses_nothing() {
+    let face = face(vec![guild(0)], |_| {}).await;
+    let mut c = connect(&face.url()).await;
+    let (ready, _) = c.start(None, INTENTS).await;
+    let session = ready["d"]["session_id"]
+        .as_str()
+        .expect("session")
+        .to_owned();
+    for n in 0..3 {
+        face.message(guild(0), n).await;
+    }
+    for _ in 0..3 {
+        c.dispatch().await;
+    }
+    let seen = c.last_seq.expect("a sequence");
+    drop(c); // the TCP connection drops without a close frame
+    for n in 3..10 {
+        face.message(guild(0), n).await;
+    }
+    let mut c = connect(&face.url()).await;
+    c.hello().await;
+    c.send(json!({"op": 6, "d": {"token": token(), "session_id": session, "seq": seen}}))
+        .await;
+    for n in 3..10u64 {
+        let m = c.dispatch().await;
+        assert_eq!(m["d"]["content"], format!("message {n}"));
+        assert_eq!(m["s"], seen + n - 2);
+    }
+    assert_eq!(c.dispatch().await["t"], "RESUMED");
+    face.message(guild(0), 10).await;
+    assert_eq!(c.dispatch().await["d"]["content"], "message 10");
+    // a session nobody knows: INVALID_SESSION, not resumable
+    let mut other = connect(&face.url()).await;
+    other.hello().await;
+    other
+        .send(json!({"op": 6, "d": {"token": token(), "session_id": "nope", "seq": 1}}))
+        .await;
+    let v = other.frame().await;
+    assert_eq!((v["op"].as_u64(), v["d"].as_bool()), (Some(9), Some(false)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_and_resumes_from_its_buffer() {
+    let face = face(vec![guild(0)], |o| {
+        o.client_queue = 64;
+        o.replay_events = 100_000;
+        o.write_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut c = connect(&face.url()).await;
+    let (ready, _) = c.start(None, INTENTS).await;
+    let session = ready["d"]["session_id"]
+        .as_str()
+        .expect("session")
+        .to_owned();
+    let seen = c.last_seq.expect("seq");
+    // the client reads nothing while 4,000 messages of 4 KiB go out: far more than the
+    // socket buffers hold, so the face's writes stall
+    let body = "x".repeat(4096);
+    for n in 0..4000u64 {
+        if n % 128 == 0 {
+            tokio::task::yield_now().await;
+        }
+        face.publish("MESSAGE_CREATE", Some(guild(0)), json!({"id": n.to_string(), "guild_id": guild(0).to_string(), "channel_id": "1", "author": {"id": "5", "username": "x", "discriminator": "0", "avatar": null}, "content": format!("{n} {body}"), "mentions": []})).await;
+    }
+    // what the client had in its buffers, then a resumable close; it resumes (again, if it
+    // is still behind) until it has every message, each once, in order
+    let mut next_message = 0u64;
+    let mut last = seen;
+    let mut resumes = 0;
+    while next_message < 4000 {
+        loop {
+            match c.read().await {
+                Got::Frame(v) if v["op"] == 0 => {
+                    let s = v["s"].as_u64().expect("s");
+                    assert_eq!(s, last + 1, "no gap, no repeat in the session's sequence");
+                    last = s;
+                    if v["t"] == "MESSAGE_CREATE" {
+                        let n: u64 = v["d"]["id"]
+                            .as_str()
+                            .and_then(|s| s.parse().ok())
+                            .expect("id");
+                        assert_eq!(n, next_message, "every message once, in order");
+                        next_message += 1;
+                    }
+                }
+                Got::Frame(_) => {}
+                Got::Closed(code, _) => {
+                    assert!(code.is_none() || code == Some(4000), "closed with {code:?}");
+                    break;
+                }
+            }
+            if next_message == 4000 {
+                break;
+            }
+        }
+        if next_message == 4000 {
+            break;
+        }
+        resumes += 1;
+        assert!(resumes < 100, "resumes make progress");
+        c = connect(&face.url()).await;
+        c.hello().await;
+        c.send(json!({"op": 6, "d": {"token": token(), "session_id": session, "seq": last}}))
+            .await;
+    }
+    assert!(
+        resumes >= 1,
+        "the client was closed for being slow at least once"
+    );
+}
+
+#[tokio::test]
+async fn heartbeats_are_acknowledged_asked_for_and_required() {
+    let face = face(vec![guild(0)], |o| {
+        o.heartbeat_interval = Duration::from_millis(300)
+    })
+    .await;
+    let mut c = connect(&face.url()).await;
+    let hello = c.hello().await;
+    assert_eq!(hello["d"]["heartbeat_interval"], 300);
+    c.send(json!({"op": 1, "d": null})).await;
+    assert_eq!(c.frame().await["op"], 11);
+    // silence: the face asks for a heartbeat, then closes with 4009
+    assert_eq!(c.frame().await["op"], 1);
+    assert_eq!(c.closed().await.0, Some(4009));
+}
+
+#[tokio::test]
+async fn zlib_stream_and_payload_compression() {
+    let face = face(vec![guild(0), guild(1)], |_| {}).await;
+    let mut c = connect(&format!(
+        "{}/?v=10&encoding=json&compress=zlib-stream",
+        face.url()
+    ))
+    .await;
+    let (_, guilds) = c.start(None, INTENTS).await;
+    assert_eq!(guilds.len(), 2);
+    face.message(guild(1), 1).await;
+    assert_eq!(c.dispatch().await["d"]["content"], "message 1");
+}
+
+#[tokio::test]
+async fn member_requests_are_answered_from_the_cache_to_the_requester_only() {
+    let face = face(vec![guild(0)], |_| {}).await;
+    let mut a = connect(&face.url()).await;
+    a.start(None, INTENTS | (1 << 1)).await;
+    let mut b = connect(&face.url()).await;
+    b.start(None, INTENTS | (1 << 1)).await;
+    a.send(json!({"op": 8, "d": {"guild_id": guild(0).to_string(), "query": "", "limit": 0, "nonce": "mine"}})).await;
+    let chunk = a.dispatch().await;
+    assert_eq!(chunk["t"], "GUILD_MEMBERS_CHUNK");
+    assert_eq!(chunk["d"]["nonce"], "mine");
+    assert_eq!(chunk["d"]["members"].as_array().map(Vec::len), Some(3));
+    a.send(json!({"op": 8, "d": {"guild_id": guild(0).to_string(), "user_ids": ["1", "999"]}}))
+        .await;
+    let chunk = a.dispatch().await;
+    assert_eq!(chunk["d"]["not_found"], json!(["999"]));
+    // b got none of it: its next dispatch is the message after
+    face.message(guild(0), 1).await;
+    assert_eq!(b.dispatch().await["t"], "MESSAGE_CREATE");
+    let _ = id(&chunk["d"]["guild_id"]);
+}
+
+/// One case of Discord's close codes: what the client does after HELLO, and the code.
+async fn closes_with(url_tail: &str, act: impl AsyncFnOnce(&mut common::Client), code: u16) {
+    eprintln!("expecting {code}");
+    let face = face(vec![guild(0), guild(1)], |o| o.max_guilds_per_shard = 1).await;
+    let mut c = connect(&format!("{}{url_tail}", face.url())).await;
+    let (got, reason) = match c.read().await {
+        Got::Frame(v) => {
+            assert_eq!(v["op"], 10);
+            act(&mut c).await;
+            c.closed().await
+        }
+        Got::Closed(code, reason) => (code, reason),
+    };
+    assert_eq!(got, Some(code), "reason: {reason}");
+}
+
+#[tokio::test]
+async fn discords_close_codes() {
+    let identify = |token: String, intents: u64, shard: Option<[u64; 2]>| {
+        let mut d = json!({"token": token, "intents": intents, "properties": {"os": "linux"}});
+        if let Some(s) = shard {
+            d["shard"] = json!(s);
+        }
+        json!({"op": 2, "d": d})
+    };
+    closes_with(
+        "",
+        async |c| c.send(json!({"op": 99, "d": null})).await,
+        4001,
+    )
+    .await;
+    closes_with("", async |c| c.send_text("{not json".into()).await, 4002).await;
+    closes_with(
+        "",
+        async |c| {
+            c.send_text(format!(r#"{{"op":1,"d":null,"x":"{}"}}"#, "a".repeat(5000)))
+                .await
+        },
+        4002,
+    )
+    .await;
+    closes_with("", async |c| c.send(json!({"op": 3, "d": {"since": null, "activities": [], "status": "online", "afk": false}})).await, 4003).await;
+    closes_with(
+        "",
+        async |c| {
+            c.send(identify(
+                "ODAzNTExMTAyMjQ2Nzg5MTI.wrong-wrong-wrong-wrong".into(),
+                INTENTS,
+                None,
+            ))
+            .await
+        },
+        4004,
+    )
+    .await;
+    closes_with(
+        "",
+        async |c| {
+            c.send(identify(token(), INTENTS, Some([0, 2]))).await;
+            c.dispatch().await;
+            c.send(identify(token(), INTENTS, Some([0, 2]))).await;
+        },
+        4005,
+    )
+    .await;
+    closes_with("/?v=10&encoding=etf", async |_| {}, 4002).await;
+    closes_with(
+        "",
+        async |c| {
+            for _ in 0..121 {
+                c.send(json!({"op": 1, "d": null})).await;
+            }
+        },
+        4008,
+    )
+    .await;
+    closes_with(
+        "",
+        async |c| c.send(identify(token(), INTENTS, Some([2, 2]))).await,
+        4010,
+    )
+    .await;
+    closes_with(
+        "",
+        async |c| c.send(identify(token(), INTENTS, None)).await,
+        4011,
+    )
+    .await;
+    closes_with("/?v=9", async |_| {}, 4012).await;
+    closes_with(
+        "",
+        async |c| c.send(identify(token(), 1 << 30, None)).await,
+        4013,
+    )
+    .await;
+    closes_with(
+        "",
+        async |c| c.send(identify(token(), INTENTS | (1 << 8), None)).await,
+        4014,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn etf_is_refused_with_a_reason_that_says_so() {
+    let face = face(vec![guild(0)], |_| {}).await;
+    let mut c = connect(&format!("{}/?v=10&encoding=etf", face.url())).await;
+    let (code, reason) = c.closed().await;
+    assert_eq!(code, Some(4002));
+    assert!(reason.contains("ETF"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_resume_past_what_the_session_sent_is_4007() {
+    let face = face(vec![guild(0)], |_| {}).await;
+    let mut c = connect(&face.url()).await;
+    let (ready, _) = c.start(None, INTENTS).await;
+    let session = ready["d"]["session_id"]
+        .as_str()
+        .expect("session")
+        .to_owned();
+    drop(c);
+    let mut c = connect(&face.url()).await;
+    c.hello().await;
+    c.send(json!({"op": 6, "d": {"token": token(), "session_id": session, "seq": 1000}}))
+        .await;
+    assert_eq!(c.closed().await.0, Some(4007));
+}
