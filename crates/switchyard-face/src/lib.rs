@@ -18,7 +18,7 @@ pub mod source;
 pub mod tokens;
 
 pub use options::FaceOptions;
-pub use rest::RestUpstream;
+pub use rest::{RestUpstream, SessionStartLimit, SessionStarts, rest_router};
 pub use source::{
     BotIdentity, GuildCreateScope, GuildEntry, GuildSnapshot, MemberAnswer, MemberLookup,
     SourceError, StateSource,
