@@ -29,7 +29,7 @@ pub mod source;
 pub mod tokens;
 
 pub use options::FaceOptions;
-pub use rest::RestUpstream;
+pub use rest::{RestUpstream, SessionStartLimit, SessionStarts, rest_router};
 pub use server::{FaceDeps, FaceError, RunningFace, serve};
 pub use source::{
     BotIdentity, GuildCreateScope, GuildEntry, GuildSnapshot, MemberAnswer, MemberLookup,

@@ -46,6 +46,13 @@ pub(crate) async fn identify(
     let Some(wanted) = ident.intents else {
         return Err(refuse(CloseReason::INVALID_INTENTS));
     };
+    if !shared.session_starts.try_start() {
+        tracing::warn!("face: the face's session start limit is spent; IDENTIFY refused");
+        return Err(refuse(CloseReason {
+            code: 4004,
+            reason: "Session start limit reached: see /gateway/bot's session_start_limit.",
+        }));
+    }
     let [shard_id, shards] = ident.shard.unwrap_or([0, 1]);
     if shards == 0 || shard_id >= shards || shards > u64::from(u32::MAX) {
         return Err(refuse(CloseReason::INVALID_SHARD));

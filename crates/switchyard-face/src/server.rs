@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::commands::Commands;
 use crate::hub::Hub;
 use crate::options::FaceOptions;
-use crate::rest::{RestState, RestUpstream};
+use crate::rest::{RestUpstream, SessionStarts};
 use crate::session::{Limits, Session};
 use crate::source::StateSource;
 
@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     pub(crate) commands: Arc<Commands>,
     pub(crate) limits: Limits,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// The face's own session start limit, which IDENTIFYs count against.
+    pub(crate) session_starts: SessionStarts,
     conn_ids: AtomicU64,
     session_ids: AtomicU64,
     instance: u64,
@@ -186,15 +188,20 @@ pub async fn serve(
         hub: hub.clone(),
         commands: commands.clone(),
         shutdown: rx.clone(),
+        session_starts: SessionStarts::new(
+            SessionStarts::DEFAULT_TOTAL,
+            SessionStarts::DEFAULT_PERIOD,
+        ),
         conn_ids: AtomicU64::new(1),
         session_ids: AtomicU64::new(1),
         instance,
     });
-    let rest = crate::rest::routes(RestState {
+    let rest = crate::rest::rest_router(
         options,
-        source: deps.source,
-        upstream: deps.rest.map(Arc::new),
-    });
+        deps.source,
+        deps.rest.map(Arc::new),
+        shared.session_starts.clone(),
+    );
     let app = {
         let shared = shared.clone();
         rest.fallback(move |uri: OriginalUri, ws: WebSocketUpgrade| {

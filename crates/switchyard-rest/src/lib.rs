@@ -68,5 +68,5 @@ pub use client::{HttpRequest, HttpResponse, RestBody, RestClient};
 pub use config::{InvalidRestConfig, Rate, RestConfig, WaitMode};
 pub use error::RestError;
 pub use limiter::{Limiter, LimiterStats};
-pub use proxy::{SECRET_HEADER, serve as serve_proxy};
+pub use proxy::{SECRET_HEADER, forward as forward_request, serve as serve_proxy};
 pub use ratelimit_route::{RouteInfo, is_id, redact_token};

@@ -56,11 +56,9 @@ pub async fn serve(
         .await
 }
 
-async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let mut headers = parts.headers;
+async fn handle(State(state): State<Arc<ProxyState>>, mut req: Request) -> Response {
     if let Some(secret) = &state.secret {
-        let given = headers.get(SECRET_HEADER).map(HeaderValue::as_bytes);
+        let given = req.headers().get(SECRET_HEADER).map(HeaderValue::as_bytes);
         if given != Some(secret.as_bytes()) {
             return proxy_error(
                 StatusCode::UNAUTHORIZED,
@@ -69,7 +67,21 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
             );
         }
     }
-    headers.remove(SECRET_HEADER);
+    req.headers_mut().remove(SECRET_HEADER);
+    forward(&state.client, req).await
+}
+
+/// Forwards one request for Discord's REST API (`/api[/vN]/…`) through `client` and answers
+/// as the proxy does: Discord's status, headers and body (streamed), or the proxy's own
+/// answer ([`RestError::RateLimited`] as a synthetic 429 shaped like Discord's, a locked
+/// token as 401, an unreachable upstream as 502, each a JSON body with
+/// `X-Switchyard-Generated`). The request's headers, Authorization among them, are sent as
+/// they are (hop-by-hop ones aside); a path outside `/api` is a Discord-shaped 404.
+///
+/// For servers that mount Discord's REST API among their own routes (the face).
+pub async fn forward(client: &RestClient, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
     let path = parts.uri.path();
     if api_path(path).is_none() {
         return json_response(
@@ -77,7 +89,7 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
             &serde_json::json!({"message": "404: Not Found", "code": 0}),
         );
     }
-    let replay_limit = state.client.limiter().config().replay_limit;
+    let replay_limit = client.limiter().config().replay_limit;
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -98,7 +110,7 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
         headers,
         body,
     };
-    match state.client.send(request).await {
+    match client.send(request).await {
         Ok(r) => {
             let status = r.status;
             let queued = r.queued;

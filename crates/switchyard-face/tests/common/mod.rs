@@ -88,7 +88,7 @@ impl StateSource for FixedSource {
         if !self.complete {
             return Ok(None);
         }
-        let all = (1..=self.members as u64).map(|u| member(u));
+        let all = (1..=self.members as u64).map(member);
         let members: Vec<Box<RawValue>> = match &lookup.user_ids {
             Some(ids) => ids
                 .iter()
