@@ -17,7 +17,7 @@ use switchyard_core::gateway_proto::query::ConnParams;
 use tokio::time::sleep_until;
 
 use crate::server::Shared;
-use crate::session::{CloseOrder, Session};
+use crate::session::{CloseOrder, Order, Session};
 
 /// Frames written per wake-up before reads get a turn.
 const BATCH: usize = 256;
@@ -168,7 +168,16 @@ impl Conn {
         loop {
             let frames = match session.frames_after(self.sent_upto, BATCH) {
                 Ok(f) => f,
-                Err(order) => return Some(order.into()),
+                Err(Order::Close(order)) => return Some(order.into()),
+                Err(Order::InvalidSession) => {
+                    // the client may identify again on this connection
+                    session.detach(self.id, true);
+                    self.session = None;
+                    self.sent_upto = 0;
+                    return self
+                        .send_op(r#"{"op":9,"d":false,"s":null,"t":null}"#)
+                        .await;
+                }
             };
             let Some(last) = frames.last().map(|f| f.seq) else {
                 break;

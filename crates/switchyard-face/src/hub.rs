@@ -38,6 +38,12 @@ impl Hub {
         }
     }
 
+    /// Every session.
+    pub(crate) fn sessions(&self) -> Vec<Arc<Session>> {
+        let sessions = self.sessions.read().unwrap_or_else(PoisonError::into_inner);
+        sessions.values().cloned().collect()
+    }
+
     /// Forgets expired sessions; returns how many remain.
     pub(crate) fn sweep(&self, now: Instant) -> usize {
         let mut sessions = self

@@ -14,6 +14,7 @@
 //! - `session`: one client session, its sequence and replay buffer; `hub`: all of them.
 //! - `event`: the bot's events as sessions get them; `feed`: the broker's side.
 //! - `commands`: ops 3, 4 and 8; `rest`: the REST API on the same port.
+//! - `upstream`: INVALID_SESSION for what an upstream rebuild could not describe.
 
 mod commands;
 mod conn;
@@ -27,6 +28,7 @@ mod server;
 mod session;
 pub mod source;
 pub mod tokens;
+mod upstream;
 
 pub use options::FaceOptions;
 pub use rest::{RestUpstream, SessionStartLimit, SessionStarts, rest_router};

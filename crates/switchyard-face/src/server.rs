@@ -174,6 +174,7 @@ pub async fn serve(
     };
     let inbound = subscribe(deps.inbound.to_string()).await?;
     let mut replies = subscribe(commands.reply_pattern()).await?;
+    let mut rebuilds = subscribe(crate::upstream::REBUILD_TOPIC.to_owned()).await?;
     let (tx, rx) = watch::channel(false);
     let options = Arc::new(options);
     let hub = Arc::new(Hub::default());
@@ -222,6 +223,14 @@ pub async fn serve(
             tracing::error!(%error, "face: the listener failed");
         }
     });
+    let trouble = {
+        let (bot, hub, source) = (deps.bot.clone(), hub.clone(), shared.source.clone());
+        tokio::spawn(async move {
+            while let Some(msg) = rebuilds.recv().await {
+                crate::upstream::rebuild(&msg.payload, &bot, &hub, &source).await;
+            }
+        })
+    };
     let feed = tokio::spawn(crate::feed::run(inbound, deps.bot, hub.clone()));
     let answers = {
         let commands = commands.clone();
@@ -245,7 +254,7 @@ pub async fn serve(
         addr,
         shutdown: tx,
         hub: shared.hub.clone(),
-        tasks: vec![server, feed, answers, sweeper],
+        tasks: vec![server, feed, answers, trouble, sweeper],
     })
 }
 

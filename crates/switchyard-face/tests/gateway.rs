@@ -395,3 +395,68 @@ async fn a_resume_past_what_the_session_sent_is_4007() {
         .await;
     assert_eq!(c.closed().await.0, Some(4007));
 }
+
+#[tokio::test]
+async fn a_rebuild_that_cannot_describe_the_gap_invalidates_only_its_clients() {
+    use bytes::Bytes;
+    use switchyard_broker::Topic;
+    // two upstream shards: guild(0) on shard 0, guild(1) on shard 1
+    let source = common::FixedSource {
+        guilds: vec![guild(0), guild(1)],
+        seq: Default::default(),
+        members: 3,
+        complete: true,
+        shards: 2,
+    };
+    let face = common::face_with(source, |_| {}).await;
+    let mut holder = connect(&face.url()).await;
+    holder.start(Some([0, 2]), INTENTS).await;
+    let mut other = connect(&face.url()).await;
+    other.start(Some([1, 2]), INTENTS).await;
+    let topic = Topic::new("control.gateway.rebuild").expect("topic");
+    let report = |threads: &str| {
+        Bytes::from(format!(
+            r#"{{"bot":"bot","shard":0,"complete":true,"pending_guilds":[],"threads_gone":[{threads}],"members_unverified":0}}"#
+        ))
+    };
+    // everything described: nobody is disturbed
+    face.broker
+        .publish(&topic, report(""))
+        .await
+        .expect("publish");
+    face.message(guild(0), 1).await;
+    assert_eq!(holder.dispatch().await["t"], "MESSAGE_CREATE");
+    // a thread gone that no event can describe: shard 0's client starts again
+    face.broker
+        .publish(&topic, report(r#""55""#))
+        .await
+        .expect("publish");
+    let v = next_op(&mut holder).await;
+    assert_eq!(
+        (v["op"].as_u64(), v["d"].as_bool()),
+        (Some(9), Some(false)),
+        "{v}"
+    );
+    // on the same connection it identifies again and gets a true READY
+    holder.identify(Some([0, 2]), INTENTS).await;
+    assert_eq!(holder.dispatch().await["t"], "READY");
+    assert_eq!(holder.dispatch().await["t"], "GUILD_CREATE");
+    // shard 1's client saw nothing of it: its next frame is the next event
+    face.message(guild(1), 2).await;
+    let v = next_op(&mut other).await;
+    assert_eq!(
+        (v["op"].as_u64(), v["t"].as_str()),
+        (Some(0), Some("MESSAGE_CREATE")),
+        "{v}"
+    );
+}
+
+/// The next frame that is not a heartbeat ACK.
+async fn next_op(c: &mut common::Client) -> serde_json::Value {
+    loop {
+        let v = c.frame().await;
+        if v["op"] != 11 {
+            return v;
+        }
+    }
+}

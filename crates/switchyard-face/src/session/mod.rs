@@ -52,7 +52,18 @@ pub(crate) struct Limits {
     pub(crate) client_queue: usize,
 }
 
-/// Why a session's connection must close, decided away from the connection.
+/// What a session's connection must do instead of writing, decided away from the
+/// connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Close with a code.
+    Close(CloseOrder),
+    /// Send INVALID_SESSION (not resumable): the session is over, the client identifies
+    /// again (on this connection or another).
+    InvalidSession,
+}
+
+/// A close code, its reason, and whether the session ends with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CloseOrder {
     pub(crate) code: u16,
@@ -81,7 +92,7 @@ struct Inner {
     /// The last sequence when the connection attached: what it replays does not count
     /// toward its queue.
     attached_seq: u64,
-    close: Option<CloseOrder>,
+    close: Option<Order>,
     disconnected_at: Option<Instant>,
     ended: bool,
     /// READY has gone out.
@@ -213,25 +224,27 @@ impl Session {
         {
             metrics::counter!("switchyard_face_slow_clients_total").increment(1);
             tracing::info!(session = %self.id, "face client too slow: closed, it may resume");
-            inner.close = Some(CloseOrder {
+            inner.close = Some(Order::Close(CloseOrder {
                 code: 4000,
                 reason: "Client too slow: resume to get what you missed.".into(),
                 ends: false,
-            });
+            }));
         }
         self.notify.notify_one();
     }
 
     /// Frames after `sent`, at most `max`, or why the connection must close.
-    pub(crate) fn frames_after(&self, sent: u64, max: usize) -> Result<Vec<Frame>, CloseOrder> {
+    pub(crate) fn frames_after(&self, sent: u64, max: usize) -> Result<Vec<Frame>, Order> {
         let inner = self.lock();
         if let Some(order) = &inner.close {
             return Err(order.clone());
         }
-        inner.replay.after(sent, max).map_err(|Overrun| CloseOrder {
-            code: 4000,
-            reason: "Client too slow: replay buffer overrun.".into(),
-            ends: false,
+        inner.replay.after(sent, max).map_err(|Overrun| {
+            Order::Close(CloseOrder {
+                code: 4000,
+                reason: "Client too slow: replay buffer overrun.".into(),
+                ends: false,
+            })
         })
     }
 
@@ -249,9 +262,25 @@ impl Session {
         if order.ends {
             inner.ended = true;
         }
-        inner.close = Some(order);
+        inner.close = Some(Order::Close(order));
         drop(inner);
         self.notify.notify_one();
+    }
+
+    /// Ends the session with INVALID_SESSION: what the client missed upstream cannot be
+    /// told as events, so it must start again from a new READY.
+    pub(crate) fn invalidate(&self) {
+        let mut inner = self.lock();
+        inner.ended = true;
+        inner.close = Some(Order::InvalidSession);
+        drop(inner);
+        self.notify.notify_one();
+    }
+
+    /// Whether the client has a GUILD_CREATE for a guild on which `upstream` says yes.
+    pub(crate) fn has_guild(&self, upstream: impl Fn(u64) -> bool) -> bool {
+        let inner = self.lock();
+        inner.available.iter().any(|g| upstream(*g)) || inner.pending.keys().any(|g| upstream(*g))
     }
 
     /// A RESUME from connection `conn` after `seq`: `Ok` with the sequence to write from,

@@ -37,6 +37,8 @@ pub struct FixedSource {
     pub seq: Mutex<HashMap<u64, u64>>,
     pub members: usize,
     pub complete: bool,
+    /// The upstream shard count.
+    pub shards: u32,
 }
 
 #[async_trait]
@@ -49,7 +51,7 @@ impl StateSource for FixedSource {
             user_id: BOT,
             application: raw(&json!({"id": BOT.to_string(), "flags": 0})),
             intents: UPSTREAM_INTENTS,
-            shards: 1,
+            shards: self.shards,
         })
     }
 
@@ -157,6 +159,7 @@ pub async fn face(guilds: Vec<u64>, tune: impl FnOnce(&mut FaceOptions)) -> Face
             seq: Mutex::new(HashMap::new()),
             members: 3,
             complete: true,
+            shards: 1,
         },
         tune,
     )
