@@ -210,10 +210,16 @@ impl Commands {
         let what = p.what;
         let last = match (reply.event.as_deref(), reply.d) {
             (Some(event @ ("GUILD_MEMBERS_CHUNK" | "RATE_LIMITED")), Some(d)) => {
+                let limited = event == "RATE_LIMITED";
+                let name = if limited {
+                    "RATE_LIMITED"
+                } else {
+                    "GUILD_MEMBERS_CHUNK"
+                };
                 if let Some(s) = &session {
-                    s.send(event, d);
+                    s.send(name, d);
                 }
-                event == "RATE_LIMITED" || last_chunk(d)
+                limited || last_chunk(d)
             }
             // voice answers are also on the inbound topics, which the client reads
             (Some(_), _) => false,

@@ -172,28 +172,42 @@ pub(crate) fn snowflake<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option
 }
 
 impl FaceEvent {
-    /// The `d` a client with `intents` gets, as the bot `bot` (None: it does not get it).
-    pub(crate) fn data_for(&self, intents: u64, bot: u64) -> Option<&RawValue> {
+    /// Whether a client with `intents`, as the bot `bot`, gets this event: `None` if not,
+    /// else whether it gets it without its content (no MESSAGE_CONTENT).
+    pub(crate) fn delivery(&self, intents: u64, bot: u64) -> Option<bool> {
         if let Some(bit) = self.intent
             && intents & bit == 0
             && self.member_user != Some(bot)
         {
             return None;
         }
-        let strip = intents & intents::MESSAGE_CONTENT == 0
-            && self
-                .message
-                .as_ref()
-                .is_some_and(|m| m.author != Some(bot) && !m.mentions.contains(&bot));
-        if !strip {
-            return Some(&self.d);
+        Some(
+            intents & intents::MESSAGE_CONTENT == 0
+                && self
+                    .message
+                    .as_ref()
+                    .is_some_and(|m| m.author != Some(bot) && !m.mentions.contains(&bot)),
+        )
+    }
+
+    /// The raw `d`, or its MESSAGE_CONTENT-less form (made once, on first need).
+    pub(crate) fn data(&self, stripped: bool) -> &str {
+        if !stripped {
+            return self.d.get();
         }
-        let stripped = self.stripped.get_or_init(|| {
+        let made = self.stripped.get_or_init(|| {
             let mut value: serde_json::Value = serde_json::from_str(self.d.get()).ok()?;
             intents::strip_content(&mut value);
             serde_json::value::to_raw_value(&value).ok()
         });
-        Some(stripped.as_deref().unwrap_or(&self.d))
+        made.as_deref().unwrap_or(&self.d).get()
+    }
+
+    /// The `d` a client with `intents` gets, as the bot `bot` (None: it does not get it).
+    #[cfg(test)]
+    pub(crate) fn data_for(&self, intents: u64, bot: u64) -> Option<&str> {
+        self.delivery(intents, bot)
+            .map(|stripped| self.data(stripped))
     }
 }
 
@@ -258,18 +272,16 @@ mod tests {
             .expect("ours");
         let guild_messages = 1 << 9;
         assert_eq!(
-            e.data_for(guild_messages | intents::MESSAGE_CONTENT, 99)
-                .map(RawValue::get),
+            e.data_for(guild_messages | intents::MESSAGE_CONTENT, 99),
             Some(d)
         );
         let stripped = e
             .data_for(guild_messages, 99)
             .expect("delivered")
-            .get()
             .to_owned();
         assert!(stripped.contains(r#""content":"""#), "{stripped}");
         // the bot is mentioned: it keeps the content
-        assert_eq!(e.data_for(guild_messages, 41).map(RawValue::get), Some(d));
+        assert_eq!(e.data_for(guild_messages, 41), Some(d));
         assert!(e.data_for(intents::GUILDS, 99).is_none());
     }
 }

@@ -18,8 +18,8 @@ use tokio::sync::Notify;
 use crate::event::FaceEvent;
 use crate::source::GuildSnapshot;
 
-use replay::Replay;
 pub(crate) use replay::{Frame, Overrun};
+use replay::{Payload, Replay};
 
 /// What a client asked for at IDENTIFY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +158,7 @@ impl Session {
     /// [`Session::guild_ready`].
     pub(crate) fn ready(&self, payload: &str, waiting: &[u64]) {
         let mut inner = self.lock();
-        self.push(&mut inner, "READY", payload);
+        self.own(&mut inner, "READY", payload);
         inner.ready = true;
         inner.pending = waiting.iter().map(|g| (*g, Vec::new())).collect();
         for event in std::mem::take(&mut inner.early) {
@@ -178,7 +178,7 @@ impl Session {
         };
         let seq = match snapshot {
             Some(s) => {
-                self.push(&mut inner, "GUILD_CREATE", s.payload.get());
+                self.own(&mut inner, "GUILD_CREATE", s.payload.get());
                 inner.available.insert(guild);
                 s.seq
             }
@@ -192,7 +192,7 @@ impl Session {
     }
 
     /// An event the client should see, after the rules on guild presence and intents.
-    fn deliver(&self, inner: &mut Inner, event: &FaceEvent) {
+    fn deliver(&self, inner: &mut Inner, event: &Arc<FaceEvent>) {
         if let Some(g) = event.guild {
             match &*event.name {
                 // a guild the client has is sent again only after an upstream shard
@@ -204,19 +204,24 @@ impl Session {
                 _ => {}
             }
         }
-        if let Some(d) = event.data_for(self.wants.intents, self.wants.bot) {
-            self.push(inner, &event.name, d.get());
+        if let Some(stripped) = event.delivery(self.wants.intents, self.wants.bot) {
+            self.push(inner, Payload::Event(event.clone(), stripped));
         }
     }
 
-    /// Sends one dispatch: numbered, kept for a RESUME, and written by the connection.
-    pub(crate) fn send(&self, name: &str, d: &RawValue) {
+    /// Sends one dispatch of the session's own: numbered, kept for a RESUME, and written by
+    /// the connection.
+    pub(crate) fn send(&self, name: &'static str, d: &RawValue) {
         let mut inner = self.lock();
-        self.push(&mut inner, name, d.get());
+        self.push(&mut inner, Payload::Own(name, d.get().into()));
     }
 
-    fn push(&self, inner: &mut Inner, name: &str, d: &str) {
-        let seq = inner.replay.push(name, d);
+    fn own(&self, inner: &mut Inner, name: &'static str, d: &str) {
+        self.push(inner, Payload::Own(name, d.into()));
+    }
+
+    fn push(&self, inner: &mut Inner, payload: Payload) {
+        let seq = inner.replay.push(payload);
         if inner.conn.is_some()
             && inner.close.is_none()
             && seq.saturating_sub(inner.sent_seq.max(inner.attached_seq))
@@ -303,7 +308,7 @@ impl Session {
         inner.attached_seq = inner.replay.seq();
         inner.close = None;
         inner.disconnected_at = None;
-        self.push(&mut inner, "RESUMED", r#"{"_trace":["switchyard-face"]}"#);
+        self.own(&mut inner, "RESUMED", r#"{"_trace":["switchyard-face"]}"#);
         Ok(seq)
     }
 
