@@ -28,10 +28,12 @@
 //! Reads: single objects in `shard`, and in `query` member pages and searches (by name
 //! prefix, role and presence, on per-guild indexes built on first use), users and the
 //! guilds they share, message pages; computed permissions in `permissions`; an estimate of
-//! the memory held in `memory`.
+//! the memory held in `memory`; in `client`, what a gateway client of the bot would get from
+//! Discord (GUILD_CREATE scoped by its intents and `large_threshold`, op 8 member requests).
 //!
 //! No I/O and no async runtime: the gateway owns the cache and calls it from its shard loop.
 
+mod client;
 mod config;
 mod diff;
 mod error;
@@ -51,6 +53,7 @@ mod snapshot;
 mod text;
 mod user;
 
+pub use client::{GuildScope, MemberAnswer, MemberRequest, PRESENCES_UP_TO};
 pub use config::{CacheConfig, DEFAULT_SNAPSHOT_INTERVAL};
 pub use diff::Synthesized;
 pub use error::CacheError;

@@ -37,6 +37,7 @@ impl ShardCache {
             + users
             + messages
             + self.rests.heap_bytes()
+            + self.application.as_ref().map_or(0, |a| a.get().len())
     }
 }
 

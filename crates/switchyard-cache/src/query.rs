@@ -90,6 +90,14 @@ impl ShardCache {
     /// Members of a guild matching `query`: by name order with a prefix, by id order
     /// without. The guild's first search with a prefix builds its name index.
     pub fn search_members(&mut self, guild: Id, query: &MemberQuery) -> Vec<Box<RawValue>> {
+        self.search_member_ids(guild, query)
+            .into_iter()
+            .filter_map(|id| self.member(guild, id))
+            .collect()
+    }
+
+    /// The users of the members [`ShardCache::search_members`] finds.
+    pub(crate) fn search_member_ids(&mut self, guild: Id, query: &MemberQuery) -> Vec<Id> {
         let Some(prefix) = query.prefix.as_deref().map(search::lower) else {
             let Some(g) = self.guilds.get(&guild) else {
                 return Vec::new();
@@ -99,10 +107,7 @@ impl ShardCache {
                 .keys()
                 .copied()
                 .filter(|id| self.member_matches(guild, *id, None, query));
-            return smallest(found, query.limit)
-                .into_iter()
-                .filter_map(|id| self.member(guild, id))
-                .collect();
+            return smallest(found, query.limit);
         };
         let Some(g) = self.guilds.get_mut(&guild) else {
             return Vec::new();
@@ -124,7 +129,6 @@ impl ShardCache {
             .filter(|id| seen.insert(*id))
             .filter(|id| self.member_matches(guild, *id, Some(&prefix), query))
             .take(query.limit)
-            .filter_map(|id| self.member(guild, id))
             .collect()
     }
 

@@ -132,6 +132,8 @@ pub struct CacheCounts {
 pub struct ShardCache {
     pub(crate) config: CacheConfig,
     pub(crate) own_user: Option<(Id, User)>,
+    /// READY's `application` (`{"id", "flags"}`), as Discord sent it.
+    pub(crate) application: Option<Box<RawValue>>,
     pub(crate) guilds: Map<Id, Guild>,
     pub(crate) channels: Map<Id, Channel>,
     pub(crate) users: Map<Id, SharedUser>,
@@ -147,6 +149,7 @@ impl ShardCache {
         ShardCache {
             config,
             own_user: None,
+            application: None,
             guilds: Map::default(),
             channels: Map::default(),
             users: Map::default(),
@@ -219,19 +222,23 @@ impl ShardCache {
     /// Whether the cache holds fewer members of a guild than its `member_count` says (a
     /// large guild's GUILD_CREATE carries only some).
     pub fn missing_members(&self, guild: Id) -> bool {
+        let Some(g) = self.guilds.get(&guild) else {
+            return false;
+        };
+        self.member_count(guild)
+            .is_some_and(|n| g.members.len() < n)
+    }
+
+    /// A guild's `member_count`, as GUILD_CREATE sent it and member events kept it up.
+    pub fn member_count(&self, guild: Id) -> Option<usize> {
         #[derive(serde::Deserialize)]
         struct Count {
             member_count: Option<usize>,
         }
-        let Some(g) = self.guilds.get(&guild) else {
-            return false;
-        };
-        let count = g
-            .raw
-            .as_deref()
-            .and_then(|raw| serde_json::from_str::<Count>(raw.get()).ok())
-            .and_then(|c| c.member_count);
-        count.is_some_and(|n| g.members.len() < n)
+        let raw = self.guilds.get(&guild)?.raw.as_deref()?;
+        serde_json::from_str::<Count>(raw.get())
+            .ok()
+            .and_then(|c| c.member_count)
     }
 
     /// A guild's emojis, as Discord last sent the list.
@@ -285,6 +292,24 @@ impl ShardCache {
         to_raw(&UserOut { id: *id, user })
     }
 
+    /// READY's `application` object (`{"id", "flags"}`), once a READY (or a snapshot) gave
+    /// it.
+    pub fn application(&self) -> Option<&RawValue> {
+        self.application.as_deref()
+    }
+
+    /// Every guild the cache knows, with whether it is in an outage, in id order (READY's
+    /// `guilds`, as the shard's session stands now).
+    pub fn guild_list(&self) -> Vec<(Id, bool)> {
+        let mut list: Vec<(Id, bool)> = self
+            .guilds
+            .iter()
+            .map(|(id, g)| (*id, g.unavailable))
+            .collect();
+        list.sort_unstable();
+        list
+    }
+
     /// The ids of the guilds the cache knows (available or not), in no order.
     pub(crate) fn guild_ids(&self) -> impl Iterator<Item = Id> + '_ {
         self.guilds.keys().copied()
@@ -320,13 +345,18 @@ impl ShardCache {
             })
     }
 
-    /// A guild's presences, in Discord's shape.
-    pub(crate) fn guild_presences(&self, guild: Id) -> Vec<Box<RawValue>> {
+    /// A guild's presences of the users `keep` accepts, in Discord's shape.
+    pub(crate) fn guild_presences(
+        &self,
+        guild: Id,
+        keep: impl Fn(Id) -> bool,
+    ) -> Vec<Box<RawValue>> {
         self.guilds
             .get(&guild)
             .map(|g| {
                 g.presences
                     .iter()
+                    .filter(|(user, _)| keep(**user))
                     .filter_map(|(user, p)| presence_json(guild, *user, p))
                     .collect()
             })

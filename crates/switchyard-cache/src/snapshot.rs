@@ -1,7 +1,7 @@
 //! Snapshots of a shard's cache, so that a restarted shard does not start empty (a resumed
 //! session gets no READY and no GUILD_CREATE): each guild as the GUILD_CREATE Discord would
-//! send for it ([`ShardCache::guild_create`]), the bot's own user, DM channels and the last
-//! messages of each channel, with the [`Position`] (session and sequence) they cover.
+//! send for it ([`ShardCache::guild_create`]), the bot's own user and application, DM
+//! channels and the last messages of each channel, with the [`Position`] (session and sequence) they cover.
 //!
 //! A snapshot is restored by applying its pieces to a fresh cache as the events they stand
 //! for (GUILD_CREATE, USER_UPDATE, CHANNEL_CREATE, MESSAGE_CREATE), so that it depends on the
@@ -17,7 +17,7 @@ use crate::config::CacheConfig;
 use crate::error::CacheError;
 use crate::id::Id;
 use crate::rebuild::Rebuild;
-use crate::shard::{ShardCache, to_raw};
+use crate::shard::{Set, ShardCache, to_raw};
 
 /// The snapshot format this crate writes and the highest it reads.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -97,6 +97,7 @@ impl ShardCache {
             session: position.session.as_deref(),
             seq: position.seq,
             user: self.own_user(),
+            application: self.application(),
             guilds: GuildsOut {
                 cache: self,
                 ids: &guilds,
@@ -127,6 +128,8 @@ impl ShardCache {
         if let Some(user) = snap.user {
             cache.apply("USER_UPDATE", user.get())?;
         }
+        // READY's alone, no event of its own: kept as it came.
+        cache.application = snap.application.map(ToOwned::to_owned);
         for guild in &snap.guilds {
             cache.apply("GUILD_CREATE", guild.get())?;
         }
@@ -154,7 +157,7 @@ impl ShardCache {
 }
 
 /// A guild in an outage, as Discord's GUILD_CREATE and READY carry it.
-struct Stub(Id);
+pub(crate) struct Stub(pub Id);
 
 impl Serialize for Stub {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -171,6 +174,8 @@ struct SnapshotOut<'a> {
     session: Option<&'a str>,
     seq: Option<u64>,
     user: Option<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    application: Option<&'a RawValue>,
     guilds: GuildsOut<'a>,
     /// Guilds in an outage whose state is kept: restored, then marked unavailable.
     unavailable: Vec<Id>,
@@ -189,6 +194,9 @@ struct SnapshotIn<'a> {
     seq: Option<u64>,
     #[serde(borrow, default)]
     user: Option<&'a RawValue>,
+    /// Absent from snapshots written before it was kept.
+    #[serde(borrow, default)]
+    application: Option<&'a RawValue>,
     #[serde(borrow, default)]
     guilds: Vec<&'a RawValue>,
     #[serde(default)]
@@ -228,15 +236,47 @@ impl Serialize for GuildsOut<'_> {
     }
 }
 
-/// A guild in GUILD_CREATE's shape, written straight from the cache.
-struct GuildOut<'a> {
+/// A guild in GUILD_CREATE's shape, written straight from the cache: whole, or as a
+/// client's scope says ([`Scoped`]).
+pub(crate) struct GuildOut<'a> {
     cache: &'a ShardCache,
     id: Id,
+    scope: Option<&'a Scoped>,
+}
+
+/// Which members and presences a guild written for a client carries, and its `large`.
+#[derive(Debug)]
+pub(crate) struct Scoped {
+    /// The users whose members (and presences) are written; `None`: every one.
+    pub members: Option<Set<Id>>,
+    /// Whether presences are written at all.
+    pub presences: bool,
+    /// GUILD_CREATE's `large`, for the client's `large_threshold`.
+    pub large: bool,
+}
+
+impl Scoped {
+    fn keeps(&self, user: Id) -> bool {
+        self.members.as_ref().is_none_or(|m| m.contains(&user))
+    }
 }
 
 impl<'a> GuildOut<'a> {
     fn new(cache: &'a ShardCache, id: Id) -> Self {
-        GuildOut { cache, id }
+        GuildOut {
+            cache,
+            id,
+            scope: None,
+        }
+    }
+
+    /// The guild as a client of `scope` gets it.
+    pub(crate) fn scoped(cache: &'a ShardCache, id: Id, scope: &'a Scoped) -> Self {
+        GuildOut {
+            cache,
+            id,
+            scope: Some(scope),
+        }
     }
 }
 
@@ -285,10 +325,15 @@ impl Serialize for GuildOut<'_> {
         match own {
             Some(own) => {
                 for (key, value) in &own {
-                    map.serialize_entry(key, value)?;
+                    if self.scope.is_none() || key != "large" {
+                        map.serialize_entry(key, value)?;
+                    }
                 }
             }
             None => map.serialize_entry("id", &id)?,
+        }
+        if let Some(scope) = self.scope {
+            map.serialize_entry("large", &scope.large)?;
         }
         // Threads keep their guild_id, as in GUILD_CREATE; one reading of each channel.
         let mut channels = Vec::new();
@@ -320,8 +365,13 @@ impl Serialize for GuildOut<'_> {
             Some(list) => map.serialize_entry("stickers", list)?,
             None => map.serialize_entry("stickers", &empty)?,
         }
-        map.serialize_entry("members", &Members { cache, id })?;
-        map.serialize_entry("presences", &cache.guild_presences(id))?;
+        let scope = self.scope;
+        map.serialize_entry("members", &Members { cache, id, scope })?;
+        let presences = match scope {
+            Some(s) if !s.presences => Vec::new(),
+            _ => cache.guild_presences(id, |user| scope.is_none_or(|s| s.keeps(user))),
+        };
+        map.serialize_entry("presences", &presences)?;
         let voice: Vec<Listed<'_>> = cache
             .guild_voice_states(id)
             .into_iter()
@@ -341,11 +391,17 @@ impl Serialize for GuildOut<'_> {
 struct Members<'a> {
     cache: &'a ShardCache,
     id: Id,
+    scope: Option<&'a Scoped>,
 }
 
 impl Serialize for Members<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.cache.guild_members(self.id))
+        let scope = self.scope;
+        s.collect_seq(
+            self.cache
+                .guild_members(self.id)
+                .filter(|m| scope.is_none_or(|s| m.user.is_some_and(|(id, _)| s.keeps(id)))),
+        )
     }
 }
 

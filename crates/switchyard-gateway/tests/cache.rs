@@ -276,3 +276,112 @@ async fn a_large_guilds_members_are_requested_for_the_cache_and_published_nowher
     }
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_face_reads_the_bot_its_guilds_scoped_guild_creates_and_member_requests() {
+    let env = env(SimConfig::fast()).await;
+    let mut sub = env.subscribe("inbound.>").await;
+    let config = cached_config(&env);
+    let intents = config.intents.bits();
+    let gw = env.start(config).await;
+    let world = env.sim.world();
+    let view = gw.cache_view();
+    env.say(env.channel(0), "after the guilds");
+    next_of(&mut sub, "MESSAGE_CREATE").await;
+
+    let me = view.query(&Q::Identity).expect("identity");
+    assert_eq!(me.shard, 0);
+    assert!(me.seq.is_some());
+    let bot = me.data["user"]["id"].as_str().expect("user id").to_owned();
+    assert_eq!(me.data["user"]["bot"], true);
+    assert_eq!(me.data["application"]["id"], bot.as_str(), "the fake's");
+    assert!(me.data["application"]["flags"].is_u64());
+    assert_eq!(
+        (me.data["intents"].as_u64(), me.data["shards"].as_u64()),
+        (Some(intents), Some(1))
+    );
+
+    let guilds = view.query(&Q::Guilds).expect("guilds").data;
+    let want: Vec<Value> = world
+        .guilds
+        .iter()
+        .map(|g| json!({"id": g.id.to_string(), "unavailable": false}))
+        .collect();
+    let mut got = guilds.as_array().cloned().unwrap_or_default();
+    got.sort_by_key(|g| g["id"].as_str().and_then(|id| id.parse::<u64>().ok()));
+    let mut want = want;
+    want.sort_by_key(|g| g["id"].as_str().and_then(|id| id.parse::<u64>().ok()));
+    assert_eq!(got, want);
+
+    // The fake's guilds: 25 members and the bot, no presences, nobody in voice.
+    let guild = &world.guilds[0];
+    let scoped = |presences: bool, large_threshold: u32| {
+        let read = view
+            .query(&Q::GuildCreate {
+                guild: guild.id,
+                presences,
+                large_threshold,
+            })
+            .expect("guild create");
+        assert_eq!(read.shard, 0);
+        read.data
+    };
+    let members = |g: &Value| g["members"].as_array().map_or(0, Vec::len);
+    let all = scoped(true, 50);
+    assert_eq!(
+        (members(&all), &all["large"]),
+        (guild.members.len() + 1, &json!(false))
+    );
+    assert_eq!(all["name"], guild.name);
+    let without = scoped(false, 50);
+    assert_eq!(
+        members(&without),
+        1,
+        "the bot alone: {}",
+        without["members"]
+    );
+    assert_eq!(without["members"][0]["user"]["id"], bot.as_str());
+    assert_eq!(without["presences"], json!([]));
+    let large = scoped(true, 10);
+    assert_eq!((members(&large), &large["large"]), (1, &json!(true)));
+    let miss = view
+        .query(&Q::GuildCreate {
+            guild: 1 << 22,
+            presences: true,
+            large_threshold: 50,
+        })
+        .expect_err("no such guild");
+    assert_eq!(miss.discord_code(), Some(10004));
+
+    let request = |query: Option<&str>, limit: usize, user_ids: Option<Vec<u64>>| {
+        view.query(&Q::RequestMembers {
+            guild: guild.id,
+            query: query.map(str::to_owned),
+            limit,
+            user_ids,
+            presences: true,
+        })
+        .expect("members")
+        .data
+    };
+    let every = request(Some(""), 0, None);
+    assert_eq!(every["complete"], true);
+    assert_eq!(members(&every), guild.members.len() + 1);
+    let first = &guild.members[0].user;
+    let prefix = first.username[..2].to_uppercase();
+    let found = request(Some(&prefix), 100, None);
+    let names: Vec<&str> = found["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["user"]["username"].as_str())
+        .collect();
+    assert!(
+        names.contains(&first.username.as_str()),
+        "{prefix}: {names:?}"
+    );
+    let by_id = request(None, 0, Some(vec![first.id, 1]));
+    assert_eq!(by_id["members"][0]["user"]["id"], first.id.to_string());
+    assert_eq!(by_id["not_found"], json!(["1"]));
+    gw.shutdown().await;
+}

@@ -508,6 +508,16 @@ async fn either_node_answers_a_cache_query_for_any_guild() {
             })
             .await;
             assert_eq!(doc["shard"], shard, "{url}: {doc}");
+            // A face's scoped GUILD_CREATE is forwarded like any guild's read.
+            let doc = get(&format!(
+                "{url}/guild-create?presences=true&large_threshold=50"
+            ))
+            .await;
+            assert_eq!(
+                (&doc["shard"], &doc["data"]["name"]),
+                (&json!(shard), &json!(guild.name)),
+                "{url}/guild-create: {doc}"
+            );
             // A user's queries span the nodes: each node asks the others for their part.
             let user = guild.members[0].user.id;
             let url = format!("http://{}/v1/cache/switchyard/users/{user}", node.admin);
@@ -520,6 +530,24 @@ async fn either_node_answers_a_cache_query_for_any_guild() {
                 "{url}/guilds: {doc}"
             );
         }
+    }
+    // The bot's guilds and identity span the nodes too: either node gathers them all.
+    let mut every: Vec<String> = world.guilds.iter().map(|g| g.id.to_string()).collect();
+    every.sort_unstable();
+    for node in [a, b] {
+        let url = format!("http://{}/v1/cache/switchyard/guilds", node.admin);
+        let doc = get(&url).await;
+        let mut ids: Vec<String> = doc["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| Some(g["id"].as_str()?.to_owned()))
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, every, "{url}: {doc}");
+        let url = format!("http://{}/v1/cache/switchyard/identity", node.admin);
+        let doc = get(&url).await;
+        assert_eq!(doc["data"]["shards"], SHARDS, "{url}: {doc}");
     }
     // Each shard runs on one node only: the other answered by forwarding.
     let forwarded = |metrics: &str| {

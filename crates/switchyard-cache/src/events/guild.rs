@@ -17,6 +17,8 @@ use crate::user::UserIn;
 pub(super) struct Ready<'a> {
     #[serde(borrow)]
     user: UserIn<'a>,
+    #[serde(borrow, default)]
+    application: Option<&'a RawValue>,
     #[serde(default)]
     guilds: Vec<Unavailable>,
 }
@@ -36,12 +38,16 @@ pub(super) struct Unavailable {
     unavailable: bool,
 }
 
-/// READY: the bot's user, and its guilds, unavailable until their GUILD_CREATE.
+/// READY: the bot's user and application, and its guilds, unavailable until their
+/// GUILD_CREATE.
 pub(super) fn ready(
     cache: &mut ShardCache,
     ready: Ready<'_>,
 ) -> Result<Option<Box<RawValue>>, CacheError> {
     cache.own_user = Some(ready.user.into_user(&mut cache.rests));
+    if let Some(application) = ready.application {
+        cache.application = Some(application.to_owned());
+    }
     for g in ready.guilds {
         cache.guilds.entry(g.id).or_default().unavailable = true;
     }

@@ -2,6 +2,7 @@
 //! API answers. Each read says which shard answered and the last sequence its cache read, so
 //! that a reader can join the snapshot to the live stream.
 
+mod merge;
 mod query;
 
 use std::sync::Arc;
@@ -131,12 +132,18 @@ impl CacheView {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        match query.guild() {
+        let mut read = match query.guild() {
             Some(guild) => self.read(guild, |c| query.answer(c, now_ms)),
             None => self
                 .read_all(|c| query.answer(c, now_ms))
                 .and_then(|reads| query.merge(reads).ok_or(CacheMiss::Unknown("User"))),
+        }?;
+        if let (CacheQuery::Identity, Value::Object(o)) = (query, &mut read.data) {
+            let ctx = self.shards.ctx();
+            o.insert("intents".into(), ctx.config.intents.bits().into());
+            o.insert("shards".into(), ctx.total.into());
         }
+        Ok(read)
     }
 
     /// What each shard's cache on this node holds.
@@ -197,8 +204,8 @@ impl CacheView {
         })
     }
 
-    /// `f` on every shard's cache on this node, the answers merged: the first object found,
-    /// or the lists joined without repeats.
+    /// `f` on every shard's cache on this node (the shards that answer: a cache that is not
+    /// ready has nothing to say), to be merged.
     fn read_all(
         &self,
         mut f: impl FnMut(&mut ShardCache) -> Result<Value, CacheMiss>,
@@ -221,6 +228,9 @@ impl CacheView {
                     data,
                     more: Vec::new(),
                 }),
+                Err(CacheMiss::NotReady { .. }) => {
+                    miss = CacheMiss::NotReady { shard: status.id };
+                }
                 Err(m) => miss = m,
             }
         }

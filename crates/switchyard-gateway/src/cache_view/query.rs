@@ -5,9 +5,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use switchyard_cache::{Id, MemberQuery, PermissionsMiss, PresenceStatus, ShardCache};
+use switchyard_cache::{
+    GuildScope, Id, MemberQuery, MemberRequest, PermissionsMiss, PresenceStatus, ShardCache,
+};
 
-use super::{CacheMiss, CacheRead, ShardSeq};
+use super::CacheMiss;
 
 /// The most objects one page or search returns.
 const MAX_LIMIT: usize = 1000;
@@ -89,6 +91,32 @@ pub enum CacheQuery {
     Users { ids: Vec<u64> },
     /// The ids of the guilds in which a user is a cached member.
     UserGuilds { user: u64 },
+    /// The bot, as READY describes it and as its shards run: `{"user", "application",
+    /// "intents", "shards"}` (the intents its shards identify with, the shard count).
+    Identity,
+    /// Every guild of the bot, from every shard: `[{"id", "unavailable"}]`, in id order.
+    Guilds,
+    /// A guild as GUILD_CREATE carries it to a client with or without the GUILD_PRESENCES
+    /// intent and with this `large_threshold` (Discord's rules: `ShardCache::
+    /// guild_create_for`); `{"id", "unavailable": true}` in an outage.
+    GuildCreate {
+        guild: u64,
+        presences: bool,
+        large_threshold: u32,
+    },
+    /// An op 8 Request Guild Members answered from the cache: `{"complete", "members",
+    /// "presences", "not_found"}`. `query` is a name prefix (any case; `prefix` in JSON),
+    /// `limit` 0 with an empty one: every member; `user_ids` instead: those members, the
+    /// others in `not_found`. `complete` is false while the cache lacks some of the guild's
+    /// members.
+    RequestMembers {
+        guild: u64,
+        #[serde(rename = "prefix")]
+        query: Option<String>,
+        limit: usize,
+        user_ids: Option<Vec<u64>>,
+        presences: bool,
+    },
 }
 
 impl CacheQuery {
@@ -114,8 +142,10 @@ impl CacheQuery {
             | ChannelVoiceStates { guild, .. }
             | Messages { guild, .. }
             | Message { guild, .. }
-            | Permissions { guild, .. } => Some(*guild),
-            User { .. } | Users { .. } | UserGuilds { .. } => None,
+            | Permissions { guild, .. }
+            | GuildCreate { guild, .. }
+            | RequestMembers { guild, .. } => Some(*guild),
+            User { .. } | Users { .. } | UserGuilds { .. } | Identity | Guilds => None,
         }
     }
 
@@ -260,63 +290,62 @@ impl CacheQuery {
                     .map(|id| Value::String(id.to_string()))
                     .collect(),
             )),
-        }
-    }
-}
-
-impl CacheQuery {
-    /// One answer from the answers of several shards or nodes (a user's query): the first
-    /// user found; the users asked for, each once, in the order asked; the guilds joined.
-    /// `None` without any answer.
-    pub fn merge(&self, mut reads: Vec<CacheRead>) -> Option<CacheRead> {
-        if reads.is_empty() {
-            return None;
-        }
-        let mut first = reads.remove(0);
-        first.more = reads
-            .iter()
-            .map(|r| ShardSeq {
-                shard: r.shard,
-                seq: r.seq,
-            })
-            .collect();
-        let parts = std::iter::once(&first.data).chain(reads.iter().map(|r| &r.data));
-        let items: Vec<Value> = parts
-            .filter_map(Value::as_array)
-            .flatten()
-            .cloned()
-            .collect();
-        match self {
-            CacheQuery::Users { ids } => {
-                let by_id = |id: &u64| {
-                    items
-                        .iter()
-                        .find(|u| u["id"].as_str() == Some(&id.to_string()))
-                        .cloned()
+            // A cache no READY (nor snapshot) filled: its shard is not ready (the view
+            // names the shard).
+            Identity => {
+                let user = c.own_user().ok_or(CacheMiss::NotReady { shard: 0 })?;
+                Ok(serde_json::json!({
+                    "user": json(&user),
+                    "application": c.application().map_or(Value::Null, json),
+                }))
+            }
+            Guilds => {
+                c.own_user().ok_or(CacheMiss::NotReady { shard: 0 })?;
+                let list = c.guild_list().into_iter().map(|(id, unavailable)| {
+                    serde_json::json!({"id": id.to_string(), "unavailable": unavailable})
+                });
+                Ok(Value::Array(list.collect()))
+            }
+            GuildCreate {
+                guild,
+                presences,
+                large_threshold,
+            } => {
+                let scope = GuildScope {
+                    presences: *presences,
+                    large_threshold: *large_threshold,
                 };
-                let mut seen = std::collections::HashSet::new();
-                first.data = Value::Array(
-                    ids.iter()
-                        .filter(|id| seen.insert(**id))
-                        .filter_map(by_id)
-                        .collect(),
-                );
+                c.guild_create_for(g(guild), scope)
+                    .map(|raw| json(&raw))
+                    .ok_or(CacheMiss::Unknown("Guild"))
             }
-            CacheQuery::UserGuilds { .. } => {
-                let mut ids: Vec<u64> = items
-                    .iter()
-                    .filter_map(|v| v.as_str()?.parse().ok())
-                    .collect();
-                ids.sort_unstable();
-                ids.dedup();
-                first.data = ids
-                    .into_iter()
-                    .map(|id| Value::String(id.to_string()))
-                    .collect();
+            RequestMembers {
+                guild,
+                query,
+                limit,
+                user_ids,
+                presences,
+            } => {
+                let request = MemberRequest {
+                    query: query.clone(),
+                    limit: *limit,
+                    user_ids: user_ids
+                        .as_ref()
+                        .map(|ids| ids.iter().map(|u| Id(*u)).collect()),
+                    presences: *presences,
+                };
+                let a = c
+                    .request_members(g(guild), &request)
+                    .ok_or(CacheMiss::Unknown("Guild"))?;
+                let not_found: Vec<String> = a.not_found.iter().map(Id::to_string).collect();
+                Ok(serde_json::json!({
+                    "complete": a.complete,
+                    "members": owned_list(a.members.into_iter()),
+                    "presences": owned_list(a.presences.into_iter()),
+                    "not_found": not_found,
+                }))
             }
-            _ => {}
         }
-        Some(first)
     }
 }
 
@@ -339,4 +368,28 @@ fn list(items: Vec<&RawValue>) -> Value {
 
 fn owned_list(items: impl Iterator<Item = Box<RawValue>>) -> Value {
     Value::Array(items.map(|raw| json(&raw)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_queries_read_back_as_json() {
+        let asked = [
+            CacheQuery::Identity,
+            CacheQuery::Guilds,
+            CacheQuery::RequestMembers {
+                guild: 1,
+                query: Some("al".into()),
+                limit: 0,
+                user_ids: Some(vec![2]),
+                presences: true,
+            },
+        ];
+        for q in asked {
+            let text = serde_json::to_string(&q).expect("json");
+            assert_eq!(serde_json::from_str::<CacheQuery>(&text).expect(&text), q);
+        }
+    }
 }

@@ -1,20 +1,23 @@
 //! The cache API: reads of each bot's shard caches, as JSON, one route per
 //! [`CacheQuery`]. Every answer names the shard and the last sequence its cache read
 //! (`{"shard", "seq", "data"}`); an unknown object is a 404 with Discord's error body, a
-//! shard that is not ready a 503. In a shard pool, a query for a guild whose shard another
-//! node runs is forwarded to that node's admin listener. The routes are listed in
-//! `docs/cache.md`.
+//! shard that is not ready a 503 (the body's `reason` says which miss). In a shard pool, a
+//! query for a guild whose shard another node runs is forwarded to that node's admin
+//! listener (`forward`). The routes are listed in `docs/cache.md`.
+
+mod forward;
 
 use std::collections::HashMap;
 
 use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use serde_json::json;
-use switchyard_gateway::{CacheMiss, CacheQuery, CacheRead, CacheView, PresenceStatus};
+use switchyard_gateway::{CacheMiss, CacheQuery, CacheView, PresenceStatus};
 
 use super::{AdminState, authorized};
+use forward::{FORWARDED, forward, gather};
 
 /// Members or messages a page holds unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 100;
@@ -24,6 +27,30 @@ pub(super) fn routes() -> axum::Router<AdminState> {
     let g = "/v1/cache/{bot}/guilds/{guild}";
     axum::Router::new()
         .route("/v1/cache/{bot}/counts", get(counts))
+        .route("/v1/cache/{bot}/identity", ask(|_| Ok(Q::Identity)))
+        .route("/v1/cache/{bot}/guilds", ask(|_| Ok(Q::Guilds)))
+        .route(
+            &format!("{g}/guild-create"),
+            ask(|p| {
+                Ok(Q::GuildCreate {
+                    guild: p.id("guild")?,
+                    presences: p.flag("presences")?,
+                    large_threshold: p.large_threshold()?,
+                })
+            }),
+        )
+        .route(
+            &format!("{g}/member-request"),
+            ask(|p| {
+                Ok(Q::RequestMembers {
+                    guild: p.id("guild")?,
+                    query: p.0.get("query").cloned(),
+                    limit: p.count("limit")?,
+                    user_ids: p.id_list("user_ids")?,
+                    presences: p.flag("presences")?,
+                })
+            }),
+        )
         .route(
             g,
             ask(|p| {
@@ -132,7 +159,7 @@ pub(super) fn routes() -> axum::Router<AdminState> {
             &format!("{g}/members"),
             ask(|p| {
                 let guild = p.id("guild")?;
-                Ok(match p.ids()? {
+                Ok(match p.id_list("ids")? {
                     Some(ids) => Q::Members { guild, ids },
                     None => Q::MembersPage {
                         guild,
@@ -195,7 +222,7 @@ pub(super) fn routes() -> axum::Router<AdminState> {
             "/v1/cache/{bot}/users",
             ask(|p| {
                 Ok(Q::Users {
-                    ids: p.ids()?.unwrap_or_default(),
+                    ids: p.id_list("ids")?.unwrap_or_default(),
                 })
             }),
         )
@@ -233,19 +260,51 @@ impl Params {
         self.0.contains_key(name).then(|| self.id(name)).transpose()
     }
 
-    /// `ids=1,2,3`, when given.
-    fn ids(&self) -> Result<Option<Vec<u64>>, Refused> {
-        let Some(ids) = self.0.get("ids") else {
+    /// `{name}=1,2,3`, when given.
+    fn id_list(&self, name: &str) -> Result<Option<Vec<u64>>, Refused> {
+        let Some(ids) = self.0.get(name) else {
             return Ok(None);
         };
         ids.split(',')
             .filter(|s| !s.is_empty())
             .map(|s| {
                 s.parse()
-                    .map_err(|_| Refused::bad(format!("ids: {s:?} is not a snowflake")))
+                    .map_err(|_| Refused::bad(format!("{name}: {s:?} is not a snowflake")))
             })
             .collect::<Result<Vec<u64>, _>>()
             .map(Some)
+    }
+
+    /// `true`/`false` (or `1`/`0`); false when absent.
+    fn flag(&self, name: &str) -> Result<bool, Refused> {
+        match self.0.get(name).map(String::as_str) {
+            None | Some("false" | "0") => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some(other) => Err(Refused::bad(format!(
+                "{name} {other:?} must be true or false"
+            ))),
+        }
+    }
+
+    /// A count of at least 0 (0 when absent).
+    fn count(&self, name: &str) -> Result<usize, Refused> {
+        let Some(value) = self.0.get(name) else {
+            return Ok(0);
+        };
+        value
+            .parse()
+            .map_err(|_| Refused::bad(format!("{name} {value:?} is not a count")))
+    }
+
+    /// `large_threshold`, as the client sent it (Discord's default, 50, when absent; Discord
+    /// takes 50 to 250, which is the face's to enforce).
+    fn large_threshold(&self) -> Result<u32, Refused> {
+        let Some(value) = self.0.get("large_threshold") else {
+            return Ok(50);
+        };
+        value
+            .parse()
+            .map_err(|_| Refused::bad(format!("large_threshold {value:?} is not a count")))
     }
 
     fn limit(&self) -> Result<usize, Refused> {
@@ -309,106 +368,14 @@ fn ask(make: fn(&Params) -> Result<CacheQuery, Refused>) -> MethodRouter<AdminSt
     )
 }
 
-/// Marks a request one node forwarded to another, which answers it from its own caches
-/// only (no second hop).
-const FORWARDED: &str = "x-switchyard-forwarded";
-
-/// Asks the node at `holder` (running `shard`) the same request, with the caller's
-/// credentials, and answers what it answers.
-async fn forward(
-    state: &AdminState,
-    headers: &HeaderMap,
-    holder: &str,
-    uri: &Uri,
-    shard: u32,
-) -> Response {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = state
-        .client
-        .get(format!("{holder}{path}"))
-        .header(FORWARDED, "1")
-        .timeout(FORWARD_TIMEOUT);
-    if let Some(auth) = headers.get(header::AUTHORIZATION) {
-        request = request.header(header::AUTHORIZATION, auth);
-    }
-    let answer = match request.send().await {
-        Ok(answer) => answer,
-        Err(e) => {
-            metrics::counter!("switchyard_cache_forwards_total", "outcome" => "unreachable")
-                .increment(1);
-            tracing::warn!(shard, %holder, error = %e, "the node running the shard did not answer a forwarded cache query");
-            return Refused {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: format!("shard {shard} runs at {holder}, which did not answer: {e}"),
-                code: 0,
-            }
-            .into_response();
-        }
-    };
-    metrics::counter!("switchyard_cache_forwards_total", "outcome" => "answered").increment(1);
-    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let body = answer.bytes().await.unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// A user's query in a shard pool: this node's answer joined with every other node's
-/// (each asked once, for its own shards).
-async fn gather(
-    state: &AdminState,
-    headers: &HeaderMap,
-    uri: &Uri,
-    query: &CacheQuery,
-    local: Result<CacheRead, CacheMiss>,
-    peers: &[String],
-) -> Response {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let asks = peers.iter().map(|peer| {
-        let mut request = state
-            .client
-            .get(format!("{peer}{path}"))
-            .header(FORWARDED, "1")
-            .timeout(FORWARD_TIMEOUT);
-        if let Some(auth) = headers.get(header::AUTHORIZATION) {
-            request = request.header(header::AUTHORIZATION, auth);
-        }
-        async move {
-            let answer = request.send().await.ok()?;
-            let found = answer.status().is_success();
-            let body = answer.bytes().await.ok()?;
-            let doc: serde_json::Value = serde_json::from_slice(&body).ok()?;
-            found.then(|| CacheRead {
-                shard: doc["shard"]
-                    .as_u64()
-                    .and_then(|s| u32::try_from(s).ok())
-                    .unwrap_or(0),
-                seq: doc["seq"].as_u64(),
-                data: doc["data"].clone(),
-                more: Vec::new(),
-            })
-        }
-    });
-    let mut reads: Vec<CacheRead> = local.ok().into_iter().collect();
-    reads.extend(
-        futures_util::future::join_all(asks)
-            .await
-            .into_iter()
-            .flatten(),
-    );
-    metrics::counter!("switchyard_cache_forwards_total", "outcome" => "gathered").increment(1);
-    match query.merge(reads) {
-        Some(read) => axum::Json(read).into_response(),
-        None => Refused::from(CacheMiss::Unknown("User")).into_response(),
-    }
-}
-
-/// How long a forwarded query may take.
-const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// A request the API cannot answer: its status and Discord-shaped body.
+/// A request the API cannot answer: its status and Discord-shaped body, with the cache's
+/// reason beside (`reason`: `not_ready`, `not_here`, `unreachable`, `off`, `unknown`), so
+/// that a program can tell a shard not ready yet from one it cannot reach.
 struct Refused {
     status: StatusCode,
     message: String,
     code: u32,
+    reason: Option<&'static str>,
 }
 
 impl Refused {
@@ -418,29 +385,34 @@ impl Refused {
             status: StatusCode::BAD_REQUEST,
             message,
             code: 50035,
+            reason: None,
         }
     }
 }
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
-        let body = json!({"message": self.message, "code": self.code});
+        let mut body = json!({"message": self.message, "code": self.code});
+        if let Some(reason) = self.reason {
+            body["reason"] = reason.into();
+        }
         (self.status, axum::Json(body)).into_response()
     }
 }
 
 impl From<CacheMiss> for Refused {
     fn from(miss: CacheMiss) -> Self {
-        let status = match miss {
-            CacheMiss::Unknown(_) | CacheMiss::Off => StatusCode::NOT_FOUND,
-            CacheMiss::NotHere { .. } | CacheMiss::NotReady { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+        let (status, reason) = match miss {
+            CacheMiss::Unknown(_) => (StatusCode::NOT_FOUND, "unknown"),
+            CacheMiss::Off => (StatusCode::NOT_FOUND, "off"),
+            CacheMiss::NotHere { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_here"),
+            CacheMiss::NotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
         };
         Refused {
             status,
             message: miss.to_string(),
             code: miss.discord_code().unwrap_or(0),
+            reason: Some(reason),
         }
     }
 }
@@ -456,6 +428,7 @@ fn view<'a>(
             status: StatusCode::UNAUTHORIZED,
             message: "401: Unauthorized".into(),
             code: 0,
+            reason: None,
         });
     }
     state.caches.iter().find(|v| v.bot() == bot).ok_or_else(|| {
@@ -464,6 +437,7 @@ fn view<'a>(
             status: StatusCode::NOT_FOUND,
             message: format!("no bot {bot:?} runs here (bots: {})", known.join(", ")),
             code: 0,
+            reason: None,
         }
     })
 }
