@@ -76,6 +76,28 @@ pub enum Command {
     /// Tell a service (every instance, or one) to shut down or restart: SHUTDOWN or REBOOT
     /// on `control.{service}`.
     Control(ControlArgs),
+    /// Serve a bot as Discord would, so that unmodified bots (discord.py, discord.js,
+    /// twilight…) connect to Switchyard instead: a Discord-compatible gateway and REST API
+    /// on one port, in front of the gateway processes of one bot. Reads the bot's events
+    /// from the broker and its state from the gateways' admin listeners (`--cache`).
+    /// `switchyard run` serves the same face itself with `face.enabled = true`.
+    Face(FaceArgs),
+}
+
+/// `switchyard face`.
+#[derive(Debug, Args)]
+pub struct FaceArgs {
+    /// Address to listen on (default 127.0.0.1:7878).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::SocketAddr>,
+    /// Admin listener of a gateway process of the bot (`http://host:port`), whose cache API
+    /// the face reads; repeat for more nodes of a shard pool (tried in turn).
+    #[arg(long, value_name = "URL")]
+    pub cache: Vec<String>,
+    /// Print a new client token for the bot with this user id, in Discord's form, and exit
+    /// (put it in `face.tokens`).
+    #[arg(long, value_name = "BOT_USER_ID")]
+    pub mint_token: Option<u64>,
 }
 
 /// Options of `switchyard status`.

@@ -6,7 +6,6 @@ mod cli;
 mod cmd;
 mod config;
 // The face's state sources, wired by the face's command (to come).
-#[allow(dead_code, unused_imports)]
 mod face_source;
 mod redact;
 

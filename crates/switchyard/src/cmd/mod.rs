@@ -5,6 +5,7 @@ mod broker;
 mod client;
 mod control;
 mod demo;
+mod face;
 mod publish;
 mod rest_proxy;
 mod run;
@@ -31,5 +32,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(config, args).await,
         Command::Status(args) => status::run(config, args).await,
         Command::Control(args) => control::run(config, args).await,
+        Command::Face(args) => face::run(config, args).await,
     }
 }

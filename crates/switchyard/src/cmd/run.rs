@@ -127,6 +127,14 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             .map_err(|e| anyhow::anyhow!("--profile {profile:?}: {e}"))?;
     }
     let gateways = config.gateway.bot_configs(false)?;
+    let face_bot = match config.face.enabled {
+        true => {
+            let bot = crate::cmd::face::face_bot(&config, &gateways)?;
+            crate::cmd::face::check_events(&bot)?;
+            Some(bot)
+        }
+        false => None,
+    };
     if config.gateway.process.pool && config.broker.process.url == "embedded" {
         anyhow::bail!(
             "gateway.pool needs a broker and key-value store shared by every process: set broker.url to redis://… or nats://…"
@@ -181,13 +189,17 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             },
         })
     });
-    let caches = bots
+    let caches: Vec<_> = bots
         .iter()
         .map(|b| match &b.pool {
             Some(pool) => b.gateway.cache_view().with_locator(pool.locator()),
             None => b.gateway.cache_view(),
         })
         .collect();
+    let face_view = face_bot.as_ref().and_then(|bot| {
+        let i = bots.iter().position(|b| b.gateway.bot() == bot.bot)?;
+        caches.get(i).cloned()
+    });
     let admin_addr = admin::serve(&config.admin, "run", metrics, status, caches).await?;
     let pools = bots.iter().filter_map(|b| b.pool.as_ref());
     match config.admin.advertised(admin_addr) {
@@ -198,6 +210,20 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         ),
         None => {}
     }
+    let face = match (&face_bot, face_view) {
+        (Some(bot), Some(view)) => {
+            let source = Arc::new(crate::face_source::LocalSource::new(view));
+            let started = crate::cmd::face::start(
+                &config,
+                bot,
+                backend.broker.clone(),
+                source,
+                Some(rest.clone()),
+            );
+            Some(started.await?)
+        }
+        _ => None,
+    };
     let names: Vec<&str> = bots.iter().map(|b| b.gateway.bot()).collect();
     let names = names.join(", ");
     match resp_addr {
@@ -217,6 +243,9 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         errors = all_stopped => Some(errors.concat()),
     };
     tracing::info!("shutting down");
+    if let Some(face) = face {
+        face.shutdown().await;
+    }
     drop(control);
     for bot in bots {
         if let Some(pool) = bot.pool {

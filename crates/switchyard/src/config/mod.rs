@@ -6,6 +6,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod broker;
+pub(crate) mod face;
 pub(crate) mod gateway;
 pub(crate) mod rest;
 
@@ -19,7 +20,9 @@ pub use admin::AdminConfig;
 pub use broker::BrokerConfig;
 
 /// The sections environment variables may address.
-const SECTIONS: &[&str] = &["broker", "admin", "rest", "gateway", "control", "sim"];
+const SECTIONS: &[&str] = &[
+    "broker", "admin", "rest", "gateway", "control", "sim", "face",
+];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -42,6 +45,8 @@ pub struct Config {
     pub control: switchyard_gateway::ControlConfig,
     /// The fake Discord (`switchyard sim`); see `switchyard_sim::SimConfig` for every key.
     pub sim: switchyard_sim::SimConfig,
+    /// The Discord-compatible face (`switchyard face`, or in `switchyard run`).
+    pub face: face::FaceConfig,
 }
 
 impl Config {
@@ -110,6 +115,7 @@ impl Config {
         self.admin.validate()?;
         self.rest.validate()?;
         self.gateway.validate()?;
+        self.face.validate()?;
         Ok(())
     }
 }
