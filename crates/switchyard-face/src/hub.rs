@@ -59,6 +59,12 @@ impl Hub {
         sessions.len()
     }
 
+    /// Sessions with a connected client.
+    pub(crate) fn connected(&self) -> usize {
+        let sessions = self.sessions.read().unwrap_or_else(PoisonError::into_inner);
+        sessions.values().filter(|s| s.connected()).count()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.sessions
             .read()

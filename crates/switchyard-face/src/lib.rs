@@ -32,7 +32,7 @@ mod upstream;
 
 pub use options::FaceOptions;
 pub use rest::{RestUpstream, SessionStartLimit, SessionStarts, rest_router};
-pub use server::{FaceDeps, FaceError, RunningFace, serve};
+pub use server::{FaceDeps, FaceError, FaceStatus, RunningFace, serve};
 pub use source::{
     BotIdentity, GuildCreateScope, GuildEntry, GuildSnapshot, MemberAnswer, MemberLookup,
     SourceError, StateSource,

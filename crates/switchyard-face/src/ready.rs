@@ -67,6 +67,19 @@ pub(crate) async fn identify(
             ends: true,
         }
     })?;
+    let strangers = shared.options.tokens.not_for(identity.user_id);
+    if strangers > 0
+        && !shared
+            .warned_tokens
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::warn!(
+            bot = identity.user_id,
+            tokens = strangers,
+            "face: some face.tokens do not carry the bot's user id in their first part; libraries that read the bot's id from the token will take it for another user (switchyard face --mint-token {} makes one that does)",
+            identity.user_id
+        );
+    }
     // privileged intents only as far as the upstream bot has them
     intents::validate(wanted, identity.intents & intents::PRIVILEGED_INTENTS).map_err(refuse)?;
     let wants = Wants {

@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// The face's own session start limit, which IDENTIFYs count against.
     pub(crate) session_starts: SessionStarts,
+    /// Whether the warning about tokens of another user has been logged.
+    pub(crate) warned_tokens: std::sync::atomic::AtomicBool,
     conn_ids: AtomicU64,
     session_ids: AtomicU64,
     instance: u64,
@@ -105,6 +107,17 @@ impl Shared {
     }
 }
 
+/// What a status page shows of the face.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FaceStatus {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// Sessions held (connected, or waiting for a RESUME).
+    pub sessions: usize,
+    /// Sessions with a connected client.
+    pub connected: usize,
+}
+
 /// The face, serving.
 pub struct RunningFace {
     addr: std::net::SocketAddr,
@@ -122,6 +135,16 @@ impl RunningFace {
     /// How many sessions it holds (connected or waiting for a RESUME).
     pub fn sessions(&self) -> usize {
         self.hub.len()
+    }
+
+    /// A reading of the face for a status page, cheap to call from anywhere.
+    pub fn status_fn(&self) -> impl Fn() -> FaceStatus + Send + Sync + 'static {
+        let (hub, addr) = (self.hub.clone(), self.addr);
+        move || FaceStatus {
+            addr,
+            sessions: hub.len(),
+            connected: hub.connected(),
+        }
     }
 
     /// Tells every client to reconnect and stops. The upstream shards are not touched.
@@ -193,6 +216,7 @@ pub async fn serve(
             SessionStarts::DEFAULT_TOTAL,
             SessionStarts::DEFAULT_PERIOD,
         ),
+        warned_tokens: std::sync::atomic::AtomicBool::new(false),
         conn_ids: AtomicU64::new(1),
         session_ids: AtomicU64::new(1),
         instance,

@@ -325,6 +325,11 @@ impl Session {
         }
     }
 
+    /// Whether a client is connected to it.
+    pub(crate) fn connected(&self) -> bool {
+        self.lock().conn.is_some()
+    }
+
     /// Whether the session can be forgotten: ended, or without a connection for longer
     /// than a RESUME may come.
     pub(crate) fn expired(&self, now: Instant) -> bool {

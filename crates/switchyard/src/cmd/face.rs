@@ -170,7 +170,9 @@ pub async fn run(mut config: Config, args: FaceArgs) -> anyhow::Result<ExitCode>
         None
     };
     let face = start(&config, &bot, broker, Arc::new(source), rest).await?;
-    let status: crate::admin::StatusFn = Arc::new(|| serde_json::json!({"face": {}}));
+    let face_status = face.status_fn();
+    let status: crate::admin::StatusFn =
+        Arc::new(move || serde_json::json!({"face": face_status()}));
     crate::admin::serve(&config.admin, "face", metrics, status, Vec::new()).await?;
     shutdown_signal().await;
     tracing::info!("shutting down: clients reconnect to the next face");

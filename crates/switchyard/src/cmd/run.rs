@@ -169,6 +169,10 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         .collect();
     let resp_addr = backend.resp.as_ref().map(|r| r.local_addr());
     let url = crate::redact::redact_url(&config.broker.process.url);
+    // the face starts after the admin listener; its status joins once it serves
+    type FaceStatusFn = Box<dyn Fn() -> switchyard_face::FaceStatus + Send + Sync>;
+    let face_status: Arc<std::sync::OnceLock<FaceStatusFn>> = Arc::default();
+    let face_slot = face_status.clone();
     let status: admin::StatusFn = Arc::new(move || {
         let control = control_status();
         let gateways: Vec<_> = gw_status.iter().map(|f| f()).collect();
@@ -187,6 +191,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
                 "url": url,
                 "resp": resp_addr.map(|a| format!("redis://{a}")),
             },
+            "face": face_slot.get().map(|f| f()),
         })
     });
     let caches: Vec<_> = bots
@@ -220,7 +225,9 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
                 source,
                 Some(rest.clone()),
             );
-            Some(started.await?)
+            let face = started.await?;
+            let _ = face_status.set(Box::new(face.status_fn()));
+            Some(face)
         }
         _ => None,
     };
