@@ -99,6 +99,11 @@ pub(crate) async fn identify(
     metrics::counter!("switchyard_face_identifies_total").increment(1);
     tracing::info!(session = %session.id, shard = ?wants.shard, intents = wanted, "face: client identified");
     tokio::spawn(stream(shared.clone(), session.clone(), identity));
+    // a presence given at IDENTIFY is the bot's, as Discord applies it
+    if let Some(presence) = ident.presence.clone().filter(|p| p.is_object()) {
+        use switchyard_core::gateway_proto::frame::ClientOp;
+        shared.command(session.clone(), ClientOp::Presence(presence));
+    }
     Ok(session)
 }
 

@@ -460,3 +460,87 @@ async fn next_op(c: &mut common::Client) -> serde_json::Value {
         }
     }
 }
+
+#[tokio::test]
+async fn commands_go_upstream_through_the_command_topics() {
+    use switchyard_broker::Pattern;
+    let face = face(vec![guild(0)], |_| {}).await;
+    let mut outbound = face
+        .broker
+        .subscribe(&Pattern::new("outbound.discord.>").expect("pattern"))
+        .await
+        .expect("subscribe");
+    let mut c = connect(&face.url()).await;
+    c.hello().await;
+    // a presence given at IDENTIFY is applied upstream, as Discord applies it
+    c.send(json!({"op": 2, "d": {"token": token(), "intents": INTENTS, "properties": {"os": "linux"},
+        "presence": {"since": null, "activities": [{"name": "tests", "type": 0}], "status": "dnd", "afk": false}}})).await;
+    let mut next = async || {
+        let msg = tokio::time::timeout(Duration::from_secs(10), outbound.recv())
+            .await
+            .expect("a command in time")
+            .expect("subscription open");
+        let v: serde_json::Value = serde_json::from_slice(&msg.payload).expect("json");
+        (msg.topic.to_string(), v)
+    };
+    let (_, presence) = next().await;
+    assert_eq!(presence["command"], "update_presence");
+    assert_eq!(presence["status"], "dnd");
+    assert!(
+        presence["reply_to"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("inbound.rest.face."))
+    );
+    c.dispatch().await; // READY
+    c.send(json!({"op": 4, "d": {"guild_id": guild(0).to_string(), "channel_id": "42", "self_mute": false, "self_deaf": true}})).await;
+    let (topic, voice) = next().await;
+    assert_eq!(topic, format!("outbound.discord.{}.0.0", guild(0)));
+    assert_eq!(
+        (voice["command"].as_str(), voice["channel_id"].as_str()),
+        (Some("update_voice_state"), Some("42"))
+    );
+    // a member request the cache cannot answer goes to Discord, and its chunks come back to
+    // the requester with its nonce
+    drop(c);
+    let partial = common::FixedSource {
+        guilds: vec![guild(0)],
+        seq: Default::default(),
+        members: 3,
+        complete: false,
+        shards: 1,
+    };
+    let face = common::face_with(partial, |_| {}).await;
+    let mut outbound = face
+        .broker
+        .subscribe(&Pattern::new("outbound.discord.>").expect("pattern"))
+        .await
+        .expect("subscribe");
+    let mut c = connect(&face.url()).await;
+    c.start(None, INTENTS | (1 << 1)).await;
+    c.send(json!({"op": 8, "d": {"guild_id": guild(0).to_string(), "query": "us", "limit": 5, "nonce": "n1"}})).await;
+    let msg = tokio::time::timeout(Duration::from_secs(10), outbound.recv())
+        .await
+        .expect("in time")
+        .expect("open");
+    let request: serde_json::Value = serde_json::from_slice(&msg.payload).expect("json");
+    assert_eq!(request["command"], "request_guild_members");
+    assert_eq!(
+        (request["query"].as_str(), request["limit"].as_u64()),
+        (Some("us"), Some(5))
+    );
+    let reply_to = request["reply_to"].as_str().expect("reply_to").to_owned();
+    let chunk = json!({"ok": true, "shard": 0, "event": "GUILD_MEMBERS_CHUNK",
+        "d": {"guild_id": guild(0).to_string(), "members": [], "chunk_index": 0, "chunk_count": 1, "nonce": "n1"}});
+    face.broker
+        .publish(
+            &switchyard_broker::Topic::new(&reply_to).expect("topic"),
+            bytes::Bytes::from(chunk.to_string()),
+        )
+        .await
+        .expect("publish");
+    let got = c.dispatch().await;
+    assert_eq!(
+        (got["t"].as_str(), got["d"]["nonce"].as_str()),
+        (Some("GUILD_MEMBERS_CHUNK"), Some("n1"))
+    );
+}
