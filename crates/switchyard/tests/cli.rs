@@ -303,3 +303,54 @@ fn durable_publish_drops_a_replayed_id_and_embedded_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("RESP port"));
 }
+
+#[test]
+fn the_face_refuses_what_would_cost_its_clients_events_and_names_why() {
+    let token = "ODAzNTExMTAyMjQ2Nzg5MTI.0123456789abcdef0123";
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = switchyard(&["run"]);
+        cmd.env("DISCORD_TOKEN", "t")
+            .env("SWITCHYARD_FACE_ENABLED", "true")
+            .env("SWITCHYARD_FACE_TOKENS", token);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(&[
+        (
+            "SWITCHYARD_GATEWAY_DROP_EVENTS",
+            r#"["PRESENCE_UPDATE", "TYPING_START"]"#,
+        ),
+        (
+            "SWITCHYARD_GATEWAY_INTENTS",
+            r#"["GUILDS", "GUILD_MESSAGES", "GUILD_PRESENCES"]"#,
+        ),
+    ]);
+    assert!(err.contains("drop_events drops PRESENCE_UPDATE"), "{err}");
+    assert!(
+        !err.contains("TYPING_START"),
+        "typing needs an intent the bot lacks: {err}"
+    );
+    let err = run(&[("SWITCHYARD_GATEWAY_PROFILE", "bytebot")]);
+    assert!(err.contains("bytebot"), "{err}");
+    let err = run(&[("SWITCHYARD_FACE_TOKENS", "hunter2")]);
+    assert!(
+        err.contains("face.tokens") && !err.contains("hunter2"),
+        "{err}"
+    );
+    // a token is shown once, in Discord's form, for the bot's id
+    let out = switchyard(&["face", "--mint-token", "80351110224678912"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let minted = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        minted.starts_with("ODAzNTExMTAyMjQ2Nzg5MTI.") && minted.trim().len() > 60,
+        "{minted}"
+    );
+    let out = switchyard(&["face"]).output().expect("run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cache"));
+}
