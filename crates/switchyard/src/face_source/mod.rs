@@ -116,3 +116,48 @@ fn members(data: &Value) -> Result<Option<MemberAnswer>, SourceError> {
         not_found,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_identity_without_application_stands_the_user_id_in_for_it() {
+        let data = json!({"user": {"id": "5", "username": "bot"}, "application": null,
+                          "intents": 513, "shards": 2});
+        let me = identity(&data).expect("identity");
+        assert_eq!((me.user_id, me.intents, me.shards), (5, 513, 2));
+        let app: Value = serde_json::from_str(me.application.get()).expect("json");
+        assert_eq!(app, json!({"id": "5", "flags": 0}));
+        assert!(matches!(
+            identity(&json!({"user": {"id": "5"}})),
+            Err(SourceError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn a_member_answer_from_an_incomplete_cache_is_none() {
+        let data = |complete: bool| {
+            json!({"complete": complete, "members": [{"user": {"id": "7"}}], "presences": [],
+                   "not_found": ["8"]})
+        };
+        assert!(members(&data(false)).expect("read").is_none());
+        let answer = members(&data(true)).expect("read").expect("complete");
+        assert_eq!((answer.members.len(), answer.not_found), (1, vec![8]));
+    }
+
+    #[test]
+    fn guilds_and_guild_snapshots_keep_what_the_cache_said() {
+        let list =
+            guilds(&json!([{"id": "1", "unavailable": true}, {"id": "2", "unavailable": false}]))
+                .expect("guilds");
+        assert_eq!(
+            (list[0].id, list[0].unavailable, list[1].unavailable),
+            (1, true, false)
+        );
+        let snap = guild_snapshot(3, Some(9), &json!({"id": "1", "large": true})).expect("guild");
+        assert_eq!((snap.shard, snap.seq), (3, Some(9)));
+        assert!(guild_snapshot(0, None, &json!([])).is_err());
+    }
+}

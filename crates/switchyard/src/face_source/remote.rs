@@ -189,3 +189,46 @@ impl StateSource for RemoteSource {
         super::members(&read.data)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn refusals_say_not_ready_unknown_guild_or_why_not() {
+        let not_ready =
+            json!({"message": "shard 1 is not ready yet", "code": 0, "reason": "not_ready"});
+        assert_eq!(refused(503, &not_ready, Some(4)), SourceError::NotReady);
+        let unknown = json!({"message": "Unknown Guild", "code": 10004, "reason": "unknown"});
+        assert_eq!(
+            refused(404, &unknown, Some(4)),
+            SourceError::UnknownGuild(4)
+        );
+        let unreachable = json!({"message": "shard 1 runs at http://b, which did not answer",
+                                 "code": 0, "reason": "unreachable"});
+        match refused(503, &unreachable, Some(4)) {
+            SourceError::Unavailable(why) => {
+                assert!(why.contains("503") && why.contains("http://b"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn urls_are_built_under_the_base_with_the_query_escaped() {
+        let source =
+            RemoteSource::new(&["http://127.0.0.1:9/".into()], "my bot", None).expect("source");
+        let url = source.url(
+            &source.bases[0],
+            &["guilds", "1", "member-request"],
+            &[("query", "a&b c".into())],
+        );
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9/v1/cache/my%20bot/guilds/1/member-request?query=a%26b+c"
+        );
+        assert!(RemoteSource::new(&[], "bot", None).is_err());
+        assert!(RemoteSource::new(&["not a url".into()], "bot", None).is_err());
+    }
+}
