@@ -1,7 +1,8 @@
 //! Snapshots of a shard's cache, so that a restarted shard does not start empty (a resumed
 //! session gets no READY and no GUILD_CREATE): each guild as the GUILD_CREATE Discord would
 //! send for it ([`ShardCache::guild_create`]), the bot's own user and application, DM
-//! channels and the last messages of each channel, with the [`Position`] (session and sequence) they cover.
+//! channels and the last messages of each channel, with the [`Position`] (session and
+//! sequence) they cover.
 //!
 //! A snapshot is restored by applying its pieces to a fresh cache as the events they stand
 //! for (GUILD_CREATE, USER_UPDATE, CHANNEL_CREATE, MESSAGE_CREATE), so that it depends on the
@@ -128,7 +129,7 @@ impl ShardCache {
         if let Some(user) = snap.user {
             cache.apply("USER_UPDATE", user.get())?;
         }
-        // READY's alone, no event of its own: kept as it came.
+        // Only READY carries the application, and a snapshot replays no READY: set as saved.
         cache.application = snap.application.map(ToOwned::to_owned);
         for guild in &snap.guilds {
             cache.apply("GUILD_CREATE", guild.get())?;
