@@ -102,10 +102,20 @@ impl Commands {
         {
             return;
         }
+        // Discord's caps: the whole list only with an empty query and limit 0; a search
+        // returns at most 100 members, and at most 100 user_ids are read
+        let limit = match r.limit.unwrap_or(0) {
+            _ if r.is_full_list() => 0,
+            0 => 100,
+            n => n.min(100) as u32,
+        };
         let lookup = MemberLookup {
             query: r.query.clone(),
-            limit: r.limit.unwrap_or(0).min(u64::from(u32::MAX)) as u32,
-            user_ids: r.user_ids.as_ref().map(|ids| ids.to_vec()),
+            limit,
+            user_ids: r
+                .user_ids
+                .as_ref()
+                .map(|ids| ids.to_vec().into_iter().take(100).collect()),
             presences: r.presences == Some(true) && wants.intents & intents::GUILD_PRESENCES != 0,
         };
         match self.source.members(guild, &lookup).await {

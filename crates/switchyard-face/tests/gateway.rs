@@ -544,3 +544,31 @@ async fn commands_go_upstream_through_the_command_topics() {
         (Some("GUILD_MEMBERS_CHUNK"), Some("n1"))
     );
 }
+
+#[tokio::test]
+async fn member_searches_are_capped_as_discord_caps_them() {
+    let source = common::FixedSource {
+        guilds: vec![guild(0)],
+        seq: Default::default(),
+        members: 150,
+        complete: true,
+        shards: 1,
+    };
+    let face = common::face_with(source, |_| {}).await;
+    let mut c = connect(&face.url()).await;
+    c.start(None, INTENTS | (1 << 1)).await;
+    for (query, limit, want) in [
+        ("", 0, 150),
+        ("user", 0, 100),
+        ("user", 500, 100),
+        ("user", 7, 7),
+    ] {
+        c.send(json!({"op": 8, "d": {"guild_id": guild(0).to_string(), "query": query, "limit": limit}})).await;
+        let chunk = c.dispatch().await;
+        assert_eq!(
+            chunk["d"]["members"].as_array().map(Vec::len),
+            Some(want),
+            "{query:?} {limit}"
+        );
+    }
+}

@@ -97,7 +97,8 @@ impl StateSource for FixedSource {
                 .filter(|u| **u as usize <= self.members)
                 .map(|u| member(*u))
                 .collect(),
-            None => all.collect(),
+            None if lookup.limit == 0 => all.collect(),
+            None => all.take(lookup.limit as usize).collect(),
         };
         let not_found = lookup
             .user_ids

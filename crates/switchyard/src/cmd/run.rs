@@ -217,7 +217,19 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
     }
     let face = match (&face_bot, face_view) {
         (Some(bot), Some(view)) => {
-            let source = Arc::new(crate::face_source::LocalSource::new(view));
+            // in a shard pool, the other nodes' caches answer through this node's admin
+            // listener, which forwards to them
+            let source: Arc<dyn switchyard_face::StateSource> = if config.gateway.process.pool {
+                let own = format!("http://{admin_addr}");
+                let remote = crate::face_source::RemoteSource::new(
+                    &[own],
+                    &bot.bot,
+                    config.admin.token.clone(),
+                )?;
+                Arc::new(remote)
+            } else {
+                Arc::new(crate::face_source::LocalSource::new(view))
+            };
             let started = crate::cmd::face::start(
                 &config,
                 bot,
