@@ -268,9 +268,12 @@ async fn member_requests_are_answered_from_the_cache_to_the_requester_only() {
 }
 
 /// One case of Discord's close codes: what the client does after HELLO, and the code.
-async fn closes_with(url_tail: &str, act: impl AsyncFnOnce(&mut common::Client), code: u16) {
-    eprintln!("expecting {code}");
-    let face = face(vec![guild(0), guild(1)], |o| o.max_guilds_per_shard = 1).await;
+async fn closes_with(
+    face: &common::Face,
+    url_tail: &str,
+    act: impl AsyncFnOnce(&mut common::Client),
+    code: u16,
+) {
     let mut c = connect(&format!("{}{url_tail}", face.url())).await;
     let (got, reason) = match c.read().await {
         Got::Frame(v) => {
@@ -285,6 +288,10 @@ async fn closes_with(url_tail: &str, act: impl AsyncFnOnce(&mut common::Client),
 
 #[tokio::test]
 async fn discords_close_codes() {
+    // one face for every case, and a client that is there throughout: none of it reaches it
+    let face = face(vec![guild(0), guild(1)], |o| o.max_guilds_per_shard = 1).await;
+    let mut bystander = connect(&face.url()).await;
+    bystander.start(Some([0, 2]), INTENTS).await;
     let identify = |token: String, intents: u64, shard: Option<[u64; 2]>| {
         let mut d = json!({"token": token, "intents": intents, "properties": {"os": "linux"}});
         if let Some(s) = shard {
@@ -293,13 +300,21 @@ async fn discords_close_codes() {
         json!({"op": 2, "d": d})
     };
     closes_with(
+        &face,
         "",
         async |c| c.send(json!({"op": 99, "d": null})).await,
         4001,
     )
     .await;
-    closes_with("", async |c| c.send_text("{not json".into()).await, 4002).await;
     closes_with(
+        &face,
+        "",
+        async |c| c.send_text("{not json".into()).await,
+        4002,
+    )
+    .await;
+    closes_with(
+        &face,
         "",
         async |c| {
             c.send_text(format!(r#"{{"op":1,"d":null,"x":"{}"}}"#, "a".repeat(5000)))
@@ -308,8 +323,9 @@ async fn discords_close_codes() {
         4002,
     )
     .await;
-    closes_with("", async |c| c.send(json!({"op": 3, "d": {"since": null, "activities": [], "status": "online", "afk": false}})).await, 4003).await;
+    closes_with(&face, "", async |c| c.send(json!({"op": 3, "d": {"since": null, "activities": [], "status": "online", "afk": false}})).await, 4003).await;
     closes_with(
+        &face,
         "",
         async |c| {
             c.send(identify(
@@ -323,6 +339,7 @@ async fn discords_close_codes() {
     )
     .await;
     closes_with(
+        &face,
         "",
         async |c| {
             c.send(identify(token(), INTENTS, Some([0, 2]))).await;
@@ -332,8 +349,9 @@ async fn discords_close_codes() {
         4005,
     )
     .await;
-    closes_with("/?v=10&encoding=etf", async |_| {}, 4002).await;
+    closes_with(&face, "/?v=10&encoding=etf", async |_| {}, 4002).await;
     closes_with(
+        &face,
         "",
         async |c| {
             for _ in 0..121 {
@@ -344,30 +362,40 @@ async fn discords_close_codes() {
     )
     .await;
     closes_with(
+        &face,
         "",
         async |c| c.send(identify(token(), INTENTS, Some([2, 2]))).await,
         4010,
     )
     .await;
     closes_with(
+        &face,
         "",
         async |c| c.send(identify(token(), INTENTS, None)).await,
         4011,
     )
     .await;
-    closes_with("/?v=9", async |_| {}, 4012).await;
+    closes_with(&face, "/?v=9", async |_| {}, 4012).await;
     closes_with(
+        &face,
         "",
         async |c| c.send(identify(token(), 1 << 30, None)).await,
         4013,
     )
     .await;
     closes_with(
+        &face,
         "",
         async |c| c.send(identify(token(), INTENTS | (1 << 8), None)).await,
         4014,
     )
     .await;
+    face.message(guild(0), 1).await;
+    let m = bystander.dispatch().await;
+    assert_eq!(
+        (m["t"].as_str(), m["d"]["content"].as_str()),
+        (Some("MESSAGE_CREATE"), Some("message 1"))
+    );
 }
 
 #[tokio::test]
