@@ -149,8 +149,8 @@ impl Client {
         }
     }
 
-    /// Reads until a GUILD_CREATE of every guild in `guilds` came.
-    pub async fn await_guilds(&mut self, guilds: &[u64]) {
+    /// Reads until a GUILD_CREATE of every guild in `guilds` came; else says which did not.
+    pub async fn await_guilds(&mut self, guilds: &[u64]) -> Result<(), String> {
         let have = |seen: &[Dispatch], g: u64| {
             seen.iter().any(|d| {
                 d.t == "GUILD_CREATE" && d.d["id"].as_str() == Some(g.to_string().as_str())
@@ -159,12 +159,21 @@ impl Client {
         while let Some(missing) = guilds.iter().find(|g| !have(&self.seen, **g)) {
             match self.next(Duration::from_secs(30)).await {
                 Some(Frame::Closed(code)) => {
-                    panic!("{}: closed ({code:?}) before guild {missing}", self.name)
+                    return Err(format!(
+                        "{}: closed ({code:?}) before guild {missing}",
+                        self.name
+                    ));
                 }
-                None => panic!("{}: no GUILD_CREATE of {missing} in 30 s", self.name),
+                None => {
+                    return Err(format!(
+                        "{}: no GUILD_CREATE of {missing} in 30 s",
+                        self.name
+                    ));
+                }
                 Some(_) => {}
             }
         }
+        Ok(())
     }
 
     /// Reconnects and resumes with the last sequence seen.

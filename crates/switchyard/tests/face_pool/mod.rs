@@ -1,13 +1,15 @@
 //! The stack of the standalone face tests: a private Redis (Redis Streams, so that the
 //! events a gateway publishes again after a crash are dropped as duplicates), the fake
-//! Discord in this process, one `switchyard run` of the bot with two shards and its cache on,
-//! and `switchyard face --cache <its admin listener>` as a process of its own. Either process
-//! can be killed with `kill -9` and started again on the same ports and session store.
+//! Discord in this process, the bot's two shards in one `switchyard run` or in a pool of two,
+//! their cache on, and `switchyard face --cache <their admin listeners>` as a process of its
+//! own. Any process can be killed with `kill -9` and started again on the same ports and
+//! session store.
 
 #![allow(dead_code)]
 
 pub mod client;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -129,10 +131,11 @@ impl Drop for Proc {
 /// Everything a test stands on.
 pub struct Stack {
     pub sim: SimHandle,
-    pub gateway: Proc,
+    /// The `switchyard run` processes: one, or the nodes of a pool.
+    pub gateways: Vec<Proc>,
     pub face: Proc,
-    /// The gateway's admin listener (`host:port`), the same across restarts.
-    pub admin: String,
+    /// Their admin listeners (`host:port`), the same across restarts.
+    pub admins: Vec<String>,
     /// The face's WebSocket URL, the same across restarts.
     pub face_url: String,
     /// The client token the face accepts.
@@ -142,10 +145,15 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts it all and waits for both shards to be active upstream. The gateway saves its
-    /// sessions every `save_ms`, so that after a `kill -9` the fake replays events the
-    /// broker already has.
+    /// Starts it all with one gateway process and waits for both shards to be active
+    /// upstream. The gateway saves its sessions every `save_ms`, so that after a `kill -9`
+    /// the fake replays events the broker already has.
     pub async fn start(save_ms: u64) -> Stack {
+        Stack::start_with(save_ms, 1).await
+    }
+
+    /// The same with the shards in a pool of `nodes` processes, each with some shards.
+    pub async fn start_with(save_ms: u64, nodes: usize) -> Stack {
         let redis = RedisServer::start();
         let broker = format!("{}?durable=streams", redis.url());
         let mut config = SimConfig::fast();
@@ -156,17 +164,19 @@ impl Stack {
         config.replay_buffer = 20_000;
         let sim = Sim::start(config).await.expect("sim");
         let dir = tempfile::tempdir().expect("tempdir");
-        let admin = format!("127.0.0.1:{}", free_port());
-        let gateway = Proc::start(
-            dir.path(),
-            "gateway",
-            &["run"],
-            &[
+        let mut admins = Vec::new();
+        let mut gateways = Vec::new();
+        for n in 0..nodes {
+            let admin = format!("127.0.0.1:{}", free_port());
+            let mut env = vec![
                 ("DISCORD_TOKEN", TOKEN.into()),
                 ("SWITCHYARD_GATEWAY_API_URL", sim.http_url().into()),
                 (
                     "SWITCHYARD_GATEWAY_SESSION_DIR",
-                    dir.path().join("sessions").display().to_string(),
+                    dir.path()
+                        .join(format!("sessions{n}"))
+                        .display()
+                        .to_string(),
                 ),
                 ("SWITCHYARD_GATEWAY_SESSION_SAVE_MS", save_ms.to_string()),
                 ("SWITCHYARD_GATEWAY_IDENTIFY_WINDOW_MS", "60".into()),
@@ -175,8 +185,19 @@ impl Stack {
                 ("SWITCHYARD_BROKER_URL", broker.clone()),
                 ("SWITCHYARD_BROKER_RESP_PORT", free_port().to_string()),
                 ("SWITCHYARD_ADMIN_BIND", admin.clone()),
-            ],
-        );
+            ];
+            if nodes > 1 {
+                env.push(("SWITCHYARD_GATEWAY_POOL", "true".into()));
+                env.push(("SWITCHYARD_GATEWAY_POOL_LEASE_MS", "900".into()));
+            }
+            gateways.push(Proc::start(
+                dir.path(),
+                &format!("gateway{n}"),
+                &["run"],
+                &env,
+            ));
+            admins.push(admin);
+        }
         let minted = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args(["face", "--mint-token", &BOT.to_string()])
             .env_remove("SWITCHYARD_CONFIG")
@@ -191,11 +212,15 @@ impl Stack {
             "a minted token: {client_token:?}"
         );
         let face_bind = format!("127.0.0.1:{}", free_port());
-        let cache = format!("http://{admin}");
+        let mut args = vec!["face".to_owned(), "--bind".into(), face_bind.clone()];
+        for admin in &admins {
+            args.extend(["--cache".to_owned(), format!("http://{admin}")]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let face = Proc::start(
             dir.path(),
             "face",
-            &["face", "--bind", &face_bind, "--cache", &cache],
+            &args,
             &[
                 ("DISCORD_TOKEN", TOKEN.into()),
                 ("SWITCHYARD_GATEWAY_API_URL", sim.http_url().into()),
@@ -210,9 +235,9 @@ impl Stack {
         );
         let stack = Stack {
             sim,
-            gateway,
+            gateways,
             face,
-            admin,
+            admins,
             face_url: format!("ws://{face_bind}/?v=10&encoding=json"),
             client_token,
             dir,
@@ -226,20 +251,32 @@ impl Stack {
         stack
     }
 
-    /// Whether every upstream shard is active (from the gateway's `/status`).
+    /// Whether every upstream shard is active (from the gateways' `/status`).
     pub async fn shards_active(&self) -> bool {
-        let Ok(response) = reqwest::get(format!("http://{}/status", self.admin)).await else {
-            return false;
+        let mut active = BTreeSet::new();
+        for node in 0..self.admins.len() {
+            active.extend(self.active_on(node).await);
+        }
+        active.len() == SHARDS as usize
+    }
+
+    /// The shards active on gateway `node` (none while it is down).
+    pub async fn active_on(&self, node: usize) -> BTreeSet<u64> {
+        let url = format!("http://{}/status", self.admins[node]);
+        let Ok(response) = reqwest::get(url).await else {
+            return BTreeSet::new();
         };
         let Ok(body) = response.bytes().await else {
-            return false;
+            return BTreeSet::new();
         };
         let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let shards = doc["gateway"]["shards"]
+        doc["gateway"]["shards"]
             .as_array()
-            .cloned()
-            .unwrap_or_default();
-        shards.len() == SHARDS as usize && shards.iter().all(|s| s["state"] == "active")
+            .into_iter()
+            .flatten()
+            .filter(|s| s["state"] == "active")
+            .filter_map(|s| s["id"].as_u64())
+            .collect()
     }
 
     /// The guild ids of the fake's world, sorted.
@@ -270,13 +307,14 @@ impl Stack {
         client::Client::new(name, &self.face_url, &self.client_token, intent_bits())
     }
 
-    /// Both processes' logs.
+    /// Every process's log.
     pub fn logs(&self) -> String {
-        format!(
-            "== gateway ==\n{}\n== face ==\n{}",
-            self.gateway.output(),
-            self.face.output()
-        )
+        self.gateways
+            .iter()
+            .chain(std::iter::once(&self.face))
+            .map(|p| format!("== {} ==\n{}", p.name, p.output()))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Waits until `check` holds, or fails with the logs.
