@@ -149,13 +149,18 @@ impl Stack {
     /// upstream. The gateway saves its sessions every `save_ms`, so that after a `kill -9`
     /// the fake replays events the broker already has.
     pub async fn start(save_ms: u64) -> Stack {
-        Stack::start_with(save_ms, 1).await
+        Stack::start_with(save_ms, 1, true).await
     }
 
-    /// The same with the shards in a pool of `nodes` processes, each with some shards.
-    pub async fn start_with(save_ms: u64, nodes: usize) -> Stack {
+    /// The same with the shards in a pool of `nodes` processes, each with some shards; on
+    /// Redis Streams (`durable`), or on plain pub/sub, which drops no duplicate.
+    pub async fn start_with(save_ms: u64, nodes: usize, durable: bool) -> Stack {
         let redis = RedisServer::start();
-        let broker = format!("{}?durable=streams", redis.url());
+        let broker = if durable {
+            format!("{}?durable=streams", redis.url())
+        } else {
+            redis.url()
+        };
         let mut config = SimConfig::fast();
         config.shards = SHARDS;
         config.world.guilds = 6;
