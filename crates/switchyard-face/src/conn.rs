@@ -165,6 +165,18 @@ impl Conn {
     /// Writes the session's frames after `sent_upto`.
     async fn drain(&mut self) -> Option<End> {
         let session = self.session.clone()?;
+        if !session.held_by(self.id) {
+            // The client resumed on another connection while this one lingered (its network
+            // went away without a reset). The session wakes one connection per frame: the
+            // wake-up this one took is the new connection's, so pass it on, and end.
+            session.notify.notify_one();
+            self.session = None;
+            return Some(End::Close(
+                4000,
+                "The session was resumed on another connection.".into(),
+                false,
+            ));
+        }
         loop {
             let frames = match session.frames_after(self.sent_upto, BATCH) {
                 Ok(f) => f,

@@ -38,6 +38,9 @@ impl Position {
 /// An event of the bot, as sessions get it.
 #[derive(Debug)]
 pub(crate) struct FaceEvent {
+    /// A hash of the envelope's deterministic id (`None` without one): the same event
+    /// published again (a gateway's replay after a crash) has the same.
+    pub(crate) id: Option<u128>,
     pub(crate) name: Box<str>,
     pub(crate) guild: Option<u64>,
     pub(crate) position: Position,
@@ -118,6 +121,7 @@ impl Decoder {
             .then_some(ids.user)
             .flatten();
         Ok(Some(FaceEvent {
+            id: (!env.id.is_empty()).then(|| xxhash_rust::xxh3::xxh3_128(env.id.as_bytes())),
             intent: intents::required(name, in_guild),
             name: name.into(),
             guild: ids.guild,

@@ -13,12 +13,14 @@
 //!   every connection shares.
 //! - `conn`: one client connection; `ready`: IDENTIFY, READY and the guilds.
 //! - `session`: one client session, its sequence and replay buffer; `hub`: all of them.
-//! - `event`: the bot's events as sessions get them; `feed`: the broker's side.
+//! - `event`: the bot's events as sessions get them; `feed`: the broker's side; `dedup`: an
+//!   event published twice reaches clients once.
 //! - `commands`: ops 3, 4 and 8; `rest`: the REST API on the same port.
 //! - `upstream`: INVALID_SESSION for what an upstream rebuild could not describe.
 
 mod commands;
 mod conn;
+mod dedup;
 mod event;
 mod feed;
 mod hub;

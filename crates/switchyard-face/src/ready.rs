@@ -14,12 +14,17 @@ use switchyard_core::gateway_proto::intents;
 
 use crate::session::{CloseOrder, Session, Wants};
 use crate::shared::Shared;
-use crate::source::{BotIdentity, GuildCreateScope, GuildEntry, SourceError};
+use crate::source::{
+    BotIdentity, GuildCreateScope, GuildEntry, GuildSnapshot, SourceError, StateSource,
+};
 
 /// How long an IDENTIFY waits for the bot's first READY upstream.
 const IDENTITY_WAIT: Duration = Duration::from_secs(20);
 /// GUILD_CREATEs read from the cache at once for one session.
 const GUILDS_AT_ONCE: usize = 8;
+/// How long a guild whose read fails for now (a pool moving its shard, the node holding it
+/// restarting) is read again before its events flow without a GUILD_CREATE.
+const GUILD_READ_WAIT: Duration = Duration::from_secs(30);
 
 /// Why an IDENTIFY was refused.
 #[derive(Debug)]
@@ -219,7 +224,7 @@ async fn stream(shared: Arc<Shared>, session: Arc<Session>, identity: BotIdentit
     };
     let source = &shared.source;
     futures_util::stream::iter(waiting)
-        .map(|guild| async move { (guild, source.guild_create(guild, scope).await) })
+        .map(|guild| async move { (guild, read_guild(source.as_ref(), guild, scope).await) })
         .buffer_unordered(GUILDS_AT_ONCE)
         .for_each(|(guild, read)| {
             match read {
@@ -233,4 +238,117 @@ async fn stream(shared: Arc<Shared>, session: Arc<Session>, identity: BotIdentit
             std::future::ready(())
         })
         .await;
+}
+
+/// A guild's GUILD_CREATE, read again while the source cannot answer for now: a client
+/// that never gets a guild its READY listed keeps it unavailable for good.
+pub(crate) async fn read_guild(
+    source: &dyn StateSource,
+    guild: u64,
+    scope: GuildCreateScope,
+) -> Result<GuildSnapshot, SourceError> {
+    let until = tokio::time::Instant::now() + GUILD_READ_WAIT;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match source.guild_create(guild, scope).await {
+            Err(SourceError::NotReady | SourceError::Unavailable(_))
+                if tokio::time::Instant::now() < until =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::source::{MemberAnswer, MemberLookup};
+
+    /// Answers guild 1 after `failures` refusals of the kind `refusal` makes.
+    struct Flaky {
+        failures: u32,
+        asked: AtomicU32,
+        refusal: fn() -> SourceError,
+    }
+
+    #[async_trait]
+    impl StateSource for Flaky {
+        async fn identity(&self) -> Result<BotIdentity, SourceError> {
+            Err(SourceError::NotReady)
+        }
+        async fn guilds(&self) -> Result<Vec<GuildEntry>, SourceError> {
+            Ok(Vec::new())
+        }
+        async fn guild_create(
+            &self,
+            guild: u64,
+            _: GuildCreateScope,
+        ) -> Result<GuildSnapshot, SourceError> {
+            if guild != 1 {
+                return Err(SourceError::UnknownGuild(guild));
+            }
+            if self.asked.fetch_add(1, Ordering::Relaxed) < self.failures {
+                return Err((self.refusal)());
+            }
+            Ok(GuildSnapshot {
+                shard: 0,
+                seq: Some(7),
+                payload: RawValue::from_string(r#"{"id":"1"}"#.into()).expect("JSON"),
+            })
+        }
+        async fn members(
+            &self,
+            _: u64,
+            _: &MemberLookup,
+        ) -> Result<Option<MemberAnswer>, SourceError> {
+            Ok(None)
+        }
+    }
+
+    const SCOPE: GuildCreateScope = GuildCreateScope {
+        presences: false,
+        large_threshold: 50,
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn a_guild_the_source_cannot_answer_for_now_is_read_again() {
+        // a pool node that does not know yet who holds the guild's shard, then one not ready
+        for refusal in [
+            (|| SourceError::Unavailable("503 not_here".into())) as fn() -> SourceError,
+            || SourceError::NotReady,
+        ] {
+            let source = Flaky {
+                failures: 3,
+                asked: AtomicU32::new(0),
+                refusal,
+            };
+            let read = read_guild(&source, 1, SCOPE).await.expect("read at last");
+            assert_eq!(
+                (read.seq, source.asked.load(Ordering::Relaxed)),
+                (Some(7), 4)
+            );
+        }
+        // an unknown guild is not asked again; a source that never answers is given up on
+        let never = Flaky {
+            failures: u32::MAX,
+            asked: AtomicU32::new(0),
+            refusal: || SourceError::Unavailable("down".into()),
+        };
+        assert!(matches!(
+            read_guild(&never, 2, SCOPE).await,
+            Err(SourceError::UnknownGuild(2))
+        ));
+        assert_eq!(never.asked.load(Ordering::Relaxed), 0);
+        assert!(matches!(
+            read_guild(&never, 1, SCOPE).await,
+            Err(SourceError::Unavailable(_))
+        ));
+    }
 }

@@ -312,6 +312,12 @@ impl Session {
         Ok(seq)
     }
 
+    /// Whether connection `conn` holds the session: a RESUME on another connection takes
+    /// it over while the old one may still be waiting for frames.
+    pub(crate) fn held_by(&self, conn: u64) -> bool {
+        self.lock().conn == Some(conn)
+    }
+
     /// Connection `conn` is gone; `end` ends the session (a client's normal close, or a
     /// close code after which it may not resume).
     pub(crate) fn detach(&self, conn: u64, end: bool) {

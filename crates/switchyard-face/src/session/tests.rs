@@ -202,3 +202,17 @@ fn a_resume_past_the_buffer_is_an_invalid_session() {
     );
     assert!(s.expired(std::time::Instant::now()));
 }
+
+#[test]
+fn a_resume_on_another_connection_takes_the_session_over() {
+    let s = session(10);
+    s.ready("{}", &[]);
+    assert!(s.held_by(1));
+    // connection 1 lingers, silent; the client resumes on connection 2
+    assert_eq!(s.resume(2, 1), Ok(1));
+    assert!(s.held_by(2) && !s.held_by(1));
+    // the old connection going away later leaves the session with the new one
+    s.detach(1, true);
+    assert!(s.held_by(2));
+    assert!(!s.expired(std::time::Instant::now()));
+}
