@@ -7,7 +7,8 @@
 //!   the real token), and, dropping its connection while the fake sends messages at a
 //!   steady rate, RESUMEs and sees every one of them exactly once;
 //! - twilight-gateway and twilight-http: READY and every guild, a user's message, a message
-//!   sent through the face, a member request answered with its chunk;
+//!   sent through the face, a member request answered with its chunk, and a RESUME after
+//!   twilight closes its connection, with what came meanwhile replayed;
 //! - twilight clients with virtual shard counts other than the upstream's: each sees exactly
 //!   the guilds Discord would put on its shard.
 //!
@@ -26,7 +27,7 @@ use face_clients::{BOT, Face};
 use switchyard_sim::{Inject, Snowflake};
 use switchyard_testkit::python;
 use twilight_gateway::{
-    ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt as _,
+    CloseFrame, ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt as _,
 };
 use twilight_model::gateway::payload::outgoing::RequestGuildMembers;
 use twilight_model::id::Id;
@@ -323,6 +324,37 @@ async fn twilight_through_the_face() {
     want.push(BOT);
     want.sort_unstable();
     assert_eq!(members, want);
+
+    // twilight closes its connection to resume (4000) while the fake sends messages: each
+    // arrives once, in order, whichever connection carries it
+    let session = shard.session().expect("a session").id().to_owned();
+    shard.close(CloseFrame::RESUME);
+    let gap: Vec<String> = (0..3)
+        .map(|i| {
+            let m = face.sim.inject(&Inject::Message {
+                channel_id: Snowflake(channel),
+                content: format!("gap {i}"),
+                author_id: None,
+            });
+            m.expect("inject")["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    let (mut got, mut resumed) = (Vec::new(), false);
+    while !resumed || got.len() < gap.len() {
+        match next(&face, &mut shard).await {
+            Event::MessageCreate(m) => got.push(m.id.to_string()),
+            Event::Resumed => resumed = true,
+            Event::Ready(_) => panic!("twilight identified again instead of resuming"),
+            _ => {}
+        }
+    }
+    assert_eq!(got, gap, "each message once, in order");
+    assert_eq!(shard.session().expect("a session").id(), session);
+    assert_eq!(
+        face.metric("switchyard_face_resumes_total", &[("outcome", "resumed")])
+            .await,
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
