@@ -16,8 +16,8 @@ use switchyard_core::gateway_proto::frame::{
 use switchyard_core::gateway_proto::query::ConnParams;
 use tokio::time::sleep_until;
 
-use crate::server::Shared;
 use crate::session::{CloseOrder, Order, Session};
+use crate::shared::Shared;
 
 /// Frames written per wake-up before reads get a turn.
 const BATCH: usize = 256;

@@ -9,7 +9,8 @@
 //!
 //! - [`source`]: what the face reads of the bot and its caches.
 //! - [`options`]: how it serves its clients; [`tokens`]: the clients' own tokens.
-//! - `server`: the listener, the broker feed and the sweeper ([`serve`]).
+//! - `server`: the listener, the broker feed and the sweeper ([`serve`]); `shared`: what
+//!   its connections share.
 //! - `conn`: one client connection; `ready`: IDENTIFY, READY and the guilds.
 //! - `session`: one client session, its sequence and replay buffer; `hub`: all of them.
 //! - `event`: the bot's events as sessions get them; `feed`: the broker's side.
@@ -26,6 +27,7 @@ mod ready;
 mod rest;
 mod server;
 mod session;
+mod shared;
 pub mod source;
 pub mod tokens;
 mod upstream;

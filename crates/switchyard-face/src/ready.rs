@@ -12,8 +12,8 @@ use switchyard_core::gateway_proto::close::CloseReason;
 use switchyard_core::gateway_proto::frame::Identify;
 use switchyard_core::gateway_proto::intents;
 
-use crate::server::Shared;
 use crate::session::{CloseOrder, Session, Wants};
+use crate::shared::Shared;
 use crate::source::{BotIdentity, GuildCreateScope, GuildEntry, SourceError};
 
 /// How long an IDENTIFY waits for the bot's first READY upstream.

@@ -2,7 +2,7 @@
 //! broker feed, the reply topics of clients' commands, and the sweeper of expired sessions.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use axum::extract::OriginalUri;
@@ -11,7 +11,7 @@ use axum::response::Response;
 use switchyard_broker::{Broker, BrokerError};
 use switchyard_core::Pattern;
 use switchyard_core::gateway_proto::close::CloseReason;
-use switchyard_core::gateway_proto::frame::{ClientOp, MAX_CLIENT_FRAME};
+use switchyard_core::gateway_proto::frame::MAX_CLIENT_FRAME;
 use switchyard_core::gateway_proto::query::parse_query;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -21,7 +21,8 @@ use crate::commands::Commands;
 use crate::hub::Hub;
 use crate::options::FaceOptions;
 use crate::rest::{RestUpstream, SessionStarts};
-use crate::session::{Limits, Session};
+use crate::session::Limits;
+use crate::shared::Shared;
 use crate::source::StateSource;
 
 /// What the face stands on.
@@ -62,47 +63,6 @@ pub enum FaceError {
     /// The listener's address cannot be read.
     #[error("face: listener: {0}")]
     Listener(std::io::Error),
-}
-
-pub(crate) struct Shared {
-    pub(crate) options: Arc<FaceOptions>,
-    pub(crate) source: Arc<dyn StateSource>,
-    pub(crate) hub: Arc<Hub>,
-    pub(crate) commands: Arc<Commands>,
-    pub(crate) limits: Limits,
-    pub(crate) shutdown: watch::Receiver<bool>,
-    /// The face's own session start limit, which IDENTIFYs count against.
-    pub(crate) session_starts: SessionStarts,
-    conn_ids: AtomicU64,
-    session_ids: AtomicU64,
-    instance: u64,
-}
-
-impl Shared {
-    pub(crate) fn next_conn(&self) -> u64 {
-        self.conn_ids.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub(crate) fn new_session_id(&self) -> String {
-        let n = self.session_ids.fetch_add(1, Ordering::Relaxed);
-        let h =
-            xxhash_rust::xxh3::xxh3_128(&[self.instance.to_le_bytes(), n.to_le_bytes()].concat());
-        format!("{h:032x}")
-    }
-
-    /// A command of an identified client, in a task of its own (a member request may wait
-    /// for the cache).
-    pub(crate) fn command(&self, session: Arc<Session>, op: ClientOp) {
-        let commands = self.commands.clone();
-        tokio::spawn(async move {
-            match op {
-                ClientOp::Presence(d) => commands.presence(&session, d).await,
-                ClientOp::VoiceState(v) => commands.voice(&session, v).await,
-                ClientOp::RequestMembers(r) => commands.members(&session, r).await,
-                other => tracing::debug!(?other, "face: a command it does not serve"),
-            }
-        });
-    }
 }
 
 /// The face, serving.
