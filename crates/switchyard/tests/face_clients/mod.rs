@@ -33,6 +33,10 @@ impl Face {
     /// serve every guild from the cache.
     pub async fn start(guilds: usize) -> Face {
         let mut config = SimConfig::fast();
+        // upstream heartbeats a loaded machine keeps up with: the shards stay on their
+        // first sessions
+        config.timings.heartbeat_interval_ms = 5_000;
+        config.timings.heartbeat_timeout_ms = 15_000;
         config.shards = UPSTREAM_SHARDS;
         config.token = Some(REAL.to_owned());
         config.world.guilds = guilds;
