@@ -59,6 +59,8 @@ struct Conn {
     last_heartbeat: Instant,
     asked_heartbeat: bool,
     received: VecDeque<Instant>,
+    /// The client sent a close frame: it is answered once the session is let go.
+    peer_closed: bool,
 }
 
 /// Runs a connection to its end.
@@ -92,6 +94,7 @@ pub(crate) async fn run(
         last_heartbeat: Instant::now(),
         asked_heartbeat: false,
         received: VecDeque::new(),
+        peer_closed: false,
     };
     let end = match params {
         Err(reason) => End::reason(reason, false),
@@ -139,6 +142,7 @@ impl Conn {
                     // JSON in a binary frame is read as text, as Discord reads it
                     Some(Ok(Message::Binary(data))) => self.client_frame(&data).await,
                     Some(Ok(Message::Close(frame))) => {
+                        self.peer_closed = true;
                         let code = frame.map_or(1005, |f| f.code);
                         Some(End::Gone(code == 1000 || code == 1001))
                     }
@@ -364,6 +368,12 @@ impl Conn {
         };
         if let Some(session) = self.session.take() {
             session.detach(self.id, ends);
+        }
+        if self.peer_closed {
+            // the close handshake, as Discord completes it: the WebSocket layer queued the
+            // echo of the client's frame, which goes out once the session is let go (a
+            // client that resumes at once finds it resumable, or ended after 1000)
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.flush()).await;
         }
         if let End::Close(code, reason, _) = end {
             let frame = CloseFrame {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{Got, connect, face, guild, id, token};
 use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 const GUILDS: u64 = 1;
 const GUILD_MESSAGES: u64 = 1 << 9;
@@ -405,6 +406,43 @@ async fn etf_is_refused_with_a_reason_that_says_so() {
     let (code, reason) = c.closed().await;
     assert_eq!(code, Some(4002));
     assert!(reason.contains("ETF"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_clients_close_is_answered_and_only_4000_keeps_the_session() {
+    let face = face(vec![guild(0)], |_| {}).await;
+    let close = async |c: &mut common::Client, code: u16| {
+        let frame = CloseFrame {
+            code: code.into(),
+            reason: "bye".into(),
+        };
+        c.ws.close(Some(frame)).await.expect("close sent");
+        // the echo, as Discord answers (a face that only dropped the socket gave None)
+        assert_eq!(c.closed().await.0, Some(code), "the close handshake");
+    };
+    let resume = async |session: &str, seq: u64| {
+        let mut c = connect(&face.url()).await;
+        c.hello().await;
+        c.send(json!({"op": 6, "d": {"token": token(), "session_id": session, "seq": seq}}))
+            .await;
+        c
+    };
+    for (code, resumable) in [(4000, true), (1000, false)] {
+        let mut c = connect(&face.url()).await;
+        let (ready, _) = c.start(None, INTENTS).await;
+        let session = ready["d"]["session_id"]
+            .as_str()
+            .expect("session")
+            .to_owned();
+        close(&mut c, code).await;
+        let mut c = resume(&session, c.last_seq.expect("a sequence")).await;
+        let v = c.frame().await;
+        if resumable {
+            assert_eq!(v["t"], "RESUMED", "{v}");
+        } else {
+            assert_eq!((v["op"].as_u64(), v["d"].as_bool()), (Some(9), Some(false)));
+        }
+    }
 }
 
 #[tokio::test]
