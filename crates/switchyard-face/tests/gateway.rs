@@ -638,3 +638,23 @@ async fn member_searches_are_capped_as_discord_caps_them() {
         );
     }
 }
+
+#[tokio::test]
+async fn payload_compression_and_json_in_binary_frames() {
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    let face = face(vec![guild(0)], |_| {}).await;
+    let mut c = connect(&face.url()).await;
+    c.hello().await;
+    // IDENTIFY as JSON in a binary frame, asking for payload compression
+    let identify = json!({"op": 2, "d": {"token": token(), "intents": INTENTS, "compress": true, "properties": {"os": "linux"}}});
+    c.ws.send(Message::binary(identify.to_string().into_bytes()))
+        .await
+        .expect("send");
+    assert_eq!(c.dispatch().await["t"], "READY");
+    // a GUILD_CREATE is over 1 KiB: it comes as a whole zlib message
+    assert_eq!(c.dispatch().await["t"], "GUILD_CREATE");
+    assert!(c.payload_compressed >= 1, "large payloads are compressed");
+    face.message(guild(0), 1).await;
+    assert_eq!(c.dispatch().await["d"]["content"], "message 1");
+}

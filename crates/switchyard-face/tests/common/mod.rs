@@ -247,6 +247,8 @@ pub struct Client {
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
     inflate: Option<flate2::Decompress>,
+    /// Binary frames that were whole zlib messages (payload compression).
+    pub payload_compressed: usize,
     pub last_seq: Option<u64>,
 }
 
@@ -259,6 +261,7 @@ pub async fn connect(url: &str) -> Client {
         inflate: url
             .contains("zlib-stream")
             .then(|| flate2::Decompress::new(true)),
+        payload_compressed: 0,
         last_seq: None,
     }
 }
@@ -308,10 +311,17 @@ impl Client {
     }
 
     fn inflate(&mut self, bytes: &[u8]) -> String {
-        let d = self
-            .inflate
-            .as_mut()
-            .expect("binary frames only with zlib-stream");
+        let Some(d) = self.inflate.as_mut() else {
+            // payload compression (IDENTIFY's `compress: true`): each binary frame is a
+            // whole zlib message
+            use std::io::Read as _;
+            let mut text = String::new();
+            flate2::read::ZlibDecoder::new(bytes)
+                .read_to_string(&mut text)
+                .expect("a whole zlib message");
+            self.payload_compressed += 1;
+            return text;
+        };
         let start = d.total_in();
         let mut out = Vec::with_capacity(bytes.len() * 4 + 1024);
         loop {
