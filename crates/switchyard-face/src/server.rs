@@ -191,6 +191,13 @@ pub async fn serve(
             gateway(shared.clone(), uri, ws)
         })
     };
+    // Without TCP_NODELAY an event written while the previous one is unacknowledged waits
+    // for the client's delayed ACK (up to 40 ms): Discord's edge writes each frame at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "face: cannot set TCP_NODELAY");
+        }
+    });
     let mut down = rx.clone();
     let server = tokio::spawn(async move {
         let stop = async move {

@@ -356,4 +356,36 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10, value_name = "S",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub query_secs: u64,
+    /// Measure the Discord-compatible face instead: clients reading the fake's mix through
+    /// the face of a gateway on the embedded broker (events/s, CPU, latency, memory).
+    #[arg(long)]
+    pub face: bool,
+    /// Client counts of `--face`, comma-separated: each client on virtual shard `[i, n]`
+    /// (or all on `[0, 1]` with `--face-fanout`).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        default_value = "1,10,50"
+    )]
+    pub face_clients: Vec<usize>,
+    /// Every client of `--face` on `[0, 1]`: each gets every event.
+    #[arg(long)]
+    pub face_fanout: bool,
+    /// Idle clients of `--face`'s memory measurement (0 skips it).
+    #[arg(long, default_value_t = 500, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(0..=900))]
+    pub face_idle_clients: u64,
+    /// Events of `--face`'s replay-buffer memory measurement (the face keeps at least
+    /// 8192 a session).
+    #[arg(long, default_value_t = 10_000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub face_replay: u64,
+    /// Internal: run `--face-child-clients` face clients against this URL (the memory
+    /// measurement's child process).
+    #[arg(long, hide = true, value_name = "URL")]
+    pub face_child: Option<String>,
+    /// Internal: see `--face-child`.
+    #[arg(long, hide = true, default_value_t = 1)]
+    pub face_child_clients: usize,
 }

@@ -1,4 +1,5 @@
-//! `switchyard bench` with tiny parameters: it exits 0 and prints every figure line.
+//! `switchyard bench` with tiny parameters: it exits 0 and prints every figure line (for
+//! `--face` too, whose latency target a debug build on a loaded machine may miss).
 
 use std::process::Command;
 
@@ -59,6 +60,11 @@ fn bench_help_explains_every_flag() {
         "--members",
         "--query-rate",
         "--query-secs",
+        "--face",
+        "--face-clients",
+        "--face-fanout",
+        "--face-idle-clients",
+        "--face-replay",
     ] {
         assert!(help.contains(flag), "{flag} in:\n{help}");
     }
@@ -87,4 +93,50 @@ fn bench_queries_measures_searches_and_http_queries() {
             "{needle:?} in:\n{stdout}\nstderr:\n{stderr}"
         );
     }
+}
+
+#[test]
+fn bench_face_measures_clients_of_the_face() {
+    let out = Command::new(BIN)
+        .args(["--log", "warn", "bench", "--face", "--shards", "2"])
+        .args([
+            "--events",
+            "1000",
+            "--rate",
+            "2000",
+            "--face-clients",
+            "1,3",
+        ])
+        .args(["--face-idle-clients", "5", "--face-replay", "500"])
+        .env_remove("SWITCHYARD_CONFIG")
+        .output()
+        .expect("switchyard runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "switchyard bench --face: 2 shards, 64 guilds",
+        "memory    replay: ",
+        " bytes per event kept (500 events, 10 clients on [0, 1]",
+        "memory    5 idle clients on [i, 5]: ",
+        "face      1 client ([0, 1]): fixed rate 2000/s: 1000 events",
+        "face      1 client: full speed: 1000 events",
+        "face      3 clients ([i, 3] for i < 3): fixed rate 2000/s: 1000 events, 1000 of 1000 deliveries;",
+        "face      3 clients: full speed: 1000 events, 1000 of 1000 deliveries,",
+        "µs/delivery",
+        "targets:",
+        "p99 < 3 ms from the fake to a face client at 2000 events/s, 3 clients: ",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "{needle:?} in:\n{stdout}\nstderr:\n{stderr}"
+        );
+    }
+    assert!(
+        !stdout.contains("MISSING"),
+        "every delivery arrived:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains("n/a"),
+        "latency samples arrived:\n{stdout}"
+    );
 }

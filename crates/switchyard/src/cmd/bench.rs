@@ -10,12 +10,17 @@
 //!   then, for reference, the broker alone at `--rate` ([`alone`]): the same payloads
 //!   published straight to the broker, to show which part of the latency is the broker's.
 //!
-//! With `--queries`, the cache's query API instead ([`queries`]).
+//! With `--queries`, the cache's query API instead ([`queries`]); with `--face`, the
+//! Discord-compatible face and its clients ([`face`]).
 //!
 //! Redis and NATS run as private servers on free ports unless `--redis`/`--nats` name one; a
 //! backend whose server binary is missing is skipped with a printed reason.
 
 mod alone;
+mod face;
+mod face_clients;
+mod face_memory;
+mod face_report;
 mod load;
 mod measure;
 mod queries;
@@ -40,6 +45,10 @@ const MB: f64 = 1024.0 * 1024.0;
 
 pub async fn run(_config: Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
     measure::now_ns(); // start the shared clock
+    if let Some(url) = args.face_child {
+        face_clients::child(url, args.face_child_clients).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let rss_start = measure::rss_bytes().context("cannot read /proc/self/status")?;
     // As in `switchyard run`: the gateway's metrics are recorded, so their cost is counted.
     let _metrics = admin::install_metrics()?;
@@ -61,7 +70,7 @@ pub async fn run(_config: Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    if !args.queries {
+    if !args.queries && !args.face {
         println!(
             "switchyard bench: {} shards, {} events per run, fixed-rate run at {} events/s, the fake's mix of {} payloads; {} CPUs",
             args.shards,
@@ -71,7 +80,15 @@ pub async fn run(_config: Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
             std::thread::available_parallelism().map_or(0, usize::from)
         );
     }
-    let result = if args.queries {
+    let result = if args.face {
+        face::run(&args, &dir).await.map(|met| {
+            if met {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        })
+    } else if args.queries {
         queries::run(&args, &dir).await.map(|met| {
             if met {
                 ExitCode::SUCCESS

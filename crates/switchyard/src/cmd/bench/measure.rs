@@ -16,6 +16,8 @@ use switchyard_sim::Prerendered;
 pub const SIM_THREADS: &str = "bench-sim";
 /// Thread-name prefix of the consumer's runtime (its CPU is not the gateway's).
 pub const CONSUMER_THREADS: &str = "bench-consumer";
+/// Thread-name prefix of the face's runtime in `bench --face` (its CPU is not the gateway's).
+pub const FACE_THREADS: &str = "bench-face";
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
@@ -65,13 +67,15 @@ impl CpuSnapshot {
         Ok(CpuSnapshot { threads })
     }
 
-    /// CPU nanoseconds spent since `earlier` by threads that are neither the fake's nor the
-    /// consumer's (threads born in between count from zero).
+    /// CPU nanoseconds spent since `earlier` by threads that are neither the fake's, the
+    /// consumer's nor the face's (threads born in between count from zero).
     pub fn gateway_ns_since(&self, earlier: &CpuSnapshot) -> u64 {
         self.threads
             .iter()
             .filter(|(_, (name, _))| {
-                !name.starts_with(SIM_THREADS) && !name.starts_with(CONSUMER_THREADS)
+                ![SIM_THREADS, CONSUMER_THREADS, FACE_THREADS]
+                    .iter()
+                    .any(|p| name.starts_with(p))
             })
             .map(|(tid, (_, ns))| {
                 let before = earlier.threads.get(tid).map_or(0, |(_, b)| *b);
