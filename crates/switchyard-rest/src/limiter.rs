@@ -175,6 +175,7 @@ impl Limiter {
     fn token_state(&self, token: &str, fp: u64) -> Arc<TokenState> {
         let now = self.start.elapsed().as_millis() as u64;
         let mut tokens = lock(&self.tokens);
+        let known = tokens.len();
         let state = tokens.entry(fp).or_insert_with(|| {
             let id = bot_id(token);
             let global = id
@@ -193,7 +194,9 @@ impl Limiter {
         });
         state.last_used.store(now, Ordering::Relaxed);
         let state = state.clone();
-        metrics::gauge!("switchyard_rest_limiters").set(tokens.len() as f64);
+        if tokens.len() != known {
+            metrics::gauge!("switchyard_rest_limiters").set(tokens.len() as f64);
+        }
         state
     }
 
@@ -234,9 +237,13 @@ impl Limiter {
             WaitMode::Queue { max_wait } => max_wait,
             WaitMode::FailFast => FAIL_FAST_QUEUE,
         };
-        let guard = match tokio::time::timeout(limit, queue.lock_owned()).await {
+        // the timer is armed only when the queue is busy
+        let guard = match queue.clone().try_lock_owned() {
             Ok(g) => g,
-            Err(_) => return Err(self.refuse(limit, false)),
+            Err(_) => match tokio::time::timeout(limit, queue.lock_owned()).await {
+                Ok(g) => g,
+                Err(_) => return Err(self.refuse(limit, false)),
+            },
         };
         Ok(Ticket {
             _queue: guard,
