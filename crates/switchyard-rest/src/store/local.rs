@@ -179,6 +179,7 @@ impl Inner {
         if let Some((gkey, limit, window)) = ask.global {
             let (w, log) = globals.entry_ref(gkey).or_default();
             *w = window;
+            log.reach(window, ask.margin_ms);
             log.push(now, ask.slot, expiry, limit);
         }
         match learned {
@@ -186,10 +187,9 @@ impl Inner {
                 probes.insert(probe_key.into(), expiry);
             }
             Some((mk, m)) if m.limit > 0 => {
-                buckets
-                    .entry_ref(keys.bucket.as_str())
-                    .or_default()
-                    .push(now, ask.slot, expiry, m.limit);
+                let w = buckets.entry_ref(keys.bucket.as_str()).or_default();
+                w.reach(m.window, ask.margin_ms);
+                w.push(now, ask.slot, expiry, m.limit);
                 if let Some(m) = meta.get_mut(mk) {
                     m.until = m.until.max(expiry + m.window * 2 + ask.margin_ms);
                 }
@@ -246,6 +246,7 @@ impl Inner {
                 .is_some_and(|w| w.complete(ask.slot, now));
             if (!done && was_probe) || block > 0 {
                 let w = buckets.entry_ref(bk).or_default();
+                w.reach(m.window, ask.margin_ms);
                 if !done && was_probe {
                     // the first request of the bucket counts in its window too
                     w.push_answered(now, seen.limit);
@@ -261,6 +262,7 @@ impl Inner {
         {
             let (w, log) = globals.entry_ref(gkey).or_default();
             *w = window;
+            log.reach(window, ask.margin_ms);
             log.blocked_until = log.blocked_until.max(now + retry + ask.margin_ms);
         }
     }

@@ -47,6 +47,12 @@ impl Window {
         }
     }
 
+    /// Keeps answered times as long as a window of `window` plus `margin` can use them (twice
+    /// the window: room for a window learned longer later). Set before the first entry.
+    pub(crate) fn reach(&mut self, window: u64, margin: u64) {
+        self.keep = self.keep.max(window * 2 + margin);
+    }
+
     /// Requests counted (answered within the kept span, and in flight).
     pub(crate) fn len(&self) -> usize {
         self.answered.len() + self.flying.len()
@@ -55,7 +61,7 @@ impl Window {
     /// How long until one more request fits: `limit` requests at most in any interval of
     /// `window + margin`, and nothing before `blocked_until`.
     pub(crate) fn wait(&mut self, now: u64, limit: u32, window: u64, margin: u64) -> u64 {
-        self.keep = self.keep.max(window * 2 + margin);
+        self.reach(window, margin);
         self.expire(now);
         let mut wait = self.blocked_until.saturating_sub(now);
         let k = limit as usize;
@@ -150,6 +156,17 @@ mod tests {
         assert!(!w.complete(7, 150), "expired, no longer in flight");
         assert!(!w.idle(1100));
         assert!(w.idle(2101));
+    }
+
+    #[test]
+    fn an_answer_is_kept_for_two_windows_from_the_first_entry() {
+        let mut w = Window::default();
+        w.reach(1000, 0);
+        w.push_answered(0, 1);
+        // another answer comes before anyone asked this window for a wait
+        assert!(!w.complete(9, 500));
+        assert_eq!(w.len(), 1);
+        assert_eq!(w.wait(500, 1, 1000, 0), 500);
     }
 
     #[test]
