@@ -10,7 +10,8 @@
 //!   then, for reference, the broker alone at `--rate` ([`alone`]): the same payloads
 //!   published straight to the broker, to show which part of the latency is the broker's.
 //!
-//! With `--queries`, the cache's query API instead ([`queries`]).
+//! With `--queries`, the cache's query API instead ([`queries`]); with `--rest-proxy`, the
+//! REST proxy against twilight's http-proxy ([`rest_proxy`]).
 //!
 //! Redis and NATS run as private servers on free ports unless `--redis`/`--nats` name one; a
 //! backend whose server binary is missing is skipped with a printed reason.
@@ -19,6 +20,7 @@ mod alone;
 mod load;
 mod measure;
 mod queries;
+mod rest_proxy;
 mod servers;
 
 use std::process::ExitCode;
@@ -61,7 +63,7 @@ pub async fn run(_config: Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    if !args.queries {
+    if !args.queries && !args.rest_proxy {
         println!(
             "switchyard bench: {} shards, {} events per run, fixed-rate run at {} events/s, the fake's mix of {} payloads; {} CPUs",
             args.shards,
@@ -71,7 +73,15 @@ pub async fn run(_config: Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
             std::thread::available_parallelism().map_or(0, usize::from)
         );
     }
-    let result = if args.queries {
+    let result = if args.rest_proxy {
+        rest_proxy::run(&args, &dir).await.map(|clean| {
+            if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        })
+    } else if args.queries {
         queries::run(&args, &dir).await.map(|met| {
             if met {
                 ExitCode::SUCCESS
@@ -291,7 +301,7 @@ fn print_targets(args: &BenchArgs, runs: &[(BenchBackend, BackendRun)], memory: 
 /// The gateway with `shards` shards on the embedded broker, the fake in a child process:
 /// the process's resident memory once every shard is ready and has idled for two seconds.
 async fn idle_memory(shards: u32, dir: &std::path::Path) -> anyhow::Result<u64> {
-    let sim = servers::start_child_sim(shards, dir)?;
+    let sim = servers::start_child_sim(shards, dir, "")?;
     let rest = RestClient::new(RestConfig {
         upstream: sim.url.clone(),
         ..RestConfig::default()
