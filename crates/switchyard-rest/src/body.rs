@@ -40,15 +40,6 @@ impl BodyStream {
         }
     }
 
-    /// The whole body when it was known at once (so that it can be sent with its length), or
-    /// the stream back.
-    pub(crate) fn into_full(self) -> Result<Bytes, Self> {
-        match self.inner {
-            Inner::Full(bytes) => Ok(bytes.unwrap_or_default()),
-            inner @ Inner::Chunks(_) => Err(BodyStream { inner }),
-        }
-    }
-
     /// Reads the whole body; an error when the stream fails or the body is longer than
     /// `limit` bytes.
     pub(crate) async fn read_at_most(self, limit: usize) -> io::Result<Bytes> {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::TryStreamExt as _;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
 use crate::body::BodyStream;
 use crate::config::RestConfig;
@@ -17,17 +17,18 @@ use crate::limiter::{Limiter, Ticket};
 use crate::ratelimit_route::{RouteInfo, api_path};
 use crate::store::Observed;
 
-/// Headers that belong to one connection and are never forwarded.
-pub const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Headers that belong to one connection and are never forwarded (as names, since a lookup by
+/// `&str` parses the name each time).
+pub const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Largest 429 body read to find `retry_after`.
@@ -135,6 +136,14 @@ impl HttpResponse {
         }
     }
 
+    /// The body for an HTTP server relaying it as it arrives, chunks passed on as they are.
+    pub(crate) fn into_http_body(self) -> axum::body::Body {
+        match self.body {
+            Body::Buffered(b) => axum::body::Body::from(b),
+            Body::Upstream(r) => axum::body::Body::new(reqwest::Body::from(r)),
+        }
+    }
+
     /// The body as a stream, read as it arrives (for an HTTP server relaying it).
     pub fn into_body(self) -> BodyStream {
         match self.body {
@@ -163,8 +172,11 @@ impl RestClient {
                 "upstream {upstream:?} must start with http:// or https://"
             )));
         }
+        // Connections to Discord are kept and reused (reqwest's pool), with TCP_NODELAY so
+        // that a request body written after its headers never waits for a delayed ACK.
         let http = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
+            .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -193,6 +205,14 @@ impl RestClient {
         let api = api_path(&req.path).ok_or_else(|| {
             RestError::InvalidRequest("the path must start with /api/".to_owned())
         })?;
+        // parsed before a slot is taken, so that a bad path costs no slot
+        let url = match &req.query {
+            Some(q) => format!("{}{}?{q}", self.upstream, req.path),
+            None => format!("{}{}", self.upstream, req.path),
+        };
+        let url = reqwest::Url::parse(&url).map_err(|_| {
+            RestError::InvalidRequest("the path is not a valid URL path".to_owned())
+        })?;
         let route = RouteInfo::classify(req.method.as_str(), api);
         let auth = req
             .headers
@@ -211,10 +231,6 @@ impl RestClient {
             other => other,
         };
         self.limiter.reserve(&mut ticket, started).await?;
-        let url = match &req.query {
-            Some(q) => format!("{}{}?{q}", self.upstream, req.path),
-            None => format!("{}{}", self.upstream, req.path),
-        };
         let mut headers = req.headers;
         for h in HOP_BY_HOP {
             headers.remove(h);
@@ -233,21 +249,24 @@ impl RestClient {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut builder = self
-                .http
-                .request(req.method.clone(), &url)
-                .headers(headers.clone());
+            let mut request = reqwest::Request::new(req.method.clone(), url.clone());
+            // the headers are moved into the last attempt, copied only while a retry can follow
+            *request.headers_mut() = if replay.is_some() && attempts <= max_retries {
+                headers.clone()
+            } else {
+                std::mem::take(&mut headers)
+            };
             match (&replay, stream.take()) {
                 (_, Some(body)) => {
-                    builder = builder.body(reqwest::Body::wrap_stream(body));
+                    *request.body_mut() = Some(reqwest::Body::wrap_stream(body));
                 }
                 (Some(b), None) if !b.is_empty() || !matches!(req.method, Method::GET) => {
-                    builder = builder.body(b.clone());
+                    *request.body_mut() = Some(b.clone().into());
                 }
                 _ => {}
             }
             let sent = Instant::now();
-            let response = match builder.send().await {
+            let mut response = match self.http.execute(request).await {
                 Ok(r) => r,
                 Err(e) => {
                     self.limiter
@@ -258,14 +277,14 @@ impl RestClient {
                 }
             };
             let status = response.status();
-            let rh = response.headers().clone();
-            let shared = headers::shared_scope(&rh);
+            let shared = headers::shared_scope(response.headers());
             if status != StatusCode::TOO_MANY_REQUESTS {
-                let seen = headers::observe(status, &rh, None);
+                let seen = headers::observe(status, response.headers(), None);
                 self.limiter
                     .complete(&ticket, &seen, status.as_u16(), shared)
                     .await;
                 record(&ticket, status.as_str(), sent);
+                let rh = std::mem::take(response.headers_mut());
                 return Ok(finish(
                     ticket,
                     status,
@@ -274,6 +293,7 @@ impl RestClient {
                     Body::Upstream(response),
                 ));
             }
+            let rh = std::mem::take(response.headers_mut());
             let body = read_limited(response).await;
             let seen = headers::observe(status, &rh, Some(&body));
             self.limiter.complete(&ticket, &seen, 429, shared).await;

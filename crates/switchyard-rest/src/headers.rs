@@ -15,7 +15,15 @@ pub const GENERATED: HeaderName = HeaderName::from_static("x-switchyard-generate
 /// Milliseconds the request spent queued in the proxy before it was sent.
 pub const QUEUE_MS: HeaderName = HeaderName::from_static("x-switchyard-queue-ms");
 
-fn num<T: std::str::FromStr>(h: &HeaderMap, name: &str) -> Option<T> {
+// Header names as constants: a lookup by `&str` parses the name on every call.
+const BUCKET: HeaderName = HeaderName::from_static("x-ratelimit-bucket");
+const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const RESET_AFTER: HeaderName = HeaderName::from_static("x-ratelimit-reset-after");
+const SCOPE: HeaderName = HeaderName::from_static("x-ratelimit-scope");
+const GLOBAL: HeaderName = HeaderName::from_static("x-ratelimit-global");
+
+fn num<T: std::str::FromStr>(h: &HeaderMap, name: &HeaderName) -> Option<T> {
     h.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
@@ -35,7 +43,7 @@ struct Body429 {
 
 /// Whether a 429 carries `X-RateLimit-Scope: shared` (it does not count as invalid).
 pub fn shared_scope(h: &HeaderMap) -> bool {
-    h.get("x-ratelimit-scope")
+    h.get(SCOPE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"shared"))
 }
 
@@ -44,13 +52,13 @@ pub fn shared_scope(h: &HeaderMap) -> bool {
 pub fn observe(status: StatusCode, h: &HeaderMap, body: Option<&[u8]>) -> Observed {
     let mut seen = Observed {
         bucket: h
-            .get("x-ratelimit-bucket")
+            .get(BUCKET)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128)
             .map(str::to_owned),
-        limit: num(h, "x-ratelimit-limit").unwrap_or(0),
-        remaining: num(h, "x-ratelimit-remaining").unwrap_or(0),
-        reset_after_ms: num::<f64>(h, "x-ratelimit-reset-after").map_or(0, secs_to_ms),
+        limit: num(h, &LIMIT).unwrap_or(0),
+        remaining: num(h, &REMAINING).unwrap_or(0),
+        reset_after_ms: num::<f64>(h, &RESET_AFTER).map_or(0, secs_to_ms),
         ..Observed::default()
     };
     if seen.bucket.is_some() && seen.limit == 0 {
@@ -63,11 +71,11 @@ pub fn observe(status: StatusCode, h: &HeaderMap, body: Option<&[u8]>) -> Observ
             .as_ref()
             .and_then(|p| p.retry_after)
             .map(secs_to_ms)
-            .or_else(|| num::<f64>(h, "retry-after").map(secs_to_ms))
+            .or_else(|| num::<f64>(h, &header::RETRY_AFTER).map(secs_to_ms))
             .unwrap_or(1000);
         seen.retry_after_ms = Some(retry);
         seen.global = parsed.and_then(|p| p.global).unwrap_or(false)
-            || h.get("x-ratelimit-global").is_some_and(|v| v == "true");
+            || h.get(GLOBAL).is_some_and(|v| v == "true");
     }
     seen
 }

@@ -32,7 +32,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// One token's state: its queues and when it was last used.
 #[derive(Debug)]
 struct TokenState {
-    scope: String,
+    scope: Arc<str>,
+    /// The key of its global limit (`bot:{scope}`).
+    global_key: Arc<str>,
     global: Rate,
     queues: Mutex<HashMap<(String, String), Queue>>,
     last_used: AtomicU64,
@@ -57,6 +59,9 @@ pub struct LimiterStats {
     pub invalid_warning: bool,
     /// Where limits are kept: `local` or `redis`.
     pub store: &'static str,
+    /// Bucket windows (per major parameter) held in this process; 0 with Redis, whose keys
+    /// expire on their own.
+    pub buckets: usize,
 }
 
 #[derive(Debug, Default)]
@@ -70,10 +75,10 @@ struct Counts {
 #[derive(Debug)]
 pub(crate) struct Ticket {
     _queue: OwnedMutexGuard<()>,
-    scope: String,
-    global: Option<(String, Rate)>,
+    scope: Arc<str>,
+    global: Option<(Arc<str>, Rate)>,
     token: Option<u64>,
-    slot: String,
+    slot: u64,
     /// The route.
     pub route: RouteInfo,
     /// Time spent waiting (queue and limits), over every attempt.
@@ -90,8 +95,9 @@ pub struct Limiter {
     locked: Mutex<HashSet<u64>>,
     budget: Budget,
     counts: Counts,
-    node: u64,
     slots: AtomicU64,
+    /// The scope and global key of requests without a token.
+    ip: (Arc<str>, Arc<str>),
 }
 
 /// The token part of an Authorization value (`Bot x`, `Bearer x` or `x`).
@@ -148,10 +154,8 @@ impl Limiter {
             tokens: Mutex::default(),
             locked: Mutex::default(),
             counts: Counts::default(),
-            node: xxhash_rust::xxh3::xxh3_64(
-                format!("{}:{:?}", std::process::id(), std::time::SystemTime::now()).as_bytes(),
-            ),
             slots: AtomicU64::new(0),
+            ip: (Arc::from("ip"), Arc::from("ip")),
         });
         let weak = Arc::downgrade(&limiter);
         let every = (limiter.cfg.idle_evict / 4).max(Duration::from_millis(10));
@@ -171,6 +175,7 @@ impl Limiter {
     fn token_state(&self, token: &str, fp: u64) -> Arc<TokenState> {
         let now = self.start.elapsed().as_millis() as u64;
         let mut tokens = lock(&self.tokens);
+        let known = tokens.len();
         let state = tokens.entry(fp).or_insert_with(|| {
             let id = bot_id(token);
             let global = id
@@ -180,7 +185,8 @@ impl Limiter {
                 .unwrap_or(self.cfg.global);
             let scope = id.unwrap_or_else(|| format!("t{fp:016x}"));
             Arc::new(TokenState {
-                scope,
+                global_key: Arc::from(format!("bot:{scope}")),
+                scope: Arc::from(scope),
                 global,
                 queues: Mutex::default(),
                 last_used: AtomicU64::new(now),
@@ -188,7 +194,9 @@ impl Limiter {
         });
         state.last_used.store(now, Ordering::Relaxed);
         let state = state.clone();
-        metrics::gauge!("switchyard_rest_limiters").set(tokens.len() as f64);
+        if tokens.len() != known {
+            metrics::gauge!("switchyard_rest_limiters").set(tokens.len() as f64);
+        }
         state
     }
 
@@ -213,8 +221,7 @@ impl Limiter {
                     .entry((route.key.clone(), route.major.clone()))
                     .or_default()
                     .clone();
-                let global = format!("bot:{}", ts.scope);
-                (queue, ts.scope.clone(), (global, ts.global))
+                (queue, ts.scope.clone(), (ts.global_key.clone(), ts.global))
             }
             _ => {
                 let ts = self.token_state("", 0);
@@ -222,24 +229,28 @@ impl Limiter {
                     .entry((route.key.clone(), route.major.clone()))
                     .or_default()
                     .clone();
-                let global = ("ip".to_owned(), self.cfg.global_per_ip);
-                (queue, "ip".to_owned(), global)
+                let global = (self.ip.1.clone(), self.cfg.global_per_ip);
+                (queue, self.ip.0.clone(), global)
             }
         };
         let limit = match self.cfg.wait {
             WaitMode::Queue { max_wait } => max_wait,
             WaitMode::FailFast => FAIL_FAST_QUEUE,
         };
-        let guard = match tokio::time::timeout(limit, queue.lock_owned()).await {
+        // the timer is armed only when the queue is busy
+        let guard = match queue.clone().try_lock_owned() {
             Ok(g) => g,
-            Err(_) => return Err(self.refuse(limit, false)),
+            Err(_) => match tokio::time::timeout(limit, queue.lock_owned()).await {
+                Ok(g) => g,
+                Err(_) => return Err(self.refuse(limit, false)),
+            },
         };
         Ok(Ticket {
             _queue: guard,
             scope,
             global: (!route.global_exempt).then_some(global),
             token: fp,
-            slot: String::new(),
+            slot: 0,
             route,
             queued: Duration::ZERO,
         })
@@ -262,10 +273,10 @@ impl Limiter {
             global: t
                 .global
                 .as_ref()
-                .map(|(k, r)| (k.as_str(), r.limit, r.window.as_millis() as u64)),
+                .map(|(k, r)| (&**k, r.limit, r.window.as_millis() as u64)),
             margin_ms: self.cfg.margin.as_millis() as u64,
             probe_ttl_ms: self.cfg.probe_ttl.as_millis() as u64,
-            slot: &t.slot,
+            slot: t.slot,
         }
     }
 
@@ -277,8 +288,7 @@ impl Limiter {
         started: Instant,
     ) -> Result<(), RestError> {
         loop {
-            let n = self.slots.fetch_add(1, Ordering::Relaxed);
-            ticket.slot = format!("{:x}:{n:x}", self.node);
+            ticket.slot = self.slots.fetch_add(1, Ordering::Relaxed);
             let decision = self.store.acquire(&self.ask(ticket)).await?;
             match decision {
                 Decision::Go { .. } => {
@@ -368,6 +378,10 @@ impl Limiter {
             store: match self.store {
                 Store::Local(_) => "local",
                 Store::Redis(_) => "redis",
+            },
+            buckets: match &self.store {
+                Store::Local(s) => s.sizes().buckets,
+                Store::Redis(_) => 0,
             },
         }
     }

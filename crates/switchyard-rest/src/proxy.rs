@@ -111,27 +111,23 @@ pub async fn forward(client: &RestClient, req: Request) -> Response {
         body,
     };
     match client.send(request).await {
-        Ok(r) => {
-            let status = r.status;
-            let queued = r.queued;
-            let mut upstream_headers = r.headers.clone();
+        Ok(mut r) => {
+            let (status, queued) = (r.status, r.queued);
+            let mut headers = std::mem::take(&mut r.headers);
+            for h in HOP_BY_HOP {
+                headers.remove(h);
+            }
+            if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", queued.as_secs_f64() * 1e3)) {
+                headers.insert(QUEUE_MS, v);
+            }
+            // Discord's body is relayed chunk by chunk as it arrives, never copied.
             let mut response = Response::new(if parts.method == Method::HEAD {
                 Body::empty()
             } else {
-                // A body known at once keeps its length; Discord's is relayed as it arrives.
-                match r.into_body().into_full() {
-                    Ok(bytes) => Body::from(bytes),
-                    Err(stream) => Body::from_stream(stream),
-                }
+                r.into_http_body()
             });
             *response.status_mut() = status;
-            for h in HOP_BY_HOP {
-                upstream_headers.remove(h);
-            }
-            *response.headers_mut() = upstream_headers;
-            if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", queued.as_secs_f64() * 1e3)) {
-                response.headers_mut().insert(QUEUE_MS, v);
-            }
+            *response.headers_mut() = headers;
             response
         }
         Err(RestError::RateLimited {

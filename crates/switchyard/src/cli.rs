@@ -388,4 +388,33 @@ pub struct BenchArgs {
     /// Internal: see `--face-child`.
     #[arg(long, hide = true, default_value_t = 1)]
     pub face_child_clients: usize,
+    /// Measure the REST proxy instead, against the fake Discord directly and (with
+    /// `--twilight-proxy`) twilight's http-proxy: requests/s, CPU per request, memory by
+    /// round, latency.
+    #[arg(long)]
+    pub rest_proxy: bool,
+    /// twilight's http-proxy binary for `--rest-proxy` (built from its source with the
+    /// upstream read from `DISCORD_API_BASE`; see BENCHMARKS.md).
+    #[arg(long, value_name = "PATH")]
+    pub twilight_proxy: Option<std::path::PathBuf>,
+    /// Another `switchyard` binary whose rest-proxy `--rest-proxy` measures beside this one
+    /// (an older build, to compare).
+    #[arg(long, value_name = "PATH")]
+    pub rest_baseline: Option<std::path::PathBuf>,
+    /// Tokens the `--rest-proxy` load spreads its requests over.
+    #[arg(long, default_value_t = 1000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub tokens: u32,
+    /// Rounds of the `--rest-proxy` case with Discord-like limits.
+    #[arg(long, default_value_t = 3, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
+    /// Rounds of the `--rest-proxy` case with the limits lifted.
+    #[arg(long, default_value_t = 10, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub lifted_rounds: u32,
+    /// Seconds of each `--rest-proxy` round, per target.
+    #[arg(long, default_value_t = 5, value_name = "S",
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub round_secs: u64,
 }

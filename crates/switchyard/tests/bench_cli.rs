@@ -65,6 +65,13 @@ fn bench_help_explains_every_flag() {
         "--face-fanout",
         "--face-idle-clients",
         "--face-replay",
+        "--rest-proxy",
+        "--twilight-proxy",
+        "--rest-baseline",
+        "--tokens",
+        "--rounds",
+        "--lifted-rounds",
+        "--round-secs",
     ] {
         assert!(help.contains(flag), "{flag} in:\n{help}");
     }
@@ -139,4 +146,43 @@ fn bench_face_measures_clients_of_the_face() {
         !stdout.contains("n/a"),
         "latency samples arrived:\n{stdout}"
     );
+}
+
+#[test]
+fn bench_rest_proxy_measures_both_cases_by_round() {
+    let out = Command::new(BIN)
+        .args(["--log", "warn", "bench", "--rest-proxy", "--tokens", "20"])
+        .args(["--rounds", "1", "--lifted-rounds", "2", "--round-secs", "1"])
+        .env_remove("SWITCHYARD_CONFIG")
+        .output()
+        .expect("switchyard runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    for needle in [
+        "twilight's http-proxy skipped: pass --twilight-proxy PATH",
+        "case discord: 1 rounds",
+        "case lifted: 2 rounds",
+        "round  2 ",
+        "medians of case lifted:",
+        "rss by round ",
+        "latency switchyard p50 ",
+        "overhead p50 ",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "{needle:?} in:\n{stdout}\nstderr:\n{stderr}"
+        );
+    }
+    // the proxy never answers anything but 200 (no 429 passed on, none made up)
+    for line in stdout.lines().filter(|l| l.contains(" switchyard ")) {
+        assert!(
+            !line.contains("not 200") || line.ends_with("not 200: 0"),
+            "{line}"
+        );
+    }
 }

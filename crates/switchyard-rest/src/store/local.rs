@@ -1,83 +1,82 @@
-//! The in-process store: the rules of [`super`] over a few maps behind one mutex (critical
-//! sections are a handful of map lookups, far below a microsecond).
+//! The in-process store: the rules of [`super`] over a few maps behind one mutex. A request
+//! costs a handful of hash lookups (keys written into reused buffers, so nothing is allocated
+//! once its bucket is known) and O(1) amortised work on its windows ([`Window`]), whatever
+//! the limits. [`LocalStore::sweep`] drops what constrains nothing any more, so memory follows
+//! the buckets in use.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use hashbrown::HashMap;
+
+use super::window::Window;
 use super::{Ask, Decision, Observed};
 
-/// A log of the last `limit` requests: (time in ms, slot id). In-flight requests carry a time
-/// in the future until their response arrives.
-#[derive(Debug, Default)]
-struct Log {
-    entries: Vec<(u64, String)>,
-    blocked_until: u64,
-}
-
-impl Log {
-    fn wait(&self, now: u64, limit: u32, window: u64, margin: u64) -> u64 {
-        let mut wait = self.blocked_until.saturating_sub(now);
-        let limit = limit as usize;
-        if limit > 0 && self.entries.len() >= limit {
-            let mut times: Vec<u64> = self.entries.iter().map(|e| e.0).collect();
-            times.sort_unstable_by(|a, b| b.cmp(a));
-            wait = wait.max((times[limit - 1] + window + margin).saturating_sub(now));
-        }
-        wait
-    }
-
-    fn push(&mut self, time: u64, slot: &str, limit: u32) {
-        self.entries.push((time, slot.to_owned()));
-        while self.entries.len() > limit.max(1) as usize {
-            if let Some(i) = (0..self.entries.len()).min_by_key(|&i| self.entries[i].0) {
-                self.entries.swap_remove(i);
-            }
-        }
-    }
-
-    /// Sets the time of `slot` to `now` (its response arrived); false when it is not here.
-    fn complete(&mut self, slot: &str, now: u64) -> bool {
-        match self.entries.iter_mut().find(|e| e.1 == slot) {
-            Some(e) => {
-                e.0 = now;
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn idle(&self, now: u64, window: u64) -> bool {
-        self.blocked_until <= now && self.entries.iter().all(|e| e.0 + window * 2 < now)
-    }
-}
-
-/// Limit and window of a learned bucket.
+/// Limit and window of a learned bucket, and until when it can matter.
 #[derive(Debug, Clone, Copy, Default)]
 struct Meta {
     limit: u32,
     window: u64,
+    /// Past this time no window of the bucket constrains anything (sweep drops it).
+    until: u64,
+}
+
+/// Key buffers, reused by every request.
+#[derive(Debug, Default)]
+struct Keys {
+    route: String,
+    probe: String,
+    bucket: String,
+    old: String,
+}
+
+/// Writes `parts` joined by newlines (which no header value, path or scope holds) into `buf`.
+fn key<'b>(buf: &'b mut String, parts: &[&str]) -> &'b str {
+    buf.clear();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            buf.push('\n');
+        }
+        buf.push_str(p);
+    }
+    buf
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// (scope, route) → bucket.
-    routes: HashMap<(String, String), String>,
-    /// (scope, bucket) → limit and window.
-    meta: HashMap<(String, String), Meta>,
-    /// (scope, bucket, major) → log.
-    buckets: HashMap<(String, String, String), Log>,
-    /// (scope, route, major) → probe expiry.
-    probes: HashMap<(String, String, String), u64>,
-    /// global key → (rate window, log).
-    globals: HashMap<String, (u64, Log)>,
+    /// `scope\nroute` → `scope\nbucket` (the key of its meta).
+    routes: HashMap<Box<str>, Box<str>>,
+    /// `scope\nbucket` → limit and window.
+    meta: HashMap<Box<str>, Meta>,
+    /// `scope\nbucket\nmajor` → window.
+    buckets: HashMap<Box<str>, Window>,
+    /// `scope\nroute\nmajor` → probe expiry.
+    probes: HashMap<Box<str>, u64>,
+    /// Global key → (rate window, window).
+    globals: HashMap<Box<str>, (u64, Window)>,
+    keys: Keys,
+}
+
+/// How many entries the store holds (for tests and bounds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sizes {
+    /// Route → bucket mappings.
+    pub routes: usize,
+    /// Learned buckets.
+    pub meta: usize,
+    /// Bucket windows (per major parameter).
+    pub buckets: usize,
+    /// Probes held.
+    pub probes: usize,
+    /// Global-limit windows.
+    pub globals: usize,
 }
 
 /// Limits kept in this process.
 #[derive(Debug)]
 pub struct LocalStore {
     start: Instant,
-    inner: Mutex<Inner>,
+    inner: Mutex<(u64, Inner)>,
 }
 
 impl Default for LocalStore {
@@ -89,57 +88,82 @@ impl Default for LocalStore {
     }
 }
 
-fn k2(a: &str, b: &str) -> (String, String) {
-    (a.to_owned(), b.to_owned())
-}
-
-fn k3(a: &str, b: &str, c: &str) -> (String, String, String) {
-    (a.to_owned(), b.to_owned(), c.to_owned())
-}
-
 impl LocalStore {
-    fn now(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The store's lock with its clock read under it, so that time never goes back.
+    fn lock(&self) -> (u64, MutexGuard<'_, (u64, Inner)>) {
+        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = (self.start.elapsed().as_millis() as u64).max(g.0);
+        g.0 = now;
+        (now, g)
     }
 
     /// See [`super::Store::acquire`].
     pub fn acquire(&self, ask: &Ask<'_>) -> Decision {
-        let now = self.now();
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let mut gwait = 0;
-        if let Some((key, limit, window)) = ask.global
-            && let Some((_, log)) = inner.globals.get(key)
-        {
-            gwait = log.wait(now, limit, window, ask.margin_ms);
+        let (now, mut g) = self.lock();
+        g.1.acquire(ask, now)
+    }
+
+    /// See [`super::Store::observe`].
+    pub fn observe(&self, ask: &Ask<'_>, seen: &Observed) {
+        let (now, mut g) = self.lock();
+        g.1.observe(ask, seen, now);
+    }
+
+    /// Drops windows, buckets and probes that no longer constrain anything.
+    pub fn sweep(&self) {
+        let (now, mut g) = self.lock();
+        g.1.sweep(now);
+    }
+
+    /// How many entries the store holds.
+    pub fn sizes(&self) -> Sizes {
+        self.lock().1.1.sizes()
+    }
+}
+
+impl Inner {
+    fn sizes(&self) -> Sizes {
+        Sizes {
+            routes: self.routes.len(),
+            meta: self.meta.len(),
+            buckets: self.buckets.len(),
+            probes: self.probes.len(),
+            globals: self.globals.len(),
         }
-        let bucket = inner.routes.get(&k2(ask.scope, ask.route)).cloned();
-        let (bwait, probe) = match &bucket {
-            None => {
-                let key = k3(ask.scope, ask.route, ask.major);
-                let held = inner.probes.get(&key).copied().filter(|&exp| exp > now);
-                (held.map_or(0, |exp| exp - now), true)
-            }
-            Some(b) => {
-                let meta = inner
-                    .meta
-                    .get(&k2(ask.scope, b))
-                    .copied()
-                    .unwrap_or_default();
-                let wait = inner
-                    .buckets
-                    .get(&k3(ask.scope, b, ask.major))
-                    .map_or(0, |log| {
-                        log.wait(now, meta.limit, meta.window, ask.margin_ms)
-                    });
+    }
+
+    fn acquire(&mut self, ask: &Ask<'_>, now: u64) -> Decision {
+        let Inner {
+            routes,
+            meta,
+            buckets,
+            probes,
+            globals,
+            keys,
+        } = self;
+        let mut gwait = 0;
+        if let Some((gkey, limit, window)) = ask.global
+            && let Some((_, w)) = globals.get_mut(gkey)
+        {
+            gwait = w.wait(now, limit, window, ask.margin_ms);
+        }
+        let probe_key = key(&mut keys.probe, &[ask.scope, ask.route, ask.major]);
+        let held = probes.get(probe_key).copied().filter(|&exp| exp > now);
+        // a bucket whose meta is gone counts as unknown: its next request probes again
+        let learned = routes
+            .get(key(&mut keys.route, &[ask.scope, ask.route]))
+            .and_then(|mk| Some((mk, *meta.get(mk)?)));
+        let (bwait, probe) = match learned {
+            None => (held.map_or(0, |exp| exp - now), true),
+            Some((mk, m)) => {
+                let bk = key(&mut keys.bucket, &[&**mk, ask.major]);
+                let wait = buckets
+                    .get_mut(bk)
+                    .map_or(0, |w| w.wait(now, m.limit, m.window, ask.margin_ms));
                 // a probe of this major still in flight (sent before another major's
-                // response taught the bucket) is in no log yet: wait until it is counted
-                match inner.probes.get(&k3(ask.scope, ask.route, ask.major)) {
-                    Some(&exp) if exp > now && exp - now > wait => (exp - now, true),
+                // response taught the bucket) is in no window yet: wait until it is counted
+                match held {
+                    Some(exp) if exp - now > wait => (exp - now, true),
                     _ => (wait, false),
                 }
             }
@@ -151,64 +175,51 @@ impl LocalStore {
                 probe: probe && gwait < bwait,
             };
         }
-        if let Some((key, limit, window)) = ask.global {
-            let entry = inner.globals.entry(key.to_owned()).or_default();
-            entry.0 = window;
-            entry.1.push(now + ask.probe_ttl_ms, ask.slot, limit);
+        let expiry = now + ask.probe_ttl_ms;
+        if let Some((gkey, limit, window)) = ask.global {
+            let (w, log) = globals.entry_ref(gkey).or_default();
+            *w = window;
+            log.reach(window, ask.margin_ms);
+            log.push(now, ask.slot, expiry, limit);
         }
-        match bucket {
+        match learned {
             None => {
-                inner
-                    .probes
-                    .insert(k3(ask.scope, ask.route, ask.major), now + ask.probe_ttl_ms);
+                probes.insert(probe_key.into(), expiry);
             }
-            Some(b) => {
-                let meta = inner
-                    .meta
-                    .get(&k2(ask.scope, &b))
-                    .copied()
-                    .unwrap_or_default();
-                if meta.limit > 0 {
-                    inner
-                        .buckets
-                        .entry(k3(ask.scope, &b, ask.major))
-                        .or_default()
-                        .push(now + ask.probe_ttl_ms, ask.slot, meta.limit);
+            Some((mk, m)) if m.limit > 0 => {
+                let w = buckets.entry_ref(keys.bucket.as_str()).or_default();
+                w.reach(m.window, ask.margin_ms);
+                w.push(now, ask.slot, expiry, m.limit);
+                if let Some(m) = meta.get_mut(mk) {
+                    m.until = m.until.max(expiry + m.window * 2 + ask.margin_ms);
                 }
             }
+            Some(_) => {}
         }
         Decision::Go { probe }
     }
 
-    /// See [`super::Store::observe`].
-    pub fn observe(&self, ask: &Ask<'_>, seen: &Observed) {
-        let now = self.now();
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let was_probe = inner
-            .probes
-            .remove(&k3(ask.scope, ask.route, ask.major))
-            .is_some();
-        if let Some((key, _, _)) = ask.global
-            && let Some((_, log)) = inner.globals.get_mut(key)
+    fn observe(&mut self, ask: &Ask<'_>, seen: &Observed, now: u64) {
+        let Inner {
+            routes,
+            meta,
+            buckets,
+            probes,
+            globals,
+            keys,
+        } = self;
+        let probe_key = key(&mut keys.probe, &[ask.scope, ask.route, ask.major]);
+        let was_probe = probes.remove(probe_key).is_some();
+        if let Some((gkey, _, _)) = ask.global
+            && let Some((_, w)) = globals.get_mut(gkey)
         {
-            log.complete(ask.slot, now);
+            w.complete(ask.slot, now);
         }
         if let Some(bucket) = &seen.bucket {
-            inner
-                .routes
-                .insert(k2(ask.scope, ask.route), bucket.clone());
-            let meta = inner.meta.entry(k2(ask.scope, bucket)).or_default();
-            meta.limit = seen.limit;
-            meta.window = meta.window.max(seen.reset_after_ms);
-            let log = inner
-                .buckets
-                .entry(k3(ask.scope, bucket, ask.major))
-                .or_default();
-            if !log.complete(ask.slot, now) && was_probe {
-                // the first request of the bucket counts in its window too
-                log.push(now, ask.slot, seen.limit);
-            }
+            let mk = key(&mut keys.route, &[ask.scope, bucket]);
+            let m = meta.entry_ref(mk).or_default();
+            m.limit = seen.limit;
+            m.window = m.window.max(seen.reset_after_ms);
             let mut block = 0;
             if seen.remaining == 0 && seen.reset_after_ms > 0 {
                 block = now + seen.reset_after_ms + ask.margin_ms;
@@ -216,111 +227,56 @@ impl LocalStore {
             if let (Some(retry), false) = (seen.retry_after_ms, seen.global) {
                 block = block.max(now + retry + ask.margin_ms);
             }
-            log.blocked_until = log.blocked_until.max(block);
+            m.until = m.until.max(now + m.window * 2 + ask.margin_ms).max(block);
+            let rk = key(&mut keys.probe, &[ask.scope, ask.route]);
+            let before = routes.get(rk);
+            if let Some(old) = before.filter(|old| ***old != *mk) {
+                // the bucket changed: the request was counted under the one it replaces
+                let ok = key(&mut keys.old, &[&**old, ask.major]);
+                if let Some(w) = buckets.get_mut(ok) {
+                    w.complete(ask.slot, now);
+                }
+            }
+            if before.is_none_or(|old| **old != *mk) {
+                routes.insert(rk.into(), mk.into());
+            }
+            let bk = key(&mut keys.bucket, &[mk, ask.major]);
+            let done = buckets
+                .get_mut(bk)
+                .is_some_and(|w| w.complete(ask.slot, now));
+            if (!done && was_probe) || block > 0 {
+                let w = buckets.entry_ref(bk).or_default();
+                w.reach(m.window, ask.margin_ms);
+                if !done && was_probe {
+                    // the first request of the bucket counts in its window too
+                    w.push_answered(now, seen.limit);
+                }
+                w.blocked_until = w.blocked_until.max(block);
+            }
         } else if let (Some(retry), false) = (seen.retry_after_ms, seen.global) {
             // a 429 on a route whose bucket is unknown: hold its next probe back
-            inner.probes.insert(
-                k3(ask.scope, ask.route, ask.major),
-                now + retry + ask.margin_ms,
-            );
+            probes.insert(probe_key.into(), now + retry + ask.margin_ms);
         }
-        if let (Some(retry), true, Some((key, _, window))) =
+        if let (Some(retry), true, Some((gkey, _, window))) =
             (seen.retry_after_ms, seen.global, ask.global)
         {
-            let entry = inner.globals.entry(key.to_owned()).or_default();
-            entry.0 = window;
-            entry.1.blocked_until = entry.1.blocked_until.max(now + retry + ask.margin_ms);
+            let (w, log) = globals.entry_ref(gkey).or_default();
+            *w = window;
+            log.reach(window, ask.margin_ms);
+            log.blocked_until = log.blocked_until.max(now + retry + ask.margin_ms);
         }
     }
 
-    /// Drops logs and probes that no longer constrain anything.
-    pub fn sweep(&self) {
-        let now = self.now();
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let meta = &inner.meta;
-        inner.buckets.retain(|(scope, bucket, _), log| {
-            let window = meta
-                .get(&(scope.clone(), bucket.clone()))
-                .map_or(0, |m| m.window);
-            !log.idle(now, window)
-        });
-        inner.probes.retain(|_, exp| *exp > now);
-        inner
-            .globals
-            .retain(|_, (window, log)| !log.idle(now, *window));
+    fn sweep(&mut self, now: u64) {
+        self.buckets.retain(|_, w| !w.idle(now));
+        self.probes.retain(|_, exp| *exp > now);
+        self.globals.retain(|_, (_, w)| !w.idle(now));
+        self.meta.retain(|_, m| m.until >= now);
+        let meta = &self.meta;
+        self.routes.retain(|_, mk| meta.contains_key(mk));
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ask<'a>(route: &'a str, major: &'a str) -> Ask<'a> {
-        Ask {
-            scope: "bot",
-            route,
-            major,
-            global: Some(("g", 3, 1000)),
-            margin_ms: 0,
-            probe_ttl_ms: 5000,
-            slot: "s",
-        }
-    }
-
-    #[test]
-    fn probe_then_learned_bucket_then_global() {
-        let s = LocalStore::default();
-        let a = ask("POST /c", "channels/1");
-        assert_eq!(s.acquire(&a), Decision::Go { probe: true });
-        assert!(matches!(s.acquire(&a), Decision::Wait { probe: true, .. }));
-        let seen = Observed {
-            bucket: Some("h".into()),
-            limit: 2,
-            remaining: 1,
-            reset_after_ms: 1000,
-            ..Observed::default()
-        };
-        s.observe(&a, &seen);
-        // the probe counts in the window: one more for channel 1, then the bucket is full
-        assert_eq!(s.acquire(&a), Decision::Go { probe: false });
-        assert!(matches!(
-            s.acquire(&a),
-            Decision::Wait {
-                global: false,
-                probe: false,
-                ..
-            }
-        ));
-        // channel 2 has its own bucket log; its first request spends the global limit (3)
-        let b = ask("POST /c", "channels/2");
-        assert_eq!(s.acquire(&b), Decision::Go { probe: false });
-        assert!(matches!(s.acquire(&b), Decision::Wait { global: true, .. }));
-        let exempt = Ask { global: None, ..b };
-        assert_eq!(s.acquire(&exempt), Decision::Go { probe: false });
-    }
-
-    #[test]
-    fn remaining_zero_and_429_block() {
-        let s = LocalStore::default();
-        let a = Ask {
-            global: None,
-            ..ask("GET /x", "")
-        };
-        assert_eq!(s.acquire(&a), Decision::Go { probe: true });
-        s.observe(
-            &a,
-            &Observed {
-                bucket: Some("b".into()),
-                limit: 10,
-                remaining: 0,
-                reset_after_ms: 300,
-                ..Observed::default()
-            },
-        );
-        match s.acquire(&a) {
-            Decision::Wait { ms, global, .. } => assert!(ms > 250 && !global, "{ms}"),
-            d => panic!("{d:?}"),
-        }
-    }
-}
+#[path = "local_tests.rs"]
+mod tests;

@@ -14,11 +14,17 @@
 //! - A response with `remaining: 0`, or a 429, blocks the bucket (or the global key) until its
 //!   reset, plus the margin.
 //! - A slot is taken from the global limit and the bucket atomically, or from neither.
+//! - What a request costs does not depend on the limits: no sort, no scan of a log, in-flight
+//!   requests found by an integer slot id. A log keeps the answered requests of its last two
+//!   windows and those in flight, whatever its limit; a route's bucket and the bucket's limits
+//!   are kept while one of its logs or blocks can still constrain, then dropped (the local
+//!   store's sweep, Redis's TTLs), and a bucket forgotten counts as unknown again.
 
 pub mod local;
 pub mod redis;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use crate::error::RestError;
 
@@ -37,8 +43,8 @@ pub struct Ask<'a> {
     pub margin_ms: u64,
     /// How long a probe holds an unknown bucket (and an in-flight request its slot), in ms.
     pub probe_ttl_ms: u64,
-    /// This request's unique slot id.
-    pub slot: &'a str,
+    /// This request's slot id, unique within its limiter.
+    pub slot: u64,
 }
 
 /// The store's answer.

@@ -15,6 +15,8 @@ use crate::error::RestError;
 pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
+    /// This process's part of slot ids, unique among the nodes sharing the Redis.
+    node: u64,
     acquire: Script,
     observe: Script,
 }
@@ -37,9 +39,17 @@ impl RedisStore {
         Ok(RedisStore {
             conn,
             prefix: prefix.to_owned(),
+            node: xxhash_rust::xxh3::xxh3_64(
+                format!("{}:{:?}", std::process::id(), std::time::SystemTime::now()).as_bytes(),
+            ),
             acquire: Script::new(include_str!("acquire.lua")),
             observe: Script::new(include_str!("observe.lua")),
         })
+    }
+
+    /// A slot id as the scripts keep it: unique across nodes.
+    fn slot(&self, slot: u64) -> String {
+        format!("{:x}:{slot:x}", self.node)
     }
 
     /// See [`super::Store::acquire`].
@@ -57,7 +67,7 @@ impl RedisStore {
             .arg(gwindow)
             .arg(ask.margin_ms)
             .arg(ask.probe_ttl_ms)
-            .arg(ask.slot)
+            .arg(self.slot(ask.slot))
             .invoke_async(&mut conn)
             .await
             .map_err(RestError::store)?;
@@ -91,7 +101,8 @@ impl RedisStore {
             .arg(seen.reset_after_ms)
             .arg(seen.retry_after_ms.map_or(-1, |r| r as i64))
             .arg(if seen.global { "1" } else { "0" })
-            .arg(ask.slot)
+            .arg(self.slot(ask.slot))
+            .arg(ask.probe_ttl_ms)
             .invoke_async(&mut conn)
             .await
             .map_err(RestError::store)?;

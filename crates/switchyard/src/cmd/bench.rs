@@ -11,7 +11,8 @@
 //!   published straight to the broker, to show which part of the latency is the broker's.
 //!
 //! With `--queries`, the cache's query API instead ([`queries`]); with `--face`, the
-//! Discord-compatible face and its clients ([`face`]).
+//! Discord-compatible face and its clients ([`face`]); with `--rest-proxy`, the REST proxy
+//! against twilight's http-proxy ([`rest_proxy`]).
 //!
 //! Redis and NATS run as private servers on free ports unless `--redis`/`--nats` name one; a
 //! backend whose server binary is missing is skipped with a printed reason.
@@ -24,6 +25,7 @@ mod face_report;
 mod load;
 mod measure;
 mod queries;
+mod rest_proxy;
 mod servers;
 
 use std::process::ExitCode;
@@ -70,7 +72,7 @@ pub async fn run(_config: Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    if !args.queries && !args.face {
+    if !args.queries && !args.face && !args.rest_proxy {
         println!(
             "switchyard bench: {} shards, {} events per run, fixed-rate run at {} events/s, the fake's mix of {} payloads; {} CPUs",
             args.shards,
@@ -83,6 +85,14 @@ pub async fn run(_config: Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
     let result = if args.face {
         face::run(&args, &dir).await.map(|met| {
             if met {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        })
+    } else if args.rest_proxy {
+        rest_proxy::run(&args, &dir).await.map(|clean| {
+            if clean {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -308,7 +318,7 @@ fn print_targets(args: &BenchArgs, runs: &[(BenchBackend, BackendRun)], memory: 
 /// The gateway with `shards` shards on the embedded broker, the fake in a child process:
 /// the process's resident memory once every shard is ready and has idled for two seconds.
 async fn idle_memory(shards: u32, dir: &std::path::Path) -> anyhow::Result<u64> {
-    let sim = servers::start_child_sim(shards, dir)?;
+    let sim = servers::start_child_sim(shards, dir, "")?;
     let rest = RestClient::new(RestConfig {
         upstream: sim.url.clone(),
         ..RestConfig::default()

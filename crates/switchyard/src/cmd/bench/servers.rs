@@ -19,6 +19,37 @@ pub struct ChildServer {
     pub url: String,
 }
 
+impl ChildServer {
+    /// The process id (to read its CPU time and memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// Starts `cmd` as `name`, listening on `port`; stdout and stdin closed, stderr inherited.
+pub fn start_listening(
+    name: &'static str,
+    mut cmd: Command,
+    port: u16,
+) -> anyhow::Result<ChildServer> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start {name}"))?;
+    if let Err(e) = wait_listening(port, Duration::from_secs(10), &mut child, name) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
+    }
+    Ok(ChildServer {
+        name,
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
 impl Drop for ChildServer {
     fn drop(&mut self) {
         if let Err(e) = self.child.kill() {
@@ -112,14 +143,15 @@ pub fn start_private(kind: &'static str, dir: &Path) -> anyhow::Result<Option<Ch
 }
 
 /// Starts `switchyard sim` (this very executable) as a child with `shards` shards, all
-/// identified at once; returns it with its HTTP URL (`http://127.0.0.1:P`).
-pub fn start_child_sim(shards: u32, dir: &Path) -> anyhow::Result<ChildServer> {
+/// identified at once, and `extra` appended to its configuration (tables under `[sim]`);
+/// returns it with its HTTP URL (`http://127.0.0.1:P`).
+pub fn start_child_sim(shards: u32, dir: &Path, extra: &str) -> anyhow::Result<ChildServer> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let config = dir.join("bench-sim.toml");
     std::fs::write(
         &config,
         format!(
-            "[admin]\nbind = \"127.0.0.1:0\"\n\n[sim]\nmax_concurrency = {shards}\n\n[sim.timings]\nidentify_window_ms = 50\n"
+            "[admin]\nbind = \"127.0.0.1:0\"\n\n[sim]\nmax_concurrency = {shards}\n\n[sim.timings]\nidentify_window_ms = 50\n{extra}"
         ),
     )
     .context("cannot write the fake Discord's configuration")?;
