@@ -88,7 +88,8 @@ pub(super) fn check_events(bot: &GatewayConfig) -> anyhow::Result<()> {
 }
 
 /// Starts the face for `bot` over `source`, with REST calls going through `rest` signed
-/// with the bot's token.
+/// with the bot's token. The caller has checked `bot` with [`check_events`] first, before
+/// starting anything else.
 pub(super) async fn start(
     config: &Config,
     bot: &GatewayConfig,
@@ -96,7 +97,6 @@ pub(super) async fn start(
     source: Arc<dyn StateSource>,
     rest: Option<RestClient>,
 ) -> anyhow::Result<RunningFace> {
-    check_events(bot)?;
     let listener = tokio::net::TcpListener::bind(config.face.bind)
         .await
         .with_context(|| format!("cannot listen on face.bind = {}", config.face.bind))?;
@@ -149,6 +149,7 @@ pub async fn run(mut config: Config, args: FaceArgs) -> anyhow::Result<ExitCode>
     }
     let bots = config.gateway.bot_configs(true)?;
     let bot = face_bot(&config, &bots)?;
+    check_events(&bot)?;
     let metrics = crate::admin::install_metrics()?;
     let broker = switchyard_broker::connect(&config.broker.process.url, &config.broker.options)
         .await
