@@ -158,6 +158,11 @@ impl ShardCache {
         }
     }
 
+    /// The guilds it holds, unavailable ones included (cheap, unlike [`ShardCache::counts`]).
+    pub fn guild_count(&self) -> usize {
+        self.guilds.len()
+    }
+
     /// How much the cache holds.
     pub fn counts(&self) -> CacheCounts {
         CacheCounts {

@@ -34,6 +34,7 @@ fn bench(c: &mut Criterion) {
         bot: "bench",
         shard: 3,
         session: "5f2a1c",
+        epoch: None,
     };
     let mut group = c.benchmark_group("message_create_2KiB");
     group.throughput(Throughput::Bytes(frame.len() as u64));

@@ -29,6 +29,7 @@ fn main() {
         bot: "bench",
         shard: 3,
         session: "5f2a1c",
+        epoch: None,
     };
     let mut topic = String::new();
     let mut out = Vec::with_capacity(4096);

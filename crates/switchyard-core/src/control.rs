@@ -8,6 +8,8 @@
 //! The proxy mark: a service publishes on `gateway-proxy.{source}.{topic…}`; the gateway counts
 //! the message for `source` and republishes it unchanged on `{topic…}`.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -249,6 +251,22 @@ pub struct ShardConnect {
     /// a cache query for these shards to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<String>,
+    /// The guilds of each shard it runs, so that the coordinator weighs shards by them when
+    /// it balances the nodes. Shards missing from it weigh one guild.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub guilds: BTreeMap<u32, u32>,
+    /// Whether it is drained: it runs no shard and is given none until undrained. A new
+    /// coordinator learns it from here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
+    /// The number of this beat, counted by the node from 1; the coordinator's ACCEPT echoes
+    /// the last one it heard, so that the node knows how fresh the grant is by its own clock.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub beat: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// SHARD_ACCEPT: the shards granted to a process.
@@ -268,6 +286,19 @@ pub struct ShardAccept {
     /// gateways; their ACCEPTs are checked against the lease alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub term: Option<u64>,
+    /// The epoch of each granted shard: every grant of a shard gets a higher one than all
+    /// before it. The node stamps the shard's events and saved session with it, so that
+    /// consumers and the session store refuse what a node that lost the shard still sends.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub epochs: BTreeMap<u32, u64>,
+    /// The node is drained: it runs no shard until undrained, and says so in its beats.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
+    /// The last beat the coordinator heard from the node (its `beat`). The grant holds for
+    /// a lease from when the node sent that beat: an ACCEPT delivered late (to a node that
+    /// was paused, say) renews nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beat: Option<u64>,
 }
 
 /// SHARD_DEATH: shards going back to the pool.
@@ -279,6 +310,10 @@ pub struct ShardDeath {
     pub node: String,
     /// The shard ids.
     pub shards: Vec<u32>,
+    /// Whether the process leaves the pool (it stops); otherwise it only handed these shards
+    /// back, as the coordinator asked, and stays.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaving: bool,
 }
 
 /// The control topic for a service: `control.{service}`.

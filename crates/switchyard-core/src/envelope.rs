@@ -15,6 +15,7 @@
 //! | `d` | the raw Discord payload, byte for byte as Discord sent it |
 //! | `old` | the previous cached state, when a cache provides it (absent otherwise) |
 //! | `synthetic` | only on events the gateway made up rather than received: why (`"rebuild"`) |
+//! | `epoch` | in a shard pool: the epoch of the shard's grant to the node that published it; a consumer that saw a higher one for the shard drops the event (a node that lost the shard sent it) |
 //!
 //! Encoding splices the raw `d` into the output; it never parses or re-serializes it.
 
@@ -39,6 +40,8 @@ pub struct Source<'a> {
     pub shard: u32,
     /// The gateway session the event arrived in.
     pub session: &'a str,
+    /// The epoch of the shard's grant, in a shard pool (not part of the id).
+    pub epoch: Option<u64>,
 }
 
 /// The deterministic id of an event: 32 hex digits of a 128-bit XXH3 hash of bot, shard,
@@ -211,6 +214,10 @@ fn encode(
         escape_into(out, reason);
         out.push(b'"');
     }
+    if let Some(epoch) = source.epoch {
+        out.extend_from_slice(b",\"epoch\":");
+        out.extend_from_slice(num.format(epoch).as_bytes());
+    }
     out.push(b'}');
 }
 
@@ -326,6 +333,9 @@ pub struct Envelope<'a> {
     /// (`"rebuild"`: a cache rebuilt after a lost session tells what changed meanwhile).
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<Cow<'a, str>>,
+    /// In a shard pool, the epoch of the shard's grant to the node that published it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 impl<'a> Envelope<'a> {
@@ -354,6 +364,7 @@ mod tests {
         bot: "echo",
         shard: 2,
         session: "abc",
+        epoch: None,
     };
 
     #[test]
@@ -516,5 +527,24 @@ mod tests {
             Envelope::decode(b"{\"v\":1"),
             Err(EnvelopeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_pool_s_epoch_is_written_last_and_leaves_the_id_alone() {
+        let frame = r#"{"op":0,"s":41,"t":"TYPING_START","d":{"channel_id":"2"}}"#;
+        let dispatch = parse_dispatch(frame).expect("routable");
+        let pooled = Source {
+            epoch: Some(1 << 30),
+            ..SOURCE
+        };
+        let mut out = Vec::new();
+        let id = encode_into(&mut out, &pooled, &dispatch, 1, None);
+        assert_eq!(id, event_id(&SOURCE, 41));
+        let text = std::str::from_utf8(&out).expect("utf-8");
+        assert!(text.ends_with(r#","epoch":1073741824}"#), "{text}");
+        assert_eq!(
+            Envelope::decode(&out).expect("decodes").epoch,
+            Some(1 << 30)
+        );
     }
 }

@@ -102,7 +102,7 @@ proptest! {
         let d = serde_json::json!({"content": content, "channel_id": "2", "author": {"id": "3"}});
         let frame = serde_json::json!({"op": 0, "t": "MESSAGE_CREATE", "s": seq, "d": d}).to_string();
         let dispatch = parse_dispatch(&frame).expect("routable");
-        let source = Source { platform: "discord", bot: &bot, shard, session: &session };
+        let source = Source { platform: "discord", bot: &bot, shard, session: &session, epoch: None };
         let old_json = old.map(|o| serde_json::Value::String(o).to_string());
         let mut out = Vec::new();
         encode_into(&mut out, &source, &dispatch, received, old_json.as_deref());

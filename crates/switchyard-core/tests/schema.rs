@@ -20,6 +20,7 @@ fn schema_describes_exactly_what_the_encoder_writes() {
         bot: "b",
         shard: 0,
         session: "s",
+        epoch: None,
     };
     let mut out = Vec::new();
     encode_into(&mut out, &source, &dispatch, 1, Some("{}"));

@@ -165,6 +165,11 @@ impl ShardHandle {
     pub async fn remove_within(&self, ids: &[u32], grace: Duration) {
         self.0.remove_within(ids, grace).await;
     }
+
+    /// The shard set itself, for the pool.
+    pub(crate) fn set(&self) -> &ShardSet {
+        &self.0
+    }
 }
 
 /// The gateway's state, for `/status`.

@@ -34,6 +34,7 @@ mod close;
 mod command;
 mod config;
 mod error;
+mod fence;
 mod gateway;
 mod locator;
 mod outbound;

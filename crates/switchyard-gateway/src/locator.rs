@@ -83,6 +83,15 @@ impl ShardLocator {
             .collect()
     }
 
+    /// The admin listener of the other node `node`, as its latest beat within a lease says.
+    pub fn admin_of_node(&self, node: &str) -> Option<String> {
+        let dir = self.lock();
+        dir.nodes
+            .get(node)
+            .filter(|beat| node != dir.node && beat.at.elapsed() < dir.lease)
+            .and_then(|beat| beat.admin.clone())
+    }
+
     /// The admin listener of the other node that runs `shard`, as its latest beat within a
     /// lease says.
     pub fn admin_of(&self, shard: u32) -> Option<String> {

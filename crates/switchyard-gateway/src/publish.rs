@@ -67,6 +67,11 @@ pub(crate) async fn run_publisher(
         let mut published = 0;
         let mut handed = None;
         for item in batch.drain(..) {
+            if !publisher.fenced_open().await {
+                // The shard went elsewhere: its new owner publishes the rest.
+                metrics::counter!("switchyard_gateway_pool_fenced_events_total").increment(1);
+                continue;
+            }
             if let Some((topic, payload)) = item.publish
                 && publisher
                     .publish(&item.session, item.seq, item.id, &topic, payload)
@@ -89,6 +94,28 @@ pub(crate) async fn run_publisher(
 }
 
 impl Publisher {
+    /// Waits while the shard's grant has lapsed (see [`crate::fence`]); false once the shard
+    /// is lost, so that nothing more is published for it here.
+    async fn fenced_open(&self) -> bool {
+        let fence = self.status.fence();
+        let mut warned = false;
+        while !fence.open() {
+            if fence.is_lost() {
+                return false;
+            }
+            if !warned {
+                warned = true;
+                metrics::counter!("switchyard_gateway_pool_fence_holds_total").increment(1);
+                tracing::warn!(
+                    shard = self.status.id,
+                    "no grant from the pool's coordinator for a lease; holding this shard's events until it renews the grant (or moves the shard)"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     /// Publishes one event; true when the broker took it (a dropped duplicate counts as
     /// taken: the broker already has it). A transient failure (the broker unreachable or
     /// disconnected) is retried with backoff, so that the sequence recorded as handed over
@@ -112,6 +139,7 @@ impl Publisher {
                     bot: &self.bot,
                     shard: self.status.id,
                     session,
+                    epoch: None,
                 };
                 seq.map(|seq| event_id(&source, seq))
             })

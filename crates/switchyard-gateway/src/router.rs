@@ -119,13 +119,16 @@ impl Router {
         self.config.skip_own_messages
     }
 
-    /// Routes one frame received on `shard` in `session`; the shard's `cache`, if it keeps
-    /// one, reads the dispatch first (filtered events too) and gives the envelope its `old`.
+    /// Routes one frame received on `shard` in `session` (under the pool's `epoch`, if in a
+    /// pool); the shard's `cache`, if it keeps one, reads the dispatch first (filtered events
+    /// too) and gives the envelope its `old`.
+    #[allow(clippy::too_many_arguments)]
     pub fn route<'a>(
         &self,
         frame: &'a str,
         shard: u32,
         session: &str,
+        epoch: Option<u64>,
         received_ms: u64,
         scratch: &mut Scratch,
         cache: Option<&Mutex<CachedShard>>,
@@ -153,6 +156,7 @@ impl Router {
                 bot: &self.config.bot,
                 shard,
                 session,
+                epoch,
             };
             let after_seq = dispatch.seq.unwrap_or(0);
             self.made_up(&source, after_seq, received_ms, fed.made_up, scratch);
@@ -190,6 +194,7 @@ impl Router {
                     bot: &self.config.bot,
                     shard,
                     session,
+                    epoch,
                 };
                 // Written straight into the buffer the payload keeps, not copied
                 // (`encode_into` reserves the whole envelope at once).
@@ -342,7 +347,9 @@ mod tests {
         let mut s = Scratch::default();
         let Routed::Publish {
             topic, payload, id, ..
-        } = r.route(MSG, 0, "sess", 7, &mut s, None).expect("routes")
+        } = r
+            .route(MSG, 0, "sess", None, 7, &mut s, None)
+            .expect("routes")
         else {
             panic!("published")
         };
@@ -353,6 +360,7 @@ mod tests {
             bot: "echo",
             shard: 0,
             session: "sess",
+            epoch: None,
         };
         let id = id.expect("an envelope's id");
         assert_eq!(id, switchyard_core::envelope::event_id(&source, 5));
@@ -361,10 +369,10 @@ mod tests {
         assert_eq!(env.bot, "echo");
         assert!(env.d.get().contains("\"content\":\"hi\""));
         assert!(matches!(
-            r.route(r#"{"op":11,"d":null}"#, 0, "s", 0, &mut s, None),
+            r.route(r#"{"op":11,"d":null}"#, 0, "s", None, 0, &mut s, None),
             Ok(Routed::Control(11))
         ));
-        assert!(r.route("{not json", 0, "s", 0, &mut s, None).is_err());
+        assert!(r.route("{not json", 0, "s", None, 0, &mut s, None).is_err());
     }
 
     #[test]
@@ -373,8 +381,9 @@ mod tests {
         cfg.profile = Profile::Bytebot;
         let r = Router::new(&cfg).with_own_user(Some(77));
         let mut s = Scratch::default();
-        let Routed::Publish { payload, .. } =
-            r.route(MSG, 0, "sess", 7, &mut s, None).expect("routes")
+        let Routed::Publish { payload, .. } = r
+            .route(MSG, 0, "sess", None, 7, &mut s, None)
+            .expect("routes")
         else {
             panic!("published")
         };
@@ -382,12 +391,12 @@ mod tests {
         assert_eq!(v["content"], "hi");
         r.learn_own_user(Some(3));
         assert!(matches!(
-            r.route(MSG, 0, "sess", 7, &mut s, None),
+            r.route(MSG, 0, "sess", None, 7, &mut s, None),
             Ok(Routed::Skipped(_))
         ));
         let typing = r#"{"op":0,"s":6,"t":"TYPING_START","d":{"channel_id":"2","user_id":"3"}}"#;
         assert!(matches!(
-            r.route(typing, 0, "sess", 7, &mut s, None),
+            r.route(typing, 0, "sess", None, 7, &mut s, None),
             Ok(Routed::Skipped(_))
         ));
     }

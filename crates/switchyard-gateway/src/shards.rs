@@ -26,6 +26,14 @@ use crate::status::{ShardList, ShardStatus};
 /// How long [`ShardSet::remove`] waits for shards to close before aborting them.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// The grants of a pool's coordinator: each shard's epoch, and until when they hold
+/// unrenewed.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    pub epochs: BTreeMap<u32, u64>,
+    pub until: std::time::Instant,
+}
+
 /// What every shard of one bot shares.
 pub(crate) struct ShardCtx {
     pub config: Arc<GatewayConfig>,
@@ -86,6 +94,16 @@ impl ShardSet {
 
     /// Starts the shards in `ids` that are not running, each from its saved session.
     pub(crate) async fn add(&self, ids: &[u32]) -> Result<(), GatewayError> {
+        self.add_granted(ids, None).await
+    }
+
+    /// [`ShardSet::add`], each shard fenced by its `grant` from a pool's coordinator (see
+    /// [`crate::fence`]) before it publishes anything.
+    pub(crate) async fn add_granted(
+        &self,
+        ids: &[u32],
+        grant: Option<&Grant>,
+    ) -> Result<(), GatewayError> {
         let mut running = self.running.lock().await;
         for &id in ids {
             if running.contains_key(&id) {
@@ -125,6 +143,11 @@ impl ShardSet {
                     snapshot::start(saved, restored.as_ref(), cache.enabled)
                 });
             let status = Arc::new(ShardStatus::new(id, ctx.total).with_cache(cache, restored));
+            if let Some(grant) = grant
+                && let Some(&epoch) = grant.epochs.get(&id)
+            {
+                status.fence().renew(epoch, grant.until);
+            }
             let (tx, rx) = mpsc::channel(ctx.config.queue_capacity.max(1));
             let publisher = tokio::spawn(crate::publish::run_publisher(
                 rx,
@@ -281,6 +304,69 @@ impl ShardSet {
                 "saving the stopped shards' cache snapshots timed out; their last periodic ones stay"
             );
         }
+    }
+
+    /// Renews the grants of the running shards in `grant`; returns the running shards whose
+    /// grant had lapsed before (they may have run elsewhere meanwhile).
+    pub(crate) async fn renew(&self, grant: &Grant) -> Vec<u32> {
+        let running = self.running.lock().await;
+        let mut lapsed = Vec::new();
+        for (id, shard) in running.iter() {
+            let fence = shard.status.fence();
+            if fence.lapsed() {
+                lapsed.push(*id);
+            }
+            if let Some(&epoch) = grant.epochs.get(id) {
+                fence.renew(epoch, grant.until);
+            }
+        }
+        lapsed
+    }
+
+    /// The running shards whose grant lapsed or was lost.
+    pub(crate) async fn fenced(&self) -> Vec<u32> {
+        let running = self.running.lock().await;
+        running
+            .iter()
+            .filter(|(_, s)| s.status.fence().lapsed() || s.status.fence().is_lost())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The guilds of each running shard, where its cache counts them.
+    pub(crate) async fn guilds(&self) -> BTreeMap<u32, u32> {
+        let running = self.running.lock().await;
+        running
+            .iter()
+            .filter_map(|(id, s)| Some((*id, s.status.guild_count()?)))
+            .collect()
+    }
+
+    /// Drops the shards in `ids` that went elsewhere: nothing more is published or saved for
+    /// them here (their new owner RESUMEd from the saved sequence and publishes the rest).
+    pub(crate) async fn remove_lost(&self, ids: &[u32]) {
+        let mut running = self.running.lock().await;
+        for id in ids {
+            if let Some(shard) = running.remove(id) {
+                shard.status.fence().lose();
+                shard.stop.send_replace(true);
+                if let Some(holder) = &shard.holder {
+                    holder.abort();
+                }
+                shard.runner.abort();
+                shard.publisher.abort();
+                self.ctx.progress.total.fetch_sub(1, Ordering::Relaxed);
+                if shard.status.has_been_ready() {
+                    self.ctx.progress.ready.fetch_sub(1, Ordering::Relaxed);
+                }
+                metrics::counter!("switchyard_gateway_pool_shards_lost_total").increment(1);
+                tracing::warn!(
+                    shard = id,
+                    "this node lost the shard to another while it could not hear the pool; dropped what it still held"
+                );
+            }
+        }
+        self.publish_list(&running);
     }
 
     /// Stops every shard as [`ShardSet::remove`] does.

@@ -99,6 +99,8 @@ pub struct ShardStatus {
     been_ready: std::sync::atomic::AtomicBool,
     /// The shard's cache, when the bot keeps one: written by the runner, read by queries.
     cache: Option<Arc<Mutex<CachedShard>>>,
+    /// Whether this node may publish for the shard, in a pool.
+    fence: crate::fence::Fence,
 }
 
 /// A copy of one shard's state, for `/status`.
@@ -155,7 +157,19 @@ impl ShardStatus {
             last_close: Mutex::new(None),
             been_ready: std::sync::atomic::AtomicBool::new(false),
             cache: None,
+            fence: crate::fence::Fence::default(),
         }
+    }
+
+    /// The shard's grant in a pool.
+    pub(crate) fn fence(&self) -> &crate::fence::Fence {
+        &self.fence
+    }
+
+    /// The guilds the shard's cache holds, when it keeps one.
+    pub(crate) fn guild_count(&self) -> Option<u32> {
+        let cache = self.cache.as_ref()?;
+        u32::try_from(lock(cache).cache.guild_count()).ok()
     }
 
     /// The same status with a cache for the shard, kept as `config` says: `restored` from a

@@ -29,6 +29,7 @@ fn id_of(session: &str, seq: u64) -> String {
         bot: "testbot",
         shard: 0,
         session,
+        epoch: None,
     };
     String::from_utf8_lossy(&event_id(&source, seq)).into_owned()
 }

@@ -53,6 +53,7 @@ pub fn envelope(t: &str, seq: u64, d: &Value) -> Vec<u8> {
         bot: "testbot",
         shard: 0,
         session: "s1",
+        epoch: None,
     };
     encode_into(&mut out, &source, &dispatch, 1_700_000_000_000, None);
     out

@@ -52,6 +52,11 @@ impl Lease {
         (self.ttl / 3).max(Duration::from_millis(10))
     }
 
+    /// The lease's key.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Our term, while the store has confirmed the lease within one TTL of `now`.
     pub(crate) fn held(&self, now: Instant) -> Option<u64> {
         let confirmed = self.confirmed?;

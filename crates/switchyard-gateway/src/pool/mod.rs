@@ -10,29 +10,35 @@
 //! SHARD_DEATH after saving their sessions; one that dies is noticed when its beats stop for
 //! a lease. Either way its shards go to the others, which RESUME them from the saved
 //! sessions.
+//!
+//! Healthy shards move too (`coordinator`: operator moves, drains, balancing by guilds), in
+//! a fenced handover: the old node closes the shard resumably, saves it and says SHARD_DEATH;
+//! only then does the target get it, with a higher epoch, and RESUME it. Every grant is
+//! renewed at every beat; a node that hears none for a lease holds the shard's events
+//! ([`crate::fence`]). `member` is one node's loop; [`PoolControl`] asks it for moves.
 
 mod coordinator;
 mod guard;
 mod lease;
+mod member;
+
+pub use coordinator::MoveRefusal;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde::Serialize;
-use std::time::Instant;
 use switchyard_broker::kv::KvStore;
 use switchyard_broker::{Broker, Pattern, Topic};
-use switchyard_core::control::{ControlMessage, ControlOp, ShardAccept, ShardConnect, ShardDeath};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::GatewayError;
 use crate::gateway::ShardHandle;
 use crate::locator::ShardLocator;
-use coordinator::Coordinator;
 use guard::AcceptGuard;
 use lease::Lease;
+use member::Member;
 
 /// How the pool behaves.
 #[derive(Debug, Clone)]
@@ -61,12 +67,91 @@ pub struct PoolStatus {
     pub term: Option<u64>,
     /// The live nodes (as the coordinator knows them; empty on other nodes).
     pub nodes: Vec<String>,
+    /// Whether this node is drained (it runs no shard until undrained).
+    pub draining: bool,
+    /// Which node runs each shard (as the coordinator knows it; empty on other nodes).
+    pub owners: std::collections::BTreeMap<u32, String>,
+    /// The moves in flight (coordinator only).
+    pub moves: Vec<MoveStatus>,
+}
+
+/// A shard on its way to another node.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MoveStatus {
+    /// The shard.
+    pub shard: u32,
+    /// The node it leaves.
+    pub from: String,
+    /// The node it goes to.
+    pub to: String,
+}
+
+/// What an operator asks of the pool.
+#[derive(Debug)]
+enum Request {
+    Move { shard: u32, to: String },
+    Drain { node: String, drain: bool },
+}
+
+/// Why the pool did not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolRequestError {
+    /// The coordinator refused it.
+    #[error(transparent)]
+    Refused(#[from] MoveRefusal),
+    /// This node does not coordinate the pool: ask the holder of the lease.
+    #[error("this node does not coordinate the pool (the coordinator is {holder:?})")]
+    NotCoordinator {
+        /// The coordinator, when the key-value store names one.
+        holder: Option<String>,
+    },
+    /// The node left the pool.
+    #[error("this node has left the pool")]
+    Stopped,
+}
+
+/// Asks a node of the pool for moves and drains; the coordinator does them, other nodes
+/// answer [`PoolRequestError::NotCoordinator`]. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PoolControl {
+    tx: mpsc::Sender<(Request, oneshot::Sender<Result<(), PoolRequestError>>)>,
+}
+
+impl PoolControl {
+    async fn ask(&self, request: Request) -> Result<(), PoolRequestError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((request, reply))
+            .await
+            .map_err(|_| PoolRequestError::Stopped)?;
+        answer.await.map_err(|_| PoolRequestError::Stopped)?
+    }
+
+    /// Moves `shard` to the node `to` (a fenced handover; the shard RESUMEs there).
+    pub async fn move_shard(&self, shard: u32, to: &str) -> Result<(), PoolRequestError> {
+        self.ask(Request::Move {
+            shard,
+            to: to.to_owned(),
+        })
+        .await
+    }
+
+    /// Drains `node` (every shard moves off it, a few at a time; it stays up, empty), or
+    /// undrains it when `drain` is false.
+    pub async fn drain(&self, node: &str, drain: bool) -> Result<(), PoolRequestError> {
+        self.ask(Request::Drain {
+            node: node.to_owned(),
+            drain,
+        })
+        .await
+    }
 }
 
 /// A node of the pool, running.
 pub struct RunningPool {
     status: Arc<Mutex<PoolStatus>>,
     locator: ShardLocator,
+    control: PoolControl,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -78,6 +163,11 @@ impl RunningPool {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Asks the pool for moves and drains.
+    pub fn control(&self) -> PoolControl {
+        self.control.clone()
     }
 
     /// Which node runs each shard, and where this node's admin listener answers.
@@ -150,6 +240,7 @@ pub async fn join(
     let lease = Lease::new(key.clone(), node.clone(), config.lease);
     let guard = AcceptGuard::new(key, lease.call_timeout());
     let locator = ShardLocator::new(node.clone(), config.lease);
+    let (tx, requests) = mpsc::channel(16);
     let member = Member {
         bot: bot.to_owned(),
         node,
@@ -161,262 +252,17 @@ pub async fn join(
         lease,
         guard,
         coordinator: None,
+        draining: false,
         status: status.clone(),
         locator: locator.clone(),
+        beats: Default::default(),
     };
-    let task = tokio::spawn(member.run(sub, stopped));
+    let task = tokio::spawn(member.run(sub, requests, stopped));
     Ok(RunningPool {
         status,
         locator,
+        control: PoolControl { tx },
         stop: Some(stop),
         task: Some(task),
     })
-}
-
-struct Member {
-    bot: String,
-    node: String,
-    topic: Topic,
-    shards: ShardHandle,
-    broker: Arc<dyn Broker>,
-    kv: Arc<dyn KvStore>,
-    /// The pool's lease: a node silent this long is dead.
-    ttl: Duration,
-    lease: Lease,
-    guard: AcceptGuard,
-    coordinator: Option<Coordinator>,
-    status: Arc<Mutex<PoolStatus>>,
-    locator: ShardLocator,
-}
-
-impl Member {
-    async fn run(
-        mut self,
-        mut sub: switchyard_broker::Subscription,
-        mut stopped: oneshot::Receiver<()>,
-    ) {
-        let mut ticker = tokio::time::interval(self.beat_interval());
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = &mut stopped => break,
-                _ = ticker.tick() => self.beat().await,
-                msg = sub.recv() => match msg {
-                    Some(m) => self.heard(&m.payload).await,
-                    None => {
-                        tracing::error!(node = %self.node, "the pool topic closed; this node keeps its shards but no longer follows the pool");
-                        let _ = stopped.await;
-                        break;
-                    }
-                },
-            }
-        }
-        self.leave().await;
-    }
-
-    fn beat_interval(&self) -> Duration {
-        self.ttl / 3
-    }
-
-    /// How long shards handed back may take to close before they are aborted (sessions
-    /// saved either way; the save gets as long again): one beat in all, so that this node
-    /// keeps beating and the coordinator never takes it for dead meanwhile.
-    fn stop_grace(&self) -> Duration {
-        self.beat_interval() / 2
-    }
-
-    async fn send<T: Serialize>(&self, op: ControlOp, body: &T) {
-        let sent = match ControlMessage::new(self.node.clone(), op, body) {
-            Ok(msg) => self
-                .broker
-                .publish(&self.topic, Bytes::from(msg.encode()))
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = sent {
-            tracing::warn!(node = %self.node, op = op.name(), error = %e, "cannot send to the pool");
-        }
-    }
-
-    /// One beat: SHARD_CONNECT with what we hold, the coordinator's lease, and (as
-    /// coordinator) SHARD_ACCEPT to every node.
-    async fn beat(&mut self) {
-        let held = self.shards.ids().await;
-        let hello = ShardConnect {
-            bot: self.bot.clone(),
-            node: self.node.clone(),
-            shards: held.clone(),
-            admin: self.locator.own_admin(),
-        };
-        self.send(ControlOp::ShardConnect, &hello).await;
-        self.lease.renew(&*self.kv).await;
-        let term = self.sync_role(Instant::now());
-        let (Some(term), Some(coordinator)) = (term, self.coordinator.as_mut()) else {
-            return;
-        };
-        // Our own beat counts even if the broker is slow to echo it.
-        coordinator.heard(&self.node, &held, Instant::now());
-        let plan = coordinator.assign(Instant::now());
-        let nodes: Vec<String> = coordinator.nodes().into_iter().collect();
-        self.status
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .nodes = nodes;
-        let total = self.shards.total();
-        for (node, shards) in plan {
-            // Sending takes time: stop as soon as the lease may have lapsed.
-            if self.lease.held(Instant::now()).is_none() {
-                break;
-            }
-            let accept = ShardAccept {
-                bot: self.bot.clone(),
-                node,
-                shards,
-                total,
-                term: Some(term),
-            };
-            self.send(ControlOp::ShardAccept, &accept).await;
-        }
-    }
-
-    /// Starts or stops coordinating as the lease says; returns the term while coordinating.
-    fn sync_role(&mut self, now: Instant) -> Option<u64> {
-        let term = self.lease.held(now);
-        match (term, self.coordinator.is_some()) {
-            (Some(term), false) => {
-                tracing::info!(node = %self.node, term, "coordinating the shard pool");
-                self.coordinator = Some(Coordinator::new(self.shards.total(), self.ttl, now));
-            }
-            (None, true) => {
-                tracing::warn!(node = %self.node, "no longer coordinating the shard pool");
-                metrics::counter!("switchyard_gateway_pool_coordinator_lost_total").increment(1);
-                self.coordinator = None;
-            }
-            _ => {}
-        }
-        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
-        status.coordinator = self.coordinator.is_some();
-        status.term = term;
-        if !status.coordinator {
-            status.nodes.clear();
-        }
-        term
-    }
-
-    async fn heard(&mut self, payload: &[u8]) {
-        let msg = match ControlMessage::decode(payload) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "ignoring a malformed pool message");
-                return;
-            }
-        };
-        let from = msg.source.clone();
-        match msg.op {
-            ControlOp::ShardConnect => {
-                let hello = match msg.payload::<ShardConnect>() {
-                    Ok(hello) => hello,
-                    Err(e) => {
-                        return tracing::warn!(error = %e, "ignoring a malformed SHARD_CONNECT");
-                    }
-                };
-                if let Some(c) = &mut self.coordinator {
-                    c.heard(&hello.node, &hello.shards, Instant::now());
-                }
-                self.locator.heard(&hello.node, hello.admin, hello.shards);
-            }
-            ControlOp::ShardDeath => {
-                let death = match msg.payload::<ShardDeath>() {
-                    Ok(death) => death,
-                    Err(e) => return tracing::warn!(error = %e, "ignoring a malformed SHARD_DEATH"),
-                };
-                self.locator.left(&death.node);
-                if let Some(c) = &mut self.coordinator {
-                    tracing::info!(node = %death.node, shards = ?death.shards, "a node handed its shards back");
-                    c.released(&death.node, &death.shards);
-                }
-            }
-            ControlOp::ShardAccept => match msg.payload::<ShardAccept>() {
-                Ok(accept) if accept.node == self.node => {
-                    match self.guard.check(&*self.kv, &from, accept.term).await {
-                        Ok(()) => self.follow(accept).await,
-                        Err(refusal) => {
-                            tracing::warn!(node = %self.node, from = %from, term = ?accept.term,
-                                reason = %refusal, "ignoring a SHARD_ACCEPT not from the current coordinator");
-                            metrics::counter!("switchyard_gateway_pool_accepts_ignored_total",
-                                "reason" => refusal.label())
-                            .increment(1);
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "ignoring a malformed SHARD_ACCEPT"),
-            },
-            _ => {}
-        }
-    }
-
-    /// Runs exactly the shards granted: stops the others first, then starts the new ones.
-    async fn follow(&mut self, accept: ShardAccept) {
-        if accept.total != self.shards.total() {
-            tracing::error!(node = %self.node, ours = self.shards.total(), theirs = accept.total,
-                "the coordinator counts a different shard total; set gateway.shards the same on every node");
-            return;
-        }
-        let held = self.shards.ids().await;
-        let drop: Vec<u32> = held
-            .iter()
-            .copied()
-            .filter(|s| !accept.shards.contains(s))
-            .collect();
-        let add: Vec<u32> = accept
-            .shards
-            .iter()
-            .copied()
-            .filter(|s| !held.contains(s))
-            .collect();
-        if !drop.is_empty() {
-            tracing::info!(node = %self.node, shards = ?drop, "handing shards back");
-            self.shards.remove_within(&drop, self.stop_grace()).await;
-        }
-        if !add.is_empty() {
-            tracing::info!(node = %self.node, shards = ?add, total = accept.total, "SHARD_ACCEPT: starting shards");
-            if let Err(e) = self.shards.add(&add).await {
-                tracing::error!(node = %self.node, error = %e, "cannot start the granted shards");
-            }
-        }
-    }
-
-    /// Stops our shards (sessions saved), says SHARD_DEATH, and frees the lease.
-    async fn leave(&mut self) {
-        let held = self.shards.ids().await;
-        // The coordinator takes a node for dead a lease after its last beat, and would hand
-        // our shards out while they still close: keep beating with them until SHARD_DEATH,
-        // however long closing and saving take on a loaded machine.
-        let hello = ShardConnect {
-            bot: self.bot.clone(),
-            node: self.node.clone(),
-            shards: held.clone(),
-            admin: self.locator.own_admin(),
-        };
-        let interval = self.beat_interval();
-        let removing = self.shards.remove_within(&held, interval);
-        tokio::pin!(removing);
-        let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        loop {
-            tokio::select! {
-                () = &mut removing => break,
-                _ = beats.tick() => self.send(ControlOp::ShardConnect, &hello).await,
-            }
-        }
-        let death = ShardDeath {
-            bot: hello.bot,
-            node: hello.node,
-            shards: hello.shards,
-        };
-        self.send(ControlOp::ShardDeath, &death).await;
-        self.lease.release(&*self.kv).await;
-        tracing::info!(node = %self.node, "left the shard pool");
-    }
 }

@@ -222,6 +222,7 @@ mod tests {
             session_id: "abc".into(),
             seq: 42,
             resume_url: "ws://x".into(),
+            epoch: None,
         };
         store.save(&key, &s).await.expect("save");
         assert_eq!(store.load(&key).await.expect("load"), Some(s));
@@ -242,6 +243,7 @@ mod tests {
                     session_id: format!("s{i}"),
                     seq: i,
                     resume_url: "ws://x".into(),
+                    epoch: None,
                 };
                 (session_key("bot", i as u32, 3), s)
             })
@@ -292,11 +294,13 @@ mod tests {
             session_id: "a-rather-long-session-id".into(),
             seq: 123_456_789,
             resume_url: "wss://gateway-us-east1-b.discord.gg".into(),
+            epoch: None,
         };
         let short = SavedSession {
             session_id: "s".into(),
             seq: 1,
             resume_url: "ws://x".into(),
+            epoch: None,
         };
         store.save("k", &long).await.expect("save");
         store.save("k", &short).await.expect("save");

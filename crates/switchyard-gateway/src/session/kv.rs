@@ -57,10 +57,38 @@ impl SessionStore for KvSessionStore {
         self.read_json(key, &format!("sessions.{key}")).await
     }
 
+    /// A save with an epoch is a compare-and-set over the entry it read: refused when the
+    /// entry holds a higher epoch, even if that entry was written in between.
     async fn save(&self, key: &str, session: &SavedSession) -> Result<(), SessionStoreError> {
-        let bytes = serde_json::to_vec(session).map_err(|e| kv_error(key, e))?;
+        let bytes = bytes::Bytes::from(serde_json::to_vec(session).map_err(|e| kv_error(key, e))?);
+        let entry_key = format!("sessions.{key}");
+        let Some(ours) = session.epoch else {
+            return self
+                .kv
+                .put(&entry_key, bytes, None)
+                .await
+                .map(|_| ())
+                .map_err(|e| kv_error(key, e));
+        };
+        let current = self
+            .kv
+            .get(&entry_key)
+            .await
+            .map_err(|e| kv_error(key, e))?;
+        let stored = current
+            .as_ref()
+            .and_then(|e| serde_json::from_slice::<SavedSession>(&e.value).ok())
+            .and_then(|s| s.epoch);
+        if let Some(theirs) = stored.filter(|theirs| *theirs > ours) {
+            return Err(SessionStoreError::Stale {
+                key: key.to_owned(),
+                ours,
+                theirs,
+            });
+        }
+        let revision = current.map(|e| e.revision);
         self.kv
-            .put(&format!("sessions.{key}"), bytes.into(), None)
+            .compare_and_set(&entry_key, revision, bytes, None)
             .await
             .map(|_| ())
             .map_err(|e| kv_error(key, e))
@@ -184,11 +212,47 @@ mod tests {
             session_id: "abc".into(),
             seq: 7,
             resume_url: "ws://x".into(),
+            epoch: None,
         };
         store.save("b.0.1", &s).await.expect("save");
         assert_eq!(store.load("b.0.1").await.expect("load"), Some(s));
         store.remove("b.0.1").await.expect("remove");
         assert_eq!(store.load("b.0.1").await.expect("load"), None);
+    }
+
+    #[tokio::test]
+    async fn a_save_from_an_older_epoch_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kv = switchyard_broker::kv::FileKv::open(&dir.path().join("kv.json")).expect("kv");
+        let store = KvSessionStore::new(Arc::new(kv));
+        let at = |seq, epoch| SavedSession {
+            session_id: "abc".into(),
+            seq,
+            resume_url: "ws://x".into(),
+            epoch: Some(epoch),
+        };
+        store.save("b.0.1", &at(5, 2)).await.expect("first grant");
+        store
+            .save("b.0.1", &at(9, 3))
+            .await
+            .expect("the next grant");
+        let refused = store.save("b.0.1", &at(7, 2)).await;
+        assert!(
+            matches!(
+                refused,
+                Err(SessionStoreError::Stale {
+                    ours: 2,
+                    theirs: 3,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(store.load("b.0.1").await.expect("load"), Some(at(9, 3)));
+        store
+            .save("b.0.1", &at(10, 3))
+            .await
+            .expect("the same grant saves on");
     }
 
     #[tokio::test]

@@ -96,10 +96,16 @@ pub(crate) async fn save_changed(
         let Some((session, seq, resume_url)) = status.record().saveable() else {
             continue;
         };
+        // A shard whose grant lapsed may run elsewhere now: its session is that node's.
+        let fence = status.fence();
+        if fence.lapsed() || fence.is_lost() {
+            continue;
+        }
         let now = SavedSession {
             session_id: session.to_string(),
             seq,
             resume_url,
+            epoch: fence.epoch(),
         };
         if last.as_ref() != Some(&now) {
             changed.push((i, status, now));
@@ -127,6 +133,12 @@ pub(crate) async fn save_changed(
             Ok(()) => {
                 metrics::counter!("switchyard_gateway_session_saves_total").increment(1);
                 saved[i] = Some(now);
+            }
+            Err(e @ SessionStoreError::Stale { .. }) => {
+                // A later grant holds the shard: this node lost it without hearing so.
+                metrics::counter!("switchyard_gateway_session_saves_refused_total").increment(1);
+                tracing::warn!(error = %e, shard = status.id, "the shard runs elsewhere now; this node publishes nothing more for it");
+                status.fence().lose();
             }
             Err(e) => {
                 metrics::counter!("switchyard_gateway_session_save_errors_total").increment(1);

@@ -326,6 +326,7 @@ mod tests {
             session_id: "a".into(),
             seq: 100,
             resume_url: "ws://x".into(),
+            epoch: None,
         };
         assert_eq!(start(&saved, None, false), Start::Resume { from: 100 });
         let older = restored("a", 60);

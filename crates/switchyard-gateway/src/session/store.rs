@@ -15,6 +15,10 @@ pub struct SavedSession {
     pub seq: u64,
     /// `resume_gateway_url` from READY.
     pub resume_url: String,
+    /// In a shard pool, the epoch of the grant under which it was saved: a store holding a
+    /// higher one refuses the save (it comes from a node that lost the shard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 /// Why a session could not be loaded or saved.
@@ -35,6 +39,16 @@ pub enum SessionStoreError {
         path: PathBuf,
         /// The cause.
         source: serde_json::Error,
+    },
+    /// The store holds the session of a later grant of the shard.
+    #[error("session {key}: refused the save of epoch {ours}: epoch {theirs} holds the shard now")]
+    Stale {
+        /// The session's key.
+        key: String,
+        /// The epoch of the save refused.
+        ours: u64,
+        /// The epoch stored.
+        theirs: u64,
     },
 }
 

@@ -352,6 +352,7 @@ impl Runner {
             text,
             self.id,
             &self.session,
+            self.status.fence().epoch(),
             received_ms,
             &mut self.scratch,
             self.cache.as_deref(),
