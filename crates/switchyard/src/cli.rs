@@ -82,6 +82,77 @@ pub enum Command {
     /// from the broker and its state from the gateways' admin listeners (`--cache`).
     /// `switchyard run` serves the same face itself with `face.enabled = true`.
     Face(FaceArgs),
+    /// Operate on the shards of a shard pool (`gateway.pool = true`): `move` hands a healthy
+    /// shard to another node, which RESUMEs it (nothing lost, no IDENTIFY).
+    Shards(ShardsArgs),
+    /// Operate on the nodes of a shard pool: `drain` moves every shard off a node, which
+    /// stays up, empty, until `undrain` (for an upgrade: drain, stop, start, undrain).
+    Node(NodeArgs),
+}
+
+/// Which pool to ask, and where.
+#[derive(Debug, Args)]
+pub struct PoolTarget {
+    /// The admin listener of any `switchyard run` of the pool (default: `admin.bind`). A node
+    /// that does not coordinate passes the request on to the one that does. Its token comes
+    /// from `admin.token` / SWITCHYARD_ADMIN_TOKEN.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub admin: Option<std::net::SocketAddr>,
+    /// The bot whose pool it is (default: `gateway.bot` of the configuration).
+    #[arg(long)]
+    pub bot: Option<String>,
+}
+
+/// `switchyard shards`.
+#[derive(Debug, Args)]
+pub struct ShardsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub op: ShardsOp,
+}
+
+/// What `switchyard shards` does.
+#[derive(Debug, Subcommand)]
+pub enum ShardsOp {
+    /// Move a shard to another node: the node running it closes it resumably and saves it,
+    /// then the target RESUMEs it. Node ids are in `switchyard status` (pool).
+    Move {
+        /// The shard id.
+        shard: u32,
+        /// The node to run it.
+        #[arg(long, value_name = "NODE")]
+        to: String,
+        #[command(flatten)]
+        target: PoolTarget,
+    },
+}
+
+/// `switchyard node`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub op: NodeOp,
+}
+
+/// What `switchyard node` does.
+#[derive(Debug, Subcommand)]
+pub enum NodeOp {
+    /// Move every shard off a node, a few at a time; it stays up and gets no shard until
+    /// undrained.
+    Drain {
+        /// The node id.
+        node: String,
+        #[command(flatten)]
+        target: PoolTarget,
+    },
+    /// Let a drained node run shards again (the pool moves some to it to even the load).
+    Undrain {
+        /// The node id.
+        node: String,
+        #[command(flatten)]
+        target: PoolTarget,
+    },
 }
 
 /// `switchyard face`.

@@ -1,8 +1,12 @@
 //! The admin listener every long-running subcommand opens: `/metrics` in Prometheus text,
-//! `/status` in JSON and, for `switchyard run`, the cache API under `/v1/cache/` (`cache`).
+//! `/status` in JSON and, for `switchyard run`, the cache API under `/v1/cache/` (`cache`)
+//! and the shard pool's operator API under `/v1/pool/` (`pool`).
 //! Binds loopback by default; any other address needs a bearer token.
 
 mod cache;
+mod pool;
+
+pub use pool::PoolAdmin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +49,8 @@ struct AdminState {
     status: StatusFn,
     /// The caches of the bots this process runs (none for other commands).
     caches: Arc<Vec<CacheView>>,
+    /// The shard pools of the bots this process runs in pool mode.
+    pools: Arc<Vec<PoolAdmin>>,
     /// Asks other nodes of a shard pool (forwarded cache queries).
     client: reqwest::Client,
     token: Option<Arc<str>>,
@@ -52,14 +58,14 @@ struct AdminState {
     command: &'static str,
 }
 
-/// Starts the admin listener for `command`, with the cache API of `caches`' bots; returns
-/// the address it bound.
+/// Starts the admin listener for `command`, with the cache API of `caches`' bots and the
+/// operator API of `pools`; returns the address it bound.
 pub async fn serve(
     config: &AdminConfig,
     command: &'static str,
     metrics: PrometheusHandle,
     status: StatusFn,
-    caches: Vec<CacheView>,
+    (caches, pools): (Vec<CacheView>, Vec<PoolAdmin>),
 ) -> anyhow::Result<SocketAddr> {
     let listener = match tokio::net::TcpListener::bind(config.bind).await {
         Ok(l) => l,
@@ -89,6 +95,7 @@ pub async fn serve(
         metrics,
         status,
         caches: Arc::new(caches),
+        pools: Arc::new(pools),
         client: reqwest::Client::new(),
         token: config.token.as_deref().map(Arc::from),
         started: Instant::now(),
@@ -98,13 +105,14 @@ pub async fn serve(
         .route("/metrics", get(metrics_page))
         .route("/status", get(status_page))
         .merge(cache::routes())
+        .merge(pool::routes())
         .with_state(state);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "admin listener stopped");
         }
     });
-    tracing::info!("admin listener on http://{addr} (/metrics, /status, /v1/cache/…)");
+    tracing::info!("admin listener on http://{addr} (/metrics, /status, /v1/cache/…, /v1/pool/…)");
     Ok(addr)
 }
 

@@ -44,7 +44,14 @@ pub async fn run(mut config: Config, args: BrokerArgs) -> anyhow::Result<ExitCod
             }
         })
     });
-    let admin_addr = admin::serve(&config.admin, "broker", metrics, status, Vec::new()).await?;
+    let admin_addr = admin::serve(
+        &config.admin,
+        "broker",
+        metrics,
+        status,
+        (Vec::new(), Vec::new()),
+    )
+    .await?;
 
     // The first line on stdout is the address, for scripts and tests.
     println!("switchyard broker: RESP on redis://{resp_addr}, admin on http://{admin_addr}");

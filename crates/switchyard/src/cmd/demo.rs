@@ -57,7 +57,14 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<ExitCode>
         .context("cannot start the gateway")?;
     let gw_status = gw.status_fn();
     let status: admin::StatusFn = Arc::new(move || serde_json::json!({ "gateway": gw_status() }));
-    let admin_addr = admin::serve(&config.admin, "demo", metrics, status, Vec::new()).await?;
+    let admin_addr = admin::serve(
+        &config.admin,
+        "demo",
+        metrics,
+        status,
+        (Vec::new(), Vec::new()),
+    )
+    .await?;
     if !gw.wait_ready(Duration::from_secs(10)).await {
         anyhow::bail!(
             "the gateway's shards did not become ready: {:?}",

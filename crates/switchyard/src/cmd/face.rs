@@ -174,7 +174,14 @@ pub async fn run(mut config: Config, args: FaceArgs) -> anyhow::Result<ExitCode>
     let face_status = face.status_fn();
     let status: crate::admin::StatusFn =
         Arc::new(move || serde_json::json!({"face": face_status()}));
-    crate::admin::serve(&config.admin, "face", metrics, status, Vec::new()).await?;
+    crate::admin::serve(
+        &config.admin,
+        "face",
+        metrics,
+        status,
+        (Vec::new(), Vec::new()),
+    )
+    .await?;
     shutdown_signal().await;
     tracing::info!("shutting down: clients reconnect to the next face");
     face.shutdown().await;

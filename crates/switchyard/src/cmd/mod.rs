@@ -6,6 +6,7 @@ mod client;
 mod control;
 mod demo;
 mod face;
+mod pool;
 mod publish;
 mod rest_proxy;
 mod run;
@@ -33,5 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(config, args).await,
         Command::Control(args) => control::run(config, args).await,
         Command::Face(args) => face::run(config, args).await,
+        Command::Shards(args) => pool::shards(config, args).await,
+        Command::Node(args) => pool::node(config, args).await,
     }
 }

@@ -67,7 +67,14 @@ pub async fn run(mut config: Config, args: RestProxyArgs) -> anyhow::Result<Exit
             }
         })
     });
-    let admin_addr = admin::serve(&config.admin, "rest-proxy", metrics, status, Vec::new()).await?;
+    let admin_addr = admin::serve(
+        &config.admin,
+        "rest-proxy",
+        metrics,
+        status,
+        (Vec::new(), Vec::new()),
+    )
+    .await?;
     // The first line on stdout is the address, for scripts and tests.
     println!(
         "switchyard rest-proxy: http://{addr}/api/v10 -> {upstream}, admin on http://{admin_addr}"

@@ -205,7 +205,19 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         let i = bots.iter().position(|b| b.gateway.bot() == bot.bot)?;
         caches.get(i).cloned()
     });
-    let admin_addr = admin::serve(&config.admin, "run", metrics, status, caches).await?;
+    let pool_admins = bots
+        .iter()
+        .filter_map(|b| {
+            let pool = b.pool.as_ref()?;
+            Some(admin::PoolAdmin {
+                bot: b.gateway.bot().to_owned(),
+                control: pool.control(),
+                locator: pool.locator(),
+            })
+        })
+        .collect();
+    let admin_addr =
+        admin::serve(&config.admin, "run", metrics, status, (caches, pool_admins)).await?;
     let pools = bots.iter().filter_map(|b| b.pool.as_ref());
     match config.admin.advertised(admin_addr) {
         Some(url) => pools.for_each(|p| p.locator().advertise(url.clone())),

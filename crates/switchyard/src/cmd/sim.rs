@@ -67,7 +67,14 @@ pub async fn run(config: Config, args: SimArgs) -> anyhow::Result<ExitCode> {
             }
         })
     });
-    let admin_addr = admin::serve(&config.admin, "sim", metrics, status, Vec::new()).await?;
+    let admin_addr = admin::serve(
+        &config.admin,
+        "sim",
+        metrics,
+        status,
+        (Vec::new(), Vec::new()),
+    )
+    .await?;
     println!(
         "switchyard sim: gateway {} REST {} control {}/_sim/ admin http://{admin_addr}",
         handle.gateway_url(),

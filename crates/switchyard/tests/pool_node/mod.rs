@@ -1,6 +1,9 @@
 //! A `switchyard run` process in a shard pool, for the pool tests: started on a private
 //! Redis and a fake Discord, killed when dropped, its output kept in a file.
 
+// Each test binary that includes this module uses a part of it.
+#![allow(dead_code)]
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,6 +33,18 @@ impl Node {
         name: &str,
         save_ms: u64,
     ) -> Node {
+        Node::start_with(sim, redis, dir, name, save_ms, &[])
+    }
+
+    /// [`Node::start`] with more environment variables (set after the defaults).
+    pub fn start_with(
+        sim: &SimHandle,
+        redis: &str,
+        dir: &std::path::Path,
+        name: &str,
+        save_ms: u64,
+        env: &[(&str, &str)],
+    ) -> Node {
         let admin = format!("127.0.0.1:{}", free_port());
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
@@ -48,6 +63,7 @@ impl Node {
             .env("SWITCHYARD_GATEWAY_SESSION_DIR", dir.join(name))
             .env("SWITCHYARD_ADMIN_BIND", &admin)
             .env("SWITCHYARD_GATEWAY_CACHE", "{ enabled = true }")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .spawn()
@@ -104,6 +120,25 @@ impl Node {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Sends the signal `sig` (`STOP`, `CONT`, `KILL`…) to the process.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{sig} {pid}");
+    }
+
+    /// Whether the process still runs (and is not a zombie waiting to be reaped).
+    pub fn alive(&self) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()));
+        stat.is_ok_and(|s| {
+            let state = s.rsplit(") ").next().and_then(|r| r.chars().next());
+            !matches!(state, Some('Z' | 'X') | None)
+        })
     }
 
     pub fn output(&self) -> String {

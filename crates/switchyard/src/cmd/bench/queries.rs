@@ -81,7 +81,14 @@ pub async fn run(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<bool
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .build_recorder()
         .handle();
-    let addr = admin::serve(&admin_config, "bench", metrics, status, vec![view]).await?;
+    let addr = admin::serve(
+        &admin_config,
+        "bench",
+        metrics,
+        status,
+        (vec![view], Vec::new()),
+    )
+    .await?;
     let paths = query_paths(guild, &names);
     let http_ok = http_load(args, &format!("http://{addr}"), &paths).await?;
     gateway.shutdown().await;
