@@ -464,6 +464,14 @@ pub struct BenchArgs {
     /// round, latency.
     #[arg(long)]
     pub rest_proxy: bool,
+    /// Measure live migration instead: two `switchyard run` nodes sharing `--shards` shards
+    /// under `--rate` events/s on Redis Streams and JetStream; `--moves` moves, a drain and a
+    /// kill -9, with the handover gaps and what was lost or delivered twice.
+    #[arg(long)]
+    pub migration: bool,
+    /// Moves of `--migration`.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub moves: u32,
     /// twilight's http-proxy binary for `--rest-proxy` (built from its source with the
     /// upstream read from `DISCORD_API_BASE`; see BENCHMARKS.md).
     #[arg(long, value_name = "PATH")]

@@ -12,7 +12,8 @@
 //!
 //! With `--queries`, the cache's query API instead ([`queries`]); with `--face`, the
 //! Discord-compatible face and its clients ([`face`]); with `--rest-proxy`, the REST proxy
-//! against twilight's http-proxy ([`rest_proxy`]).
+//! against twilight's http-proxy ([`rest_proxy`]); with `--migration`, live migration of
+//! shards between two nodes under load ([`migration`]).
 //!
 //! Redis and NATS run as private servers on free ports unless `--redis`/`--nats` name one; a
 //! backend whose server binary is missing is skipped with a printed reason.
@@ -24,6 +25,7 @@ mod face_memory;
 mod face_report;
 mod load;
 mod measure;
+mod migration;
 mod queries;
 mod rest_proxy;
 mod servers;
@@ -72,7 +74,7 @@ pub async fn run(_config: Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    if !args.queries && !args.face && !args.rest_proxy {
+    if !args.queries && !args.face && !args.rest_proxy && !args.migration {
         println!(
             "switchyard bench: {} shards, {} events per run, fixed-rate run at {} events/s, the fake's mix of {} payloads; {} CPUs",
             args.shards,
@@ -82,7 +84,15 @@ pub async fn run(_config: Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
             std::thread::available_parallelism().map_or(0, usize::from)
         );
     }
-    let result = if args.face {
+    let result = if args.migration {
+        migration::run(&args, &dir).await.map(|clean| {
+            if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        })
+    } else if args.face {
         face::run(&args, &dir).await.map(|met| {
             if met {
                 ExitCode::SUCCESS

@@ -1,0 +1,491 @@
+//! `switchyard bench --migration`: live migration under load. Two `switchyard run` nodes of
+//! one bot (this executable, as children) share `--shards` shards on a private Redis
+//! (Streams) and then a private NATS (JetStream); the fake Discord sends `--rate` events/s
+//! across them, and a durable group records every event with its epoch and `received_ms`.
+//!
+//! Measured per backend: `--moves` consecutive moves of healthy shards (each waited for),
+//! then a drain of one node, then a `kill -9` of the other (its shards without an owner
+//! until the survivor resumes them). The *handover gap* of a move is the time between the
+//! last event the old node received (just before publishing it) and the first the new node
+//! received (`received_ms` of the last event under the old epoch and of the first under the
+//! new one). Lost events (a sequence of the fake's sessions the group never got) and
+//! duplicates (one it got twice) are counted; after the graceful moves both must be 0.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+use switchyard_broker::{BrokerOptions, Pattern};
+use switchyard_sim::{LoadSpec, Sim, SimConfig, SimHandle, WorldConfig};
+
+use super::measure::quantile;
+use super::servers::{self, free_port};
+use crate::cli::BenchArgs;
+
+/// What the group got, per shard.
+#[derive(Default)]
+struct Shard {
+    /// How many times each sequence arrived, indexed by sequence.
+    count: Vec<u8>,
+    /// Per epoch: the first and last `received_ms` under it.
+    epochs: BTreeMap<u64, (u64, u64)>,
+}
+
+type Record = Arc<Mutex<BTreeMap<u32, Shard>>>;
+
+/// The nodes' pool lease.
+const LEASE_MS: u64 = 3000;
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// One `switchyard run` child.
+struct NodeProc {
+    child: Child,
+    admin: String,
+    id: String,
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn run(args: &BenchArgs, dir: &Path) -> anyhow::Result<bool> {
+    println!(
+        "switchyard bench --migration: {} shards on two nodes, {} events/s, {} moves, then a drain and a kill -9",
+        args.shards, args.rate, args.moves
+    );
+    let mut clean = true;
+    for kind in ["redis", "nats"] {
+        let Some(server) = servers::start_private(kind, dir)? else {
+            continue;
+        };
+        let url = match kind {
+            "redis" => format!("{}?durable=streams", server.url),
+            _ => format!("{}?durable=jetstream", server.url),
+        };
+        match one_backend(args, kind, &url, dir).await {
+            Ok(ok) => clean &= ok,
+            Err(e) => {
+                println!("{kind:<6} failed: {e:#}");
+                clean = false;
+            }
+        }
+        drop(server);
+    }
+    Ok(clean)
+}
+
+async fn one_backend(args: &BenchArgs, kind: &str, url: &str, dir: &Path) -> anyhow::Result<bool> {
+    let mut config = SimConfig {
+        shards: args.shards,
+        max_concurrency: args.shards,
+        replay_buffer: 65_536,
+        world: WorldConfig {
+            guilds: (args.shards as usize * 4).max(64),
+            ..WorldConfig::default()
+        },
+        ..SimConfig::default()
+    };
+    config.timings.identify_window_ms = 50;
+    let sim = Sim::start(config)
+        .await
+        .context("cannot start the fake Discord")?;
+    let broker = switchyard_broker::connect(url, &BrokerOptions::default())
+        .await
+        .with_context(|| format!("cannot connect to {kind}"))?;
+    let pattern = Pattern::new("inbound.discord.>").context("pattern")?;
+    let mut group = broker
+        .subscribe_durable(&pattern, "bench-migration")
+        .await
+        .context("the recording group")?;
+    let record = Record::default();
+    let recorder = {
+        let record = record.clone();
+        tokio::spawn(async move {
+            while let Some(delivery) = group.recv().await {
+                note(&record, &delivery.message.payload);
+                let _ = delivery.ack().await;
+            }
+        })
+    };
+    let mut nodes = vec![
+        start_node(&sim, url, dir, &format!("{kind}-a"))?,
+        start_node(&sim, url, dir, &format!("{kind}-b"))?,
+    ];
+    for node in &mut nodes {
+        node.id = wait_for(Duration::from_secs(60), "a node id", async || {
+            status(&node.admin).await?["pool"]["node"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .await?;
+    }
+    let total = args.shards as usize;
+    wait_for(Duration::from_secs(120), "every shard ready", async || {
+        let mut all = BTreeSet::new();
+        for n in &nodes {
+            all.extend(ready(&n.admin).await?);
+        }
+        (all.len() == total).then_some(())
+    })
+    .await?;
+    let load = sim.start_load(LoadSpec {
+        rate: args.rate,
+        ..LoadSpec::default()
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let http = reqwest::Client::new();
+    let mut moved = Vec::new();
+    let started = Instant::now();
+    for i in 0..args.moves {
+        let (from, to) = if i % 2 == 0 { (0, 1) } else { (1, 0) };
+        let held = ready(&nodes[from].admin).await.unwrap_or_default();
+        let Some(&shard) = held.iter().nth(i as usize % held.len().max(1)) else {
+            bail!("node {} holds no shard to move", nodes[from].id);
+        };
+        ask(
+            &http,
+            &nodes[from].admin,
+            &format!("shards/{shard}/move"),
+            &nodes[to].id,
+        )
+        .await?;
+        wait_for(Duration::from_secs(30), "a move to finish", async || {
+            let there = ready(&nodes[to].admin).await?;
+            let here = ready(&nodes[from].admin).await?;
+            (there.contains(&shard) && !here.contains(&shard)).then_some(())
+        })
+        .await?;
+        moved.push(shard);
+    }
+    let moves_took = started.elapsed();
+    settle(&sim, &record).await;
+    let (lost, twice) = tally(&sim, &record);
+    let gaps = handover_gaps(&record);
+    println!(
+        "{kind:<6} {} moves in {:.1} s: lost {lost}, delivered twice {twice}; handover gap p50 {} ms, p99 {} ms, max {} ms ({} handovers)",
+        args.moves,
+        moves_took.as_secs_f64(),
+        fmt(quantile(&gaps, 0.5)),
+        fmt(quantile(&gaps, 0.99)),
+        fmt(gaps.last().copied()),
+        gaps.len()
+    );
+    let mut clean = lost == 0 && twice == 0;
+
+    // A drain of node a.
+    let drained = ready(&nodes[0].admin).await.unwrap_or_default();
+    let draining = drained.len();
+    let drain_at = unix_ms();
+    let drain_started = Instant::now();
+    ask(
+        &http,
+        &nodes[1].admin,
+        &format!("nodes/{}/drain", nodes[0].id),
+        "",
+    )
+    .await?;
+    wait_for(Duration::from_secs(60), "the drain", async || {
+        ready(&nodes[0].admin).await?.is_empty().then_some(())
+    })
+    .await?;
+    let drain_took = drain_started.elapsed();
+    settle(&sim, &record).await;
+    let (lost, twice) = tally(&sim, &record);
+    let all_gaps = handover_gaps(&record);
+    let drain_gaps = gaps_of(&record, &drained, drain_at);
+    println!(
+        "{kind:<6} drain of a node holding {draining} shards: {:.2} s; lost {lost}, delivered twice {twice}; its handover gaps p50 {} ms, p99 {} ms ({} handovers in all)",
+        drain_took.as_secs_f64(),
+        fmt(quantile(&drain_gaps, 0.5)),
+        fmt(quantile(&drain_gaps, 0.99)),
+        all_gaps.len()
+    );
+    clean &= lost == 0 && twice == 0;
+
+    // Undrain a, let the pool even out, then kill -9 b.
+    ask(
+        &http,
+        &nodes[1].admin,
+        &format!("nodes/{}/undrain", nodes[0].id),
+        "",
+    )
+    .await?;
+    wait_for(
+        Duration::from_secs(60),
+        "a taking shards again",
+        async || (!ready(&nodes[0].admin).await?.is_empty()).then_some(()),
+    )
+    .await?;
+    // balancing waits a lease after each change: let it finish
+    wait_for(Duration::from_secs(120), "balancing to end", async || {
+        let quiet = status(&nodes[0].admin).await?["pool"]["moves"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            && status(&nodes[1].admin).await?["pool"]["moves"]
+                .as_array()
+                .is_some_and(Vec::is_empty);
+        let last = last_handover(&record);
+        (quiet && unix_ms().saturating_sub(last) > 2 * LEASE_MS).then_some(())
+    })
+    .await?;
+    let orphans = ready(&nodes[1].admin).await.unwrap_or_default();
+    let orphaned = orphans.len();
+    let kill_at = unix_ms();
+    let killed = Instant::now();
+    let _ = nodes[1].child.kill();
+    wait_for(
+        Duration::from_secs(60),
+        "the survivor holding every shard",
+        async || (ready(&nodes[0].admin).await?.len() == total).then_some(()),
+    )
+    .await?;
+    let recovered = killed.elapsed();
+    load.stop().await;
+    settle(&sim, &record).await;
+    let (lost, twice) = tally(&sim, &record);
+    let kill_gaps = gaps_of(&record, &orphans, kill_at);
+    let after_lease: Vec<u64> = kill_gaps
+        .iter()
+        .map(|g| g.saturating_sub(LEASE_MS))
+        .collect();
+    println!(
+        "{kind:<6} kill -9 of a node holding {orphaned} shards: all resumed on the survivor after {:.2} s; no owner p50 {} ms, p99 {} ms, of which after the {LEASE_MS} ms lease expired p50 {} ms, p99 {} ms; lost {lost}, delivered again {twice} (at least once after a kill)",
+        recovered.as_secs_f64(),
+        fmt(quantile(&kill_gaps, 0.5)),
+        fmt(quantile(&kill_gaps, 0.99)),
+        fmt(quantile(&after_lease, 0.5)),
+        fmt(quantile(&after_lease, 0.99)),
+    );
+    clean &= lost == 0;
+    let identifies = sim.counters().identifies;
+    println!(
+        "{kind:<6} IDENTIFYs: {identifies} for {total} shards (every move and the kill RESUMEd)"
+    );
+    clean &= identifies == u64::from(args.shards);
+    recorder.abort();
+    Ok(clean)
+}
+
+fn start_node(sim: &SimHandle, url: &str, dir: &Path, name: &str) -> anyhow::Result<NodeProc> {
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let admin = format!("127.0.0.1:{}", free_port()?);
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).context("node log")?;
+    let child = Command::new(exe)
+        .arg("run")
+        .env_remove("SWITCHYARD_CONFIG")
+        .env("RUST_LOG", "warn")
+        .env("DISCORD_TOKEN", "bench-token")
+        .env("SWITCHYARD_BROKER_URL", url)
+        .env("SWITCHYARD_GATEWAY_API_URL", sim.http_url())
+        .env("SWITCHYARD_GATEWAY_POOL", "true")
+        .env("SWITCHYARD_GATEWAY_POOL_LEASE_MS", LEASE_MS.to_string())
+        .env("SWITCHYARD_GATEWAY_IDENTIFY_WINDOW_MS", "50")
+        .env("SWITCHYARD_GATEWAY_SESSION_DIR", dir.join(name))
+        .env("SWITCHYARD_ADMIN_BIND", &admin)
+        .env("SWITCHYARD_GATEWAY_INTENTS", "[\"ALL\"]")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .context("cannot start switchyard run")?;
+    Ok(NodeProc {
+        child,
+        admin,
+        id: String::new(),
+    })
+}
+
+fn note(record: &Mutex<BTreeMap<u32, Shard>>, payload: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<Value>(payload) else {
+        return;
+    };
+    let (Some(shard), Some(seq)) = (v["shard"].as_u64(), v["seq"].as_u64()) else {
+        return;
+    };
+    let (Ok(shard), Ok(seq)) = (u32::try_from(shard), usize::try_from(seq)) else {
+        return;
+    };
+    let received = v["received_ms"].as_u64().unwrap_or(0);
+    let mut record = record
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let s = record.entry(shard).or_default();
+    if s.count.len() <= seq {
+        s.count.resize(seq + 1, 0);
+    }
+    s.count[seq] = s.count[seq].saturating_add(1);
+    if let Some(epoch) = v["epoch"].as_u64() {
+        let span = s.epochs.entry(epoch).or_insert((received, received));
+        span.0 = span.0.min(received);
+        span.1 = span.1.max(received);
+    }
+}
+
+/// Waits until the group has every sequence the fake's sessions sent (at most 30 s).
+async fn settle(sim: &SimHandle, record: &Record) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && tally(sim, record).0 > 0 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// (sequences missing, sequences delivered more than once) over every session.
+fn tally(sim: &SimHandle, record: &Record) -> (u64, u64) {
+    let record = record
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut lost = 0;
+    let mut twice = 0;
+    for session in sim.counters().sessions {
+        let got = record.get(&session.shard[0]);
+        let last = usize::try_from(session.last_seq).unwrap_or(usize::MAX);
+        for seq in 1..=last {
+            match got.and_then(|s| s.count.get(seq)).copied().unwrap_or(0) {
+                0 => lost += 1,
+                1 => {}
+                _ => twice += 1,
+            }
+        }
+    }
+    (lost, twice)
+}
+
+/// The handover gaps, sorted: for each shard, between the last event under one epoch and
+/// the first under the next, in order of epoch.
+fn handover_gaps(record: &Record) -> Vec<u64> {
+    let mut gaps = all_gaps(record);
+    gaps.sort_unstable();
+    gaps
+}
+
+/// The gaps, sorted, of the handovers of `shards` whose new owner's first event came
+/// after `since` (Unix ms).
+fn gaps_of(record: &Record, shards: &BTreeSet<u32>, since: u64) -> Vec<u64> {
+    let mut gaps: Vec<u64> = timed_gaps(record)
+        .into_iter()
+        .filter(|(shard, at, _)| shards.contains(shard) && *at >= since)
+        .map(|(_, _, g)| g)
+        .collect();
+    gaps.sort_unstable();
+    gaps
+}
+
+/// When the last handover's new owner sent its first event (Unix ms).
+fn last_handover(record: &Record) -> u64 {
+    timed_gaps(record)
+        .iter()
+        .map(|(_, at, _)| *at)
+        .max()
+        .unwrap_or(0)
+}
+
+fn all_gaps(record: &Record) -> Vec<u64> {
+    timed_gaps(record).into_iter().map(|(_, _, g)| g).collect()
+}
+
+/// (shard, when the new owner's first event came, gap) of every handover.
+fn timed_gaps(record: &Record) -> Vec<(u32, u64, u64)> {
+    let record = record
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut out = Vec::new();
+    for (id, shard) in record.iter() {
+        let spans: Vec<&(u64, u64)> = shard.epochs.values().collect();
+        for pair in spans.windows(2) {
+            let (old, new) = (pair[0], pair[1]);
+            out.push((*id, new.0, new.0.saturating_sub(old.1)));
+        }
+    }
+    out
+}
+
+fn fmt(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+async fn status(admin: &str) -> Option<Value> {
+    let body = reqwest::get(format!("http://{admin}/status"))
+        .await
+        .ok()?
+        .bytes()
+        .await
+        .ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+/// The node's ready shards.
+async fn ready(admin: &str) -> Option<BTreeSet<u32>> {
+    let doc = status(admin).await?;
+    Some(
+        doc["gateway"]["shards"]
+            .as_array()?
+            .iter()
+            .filter(|s| s["state"] == "active")
+            .filter_map(|s| s["id"].as_u64().and_then(|id| u32::try_from(id).ok()))
+            .collect(),
+    )
+}
+
+/// POSTs to the pool API of the node at `admin` (`to`: the body's target node, if any).
+async fn ask(http: &reqwest::Client, admin: &str, path: &str, to: &str) -> anyhow::Result<()> {
+    let url = format!("http://{admin}/v1/pool/switchyard/{path}");
+    let body = if to.is_empty() {
+        String::new()
+    } else {
+        serde_json::json!({ "to": to }).to_string()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let res = loop {
+        let res = http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        // 503: the shard still starts, or the coordinator settles
+        if res.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
+            break res;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    if !res.status().is_success() {
+        bail!(
+            "POST {url}: {} {}",
+            res.status(),
+            res.text().await.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Polls `check` every 20 ms until it gives a value, or fails after `within`.
+async fn wait_for<T>(
+    within: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("{what}: not within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
