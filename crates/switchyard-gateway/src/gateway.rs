@@ -15,6 +15,7 @@ use crate::cache_view::CacheView;
 use crate::command::forward::Forwarder;
 use crate::config::GatewayConfig;
 use crate::error::{DiscordError, GatewayError, ShardStopped};
+use crate::interactions::{InteractionsConfig, InteractionsError, OpenInteractions};
 use crate::outbound::{self, Worker};
 use crate::queue::{IdentifyQueue, SessionStartLimit};
 use crate::router::Router;
@@ -130,6 +131,8 @@ pub struct RunningGateway {
     outbound_run: Option<OutboundRun>,
     /// Reads the acknowledgements of forwarded gateway commands.
     acks: Option<JoinHandle<()>>,
+    /// The interactions of the HTTP endpoint, shared with the outbound path.
+    interactions: Arc<OpenInteractions>,
 }
 
 /// The outbound path's task, not yet spawned.
@@ -307,6 +310,7 @@ async fn prepare(
         saver_stop_rx,
     ));
     let mut acks = None;
+    let interactions = Arc::new(OpenInteractions::default());
     let outbound = match outbound_sub {
         Some((pattern, sub)) => {
             let commands = match Forwarder::start(
@@ -335,6 +339,7 @@ async fn prepare(
                 token: config.token.clone(),
                 config: config.clone(),
                 commands,
+                interactions: interactions.clone(),
             };
             // Spawned once the configured shards (and their command holders) run.
             let run: OutboundRun = Box::pin(outbound::run(out, pattern, sub, stop_rx.clone()));
@@ -351,6 +356,7 @@ async fn prepare(
         outbound: None,
         outbound_run: outbound,
         acks,
+        interactions,
     };
     Ok((gateway, ids))
 }
@@ -401,6 +407,16 @@ impl RunningGateway {
     /// sessions, so that another process can RESUME them.
     pub async fn remove_shards(&self, ids: &[u32]) {
         self.shards.remove(ids).await;
+    }
+
+    /// Serves Discord's HTTP interactions endpoint for this bot: interactions are published
+    /// on its topics, and its callbacks through the outbound path answer them.
+    pub async fn serve_interactions(
+        &self,
+        config: &InteractionsConfig,
+    ) -> Result<crate::interactions::RunningInteractions, InteractionsError> {
+        let table = self.interactions.clone();
+        crate::interactions::serve(config, table, self.shards.ctx()).await
     }
 
     /// A handle to add and remove shards from another task (the shard pool).

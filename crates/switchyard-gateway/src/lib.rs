@@ -21,6 +21,9 @@
 //! - `command`: gateway commands (presence, voice state, member requests) from consumers,
 //!   forwarded to the process holding the guild's shard, answered on their `reply_to`.
 //! - `gateway`: wiring one bot's gateway together ([`start`]).
+//! - `interactions`: Discord's HTTP interactions endpoint
+//!   ([`RunningGateway::serve_interactions`]): signed requests in, interactions on the bot's
+//!   topics, callbacks that arrive in time as the HTTP answers, deferrals otherwise.
 //! - [`pool`]: the shard pool shared by several processes of one bot (SHARD_CONNECT,
 //!   SHARD_ACCEPT, SHARD_DEATH, a coordinator holding a lease in the key-value store).
 //! - [`services`]: service control for the whole process: IDENTIFY answers, the registry of
@@ -36,6 +39,7 @@ mod config;
 mod error;
 mod fence;
 mod gateway;
+mod interactions;
 mod locator;
 mod outbound;
 pub mod pool;
@@ -59,6 +63,9 @@ pub use config::{
 };
 pub use error::{DiscordError, GatewayError, ShardStopped};
 pub use gateway::{GatewayDeps, GatewayStatus, RunningGateway, ShardHandle, start, start_empty};
+pub use interactions::{
+    BadPublicKey, InteractionsConfig, InteractionsError, PublicKey, RunningInteractions,
+};
 pub use locator::ShardLocator;
 pub use route_allowlist::{BadRoute, DEFAULT_GROUPS as DEFAULT_ROUTE_GROUPS, RouteAllowlist};
 pub use router::REBUILD_TOPIC;

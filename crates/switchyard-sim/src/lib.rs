@@ -38,7 +38,9 @@
 //!   ([`Scenario`] as JSON, or TOML with `Content-Type: application/toml`, run in the
 //!   background), `POST /_sim/churn` ([`ChurnSpec`], e.g. `{"seed":7,"steps":5000,
 //!   "settle":true}`, answered with a [`ChurnReport`]) and `GET /_sim/state` (the churn's
-//!   live state).
+//!   live state), `POST /_sim/interactions` ([`Delivery`]: an interaction delivered to an HTTP
+//!   endpoint, signed; answered with the [`Delivered`] record), `GET /_sim/interactions` (every
+//!   answer recorded) and `GET /_sim/interactions/key` (`{"public_key": …}`).
 //!
 //! The same operations are methods of [`SimHandle`] for in-process tests. [`SimConfig::fast`]
 //! shortens every timing to milliseconds for tests. Not served: ETF encoding
@@ -114,6 +116,8 @@
 //!   events to the sessions that should see them.
 //! - `rest`: the REST routes, one function each from a table of method and path, with
 //!   Discord-shaped errors and rate-limit responses.
+//! - `deliver`: interactions delivered to an HTTP interactions endpoint, signed with the
+//!   fake's key (from `world.seed`: the same seed, the same key) as Discord signs them.
 //! - `sim_api`: the test-control operations ([`Inject`], [`Fault`]) and `sim_routes`, their
 //!   HTTP routes under `/_sim/`; `counters`: what tests compare ([`Counters`]).
 //! - `churn`: the seeded stream of changes and the live state it keeps, one file per kind
@@ -126,6 +130,7 @@
 mod churn;
 mod config;
 mod counters;
+mod deliver;
 mod error;
 mod gateway;
 mod ids;
@@ -144,6 +149,7 @@ mod worldgen;
 pub use churn::{Churn, ChurnEvent, LiveState, RECENT_MESSAGES};
 pub use config::{Limit, RateLimits, SimConfig, Timings, WorldConfig};
 pub use counters::{Counters, SessionCounters, ShardCounters, TransportCounts};
+pub use deliver::{Delivery, DeliveryKind, Signing};
 pub use error::SimError;
 pub use ids::now_ms;
 pub use load::LoadSpec;
@@ -153,6 +159,7 @@ pub use server::{Sim, SimHandle};
 pub use sim_api::{Fault, Inject, RateLimitScope};
 pub use sim_churn::{ChurnReport, ChurnSpec};
 pub use state::Load;
+pub use state::delivered::Delivered;
 pub use state::rest::{RestCall, RestCounts};
 pub use state::session::RecordedCommand;
 pub use switchyard_core::gateway_proto::compress::Transport;

@@ -139,6 +139,23 @@ impl SimHandle {
         sim_api::fault(&self.shared, fault)
     }
 
+    /// Delivers an interaction to an HTTP endpoint, signed as Discord signs it (see
+    /// [`crate::Delivery`]); returns the answer, which is also recorded.
+    pub async fn deliver(&self, delivery: &crate::Delivery) -> Result<crate::Delivered, SimError> {
+        crate::deliver::deliver(&self.shared, delivery).await
+    }
+
+    /// Every answer an interactions endpoint gave the fake (the last 1000), oldest first.
+    pub fn delivered(&self) -> Vec<crate::Delivered> {
+        self.shared.deliveries.answers()
+    }
+
+    /// The public key of the fake's interactions (64 hex digits): what an endpoint that the
+    /// fake delivers to must be configured with. It follows from `world.seed`.
+    pub fn interactions_public_key(&self) -> String {
+        self.shared.deliveries.public_key()
+    }
+
     /// Reads the counters.
     pub fn counters(&self) -> Counters {
         crate::counters::counters(&self.shared)

@@ -347,6 +347,39 @@ fn interaction(
     bot_id: Option<Snowflake>,
     user_id: Option<Snowflake>,
 ) -> Result<Value, SimError> {
+    let data = json!({"id": shared.ids.next().to_string(), "name": command, "type": 1});
+    let new = new_interaction(shared, 2, channel_id, data, bot_id, user_id)?;
+    let mut ev = Event::new("INTERACTION_CREATE", new.d, new.channel.guild_id);
+    ev.only_bot = Some(new.bot.identity.user_id);
+    let reached = crate::gateway::dispatch(shared, &ev);
+    Ok(json!({"id": new.id.to_string(), "token": new.token, "sessions": reached}))
+}
+
+/// An interaction made and stored by [`new_interaction`].
+pub(crate) struct NewInteraction {
+    /// Its id.
+    pub id: u64,
+    /// Its token.
+    pub token: String,
+    /// The interaction object.
+    pub d: Value,
+    /// The bot it is for.
+    pub bot: Arc<crate::state::Bot>,
+    /// Its channel.
+    pub channel: Channel,
+}
+
+/// Makes an interaction of `kind` (2 command, 3 component, 4 autocomplete, 5 modal submit)
+/// with `data`, in `channel_id`, by `user_id` for `bot_id`, as Discord shapes it, and stores
+/// it (its callback and webhook routes look it up by token).
+pub(crate) fn new_interaction(
+    shared: &Shared,
+    kind: u64,
+    channel_id: Snowflake,
+    data: Value,
+    bot_id: Option<Snowflake>,
+    user_id: Option<Snowflake>,
+) -> Result<NewInteraction, SimError> {
     let bot = default_bot(shared, bot_id)?;
     let ch = channel(shared, channel_id.0)?;
     let user = guild_user(shared, &ch, user_id)?;
@@ -368,11 +401,11 @@ fn interaction(
     );
     let mut d = json!({
         "id": id.to_string(), "application_id": bot.identity.application_id.to_string(),
-        "type": 2, "token": token, "version": 1, "locale": "en-US",
+        "type": kind, "token": token, "version": 1, "locale": "en-US",
         "channel_id": ch.id.to_string(), "channel": ch.to_json(),
         "app_permissions": "2248473465835073", "entitlements": [], "authorizing_integration_owners": {"0": "0"},
         "context": if ch.guild_id.is_some() { 0 } else { 1 }, "attachment_size_limit": 10_485_760,
-        "data": {"id": shared.ids.next().to_string(), "name": command, "type": 1},
+        "data": data,
     });
     match ch.guild_id.and_then(|g| shared.world.guild(g)) {
         Some(g) => {
@@ -386,8 +419,11 @@ fn interaction(
         }
         None => d["user"] = user.to_json(),
     }
-    let mut ev = Event::new("INTERACTION_CREATE", d, ch.guild_id);
-    ev.only_bot = Some(bot.identity.user_id);
-    let reached = crate::gateway::dispatch(shared, &ev);
-    Ok(json!({"id": id.to_string(), "token": token, "sessions": reached}))
+    Ok(NewInteraction {
+        id,
+        token,
+        d,
+        bot,
+        channel: ch,
+    })
 }

@@ -1,5 +1,6 @@
 //! The HTTP routes of the test-control API under `/_sim/`, one function each: events,
-//! faults, counters, reset, the world, load, scenarios and the churn. Errors are 400 with
+//! faults, counters, reset, the world, load, scenarios, the churn and interactions delivered
+//! to an HTTP endpoint. Errors are 400 with
 //! `{"error": "..."}`; an unknown route is Discord's 404.
 
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub async fn serve(
         ("POST", "load/stop") => post_load_stop(shared).await,
         ("POST", "churn") => post_churn(shared, body),
         ("GET", "state") => get_state(shared),
+        ("POST", "interactions") => post_interaction(shared, body).await,
+        ("GET", "interactions") => ok(&json!(shared.deliveries.answers())),
+        ("GET", "interactions/key") => ok(&json!({"public_key": shared.deliveries.public_key()})),
         _ => ApiError::NotFound.into_response(),
     }
 }
@@ -53,6 +57,17 @@ fn ok(v: &Value) -> Response {
 fn post_event(shared: &Shared, body: &[u8]) -> Response {
     match serde_json::from_slice::<Inject>(body) {
         Ok(e) => inject(shared, &e).map_or_else(bad, |v| ok(&v)),
+        Err(e) => bad(e),
+    }
+}
+
+/// `POST /_sim/interactions`: a [`crate::Delivery`]; answers the endpoint's answer.
+async fn post_interaction(shared: &Shared, body: &[u8]) -> Response {
+    match serde_json::from_slice::<crate::Delivery>(body) {
+        Ok(d) => match crate::deliver::deliver(shared, &d).await {
+            Ok(answer) => ok(&json!(answer)),
+            Err(e) => bad(e),
+        },
         Err(e) => bad(e),
     }
 }

@@ -57,6 +57,10 @@ pub enum Command {
     /// {user}`), outbound topics to Discord REST. The token comes from DISCORD_TOKEN or
     /// `gateway.token`; the embedded broker (with its RESP port) is the default.
     ///
+    /// With `interactions.enabled`, it also serves Discord's HTTP interactions endpoint:
+    /// signed interactions published on the same topics, the bot's callbacks as the HTTP
+    /// answers (docs/interactions.md).
+    ///
     /// Transport compression: zstd-stream; zlib-stream in a
     /// `--no-default-features --features zlib` build.
     Run(RunArgs),

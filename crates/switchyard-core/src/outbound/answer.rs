@@ -31,6 +31,9 @@ pub enum ErrorKind {
     RateLimited,
     /// The message waited longer than its age limit while no gateway read it.
     Expired,
+    /// An answer to an HTTP interaction that came after the endpoint had to answer Discord
+    /// itself, where Discord takes no late answer (autocomplete results, a modal).
+    TooLate,
     /// The REST call failed before Discord answered.
     RestError,
     /// Discord answered with an error status.
@@ -39,7 +42,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for docs and tests.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::BadJson,
         ErrorKind::BadPayload,
         ErrorKind::NoChannel,
@@ -51,6 +54,7 @@ impl ErrorKind {
         ErrorKind::QueueFull,
         ErrorKind::RateLimited,
         ErrorKind::Expired,
+        ErrorKind::TooLate,
         ErrorKind::RestError,
         ErrorKind::DiscordError,
     ];
@@ -69,6 +73,7 @@ impl ErrorKind {
             ErrorKind::QueueFull => "queue_full",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Expired => "expired",
+            ErrorKind::TooLate => "too_late",
             ErrorKind::RestError => "rest_error",
             ErrorKind::DiscordError => "discord_error",
         }

@@ -9,6 +9,9 @@
 //! channel's messages stay with one process. Within it, messages are spread over a fixed set
 //! of workers by channel (or topic), so messages to one channel keep their order.
 //!
+//! A callback (`POST /interactions/{id}/{token}/callback`) of an interaction that came to the
+//! HTTP endpoint goes to the endpoint's table first (see [`crate::interactions`]).
+//!
 //! Whatever is invalid (bad JSON, channel `0`, a route not allowed, a `reply_to` outside the
 //! reply namespace, a Discord error) is published on `errors.{topic}` (for example
 //! `errors.outbound.discord.1.2.3`) with the reason, logged and counted; nothing crashes.
@@ -29,6 +32,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::command::forward::Forwarder;
 use crate::config::GatewayConfig;
+use crate::interactions::{Claim, OpenInteractions};
 use crate::secret::Secret;
 use crate::{report, route_allowlist};
 use inbox::{Inbox, Job, Outcome};
@@ -72,6 +76,8 @@ pub(crate) struct Worker {
     pub config: Arc<GatewayConfig>,
     /// Where gateway commands go; `None` when the broker refused the command topics.
     pub commands: Option<Arc<Forwarder>>,
+    /// The HTTP endpoint's interactions: a callback for one of them is its HTTP answer.
+    pub interactions: Arc<OpenInteractions>,
 }
 
 /// Runs the workers until `stop`; then lets them finish what they hold. The workers belong
@@ -200,8 +206,36 @@ impl Worker {
                             return Outcome::Done;
                         }
                     };
+                // A callback of an HTTP interaction is its HTTP answer while Discord waits.
+                let (method, path, body) =
+                    match self.interactions.claim(&method, &path, call.body.as_ref()) {
+                        Claim::Rest => (method, path, call.body),
+                        Claim::Instead { method, path, body } => (method, path, Some(body)),
+                        Claim::Answered | Claim::AlreadyDeferred => {
+                            metrics::counter!("switchyard_outbound_total", "result" => "ok")
+                                .increment(1);
+                            if let Some(reply) = reply_to {
+                                let answer = Answer {
+                                    ok: true,
+                                    status: Some(204),
+                                    ..Answer::default()
+                                };
+                                report::publish(&*self.broker, &reply, answer.to_json()).await;
+                            }
+                            return Outcome::Done;
+                        }
+                        Claim::TooLate(reason) => {
+                            let r = Rejected {
+                                kind: ErrorKind::TooLate,
+                                reason,
+                                reply_to,
+                            };
+                            self.refused(topic, payload, r).await;
+                            return Outcome::Done;
+                        }
+                    };
                 let mut req = HttpRequest::new(method, &path, token);
-                if let Some(body) = &call.body {
+                if let Some(body) = &body {
                     req = req.json(body);
                 }
                 req.query = call.query;

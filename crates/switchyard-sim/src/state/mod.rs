@@ -2,6 +2,7 @@
 //! test-control API, load): bots (one per token), sessions, the world, the objects created at
 //! run time, the REST limiter and log, and the running load's handle.
 
+pub(crate) mod delivered;
 pub(crate) mod limiter;
 pub(crate) mod rest;
 pub(crate) mod session;
@@ -190,6 +191,8 @@ pub struct Shared {
     pub load: tokio::sync::Mutex<Option<Load>>,
     /// Set to true when the sim shuts down: every connection closes with 1001.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// The key interactions delivered over HTTP are signed with, and their answers.
+    pub deliveries: delivered::Deliveries,
 }
 
 impl std::fmt::Debug for Shared {
@@ -208,6 +211,7 @@ impl Shared {
     pub fn new(config: SimConfig, http_url: String, ws_url: String) -> Self {
         let world = World::generate(&config.world);
         let rest = RestState::new(&config.rate_limits);
+        let deliveries = delivered::Deliveries::new(config.world.seed);
         Self {
             config,
             http_url,
@@ -227,6 +231,7 @@ impl Shared {
             identifies_too_fast: AtomicU64::new(0),
             load: tokio::sync::Mutex::new(None),
             shutdown: tokio::sync::watch::channel(false).0,
+            deliveries,
         }
     }
 
@@ -286,6 +291,7 @@ impl Shared {
         }
         lock(&self.bots).clear();
         *lock(&self.store) = Store::default();
+        self.deliveries.clear();
         self.rest.reset();
         self.faults.stop_ack.store(false, Ordering::Relaxed);
         self.identifies.store(0, Ordering::Relaxed);

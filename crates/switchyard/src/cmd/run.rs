@@ -255,6 +255,21 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         }
         _ => None,
     };
+    let interactions = match config.interactions.process.enabled {
+        true => {
+            let i = config
+                .interactions
+                .bot_index(bots.iter().map(|b| b.gateway.bot()))?;
+            let serving = bots[i]
+                .gateway
+                .serve_interactions(&config.interactions.config);
+            let endpoint = serving.await?;
+            let (addr, path) = (endpoint.local_addr(), &config.interactions.config.path);
+            println!("switchyard run: interactions endpoint on http://{addr}{path}");
+            Some(endpoint)
+        }
+        false => None,
+    };
     let names: Vec<&str> = bots.iter().map(|b| b.gateway.bot()).collect();
     let names = names.join(", ");
     match resp_addr {
@@ -274,6 +289,9 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         errors = all_stopped => Some(errors.concat()),
     };
     tracing::info!("shutting down");
+    if let Some(endpoint) = interactions {
+        endpoint.shutdown().await;
+    }
     if let Some(face) = face {
         face.shutdown().await;
     }

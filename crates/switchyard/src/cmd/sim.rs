@@ -75,11 +75,13 @@ pub async fn run(config: Config, args: SimArgs) -> anyhow::Result<ExitCode> {
         (Vec::new(), Vec::new()),
     )
     .await?;
+    // One line: scripts read the URLs from the first line and the scenario from the second.
     println!(
-        "switchyard sim: gateway {} REST {} control {}/_sim/ admin http://{admin_addr}",
+        "switchyard sim: gateway {} REST {} control {}/_sim/ admin http://{admin_addr} interactions key {}",
         handle.gateway_url(),
         handle.api_url(),
-        handle.http_url()
+        handle.http_url(),
+        handle.interactions_public_key(),
     );
     if let Some((name, scenario)) = scenario {
         let steps = scenario.steps.len();

@@ -8,6 +8,7 @@ pub(crate) mod admin;
 pub(crate) mod broker;
 pub(crate) mod face;
 pub(crate) mod gateway;
+pub(crate) mod interactions;
 pub(crate) mod rest;
 
 use std::path::Path;
@@ -21,7 +22,14 @@ pub use broker::BrokerConfig;
 
 /// The sections environment variables may address.
 const SECTIONS: &[&str] = &[
-    "broker", "admin", "rest", "gateway", "control", "sim", "face",
+    "broker",
+    "admin",
+    "rest",
+    "gateway",
+    "control",
+    "sim",
+    "face",
+    "interactions",
 ];
 
 /// The whole configuration.
@@ -47,6 +55,10 @@ pub struct Config {
     pub sim: switchyard_sim::SimConfig,
     /// The Discord-compatible face (`switchyard face`, or in `switchyard run`).
     pub face: face::FaceConfig,
+    /// Discord's HTTP interactions endpoint (`switchyard run`); read apart
+    /// ([`interactions::InteractionsSection::from_table`]).
+    #[serde(skip)]
+    pub interactions: interactions::InteractionsSection,
 }
 
 impl Config {
@@ -89,10 +101,12 @@ impl Config {
             None => Ok(toml::Table::new()),
         };
         let (gateway, broker, rest) = (section("gateway")?, section("broker")?, section("rest")?);
+        let interactions = section("interactions")?;
         let read = keyed::<Config>("", table).and_then(|mut config| {
             config.broker = BrokerConfig::from_table(broker)?;
             config.rest = rest::RestSection::from_table(rest)?;
             config.gateway = gateway::GatewaySection::from_table(gateway)?;
+            config.interactions = interactions::InteractionsSection::from_table(interactions)?;
             Ok(config)
         });
         let config = read.map_err(|e| {
@@ -116,6 +130,7 @@ impl Config {
         self.rest.validate()?;
         self.gateway.validate()?;
         self.face.validate()?;
+        self.interactions.validate()?;
         Ok(())
     }
 }
