@@ -215,6 +215,18 @@ impl Cluster {
     /// checks that none came twice, none under a stale epoch, and no shard identified more
     /// than once.
     async fn nothing_lost_nothing_twice(&mut self) {
+        self.check(false).await;
+    }
+
+    /// Like [`Cluster::nothing_lost_nothing_twice`], but allowing events twice: after a
+    /// node stopped without saving (a crash, a pause), its successor RESUMEs from the last
+    /// save and publishes again what came after it (at least once, on a broker without
+    /// deduplication). Still none may come under a stale epoch.
+    async fn nothing_lost_none_stale(&mut self) {
+        self.check(true).await;
+    }
+
+    async fn check(&mut self, replays: bool) {
         self.quiet().await;
         let refs = self.refs();
         until("every event of every session", 60, &refs, async || {
@@ -235,7 +247,9 @@ impl Cluster {
                     .map(|(seq, _)| (*shard, *seq))
             })
             .collect();
-        assert_eq!(twice, [], "(shard, seq) delivered twice");
+        if !replays {
+            assert_eq!(twice, [], "(shard, seq) delivered twice");
+        }
         assert_eq!(seen.stale, [], "(shard, seq, epoch) under a stale epoch");
         let sessions = self.sim.counters().sessions;
         assert_eq!(
@@ -507,7 +521,7 @@ async fn paused_past_its_lease(mut c: Cluster) {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    c.nothing_lost_nothing_twice().await;
+    c.nothing_lost_none_stale().await;
     assert!(!lost.is_empty());
     c.recorder.abort();
 }
