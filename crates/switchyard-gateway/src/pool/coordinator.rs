@@ -16,7 +16,7 @@
 //! [`Coordinator::drain`]) and from balancing: in waves, each a lease after the pool last
 //! changed, the coordinator moves shards from the heaviest node to the lightest while that
 //! makes them markedly more even, weighing each shard by its guilds, at most [`MAX_MOVES`]
-//! at a time.
+//! at a time. Balancing leaves alone the shards an operator placed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -116,6 +116,9 @@ pub(crate) struct Coordinator {
     confirmed: BTreeSet<u32>,
     /// When a shard last changed hands or a move ended: balancing waits a lease after.
     changed: Instant,
+    /// Shards an operator placed: balancing leaves them where they were put (drains and
+    /// deaths still move them, and unpin them).
+    pinned: BTreeSet<u32>,
 }
 
 impl Coordinator {
@@ -135,6 +138,7 @@ impl Coordinator {
             moves: BTreeMap::new(),
             confirmed: BTreeSet::new(),
             changed: now,
+            pinned: BTreeSet::new(),
         }
     }
 
@@ -223,6 +227,11 @@ impl Coordinator {
             Some(_) => {}
         }
         if let Some(m) = self.moves.get(&shard) {
+            if m.to == to {
+                // on its way there already
+                self.pinned.insert(shard);
+                return Ok(());
+            }
             return Err(MoveRefusal::AlreadyMoving {
                 shard,
                 from: m.from.clone(),
@@ -237,10 +246,12 @@ impl Coordinator {
             Some(_) if !self.confirmed.contains(&shard) => Err(MoveRefusal::Starting(shard)),
             Some(from) => {
                 self.start_move(shard, from, to.to_owned(), now);
+                self.pinned.insert(shard);
                 Ok(())
             }
             None => {
                 self.grant(shard, to);
+                self.pinned.insert(shard);
                 Ok(())
             }
         }
@@ -384,6 +395,7 @@ impl Coordinator {
                 return;
             }
             let Some(to) = self.lightest() else { return };
+            self.pinned.remove(&shard);
             self.start_move(shard, from, to, now);
         }
         if !self.moves.is_empty() || now.duration_since(self.changed) < self.lease {
@@ -413,7 +425,9 @@ impl Coordinator {
             let candidate = self
                 .owner
                 .iter()
-                .filter(|(s, o)| o.as_str() == *heavy && self.movable(**s))
+                .filter(|(s, o)| {
+                    o.as_str() == *heavy && self.movable(**s) && !self.pinned.contains(s)
+                })
                 .map(|(s, _)| (self.weight(*s), *s))
                 .filter(|(w, _)| *w < gap)
                 .map(|(w, s)| (gap - gap.abs_diff(2 * w), s))
@@ -439,6 +453,7 @@ impl Coordinator {
                 }
                 if let Some(id) = self.lightest() {
                     self.grant(shard, &id);
+                    self.pinned.remove(&shard);
                     self.changed = now;
                 }
             }

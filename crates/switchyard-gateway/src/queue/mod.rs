@@ -52,10 +52,24 @@ struct Budget {
 }
 
 /// The identify queue. Cheap to clone; clones share the buckets.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IdentifyQueue {
     buckets: Arc<Vec<mpsc::UnboundedSender<oneshot::Sender<()>>>>,
     budget: Arc<Mutex<Budget>>,
+    /// The store and app key of a queue shared between processes, and the window.
+    shared: Option<(Arc<dyn KvStore>, String)>,
+    window: Duration,
+}
+
+impl std::fmt::Debug for IdentifyQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentifyQueue")
+            .field("buckets", &self.buckets.len())
+            .field("budget", &self.budget)
+            .field("shared", &self.shared.is_some())
+            .field("window", &self.window)
+            .finish()
+    }
 }
 
 fn lock(m: &Mutex<Budget>) -> std::sync::MutexGuard<'_, Budget> {
@@ -97,6 +111,8 @@ impl IdentifyQueue {
         IdentifyQueue {
             buckets: Arc::new(buckets),
             budget,
+            shared,
+            window,
         }
     }
 
@@ -123,6 +139,17 @@ impl IdentifyQueue {
     /// Identifies left in the current period.
     pub fn remaining(&self) -> u32 {
         lock(&self.budget).remaining
+    }
+
+    /// `shard`'s IDENTIFY was answered with READY: a shared queue holds the bucket's turn
+    /// for one window from now (see `shared::take_turn`).
+    pub(crate) fn identified(&self, shard: u32) {
+        let Some((kv, app)) = self.shared.clone() else {
+            return;
+        };
+        let bucket = shard % u32::try_from(self.buckets.len()).unwrap_or(1).max(1);
+        let window = self.window;
+        tokio::spawn(async move { shared::identified(&*kv, &app, bucket, window).await });
     }
 }
 

@@ -100,13 +100,16 @@ pub(super) async fn take_budget(kv: &dyn KvStore, app: &str, seed: Seed) -> Resu
     }
 }
 
-/// Waits until this process holds the bucket's shared key for one window.
+/// Waits until this process holds the bucket's shared key. The turn is held for two
+/// windows, or until [`identified`] shortens it to one window from the READY: Discord counts
+/// its window from the IDENTIFY it receives, which may reach it later than the turn was
+/// taken (this process slower to send than the next one), and READY comes after it.
 pub(super) async fn take_turn(kv: &dyn KvStore, app: &str, bucket: u32, window: Duration) {
     let key = format!("identify.{app}.{bucket}");
     let pause = (window / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
     loop {
         match kv
-            .compare_and_set(&key, None, Bytes::from_static(b"taken"), Some(window))
+            .compare_and_set(&key, None, Bytes::from_static(b"taken"), Some(window * 2))
             .await
         {
             Ok(_) => return,
@@ -118,6 +121,18 @@ pub(super) async fn take_turn(kv: &dyn KvStore, app: &str, bucket: u32, window: 
                 return;
             }
         }
+    }
+}
+
+/// The READY of an IDENTIFY sent on the bucket's turn came: the turn lasts one window from
+/// now, which is after Discord received the IDENTIFY.
+pub(super) async fn identified(kv: &dyn KvStore, app: &str, bucket: u32, window: Duration) {
+    let key = format!("identify.{app}.{bucket}");
+    if let Err(e) = kv
+        .put(&key, Bytes::from_static(b"taken"), Some(window))
+        .await
+    {
+        tracing::warn!(error = %e, bucket, "cannot shorten the shared identify turn; it lapses two windows after it was taken");
     }
 }
 

@@ -407,6 +407,7 @@ impl Runner {
             "READY" => {
                 // twilight took the session from READY before yielding it: `new_session`
                 // above has recorded it.
+                shard.config().queue().identified(self.id);
                 self.router.learn_own_user(dispatch.ids.user);
                 self.ready("identified a new session");
             }

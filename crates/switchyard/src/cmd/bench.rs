@@ -119,7 +119,12 @@ pub async fn run(_config: Config, args: BenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         bench(&args, &backends, rss_start, &dir).await
     };
-    let _ = std::fs::remove_dir_all(&dir);
+    if args.migration && !matches!(result, Ok(ExitCode::SUCCESS)) {
+        // the nodes' logs tell what went wrong
+        println!("kept the nodes' logs in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     result
 }
 

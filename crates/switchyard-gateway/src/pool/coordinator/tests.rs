@@ -268,3 +268,30 @@ fn a_shard_still_starting_is_not_moved_and_a_wave_never_swaps() {
         "one way only: {moves:?}"
     );
 }
+
+#[test]
+fn an_operator_s_move_stays_put_and_asking_twice_is_fine() {
+    let t0 = Instant::now();
+    let settled = t0 + LEASE;
+    let mut c = Coordinator::new(2, LEASE, 1, t0);
+    beat(&mut c, "a", &[0, 1], t0);
+    beat(&mut c, "b", &[], t0);
+    c.move_shard(0, "b", settled).expect("move");
+    c.move_shard(0, "b", settled)
+        .expect("already on its way there: fine");
+    c.released("a", &[0], false, settled);
+    // a holds shard 1, b shard 0; now move 1 to b as well: uneven, but put there by hand
+    let later = settled + LEASE;
+    beat(&mut c, "b", &[0], later);
+    c.move_shard(1, "b", later).expect("move");
+    c.released("a", &[1], false, later);
+    let much_later = later + LEASE * 2;
+    beat(&mut c, "a", &[], much_later);
+    beat(&mut c, "b", &[0, 1], much_later);
+    c.assign(much_later);
+    assert!(
+        c.moves().is_empty(),
+        "balancing leaves them: {:?}",
+        c.moves()
+    );
+}

@@ -4,8 +4,9 @@
 //! across them, and a durable group records every event with its epoch and `received_ms`.
 //!
 //! Measured per backend: `--moves` consecutive moves of healthy shards (each waited for),
-//! then a drain of one node, then a `kill -9` of the other (its shards without an owner
-//! until the survivor resumes them). The *handover gap* of a move is the time between the
+//! a drain of one node, a rolling upgrade of three nodes (a third joins; each is drained,
+//! stopped and replaced by a new process in turn), then a `kill -9` of one node (its shards
+//! without an owner until the others resume them). The *handover gap* of a move is the time between the
 //! last event the old node received (just before publishing it) and the first the new node
 //! received (`received_ms` of the last event under the old epoch and of the first under the
 //! new one). Lost events (a sequence of the fake's sessions the group never got) and
@@ -51,6 +52,8 @@ struct NodeProc {
     child: Child,
     admin: String,
     id: String,
+    /// Stopped on purpose (terminated or killed).
+    stopped: bool,
 }
 
 impl Drop for NodeProc {
@@ -62,7 +65,7 @@ impl Drop for NodeProc {
 
 pub async fn run(args: &BenchArgs, dir: &Path) -> anyhow::Result<bool> {
     println!(
-        "switchyard bench --migration: {} shards on two nodes, {} events/s, {} moves, then a drain and a kill -9",
+        "switchyard bench --migration: {} shards on two nodes, {} events/s, {} moves, a drain, a rolling upgrade of three nodes and a kill -9",
         args.shards, args.rate, args.moves
     );
     let mut clean = true;
@@ -123,14 +126,7 @@ async fn one_backend(args: &BenchArgs, kind: &str, url: &str, dir: &Path) -> any
         start_node(&sim, url, dir, &format!("{kind}-a"))?,
         start_node(&sim, url, dir, &format!("{kind}-b"))?,
     ];
-    for node in &mut nodes {
-        node.id = wait_for(Duration::from_secs(60), "a node id", async || {
-            status(&node.admin).await?["pool"]["node"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .await?;
-    }
+    name_nodes(&mut nodes).await?;
     let total = args.shards as usize;
     wait_for(Duration::from_secs(120), "every shard ready", async || {
         let mut all = BTreeSet::new();
@@ -215,7 +211,7 @@ async fn one_backend(args: &BenchArgs, kind: &str, url: &str, dir: &Path) -> any
     );
     clean &= lost == 0 && twice == 0;
 
-    // Undrain a, let the pool even out, then kill -9 b.
+    // Undrain a, let the pool even out, add a third node.
     ask(
         &http,
         &nodes[1].admin,
@@ -223,33 +219,53 @@ async fn one_backend(args: &BenchArgs, kind: &str, url: &str, dir: &Path) -> any
         "",
     )
     .await?;
-    wait_for(
-        Duration::from_secs(60),
-        "a taking shards again",
-        async || (!ready(&nodes[0].admin).await?.is_empty()).then_some(()),
-    )
-    .await?;
-    // balancing waits a lease after each change: let it finish
-    wait_for(Duration::from_secs(120), "balancing to end", async || {
-        let quiet = status(&nodes[0].admin).await?["pool"]["moves"]
-            .as_array()
-            .is_some_and(Vec::is_empty)
-            && status(&nodes[1].admin).await?["pool"]["moves"]
-                .as_array()
-                .is_some_and(Vec::is_empty);
-        let last = last_handover(&record);
-        (quiet && unix_ms().saturating_sub(last) > 2 * LEASE_MS).then_some(())
-    })
-    .await?;
-    let orphans = ready(&nodes[1].admin).await.unwrap_or_default();
+    nodes.push(start_node(&sim, url, dir, &format!("{kind}-c"))?);
+    name_nodes(&mut nodes).await?;
+    quiet(&nodes, &record, total).await?;
+
+    // A rolling upgrade: each node drained, stopped, and replaced by a new one.
+    let upgrade_at = unix_ms();
+    let upgrade_started = Instant::now();
+    for i in 0..3 {
+        let asked = nodes.last().map(|n| n.admin.clone()).unwrap_or_default();
+        ask(&http, &asked, &format!("nodes/{}/drain", nodes[i].id), "").await?;
+        wait_for(Duration::from_secs(60), "a drain", async || {
+            ready(&nodes[i].admin).await?.is_empty().then_some(())
+        })
+        .await?;
+        terminate(&mut nodes[i].child).await?;
+        nodes[i].stopped = true;
+        nodes.push(start_node(&sim, url, dir, &format!("{kind}-new{i}"))?);
+        name_nodes(&mut nodes).await?;
+        quiet(&nodes, &record, total).await?;
+    }
+    let upgrade_took = upgrade_started.elapsed();
+    settle(&sim, &record).await;
+    let (lost, twice) = tally(&sim, &record);
+    let all: BTreeSet<u32> = (0..args.shards).collect();
+    let upgrade_gaps = gaps_of(&record, &all, upgrade_at);
+    println!(
+        "{kind:<6} rolling upgrade of 3 nodes (drain, stop, start each): {:.1} s; lost {lost}, delivered twice {twice}; its {} handover gaps p50 {} ms, p99 {} ms",
+        upgrade_took.as_secs_f64(),
+        upgrade_gaps.len(),
+        fmt(quantile(&upgrade_gaps, 0.5)),
+        fmt(quantile(&upgrade_gaps, 0.99)),
+    );
+    clean &= lost == 0 && twice == 0;
+
+    // kill -9 of one of the new nodes.
+    let victim = nodes.len() - 1;
+    let orphans = ready(&nodes[victim].admin).await.unwrap_or_default();
     let orphaned = orphans.len();
     let kill_at = unix_ms();
     let killed = Instant::now();
-    let _ = nodes[1].child.kill();
+    let _ = nodes[victim].child.kill();
+    let _ = nodes[victim].child.wait();
+    nodes[victim].stopped = true;
     wait_for(
         Duration::from_secs(60),
-        "the survivor holding every shard",
-        async || (ready(&nodes[0].admin).await?.len() == total).then_some(()),
+        "the survivors holding every shard",
+        async || (running(&nodes).await?.len() == total).then_some(()),
     )
     .await?;
     let recovered = killed.elapsed();
@@ -262,7 +278,7 @@ async fn one_backend(args: &BenchArgs, kind: &str, url: &str, dir: &Path) -> any
         .map(|g| g.saturating_sub(LEASE_MS))
         .collect();
     println!(
-        "{kind:<6} kill -9 of a node holding {orphaned} shards: all resumed on the survivor after {:.2} s; no owner p50 {} ms, p99 {} ms, of which after the {LEASE_MS} ms lease expired p50 {} ms, p99 {} ms; lost {lost}, delivered again {twice} (at least once after a kill)",
+        "{kind:<6} kill -9 of a node holding {orphaned} shards: all resumed on the others after {:.2} s; no owner p50 {} ms, p99 {} ms, of which after the {LEASE_MS} ms lease expired p50 {} ms, p99 {} ms; lost {lost}, delivered again {twice} (at least once after a kill)",
         recovered.as_secs_f64(),
         fmt(quantile(&kill_gaps, 0.5)),
         fmt(quantile(&kill_gaps, 0.99)),
@@ -305,6 +321,7 @@ fn start_node(sim: &SimHandle, url: &str, dir: &Path, name: &str) -> anyhow::Res
         child,
         admin,
         id: String::new(),
+        stopped: false,
     })
 }
 
@@ -332,6 +349,62 @@ fn note(record: &Mutex<BTreeMap<u32, Shard>>, payload: &[u8]) {
         span.0 = span.0.min(received);
         span.1 = span.1.max(received);
     }
+}
+
+/// Learns the pool ids of the nodes that have none yet.
+async fn name_nodes(nodes: &mut [NodeProc]) -> anyhow::Result<()> {
+    for node in nodes.iter_mut().filter(|n| n.id.is_empty()) {
+        node.id = wait_for(Duration::from_secs(60), "a node id", async || {
+            status(&node.admin).await?["pool"]["node"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// The shards ready on the live nodes (those still running).
+async fn running(nodes: &[NodeProc]) -> Option<BTreeSet<u32>> {
+    let mut all = BTreeSet::new();
+    for n in nodes.iter().filter(|n| !n.stopped) {
+        all.extend(ready(&n.admin).await?);
+    }
+    Some(all)
+}
+
+/// Waits until every shard runs, no move is in flight, and none ended for two leases
+/// (balancing waits a lease after each change).
+async fn quiet(nodes: &[NodeProc], record: &Record, total: usize) -> anyhow::Result<()> {
+    wait_for(Duration::from_secs(180), "the pool to settle", async || {
+        for n in nodes.iter().filter(|n| !n.stopped) {
+            let doc = status(&n.admin).await?;
+            if !doc["pool"]["moves"].as_array().is_some_and(Vec::is_empty) {
+                return None;
+            }
+        }
+        let all = running(nodes).await?;
+        let last = last_handover(record);
+        (all.len() == total && unix_ms().saturating_sub(last) > 2 * LEASE_MS).then_some(())
+    })
+    .await
+}
+
+/// SIGTERM, and waits (at most 30 s) for the node to leave the pool and exit.
+async fn terminate(child: &mut Child) -> anyhow::Result<()> {
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .context("kill -TERM")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().context("wait")?.is_none() {
+        if Instant::now() > deadline {
+            bail!("node {pid} did not exit within 30 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 /// Waits until the group has every sequence the fake's sessions sent (at most 30 s).
