@@ -78,7 +78,7 @@ pub struct Server<K: Kind> {
 }
 
 impl<K: Kind> Server<K> {
-    fn start_kind(kind: K) -> Self {
+    pub(crate) fn start_kind(kind: K) -> Self {
         let mut server = Server {
             kind,
             port: free_port(),
