@@ -183,6 +183,9 @@ pub fn decode(segment: &str) -> Result<String, NameError> {
     if name.contains([' ', ',', '\r', '\n', '\0', '\x07']) {
         return Err(bad("a space, comma, bell, NUL or line break"));
     }
+    if name.starts_with(':') {
+        return Err(bad("a leading `:`"));
+    }
     Ok(name)
 }
 
@@ -240,6 +243,10 @@ mod tests {
             Err(NameError::BadName { .. })
         ));
         assert!(parse_target("0", "%").is_err());
+        assert!(
+            parse_target("0", "%3Afoo").is_err(),
+            "a target never starts with `:`"
+        );
     }
 
     #[test]

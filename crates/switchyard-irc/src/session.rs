@@ -272,11 +272,12 @@ impl Session {
             Response::ERR_NICKNAMEINUSE
             | Response::ERR_NICKCOLLISION
             | Response::ERR_ERRONEOUSNICKNAME => {
-                metrics::counter!("switchyard_irc_nick_collisions_total", "network" => self.network.clone()).increment(1);
                 if self.registered {
+                    // Our attempt to take our nick back: not a new collision.
                     tracing::debug!(network = %self.network, "our nick is still taken");
                     return;
                 }
+                metrics::counter!("switchyard_irc_nick_collisions_total", "network" => self.network.clone()).increment(1);
                 self.nick_tries += 1;
                 self.nick = match self.nick_tries {
                     n @ 1..=3 => format!("{}{}", self.wanted_nick, "_".repeat(n as usize)),
