@@ -57,6 +57,9 @@ pub enum Command {
     /// {user}`), outbound topics to Discord REST. The token comes from DISCORD_TOKEN or
     /// `gateway.token`; the embedded broker (with its RESP port) is the default.
     ///
+    /// IRC networks configured as `[[irc]]` tables are held beside the shards: messages on
+    /// `inbound.irc.{network}.{channel}.{nick}`, answers on `outbound.irc.…` (docs/irc.md).
+    ///
     /// Transport compression: zstd-stream; zlib-stream in a
     /// `--no-default-features --features zlib` build.
     Run(RunArgs),

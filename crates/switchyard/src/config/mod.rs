@@ -8,6 +8,7 @@ pub(crate) mod admin;
 pub(crate) mod broker;
 pub(crate) mod face;
 pub(crate) mod gateway;
+pub(crate) mod irc;
 pub(crate) mod rest;
 
 use std::path::Path;
@@ -47,6 +48,8 @@ pub struct Config {
     pub sim: switchyard_sim::SimConfig,
     /// The Discord-compatible face (`switchyard face`, or in `switchyard run`).
     pub face: face::FaceConfig,
+    /// IRC networks (`switchyard run`), one `[[irc]]` table each.
+    pub irc: Vec<switchyard_irc::IrcConfig>,
 }
 
 impl Config {
@@ -116,6 +119,7 @@ impl Config {
         self.rest.validate()?;
         self.gateway.validate()?;
         self.face.validate()?;
+        irc::validate(&self.irc)?;
         Ok(())
     }
 }
