@@ -1,6 +1,7 @@
 //! One IRC network's settings (`[[irc]]` in `switchyard run`'s configuration), with their
 //! defaults and checks. Secrets are [`Secret`]s, which never print.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -69,9 +70,14 @@ pub struct IrcConfig {
     pub network: String,
     /// `host:port` of the server.
     pub server: String,
-    /// Connect with TLS (the server's certificate checked against the Mozilla roots).
+    /// Connect with TLS (the server's certificate checked against Mozilla's roots, or
+    /// `tls_ca`).
     #[serde(default)]
     pub tls: bool,
+    /// A PEM file of the certificates to trust instead of Mozilla's roots: a private
+    /// network's own CA, or a server's self-signed certificate.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
     /// The nick; when taken, `_` is appended (up to three times), then digits.
     pub nick: String,
     /// The user name of `USER` (default: the nick).
@@ -134,6 +140,7 @@ impl IrcConfig {
             network: network.to_owned(),
             server: server.to_owned(),
             tls: false,
+            tls_ca: None,
             nick: nick.to_owned(),
             username: None,
             realname: None,
@@ -183,6 +190,9 @@ impl IrcConfig {
                     "channels of network {net}: {c:?} is not a channel name (#name)"
                 ));
             }
+        }
+        if self.tls_ca.is_some() && !self.tls {
+            return Err(format!("tls_ca of network {net} is set but tls is not"));
         }
         if let Some(sasl) = &self.sasl {
             sasl.password().map_err(|e| format!("network {net}: {e}"))?;

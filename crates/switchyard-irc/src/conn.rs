@@ -2,13 +2,16 @@
 //! splitting of what the server sends into lines, with a bound on their length.
 
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types::ServerName};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 /// A connection's stream, plain or TLS.
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -17,19 +20,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 /// How long a TCP connection and TLS handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Connects to `server` (`host:port`), with TLS if `tls`.
-pub(crate) async fn connect(server: &str, tls: bool) -> io::Result<Box<dyn Stream>> {
+/// Connects to `server` (`host:port`), with TLS if given its settings.
+pub(crate) async fn connect(
+    server: &str,
+    tls: Option<&Arc<ClientConfig>>,
+) -> io::Result<Box<dyn Stream>> {
     let attempt = async {
         let tcp = TcpStream::connect(server).await?;
         tcp.set_nodelay(true)?;
-        if !tls {
+        let Some(tls) = tls else {
             return Ok(Box::new(tcp) as Box<dyn Stream>);
-        }
+        };
         let host = server.rsplit_once(':').map_or(server, |(h, _)| h);
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let name = ServerName::try_from(host.to_owned())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let stream = TlsConnector::from(tls_config()?).connect(name, tcp).await?;
+        let stream = TlsConnector::from(tls.clone()).connect(name, tcp).await?;
         Ok(Box::new(stream) as Box<dyn Stream>)
     };
     tokio::time::timeout(CONNECT_TIMEOUT, attempt)
@@ -37,9 +43,27 @@ pub(crate) async fn connect(server: &str, tls: bool) -> io::Result<Box<dyn Strea
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting took over 30 s"))?
 }
 
-fn tls_config() -> io::Result<Arc<ClientConfig>> {
-    let roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+/// TLS settings trusting Mozilla's roots, or only the certificates in the PEM file `ca`.
+pub(crate) fn tls_config(ca: Option<&Path>) -> io::Result<Arc<ClientConfig>> {
+    let roots = match ca {
+        None => RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+        Some(path) => {
+            let mut roots = RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(path).map_err(io::Error::other)? {
+                roots
+                    .add(cert.map_err(io::Error::other)?)
+                    .map_err(io::Error::other)?;
+            }
+            if roots.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "no certificate in the file",
+                ));
+            }
+            roots
+        }
     };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = ClientConfig::builder_with_provider(provider)

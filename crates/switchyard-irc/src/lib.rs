@@ -89,6 +89,17 @@ pub async fn start(
             Some(s) => Some(s.password().map_err(IrcError::Config)?),
             None => None,
         };
+        let tls = match config.tls {
+            true => Some(conn::tls_config(config.tls_ca.as_deref()).map_err(|e| {
+                let ca = config.tls_ca.as_ref().map(|p| p.display().to_string());
+                IrcError::Config(format!(
+                    "tls_ca {} of network {}: {e}",
+                    ca.unwrap_or_default(),
+                    config.network
+                ))
+            })?),
+            false => None,
+        };
         let outbox = Outbox::new(
             &config.network,
             broker.clone(),
@@ -114,6 +125,7 @@ pub async fn start(
         let network = Network {
             config,
             sasl,
+            tls,
             broker: broker.clone(),
             outbound,
             outbox,

@@ -12,6 +12,7 @@ use switchyard_broker::{Broker, Subscription};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_rustls::rustls::ClientConfig;
 
 use crate::config::{IrcConfig, Secret};
 use crate::conn::{self, Line, Lines, Stream};
@@ -52,6 +53,8 @@ pub(crate) type SharedStatus = Arc<Mutex<NetworkStatus>>;
 pub(crate) struct Network {
     pub(crate) config: IrcConfig,
     pub(crate) sasl: Option<Secret>,
+    /// TLS settings, when the network uses TLS.
+    pub(crate) tls: Option<Arc<ClientConfig>>,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) outbound: Subscription,
     pub(crate) outbox: Outbox,
@@ -84,7 +87,7 @@ impl Network {
                 s.connections = connections;
             });
             let started = Instant::now();
-            let outcome = match conn::connect(&self.config.server, self.config.tls).await {
+            let outcome = match conn::connect(&self.config.server, self.tls.as_ref()).await {
                 Ok(stream) => self.session(stream, connections).await,
                 Err(e) => Outcome::Ended("connect", e.to_string()),
             };

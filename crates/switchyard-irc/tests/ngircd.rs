@@ -167,3 +167,41 @@ async fn a_taken_nick_and_a_kill_are_survived() {
     );
     irc.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_the_networks_own_certificate_and_not_without() {
+    let server = IrcServer::start_tls();
+    // Mozilla's roots do not know the network's own CA: the bot refuses the server.
+    let mut untrusted = config(&server);
+    untrusted.server = server.tls_addr();
+    untrusted.tls = true;
+    let (_broker, irc, _inbound) = start(untrusted.clone()).await;
+    until(&irc, "the handshake is refused", |s| {
+        s.last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("connect") && e.contains("certificate"))
+    })
+    .await;
+    assert_ne!(irc.status()[0].state, "registered");
+    irc.shutdown().await;
+
+    let mut trusted = untrusted;
+    trusted.tls_ca = Some(server.tls_ca());
+    let (broker, irc, mut inbound) = start(trusted).await;
+    joined(&irc).await;
+    let mut alice = IrcClient::connect(&server.addr(), "alice").await;
+    alice.join("#Rust.Lang").await;
+    alice.say("#Rust.Lang", "over tls?").await;
+    let (topic, env) = next(&mut inbound).await;
+    assert_eq!(env["d"]["content"], "over tls?");
+    publish(
+        &broker,
+        &topic.replacen("inbound", "outbound", 1),
+        "\"yes, tls\"",
+    )
+    .await;
+    alice
+        .wait_for(|l| l.contains("PRIVMSG #Rust.Lang :yes, tls"))
+        .await;
+    irc.shutdown().await;
+}

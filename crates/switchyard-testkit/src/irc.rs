@@ -1,19 +1,26 @@
 //! IRC for tests: a private `ngircd` (Debian's IRC server) on a free port with a generated
-//! configuration (an operator `oper`/`operpw` who may KILL), and a small line-level client
+//! configuration (an operator `oper`/`operpw` who may KILL; TLS with a CA of its own if
+//! asked), and a small line-level client
 //! that plays a person on it.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::server::{Kind, Server};
+use crate::{free_port, require_binary};
 
-/// `ngircd`, in the foreground, with a configuration written for the test.
-pub struct Ngircd;
+/// `ngircd`, in the foreground, with a configuration written for the test; with a TLS port
+/// too when `tls_port` is set (a certificate for 127.0.0.1 signed by a CA of its own, both
+/// made with `openssl`).
+pub struct Ngircd {
+    tls_port: Option<u16>,
+}
 
 /// A private `ngircd`.
 pub type IrcServer = Server<Ngircd>;
@@ -21,13 +28,96 @@ pub type IrcServer = Server<Ngircd>;
 impl Server<Ngircd> {
     /// Starts a server named `irc.test.local`.
     pub fn start() -> Self {
-        Self::start_kind(Ngircd)
+        Self::start_kind(Ngircd { tls_port: None })
+    }
+
+    /// Starts one that also speaks TLS on [`IrcServer::tls_addr`], with a certificate signed
+    /// by the CA in [`IrcServer::tls_ca`].
+    pub fn start_tls() -> Self {
+        Self::start_kind(Ngircd {
+            tls_port: Some(free_port()),
+        })
     }
 
     /// `127.0.0.1:{port}`, as `[[irc]] server` takes it.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port())
     }
+
+    /// The TLS port's address (a server started with [`IrcServer::start_tls`]).
+    pub fn tls_addr(&self) -> String {
+        let port = self
+            .kind()
+            .tls_port
+            .expect("a server started with start_tls");
+        format!("127.0.0.1:{port}")
+    }
+
+    /// The CA that signed the server's certificate (PEM), to trust as `tls_ca`.
+    pub fn tls_ca(&self) -> PathBuf {
+        self.dir().join("ca.pem")
+    }
+}
+
+/// Makes a CA (`ca.pem`) and a server certificate for 127.0.0.1 it signed (`cert.pem`,
+/// `key.pem`) in `dir`.
+fn make_cert(dir: &Path) {
+    let openssl = require_binary("openssl");
+    let run = |args: &[&str]| {
+        let out = Command::new(&openssl)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("write ext.cnf");
+    run(&[
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+    ]
+    .into_iter()
+    .chain([
+        "-subj",
+        "/CN=switchyard test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ])
+    .collect::<Vec<_>>());
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]
+    .into_iter()
+    .chain(["-keyout", "key.pem", "-out", "req.csr"])
+    .collect::<Vec<_>>());
+    run(&[
+        "x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+    ]
+    .into_iter()
+    .chain([
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ])
+    .collect::<Vec<_>>());
 }
 
 impl Kind for Ngircd {
@@ -46,6 +136,19 @@ impl Kind for Ngircd {
              [Operator]\nName = oper\nPassword = operpw\n",
             pid = dir.join("ngircd.pid").display()
         );
+        let config = match self.tls_port {
+            None => config,
+            Some(tls_port) => {
+                if !dir.join("cert.pem").is_file() {
+                    make_cert(dir);
+                }
+                format!(
+                    "{config}[SSL]\nCertFile = {}\nKeyFile = {}\nPorts = {tls_port}\n",
+                    dir.join("cert.pem").display(),
+                    dir.join("key.pem").display()
+                )
+            }
+        };
         std::fs::write(&config_path, config).expect("write ngircd config");
         vec![
             "-n".to_owned(),

@@ -98,6 +98,16 @@ impl<K: Kind> Server<K> {
         wait_until(K::BINARY, &log, || K::ready(port));
     }
 
+    /// What kind of server it is, with its settings.
+    pub fn kind(&self) -> &K {
+        &self.kind
+    }
+
+    /// Its data directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
