@@ -148,7 +148,7 @@ impl Network {
         let ping = self.config.ping_interval();
         let (mut last_heard, mut pinged) = (Instant::now(), false);
         let mut upkeep = tokio::time::interval(UPKEEP);
-        let (mut seq, mut bad) = (0u64, 0u64);
+        let (mut seq, mut bad, mut failures) = (0u64, 0u64, 0u64);
         let mut steps = Vec::new();
         loop {
             let ready = session.registered() && !self.outbox.is_empty();
@@ -188,7 +188,7 @@ impl Network {
                                 }
                                 Step::Heard(h) => {
                                     seq += 1;
-                                    publish(&self.broker, &net, &session, (&session_id, seq), h).await;
+                                    publish(&self.broker, &net, &session, (&session_id, seq), h, &mut failures).await;
                                 }
                                 Step::Registered => self.set(|s| {
                                     s.state = "registered";
@@ -272,6 +272,7 @@ async fn publish(
     session: &Session,
     (session_id, seq): (&str, u64),
     h: Heard,
+    failures: &mut u64,
 ) {
     let said = Said {
         network: net,
@@ -299,7 +300,11 @@ async fn publish(
     if let Err(e) = broker.publish(&topic, Bytes::from(payload)).await {
         metrics::counter!("switchyard_irc_publish_errors_total", "network" => net.to_owned())
             .increment(1);
-        tracing::warn!(network = %net, %topic, error = %e, "cannot publish an IRC message");
+        *failures += 1;
+        // The first few, then one in a thousand, as for bad lines.
+        if *failures <= 10 || failures.is_multiple_of(1000) {
+            tracing::warn!(network = %net, %topic, error = %e, failures = *failures, "cannot publish an IRC message");
+        }
     }
 }
 

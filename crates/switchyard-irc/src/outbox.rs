@@ -36,6 +36,8 @@ pub(crate) struct Outbox {
     line_ms: u64,
     nonces: VecDeque<String>,
     seen: HashSet<String>,
+    /// Refusals so far, so that a flood of them is logged sparingly.
+    refused: u64,
 }
 
 impl Outbox {
@@ -49,6 +51,7 @@ impl Outbox {
             line_ms,
             nonces: VecDeque::new(),
             seen: HashSet::new(),
+            refused: 0,
         }
     }
 
@@ -151,9 +154,14 @@ impl Outbox {
         }
     }
 
-    async fn refuse(&self, msg: &Message, rejected: Rejected) {
+    async fn refuse(&mut self, msg: &Message, rejected: Rejected) {
         let kind = rejected.kind;
-        tracing::warn!(network = %self.network, topic = %msg.topic, %kind, reason = %rejected.reason, "outbound IRC message refused");
+        self.refused += 1;
+        // The first few, then one in a thousand: a flood of refusals must not flood the log
+        // (the metric counts them all).
+        if self.refused <= 10 || self.refused.is_multiple_of(1000) {
+            tracing::warn!(network = %self.network, topic = %msg.topic, %kind, reason = %rejected.reason, refused = self.refused, "outbound IRC message refused");
+        }
         metrics::counter!("switchyard_irc_outbound_errors_total", "network" => self.network.clone(), "kind" => kind.as_str()).increment(1);
         let retry_after_ms =
             (kind == ErrorKind::QueueFull).then(|| self.line_ms * self.queue.len() as u64);

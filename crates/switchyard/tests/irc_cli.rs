@@ -90,6 +90,19 @@ async fn status(admin: &str) -> Option<Value> {
     serde_json::from_str(&text).ok()
 }
 
+/// The sum of the samples of `name` in the admin listener's `/metrics` whose labels include
+/// every one of `labels` (`key="value"`).
+async fn metric(admin: &str, name: &str, labels: &[&str]) -> f64 {
+    let text = match reqwest::get(format!("http://{admin}/metrics")).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|k| l.contains(k)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Waits until the network `test` is registered with `#echo` joined, `connections` or more
 /// connections made.
 async fn irc_ready(admin: &str, run: &Proc, connections: u64) {
@@ -216,6 +229,30 @@ async fn the_unchanged_echo_bots_answer_on_irc_and_survive_a_server_restart() {
     bob.wait_for(|l| l.ends_with("PRIVMSG #echo :ok, you said: from python"))
         .await;
     py.wait_for("answered on outbound.irc.test.echo.bob").await;
+
+    // Counted: what people said, what the bots answered, and the restart.
+    let said = metric(
+        &admin,
+        "switchyard_irc_messages_total",
+        &["network=\"test\"", "direction=\"in\""],
+    )
+    .await;
+    let answered = metric(
+        &admin,
+        "switchyard_irc_messages_total",
+        &["network=\"test\"", "direction=\"out\""],
+    )
+    .await;
+    let dropped = metric(
+        &admin,
+        "switchyard_irc_disconnects_total",
+        &["network=\"test\""],
+    )
+    .await;
+    assert!(
+        said >= 3.0 && answered >= 3.0 && dropped >= 1.0,
+        "in {said}, out {answered}, disconnects {dropped}"
+    );
 
     let s = status(&admin).await.expect("status");
     assert_eq!(s["irc"][0]["network"], "test");
