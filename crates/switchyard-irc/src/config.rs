@@ -109,7 +109,8 @@ pub struct IrcConfig {
     #[serde(default = "defaults::reconnect_max_ms")]
     pub reconnect_max_ms: u64,
     /// After this long without a line from the server, PING it; after as long again
-    /// without an answer, reconnect.
+    /// without an answer, reconnect. A connection not registered after this long is
+    /// given up too.
     #[serde(default = "defaults::ping_interval_ms")]
     pub ping_interval_ms: u64,
 }

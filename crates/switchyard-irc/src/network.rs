@@ -1,7 +1,8 @@
 //! One network's task: connect, register, read lines and publish what people say, send the
 //! outbox within flood limits, PING a quiet server, and when the connection ends (closed, a
-//! KILL, ERROR, a ping timeout, SASL refused) reconnect after a backoff that doubles from
-//! 1 s up to `reconnect_max_ms`, rejoining the channels. Its status has one writer: this task.
+//! KILL, ERROR, a ping timeout, no welcome, SASL refused) reconnect after a backoff that
+//! doubles from 1 s up to `reconnect_max_ms`, rejoining the channels. Its status has one
+//! writer: this task.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -147,6 +148,9 @@ impl Network {
         );
         let ping = self.config.ping_interval();
         let (mut last_heard, mut pinged) = (Instant::now(), false);
+        // A server that talks but never welcomes us (a stuck SASL exchange, say) is left
+        // after as long as a silent one.
+        let register_by = Instant::now() + ping;
         let mut upkeep = tokio::time::interval(UPKEEP);
         let (mut seq, mut bad, mut failures) = (0u64, 0u64, 0u64);
         let mut steps = Vec::new();
@@ -241,6 +245,9 @@ impl Network {
                     if let Err(e) = write_line(&mut wr, "PING :switchyard").await {
                         return Outcome::Ended("io", e.to_string());
                     }
+                }
+                _ = tokio::time::sleep_until(register_by), if !session.registered() => {
+                    return Outcome::Ended("registration_timeout", format!("not registered within {} ms", ping.as_millis()));
                 }
                 _ = upkeep.tick() => {
                     for line in session.upkeep() {

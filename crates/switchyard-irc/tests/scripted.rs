@@ -300,3 +300,37 @@ async fn a_flood_of_replies_is_paced_and_the_excess_refused() {
     assert_eq!(kinds.iter().filter(|k| *k == "queue_full").count(), full);
     irc.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_talks_but_never_welcomes_is_left() {
+    let (listener, addr) = listener().await;
+    let mut c = config(&addr);
+    c.ping_interval_ms = 1000;
+    let (_broker, irc, _inbound) = start(c).await;
+    let mut peer = Peer::accept(&listener).await;
+    peer.expect(|l| l.starts_with("USER ")).await;
+    // Chatter, never 001: the bot must not wait for ever.
+    let deadline = tokio::time::Instant::now() + IRC_WAIT;
+    loop {
+        if peer
+            .writer
+            .write_all(b":srv.test NOTICE * :*** still looking up your hostname\r\n")
+            .await
+            .is_err()
+        {
+            break;
+        }
+        let last = irc.status()[0].last_error.clone().unwrap_or_default();
+        if last.starts_with("registration_timeout") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", irc.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And it tries again.
+    let mut again = Peer::accept(&listener).await;
+    again.expect(|l| l.starts_with("NICK ")).await;
+    let last = irc.status()[0].last_error.clone().unwrap_or_default();
+    assert!(last.starts_with("registration_timeout"), "{last}");
+    irc.shutdown().await;
+}
