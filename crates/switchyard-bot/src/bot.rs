@@ -10,7 +10,7 @@ use crate::handler::Handler;
 
 /// What a bot reads unless told otherwise: every platform's inbound events, Discord's and
 /// IRC's (`docs/irc.md`).
-pub const DEFAULT_PATTERNS: [&str; 2] = ["inbound.discord.>", "inbound.irc.>"];
+pub(crate) const DEFAULT_PATTERNS: [&str; 2] = ["inbound.discord.>", "inbound.irc.>"];
 
 /// How a bot's replicas share events (see [`Bot::worker_group`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
