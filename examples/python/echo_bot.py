@@ -3,9 +3,10 @@
 
 It connects to Redis, or to the embedded broker's RESP port (the default,
 redis://127.0.0.1:7379, opened by `switchyard run` with the embedded broker), subscribes to
-every inbound Discord event, and answers `,echo <text>` with a reply on the outbound topic of
-the same guild, channel and user. Nothing here is specific to Switchyard but the topic names
-and the envelope (docs/wire-format.md).
+every inbound Discord and IRC event, and answers `,echo <text>` with a reply on the outbound
+topic of the same guild (or IRC network), channel and user: the platform is in the topic, so
+the answer goes back where the message came from. Nothing here is specific to Switchyard but
+the topic names and the envelope (docs/wire-format.md, docs/irc.md).
 
     pip install redis
     SWITCHYARD_REDIS=redis://127.0.0.1:7379 python3 examples/python/echo_bot.py
@@ -37,6 +38,7 @@ def answer(topic, envelope):
     if not content.startswith(",echo "):
         return None
     # inbound.discord.{guild}.{channel}.{user} -> outbound.discord.{guild}.{channel}.{user}
+    # inbound.irc.{network}.{channel}.{nick}   -> outbound.irc.{network}.{channel}.{nick}
     outbound = "outbound." + topic.split(".", 1)[1]
     reply = {
         "content": "ok, you said: " + content[len(",echo "):],
@@ -50,8 +52,8 @@ def main():
     url = os.environ.get("SWITCHYARD_REDIS", "redis://127.0.0.1:7379")
     client = redis.Redis.from_url(url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    # Redis globs: `*` crosses dots, so this is every inbound Discord event.
-    pubsub.psubscribe("inbound.discord.*")
+    # Redis globs: `*` crosses dots, so these are every inbound Discord and IRC event.
+    pubsub.psubscribe("inbound.discord.*", "inbound.irc.*")
     print(f"listening on {url}", flush=True)
     for msg in pubsub.listen():
         topic = msg["channel"].decode()

@@ -8,6 +8,10 @@ use std::time::Duration;
 use crate::error::HandlerError;
 use crate::handler::Handler;
 
+/// What a bot reads unless told otherwise: every platform's inbound events, Discord's and
+/// IRC's (`docs/irc.md`).
+pub(crate) const DEFAULT_PATTERNS: [&str; 2] = ["inbound.discord.>", "inbound.irc.>"];
+
 /// How a bot's replicas share events (see [`Bot::worker_group`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupKind {
@@ -80,7 +84,7 @@ pub type ErrorHook = Arc<dyn Fn(&ErrorReport) + Send + Sync>;
 pub struct Bot {
     pub(crate) name: String,
     pub(crate) handlers: Vec<Handler>,
-    pub(crate) pattern: String,
+    pub(crate) patterns: Vec<String>,
     pub(crate) group: Option<WorkerGroup>,
     pub(crate) concurrency: usize,
     pub(crate) request_timeout: Duration,
@@ -96,7 +100,7 @@ impl std::fmt::Debug for Bot {
         f.debug_struct("Bot")
             .field("name", &self.name)
             .field("handlers", &self.handlers)
-            .field("pattern", &self.pattern)
+            .field("patterns", &self.patterns)
             .field("group", &self.group)
             .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
@@ -105,13 +109,13 @@ impl std::fmt::Debug for Bot {
 
 impl Bot {
     /// A bot named `name` (letters, digits, `-`, `_`: it appears in control topics), with no
-    /// handlers, subscribed to `inbound.discord.>`, 64 concurrent handler calls, a 15 s REST
+    /// handlers, subscribed to `inbound.discord.>` and `inbound.irc.>`, 64 concurrent handler calls, a 15 s REST
     /// timeout, bots' own messages skipped, and errors logged.
     pub fn new(name: impl Into<String>) -> Self {
         Bot {
             name: name.into(),
             handlers: Vec::new(),
-            pattern: "inbound.discord.>".into(),
+            patterns: DEFAULT_PATTERNS.iter().map(|p| (*p).to_owned()).collect(),
             group: None,
             concurrency: 64,
             request_timeout: Duration::from_secs(15),
@@ -138,10 +142,18 @@ impl Bot {
         self
     }
 
-    /// Subscribes to `pattern` instead of `inbound.discord.>` (for example one guild:
-    /// `inbound.discord.81384788765712384.>`).
+    /// Subscribes to `pattern` alone instead of every platform's inbound topics (for example
+    /// Discord only, `inbound.discord.>`, or one guild, `inbound.discord.81384788765712384.>`).
     pub fn subscribe(mut self, pattern: impl Into<String>) -> Self {
-        self.pattern = pattern.into();
+        self.patterns = vec![pattern.into()];
+        self
+    }
+
+    /// Subscribes to `pattern` too (one IRC channel beside one guild, say). In a worker
+    /// group, the second and later patterns are read as groups of their own, named
+    /// `{group}-{platform}` (the pattern's second segment).
+    pub fn also_subscribe(mut self, pattern: impl Into<String>) -> Self {
+        self.patterns.push(pattern.into());
         self
     }
 

@@ -36,6 +36,8 @@ pub(crate) struct BotShared {
 #[derive(Debug)]
 pub(crate) struct Incoming {
     pub(crate) topic: Topic,
+    /// The platform, from the envelope's `s` (`discord`, `irc`).
+    pub(crate) platform: String,
     pub(crate) event: String,
     pub(crate) id: String,
     pub(crate) d: Box<RawValue>,
@@ -112,7 +114,10 @@ impl Ids {
 ///
 /// Answers go to the bot's outbound topic of the event, `{outbound}.{guild}.{channel}.{user}`
 /// (`outbound.discord.…` unless [`crate::Bot::outbound`] says otherwise), so that the gateway
-/// sends them in order per channel.
+/// sends them in order per channel. An event from another platform is answered where it came
+/// from: `inbound.irc.{network}.{channel}.{nick}` on `outbound.irc.{network}.{channel}.{nick}`
+/// ([`Context::platform`] tells which); there, [`Context::send`] and [`Context::reply`] work
+/// and the Discord REST helpers return [`BotError::Unsupported`].
 ///
 /// The messages a handler creates ([`Context::send`], [`Context::reply`],
 /// [`Context::create_message`]) carry a nonce derived from the event's id, the handler and
@@ -201,6 +206,12 @@ impl<D> Context<D> {
         &self.incoming.id
     }
 
+    /// The platform the event came from: `discord` or `irc` (the first part of the
+    /// envelope's `s`).
+    pub fn platform(&self) -> &str {
+        &self.incoming.platform
+    }
+
     /// The topic the event arrived on.
     pub fn topic(&self) -> &Topic {
         &self.incoming.topic
@@ -236,10 +247,41 @@ impl<D> Context<D> {
         &self.bot.instance
     }
 
-    /// The outbound topic of this event: `{outbound}.{guild}.{channel}.{user}`.
+    /// The outbound topic of this event: `{outbound}.{guild}.{channel}.{user}`, or for
+    /// another platform the event's topic with `outbound` for `inbound`.
     pub fn outbound_topic(&self) -> Result<Topic, BotError> {
+        if let Some(topic) = self.elsewhere()? {
+            return Ok(topic);
+        }
         let channel = self.require_channel()?;
         Ok(self.outbound_for(channel))
+    }
+
+    /// For an event from a platform other than Discord: its outbound topic.
+    fn elsewhere(&self) -> Result<Option<Topic>, BotError> {
+        if self.incoming.platform == "discord" {
+            return Ok(None);
+        }
+        let rest = self
+            .incoming
+            .topic
+            .as_str()
+            .strip_prefix("inbound.")
+            .ok_or_else(|| self.no("outbound topic"))?;
+        Topic::new(&format!("outbound.{rest}"))
+            .map(Some)
+            .map_err(|e| BotError::Invalid(e.to_string()))
+    }
+
+    /// Refuses a Discord REST helper on another platform.
+    fn discord_only(&self, what: &'static str) -> Result<(), BotError> {
+        match self.incoming.platform.as_str() {
+            "discord" => Ok(()),
+            platform => Err(BotError::Unsupported {
+                platform: platform.to_owned(),
+                what,
+            }),
+        }
     }
 
     pub(crate) fn outbound_for(&self, channel: u64) -> Topic {
@@ -288,6 +330,7 @@ impl<D> Context<D> {
     /// Answers the event's message with `text`, as a Discord reply to it (without pinging
     /// its author). Returns once published.
     pub async fn reply(&self, text: impl Into<String>) -> Result<(), BotError> {
+        // On IRC, where replies have no reference, the text goes to the same channel.
         let topic = self.outbound_topic()?;
         let message = self.require_message()?;
         let mut body = serde_json::json!({
@@ -350,6 +393,7 @@ impl<D> Context<D> {
     }
 
     async fn request_in(&self, channel: u64, req: &RestRequest) -> Result<RestResponse, BotError> {
+        self.discord_only("REST requests")?;
         let topic = self.outbound_for(channel);
         self.bot
             .replies
@@ -400,6 +444,12 @@ mod tests {
             }
         );
         let ids = Ids::read("GUILD_CREATE", &raw(r#"{"id":"1"}"#), &topic);
+        let irc = Topic::new("inbound.irc.net.rust.ferris").expect("topic");
+        assert_eq!(
+            Ids::read("X", &raw("{}"), &irc).guild,
+            None,
+            "names are not ids"
+        );
         assert_eq!(ids.message, None, "a guild's id is not a message");
         assert_eq!(ids.channel, Some(2));
         let ids = Ids::read(

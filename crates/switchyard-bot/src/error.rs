@@ -69,6 +69,15 @@ pub enum BotError {
     /// The bot is shutting down and no longer answers.
     #[error("the bot is shutting down")]
     Closed,
+    /// What the handler asked for does not exist on the event's platform (Discord REST
+    /// requests, reactions and edits on IRC).
+    #[error("{what} are not available on {platform}")]
+    Unsupported {
+        /// The event's platform.
+        platform: String,
+        /// What was asked for.
+        what: &'static str,
+    },
 }
 
 /// A handler's own error: anything that converts into a boxed error.

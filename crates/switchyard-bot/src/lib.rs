@@ -4,7 +4,10 @@
 //! event's text, whose captures arrive as typed arguments — served with one [`serve`] call.
 //! Events come from the gateway on `inbound.discord.{guild}.{channel}.{user}`; answers go to
 //! `outbound.discord.{guild}.{channel}.{user}`, where the gateway turns them into Discord REST
-//! calls. Restarting a bot never touches the Discord connection. Gateway commands (presence,
+//! calls. Restarting a bot never touches the Discord connection. Messages from IRC
+//! (`inbound.irc.{network}.{channel}.{nick}`, from `switchyard run`'s `[[irc]]` networks) come
+//! in the same shape and reach the same handlers; [`Context::platform`] tells them apart and
+//! a reply goes back to the platform it came from. Gateway commands (presence,
 //! voice state, member requests) go the same way ([`command`]), and the process holding the
 //! guild's shard sends them. The second bot of a `[[gateway.bots]]` deployment is answered on
 //! its own outbound topics ([`Bot::outbound`]).

@@ -15,9 +15,9 @@ use switchyard_broker::{
 };
 use switchyard_core::Envelope;
 use switchyard_core::outbound::OutboundTopics;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::bot::{Bot, ErrorReport, GroupKind, check_name};
+use crate::bot::{Bot, ErrorReport, GroupKind, WorkerGroup, check_name};
 use crate::context::{BotShared, Ids, Incoming};
 use crate::error::{BotStartError, HandlerError};
 use crate::handler::HandlerFuture;
@@ -38,6 +38,12 @@ pub(crate) enum Exit {
 enum Events {
     Plain(Subscription),
     Durable(DurableSubscription),
+    /// Several subscriptions read by tasks of their own into one channel; `None` in it
+    /// says one of them closed.
+    Merged {
+        rx: mpsc::Receiver<Option<(Message, Option<Delivery>)>>,
+        _readers: Vec<AbortOnDrop>,
+    },
 }
 
 impl Events {
@@ -45,6 +51,31 @@ impl Events {
         match self {
             Events::Plain(s) => s.recv().await.map(|m| (m, None)),
             Events::Durable(s) => s.recv().await.map(|d| (d.message.clone(), Some(d))),
+            Events::Merged { rx, .. } => rx.recv().await.flatten(),
+        }
+    }
+
+    /// One stream of several subscriptions (of the same bot, in arrival order).
+    fn merge(all: Vec<Events>) -> Events {
+        let (tx, rx) = mpsc::channel(16);
+        let readers = all
+            .into_iter()
+            .map(|mut events| {
+                let tx = tx.clone();
+                AbortOnDrop(tokio::spawn(async move {
+                    loop {
+                        let next = events.next().await;
+                        let closed = next.is_none();
+                        if tx.send(next).await.is_err() || closed {
+                            return;
+                        }
+                    }
+                }))
+            })
+            .collect();
+        Events::Merged {
+            rx,
+            _readers: readers,
         }
     }
 }
@@ -60,21 +91,67 @@ pub(crate) struct RunDeps {
 }
 
 /// Checks what can be checked before connecting.
-pub(crate) fn check(bot: &Bot) -> Result<Pattern, BotStartError> {
+pub(crate) fn check(bot: &Bot) -> Result<Vec<Pattern>, BotStartError> {
     check_name("bot name", &bot.name).map_err(BotStartError::Config)?;
     for h in &bot.handlers {
         h.check()?;
     }
-    Pattern::new(&bot.pattern)
-        .map_err(|e| BotStartError::Config(format!("bot {}: pattern: {e}", bot.name)))
+    if bot.patterns.is_empty() {
+        return Err(BotStartError::Config(format!(
+            "bot {}: no pattern to subscribe to",
+            bot.name
+        )));
+    }
+    bot.patterns
+        .iter()
+        .map(|p| {
+            Pattern::new(p)
+                .map_err(|e| BotStartError::Config(format!("bot {}: pattern: {e}", bot.name)))
+        })
+        .collect()
+}
+
+/// Subscribes to every pattern: one stream of events.
+async fn subscribe_all(
+    bot: &Bot,
+    broker: &dyn Broker,
+    patterns: &[Pattern],
+) -> Result<Events, BotStartError> {
+    let mut all = Vec::with_capacity(patterns.len());
+    for (i, pattern) in patterns.iter().enumerate() {
+        let group = bot.group.as_ref().map(|g| WorkerGroup {
+            name: group_name(&g.name, pattern, i),
+            kind: g.kind,
+        });
+        all.push(subscribe(bot, group.as_ref(), broker, pattern).await?);
+    }
+    Ok(match all.len() {
+        1 => all.remove(0),
+        _ => Events::merge(all),
+    })
+}
+
+/// The group reading the `i`-th pattern: the bot's group for the first, then
+/// `{group}-{platform}` (the pattern's second segment, or `i` when that is a wildcard).
+fn group_name(group: &str, pattern: &Pattern, i: usize) -> String {
+    if i == 0 {
+        return group.to_owned();
+    }
+    match pattern.as_str().split('.').nth(1) {
+        Some(seg) if seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
+            format!("{group}-{seg}")
+        }
+        _ => format!("{group}-{i}"),
+    }
 }
 
 async fn subscribe(
     bot: &Bot,
+    group: Option<&WorkerGroup>,
     broker: &dyn Broker,
     pattern: &Pattern,
 ) -> Result<Events, BotStartError> {
-    let Some(group) = &bot.group else {
+    let Some(group) = group else {
         return Ok(Events::Plain(broker.subscribe(pattern).await?));
     };
     let caps = broker.capabilities();
@@ -113,7 +190,7 @@ async fn subscribe(
 
 /// Runs `bot` once, until SHUTDOWN, REBOOT, the process stopping, or an error.
 pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartError> {
-    let pattern = check(bot)?;
+    let patterns = check(bot)?;
     let outbound = OutboundTopics::from_pattern(&bot.outbound)
         .map_err(|e| BotStartError::Config(format!("Bot::outbound {:?}: {e}", bot.outbound)))?;
     let broker = deps.broker.clone();
@@ -128,7 +205,7 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
         let replies = replies.clone();
         AbortOnDrop(tokio::spawn(async move { replies.run(reply_sub).await }))
     };
-    let mut events = subscribe(bot, broker.as_ref(), &pattern).await?;
+    let mut events = subscribe_all(bot, broker.as_ref(), &patterns).await?;
     lifecycle::identify(
         broker.as_ref(),
         &bot.name,
@@ -137,7 +214,8 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
         &deps.key,
     )
     .await?;
-    tracing::info!(bot = %bot.name, instance = %deps.instance, pattern = %pattern, handlers = bot.handlers.len(), "bot serving");
+    let pattern = bot.patterns.join(" ");
+    tracing::info!(bot = %bot.name, instance = %deps.instance, %pattern, handlers = bot.handlers.len(), "bot serving");
 
     let shared = Arc::new(BotShared {
         name: bot.name.clone(),
@@ -221,8 +299,9 @@ impl Drop for AbortOnDrop {
 /// Reads the envelope: a Switchyard envelope, or (Bytebot's raw profile) a bare message
 /// object, taken as MESSAGE_CREATE.
 fn incoming(msg: &Message) -> Result<Incoming, HandlerError> {
-    let (event, id, d, old) = match Envelope::decode(&msg.payload) {
+    let (platform, event, id, d, old) = match Envelope::decode(&msg.payload) {
         Ok(env) => (
+            env.s.split('/').next().unwrap_or("discord").to_owned(),
             env.t.into_owned(),
             env.id.into_owned(),
             env.d.to_owned(),
@@ -244,12 +323,19 @@ fn incoming(msg: &Message) -> Result<Incoming, HandlerError> {
                     message: e.to_string(),
                 });
             }
-            ("MESSAGE_CREATE".to_owned(), String::new(), raw, None)
+            (
+                "discord".to_owned(),
+                "MESSAGE_CREATE".to_owned(),
+                String::new(),
+                raw,
+                None,
+            )
         }
     };
     let ids = Ids::read(&event, &d, &msg.topic);
     Ok(Incoming {
         topic: msg.topic.clone(),
+        platform,
         event,
         id,
         d,

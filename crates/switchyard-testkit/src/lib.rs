@@ -5,13 +5,17 @@
 //!   free port with its data in a temporary directory, stopped on drop. A watchdog stops it
 //!   too if the test process dies, so servers never outlive their tests. They never touch the
 //!   shared servers on 6379 and 4222.
+//! - [`IrcServer`] and [`IrcClient`]: a private `ngircd` with a generated configuration, and
+//!   a line-level client playing a person on it.
 //! - [`require_binary`]: the path of a program, or a failure that names it and how to
 //!   install it. Tests never pass silently because a binary is missing.
 //! - [`python`] and [`python_with`]: the Python interpreter that drives third-party clients
 //!   (redis-py, discord.py), checked to have the modules a test needs.
 
+mod irc;
 mod server;
 
+pub use irc::{IRC_WAIT, IrcClient, IrcServer, Ngircd};
 pub use server::{Kind, Nats, NatsServer, Redis, RedisServer, Server};
 
 use std::net::TcpListener;

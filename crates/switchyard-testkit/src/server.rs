@@ -78,7 +78,7 @@ pub struct Server<K: Kind> {
 }
 
 impl<K: Kind> Server<K> {
-    fn start_kind(kind: K) -> Self {
+    pub(crate) fn start_kind(kind: K) -> Self {
         let mut server = Server {
             kind,
             port: free_port(),
@@ -96,6 +96,16 @@ impl<K: Kind> Server<K> {
         self.child = Some(spawn_guarded(&bin, &args, &log));
         let port = self.port;
         wait_until(K::BINARY, &log, || K::ready(port));
+    }
+
+    /// What kind of server it is, with its settings.
+    pub fn kind(&self) -> &K {
+        &self.kind
+    }
+
+    /// Its data directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The port it listens on (127.0.0.1).

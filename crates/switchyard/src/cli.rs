@@ -60,6 +60,8 @@ pub enum Command {
     /// With `interactions.enabled`, it also serves Discord's HTTP interactions endpoint:
     /// signed interactions published on the same topics, the bot's callbacks as the HTTP
     /// answers (docs/interactions.md).
+    /// IRC networks configured as `[[irc]]` tables are held beside the shards: messages on
+    /// `inbound.irc.{network}.{channel}.{nick}`, answers on `outbound.irc.…` (docs/irc.md).
     ///
     /// Transport compression: zstd-stream; zlib-stream in a
     /// `--no-default-features --features zlib` build.

@@ -157,6 +157,8 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         };
         bots.push(start_bot(gateway, deps, &config, &backend).await?);
     }
+    let irc = switchyard_irc::start(config.irc.clone(), backend.broker.clone()).await?;
+    let irc_status = irc.status_fn();
     let control =
         switchyard_gateway::services::start(backend.broker.clone(), config.control.clone())
             .await
@@ -192,6 +194,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
                 "resp": resp_addr.map(|a| format!("redis://{a}")),
             },
             "face": face_slot.get().map(|f| f()),
+            "irc": irc_status(),
         })
     });
     let caches: Vec<_> = bots
@@ -296,6 +299,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         face.shutdown().await;
     }
     drop(control);
+    irc.shutdown().await;
     for bot in bots {
         if let Some(pool) = bot.pool {
             pool.leave().await;

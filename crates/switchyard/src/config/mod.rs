@@ -9,6 +9,7 @@ pub(crate) mod broker;
 pub(crate) mod face;
 pub(crate) mod gateway;
 pub(crate) mod interactions;
+pub(crate) mod irc;
 pub(crate) mod rest;
 
 use std::path::Path;
@@ -59,6 +60,8 @@ pub struct Config {
     /// ([`interactions::InteractionsSection::from_table`]).
     #[serde(skip)]
     pub interactions: interactions::InteractionsSection,
+    /// IRC networks (`switchyard run`), one `[[irc]]` table each.
+    pub irc: Vec<switchyard_irc::IrcConfig>,
 }
 
 impl Config {
@@ -131,6 +134,7 @@ impl Config {
         self.gateway.validate()?;
         self.face.validate()?;
         self.interactions.validate()?;
+        irc::validate(&self.irc)?;
         Ok(())
     }
 }
