@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use switchyard_sim::SimHandle;
-use switchyard_testkit::free_port;
 
 /// The pool's lease: short, so that a dead node is noticed quickly.
 pub const LEASE_MS: u64 = 900;
@@ -45,7 +44,6 @@ impl Node {
         save_ms: u64,
         env: &[(&str, &str)],
     ) -> Node {
-        let admin = format!("127.0.0.1:{}", free_port());
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
@@ -61,14 +59,44 @@ impl Node {
             .env("SWITCHYARD_GATEWAY_IDENTIFY_WINDOW_MS", "20")
             .env("SWITCHYARD_GATEWAY_SESSION_SAVE_MS", save_ms.to_string())
             .env("SWITCHYARD_GATEWAY_SESSION_DIR", dir.join(name))
-            .env("SWITCHYARD_ADMIN_BIND", &admin)
+            // Port 0: the process binds a free port and logs it. A port picked here could be
+            // handed to another test's process between the pick and the bind.
+            .env("SWITCHYARD_ADMIN_BIND", "127.0.0.1:0")
             .env("SWITCHYARD_GATEWAY_CACHE", "{ enabled = true }")
             .envs(env.iter().copied())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .spawn()
             .expect("switchyard run starts");
-        Node { child, admin, log }
+        let mut node = Node {
+            child,
+            admin: String::new(),
+            log,
+        };
+        node.admin = node.bound_admin();
+        node
+    }
+
+    /// Where the admin listener bound, from the process's log (waits up to 60 s).
+    fn bound_admin(&mut self) -> String {
+        const MARK: &str = "admin listener on http://";
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = self.output();
+            if let Some(at) = log.find(MARK) {
+                let rest = &log[at + MARK.len()..];
+                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                return rest[..end].to_owned();
+            }
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("switchyard run exited ({status}) before listening:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no admin listener within 60 s:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The admin listener's `/status` document.
