@@ -58,7 +58,10 @@ impl SessionStore for KvSessionStore {
     }
 
     /// A save with an epoch is a compare-and-set over the entry it read: refused when the
-    /// entry holds a higher epoch, even if that entry was written in between.
+    /// entry holds a higher epoch, even if that entry was written in between, and skipped
+    /// when it already holds a later sequence of the same session and epoch (a periodic
+    /// save racing the final one at a handover must not take the session back). A
+    /// compare-and-set that lost a race reads again.
     async fn save(&self, key: &str, session: &SavedSession) -> Result<(), SessionStoreError> {
         let bytes = bytes::Bytes::from(serde_json::to_vec(session).map_err(|e| kv_error(key, e))?);
         let entry_key = format!("sessions.{key}");
@@ -70,28 +73,48 @@ impl SessionStore for KvSessionStore {
                 .map(|_| ())
                 .map_err(|e| kv_error(key, e));
         };
-        let current = self
-            .kv
-            .get(&entry_key)
-            .await
-            .map_err(|e| kv_error(key, e))?;
-        let stored = current
-            .as_ref()
-            .and_then(|e| serde_json::from_slice::<SavedSession>(&e.value).ok())
-            .and_then(|s| s.epoch);
-        if let Some(theirs) = stored.filter(|theirs| *theirs > ours) {
-            return Err(SessionStoreError::Stale {
-                key: key.to_owned(),
-                ours,
-                theirs,
-            });
+        let mut attempts = 0;
+        loop {
+            let current = self
+                .kv
+                .get(&entry_key)
+                .await
+                .map_err(|e| kv_error(key, e))?;
+            let stored = current
+                .as_ref()
+                .and_then(|e| serde_json::from_slice::<SavedSession>(&e.value).ok());
+            if let Some(stored) = &stored {
+                match stored.epoch {
+                    Some(theirs) if theirs > ours => {
+                        return Err(SessionStoreError::Stale {
+                            key: key.to_owned(),
+                            ours,
+                            theirs,
+                        });
+                    }
+                    Some(theirs)
+                        if theirs == ours
+                            && stored.session_id == session.session_id
+                            && stored.seq >= session.seq =>
+                    {
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+            }
+            let revision = current.map(|e| e.revision);
+            match self
+                .kv
+                .compare_and_set(&entry_key, revision, bytes.clone(), None)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(switchyard_broker::kv::KvError::Conflict { .. }) if attempts < 5 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(kv_error(key, e)),
+            }
         }
-        let revision = current.map(|e| e.revision);
-        self.kv
-            .compare_and_set(&entry_key, revision, bytes, None)
-            .await
-            .map(|_| ())
-            .map_err(|e| kv_error(key, e))
     }
 
     /// The puts of a round are sent concurrently: their round trips overlap rather than
