@@ -30,6 +30,8 @@ pub(crate) struct BotShared {
     pub(crate) include_bots: bool,
     /// The outbound topics of the Discord bot served.
     pub(crate) outbound: OutboundTopics,
+    /// The highest shard-pool epoch seen per source.
+    pub(crate) epochs: crate::epochs::Epochs,
 }
 
 /// One received event, shared by the handlers it goes to.
@@ -44,6 +46,8 @@ pub(crate) struct Incoming {
     /// The envelope's `old`: what the event changed, as the gateway's cache held it.
     pub(crate) old: Option<Box<RawValue>>,
     pub(crate) ids: Ids,
+    /// The envelope's source and, in a shard pool, its epoch.
+    pub(crate) epoch: Option<(String, u64)>,
 }
 
 /// The ids an event carries, from its payload or else its topic.

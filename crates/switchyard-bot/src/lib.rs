@@ -76,6 +76,7 @@
 mod bot;
 pub mod command;
 mod context;
+mod epochs;
 mod error;
 pub mod event;
 mod handler;

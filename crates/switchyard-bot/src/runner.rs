@@ -225,6 +225,7 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
         request_timeout: bot.request_timeout,
         include_bots: bot.include_bots,
         outbound,
+        epochs: Default::default(),
     });
     let slots = Arc::new(Semaphore::new(bot.concurrency));
     let mut heartbeat =
@@ -299,13 +300,14 @@ impl Drop for AbortOnDrop {
 /// Reads the envelope: a Switchyard envelope, or (Bytebot's raw profile) a bare message
 /// object, taken as MESSAGE_CREATE.
 fn incoming(msg: &Message) -> Result<Incoming, HandlerError> {
-    let (platform, event, id, d, old) = match Envelope::decode(&msg.payload) {
+    let (platform, event, id, d, old, epoch) = match Envelope::decode(&msg.payload) {
         Ok(env) => (
             env.s.split('/').next().unwrap_or("discord").to_owned(),
             env.t.into_owned(),
             env.id.into_owned(),
             env.d.to_owned(),
             env.old.map(RawValue::to_owned),
+            env.epoch.map(|e| (env.s.into_owned(), e)),
         ),
         Err(e) => {
             let raw: Box<RawValue> =
@@ -329,6 +331,7 @@ fn incoming(msg: &Message) -> Result<Incoming, HandlerError> {
                 String::new(),
                 raw,
                 None,
+                None,
             )
         }
     };
@@ -341,6 +344,7 @@ fn incoming(msg: &Message) -> Result<Incoming, HandlerError> {
         d,
         old,
         ids,
+        epoch,
     })
 }
 
@@ -386,6 +390,15 @@ async fn dispatch(
             return;
         }
     };
+    if let Some((source, epoch)) = &inc.epoch
+        && !shared.epochs.fresh(source, *epoch)
+    {
+        // A gateway node that had lost the shard sent it; its new owner sends the event too.
+        metrics::counter!("switchyard_bot_stale_epoch_dropped_total").increment(1);
+        tracing::debug!(%source, epoch, event = %inc.event, "dropped an event from a shard's former owner");
+        settle(delivery).await;
+        return;
+    }
     let mut calls: Vec<(String, HandlerFuture)> = Vec::new();
     for h in bot.handlers.iter().filter(|h| h.event() == inc.event) {
         match h.prepare(&inc, shared) {

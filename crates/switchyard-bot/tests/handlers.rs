@@ -388,3 +388,34 @@ async fn an_update_handler_reads_the_previous_state_typed() {
     stop.trigger();
     finished(task).await.expect("clean stop");
 }
+
+#[tokio::test]
+async fn an_event_from_a_shard_s_former_owner_is_dropped() {
+    let broker = embedded();
+    let mut out = subscribe(broker.as_ref(), "outbound.discord.>").await;
+    let mut control = subscribe(broker.as_ref(), "control.gateway").await;
+    let (stop, task) = start(&broker, vec![tester::bot()]);
+    identified(&mut control, "tester").await;
+    let send = |seq, id, text: &str, epoch| {
+        let payload = envelope_in_epoch("MESSAGE_CREATE", seq, &message(id, text), Some(epoch));
+        let broker = broker.clone();
+        async move {
+            broker
+                .publish(&inbound_topic(), payload.into())
+                .await
+                .expect("publish");
+        }
+    };
+    // the shard's new owner (epoch 9), then its former one (epoch 5), then the new again
+    send(1, 2001, ",echo new owner", 9).await;
+    assert_eq!(recv_sent(&mut out).await.1, "ok, you said: new owner");
+    send(2, 2002, ",echo former owner", 5).await;
+    send(3, 2003, ",echo new again", 9).await;
+    assert_eq!(
+        recv_sent(&mut out).await.1,
+        "ok, you said: new again",
+        "the former owner's event was not handled"
+    );
+    stop.trigger();
+    finished(task).await.expect("clean stop");
+}

@@ -45,6 +45,11 @@ pub fn reaction(message: u64, emoji: &str) -> Value {
 
 /// The envelope of dispatch `t` with payload `d`, as the gateway publishes it.
 pub fn envelope(t: &str, seq: u64, d: &Value) -> Vec<u8> {
+    envelope_in_epoch(t, seq, d, None)
+}
+
+/// [`envelope`] as a node of a shard pool publishes it, under `epoch`.
+pub fn envelope_in_epoch(t: &str, seq: u64, d: &Value, epoch: Option<u64>) -> Vec<u8> {
     let frame = json!({"op": 0, "s": seq, "t": t, "d": d}).to_string();
     let dispatch = parse_dispatch(&frame).expect("a routable frame");
     let mut out = Vec::new();
@@ -53,7 +58,7 @@ pub fn envelope(t: &str, seq: u64, d: &Value) -> Vec<u8> {
         bot: "testbot",
         shard: 0,
         session: "s1",
-        epoch: None,
+        epoch,
     };
     encode_into(&mut out, &source, &dispatch, 1_700_000_000_000, None);
     out
