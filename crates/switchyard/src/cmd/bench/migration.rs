@@ -13,10 +13,9 @@
 //! new one). Lost events (a sequence of the fake's sessions the group never got) and
 //! duplicates (one it got twice) are counted; after the graceful moves both must be 0.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -24,29 +23,15 @@ use serde_json::Value;
 use switchyard_broker::{BrokerOptions, Pattern};
 use switchyard_sim::{LoadSpec, Sim, SimConfig, SimHandle, WorldConfig};
 
+use super::handover::{
+    Record, gaps_of, handover_gaps, last_handover, note, settle, tally, unix_ms,
+};
 use super::measure::quantile;
 use super::servers::{self, free_port};
 use crate::cli::{BenchArgs, BenchBackend};
 
-/// What the group got, per shard.
-#[derive(Default)]
-struct Shard {
-    /// How many times each sequence arrived, indexed by sequence.
-    count: Vec<u8>,
-    /// Per epoch: the first and last `received_ms` under it.
-    epochs: BTreeMap<u64, (u64, u64)>,
-}
-
-type Record = Arc<Mutex<BTreeMap<u32, Shard>>>;
-
 /// The nodes' pool lease.
 const LEASE_MS: u64 = 3000;
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 /// One `switchyard run` child.
 struct NodeProc {
@@ -333,38 +318,6 @@ fn start_node(sim: &SimHandle, url: &str, dir: &Path, name: &str) -> anyhow::Res
     })
 }
 
-/// The envelope's fields the recorder reads (`d` is skipped, not built).
-#[derive(serde::Deserialize)]
-struct Seen {
-    shard: u32,
-    seq: Option<u64>,
-    received_ms: u64,
-    epoch: Option<u64>,
-}
-
-fn note(record: &Mutex<BTreeMap<u32, Shard>>, payload: &[u8]) {
-    let Ok(v) = serde_json::from_slice::<Seen>(payload) else {
-        return;
-    };
-    let (shard, Some(Ok(seq))) = (v.shard, v.seq.map(usize::try_from)) else {
-        return;
-    };
-    let received = v.received_ms;
-    let mut record = record
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let s = record.entry(shard).or_default();
-    if s.count.len() <= seq {
-        s.count.resize(seq + 1, 0);
-    }
-    s.count[seq] = s.count[seq].saturating_add(1);
-    if let Some(epoch) = v.epoch {
-        let span = s.epochs.entry(epoch).or_insert((received, received));
-        span.0 = span.0.min(received);
-        span.1 = span.1.max(received);
-    }
-}
-
 /// Learns the pool ids of the nodes that have none yet.
 async fn name_nodes(nodes: &mut [NodeProc]) -> anyhow::Result<()> {
     for node in nodes.iter_mut().filter(|n| n.id.is_empty()) {
@@ -419,84 +372,6 @@ async fn terminate(child: &mut Child) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
-}
-
-/// Waits until the group has every sequence the fake's sessions sent (at most 30 s).
-async fn settle(sim: &SimHandle, record: &Record) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline && tally(sim, record).0 > 0 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// (sequences missing, sequences delivered more than once) over every session.
-fn tally(sim: &SimHandle, record: &Record) -> (u64, u64) {
-    let record = record
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut lost = 0;
-    let mut twice = 0;
-    for session in sim.counters().sessions {
-        let got = record.get(&session.shard[0]);
-        let last = usize::try_from(session.last_seq).unwrap_or(usize::MAX);
-        for seq in 1..=last {
-            match got.and_then(|s| s.count.get(seq)).copied().unwrap_or(0) {
-                0 => lost += 1,
-                1 => {}
-                _ => twice += 1,
-            }
-        }
-    }
-    (lost, twice)
-}
-
-/// The handover gaps, sorted: for each shard, between the last event under one epoch and
-/// the first under the next, in order of epoch.
-fn handover_gaps(record: &Record) -> Vec<u64> {
-    let mut gaps = all_gaps(record);
-    gaps.sort_unstable();
-    gaps
-}
-
-/// The gaps, sorted, of the handovers of `shards` whose new owner's first event came
-/// after `since` (Unix ms).
-fn gaps_of(record: &Record, shards: &BTreeSet<u32>, since: u64) -> Vec<u64> {
-    let mut gaps: Vec<u64> = timed_gaps(record)
-        .into_iter()
-        .filter(|(shard, at, _)| shards.contains(shard) && *at >= since)
-        .map(|(_, _, g)| g)
-        .collect();
-    gaps.sort_unstable();
-    gaps
-}
-
-/// When the last handover's new owner sent its first event (Unix ms).
-fn last_handover(record: &Record) -> u64 {
-    timed_gaps(record)
-        .iter()
-        .map(|(_, at, _)| *at)
-        .max()
-        .unwrap_or(0)
-}
-
-fn all_gaps(record: &Record) -> Vec<u64> {
-    timed_gaps(record).into_iter().map(|(_, _, g)| g).collect()
-}
-
-/// (shard, when the new owner's first event came, gap) of every handover.
-fn timed_gaps(record: &Record) -> Vec<(u32, u64, u64)> {
-    let record = record
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut out = Vec::new();
-    for (id, shard) in record.iter() {
-        let spans: Vec<&(u64, u64)> = shard.epochs.values().collect();
-        for pair in spans.windows(2) {
-            let (old, new) = (pair[0], pair[1]);
-            out.push((*id, new.0, new.0.saturating_sub(old.1)));
-        }
-    }
-    out
 }
 
 fn fmt(v: Option<u64>) -> String {
