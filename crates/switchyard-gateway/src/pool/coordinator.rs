@@ -39,7 +39,6 @@ pub(crate) fn epoch(term: u64, n: u64) -> u64 {
 #[derive(Debug, Clone)]
 struct Node {
     last_seen: Instant,
-    draining: bool,
     /// The number of its last beat heard.
     beat: u64,
 }
@@ -119,6 +118,10 @@ pub(crate) struct Coordinator {
     /// Shards an operator placed: balancing leaves them where they were put (drains and
     /// deaths still move them, and unpin them).
     pinned: BTreeSet<u32>,
+    /// The drained nodes: the operator's word, kept while a node is briefly taken for dead.
+    /// Learnt from the nodes' beats only while settling (a new coordinator); after that a
+    /// beat sent before the node heard of a drain or undrain would undo it.
+    drained: BTreeSet<String>,
 }
 
 impl Coordinator {
@@ -139,6 +142,7 @@ impl Coordinator {
             confirmed: BTreeSet::new(),
             changed: now,
             pinned: BTreeSet::new(),
+            drained: BTreeSet::new(),
         }
     }
 
@@ -160,10 +164,12 @@ impl Coordinator {
             node.to_owned(),
             Node {
                 last_seen: now,
-                draining: hello.draining,
                 beat: hello.beat,
             },
         );
+        if hello.draining && !self.settled(now) {
+            self.drained.insert(node.to_owned());
+        }
         let total = self.total;
         for &shard in hello.shards.iter().filter(|s| **s < total) {
             // The first claim wins; a second holder is told to drop it by its next accept.
@@ -223,7 +229,7 @@ impl Coordinator {
         }
         match self.nodes.get(to) {
             None => return Err(MoveRefusal::UnknownNode(to.to_owned())),
-            Some(n) if n.draining => return Err(MoveRefusal::Draining(to.to_owned())),
+            Some(_) if self.draining(to) => return Err(MoveRefusal::Draining(to.to_owned())),
             Some(_) => {}
         }
         if let Some(m) = self.moves.get(&shard) {
@@ -273,16 +279,18 @@ impl Coordinator {
     /// Drains `node` (its shards move to the others, a few at a time, and it gets none until
     /// undrained), or undrains it.
     pub(crate) fn drain(&mut self, node: &str, drain: bool) -> Result<(), MoveRefusal> {
-        if drain && !self.nodes.iter().any(|(id, n)| id != node && !n.draining) {
+        if drain && !self.nodes.keys().any(|id| id != node && !self.draining(id)) {
             return Err(MoveRefusal::LastNode(node.to_owned()));
         }
-        match self.nodes.get_mut(node) {
-            None => Err(MoveRefusal::UnknownNode(node.to_owned())),
-            Some(n) => {
-                n.draining = drain;
-                Ok(())
-            }
+        if !self.nodes.contains_key(node) && (drain || !self.drained.contains(node)) {
+            return Err(MoveRefusal::UnknownNode(node.to_owned()));
         }
+        if drain {
+            self.drained.insert(node.to_owned());
+        } else {
+            self.drained.remove(node);
+        }
+        Ok(())
     }
 
     /// The number of the last beat heard from `node`.
@@ -292,7 +300,7 @@ impl Coordinator {
 
     /// Whether `node` is drained.
     pub(crate) fn draining(&self, node: &str) -> bool {
-        self.nodes.get(node).is_some_and(|n| n.draining)
+        self.drained.contains(node)
     }
 
     /// The shard's current epoch.
@@ -351,7 +359,7 @@ impl Coordinator {
         let mut loads: BTreeMap<&str, u64> = self
             .nodes
             .iter()
-            .filter(|(_, n)| include_draining || !n.draining)
+            .filter(|(id, _)| include_draining || !self.draining(id))
             .map(|(id, _)| (id.as_str(), 0))
             .collect();
         for (shard, node) in &self.owner {

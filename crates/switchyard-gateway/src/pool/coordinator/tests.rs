@@ -295,3 +295,34 @@ fn an_operator_s_move_stays_put_and_asking_twice_is_fine() {
         c.moves()
     );
 }
+
+#[test]
+fn a_drain_holds_against_a_beat_sent_before_the_node_heard_of_it() {
+    let t0 = Instant::now();
+    let settled = t0 + LEASE;
+    let mut c = Coordinator::new(2, LEASE, 1, t0);
+    beat(&mut c, "a", &[0], t0);
+    beat(&mut c, "b", &[1], t0);
+    c.drain("b", true).expect("drain");
+    // b's beat, sent before its ACCEPT said it is drained
+    beat(&mut c, "b", &[1], settled);
+    assert!(c.draining("b"), "still drained");
+    // and the same for an undrain against a beat that still says drained
+    c.drain("b", false).expect("undrain");
+    let mut hello = super::ShardConnect {
+        bot: "bot".into(),
+        node: "b".into(),
+        shards: vec![],
+        admin: None,
+        guilds: BTreeMap::new(),
+        draining: true,
+        beat: 2,
+    };
+    c.heard(&hello, settled);
+    assert!(!c.draining("b"), "still undrained");
+    // a new coordinator learns the drain from the beats while it settles
+    let mut next = Coordinator::new(2, LEASE, 2, settled);
+    hello.beat = 3;
+    next.heard(&hello, settled);
+    assert!(next.draining("b"));
+}
