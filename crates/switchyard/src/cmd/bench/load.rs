@@ -168,18 +168,7 @@ pub async fn run_backend(
         }
     };
 
-    let sim_config = SimConfig {
-        shards: params.shards,
-        max_concurrency: params.shards,
-        replay_buffer: 4096,
-        world: WorldConfig {
-            guilds: (params.shards as usize * 4).max(64),
-            ..WorldConfig::default()
-        },
-        ..SimConfig::default()
-    };
-    let mut sim_config = sim_config;
-    sim_config.timings.identify_window_ms = 50;
+    let sim_config = sim_config(params.shards, 4096);
     let sim = rts
         .sim
         .spawn(Sim::start(sim_config))
@@ -501,4 +490,22 @@ async fn consume(
         received.last_ns.store(now, Ordering::Relaxed);
         received.count.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// The fake Discord of the load runs: `shards` shards identified together (one bucket each,
+/// a 50 ms window), four guilds a shard (at least 64), and a replay buffer of that many
+/// events per session.
+pub(super) fn sim_config(shards: u32, replay_buffer: usize) -> SimConfig {
+    let mut config = SimConfig {
+        shards,
+        max_concurrency: shards,
+        replay_buffer,
+        world: WorldConfig {
+            guilds: (shards as usize * 4).max(64),
+            ..WorldConfig::default()
+        },
+        ..SimConfig::default()
+    };
+    config.timings.identify_window_ms = 50;
+    config
 }

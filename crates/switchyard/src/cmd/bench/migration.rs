@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 use switchyard_broker::{BrokerOptions, Pattern};
-use switchyard_sim::{LoadSpec, Sim, SimConfig, SimHandle, WorldConfig};
+use switchyard_sim::{LoadSpec, Sim, SimHandle};
 
 use super::handover::{
     Record, gaps_of, handover_gaps, last_handover, note, settle, tally, unix_ms,
@@ -79,17 +79,8 @@ pub async fn run(args: &BenchArgs, dir: &Path) -> anyhow::Result<bool> {
 }
 
 async fn one_backend(args: &BenchArgs, kind: &str, url: &str, dir: &Path) -> anyhow::Result<bool> {
-    let mut config = SimConfig {
-        shards: args.shards,
-        max_concurrency: args.shards,
-        replay_buffer: 65_536,
-        world: WorldConfig {
-            guilds: (args.shards as usize * 4).max(64),
-            ..WorldConfig::default()
-        },
-        ..SimConfig::default()
-    };
-    config.timings.identify_window_ms = 50;
+    // the replay buffer holds what comes while a shard moves, at any rate measured
+    let config = super::load::sim_config(args.shards, 65_536);
     let sim = Sim::start(config)
         .await
         .context("cannot start the fake Discord")?;
