@@ -96,9 +96,13 @@ async fn drain_and_undrain(mut c: Cluster) {
     assert!(ok, "{out}");
     c.settled("b empty, a holding everything", |n| n == [4, 0])
         .await;
+    assert!(
+        c.nodes[1].alive(),
+        "a drained node stays up:\n{}",
+        c.nodes[1].output()
+    );
     let status = c.nodes[1].status().await.expect("b still answers");
     assert_eq!(status["pool"]["draining"], true, "{status}");
-    assert!(c.nodes[1].alive(), "a drained node stays up");
 
     let (ok, out) = cli(&c.nodes[1].admin, &["node", "undrain", &b]);
     assert!(ok, "{out}");

@@ -333,6 +333,9 @@ impl Member {
         if accept.draining != self.draining {
             tracing::info!(node = %self.node, draining = accept.draining, "the coordinator changed this node's drain");
             self.draining = accept.draining;
+            // /status says so now, not at the next beat: the shards leave right after this
+            let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+            status.draining = accept.draining;
         }
         let grant = Grant {
             epochs: accept.epochs,
