@@ -57,11 +57,18 @@ pub(super) fn note(record: &Mutex<BTreeMap<u32, Shard>>, payload: &[u8]) {
     }
 }
 
-/// Waits until the group has every sequence the fake's sessions sent (at most 30 s).
+/// Waits until the group has every sequence the fake's sessions sent, or until it has
+/// received nothing new for 30 s (a group behind at a high rate is still catching up).
 pub(super) async fn settle(sim: &SimHandle, record: &Record) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline && tally(sim, record).0 > 0 {
+    let mut missing = tally(sim, record).0;
+    let mut progress = Instant::now();
+    while missing > 0 && progress.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = tally(sim, record).0;
+        if now < missing {
+            progress = Instant::now();
+        }
+        missing = now;
     }
 }
 
