@@ -53,6 +53,7 @@ mod retry;
 mod select;
 mod subscription;
 mod url;
+mod zmtp;
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -1,0 +1,138 @@
+//! One SUB connection on the PUB endpoint: its subscriptions come in, its messages go out from
+//! its bounded queue. Reading and writing run side by side, so that a subscriber that stops
+//! reading fills only its own queue.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, watch};
+
+use super::side::{ZmqClientId, ZmqOut};
+use super::{Shared, count_refused};
+use crate::zmtp::{self, SocketType, ZmtpError};
+
+/// A subscription that starts with this asks for a sync message: the endpoint answers this
+/// connection alone with `[prefix, ""]` once every subscription sent before it is in place.
+/// Switchyard's `zmq://` backend uses it so that `subscribe` returns only once subscribed;
+/// no topic starts with a NUL byte, so other clients never meet it.
+pub(crate) const SYNC_PREFIX: &[u8] = b"\0switchyard-sync.";
+
+/// The longest subscription prefix kept (a topic is at most 1024 bytes).
+const MAX_PREFIX: u64 = 2048;
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    if let Err(error) = zmtp::handshake(&mut stream, SocketType::Pub).await {
+        refuse(peer, &error);
+        return;
+    }
+    tracing::debug!(%peer, "ZeroMQ SUB connected");
+    let id = shared.next_client();
+    let (tx, rx) = mpsc::channel(shared.config.client_buffer);
+    shared.hub.write().zmq.connect(id, tx.clone());
+    let (read, write) = stream.into_split();
+    let outcome = tokio::select! {
+        _ = async { let _ = stop.wait_for(|stopped| *stopped).await; } => Ok(()),
+        r = subscriptions(&shared, id, BufReader::new(read), &tx) => r,
+        r = deliveries(BufWriter::new(write), rx) => r.map_err(ZmtpError::from),
+    };
+    shared.hub.write().zmq.disconnect(id);
+    match outcome {
+        Err(ZmtpError::Io(_)) | Ok(()) => tracing::debug!(%peer, "ZeroMQ SUB disconnected"),
+        Err(error) => refuse(peer, &error),
+    }
+}
+
+fn refuse(peer: SocketAddr, error: &ZmtpError) {
+    if matches!(error, ZmtpError::Io(_)) {
+        tracing::debug!(%peer, %error, "ZeroMQ SUB connection ended");
+        return;
+    }
+    count_refused(error.kind());
+    tracing::warn!(%peer, %error, "ZeroMQ PUB endpoint: connection refused and closed");
+}
+
+/// Reads subscriptions until the peer goes; anything but subscriptions and heartbeats is
+/// ignored (a SUB socket sends nothing else).
+async fn subscriptions(
+    shared: &Shared,
+    id: ZmqClientId,
+    mut read: BufReader<OwnedReadHalf>,
+    tx: &mpsc::Sender<ZmqOut>,
+) -> Result<(), ZmtpError> {
+    loop {
+        let header = zmtp::read_header(&mut read).await?;
+        if header.command {
+            if header.len > zmtp::max_command() {
+                return Err(ZmtpError::Frame("command too long"));
+            }
+            let body = zmtp::read_body(&mut read, header.len).await?;
+            let (name, rest) = zmtp::command_name(&body)?;
+            // ZMTP 3.1 peers may subscribe with commands.
+            match name {
+                b"SUBSCRIBE" => subscribe(shared, id, tx, true, rest).await,
+                b"CANCEL" => subscribe(shared, id, tx, false, rest).await,
+                // Heartbeats are answered by the writer only in 3.1; a 3.0 peer sends none.
+                _ => {}
+            }
+            continue;
+        }
+        if header.len > MAX_PREFIX || header.more {
+            zmtp::skip_body(&mut read, header.len).await?;
+            continue;
+        }
+        let body = zmtp::read_body(&mut read, header.len).await?;
+        match body.first() {
+            Some(1) => subscribe(shared, id, tx, true, &body[1..]).await,
+            Some(0) => subscribe(shared, id, tx, false, &body[1..]).await,
+            _ => {}
+        }
+    }
+}
+
+async fn subscribe(
+    shared: &Shared,
+    id: ZmqClientId,
+    tx: &mpsc::Sender<ZmqOut>,
+    on: bool,
+    prefix: &[u8],
+) {
+    if prefix.starts_with(SYNC_PREFIX) {
+        if on {
+            // Queued behind what was delivered before; waits (rather than drops) if full.
+            let _ = tx
+                .send((Bytes::copy_from_slice(prefix), Bytes::new()))
+                .await;
+        }
+        return;
+    }
+    let mut state = shared.hub.write();
+    if on {
+        state.zmq.subscribe(id, Bytes::copy_from_slice(prefix));
+    } else {
+        state.zmq.cancel(id, prefix);
+    }
+}
+
+/// Writes queued messages, flushing whenever the queue runs empty.
+async fn deliveries(
+    mut write: BufWriter<OwnedWriteHalf>,
+    mut rx: mpsc::Receiver<ZmqOut>,
+) -> std::io::Result<()> {
+    while let Some((topic, payload)) = rx.recv().await {
+        zmtp::write_message(&mut write, &topic, &payload).await?;
+        while let Ok((topic, payload)) = rx.try_recv() {
+            zmtp::write_message(&mut write, &topic, &payload).await?;
+        }
+        write.flush().await?;
+    }
+    Ok(())
+}
