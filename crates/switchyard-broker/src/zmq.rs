@@ -18,8 +18,7 @@ use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, mpsc};
 
-use crate::embedded::zmq::SYNC_PREFIX;
-use crate::zmtp::{self, SocketType, ZmtpError};
+use crate::zmtp::{self, SYNC_PREFIX, SocketType, ZmtpError};
 use crate::{
     Broker, BrokerError, BrokerOptions, BrokerUrl, Capabilities, Message, Pattern, RetryPolicy,
     Subscription, Topic,

@@ -15,6 +15,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// How long a peer may take over the greeting and READY before it is dropped.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A subscription that starts with this asks for a sync message: the endpoint answers this
+/// connection alone with `[prefix, ""]` once every subscription sent before it is in place.
+/// Switchyard's `zmq://` backend uses it so that `subscribe` returns only once subscribed;
+/// no topic starts with a NUL byte, so other clients never meet it.
+pub(crate) const SYNC_PREFIX: &[u8] = b"\0switchyard-sync.";
+
 /// The largest command body (READY with its properties, SUBSCRIBE…) accepted.
 const MAX_COMMAND: u64 = 64 * 1024;
 

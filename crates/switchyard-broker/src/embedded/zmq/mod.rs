@@ -20,8 +20,6 @@ mod publisher;
 mod puller;
 pub(crate) mod side;
 
-pub(crate) use publisher::SYNC_PREFIX;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -263,5 +261,27 @@ impl RunningZmqServer {
         if let Err(error) = self.task.await {
             tracing::error!(%error, "ZeroMQ endpoint task failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_loopback_is_bound_without_curve() {
+        let broker = EmbeddedBroker::new(Default::default());
+        let mut config = ZmqConfig::on_ports(0, 0);
+        config.pull_bind = SocketAddr::from(([0, 0, 0, 0], 0));
+        let e = ZmqServer::bind(&broker, config)
+            .await
+            .expect_err("a wildcard address is refused");
+        assert!(matches!(e, ZmqError::LoopbackOnly(_)), "{e}");
+        assert!(e.to_string().contains("CURVE"), "{e}");
+        let server = ZmqServer::bind(&broker, ZmqConfig::on_ports(0, 0))
+            .await
+            .expect("loopback binds");
+        assert_ne!(server.pub_addr().port(), 0);
+        server.spawn().shutdown().await;
     }
 }

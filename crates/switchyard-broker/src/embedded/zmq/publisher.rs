@@ -13,13 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::side::{ZmqClientId, ZmqOut};
 use super::{Shared, count_refused};
-use crate::zmtp::{self, SocketType, ZmtpError};
-
-/// A subscription that starts with this asks for a sync message: the endpoint answers this
-/// connection alone with `[prefix, ""]` once every subscription sent before it is in place.
-/// Switchyard's `zmq://` backend uses it so that `subscribe` returns only once subscribed;
-/// no topic starts with a NUL byte, so other clients never meet it.
-pub(crate) const SYNC_PREFIX: &[u8] = b"\0switchyard-sync.";
+use crate::zmtp::{self, SYNC_PREFIX, SocketType, ZmtpError};
 
 /// The longest subscription prefix kept (a topic is at most 1024 bytes).
 const MAX_PREFIX: u64 = 2048;
