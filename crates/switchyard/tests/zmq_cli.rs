@@ -5,14 +5,15 @@
 //! - garbage, a one-frame message, three frames, a bad topic and an oversized payload on PULL
 //!   are dropped and counted on `/metrics`, and a good message after them still arrives; a SUB
 //!   that never reads does not hold back one that does, and its drops are counted;
-//! - `switchyard tail` and `publish` work with a `zmq://` URL.
+//! - `switchyard tail` and `publish` work with a `zmq://` URL, and `switchyard run` runs on
+//!   another switchyard's endpoints through `broker.url = "zmq://…"`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use switchyard_sim::{Inject, Sim, SimConfig, Snowflake};
+use switchyard_sim::{Inject, Sim, SimConfig, SimHandle, Snowflake};
 use switchyard_testkit::free_port;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -128,7 +129,7 @@ async fn wait_metric(admin: &str, name: &str, labels: &[&str], at_least: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pyzmq_bot_answers_a_discord_message_through_the_zeromq_endpoints() {
-    let python = switchyard_testkit::python_with(&["zmq"]);
+    switchyard_testkit::python_with(&["zmq"]);
     let mut config = SimConfig::fast();
     config.world.guilds = 1;
     let sim = Sim::start(config).await.expect("sim");
@@ -154,6 +155,13 @@ async fn a_pyzmq_bot_answers_a_discord_message_through_the_zeromq_endpoints() {
         format!("tcp://127.0.0.1:{}", ports.1)
     );
 
+    echo_round_trip(&sim, ports, &run, dir.path()).await;
+}
+
+/// Starts the pyzmq echo bot on the endpoints at `ports` and says `,echo …` in the fake until
+/// the fake records the bot's answer.
+async fn echo_round_trip(sim: &SimHandle, ports: (u16, u16), run: &Proc, dir: &Path) {
+    let python = switchyard_testkit::python_with(&["zmq"]);
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/python/zmq_echo_bot.py");
     let mut cmd = Command::new(python);
@@ -163,7 +171,7 @@ async fn a_pyzmq_bot_answers_a_discord_message_through_the_zeromq_endpoints() {
             "SWITCHYARD_ZMQ_PUSH",
             format!("tcp://127.0.0.1:{}", ports.1),
         );
-    let bot = Proc::spawn("zmq-echo", cmd, dir.path());
+    let bot = Proc::spawn("zmq-echo", cmd, dir);
     bot.wait_for("listening on").await;
 
     let channel = sim
@@ -294,4 +302,40 @@ async fn tail_and_publish_take_a_zmq_url() {
     tail.wait_for("hello over zeromq").await;
     tail.wait_for("inbound.discord.1.2.3").await;
     assert!(!tail.output().contains("not this one"), "{}", tail.output());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_runs_on_another_switchyards_zeromq_endpoints() {
+    switchyard_testkit::python_with(&["zmq"]);
+    let mut config = SimConfig::fast();
+    config.world.guilds = 1;
+    let sim = Sim::start(config).await.expect("sim");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = (free_port(), free_port());
+    let broker_admin = format!("127.0.0.1:{}", free_port());
+    let broker = Proc::spawn(
+        "broker",
+        switchyard("broker", &broker_admin, ports),
+        dir.path(),
+    );
+    broker.wait_for("ZeroMQ PUB on tcp://").await;
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    cmd.arg("run")
+        .env_remove("SWITCHYARD_CONFIG")
+        .env("RUST_LOG", "info")
+        .env(
+            "SWITCHYARD_BROKER_URL",
+            format!("zmq://127.0.0.1:{}?pull={}", ports.0, ports.1),
+        )
+        .env("SWITCHYARD_ADMIN_BIND", &admin)
+        .env("DISCORD_TOKEN", "zmq-cli-test-token")
+        .env("SWITCHYARD_GATEWAY_API_URL", sim.http_url())
+        .env(
+            "SWITCHYARD_GATEWAY_SESSION_DIR",
+            dir.path().join("sessions"),
+        );
+    let run = Proc::spawn("run", cmd, dir.path());
+    run.wait_for("on zmq://127.0.0.1:").await;
+    echo_round_trip(&sim, ports, &run, dir.path()).await;
 }
