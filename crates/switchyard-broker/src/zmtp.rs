@@ -4,7 +4,7 @@
 //!
 //! We announce version 3.0, so libzmq peers (pyzmq, ZMQ.jl, czmq…) send subscriptions as
 //! messages whose first byte is 1 (subscribe) or 0 (cancel); the 3.1 SUBSCRIBE and CANCEL
-//! commands are understood as well. A frame's length is read before its body, so a caller can
+//! commands are understood as well, and PING heartbeats are answered. A frame's length is read before its body, so a caller can
 //! skip an oversized body without buffering it.
 
 use std::time::Duration;
@@ -306,6 +306,31 @@ pub(crate) async fn write_subscription<W: AsyncWrite + Unpin>(
     body.push(u8::from(subscribe));
     body.extend_from_slice(prefix);
     write_frame(w, 0, &body).await
+}
+
+/// The PONG that answers a PING command body (ZMTP 3.1 heartbeats, which libzmq sends when
+/// `ZMQ_HEARTBEAT_IVL` is set), or `None` for any other command.
+pub(crate) fn pong_for(body: &[u8]) -> Option<Vec<u8>> {
+    let (name, rest) = command_name(body).ok()?;
+    if name != b"PING" {
+        return None;
+    }
+    // PING: a 2-byte TTL, then up to 16 bytes of context that PONG echoes.
+    let context = rest.get(2..).unwrap_or_default();
+    let context = &context[..context.len().min(16)];
+    let mut pong = Vec::with_capacity(5 + context.len());
+    pong.push(4);
+    pong.extend_from_slice(b"PONG");
+    pong.extend_from_slice(context);
+    Some(pong)
+}
+
+/// Writes a command frame (not flushed).
+pub(crate) async fn write_command<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    body: &[u8],
+) -> std::io::Result<()> {
+    write_frame(w, COMMAND, body).await
 }
 
 /// The largest command body callers should read; longer ones are a protocol error.

@@ -339,3 +339,30 @@ async fn a_gateway_runs_on_another_switchyards_zeromq_endpoints() {
     run.wait_for("on zmq://127.0.0.1:").await;
     echo_round_trip(&sim, ports, &run, dir.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyzmq_heartbeats_are_answered() {
+    let python = switchyard_testkit::python_with(&["zmq"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let ports = (free_port(), free_port());
+    let broker = Proc::spawn("broker", switchyard("broker", &admin, ports), dir.path());
+    broker.wait_for("ZeroMQ PUB on tcp://").await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/zmq_heartbeat.py");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .args([ports.0, ports.1].map(|p| p.to_string()))
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .expect("joined");
+    assert!(
+        out.status.success(),
+        "{}\n{}\nbroker:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        broker.output()
+    );
+}

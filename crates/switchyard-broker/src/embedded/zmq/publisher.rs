@@ -1,5 +1,5 @@
 //! One SUB connection on the PUB endpoint: its subscriptions come in, its messages go out from
-//! its bounded queue. Reading and writing run side by side, so that a subscriber that stops
+//! its bounded queue; PING heartbeats get their PONG. Reading and writing run side by side, so that a subscriber that stops
 //! reading fills only its own queue.
 
 use std::net::SocketAddr;
@@ -33,10 +33,11 @@ pub(super) async fn run(
     let (tx, rx) = mpsc::channel(shared.config.client_buffer);
     shared.hub.write().zmq.connect(id, tx.clone());
     let (read, write) = stream.into_split();
+    let (pong_tx, pong_rx) = mpsc::channel(4);
     let outcome = tokio::select! {
         _ = async { let _ = stop.wait_for(|stopped| *stopped).await; } => Ok(()),
-        r = subscriptions(&shared, id, BufReader::new(read), &tx) => r,
-        r = deliveries(BufWriter::new(write), rx) => r.map_err(ZmtpError::from),
+        r = subscriptions(&shared, id, BufReader::new(read), &tx, &pong_tx) => r,
+        r = deliveries(BufWriter::new(write), rx, pong_rx) => r.map_err(ZmtpError::from),
     };
     shared.hub.write().zmq.disconnect(id);
     match outcome {
@@ -61,6 +62,7 @@ async fn subscriptions(
     id: ZmqClientId,
     mut read: BufReader<OwnedReadHalf>,
     tx: &mpsc::Sender<ZmqOut>,
+    pongs: &mpsc::Sender<Vec<u8>>,
 ) -> Result<(), ZmtpError> {
     loop {
         let header = zmtp::read_header(&mut read).await?;
@@ -74,8 +76,13 @@ async fn subscriptions(
             match name {
                 b"SUBSCRIBE" => subscribe(shared, id, tx, true, rest).await,
                 b"CANCEL" => subscribe(shared, id, tx, false, rest).await,
-                // Heartbeats are answered by the writer only in 3.1; a 3.0 peer sends none.
-                _ => {}
+                // The writer answers PING; a full pong queue means PONGs are already on
+                // their way, which is answer enough.
+                _ => {
+                    if let Some(pong) = zmtp::pong_for(&body) {
+                        let _ = pongs.try_send(pong);
+                    }
+                }
             }
             continue;
         }
@@ -116,17 +123,24 @@ async fn subscribe(
     }
 }
 
-/// Writes queued messages, flushing whenever the queue runs empty.
+/// Writes queued messages and PONGs, flushing whenever the queue runs empty. A PONG goes out
+/// between two messages, never inside one.
 async fn deliveries(
     mut write: BufWriter<OwnedWriteHalf>,
     mut rx: mpsc::Receiver<ZmqOut>,
+    mut pongs: mpsc::Receiver<Vec<u8>>,
 ) -> std::io::Result<()> {
-    while let Some((topic, payload)) = rx.recv().await {
-        zmtp::write_message(&mut write, &topic, &payload).await?;
-        while let Ok((topic, payload)) = rx.try_recv() {
-            zmtp::write_message(&mut write, &topic, &payload).await?;
+    loop {
+        tokio::select! {
+            Some(pong) = pongs.recv() => zmtp::write_command(&mut write, &pong).await?,
+            message = rx.recv() => {
+                let Some((topic, payload)) = message else { return Ok(()) };
+                zmtp::write_message(&mut write, &topic, &payload).await?;
+                while let Ok((topic, payload)) = rx.try_recv() {
+                    zmtp::write_message(&mut write, &topic, &payload).await?;
+                }
+            }
         }
         write.flush().await?;
     }
-    Ok(())
 }

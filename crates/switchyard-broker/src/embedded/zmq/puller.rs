@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::io::BufReader;
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -82,14 +82,19 @@ async fn messages(
         loop {
             let header = zmtp::read_header(&mut read).await?;
             if header.command {
-                // Between messages a PUSH peer may only send heartbeats; skip them.
+                // Between messages a PUSH peer may only send heartbeats: answer PING.
                 if !frames.is_empty() || problem.is_some() {
                     return Err(ZmtpError::Frame("a command inside a message"));
                 }
                 if header.len > zmtp::max_command() {
                     return Err(ZmtpError::Frame("command too long"));
                 }
-                zmtp::skip_body(&mut read, header.len).await?;
+                let body = zmtp::read_body(&mut read, header.len).await?;
+                if let Some(pong) = zmtp::pong_for(&body) {
+                    let stream = read.get_mut();
+                    zmtp::write_command(stream, &pong).await?;
+                    stream.flush().await?;
+                }
                 continue;
             }
             let index = frames.len() + usize::from(problem.is_some());
