@@ -121,7 +121,8 @@ impl Inner {
     }
 
     /// A SUB connection subscribed to `prefix`, returned once the endpoint has the
-    /// subscription (its sync message came back).
+    /// subscription (its sync message came back). Messages that arrive before the sync are
+    /// not delivered: they were published before `subscribe` returned.
     async fn subscribed(&self, prefix: &[u8]) -> Result<BufReader<TcpStream>, ZmtpError> {
         let mut stream = self.connect(&self.pub_addr, SocketType::Sub).await?;
         let mut sync = SYNC_PREFIX.to_vec();
@@ -150,22 +151,14 @@ impl Inner {
     /// Writes one message on the PUSH connection, connecting first if needed.
     async fn push(&self, topic: &Topic, payload: &[u8]) -> Result<(), ZmtpError> {
         let mut guard = self.push.lock().await;
-        if guard.is_none() {
-            *guard = Some(BufWriter::new(
-                self.connect(&self.pull_addr, SocketType::Push).await?,
-            ));
-        }
-        let Some(w) = guard.as_mut() else {
-            return Err(ZmtpError::Frame("no connection"));
+        // Taken out while writing: a connection that fails is not put back.
+        let mut w = match guard.take() {
+            Some(w) => w,
+            None => BufWriter::new(self.connect(&self.pull_addr, SocketType::Push).await?),
         };
-        let written = async {
-            zmtp::write_message(w, topic.as_str().as_bytes(), payload).await?;
-            w.flush().await
-        };
-        if let Err(e) = written.await {
-            *guard = None;
-            return Err(e.into());
-        }
+        zmtp::write_message(&mut w, topic.as_str().as_bytes(), payload).await?;
+        w.flush().await?;
+        *guard = Some(w);
         Ok(())
     }
 }
@@ -227,6 +220,7 @@ async fn pump(
     mut read: BufReader<TcpStream>,
     tx: mpsc::Sender<Message>,
 ) {
+    let mut dropped = 0u64;
     loop {
         let error = loop {
             let (topic, payload) = tokio::select! {
@@ -251,7 +245,15 @@ async fn pump(
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     metrics::counter!("switchyard_broker_dropped_total", "backend" => BACKEND)
                         .increment(1);
-                    tracing::warn!(%pattern, "subscriber too slow; a message for it was dropped");
+                    dropped += 1;
+                    // The first drop, then once per thousand.
+                    if dropped == 1 || dropped.is_multiple_of(1000) {
+                        tracing::warn!(
+                            %pattern,
+                            dropped,
+                            "subscriber too slow; its buffer is full and messages for it are dropped"
+                        );
+                    }
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => return,
             }
