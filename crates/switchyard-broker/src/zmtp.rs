@@ -86,6 +86,9 @@ pub(crate) enum ZmtpError {
     /// A frame with reserved flag bits set, or a command too long.
     #[error("malformed frame: {0}")]
     Frame(&'static str),
+    /// The peer went past one of our limits (too many subscriptions).
+    #[error("limit: {0}")]
+    Limit(&'static str),
     /// No greeting and READY within [`HANDSHAKE_TIMEOUT`].
     #[error("no handshake within {HANDSHAKE_TIMEOUT:?}")]
     Timeout,
@@ -100,6 +103,7 @@ impl ZmtpError {
             ZmtpError::Mechanism(_) => "mechanism",
             ZmtpError::Handshake(_) | ZmtpError::SocketType { .. } => "handshake",
             ZmtpError::Frame(_) => "frame",
+            ZmtpError::Limit(_) => "limit",
         }
     }
 }

@@ -284,4 +284,104 @@ mod tests {
         assert_ne!(server.pub_addr().port(), 0);
         server.spawn().shutdown().await;
     }
+
+    /// A raw SUB connection to `server`'s PUB endpoint, past the handshake.
+    async fn raw_sub(server: &RunningZmqServer) -> tokio::net::TcpStream {
+        let mut stream = tokio::net::TcpStream::connect(server.pub_addr())
+            .await
+            .expect("connect");
+        crate::zmtp::handshake(&mut stream, crate::zmtp::SocketType::Sub)
+            .await
+            .expect("handshake");
+        stream
+    }
+
+    /// Reads `[topic, payload]` messages until one whose topic is not a sync answer.
+    async fn next_topic(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+        loop {
+            let mut frames = Vec::new();
+            loop {
+                let h = crate::zmtp::read_header(stream).await.expect("header");
+                frames.push(crate::zmtp::read_body(stream, h.len).await.expect("body"));
+                if !h.more {
+                    break;
+                }
+            }
+            if !frames[0].starts_with(crate::zmtp::SYNC_PREFIX) {
+                return frames[0].to_vec();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_multi_frame_message_from_a_sub_subscribes_to_nothing() {
+        use tokio::io::AsyncWriteExt as _;
+        let broker = EmbeddedBroker::new(Default::default());
+        let server = ZmqServer::bind(&broker, ZmqConfig::on_ports(0, 0))
+            .await
+            .expect("bind")
+            .spawn();
+        let mut sub = raw_sub(&server).await;
+        // [\x01a., \x01b.] as one message: neither frame is a subscription.
+        crate::zmtp::write_frame(&mut sub, 0x01, b"\x01a.")
+            .await
+            .expect("w");
+        crate::zmtp::write_frame(&mut sub, 0, b"\x01b.")
+            .await
+            .expect("w");
+        crate::zmtp::write_subscription(&mut sub, true, b"c.")
+            .await
+            .expect("w");
+        let mut sync = crate::zmtp::SYNC_PREFIX.to_vec();
+        sync.push(b'1');
+        crate::zmtp::write_subscription(&mut sub, true, &sync)
+            .await
+            .expect("w");
+        sub.flush().await.expect("flush");
+        // The sync answer comes once the subscriptions before it are in place.
+        let h = crate::zmtp::read_header(&mut sub).await.expect("sync");
+        let topic = crate::zmtp::read_body(&mut sub, h.len).await.expect("sync");
+        assert_eq!(&topic[..], &sync[..]);
+        let h = crate::zmtp::read_header(&mut sub)
+            .await
+            .expect("sync payload");
+        crate::zmtp::skip_body(&mut sub, h.len)
+            .await
+            .expect("sync payload");
+        for t in ["a.x", "b.x", "c.x"] {
+            broker
+                .try_publish(&t.parse().expect("topic"), "p".into())
+                .expect("publish");
+        }
+        assert_eq!(next_topic(&mut sub).await, b"c.x");
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_sub_past_the_subscription_limit_is_closed() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let broker = EmbeddedBroker::new(Default::default());
+        let server = ZmqServer::bind(&broker, ZmqConfig::on_ports(0, 0))
+            .await
+            .expect("bind")
+            .spawn();
+        let mut sub = raw_sub(&server).await;
+        let mut batch = Vec::new();
+        for i in 0..=publisher::MAX_SUBSCRIPTIONS {
+            crate::zmtp::write_subscription(&mut batch, true, format!("t{i}.").as_bytes())
+                .await
+                .expect("w");
+        }
+        // The endpoint may close while we still write: either way the connection ends.
+        let _ = sub.write_all(&batch).await;
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            sub.read_to_end(&mut rest),
+        )
+        .await
+        .expect("closed within the deadline");
+        assert!(read.is_err() || rest.is_empty(), "{read:?}");
+        server.shutdown().await;
+    }
 }

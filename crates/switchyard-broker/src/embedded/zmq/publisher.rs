@@ -18,6 +18,9 @@ use crate::zmtp::{self, SYNC_PREFIX, SocketType, ZmtpError};
 /// The longest subscription prefix kept (a topic is at most 1024 bytes).
 const MAX_PREFIX: u64 = 2048;
 
+/// Subscriptions one connection may hold; one more closes it.
+pub(super) const MAX_SUBSCRIPTIONS: usize = 10_000;
+
 pub(super) async fn run(
     shared: Arc<Shared>,
     mut stream: TcpStream,
@@ -64,6 +67,8 @@ async fn subscriptions(
     tx: &mpsc::Sender<ZmqOut>,
     pongs: &mpsc::Sender<Vec<u8>>,
 ) -> Result<(), ZmtpError> {
+    // Inside a multi-frame message (a SUB socket sends none): skipped to its end.
+    let mut skipping = false;
     loop {
         let header = zmtp::read_header(&mut read).await?;
         if header.command {
@@ -74,8 +79,8 @@ async fn subscriptions(
             let (name, rest) = zmtp::command_name(&body)?;
             // ZMTP 3.1 peers may subscribe with commands.
             match name {
-                b"SUBSCRIBE" => subscribe(shared, id, tx, true, rest).await,
-                b"CANCEL" => subscribe(shared, id, tx, false, rest).await,
+                b"SUBSCRIBE" => subscribe(shared, id, tx, true, rest).await?,
+                b"CANCEL" => subscribe(shared, id, tx, false, rest).await?,
                 // The writer answers PING; a full pong queue means PONGs are already on
                 // their way, which is answer enough.
                 _ => {
@@ -86,14 +91,15 @@ async fn subscriptions(
             }
             continue;
         }
-        if header.len > MAX_PREFIX || header.more {
+        if skipping || header.more || header.len > MAX_PREFIX {
+            skipping = header.more;
             zmtp::skip_body(&mut read, header.len).await?;
             continue;
         }
         let body = zmtp::read_body(&mut read, header.len).await?;
         match body.first() {
-            Some(1) => subscribe(shared, id, tx, true, &body[1..]).await,
-            Some(0) => subscribe(shared, id, tx, false, &body[1..]).await,
+            Some(1) => subscribe(shared, id, tx, true, &body[1..]).await?,
+            Some(0) => subscribe(shared, id, tx, false, &body[1..]).await?,
             _ => {}
         }
     }
@@ -105,7 +111,7 @@ async fn subscribe(
     tx: &mpsc::Sender<ZmqOut>,
     on: bool,
     prefix: &[u8],
-) {
+) -> Result<(), ZmtpError> {
     if prefix.starts_with(SYNC_PREFIX) {
         if on {
             // Queued behind what was delivered before; waits (rather than drops) if full.
@@ -113,14 +119,20 @@ async fn subscribe(
                 .send((Bytes::copy_from_slice(prefix), Bytes::new()))
                 .await;
         }
-        return;
+        return Ok(());
     }
     let mut state = shared.hub.write();
-    if on {
-        state.zmq.subscribe(id, Bytes::copy_from_slice(prefix));
-    } else {
+    if !on {
         state.zmq.cancel(id, prefix);
+    } else if !state
+        .zmq
+        .subscribe(id, Bytes::copy_from_slice(prefix), MAX_SUBSCRIPTIONS)
+    {
+        return Err(ZmtpError::Limit(
+            "more than 10000 subscriptions on one connection",
+        ));
     }
+    Ok(())
 }
 
 /// Writes queued messages and PONGs, flushing whenever the queue runs empty. A PONG goes out

@@ -53,10 +53,16 @@ impl ZmqSide {
         self.clients.remove(&client);
     }
 
-    /// Adds one subscription to `prefix`.
-    pub(crate) fn subscribe(&mut self, client: ZmqClientId, prefix: Bytes) {
-        if let Some(c) = self.clients.get_mut(&client) {
-            c.prefixes.push(prefix);
+    /// Adds one subscription to `prefix`, unless the connection already holds `max`; false
+    /// then.
+    pub(crate) fn subscribe(&mut self, client: ZmqClientId, prefix: Bytes, max: usize) -> bool {
+        match self.clients.get_mut(&client) {
+            Some(c) if c.prefixes.len() >= max => false,
+            Some(c) => {
+                c.prefixes.push(prefix);
+                true
+            }
+            None => true,
         }
     }
 
