@@ -394,4 +394,29 @@ mod tests {
         assert_eq!(p(">"), "");
         assert_eq!(p("a.b"), "a.b");
     }
+
+    #[tokio::test]
+    async fn bad_urls_and_durable_mode_are_refused_before_connecting() {
+        let options = BrokerOptions::default();
+        for (url, expect) in [
+            ("zmq://127.0.0.1", "PUB_PORT"),
+            ("zmq://127.0.0.1:x", "not a port"),
+            ("zmq://127.0.0.1:7381?pull=y", "pull="),
+            ("zmq://127.0.0.1:7381?hwm=3", "only zmq:// option"),
+        ] {
+            let url = BrokerUrl::parse(url).expect("a zmq URL");
+            let e = ZmqBroker::from_url(&url, &options)
+                .await
+                .expect_err("refused");
+            assert!(matches!(e, BrokerError::Config(_)), "{e}");
+            assert!(e.to_string().contains(expect), "{e}");
+        }
+        let mut durable = options.clone();
+        durable.durable.enabled = true;
+        let url = BrokerUrl::parse("zmq://127.0.0.1:7381").expect("a zmq URL");
+        let e = ZmqBroker::from_url(&url, &durable)
+            .await
+            .expect_err("no durable mode");
+        assert!(matches!(e, BrokerError::Unsupported { .. }), "{e}");
+    }
 }
