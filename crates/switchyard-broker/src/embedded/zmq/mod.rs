@@ -358,6 +358,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn zmtp_3_1_subscribe_commands_work_too() {
+        use tokio::io::AsyncWriteExt as _;
+        let broker = EmbeddedBroker::new(Default::default());
+        let server = ZmqServer::bind(&broker, ZmqConfig::on_ports(0, 0))
+            .await
+            .expect("bind")
+            .spawn();
+        let mut sub = raw_sub(&server).await;
+        let mut command = vec![9];
+        command.extend_from_slice(b"SUBSCRIBE");
+        command.extend_from_slice(b"cmd.");
+        crate::zmtp::write_command(&mut sub, &command)
+            .await
+            .expect("w");
+        let mut sync = crate::zmtp::SYNC_PREFIX.to_vec();
+        sync.push(b'1');
+        crate::zmtp::write_subscription(&mut sub, true, &sync)
+            .await
+            .expect("w");
+        sub.flush().await.expect("flush");
+        let h = crate::zmtp::read_header(&mut sub).await.expect("sync");
+        crate::zmtp::skip_body(&mut sub, h.len).await.expect("sync");
+        let h = crate::zmtp::read_header(&mut sub)
+            .await
+            .expect("sync payload");
+        crate::zmtp::skip_body(&mut sub, h.len)
+            .await
+            .expect("sync payload");
+        for t in ["other.x", "cmd.x"] {
+            broker
+                .try_publish(&t.parse().expect("topic"), "p".into())
+                .expect("publish");
+        }
+        assert_eq!(next_topic(&mut sub).await, b"cmd.x");
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn a_sub_past_the_subscription_limit_is_closed() {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let broker = EmbeddedBroker::new(Default::default());
