@@ -8,8 +8,9 @@
 //!   on a local port ([`embedded::resp`]) so consumers in any language can use it.
 //! - [`redis`]: real Redis pub/sub, or Redis Streams consumer groups in durable mode.
 //! - [`nats`]: core NATS subjects and queue groups, or JetStream in durable mode.
+//! - [`zmq`]: another Switchyard's ZeroMQ endpoints ([`embedded::zmq`]), plain fan-out only.
 //!
-//! Pick one from a URL with [`connect`] (`embedded`, `redis://…`, `rediss://…`, `nats://…`,
+//! Pick one from a URL with [`connect`] (`embedded`, `redis://…`, `rediss://…`, `nats://…`, `zmq://…`,
 //! see [`BrokerUrl`]). Beside the broker, [`kv`] is a small key-value store (file, Redis,
 //! NATS KV) with compare-and-set and expiry for sessions and leases.
 //!
@@ -53,6 +54,8 @@ mod retry;
 mod select;
 mod subscription;
 mod url;
+pub mod zmq;
+mod zmtp;
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -8,6 +8,7 @@ use crate::embedded::{EmbeddedBroker, EmbeddedConfig};
 use crate::nats::NatsBroker;
 use crate::redis::{RedisBroker, StreamsBroker};
 use crate::url::BackendKind;
+use crate::zmq::ZmqBroker;
 use crate::{Broker, BrokerError, BrokerUrl, RetryPolicy};
 
 /// Limits and retries shared by every backend. As a TOML table (the `[broker]` section), its
@@ -185,7 +186,7 @@ impl DurableOptions {
 
 /// Connects to the broker `url` names: `embedded` (a new in-process broker), `redis://…` /
 /// `rediss://…` (pub/sub, or Streams with `?durable=streams`), `nats://…` (core NATS, or
-/// JetStream with `?durable=jetstream`). Durable mode is also on when
+/// JetStream with `?durable=jetstream`), `zmq://…` (another Switchyard's ZeroMQ endpoints). Durable mode is also on when
 /// `options.durable.enabled` is set.
 ///
 /// The first connection retries per `options.retry`; then it fails with
@@ -210,6 +211,7 @@ pub async fn connect(url: &str, options: &BrokerOptions) -> Result<Arc<dyn Broke
         BackendKind::Redis if durable => Arc::new(StreamsBroker::from_url(&url, &options).await?),
         BackendKind::Redis => Arc::new(RedisBroker::from_url(&url, &options).await?),
         BackendKind::Nats => Arc::new(NatsBroker::from_url(&url, &options).await?),
+        BackendKind::Zmq => Arc::new(ZmqBroker::from_url(&url, &options).await?),
     })
 }
 

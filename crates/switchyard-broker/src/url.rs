@@ -12,6 +12,8 @@ pub enum BackendKind {
     Redis,
     /// `nats://` (or `tls://`).
     Nats,
+    /// `zmq://`: another Switchyard's ZeroMQ endpoints.
+    Zmq,
 }
 
 /// A parsed broker URL.
@@ -46,7 +48,7 @@ const OWN_OPTIONS: &[&str] = &[
 ];
 
 impl BrokerUrl {
-    /// Parses `embedded`, `redis://…`, `rediss://…` or `nats://…` (`tls://…`).
+    /// Parses `embedded`, `redis://…`, `rediss://…`, `nats://…` (`tls://…`) or `zmq://…`.
     pub fn parse(url: &str) -> Result<Self, BrokerError> {
         let url = url.trim();
         let kind = if url == "embedded" {
@@ -55,9 +57,11 @@ impl BrokerUrl {
             BackendKind::Redis
         } else if url.starts_with("nats://") || url.starts_with("tls://") {
             BackendKind::Nats
+        } else if url.starts_with("zmq://") {
+            BackendKind::Zmq
         } else {
             return Err(BrokerError::Config(format!(
-                "{:?} is not a broker URL; expected \"embedded\", \"redis://host:port\", \"rediss://host:port\" or \"nats://host:port\"",
+                "{:?} is not a broker URL; expected \"embedded\", \"redis://host:port\", \"rediss://host:port\", \"nats://host:port\" or \"zmq://host:port\"",
                 redact_url(url)
             )));
         };
@@ -87,7 +91,7 @@ impl BrokerUrl {
             let expected = match kind {
                 BackendKind::Redis => "streams",
                 BackendKind::Nats => "jetstream",
-                BackendKind::Embedded => "",
+                BackendKind::Embedded | BackendKind::Zmq => "",
             };
             if !matches!(mode, "" | "none" | "false") && mode != expected {
                 return Err(BrokerError::Config(format!(

@@ -220,7 +220,8 @@ pub enum LifecycleOp {
 #[derive(Debug, Args)]
 pub struct BrokerClientArgs {
     /// Broker URL: `redis://host:port` reaches a real Redis or a running `switchyard broker`
-    /// alike; `nats://host:port` reaches NATS (default: the `broker.url` setting unless it is
+    /// alike; `nats://host:port` reaches NATS; `zmq://host:7381?pull=7382` reaches a
+    /// switchyard's ZeroMQ endpoints (default: the `broker.url` setting unless it is
     /// `embedded`, else redis://127.0.0.1:7379, the embedded broker's RESP port).
     #[arg(long, short = 'b', value_name = "URL")]
     pub broker: Option<String>,

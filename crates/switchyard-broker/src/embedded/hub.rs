@@ -12,6 +12,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::EmbeddedConfig;
 use super::redis_side::RedisSide;
 use super::trie::{Node, SubId};
+use super::zmq::side::ZmqSide;
 use crate::{BrokerError, Message, Pattern, Topic};
 
 /// Counters of the embedded broker, for status pages and tests.
@@ -45,6 +46,7 @@ pub(crate) struct State {
     subs: HashMap<SubId, Sub>,
     groups: HashMap<Arc<str>, Group>,
     pub(crate) redis: RedisSide,
+    pub(crate) zmq: ZmqSide,
 }
 
 pub(crate) struct Hub {
@@ -57,6 +59,7 @@ pub(crate) struct Hub {
     metric_published: metrics::Counter,
     metric_delivered: metrics::Counter,
     metric_dropped: metrics::Counter,
+    metric_zmq_dropped: metrics::Counter,
 }
 
 impl std::fmt::Debug for Hub {
@@ -78,6 +81,7 @@ impl Hub {
             metric_published: metrics::counter!("switchyard_broker_published_total", &labels),
             metric_delivered: metrics::counter!("switchyard_broker_delivered_total", &labels),
             metric_dropped: metrics::counter!("switchyard_broker_dropped_total", &labels),
+            metric_zmq_dropped: metrics::counter!("switchyard_zmq_dropped_total"),
         }
     }
 
@@ -163,9 +167,10 @@ impl Hub {
         self.check_size(payload.len())?;
         let state = self.read();
         let mut reached = self.deliver_api(&state, topic, &payload);
-        if state.redis.has_subscribers() {
+        if state.redis.has_subscribers() || state.zmq.has_subscribers() {
             let channel = Bytes::copy_from_slice(topic.as_str().as_bytes());
             reached += self.deliver_redis(&state, &channel, &payload);
+            reached += self.deliver_zmq(&state, &channel, &payload);
         }
         self.count(reached);
         Ok(reached)
@@ -177,6 +182,7 @@ impl Hub {
         self.check_size(payload.len())?;
         let state = self.read();
         let mut reached = self.deliver_redis(&state, &channel, &payload);
+        reached += self.deliver_zmq(&state, &channel, &payload);
         if !state.subs.is_empty()
             && let Ok(text) = std::str::from_utf8(&channel)
             && let Ok(topic) = Topic::new(text)
@@ -201,6 +207,31 @@ impl Hub {
                 channel = %String::from_utf8_lossy(channel),
                 dropped_total = after,
                 "RESP client too slow; its buffer is full and messages for it are dropped"
+                );
+            }
+        }
+        out.reached
+    }
+
+    /// Delivers to the SUB connections of the ZeroMQ endpoint whose prefixes match.
+    fn deliver_zmq(&self, state: &State, topic: &Bytes, payload: &Bytes) -> usize {
+        if !state.zmq.has_subscribers() {
+            return 0;
+        }
+        let (out, worst) = state.zmq.deliver(topic, payload);
+        if out.dropped > 0 {
+            self.dropped
+                .fetch_add(out.dropped as u64, Ordering::Relaxed);
+            self.metric_dropped.increment(out.dropped as u64);
+            self.metric_zmq_dropped.increment(out.dropped as u64);
+            // The first drop of a connection, then once per thousand.
+            if let Some(n) = worst
+                && (n == 1 || n.is_multiple_of(1000))
+            {
+                tracing::warn!(
+                    topic = %String::from_utf8_lossy(topic),
+                    dropped = n,
+                    "ZeroMQ subscriber too slow; its queue is full (its high-water mark) and messages for it are dropped"
                 );
             }
         }

@@ -1,5 +1,6 @@
 //! The embedded broker: in-process fan-out with a bounded buffer per subscriber, and the
-//! Redis-semantics side that the [`resp`] listener serves.
+//! Redis-semantics side that the [`resp`] listener serves, and the ZeroMQ endpoints
+//! ([`zmq`]).
 //!
 //! A slow subscriber never blocks the publisher or anyone else: when its buffer is full the
 //! message is dropped for that subscriber only, and the drop is counted
@@ -10,6 +11,7 @@ mod hub;
 mod redis_side;
 pub mod resp;
 mod trie;
+pub mod zmq;
 
 use std::sync::Arc;
 

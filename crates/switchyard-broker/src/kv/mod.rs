@@ -126,7 +126,8 @@ pub async fn open(
     let mut options = options.clone();
     options.durable.apply_url(&url)?;
     Ok(match url.kind() {
-        BackendKind::Embedded => Arc::new(FileKv::open(file)?),
+        // ZeroMQ carries messages only: sessions stay in a file, as beside the embedded broker.
+        BackendKind::Embedded | BackendKind::Zmq => Arc::new(FileKv::open(file)?),
         BackendKind::Redis => Arc::new(RedisKv::connect(&url, &options).await?),
         BackendKind::Nats => Arc::new(NatsKv::connect(&url, &options).await?),
     })

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchyard_broker::embedded::zmq::{RunningZmqServer, ZmqConfig, ZmqServer};
 use switchyard_broker::embedded::{EmbeddedBroker, EmbeddedConfig};
 use switchyard_broker::{
     Broker, BrokerError, BrokerOptions, Message, Pattern, RetryPolicy, Subscription, Topic, connect,
@@ -30,6 +31,8 @@ pub enum Kind {
     RedisStreams,
     Nats,
     NatsJetStream,
+    /// `zmq://` against an embedded broker's ZeroMQ endpoints in this process.
+    Zmq,
 }
 
 /// How a case ended.
@@ -60,6 +63,7 @@ pub struct Fixture {
     redis: Option<RedisServer>,
     nats: Option<NatsServer>,
     embedded: Option<EmbeddedBroker>,
+    zmq: Option<(EmbeddedBroker, RunningZmqServer)>,
     url: String,
     pub prefix: String,
 }
@@ -73,6 +77,7 @@ impl Fixture {
             redis: None,
             nats: None,
             embedded: None,
+            zmq: None,
             url: String::new(),
             prefix: prefix.clone(),
         };
@@ -88,6 +93,15 @@ impl Fixture {
                     max_payload: MAX_PAYLOAD,
                 }));
                 fixture.url = "embedded".into();
+            }
+            Kind::Zmq => {
+                let hub = EmbeddedBroker::new(EmbeddedConfig {
+                    subscriber_buffer: 4096,
+                    max_payload: MAX_PAYLOAD,
+                });
+                let server = start_zmq(&hub, ZmqConfig::on_ports(0, 0));
+                fixture.url = server.url();
+                fixture.zmq = Some((hub, server));
             }
             Kind::Redis | Kind::RedisStreams => {
                 let server = RedisServer::start_persistent();
@@ -135,6 +149,15 @@ impl Fixture {
     /// Restarts the server, keeping its data.
     pub fn restart(&mut self) -> Result<(), BrokerError> {
         let (redis, nats) = (self.redis.as_mut(), self.nats.as_mut());
+        if let Some((hub, server)) = self.zmq.take() {
+            // The same hub and ports: clients see the endpoints go away and come back.
+            let config = ZmqConfig::on_ports(server.pub_addr().port(), server.pull_addr().port());
+            let handle = tokio::runtime::Handle::current();
+            tokio::task::block_in_place(|| handle.block_on(server.shutdown()));
+            let server = start_zmq(&hub, config);
+            self.zmq = Some((hub, server));
+            return Ok(());
+        }
         tokio::task::block_in_place(|| {
             if let Some(server) = redis {
                 server.restart();
@@ -160,6 +183,14 @@ impl Fixture {
     pub fn pattern(&self, rest: &str) -> Pattern {
         Pattern::new(&format!("{}.{rest}", self.prefix)).expect("valid pattern")
     }
+}
+
+/// Binds and starts ZeroMQ endpoints on `hub` from inside a (multi-threaded) test runtime.
+fn start_zmq(hub: &EmbeddedBroker, config: ZmqConfig) -> RunningZmqServer {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| handle.block_on(ZmqServer::bind(hub, config)))
+        .expect("ZeroMQ endpoints bind")
+        .spawn()
 }
 
 /// Receives until `n` messages arrived or `limit` passed.

@@ -125,6 +125,18 @@ run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe,
      deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
 skip []);
 
+backend!(zmq, Kind::Zmq,
+run [exact_patterns, order_per_topic, flush, fan_out, unsubscribe, large_and_binary,
+     restart_recovery, keyed_groups, keyed_handover],
+skip [
+    queue_groups = "zmq: a PUB socket sends every message to every subscriber; no queue groups",
+    durable_consumer_crash = "zmq: no durable delivery (ZeroMQ keeps nothing for an absent consumer)",
+    durable_broker_restart = "zmq: no durable delivery",
+    durable_dead_letter = "zmq: no acknowledgements",
+    deduplication = "zmq: no deduplication (no durable mode)",
+    durable_keyed_handover = "zmq: no durable delivery",
+]);
+
 #[test]
 fn every_backend_lists_every_case() {
     for (backend, listed) in [
@@ -133,6 +145,7 @@ fn every_backend_lists_every_case() {
         ("redis_streams", redis_streams::LISTED),
         ("nats", nats::LISTED),
         ("nats_jetstream", nats_jetstream::LISTED),
+        ("zmq", zmq::LISTED),
     ] {
         let mut listed = listed.to_vec();
         listed.sort_unstable();

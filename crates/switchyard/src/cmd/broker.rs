@@ -1,4 +1,5 @@
-//! `switchyard broker`: the embedded broker with its RESP listener and the admin listener,
+//! `switchyard broker`: the embedded broker with its RESP listener (and ZeroMQ endpoints when
+//! `broker.zmq_pub` / `broker.zmq_pull` are set) and the admin listener,
 //! until Ctrl-C or SIGTERM.
 
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use switchyard_broker::embedded::EmbeddedBroker;
 use switchyard_broker::embedded::resp::RespServer;
+use switchyard_broker::embedded::zmq::ZmqServer;
 
 use crate::admin;
 use crate::cli::BrokerArgs;
@@ -29,6 +31,16 @@ pub async fn run(mut config: Config, args: BrokerArgs) -> anyhow::Result<ExitCod
         .context("cannot start the RESP listener (broker.resp_port / --resp-port)")?;
     let resp_addr = resp.local_addr();
     let running = resp.spawn();
+    let zmq = match config.broker.zmq() {
+        Some(zmq) => Some(
+            ZmqServer::bind(&broker, zmq)
+                .await
+                .context("cannot start the ZeroMQ endpoints (broker.zmq_pub, broker.zmq_pull)")?
+                .spawn(),
+        ),
+        None => None,
+    };
+    let zmq_addrs = zmq.as_ref().map(|z| (z.pub_addr(), z.pull_addr()));
 
     let status_broker = broker.clone();
     let status: admin::StatusFn = Arc::new(move || {
@@ -37,6 +49,10 @@ pub async fn run(mut config: Config, args: BrokerArgs) -> anyhow::Result<ExitCod
             "broker": {
                 "backend": "embedded",
                 "resp": format!("redis://{resp_addr}"),
+                "zmq": zmq_addrs.map(|(p, q)| serde_json::json!({
+                    "pub": format!("tcp://{p}"),
+                    "pull": format!("tcp://{q}"),
+                })),
                 "subscriptions": stats.subscriptions,
                 "published": stats.published,
                 "delivered": stats.delivered,
@@ -59,9 +75,15 @@ pub async fn run(mut config: Config, args: BrokerArgs) -> anyhow::Result<ExitCod
         "try: redis-cli -p {} PSUBSCRIBE 'inbound.*'   and   switchyard publish --broker redis://{resp_addr} inbound.discord.1.2.3 hello",
         resp_addr.port()
     );
+    if let Some((p, q)) = zmq_addrs {
+        println!("switchyard broker: ZeroMQ PUB on tcp://{p}, PULL on tcp://{q}");
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await;
+    if let Some(zmq) = zmq {
+        zmq.shutdown().await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

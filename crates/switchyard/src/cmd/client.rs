@@ -1,6 +1,7 @@
 //! Connecting `tail` and `publish` to a broker chosen by URL: `redis://…` / `rediss://…`
-//! (a real Redis or a running `switchyard broker`'s RESP port alike), or `nats://…`, with
-//! durable mode from `--durable`, the URL, or `broker.durable`.
+//! (a real Redis or a running `switchyard broker`'s RESP port alike), `nats://…` or `zmq://…`
+//! (a switchyard's ZeroMQ endpoints), with durable mode from `--durable`, the URL, or
+//! `broker.durable`.
 
 use std::sync::Arc;
 

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use switchyard_broker::Broker;
 use switchyard_broker::embedded::EmbeddedBroker;
 use switchyard_broker::embedded::resp::{RespServer, RunningRespServer};
+use switchyard_broker::embedded::zmq::{RunningZmqServer, ZmqServer};
 use switchyard_broker::kv::KvStore;
 use switchyard_gateway::{FileSessionStore, GatewayDeps, KvSessionStore, SessionStore};
 use switchyard_rest::RestClient;
@@ -24,6 +25,8 @@ pub struct Backend {
     pub broker: Arc<dyn Broker>,
     /// Its RESP listener.
     pub resp: Option<RunningRespServer>,
+    /// Its ZeroMQ endpoints, when `broker.zmq_pub` / `broker.zmq_pull` are set.
+    pub zmq: Option<RunningZmqServer>,
     /// The session store.
     pub sessions: Arc<dyn SessionStore>,
     /// The shared key-value store (Redis or NATS; none beside the embedded broker).
@@ -39,6 +42,15 @@ pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
             .await
             .context("cannot start the RESP listener (broker.resp_port)")?
             .spawn();
+        let zmq = match config.broker.zmq() {
+            Some(zmq) => Some(
+                ZmqServer::bind(&broker, zmq)
+                    .await
+                    .context("cannot start the ZeroMQ endpoints (broker.zmq_pub, broker.zmq_pull)")?
+                    .spawn(),
+            ),
+            None => None,
+        };
         let sessions =
             FileSessionStore::new(&config.gateway.process.session_dir).with_context(|| {
                 format!(
@@ -49,6 +61,7 @@ pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
         return Ok(Backend {
             broker: Arc::new(broker),
             resp: Some(resp),
+            zmq,
             sessions: Arc::new(sessions),
             kv: None,
         });
@@ -67,6 +80,7 @@ pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
     Ok(Backend {
         broker,
         resp: None,
+        zmq: None,
         sessions: Arc::new(KvSessionStore::new(kv.clone())),
         kv: Some(kv),
     })
@@ -135,7 +149,8 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         }
         false => None,
     };
-    if config.gateway.process.pool && config.broker.process.url == "embedded" {
+    let url = &config.broker.process.url;
+    if config.gateway.process.pool && (url == "embedded" || url.starts_with("zmq://")) {
         anyhow::bail!(
             "gateway.pool needs a broker and key-value store shared by every process: set broker.url to redis://… or nats://…"
         );
@@ -170,6 +185,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         .map(|b| b.pool.as_ref().map(|p| p.status_fn()))
         .collect();
     let resp_addr = backend.resp.as_ref().map(|r| r.local_addr());
+    let zmq_addrs = backend.zmq.as_ref().map(|z| (z.pub_addr(), z.pull_addr()));
     let url = crate::redact::redact_url(&config.broker.process.url);
     // the face starts after the admin listener; its status joins once it serves
     type FaceStatusFn = Box<dyn Fn() -> switchyard_face::FaceStatus + Send + Sync>;
@@ -192,6 +208,10 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             "broker": {
                 "url": url,
                 "resp": resp_addr.map(|a| format!("redis://{a}")),
+                "zmq": zmq_addrs.map(|(p, q)| serde_json::json!({
+                    "pub": format!("tcp://{p}"),
+                    "pull": format!("tcp://{q}"),
+                })),
             },
             "face": face_slot.get().map(|f| f()),
             "irc": irc_status(),
@@ -284,6 +304,9 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             crate::redact::redact_url(&config.broker.process.url)
         ),
     }
+    if let Some((p, q)) = zmq_addrs {
+        println!("switchyard run: ZeroMQ PUB on tcp://{p}, PULL on tcp://{q}");
+    }
     // The process ends when every bot's shards have stopped by themselves (fatal closes),
     // or on a signal; one bot failing does not stop the others.
     let all_stopped = futures_util::future::join_all(bots.iter_mut().map(|b| b.gateway.stopped()));
@@ -308,6 +331,9 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
     }
     if let Some(resp) = backend.resp {
         resp.shutdown().await;
+    }
+    if let Some(zmq) = backend.zmq {
+        zmq.shutdown().await;
     }
     match fatal {
         Some(errors) if !errors.is_empty() => {
