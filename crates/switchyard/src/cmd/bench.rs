@@ -23,6 +23,7 @@ mod face;
 mod face_clients;
 mod face_memory;
 mod face_report;
+mod fake;
 mod handover;
 mod load;
 mod measure;

@@ -24,7 +24,7 @@ use switchyard_broker::embedded::{EmbeddedBroker, EmbeddedConfig};
 use switchyard_face::{FaceDeps, FaceOptions, FaceTokens, RunningFace, SourceError, StateSource};
 use switchyard_gateway::{FileSessionStore, GatewayDeps, RunningGateway};
 use switchyard_rest::{RestClient, RestConfig};
-use switchyard_sim::{Sim, SimConfig, SimHandle, WorldConfig};
+use switchyard_sim::{Sim, SimHandle};
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
@@ -105,17 +105,7 @@ impl Bench {
         let sim_rt = runtime(SIM_THREADS, 1)?;
         let face_rt = runtime(FACE_THREADS, cpus)?;
         let clients_rt = runtime(CONSUMER_THREADS, 1)?;
-        let mut sim_config = SimConfig {
-            shards,
-            max_concurrency: shards,
-            replay_buffer: 4096,
-            world: WorldConfig {
-                guilds: (shards as usize * 4).max(64),
-                ..WorldConfig::default()
-            },
-            ..SimConfig::default()
-        };
-        sim_config.timings.identify_window_ms = 50;
+        let sim_config = super::fake::sim_config(shards, 4096);
         let guilds = sim_config.world.guilds;
         let sim = sim_rt
             .spawn(Sim::start(sim_config))

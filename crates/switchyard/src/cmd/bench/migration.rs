@@ -80,7 +80,7 @@ pub async fn run(args: &BenchArgs, dir: &Path) -> anyhow::Result<bool> {
 
 async fn one_backend(args: &BenchArgs, kind: &str, url: &str, dir: &Path) -> anyhow::Result<bool> {
     // the replay buffer holds what comes while a shard moves, at any rate measured
-    let config = super::load::sim_config(args.shards, 65_536);
+    let config = super::fake::sim_config(args.shards, 65_536);
     let sim = Sim::start(config)
         .await
         .context("cannot start the fake Discord")?;
