@@ -1,8 +1,10 @@
 //! Service control for one bot: IDENTIFY at start (on `control.gateway`), and SHUTDOWN,
-//! REBOOT and the gateway's IDENTIFY answer read from `control.{bot}`.
+//! REBOOT and the gateway's IDENTIFY answer read from `control.{bot}`. With a control key,
+//! IDENTIFY is signed and only signed messages are obeyed.
 
 use bytes::Bytes;
 use switchyard_broker::{Broker, Topic};
+use switchyard_core::control::auth::{self, ControlKey, Verifier};
 use switchyard_core::control::{
     ControlMessage, ControlOp, Identify, IdentifyReply, Lifecycle, control_topic,
 };
@@ -39,29 +41,37 @@ pub(crate) async fn identify(
     bot: &str,
     instance: &str,
     version: &str,
-    key: &str,
+    key: Option<&ControlKey>,
 ) -> Result<(), BotStartError> {
     let hello = Identify {
         name: bot.to_owned(),
         instance: instance.to_owned(),
         version: version.to_owned(),
-        key: key.to_owned(),
         envelope_version: ENVELOPE_VERSION,
     };
     let msg = ControlMessage::new(format!("{bot}/{instance}"), ControlOp::Identify, &hello)
         .map_err(|e| BotStartError::Config(e.to_string()))?;
     let topic =
         Topic::new(GATEWAY_CONTROL_TOPIC).map_err(|e| BotStartError::Config(e.to_string()))?;
-    broker.publish(&topic, Bytes::from(msg.encode())).await?;
+    let payload = auth::encode(key, topic.as_str(), &msg);
+    broker.publish(&topic, Bytes::from(payload)).await?;
     Ok(())
 }
 
-/// Reads one control message for `bot`/`instance`.
-pub(crate) fn interpret(payload: &[u8], bot: &str, instance: &str) -> Command {
-    let msg = match ControlMessage::decode(payload) {
+/// Reads one control message for `bot`/`instance`, received on `topic`.
+pub(crate) fn interpret(
+    verifier: &Verifier,
+    topic: &str,
+    payload: &[u8],
+    bot: &str,
+    instance: &str,
+) -> Command {
+    let msg = match verifier.check(topic, payload) {
         Ok(m) => m,
         Err(e) => {
-            tracing::warn!(%bot, error = %e, "ignoring a control message");
+            tracing::warn!(%bot, %topic, reason = %e, "refusing a control message");
+            metrics::counter!("switchyard_control_rejected_total", "reason" => e.label())
+                .increment(1);
             return Command::Ignore;
         }
     };
@@ -102,10 +112,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const TOPIC: &str = "control.echo";
+
     fn msg(op: ControlOp, d: serde_json::Value) -> Vec<u8> {
         ControlMessage::new("gateway", op, &d)
             .expect("object")
             .encode()
+    }
+
+    fn read(payload: &[u8], bot: &str, instance: &str) -> Command {
+        interpret(&Verifier::new(None), TOPIC, payload, bot, instance)
     }
 
     #[test]
@@ -115,17 +131,45 @@ mod tests {
             json!({"name": "echo", "reason": "deploy"}),
         );
         assert_eq!(
-            interpret(&shut, "echo", "echo-1"),
+            read(&shut, "echo", "echo-1"),
             Command::Shutdown(Some("deploy".into()))
         );
-        assert_eq!(interpret(&shut, "other", "other-1"), Command::Ignore);
+        assert_eq!(read(&shut, "other", "other-1"), Command::Ignore);
         let one = msg(
             ControlOp::Reboot,
             json!({"name": "echo", "instance": "echo-2"}),
         );
-        assert_eq!(interpret(&one, "echo", "echo-1"), Command::Ignore);
-        assert_eq!(interpret(&one, "echo", "echo-2"), Command::Reboot(None));
-        assert_eq!(interpret(b"not json", "echo", "echo-1"), Command::Ignore);
+        assert_eq!(read(&one, "echo", "echo-1"), Command::Ignore);
+        assert_eq!(read(&one, "echo", "echo-2"), Command::Reboot(None));
+        assert_eq!(read(b"not json", "echo", "echo-1"), Command::Ignore);
+    }
+
+    #[test]
+    fn with_a_key_only_signed_shutdowns_count() {
+        let key = ControlKey::new(b"team");
+        let verifier = Verifier::new(Some(key.clone()));
+        let body = json!({"name": "echo"});
+        let shut = ControlMessage::new("gateway", ControlOp::Shutdown, &body).expect("object");
+        let plain = shut.encode();
+        assert_eq!(
+            interpret(&verifier, TOPIC, &plain, "echo", "e"),
+            Command::Ignore
+        );
+        let forged = ControlKey::new(b"guess").sign(TOPIC, &shut);
+        assert_eq!(
+            interpret(&verifier, TOPIC, &forged, "echo", "e"),
+            Command::Ignore
+        );
+        let signed = key.sign(TOPIC, &shut);
+        assert_eq!(
+            interpret(&verifier, TOPIC, &signed, "echo", "e"),
+            Command::Shutdown(None)
+        );
+        assert_eq!(
+            interpret(&verifier, TOPIC, &signed, "echo", "e"),
+            Command::Ignore,
+            "a replay"
+        );
     }
 
     #[test]
@@ -134,13 +178,10 @@ mod tests {
             ControlOp::Identify,
             json!({"ok": false, "reason": "bad key"}),
         );
-        assert_eq!(
-            interpret(&no, "echo", "e"),
-            Command::Refused("bad key".into())
-        );
+        assert_eq!(read(&no, "echo", "e"), Command::Refused("bad key".into()));
         let yes = msg(ControlOp::Identify, json!({"ok": true}));
-        assert_eq!(interpret(&yes, "echo", "e"), Command::Identified);
+        assert_eq!(read(&yes, "echo", "e"), Command::Identified);
         let other = msg(ControlOp::Identify, json!({"ok": false, "instance": "e2"}));
-        assert_eq!(interpret(&other, "echo", "e"), Command::Ignore);
+        assert_eq!(read(&other, "echo", "e"), Command::Ignore);
     }
 }

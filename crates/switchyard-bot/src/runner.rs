@@ -14,6 +14,7 @@ use switchyard_broker::{
     Subscription,
 };
 use switchyard_core::Envelope;
+use switchyard_core::control::auth::{ControlKey, Verifier};
 use switchyard_core::outbound::OutboundTopics;
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -83,7 +84,8 @@ impl Events {
 /// What [`run`] needs besides the bot.
 pub(crate) struct RunDeps {
     pub(crate) broker: Arc<dyn Broker>,
-    pub(crate) key: String,
+    /// The control key, if any.
+    pub(crate) key: Option<ControlKey>,
     pub(crate) instance: String,
     pub(crate) stop: watch::Receiver<bool>,
     pub(crate) drain: Duration,
@@ -194,9 +196,9 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
     let outbound = OutboundTopics::from_pattern(&bot.outbound)
         .map_err(|e| BotStartError::Config(format!("Bot::outbound {:?}: {e}", bot.outbound)))?;
     let broker = deps.broker.clone();
-    let mut control_sub = broker
-        .subscribe(&(&lifecycle::topic(&bot.name)?).into())
-        .await?;
+    let control_topic = lifecycle::topic(&bot.name)?;
+    let mut control_sub = broker.subscribe(&(&control_topic).into()).await?;
+    let verifier = Verifier::new(deps.key.clone());
     let replies = Arc::new(Replies::new(&bot.name, &deps.instance));
     let reply_pattern = Pattern::new(&replies.pattern())
         .map_err(|e| BotStartError::Config(format!("reply topic: {e}")))?;
@@ -211,7 +213,7 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
         &bot.name,
         &deps.instance,
         &bot.version,
-        &deps.key,
+        deps.key.as_ref(),
     )
     .await?;
     let pattern = bot.patterns.join(" ");
@@ -236,13 +238,13 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
             _ = stopped(&mut deps.stop) => break Ok(Exit::Stopped),
             _ = heartbeat.tick() => {
                 // Repeated IDENTIFY keeps this instance in the gateway's registry.
-                if let Err(e) = lifecycle::identify(broker.as_ref(), &bot.name, &deps.instance, &bot.version, &deps.key).await {
+                if let Err(e) = lifecycle::identify(broker.as_ref(), &bot.name, &deps.instance, &bot.version, deps.key.as_ref()).await {
                     tracing::warn!(bot = %bot.name, error = %e, "cannot repeat IDENTIFY");
                 }
             }
             msg = control_sub.recv() => match msg {
                 None => break Err(BotStartError::SubscriptionClosed),
-                Some(m) => match lifecycle::interpret(&m.payload, &bot.name, &deps.instance) {
+                Some(m) => match lifecycle::interpret(&verifier, control_topic.as_str(), &m.payload, &bot.name, &deps.instance) {
                     Command::Shutdown(reason) => {
                         tracing::info!(bot = %bot.name, ?reason, "SHUTDOWN");
                         break Ok(Exit::Shutdown);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_broker::{Broker, BrokerOptions};
+use switchyard_core::control::auth::ControlKey;
 use tokio::sync::watch;
 
 use crate::bot::{Bot, check_name, instance_name};
@@ -120,11 +121,15 @@ impl ServeOptions {
     }
 
     /// From the environment: `SWITCHYARD_BROKER` (default `redis://127.0.0.1:6379`) and
-    /// `SWITCHYARD_KEY` (the IDENTIFY key, default empty).
+    /// `SWITCHYARD_CONTROL_KEY` (the control key, default none; `SWITCHYARD_KEY` is read when
+    /// it is not set).
     pub fn from_env() -> Self {
         let url =
             std::env::var("SWITCHYARD_BROKER").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        Self::url(url).key(std::env::var("SWITCHYARD_KEY").unwrap_or_default())
+        let key = std::env::var("SWITCHYARD_CONTROL_KEY")
+            .or_else(|_| std::env::var("SWITCHYARD_KEY"))
+            .unwrap_or_default();
+        Self::url(url).key(key)
     }
 
     /// Limits and retries for a broker given by URL.
@@ -135,7 +140,9 @@ impl ServeOptions {
         self
     }
 
-    /// The key sent with IDENTIFY.
+    /// The control key (the gateway's `control.key`): it signs IDENTIFY, and the bot obeys
+    /// only control messages signed with it. Empty (the default): nothing is signed or
+    /// checked. The key itself is never sent.
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.key = key.into();
         self
@@ -222,7 +229,7 @@ pub async fn serve(
         .map(|bot| {
             let deps = RunDeps {
                 broker: broker.clone(),
-                key: options.key.clone(),
+                key: (!options.key.is_empty()).then(|| ControlKey::new(options.key.as_bytes())),
                 instance: bot
                     .instance
                     .clone()

@@ -1,6 +1,7 @@
 //! The SDK against the gateway's real service control (not a hand-written answer): a bot with
-//! the right key is registered and kept alive by its heartbeats, one with a wrong key stops
-//! with the gateway's reason, and the gateway's SHUTDOWN stops a bot.
+//! the right key is registered and kept alive by its signed heartbeats, one without a key
+//! stops with the gateway's reason, one with a wrong key is never registered, and the
+//! gateway's signed SHUTDOWN stops a bot while a forged one does not.
 
 mod support;
 
@@ -8,6 +9,9 @@ use std::time::Duration;
 
 use support::*;
 use switchyard_bot::{BotStartError, ServeError, ServeOptions, Shutdown, serve};
+use switchyard_broker::Topic;
+use switchyard_core::control::auth::ControlKey;
+use switchyard_core::control::{ControlMessage, ControlOp};
 use switchyard_gateway::Secret;
 use switchyard_gateway::services::{self, ControlConfig};
 
@@ -38,6 +42,7 @@ async fn the_gateway_registers_keeps_refuses_and_stops_bots() {
     let broker = embedded();
     let config = ControlConfig {
         key: Some(Secret::new("team-key")),
+        allow_unsigned_remote: false,
         service_ttl: Duration::from_millis(300),
         proxy: false,
     };
@@ -64,20 +69,53 @@ async fn the_gateway_registers_keeps_refuses_and_stops_bots() {
     assert_eq!(services.len(), 1, "kept alive by heartbeats: {services:?}");
     assert_eq!(services[0].instance, "echo-good");
 
-    // A wrong key: the bot stops with the gateway's reason.
+    // No key: the unsigned IDENTIFY is refused, and the bot stops with the gateway's reason.
     let other = Shutdown::new();
     let bad = serve(
-        vec![echo::bot().instance("echo-bad")],
-        options(&broker, "guess", &other),
+        vec![echo::bot().instance("echo-bare")],
+        options(&broker, "", &other),
     );
     let Err(ServeError::Bots(failures)) = tokio::time::timeout(WAIT, bad).await.expect("in time")
     else {
         panic!("a refused IDENTIFY stops the bot");
     };
     assert!(
-        matches!(&failures[0].error, BotStartError::IdentifyRefused(r) if r.contains("bad key")),
+        matches!(&failures[0].error, BotStartError::IdentifyRefused(r) if r.contains("unsigned")),
         "{failures:?}"
     );
+
+    // A wrong key: its IDENTIFYs fail the signature check and it is never registered (it
+    // ignores the gateway's unsigned refusal: anyone could have sent that).
+    let wrong = Shutdown::new();
+    let guess = tokio::spawn(serve(
+        vec![echo::bot().instance("echo-wrong")],
+        options(&broker, "guess", &wrong),
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let services = control.services();
+    assert!(
+        services.iter().all(|s| s.instance != "echo-wrong"),
+        "{services:?}"
+    );
+    wrong.trigger();
+    finished(guess).await.expect("stops when told");
+
+    // A SHUTDOWN signed with another key does not stop the good bot; the gateway's does.
+    let forged = ControlKey::new(b"guess").sign(
+        "control.echo",
+        &ControlMessage::new(
+            "gateway",
+            ControlOp::Shutdown,
+            &serde_json::json!({"name": "echo"}),
+        )
+        .expect("object"),
+    );
+    broker
+        .publish(&Topic::new("control.echo").expect("topic"), forged.into())
+        .await
+        .expect("publish");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!good.is_finished(), "a forged SHUTDOWN stopped the bot");
 
     // SHUTDOWN from the gateway stops the good bot cleanly.
     control

@@ -16,6 +16,8 @@ use serde_json::{Map, Value};
 
 use crate::topic::{NameError, Topic};
 
+pub mod auth;
+
 /// The first segment of every control topic.
 pub const CONTROL_PREFIX: &str = "control";
 
@@ -106,7 +108,7 @@ pub enum ControlError {
 /// ```
 /// use switchyard_core::control::{ControlMessage, ControlOp, Identify};
 /// let hello = Identify { name: "echo".into(), instance: "echo-1".into(),
-///     version: "0.1.0".into(), key: "secret".into(), envelope_version: 1 };
+///     version: "0.1.0".into(), envelope_version: 1 };
 /// let msg = ControlMessage::new("echo/echo-1", ControlOp::Identify, &hello)?;
 /// let bytes = msg.encode();
 /// let back = ControlMessage::decode(&bytes)?;
@@ -130,6 +132,8 @@ struct Wire {
     #[serde(default)]
     t: String,
     d: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth: Option<auth::Auth>,
 }
 
 impl ControlMessage {
@@ -158,23 +162,37 @@ impl ControlMessage {
         })
     }
 
-    /// Encodes as `{"s", "t", "d": {"opcode", …}}`.
+    /// Encodes as `{"s", "t", "d": {"opcode", …}}`, unsigned (see [`auth::ControlKey::sign`]).
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_with(self.wire_fields(), None)
+    }
+
+    /// `d` as on the wire: the fields with `opcode`.
+    fn wire_fields(&self) -> Map<String, Value> {
         let mut d = Map::with_capacity(self.fields.len() + 1);
         d.insert("opcode".into(), Value::from(self.op.code()));
         d.extend(self.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        d
+    }
+
+    fn encode_with(&self, d: Map<String, Value>, auth: Option<auth::Auth>) -> Vec<u8> {
         let wire = Wire {
             s: self.source.clone(),
             t: self.op.name().to_owned(),
             d,
+            auth,
         };
         // Serializing a map of JSON values cannot fail.
         serde_json::to_vec(&wire).unwrap_or_default()
     }
 
-    /// Decodes and checks the opcode.
+    /// Decodes and checks the opcode, ignoring any signature (receivers that hold the control
+    /// key check with [`auth::Verifier`] instead).
     pub fn decode(bytes: &[u8]) -> Result<Self, ControlError> {
-        let mut wire: Wire = serde_json::from_slice(bytes)?;
+        Self::from_wire(serde_json::from_slice(bytes)?)
+    }
+
+    fn from_wire(mut wire: Wire) -> Result<Self, ControlError> {
         let code = wire
             .d
             .remove("opcode")
@@ -198,7 +216,8 @@ impl ControlMessage {
     }
 }
 
-/// IDENTIFY from a service: who it is, and the shared key.
+/// IDENTIFY from a service: who it is. With a control key, the message is signed with it
+/// ([`auth`]); the key itself is never sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identify {
     /// The service's name, such as `echo`.
@@ -207,8 +226,6 @@ pub struct Identify {
     pub instance: String,
     /// The service's version.
     pub version: String,
-    /// The shared key the gateway checks.
-    pub key: String,
     /// The highest envelope version the service reads.
     pub envelope_version: u32,
 }

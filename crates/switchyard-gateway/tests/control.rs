@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use switchyard_broker::embedded::EmbeddedBroker;
 use switchyard_broker::{Broker, Pattern, Subscription, Topic};
+use switchyard_core::control::auth::{self, ControlKey};
 use switchyard_core::control::{ControlMessage, ControlOp};
 use switchyard_gateway::Secret;
 use switchyard_gateway::services::{self, ControlConfig, RunningControl};
@@ -22,6 +23,7 @@ fn broker() -> Arc<dyn Broker> {
 async fn start(broker: &Arc<dyn Broker>, key: Option<&str>, ttl_ms: u64) -> RunningControl {
     let config = ControlConfig {
         key: key.map(Secret::new),
+        allow_unsigned_remote: false,
         service_ttl: Duration::from_millis(ttl_ms),
         proxy: true,
     };
@@ -44,12 +46,17 @@ async fn publish(broker: &Arc<dyn Broker>, topic: &str, payload: impl Into<Bytes
         .expect("publish");
 }
 
-/// An IDENTIFY as the SDK sends it.
+/// An IDENTIFY as the SDK sends it, signed with `key` (unless empty).
 async fn identify(broker: &Arc<dyn Broker>, name: &str, instance: &str, key: &str, envelope: u32) {
-    let hello = json!({"name": name, "instance": instance, "version": "1.2.3", "key": key, "envelope_version": envelope});
-    let msg = ControlMessage::new(format!("{name}/{instance}"), ControlOp::Identify, &hello)
-        .expect("object");
-    publish(broker, "control.gateway", msg.encode()).await;
+    let hello = json!({"name": name, "instance": instance, "version": "1.2.3", "envelope_version": envelope});
+    send_signed(broker, key, "control.gateway", ControlOp::Identify, hello).await;
+}
+
+/// Publishes a control message on `topic`, signed with `key` (unless empty).
+async fn send_signed(broker: &Arc<dyn Broker>, key: &str, topic: &str, op: ControlOp, d: Value) {
+    let msg = ControlMessage::new("test/1", op, &d).expect("object");
+    let key = (!key.is_empty()).then(|| ControlKey::new(key.as_bytes()));
+    publish(broker, topic, auth::encode(key.as_ref(), topic, &msg)).await;
 }
 
 async fn next(sub: &mut Subscription) -> ControlMessage {
@@ -103,7 +110,11 @@ async fn a_bad_key_or_an_old_envelope_version_is_refused_with_the_reason() {
     let answer = next(&mut answers).await;
     assert_eq!(answer.fields["ok"], json!(false));
     let reason = answer.fields["reason"].as_str().expect("reason");
-    assert!(reason.contains("bad key"), "{reason}");
+    assert!(reason.contains("bad signature"), "{reason}");
+    identify(&broker, "echo", "echo-1", "", 1).await;
+    let answer = next(&mut answers).await;
+    let reason = answer.fields["reason"].as_str().expect("reason");
+    assert!(reason.contains("unsigned"), "{reason}");
     identify(&broker, "echo", "echo-2", "s3cret", 0).await;
     let answer = next(&mut answers).await;
     assert_eq!(answer.fields["instance"], json!("echo-2"));
@@ -116,10 +127,12 @@ async fn a_bad_key_or_an_old_envelope_version_is_refused_with_the_reason() {
 
     // Garbage on control.gateway is logged and skipped; the loop keeps serving.
     publish(&broker, "control.gateway", "not json").await;
-    publish(
+    send_signed(
         &broker,
+        "s3cret",
         "control.gateway",
-        r#"{"s":"x","t":"IDENTIFY","d":{"opcode":0,"name":"echo"}}"#,
+        ControlOp::Identify,
+        json!({"name": "echo"}),
     )
     .await;
     let answer = next(&mut answers).await;
@@ -289,9 +302,16 @@ async fn a_shutdown_sent_by_anyone_takes_the_service_off_the_registry() {
     }
     assert_eq!(control.services().len(), 2);
     // As `switchyard control shutdown echo -i echo-1` sends it, from another process.
-    services::send(&*broker, ControlOp::Shutdown, "echo", Some("echo-1"), None)
-        .await
-        .expect("sent");
+    services::send(
+        &*broker,
+        None,
+        ControlOp::Shutdown,
+        "echo",
+        Some("echo-1"),
+        None,
+    )
+    .await
+    .expect("sent");
     let deadline = tokio::time::Instant::now() + WAIT;
     while control.services().len() != 1 {
         assert!(
@@ -303,9 +323,53 @@ async fn a_shutdown_sent_by_anyone_takes_the_service_off_the_registry() {
     }
     assert_eq!(control.services()[0].instance, "echo-2");
     // A REBOOT keeps it registered.
-    services::send(&*broker, ControlOp::Reboot, "echo", None, None)
+    services::send(&*broker, None, ControlOp::Reboot, "echo", None, None)
         .await
         .expect("sent");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(control.services().len(), 1);
+}
+
+#[tokio::test]
+async fn with_a_key_only_a_signed_shutdown_takes_the_service_off() {
+    let broker = broker();
+    let control = start(&broker, Some("s3cret"), 30_000).await;
+    let mut answers = sub(&broker, "control.echo").await;
+    identify(&broker, "echo", "echo-1", "s3cret", 1).await;
+    assert_eq!(next(&mut answers).await.fields["ok"], json!(true));
+    let shutdown = json!({"name": "echo"});
+    for key in ["", "guess"] {
+        send_signed(
+            &broker,
+            key,
+            "control.echo",
+            ControlOp::Shutdown,
+            shutdown.clone(),
+        )
+        .await;
+        next(&mut answers).await;
+    }
+    // Signed for another topic, then replayed here.
+    let msg = ControlMessage::new("ops", ControlOp::Shutdown, &shutdown).expect("object");
+    let elsewhere = ControlKey::new(b"s3cret").sign("control.other", &msg);
+    publish(&broker, "control.echo", elsewhere).await;
+    next(&mut answers).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(control.services().len(), 1, "forged SHUTDOWNs are ignored");
+    let key = ControlKey::new(b"s3cret");
+    services::send(
+        &*broker,
+        Some(&key),
+        ControlOp::Shutdown,
+        "echo",
+        None,
+        None,
+    )
+    .await
+    .expect("sent");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !control.services().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never forgotten");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

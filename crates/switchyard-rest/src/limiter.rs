@@ -16,6 +16,7 @@ use crate::budget::Budget;
 use crate::config::{Rate, RestConfig, WaitMode};
 use crate::error::RestError;
 use crate::ratelimit_route::RouteInfo;
+use crate::store::shared::SharedStore;
 use crate::store::{Ask, Decision, Observed, Store, local::LocalStore, redis::RedisStore};
 
 /// Longest sleep between two looks at a bucket held by another node's first request.
@@ -57,8 +58,11 @@ pub struct LimiterStats {
     pub invalid_10m: u32,
     /// Whether the invalid-request warning level is reached.
     pub invalid_warning: bool,
-    /// Where limits are kept: `local` or `redis`.
+    /// Where limits are kept: `local`, `redis`, or `redis-unreachable` (this node serves on
+    /// a share of each limit until Redis answers again).
     pub store: &'static str,
+    /// The nodes sharing the Redis store, last counted (1 with the local store).
+    pub nodes: u32,
     /// Bucket windows (per major parameter) held in this process; 0 with Redis, whose keys
     /// expire on their own.
     pub buckets: usize,
@@ -143,7 +147,9 @@ impl Limiter {
             return Err(RestError::Config("global limits must be at least 1".into()));
         }
         let store = match &cfg.redis {
-            Some(url) => Store::Redis(RedisStore::connect(url, &cfg.redis_prefix).await?),
+            Some(url) => Store::Redis(SharedStore::new(
+                RedisStore::connect(url, &cfg.redis_prefix).await?,
+            )),
             None => Store::Local(Arc::new(LocalStore::default())),
         };
         let limiter = Arc::new(Limiter {
@@ -375,9 +381,14 @@ impl Limiter {
             synthetic_429: self.counts.synthetic_429.load(Ordering::Relaxed),
             invalid_10m: self.budget.used(),
             invalid_warning: self.budget.warning(),
-            store: match self.store {
+            store: match &self.store {
                 Store::Local(_) => "local",
+                Store::Redis(s) if s.falling_back() => "redis-unreachable",
                 Store::Redis(_) => "redis",
+            },
+            nodes: match &self.store {
+                Store::Local(_) => 1,
+                Store::Redis(s) => s.nodes(),
             },
             buckets: match &self.store {
                 Store::Local(s) => s.sizes().buckets,

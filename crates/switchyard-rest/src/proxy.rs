@@ -58,8 +58,11 @@ pub async fn serve(
 
 async fn handle(State(state): State<Arc<ProxyState>>, mut req: Request) -> Response {
     if let Some(secret) = &state.secret {
+        use subtle::ConstantTimeEq as _;
+        // Compared in constant time (for secrets of the same length): the answer's timing
+        // does not tell how much of a guess was right.
         let given = req.headers().get(SECRET_HEADER).map(HeaderValue::as_bytes);
-        if given != Some(secret.as_bytes()) {
+        if !given.is_some_and(|g| bool::from(g.ct_eq(secret.as_bytes()))) {
             return proxy_error(
                 StatusCode::UNAUTHORIZED,
                 "proxy-secret",

@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -138,9 +138,10 @@ impl<K: Kind> Drop for Server<K> {
     }
 }
 
-/// `redis-server`, with or without an append-only file.
+/// `redis-server`, with or without an append-only file, and with an ACL file or without.
 pub struct Redis {
     appendonly: bool,
+    aclfile: Option<PathBuf>,
 }
 
 /// A private `redis-server`.
@@ -149,12 +150,26 @@ pub type RedisServer = Server<Redis>;
 impl Server<Redis> {
     /// Starts a server without persistence.
     pub fn start() -> Self {
-        Self::start_kind(Redis { appendonly: false })
+        Self::start_kind(Redis {
+            appendonly: false,
+            aclfile: None,
+        })
     }
 
     /// Starts a server with `appendonly yes`, for tests that restart it.
     pub fn start_persistent() -> Self {
-        Self::start_kind(Redis { appendonly: true })
+        Self::start_kind(Redis {
+            appendonly: true,
+            aclfile: None,
+        })
+    }
+
+    /// Starts a server whose users are those of the ACL file `aclfile`.
+    pub fn start_with_acl(aclfile: &Path) -> Self {
+        Self::start_kind(Redis {
+            appendonly: false,
+            aclfile: Some(aclfile.to_owned()),
+        })
     }
 }
 
@@ -164,6 +179,10 @@ impl Kind for Redis {
 
     fn args(&self, port: u16, dir: &Path) -> Vec<String> {
         let appendonly = if self.appendonly { "yes" } else { "no" };
+        let acl = self
+            .aclfile
+            .iter()
+            .flat_map(|f| ["--aclfile".to_owned(), f.display().to_string()]);
         [
             "--port",
             &port.to_string(),
@@ -180,6 +199,7 @@ impl Kind for Redis {
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain(acl)
         .collect()
     }
 
@@ -191,13 +211,16 @@ impl Kind for Redis {
         if stream.write_all(b"PING\r\n").is_err() {
             return false;
         }
+        // Without a default user (an ACL file), the answer is NOAUTH: it answers all the same.
         let mut buf = [0u8; 7];
-        stream.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+        stream.read_exact(&mut buf).is_ok() && (&buf == b"+PONG\r\n" || &buf == b"-NOAUTH")
     }
 }
 
-/// `nats-server -js` with a file store and `max_payload` of 8 MiB.
-pub struct Nats;
+/// `nats-server -js` with a file store and `max_payload` of 8 MiB, and more configuration.
+pub struct Nats {
+    extra: String,
+}
 
 /// A private `nats-server -js`.
 pub type NatsServer = Server<Nats>;
@@ -205,7 +228,16 @@ pub type NatsServer = Server<Nats>;
 impl Server<Nats> {
     /// Starts a server with JetStream enabled.
     pub fn start() -> Self {
-        Self::start_kind(Nats)
+        Self::start_kind(Nats {
+            extra: String::new(),
+        })
+    }
+
+    /// Starts a server whose configuration also has `extra` (an `authorization` block, say).
+    pub fn start_with(extra: &str) -> Self {
+        Self::start_kind(Nats {
+            extra: extra.to_owned(),
+        })
     }
 }
 
@@ -216,8 +248,9 @@ impl Kind for Nats {
     fn args(&self, port: u16, dir: &Path) -> Vec<String> {
         let config_path = dir.join("nats.conf");
         let config = format!(
-            "listen: 127.0.0.1:{port}\nmax_payload: 8388608\njetstream {{ store_dir: \"{}\" }}\n",
-            dir.join("jetstream").display()
+            "listen: 127.0.0.1:{port}\nmax_payload: 8388608\njetstream {{ store_dir: \"{}\" }}\n{}\n",
+            dir.join("jetstream").display(),
+            self.extra
         );
         std::fs::write(&config_path, config).expect("write nats config");
         vec!["-c".to_owned(), config_path.display().to_string()]

@@ -91,7 +91,6 @@ async fn status_shows_shards_and_services_and_control_reaches_a_service() {
         .env("SWITCHYARD_GATEWAY_IDENTIFY_WINDOW_MS", "50")
         .env("SWITCHYARD_BROKER_RESP_PORT", resp.to_string())
         .env("SWITCHYARD_ADMIN_BIND", &admin)
-        .env("SWITCHYARD_CONTROL_KEY", "ops-key")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -111,8 +110,9 @@ async fn status_shows_shards_and_services_and_control_reaches_a_service() {
     assert!(seq >= 2, "READY and the guilds were sequenced: {shown}");
     assert!(shown.contains("services: 0"), "{shown}");
 
-    // A service written in any language identifies by publishing on control.gateway.
-    let hello = r#"{"s":"py/1","t":"IDENTIFY","d":{"opcode":0,"name":"pybot","instance":"py-1","version":"0.3","key":"ops-key","envelope_version":1}}"#;
+    // A service written in any language identifies by publishing on control.gateway (without
+    // a control key, unsigned: tests/control_auth_cli.rs signs).
+    let hello = r#"{"s":"py/1","t":"IDENTIFY","d":{"opcode":0,"name":"pybot","instance":"py-1","version":"0.3","envelope_version":1}}"#;
     let out = switchyard(&["publish", "control.gateway", hello, "--broker", &broker]);
     assert!(out.status.success(), "{}", text(&out));
     let shown = wait_status(&admin, "services: 1");

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use switchyard_broker::kv::KvStore;
 use switchyard_broker::{Broker, Topic};
+use switchyard_core::control::auth::{self, ControlKey, Verifier};
 use switchyard_core::control::{ControlMessage, ControlOp, ShardAccept, ShardConnect, ShardDeath};
 use tokio::sync::{mpsc, oneshot};
 
@@ -42,6 +43,10 @@ pub(super) struct Member {
     pub(super) locator: ShardLocator,
     /// When each of the last beats was sent, by number.
     pub(super) beats: std::collections::VecDeque<(u64, Instant)>,
+    /// Signs what this node sends.
+    pub(super) key: Option<ControlKey>,
+    /// Checks what it hears.
+    pub(super) verifier: Verifier,
 }
 
 /// How many recent beats [`Member::beats`] remembers: a lease holds three.
@@ -92,7 +97,10 @@ impl Member {
         let sent = match ControlMessage::new(self.node.clone(), op, body) {
             Ok(msg) => self
                 .broker
-                .publish(&self.topic, Bytes::from(msg.encode()))
+                .publish(
+                    &self.topic,
+                    Bytes::from(auth::encode(self.key.as_ref(), self.topic.as_str(), &msg)),
+                )
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -248,13 +256,14 @@ impl Member {
     }
 
     async fn heard(&mut self, payload: &[u8]) {
-        let msg = match ControlMessage::decode(payload) {
+        let msg = match self.verifier.check(self.topic.as_str(), payload) {
             Ok(m) => m,
-            Err(e) => {
+            Err(auth::Refusal::Malformed(e)) => {
                 metrics::counter!("switchyard_gateway_pool_malformed_total").increment(1);
                 tracing::warn!(error = %e, "ignoring a malformed pool message");
                 return;
             }
+            Err(refusal) => return crate::services::refused(self.topic.as_str(), &refusal),
         };
         let from = msg.source.clone();
         match msg.op {

@@ -30,6 +30,7 @@ use std::time::Duration;
 use serde::Serialize;
 use switchyard_broker::kv::KvStore;
 use switchyard_broker::{Broker, Pattern, Topic};
+use switchyard_core::control::auth::{ControlKey, Verifier};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -46,12 +47,16 @@ pub struct PoolConfig {
     /// A node silent this long is dead; the coordinator's lease lasts this long. Nodes beat
     /// three times per lease.
     pub lease: Duration,
+    /// The control key: it signs this node's SHARD_CONNECT, SHARD_ACCEPT and SHARD_DEATH,
+    /// and the node obeys only those signed with it. `None`: unsigned, from anyone.
+    pub key: Option<ControlKey>,
 }
 
 impl Default for PoolConfig {
     fn default() -> Self {
         PoolConfig {
             lease: Duration::from_secs(5),
+            key: None,
         }
     }
 }
@@ -256,6 +261,8 @@ pub async fn join(
         status: status.clone(),
         locator: locator.clone(),
         beats: Default::default(),
+        verifier: Verifier::new(config.key.clone()),
+        key: config.key,
     };
     let task = tokio::spawn(member.run(sub, requests, stopped));
     Ok(RunningPool {

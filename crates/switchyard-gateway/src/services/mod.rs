@@ -5,6 +5,10 @@
 //! on `control.{service}`, whoever sent it, takes the service off the registry). Beside it
 //! runs the proxy mark ([`proxy`]).
 //!
+//! With a control key every control message the gateway reads must be signed with it
+//! ([`switchyard_core::control::auth`]), and every one it sends is; refusals are logged and
+//! counted in `switchyard_control_rejected_total{reason}`.
+//!
 //! One control loop serves a whole process, whatever the number of bots in it.
 
 pub mod proxy;
@@ -18,6 +22,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 use switchyard_broker::{Broker, PartitionKey, Pattern, Topic};
+use switchyard_core::control::auth::{self, ControlKey, Refusal, Verifier};
 use switchyard_core::control::{ControlMessage, ControlOp, Identify, Lifecycle, control_topic};
 use switchyard_core::envelope::ENVELOPE_VERSION;
 use tokio::task::JoinHandle;
@@ -39,10 +44,14 @@ pub const GATEWAY_CONTROL_TOPIC: &str = "control.gateway";
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ControlConfig {
-    /// The key services must present in IDENTIFY (`SWITCHYARD_CONTROL_KEY`); `None` accepts
-    /// any key.
+    /// The key that signs every control message (`SWITCHYARD_CONTROL_KEY`); `None` accepts
+    /// unsigned ones from anyone who can publish on the broker.
     #[serde(deserialize_with = "de::optional_secret")]
     pub key: Option<Secret>,
+    /// Without a key, run anyway on a broker that is not on this machine (`false`: refuse to
+    /// start, since anyone on the network who reaches the broker could then send SHUTDOWN
+    /// or pose as the pool's coordinator).
+    pub allow_unsigned_remote: bool,
     /// How long a service stays registered without identifying again (`service_ttl_ms`).
     #[serde(rename = "service_ttl_ms", deserialize_with = "de::millis_nonzero")]
     pub service_ttl: Duration,
@@ -54,6 +63,7 @@ impl Default for ControlConfig {
     fn default() -> Self {
         ControlConfig {
             key: None,
+            allow_unsigned_remote: false,
             service_ttl: Duration::from_secs(30),
             proxy: true,
         }
@@ -63,6 +73,7 @@ impl Default for ControlConfig {
 /// The control loop and the proxy, running.
 pub struct RunningControl {
     broker: Arc<dyn Broker>,
+    key: Option<ControlKey>,
     registry: Registry,
     proxied: ProxyCounts,
     tasks: Vec<JoinHandle<()>>,
@@ -85,17 +96,19 @@ pub async fn start(
         Pattern::new(GATEWAY_CONTROL_TOPIC).map_err(GatewayError::name("control topic"))?;
     let mut sub = broker.subscribe(&pattern).await?;
     let registry = Registry::new(config.service_ttl);
-    if config.key.is_none() {
+    let key = control_key(config.key.as_ref());
+    if key.is_none() {
         tracing::warn!(
-            "control.key is not set: any service that can publish on control.gateway may IDENTIFY; set control.key (or SWITCHYARD_CONTROL_KEY) to require a shared key"
+            "control.key is not set: control messages are not signed, and anyone who can publish on the broker may IDENTIFY, SHUTDOWN services or pose as the shard pool's coordinator; set control.key (or SWITCHYARD_CONTROL_KEY)"
         );
     }
     let mut tasks = Vec::new();
     {
-        let (broker, registry, key) = (broker.clone(), registry.clone(), config.key.clone());
+        let (broker, registry) = (broker.clone(), registry.clone());
+        let (key, verifier) = (key.clone(), Verifier::new(key.clone()));
         tasks.push(tokio::spawn(async move {
             while let Some(msg) = sub.recv().await {
-                handle(&*broker, &registry, key.as_ref(), &msg.payload).await;
+                handle(&*broker, &registry, key.as_ref(), &verifier, &msg.payload).await;
             }
         }));
     }
@@ -104,11 +117,11 @@ pub async fn start(
         // off the registry at once, rather than when its TTL lapses.
         let pattern = Pattern::new("control.*").map_err(GatewayError::name("control pattern"))?;
         let mut sub = broker.subscribe(&pattern).await?;
-        let registry = registry.clone();
+        let (registry, verifier) = (registry.clone(), Verifier::new(key.clone()));
         tasks.push(tokio::spawn(async move {
             while let Some(msg) = sub.recv().await {
                 if msg.topic.as_str() != GATEWAY_CONTROL_TOPIC {
-                    forget_on_shutdown(&registry, &msg.payload);
+                    forget_on_shutdown(&registry, &verifier, msg.topic.as_str(), &msg.payload);
                 }
             }
         }));
@@ -141,20 +154,40 @@ pub async fn start(
     }
     Ok(RunningControl {
         broker,
+        key,
         registry,
         proxied,
         tasks,
     })
 }
 
+/// The control key from the configured secret (an empty one is none).
+pub fn control_key(secret: Option<&Secret>) -> Option<ControlKey> {
+    secret
+        .filter(|s| !s.is_empty())
+        .map(|s| ControlKey::new(s.expose().as_bytes()))
+}
+
+/// Logs and counts a refused control message.
+pub fn refused(topic: &str, refusal: &Refusal) {
+    tracing::warn!(%topic, reason = %refusal, "refusing a control message");
+    metrics::counter!("switchyard_control_rejected_total", "reason" => refusal.label())
+        .increment(1);
+}
+
 /// Answers one message on `control.gateway`.
-async fn handle(broker: &dyn Broker, registry: &Registry, key: Option<&Secret>, payload: &[u8]) {
-    let msg = match ControlMessage::decode(payload) {
+async fn handle(
+    broker: &dyn Broker,
+    registry: &Registry,
+    key: Option<&ControlKey>,
+    verifier: &Verifier,
+    payload: &[u8],
+) {
+    let msg = match verifier.check(GATEWAY_CONTROL_TOPIC, payload) {
         Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(error = %e, "ignoring a malformed message on control.gateway");
-            metrics::counter!("switchyard_control_rejected_total", "reason" => "malformed")
-                .increment(1);
+        Err(refusal) => {
+            refused(GATEWAY_CONTROL_TOPIC, &refusal);
+            tell_unverified(broker, &refusal, payload).await;
             return;
         }
     };
@@ -171,14 +204,12 @@ async fn handle(broker: &dyn Broker, registry: &Registry, key: Option<&Secret>, 
             if let Some(name) = msg.fields.get("name").and_then(|v| v.as_str()) {
                 let instance = msg.fields.get("instance").and_then(|v| v.as_str());
                 let reason = format!("malformed IDENTIFY: {e}");
-                answer(broker, name, instance, Err(&reason)).await;
+                answer(broker, key, name, instance, Err(&reason)).await;
             }
             return;
         }
     };
-    let refusal = if key.is_some_and(|k| !key_matches(k, &hello.key)) {
-        Some("bad key: it does not match the gateway's control.key".to_owned())
-    } else if hello.envelope_version < ENVELOPE_VERSION {
+    let refusal = if hello.envelope_version < ENVELOPE_VERSION {
         Some(format!(
             "unsupported envelope version: this gateway publishes envelope v{ENVELOPE_VERSION}, the service reads up to v{}",
             hello.envelope_version
@@ -189,39 +220,72 @@ async fn handle(broker: &dyn Broker, registry: &Registry, key: Option<&Secret>, 
     if let Some(reason) = refusal {
         tracing::warn!(service = %hello.name, instance = %hello.instance, %reason, "IDENTIFY refused");
         metrics::counter!("switchyard_control_identify_total", "result" => "refused").increment(1);
-        answer(broker, &hello.name, Some(&hello.instance), Err(&reason)).await;
+        answer(
+            broker,
+            key,
+            &hello.name,
+            Some(&hello.instance),
+            Err(&reason),
+        )
+        .await;
         return;
     }
     if registry.identified(&hello.name, &hello.instance, &hello.version) {
         tracing::info!(service = %hello.name, instance = %hello.instance, version = %hello.version, "service identified");
     }
     metrics::counter!("switchyard_control_identify_total", "result" => "accepted").increment(1);
-    answer(broker, &hello.name, Some(&hello.instance), Ok(())).await;
+    answer(broker, key, &hello.name, Some(&hello.instance), Ok(())).await;
+}
+
+/// Tells the service named in an IDENTIFY that failed its signature check why, unsigned: a
+/// service without a key (which checks nothing) learns that it needs one. A service that
+/// holds a key refuses this answer (it is unsigned) and keeps its own warning. Replays get
+/// no answer: the first one was answered.
+async fn tell_unverified(broker: &dyn Broker, refusal: &Refusal, payload: &[u8]) {
+    if !matches!(
+        refusal,
+        Refusal::Unsigned | Refusal::BadSignature | Refusal::Stale { .. }
+    ) {
+        return;
+    }
+    let Ok(msg) = ControlMessage::decode(payload) else {
+        return;
+    };
+    if msg.op != ControlOp::Identify || msg.fields.contains_key("ok") {
+        return;
+    }
+    let Some(name) = msg.fields.get("name").and_then(|v| v.as_str()) else {
+        return;
+    };
+    let instance = msg.fields.get("instance").and_then(|v| v.as_str());
+    let reason = format!("IDENTIFY refused: {refusal}; sign it with the gateway's control.key");
+    answer(broker, None, name, instance, Err(&reason)).await;
 }
 
 /// Forgets the service (or instance) a SHUTDOWN on `control.{service}` addresses; anything
 /// else on those topics (IDENTIFY answers, REBOOT, a service's own messages) is not ours.
-fn forget_on_shutdown(registry: &Registry, payload: &[u8]) {
-    let Ok(msg) = ControlMessage::decode(payload) else {
-        return;
-    };
-    if msg.op != ControlOp::Shutdown {
+fn forget_on_shutdown(registry: &Registry, verifier: &Verifier, topic: &str, payload: &[u8]) {
+    // Only a SHUTDOWN is acted on, so only a SHUTDOWN is checked (and counted if refused).
+    if !ControlMessage::decode(payload).is_ok_and(|m| m.op == ControlOp::Shutdown) {
         return;
     }
+    let msg = match verifier.check(topic, payload) {
+        Ok(msg) => msg,
+        Err(refusal) => return refused(topic, &refusal),
+    };
     if let Ok(target) = msg.payload::<Lifecycle>() {
         registry.forget(&target.name, target.instance.as_deref());
     }
 }
 
-/// Whether `presented` is the configured key, compared in constant time (for keys of the
-/// same length) so that the answer's timing does not reveal how much of it was right.
-fn key_matches(key: &Secret, presented: &str) -> bool {
-    use subtle::ConstantTimeEq as _;
-    bool::from(key.expose().as_bytes().ct_eq(presented.as_bytes()))
-}
-
-/// Publishes the answer to IDENTIFY on `control.{name}`.
-async fn answer(broker: &dyn Broker, name: &str, instance: Option<&str>, result: Result<(), &str>) {
+/// Publishes the answer to IDENTIFY on `control.{name}`, signed with `key` if any.
+async fn answer(
+    broker: &dyn Broker,
+    key: Option<&ControlKey>,
+    name: &str,
+    instance: Option<&str>,
+    result: Result<(), &str>,
+) {
     let mut d = match result {
         Ok(()) => json!({"ok": true}),
         Err(reason) => json!({"ok": false, "reason": reason}),
@@ -234,7 +298,7 @@ async fn answer(broker: &dyn Broker, name: &str, instance: Option<&str>, result:
         control_topic(name),
     ) {
         (Ok(msg), Ok(topic)) => broker
-            .publish(&topic, Bytes::from(msg.encode()))
+            .publish(&topic, Bytes::from(auth::encode(key, topic.as_str(), &msg)))
             .await
             .map_err(|e| e.to_string()),
         (Err(e), _) => Err(e.to_string()),
@@ -278,7 +342,16 @@ impl RunningControl {
         instance: Option<&str>,
         reason: Option<&str>,
     ) -> Result<(), GatewayError> {
-        send(&*self.broker, ControlOp::Shutdown, name, instance, reason).await?;
+        let key = self.key.as_ref();
+        send(
+            &*self.broker,
+            key,
+            ControlOp::Shutdown,
+            name,
+            instance,
+            reason,
+        )
+        .await?;
         self.registry.forget(name, instance);
         Ok(())
     }
@@ -290,13 +363,23 @@ impl RunningControl {
         instance: Option<&str>,
         reason: Option<&str>,
     ) -> Result<(), GatewayError> {
-        send(&*self.broker, ControlOp::Reboot, name, instance, reason).await
+        let key = self.key.as_ref();
+        send(
+            &*self.broker,
+            key,
+            ControlOp::Reboot,
+            name,
+            instance,
+            reason,
+        )
+        .await
     }
 }
 
-/// Publishes SHUTDOWN or REBOOT for `name` on `control.{name}`.
+/// Publishes SHUTDOWN or REBOOT for `name` on `control.{name}`, signed with `key` if any.
 pub async fn send(
     broker: &dyn Broker,
+    key: Option<&ControlKey>,
     op: ControlOp,
     name: &str,
     instance: Option<&str>,
@@ -310,20 +393,7 @@ pub async fn send(
     let msg = ControlMessage::new("gateway", op, &lifecycle)?;
     let topic: Topic =
         control_topic(name).map_err(GatewayError::name(format!("service name {name:?}")))?;
-    broker.publish(&topic, Bytes::from(msg.encode())).await?;
+    let payload = auth::encode(key, topic.as_str(), &msg);
+    broker.publish(&topic, Bytes::from(payload)).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_must_match_exactly() {
-        let key = Secret::new("s3cret");
-        assert!(key_matches(&key, "s3cret"));
-        for wrong in ["", "s3cre", "s3cret!", "S3cret", "x3cret"] {
-            assert!(!key_matches(&key, wrong), "{wrong:?}");
-        }
-    }
 }

@@ -55,6 +55,19 @@ struct Inner {
     /// Global key → (rate window, window).
     globals: HashMap<Box<str>, (u64, Window)>,
     keys: Keys,
+    /// Standing in for the shared store ([`LocalStore::fall_back`]).
+    fallback: Option<Fallback>,
+}
+
+/// This node keeps serving on local limits while the shared store is unreachable: a share of
+/// each limit by the number of live nodes, starting from the last headers seen.
+#[derive(Debug, Clone, Copy)]
+struct Fallback {
+    /// The live nodes last counted (at least 1).
+    nodes: u32,
+    /// When the fallback began: the global limit waits one of its windows from there, since
+    /// what the others sent in the current one is unknown.
+    since: u64,
 }
 
 /// How many entries the store holds (for tests and bounds).
@@ -119,6 +132,32 @@ impl LocalStore {
     pub fn sizes(&self) -> Sizes {
         self.lock().1.1.sizes()
     }
+
+    /// Stands in for a shared store that `nodes` live nodes used: from now on each limit is
+    /// shared by `nodes`, and a bucket whose window has not reset since its last headers
+    /// allows this node a share of what those headers said remained.
+    pub fn fall_back(&self, nodes: u32) {
+        let (now, mut g) = self.lock();
+        if g.1.fallback.is_none() {
+            for w in g.1.buckets.values_mut() {
+                w.spent = 0;
+            }
+        }
+        g.1.fallback = Some(Fallback {
+            nodes: nodes.max(1),
+            since: now,
+        });
+    }
+
+    /// Back to the whole limits: the shared store answers again.
+    pub fn stop_falling_back(&self) {
+        self.lock().1.1.fallback = None;
+    }
+}
+
+/// `limit` shared by `nodes` (at least 1 each).
+fn share(limit: u32, nodes: u32) -> u32 {
+    (limit / nodes.max(1)).max(1)
 }
 
 impl Inner {
@@ -140,12 +179,17 @@ impl Inner {
             probes,
             globals,
             keys,
+            fallback,
         } = self;
+        let nodes = fallback.map_or(1, |f| f.nodes);
         let mut gwait = 0;
-        if let Some((gkey, limit, window)) = ask.global
-            && let Some((_, w)) = globals.get_mut(gkey)
-        {
-            gwait = w.wait(now, limit, window, ask.margin_ms);
+        if let Some((gkey, limit, window)) = ask.global {
+            if let Some((_, w)) = globals.get_mut(gkey) {
+                gwait = w.wait(now, share(limit, nodes), window, ask.margin_ms);
+            }
+            if let Some(f) = fallback {
+                gwait = gwait.max((f.since + window + ask.margin_ms).saturating_sub(now));
+            }
         }
         let probe_key = key(&mut keys.probe, &[ask.scope, ask.route, ask.major]);
         let held = probes.get(probe_key).copied().filter(|&exp| exp > now);
@@ -157,9 +201,18 @@ impl Inner {
             None => (held.map_or(0, |exp| exp - now), true),
             Some((mk, m)) => {
                 let bk = key(&mut keys.bucket, &[&**mk, ask.major]);
-                let wait = buckets
-                    .get_mut(bk)
-                    .map_or(0, |w| w.wait(now, m.limit, m.window, ask.margin_ms));
+                let wait = buckets.get_mut(bk).map_or(0, |w| {
+                    let mut wait = w.wait(now, share(m.limit, nodes), m.window, ask.margin_ms);
+                    // on local limits, within the window of the last headers: a share of
+                    // what they said remained
+                    if fallback.is_some()
+                        && w.seen_reset > now
+                        && w.spent >= w.seen_remaining / nodes
+                    {
+                        wait = wait.max(w.seen_reset - now + ask.margin_ms);
+                    }
+                    wait
+                });
                 // a probe of this major still in flight (sent before another major's
                 // response taught the bucket) is in no window yet: wait until it is counted
                 match held {
@@ -180,7 +233,7 @@ impl Inner {
             let (w, log) = globals.entry_ref(gkey).or_default();
             *w = window;
             log.reach(window, ask.margin_ms);
-            log.push(now, ask.slot, expiry, limit);
+            log.push(now, ask.slot, expiry, share(limit, nodes));
         }
         match learned {
             None => {
@@ -189,7 +242,10 @@ impl Inner {
             Some((mk, m)) if m.limit > 0 => {
                 let w = buckets.entry_ref(keys.bucket.as_str()).or_default();
                 w.reach(m.window, ask.margin_ms);
-                w.push(now, ask.slot, expiry, m.limit);
+                w.push(now, ask.slot, expiry, share(m.limit, nodes));
+                if fallback.is_some() {
+                    w.spent = w.spent.saturating_add(1);
+                }
                 if let Some(m) = meta.get_mut(mk) {
                     m.until = m.until.max(expiry + m.window * 2 + ask.margin_ms);
                 }
@@ -207,6 +263,7 @@ impl Inner {
             probes,
             globals,
             keys,
+            fallback,
         } = self;
         let probe_key = key(&mut keys.probe, &[ask.scope, ask.route, ask.major]);
         let was_probe = probes.remove(probe_key).is_some();
@@ -244,6 +301,13 @@ impl Inner {
             let done = buckets
                 .get_mut(bk)
                 .is_some_and(|w| w.complete(ask.slot, now));
+            if fallback.is_none() && seen.reset_after_ms > 0 {
+                // what a fallback to local limits would start from
+                let w = buckets.entry_ref(bk).or_default();
+                w.reach(m.window, ask.margin_ms);
+                w.seen_remaining = seen.remaining;
+                w.seen_reset = now + seen.reset_after_ms;
+            }
             if (!done && was_probe) || block > 0 {
                 let w = buckets.entry_ref(bk).or_default();
                 w.reach(m.window, ask.margin_ms);

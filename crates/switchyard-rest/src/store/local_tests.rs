@@ -200,3 +200,61 @@ fn an_unanswered_request_holds_its_slot_until_its_expiry() {
         Decision::Go { probe: true }
     );
 }
+
+#[test]
+fn falling_back_takes_a_share_of_what_remained_then_of_the_limit() {
+    let mut s = Inner::default();
+    let a = Ask {
+        global: None,
+        ..ask("POST /c", "channels/1")
+    };
+    // Shared limits: this node's mirror learns the bucket (limit 10) with 7 left for 1 s.
+    assert_eq!(s.acquire(&a, 0), Decision::Go { probe: true });
+    s.observe(&a, &learned("h", 10, 7), 10);
+    // Three live nodes: a third of the 7 left (2) until the reset at 1010...
+    s.fallback = Some(Fallback {
+        nodes: 3,
+        since: 20,
+    });
+    let mut sent = 0;
+    while let Decision::Go { .. } = s.acquire(
+        &Ask {
+            slot: sent + 1,
+            ..a
+        },
+        20,
+    ) {
+        sent += 1;
+        assert!(sent < 10, "no end");
+    }
+    assert_eq!(sent, 2);
+    for slot in 1..=sent {
+        s.observe(&Ask { slot, ..a }, &learned("h", 10, 5), 30);
+    }
+    // ...then a third of the limit (3) per window.
+    let after = 1011 + 1000;
+    let mut next = 0;
+    while let Decision::Go { .. } = s.acquire(
+        &Ask {
+            slot: 100 + next,
+            ..a
+        },
+        after,
+    ) {
+        next += 1;
+        assert!(next < 10, "no end");
+    }
+    assert_eq!(next, 3);
+}
+
+#[test]
+fn falling_back_holds_the_global_limit_one_window() {
+    let mut s = Inner::default();
+    let a = ask("GET /x", "");
+    s.fallback = Some(Fallback { nodes: 2, since: 0 });
+    assert!(matches!(
+        s.acquire(&a, 500),
+        Decision::Wait { global: true, .. }
+    ));
+    assert!(matches!(s.acquire(&a, 1000), Decision::Go { .. }));
+}

@@ -22,6 +22,7 @@
 
 pub mod local;
 pub mod redis;
+pub mod shared;
 #[cfg(test)]
 mod tests;
 mod window;
@@ -88,8 +89,8 @@ pub struct Observed {
 pub enum Store {
     /// In this process.
     Local(std::sync::Arc<local::LocalStore>),
-    /// In Redis.
-    Redis(redis::RedisStore),
+    /// In Redis, with local limits while it is unreachable.
+    Redis(shared::SharedStore),
 }
 
 impl Store {
@@ -97,7 +98,7 @@ impl Store {
     pub async fn acquire(&self, ask: &Ask<'_>) -> Result<Decision, RestError> {
         match self {
             Store::Local(s) => Ok(s.acquire(ask)),
-            Store::Redis(s) => s.acquire(ask).await,
+            Store::Redis(s) => Ok(s.acquire(ask).await),
         }
     }
 
@@ -108,14 +109,18 @@ impl Store {
                 s.observe(ask, seen);
                 Ok(())
             }
-            Store::Redis(s) => s.observe(ask, seen).await,
+            Store::Redis(s) => {
+                s.observe(ask, seen).await;
+                Ok(())
+            }
         }
     }
 
-    /// Drops state that can no longer matter (local store only; Redis keys expire).
+    /// Drops state that can no longer matter (in this process; Redis keys expire).
     pub fn sweep(&self) {
-        if let Store::Local(s) = self {
-            s.sweep();
+        match self {
+            Store::Local(s) => s.sweep(),
+            Store::Redis(s) => s.mirror().sweep(),
         }
     }
 }

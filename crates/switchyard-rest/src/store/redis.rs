@@ -82,6 +82,26 @@ impl RedisStore {
         })
     }
 
+    /// Says this node is live (for `ttl`) and counts the live nodes sharing the store.
+    pub async fn beat(&self, ttl: std::time::Duration) -> Result<u32, RestError> {
+        let key = format!("{}:nodes", self.prefix);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let ttl = ttl.as_millis() as u64;
+        let mut conn = self.conn.clone();
+        let (_, _, count, _): (i64, i64, u32, i64) = redis::pipe()
+            .atomic()
+            .zadd(&key, format!("{:x}", self.node), now)
+            .zrembyscore(&key, 0, now.saturating_sub(ttl))
+            .zcard(&key)
+            .pexpire(&key, ttl as i64)
+            .query_async(&mut conn)
+            .await
+            .map_err(RestError::store)?;
+        Ok(count)
+    }
+
     /// See [`super::Store::observe`].
     pub async fn observe(&self, ask: &Ask<'_>, seen: &Observed) -> Result<(), RestError> {
         let (gkey, _, gwindow) = ask.global.unwrap_or(("", 0, 0));

@@ -74,7 +74,7 @@ async fn redis_store_counts_a_probe_in_flight() {
     let store = RedisStore::connect(&redis.url(), "t:")
         .await
         .expect("redis store");
-    probe_in_flight_counts(Store::Redis(store)).await;
+    probe_in_flight_counts(Store::Redis(super::shared::SharedStore::new(store))).await;
 }
 
 /// Keys under the store's prefix that Redis still holds (expired ones are not listed).

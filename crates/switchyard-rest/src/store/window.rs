@@ -24,6 +24,13 @@ pub(crate) struct Window {
     pub(crate) blocked_until: u64,
     /// How long an answered time can still constrain: twice the window, plus the margin.
     keep: u64,
+    /// The bucket's `remaining` in the last headers seen while the limits were shared, and
+    /// when its window resets: what a node falling back to local limits starts from.
+    pub(crate) seen_remaining: u32,
+    /// See `seen_remaining`.
+    pub(crate) seen_reset: u64,
+    /// Requests this node sent on local limits before `seen_reset`.
+    pub(crate) spent: u32,
 }
 
 impl Window {
@@ -117,7 +124,10 @@ impl Window {
     /// Whether the window constrains nothing any more (it can be dropped).
     pub(crate) fn idle(&mut self, now: u64) -> bool {
         self.expire(now);
-        self.blocked_until <= now && self.flying.is_empty() && self.answered.is_empty()
+        self.blocked_until <= now
+            && self.seen_reset <= now
+            && self.flying.is_empty()
+            && self.answered.is_empty()
     }
 }
 

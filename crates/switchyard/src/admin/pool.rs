@@ -53,6 +53,10 @@ async fn move_shard(
     uri: Uri,
     body: axum::body::Bytes,
 ) -> Response {
+    // The token first: a caller without it learns nothing, not even what a good body is.
+    if !authorized(&state, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
     let Ok(shard) = shard.parse::<u32>() else {
         return answer(
             StatusCode::BAD_REQUEST,

@@ -1,5 +1,6 @@
 //! `switchyard control shutdown|reboot SERVICE`: sends SHUTDOWN or REBOOT on
-//! `control.{service}` through the broker, to every instance or one.
+//! `control.{service}` through the broker, to every instance or one, signed with
+//! `control.key` (`SWITCHYARD_CONTROL_KEY`) when it is set.
 
 use std::process::ExitCode;
 
@@ -16,8 +17,16 @@ pub async fn run(config: Config, args: ControlArgs) -> anyhow::Result<ExitCode> 
         LifecycleOp::Shutdown => ControlOp::Shutdown,
         LifecycleOp::Reboot => ControlOp::Reboot,
     };
+    let key = switchyard_gateway::services::control_key(config.control.key.as_ref());
+    if key.is_none() {
+        eprintln!(
+            "warning: control.key is not set: sending {} unsigned (services that hold a key ignore it)",
+            op.name()
+        );
+    }
     switchyard_gateway::services::send(
         broker.as_ref(),
+        key.as_ref(),
         op,
         &args.service,
         args.instance.as_deref(),

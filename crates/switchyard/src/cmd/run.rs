@@ -117,7 +117,10 @@ async fn start_bot(
         gateway.shard_handle(),
         backend.broker.clone(),
         kv,
-        config.gateway.pool(),
+        switchyard_gateway::pool::PoolConfig {
+            key: switchyard_gateway::services::control_key(config.control.key.as_ref()),
+            ..config.gateway.pool()
+        },
     )
     .await
     .with_context(|| format!("bot {bot} cannot join the shard pool"))?;
@@ -155,6 +158,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             "gateway.pool needs a broker and key-value store shared by every process: set broker.url to redis://… or nats://…"
         );
     }
+    crate::config::control::check_unsigned(&config.control, &config.broker.process.url)?;
     let metrics = admin::install_metrics()?;
     let backend = backend(&config).await?;
     let mut rest_config = config.rest.config.clone();

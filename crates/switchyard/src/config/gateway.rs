@@ -232,6 +232,7 @@ impl GatewaySection {
     pub fn pool(&self) -> PoolConfig {
         PoolConfig {
             lease: Duration::from_millis(self.process.pool_lease_ms),
+            key: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod broker;
+pub(crate) mod control;
 pub(crate) mod face;
 pub(crate) mod gateway;
 pub(crate) mod interactions;

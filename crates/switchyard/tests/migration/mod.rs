@@ -144,8 +144,12 @@ impl Cluster {
         self.start_node_with(name, &[]);
     }
 
+    /// A node with `env`; the migration tests run the pool unsigned (the pool tests sign).
     pub fn start_node_with(&mut self, name: &str, env: &[(&str, &str)]) {
-        let node = Node::start_with(&self.sim, &self.url, self.dir.path(), name, 20, env);
+        let env: Vec<(&str, &str)> = std::iter::once(("SWITCHYARD_CONTROL_KEY", ""))
+            .chain(env.iter().copied())
+            .collect();
+        let node = Node::start_with(&self.sim, &self.url, self.dir.path(), name, 20, &env);
         self.nodes.push(node);
     }
 

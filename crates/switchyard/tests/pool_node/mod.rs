@@ -17,6 +17,10 @@ pub const LEASE_MS: u64 = 900;
 /// A token shaped like Discord's (base64 user id, base64 timestamp, HMAC): never logged.
 pub const TOKEN: &str = "MTM3MDAwMDAwMDAwMDAwMDA5.GpOoLx.poolHmacPart_Tn3Bc6Xe9Dr2Fs5Gu8Hi1Jk";
 
+/// The control key that signs the pool's messages (a node started with
+/// `SWITCHYARD_CONTROL_KEY=""` runs unsigned): never logged either.
+pub const CONTROL_KEY: &str = "pool-control-key-Qx81";
+
 /// A `switchyard run` process, killed when dropped; its output goes to a file.
 pub struct Node {
     pub child: Child,
@@ -63,6 +67,7 @@ impl Node {
             // handed to another test's process between the pick and the bind.
             .env("SWITCHYARD_ADMIN_BIND", "127.0.0.1:0")
             .env("SWITCHYARD_GATEWAY_CACHE", "{ enabled = true }")
+            .env("SWITCHYARD_CONTROL_KEY", CONTROL_KEY)
             .envs(env.iter().copied())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
@@ -178,7 +183,7 @@ impl Node {
 pub fn assert_no_token(nodes: &[Node]) {
     for node in nodes {
         let log = node.output();
-        for part in std::iter::once(TOKEN).chain(TOKEN.split('.')) {
+        for part in [TOKEN, CONTROL_KEY].into_iter().chain(TOKEN.split('.')) {
             assert!(!log.contains(part), "{part:?} was logged:\n{log}");
         }
     }
