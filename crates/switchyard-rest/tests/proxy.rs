@@ -14,8 +14,13 @@ use switchyard_rest::WaitMode;
 /// A fake whose message bucket is 5 per second, so that sequential requests from a debug
 /// build on a loaded machine still fill it.
 async fn slow_sim() -> switchyard_sim::SimHandle {
+    sim_with_message_window(1000).await
+}
+
+/// A fake whose message route allows five messages per `window_ms`.
+async fn sim_with_message_window(window_ms: u64) -> switchyard_sim::SimHandle {
     let mut limits = common::small_limits();
-    limits.message_create.window_ms = 1000;
+    limits.message_create.window_ms = window_ms;
     let config = switchyard_sim::SimConfig {
         rate_limits: limits,
         ..switchyard_sim::SimConfig::fast()
@@ -124,7 +129,8 @@ async fn fail_fast_answers_a_discord_shaped_429_and_never_earns_one() {
 
 #[tokio::test]
 async fn queue_mode_waits_up_to_the_maximum() {
-    let sim = slow_sim().await;
+    // a window long enough that seven requests in a row fall in it however loaded the machine
+    let sim = sim_with_message_window(5000).await;
     let mut cfg = config(sim.http_url(), None);
     cfg.wait = WaitMode::Queue {
         max_wait: Duration::from_millis(100),
@@ -141,16 +147,27 @@ async fn queue_mode_waits_up_to_the_maximum() {
         .await;
         statuses.push(res.status().as_u16());
     }
-    // five go at once; the sixth would wait ~1 s, beyond the 100 ms allowed
+    // five go at once; the sixth would wait for the window, beyond the 100 ms allowed
     assert_eq!(statuses, vec![200, 200, 200, 200, 200, 429, 429]);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let res = post(
-        &node.api(),
-        &format!("/channels/{ch}/messages"),
-        json!({"content": "later"}),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
+    // once the window has passed, messages go again; until then the proxy answers itself
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let res = post(
+            &node.api(),
+            &format!("/channels/{ch}/messages"),
+            json!({"content": "later"}),
+        )
+        .await;
+        match res.status().as_u16() {
+            200 => break,
+            429 => assert!(
+                std::time::Instant::now() < deadline,
+                "still limited a minute later"
+            ),
+            other => panic!("answered {other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert_eq!(upstream_429s(&sim), 0);
 }
 
