@@ -239,8 +239,16 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             })
         })
         .collect();
-    let admin_addr =
-        admin::serve(&config.admin, "run", metrics, status, (caches, pool_admins)).await?;
+    let probes = bots.iter().map(|b| Box::new(b.gateway.status_fn()) as _);
+    let parts = admin::Parts {
+        caches,
+        pools: pool_admins,
+        ready: Some(admin::gateway_probe(
+            probes.collect(),
+            backend.broker.clone(),
+        )),
+    };
+    let admin_addr = admin::serve(&config.admin, "run", metrics, status, parts).await?;
     let pools = bots.iter().filter_map(|b| b.pool.as_ref());
     match config.admin.advertised(admin_addr) {
         Some(url) => pools.for_each(|p| p.locator().advertise(url.clone())),
