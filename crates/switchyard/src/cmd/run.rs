@@ -86,6 +86,17 @@ pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
     })
 }
 
+/// Refuses a shard pool on a broker that other processes cannot share.
+pub(super) fn check_pool_broker(config: &Config) -> anyhow::Result<()> {
+    let url = &config.broker.process.url;
+    if config.gateway.process.pool && (url == "embedded" || url.starts_with("zmq://")) {
+        anyhow::bail!(
+            "gateway.pool needs a broker and key-value store shared by every process: set broker.url to redis://… or nats://…"
+        );
+    }
+    Ok(())
+}
+
 /// One bot of this process: its gateway and, in pool mode, its place in the pool.
 struct BotRun {
     gateway: switchyard_gateway::RunningGateway,
@@ -149,12 +160,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         }
         false => None,
     };
-    let url = &config.broker.process.url;
-    if config.gateway.process.pool && (url == "embedded" || url.starts_with("zmq://")) {
-        anyhow::bail!(
-            "gateway.pool needs a broker and key-value store shared by every process: set broker.url to redis://… or nats://…"
-        );
-    }
+    check_pool_broker(&config)?;
     let metrics = admin::install_metrics()?;
     let backend = backend(&config).await?;
     let mut rest_config = config.rest.config.clone();
