@@ -202,8 +202,12 @@ impl ShardStatus {
         ShardPhase::from_u8(self.phase.load(Ordering::Relaxed))
     }
 
+    /// Sets the phase; also the `switchyard_gateway_shard_state` gauge (the phase's number,
+    /// see [`ShardPhase`]).
     pub(crate) fn set_phase(&self, phase: ShardPhase) {
         self.phase.store(phase as u8, Ordering::Relaxed);
+        metrics::gauge!("switchyard_gateway_shard_state", "shard" => self.id.to_string())
+            .set(f64::from(phase as u8));
     }
     pub(crate) fn set_seq(&self, seq: u64) {
         self.seq.store(seq, Ordering::Relaxed);
@@ -213,6 +217,10 @@ impl ShardStatus {
             d.as_micros().min(u128::from(u64::MAX - 1)) as u64
         });
         self.latency_us.store(v, Ordering::Relaxed);
+        if let Some(latency) = latency {
+            metrics::gauge!("switchyard_gateway_shard_latency_seconds", "shard" => self.id.to_string())
+                .set(latency.as_secs_f64());
+        }
     }
     pub(crate) fn add_event(&self) {
         self.events.fetch_add(1, Ordering::Relaxed);

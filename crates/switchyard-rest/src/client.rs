@@ -166,6 +166,8 @@ pub struct RestClient {
 impl RestClient {
     /// Builds the limiter (connecting to Redis if configured) and the HTTP client.
     pub async fn new(cfg: RestConfig) -> Result<Self, RestError> {
+        // at zero from the start, so that dashboards show a line rather than no data
+        metrics::counter!("switchyard_rest_retries_total").increment(0);
         let upstream: Arc<str> = cfg.upstream.trim_end_matches('/').into();
         if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
             return Err(RestError::Config(format!(

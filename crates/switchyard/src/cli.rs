@@ -94,6 +94,10 @@ pub enum Command {
     /// Operate on the nodes of a shard pool: `drain` moves every shard off a node, which
     /// stays up, empty, until `undrain` (for an upgrade: drain, stop, start, undrain).
     Node(NodeArgs),
+    /// Load the configuration (`--config` and `SWITCHYARD_…` variables) and check it as
+    /// `run`, `face` and `rest-proxy` would at start, without starting anything. Tokens may
+    /// be missing (they come from the environment at run time).
+    CheckConfig,
 }
 
 /// Which pool to ask, and where.

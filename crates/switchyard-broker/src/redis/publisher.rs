@@ -63,6 +63,9 @@ impl Publisher {
     ) -> Self {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let undeliverable = Arc::new(AtomicU64::new(0));
+        // at zero from the start, so that dashboards show a line rather than no data
+        metrics::counter!("switchyard_broker_undeliverable_total", "backend" => "redis")
+            .increment(0);
         let writer = Writer {
             target,
             command,

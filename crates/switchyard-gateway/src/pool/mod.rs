@@ -235,6 +235,9 @@ pub async fn join(
         .map_err(GatewayError::name(format!("pool topic for bot {bot:?}")))?;
     let sub = broker.subscribe(&Pattern::from(&topic)).await?;
     let node = node_id();
+    // at zero on every node, so that dashboards show a line rather than no data
+    metrics::counter!("switchyard_gateway_pool_moves_total").increment(0);
+    metrics::counter!("switchyard_gateway_pool_shards_lost_total").increment(0);
     tracing::info!(%node, bot, lease_ms = config.lease.as_millis() as u64, "joining the shard pool");
     let status = Arc::new(Mutex::new(PoolStatus {
         node: node.clone(),

@@ -103,6 +103,8 @@ impl Runner {
     pub(super) fn new(task: &ShardTask) -> Self {
         let config = task.config.clone();
         let id = task.id;
+        // at zero from the start, so that dashboards show a line rather than no data
+        metrics::counter!("switchyard_gateway_gaps_total", "shard" => id.to_string()).increment(0);
         let mut runner = Runner {
             id,
             total: task.total,

@@ -1,11 +1,13 @@
 //! The admin listener every long-running subcommand opens: `/metrics` in Prometheus text,
-//! `/status` in JSON and, for `switchyard run`, the cache API under `/v1/cache/` (`cache`)
+//! `/status` in JSON, `/health` and `/ready` (`health`) and, for `switchyard run`, the cache API under `/v1/cache/` (`cache`)
 //! and the shard pool's operator API under `/v1/pool/` (`pool`).
 //! Binds loopback by default; any other address needs a bearer token.
 
 mod cache;
+mod health;
 mod pool;
 
+pub use health::{ReadyFn, broker_probe, gateway_probe, upstream_probe};
 pub use pool::PoolAdmin;
 
 use std::net::SocketAddr;
@@ -43,6 +45,17 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
+/// What a command serves on its admin listener beyond metrics and status.
+#[derive(Default)]
+pub struct Parts {
+    /// The caches of the bots this process runs, for the cache API.
+    pub caches: Vec<CacheView>,
+    /// The shard pools of the bots this process runs in pool mode, for the operator API.
+    pub pools: Vec<PoolAdmin>,
+    /// What `/ready` checks; without it, ready as soon as the listener serves.
+    pub ready: Option<ReadyFn>,
+}
+
 #[derive(Clone)]
 struct AdminState {
     metrics: PrometheusHandle,
@@ -51,6 +64,8 @@ struct AdminState {
     caches: Arc<Vec<CacheView>>,
     /// The shard pools of the bots this process runs in pool mode.
     pools: Arc<Vec<PoolAdmin>>,
+    /// What `/ready` checks.
+    ready: Option<ReadyFn>,
     /// Asks other nodes of a shard pool (forwarded cache queries).
     client: reqwest::Client,
     token: Option<Arc<str>>,
@@ -58,14 +73,14 @@ struct AdminState {
     command: &'static str,
 }
 
-/// Starts the admin listener for `command`, with the cache API of `caches`' bots and the
-/// operator API of `pools`; returns the address it bound.
+/// Starts the admin listener for `command`, with the cache API, operator API and readiness
+/// check of `parts`; returns the address it bound.
 pub async fn serve(
     config: &AdminConfig,
     command: &'static str,
     metrics: PrometheusHandle,
     status: StatusFn,
-    (caches, pools): (Vec<CacheView>, Vec<PoolAdmin>),
+    parts: Parts,
 ) -> anyhow::Result<SocketAddr> {
     let listener = match tokio::net::TcpListener::bind(config.bind).await {
         Ok(l) => l,
@@ -94,8 +109,9 @@ pub async fn serve(
     let state = AdminState {
         metrics,
         status,
-        caches: Arc::new(caches),
-        pools: Arc::new(pools),
+        caches: Arc::new(parts.caches),
+        pools: Arc::new(parts.pools),
+        ready: parts.ready,
         client: reqwest::Client::new(),
         token: config.token.as_deref().map(Arc::from),
         started: Instant::now(),
@@ -104,6 +120,7 @@ pub async fn serve(
     let app = axum::Router::new()
         .route("/metrics", get(metrics_page))
         .route("/status", get(status_page))
+        .merge(health::routes())
         .merge(cache::routes())
         .merge(pool::routes())
         .with_state(state);
@@ -112,7 +129,9 @@ pub async fn serve(
             tracing::error!(error = %e, "admin listener stopped");
         }
     });
-    tracing::info!("admin listener on http://{addr} (/metrics, /status, /v1/cache/…, /v1/pool/…)");
+    tracing::info!(
+        "admin listener on http://{addr} (/metrics, /status, /health, /ready, /v1/cache/…, /v1/pool/…)"
+    );
     Ok(addr)
 }
 

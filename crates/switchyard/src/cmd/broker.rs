@@ -65,7 +65,7 @@ pub async fn run(mut config: Config, args: BrokerArgs) -> anyhow::Result<ExitCod
         "broker",
         metrics,
         status,
-        (Vec::new(), Vec::new()),
+        admin::Parts::default(),
     )
     .await?;
 

@@ -62,7 +62,7 @@ pub async fn run(mut config: Config, args: DemoArgs) -> anyhow::Result<ExitCode>
         "demo",
         metrics,
         status,
-        (Vec::new(), Vec::new()),
+        admin::Parts::default(),
     )
     .await?;
     if !gw.wait_ready(Duration::from_secs(10)).await {

@@ -170,6 +170,7 @@ pub async fn run(mut config: Config, args: FaceArgs) -> anyhow::Result<ExitCode>
         );
         None
     };
+    let ready = crate::admin::broker_probe(broker.clone());
     let face = start(&config, &bot, broker, Arc::new(source), rest).await?;
     let face_status = face.status_fn();
     let status: crate::admin::StatusFn =
@@ -179,7 +180,10 @@ pub async fn run(mut config: Config, args: FaceArgs) -> anyhow::Result<ExitCode>
         "face",
         metrics,
         status,
-        (Vec::new(), Vec::new()),
+        crate::admin::Parts {
+            ready: Some(ready),
+            ..Default::default()
+        },
     )
     .await?;
     shutdown_signal().await;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod broker;
+mod check_config;
 mod client;
 mod control;
 mod demo;
@@ -36,5 +37,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Face(args) => face::run(config, args).await,
         Command::Shards(args) => pool::shards(config, args).await,
         Command::Node(args) => pool::node(config, args).await,
+        Command::CheckConfig => check_config::run(config).await,
     }
 }

@@ -72,7 +72,10 @@ pub async fn run(mut config: Config, args: RestProxyArgs) -> anyhow::Result<Exit
         "rest-proxy",
         metrics,
         status,
-        (Vec::new(), Vec::new()),
+        admin::Parts {
+            ready: Some(admin::upstream_probe(&rest.config.upstream)),
+            ..Default::default()
+        },
     )
     .await?;
     // The first line on stdout is the address, for scripts and tests.

@@ -86,6 +86,17 @@ pub async fn backend(config: &Config) -> anyhow::Result<Backend> {
     })
 }
 
+/// Refuses a shard pool on a broker that other processes cannot share.
+pub(super) fn check_pool_broker(config: &Config) -> anyhow::Result<()> {
+    let url = &config.broker.process.url;
+    if config.gateway.process.pool && (url == "embedded" || url.starts_with("zmq://")) {
+        anyhow::bail!(
+            "gateway.pool needs a broker and key-value store shared by every process: set broker.url to redis://… or nats://…"
+        );
+    }
+    Ok(())
+}
+
 /// One bot of this process: its gateway and, in pool mode, its place in the pool.
 struct BotRun {
     gateway: switchyard_gateway::RunningGateway,
@@ -152,12 +163,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         }
         false => None,
     };
-    let url = &config.broker.process.url;
-    if config.gateway.process.pool && (url == "embedded" || url.starts_with("zmq://")) {
-        anyhow::bail!(
-            "gateway.pool needs a broker and key-value store shared by every process: set broker.url to redis://… or nats://…"
-        );
-    }
+    check_pool_broker(&config)?;
     crate::config::control::check_unsigned(&config.control, &config.broker.process.url)?;
     let metrics = admin::install_metrics()?;
     let backend = backend(&config).await?;
@@ -243,8 +249,16 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             })
         })
         .collect();
-    let admin_addr =
-        admin::serve(&config.admin, "run", metrics, status, (caches, pool_admins)).await?;
+    let probes = bots.iter().map(|b| Box::new(b.gateway.status_fn()) as _);
+    let parts = admin::Parts {
+        caches,
+        pools: pool_admins,
+        ready: Some(admin::gateway_probe(
+            probes.collect(),
+            backend.broker.clone(),
+        )),
+    };
+    let admin_addr = admin::serve(&config.admin, "run", metrics, status, parts).await?;
     let pools = bots.iter().filter_map(|b| b.pool.as_ref());
     match config.admin.advertised(admin_addr) {
         Some(url) => pools.for_each(|p| p.locator().advertise(url.clone())),

@@ -72,7 +72,7 @@ pub async fn run(config: Config, args: SimArgs) -> anyhow::Result<ExitCode> {
         "sim",
         metrics,
         status,
-        (Vec::new(), Vec::new()),
+        admin::Parts::default(),
     )
     .await?;
     // One line: scripts read the URLs from the first line and the scenario from the second.

@@ -86,7 +86,10 @@ pub async fn run(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<bool
         "bench",
         metrics,
         status,
-        (vec![view], Vec::new()),
+        admin::Parts {
+            caches: vec![view],
+            ..Default::default()
+        },
     )
     .await?;
     let paths = query_paths(guild, &names);
