@@ -3,52 +3,18 @@
 //! every 429 it sends: there must be none; every message arrives, in order per process; the
 //! admin listener shows per-route metrics.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use switchyard_sim::{Limit, RateLimits, Sim, SimConfig};
 use switchyard_testkit::RedisServer;
 
+mod rest_node;
+use rest_node::start_proxy;
+
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
 const PER_STREAM: usize = 20;
-
-/// A child process killed when the test ends, whatever happens.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a proxy; returns it with its proxy and admin addresses (from its first line).
-fn start_proxy(upstream: &str, redis: &str) -> (Running, String, String) {
-    let mut child = Command::new(BIN)
-        .args(["rest-proxy", "--port", "0", "--admin", "127.0.0.1:0"])
-        .args(["--upstream", upstream, "--redis", redis])
-        .env_remove("SWITCHYARD_CONFIG")
-        .env("SWITCHYARD_REST_MARGIN_MS", "15")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start switchyard rest-proxy");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("first line");
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let proxy = words
-        .iter()
-        .find(|w| w.ends_with("/api/v10"))
-        .unwrap_or_else(|| panic!("startup line: {line}"))
-        .to_string();
-    let admin = words.last().expect("admin").trim().to_string();
-    (Running(child), proxy, admin)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_proxy_processes_share_limits_through_redis() {
@@ -73,7 +39,7 @@ async fn three_proxy_processes_share_limits_through_redis() {
         .expect("channel")
         .id;
     let procs: Vec<_> = (0..3)
-        .map(|_| start_proxy(sim.http_url(), &redis.url()))
+        .map(|_| start_proxy(sim.http_url(), &redis.url(), &[]))
         .collect();
     let http = reqwest::Client::new();
     let mut tasks = Vec::new();

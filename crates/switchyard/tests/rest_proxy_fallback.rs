@@ -4,52 +4,13 @@
 //! Redis when it returns, and through all of it the fake sends no 429 and no client gets a
 //! 503 (or anything but 200).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use switchyard_sim::{Limit, RateLimits, Sim, SimConfig};
 use switchyard_testkit::RedisServer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-
-/// A child process killed when the test ends, whatever happens.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a proxy; returns it with its proxy and admin addresses (from its first line).
-fn start_proxy(upstream: &str, redis: &str) -> (Running, String, String) {
-    let mut child = Command::new(BIN)
-        .args(["rest-proxy", "--port", "0", "--admin", "127.0.0.1:0"])
-        .args(["--upstream", upstream, "--redis", redis])
-        .env_remove("SWITCHYARD_CONFIG")
-        .env("SWITCHYARD_REST_MARGIN_MS", "15")
-        .env("SWITCHYARD_REST_MAX_WAIT_MS", "120000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start switchyard rest-proxy");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("first line");
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let proxy = words
-        .iter()
-        .find(|w| w.ends_with("/api/v10"))
-        .unwrap_or_else(|| panic!("startup line: {line}"))
-        .to_string();
-    let admin = words.last().expect("admin").trim().to_string();
-    (Running(child), proxy, admin)
-}
+mod rest_node;
+use rest_node::start_proxy;
 
 /// The limiter's `store` in a proxy's `/status`.
 async fn store_of(admin: &str) -> String {
@@ -105,7 +66,13 @@ async fn three_proxies_keep_serving_under_discord_s_limits_while_redis_is_down()
         .expect("channel")
         .id;
     let procs: Vec<_> = (0..3)
-        .map(|_| start_proxy(sim.http_url(), &redis.url()))
+        .map(|_| {
+            start_proxy(
+                sim.http_url(),
+                &redis.url(),
+                &[("SWITCHYARD_REST_MAX_WAIT_MS", "120000")],
+            )
+        })
         .collect();
     let admins: Vec<String> = procs.iter().map(|(_, _, a)| a.clone()).collect();
     every_store_is(&admins, "redis").await;
