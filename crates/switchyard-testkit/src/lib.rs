@@ -13,9 +13,11 @@
 //!   (redis-py, discord.py), checked to have the modules a test needs.
 
 mod irc;
+mod process;
 mod server;
 
 pub use irc::{IRC_WAIT, IrcClient, IrcServer, Ngircd};
+pub use process::Proc;
 pub use server::{Kind, Nats, NatsServer, Redis, RedisServer, Server};
 
 use std::net::TcpListener;

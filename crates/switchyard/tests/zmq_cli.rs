@@ -8,65 +8,15 @@
 //! - `switchyard tail` and `publish` work with a `zmq://` URL, and `switchyard run` runs on
 //!   another switchyard's endpoints through `broker.url = "zmq://…"`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use switchyard_sim::{Inject, Sim, SimConfig, SimHandle, Snowflake};
-use switchyard_testkit::free_port;
+use switchyard_testkit::{Proc, free_port};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A child process with its output in a file, killed when dropped.
-struct Proc {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Proc {
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = cmd
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc {
-            name: name.to_owned(),
-            child,
-            log,
-        }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until the output contains `text`.
-    async fn wait_for(&self, text: &str) {
-        let deadline = Instant::now() + WAIT;
-        while !self.output().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "{} never printed {text:?}:\n{}",
-                self.name,
-                self.output()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A `switchyard` command with a clean environment, an admin listener on `admin` and the
 /// ZeroMQ endpoints on `ports`.
