@@ -296,6 +296,19 @@ mod tests {
         stream
     }
 
+    /// Reads the `[topic, ""]` answer to a sync subscription; returns its topic.
+    async fn sync_answer(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+        let h = crate::zmtp::read_header(stream).await.expect("sync");
+        let topic = crate::zmtp::read_body(stream, h.len).await.expect("sync");
+        let h = crate::zmtp::read_header(stream)
+            .await
+            .expect("sync payload");
+        crate::zmtp::skip_body(stream, h.len)
+            .await
+            .expect("sync payload");
+        topic.to_vec()
+    }
+
     /// Reads `[topic, payload]` messages until one whose topic is not a sync answer.
     async fn next_topic(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
         loop {
@@ -339,15 +352,7 @@ mod tests {
             .expect("w");
         sub.flush().await.expect("flush");
         // The sync answer comes once the subscriptions before it are in place.
-        let h = crate::zmtp::read_header(&mut sub).await.expect("sync");
-        let topic = crate::zmtp::read_body(&mut sub, h.len).await.expect("sync");
-        assert_eq!(&topic[..], &sync[..]);
-        let h = crate::zmtp::read_header(&mut sub)
-            .await
-            .expect("sync payload");
-        crate::zmtp::skip_body(&mut sub, h.len)
-            .await
-            .expect("sync payload");
+        assert_eq!(sync_answer(&mut sub).await, sync);
         for t in ["a.x", "b.x", "c.x"] {
             broker
                 .try_publish(&t.parse().expect("topic"), "p".into())
@@ -378,14 +383,7 @@ mod tests {
             .await
             .expect("w");
         sub.flush().await.expect("flush");
-        let h = crate::zmtp::read_header(&mut sub).await.expect("sync");
-        crate::zmtp::skip_body(&mut sub, h.len).await.expect("sync");
-        let h = crate::zmtp::read_header(&mut sub)
-            .await
-            .expect("sync payload");
-        crate::zmtp::skip_body(&mut sub, h.len)
-            .await
-            .expect("sync payload");
+        assert_eq!(sync_answer(&mut sub).await, sync);
         for t in ["other.x", "cmd.x"] {
             broker
                 .try_publish(&t.parse().expect("topic"), "p".into())
