@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::*;
@@ -124,4 +125,70 @@ async fn the_gateway_registers_keeps_refuses_and_stops_bots() {
         .expect("shutdown");
     finished(good).await.expect("a clean stop");
     assert!(control.services().is_empty(), "forgotten after SHUTDOWN");
+}
+
+#[switchyard_bot::bot]
+mod exploding {
+    use switchyard_bot::prelude::*;
+
+    #[on_message(r"^,panic$")]
+    async fn explode(_ctx: Context<Message>) {
+        panic!("boom in the handler");
+    }
+}
+
+/// A keyed bot whose handler panics: the panic is caught and reported, and neither the
+/// report nor anything on the broker (IDENTIFY, heartbeats, error reports) carries the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_leaks_no_control_key() {
+    const KEY: &str = "panic-test-control-key-7f3c";
+    let broker = embedded();
+    let config = ControlConfig {
+        key: Some(Secret::new(KEY)),
+        allow_unsigned_remote: false,
+        service_ttl: Duration::from_millis(300),
+        proxy: false,
+    };
+    let control = services::start(broker.clone(), config)
+        .await
+        .expect("control");
+    let mut everything = subscribe(broker.as_ref(), ">").await;
+    let reports: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = reports.clone();
+    let bot = exploding::bot().instance("exploding-1").on_error(move |r| {
+        seen.lock()
+            .expect("lock")
+            .push(format!("{r:?} / {}", r.error))
+    });
+    let stop = Shutdown::new();
+    let task = tokio::spawn(serve(vec![bot], options(&broker, KEY, &stop)));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while control.services().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never registered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    publish_event(broker.as_ref(), "MESSAGE_CREATE", 1, &message(1, ",panic")).await;
+    while reports.lock().expect("lock").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no report of the panic"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.trigger();
+    finished(task).await.expect("stops when told");
+
+    let reports = reports.lock().expect("lock").clone();
+    assert!(reports[0].contains("boom in the handler"), "{reports:?}");
+    assert!(reports.iter().all(|r| !r.contains(KEY)), "{reports:?}");
+    let mut carried = 0;
+    while let Some(m) = everything.try_recv() {
+        carried += 1;
+        let text = String::from_utf8_lossy(&m.payload);
+        assert!(!text.contains(KEY), "{}: {text}", m.topic);
+    }
+    assert!(
+        carried > 2,
+        "the broker carried IDENTIFY and more: {carried}"
+    );
 }
