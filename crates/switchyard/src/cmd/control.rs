@@ -34,6 +34,11 @@ pub async fn run(config: Config, args: ControlArgs) -> anyhow::Result<ExitCode> 
     )
     .await
     .map_err(|e| anyhow::anyhow!("cannot send {}: {e}", op.name()))?;
+    // A publish is batched: without this, the process could exit with the message unsent.
+    broker
+        .flush()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot send {}: {e}", op.name()))?;
     let whom = match &args.instance {
         Some(i) => format!("instance {i} of {}", args.service),
         None => format!("every instance of {}", args.service),
