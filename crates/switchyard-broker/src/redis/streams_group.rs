@@ -117,22 +117,29 @@ struct AckConn {
 }
 
 impl AckConn {
+    /// Runs `cmd` on the shared connection. The lock is held only to take a handle: the
+    /// connection pipelines, so acks in flight at once are not serialised behind each
+    /// other's round trips.
     async fn run(&self, cmd: redis::Cmd) -> Result<Value, BrokerError> {
-        let mut slot = self.conn.lock().await;
-        let conn = match slot.as_mut() {
-            Some(c) => c,
-            None => slot.insert(
-                self.target
-                    .multiplexed(false)
-                    .await
-                    .map_err(|e| disconnected(&self.target, e))?,
-            ),
+        let mut conn = {
+            let mut slot = self.conn.lock().await;
+            match slot.as_ref() {
+                Some(c) => c.clone(),
+                None => slot
+                    .insert(
+                        self.target
+                            .multiplexed(false)
+                            .await
+                            .map_err(|e| disconnected(&self.target, e))?,
+                    )
+                    .clone(),
+            }
         };
-        match cmd.query_async(conn).await {
+        match cmd.query_async(&mut conn).await {
             Ok(v) => Ok(v),
             Err(e) => {
                 if is_connection_error(&e) {
-                    *slot = None;
+                    *self.conn.lock().await = None;
                 }
                 Err(disconnected(&self.target, e))
             }
