@@ -16,6 +16,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -99,12 +100,21 @@ async fn one_backend(args: &BenchArgs, kind: &str, url: &str, dir: &Path) -> any
     let record = Record::default();
     let recorder = {
         let record = record.clone();
+        // acks in flight at once, each holding its event: bounded, so that a broker slower
+        // to acknowledge than to deliver slows the recorder instead of filling memory
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(4096));
         tokio::spawn(async move {
             while let Some(delivery) = group.recv().await {
                 note(&record, &delivery.message.payload);
                 // acknowledged beside, so that a round trip per event does not hold the
                 // recorder back
-                tokio::spawn(delivery.ack());
+                let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+                    break;
+                };
+                tokio::spawn(async move {
+                    let _ = delivery.ack().await;
+                    drop(permit);
+                });
             }
         })
     };
