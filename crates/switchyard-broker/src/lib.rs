@@ -122,6 +122,17 @@ impl PartitionKey {
     }
 }
 
+/// One message of [`Broker::publish_batch_with_ids`].
+#[derive(Debug, Clone)]
+pub struct IdPublish<'a> {
+    /// Where it is published.
+    pub topic: &'a Topic,
+    /// What is published.
+    pub payload: Bytes,
+    /// Its deduplication id.
+    pub id: &'a str,
+}
+
 /// A message broker backend.
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {
@@ -165,6 +176,24 @@ pub trait Broker: Send + Sync + 'static {
             backend: self.backend(),
             what: "deduplication by message id",
         })
+    }
+
+    /// Publishes each of `items` with its deduplication id, in order, and answers for each in
+    /// the same order. The pipelining backends send them all before waiting for the first
+    /// answer, so that a batch costs about one round trip rather than one per message; the
+    /// default publishes them one after another.
+    async fn publish_batch_with_ids(
+        &self,
+        items: &[IdPublish<'_>],
+    ) -> Vec<Result<Published, BrokerError>> {
+        let mut answers = Vec::with_capacity(items.len());
+        for item in items {
+            answers.push(
+                self.publish_with_id(item.topic, item.payload.clone(), item.id)
+                    .await,
+            );
+        }
+        answers
     }
 
     /// Subscribes to every topic `pattern` matches. Dropping the subscription unsubscribes.

@@ -8,7 +8,8 @@
 //! On a broker that deduplicates (Redis Streams, JetStream), each event is published with its
 //! deterministic envelope id, so the events Discord replays after a crash and a RESUME (those
 //! between the last saved sequence and the crash) are dropped by the broker: consumers see
-//! each event once. That costs a round trip per event on those brokers.
+//! each event once. A batch is sent whole before its answers are awaited, so that costs a
+//! round trip per batch, not per event.
 //!
 //! On every broker a transient failure (the broker unreachable, the connection lost) is
 //! retried with backoff before the sequence moves on, so a saved sequence never covers an
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use switchyard_broker::Broker;
+use switchyard_broker::{Broker, IdPublish};
 use switchyard_core::Topic;
 use switchyard_core::envelope::{Source, event_id};
 use tokio::sync::mpsc;
@@ -63,8 +64,8 @@ pub(crate) async fn run_publisher(
         bot,
     };
     let mut batch = Vec::with_capacity(BATCH);
+    let mut out = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let mut published = 0;
         let mut handed = None;
         for item in batch.drain(..) {
             if !publisher.fenced_open().await {
@@ -72,17 +73,20 @@ pub(crate) async fn run_publisher(
                 metrics::counter!("switchyard_gateway_pool_fenced_events_total").increment(1);
                 continue;
             }
-            if let Some((topic, payload)) = item.publish
-                && publisher
-                    .publish(&item.session, item.seq, item.id, &topic, payload)
-                    .await
-            {
-                published += 1;
+            if let Some((topic, payload)) = item.publish {
+                out.push(Outgoing {
+                    session: Arc::clone(&item.session),
+                    seq: item.seq,
+                    id: item.id,
+                    topic,
+                    payload,
+                });
             }
             if let Some(seq) = item.seq {
                 handed = Some((item.session, seq));
             }
         }
+        let published = publisher.publish_all(&mut out).await;
         publisher.published.increment(published);
         publisher.status.add_published(published);
         if let Some((session, seq)) = handed {
@@ -91,6 +95,15 @@ pub(crate) async fn run_publisher(
         depth.set(rx.len() as f64);
         publisher.status.set_queue_depth(rx.len());
     }
+}
+
+/// One event of a batch on its way to the broker.
+struct Outgoing {
+    session: Arc<str>,
+    seq: Option<u64>,
+    id: Option<[u8; 32]>,
+    topic: Topic,
+    payload: Bytes,
 }
 
 impl Publisher {
@@ -116,50 +129,96 @@ impl Publisher {
         true
     }
 
+    /// Publishes a batch in order (emptying `out`) and answers how many the broker took. On
+    /// a deduplicating broker the whole batch is sent before the first answer is awaited
+    /// (one round trip per batch, not per event); from the first event that failed
+    /// transiently, the rest go again one by one with [`Publisher::publish`]'s retries, in
+    /// order, and those the broker had already taken come back as duplicates.
+    async fn publish_all(&self, out: &mut Vec<Outgoing>) -> u64 {
+        let mut published = 0;
+        let mut from = 0;
+        if self.dedup && out.len() > 1 {
+            let ids: Vec<Option<[u8; 32]>> = out.iter().map(|o| self.id_of(o)).collect();
+            if ids.iter().all(Option::is_some) {
+                let items: Vec<IdPublish<'_>> = out
+                    .iter()
+                    .zip(&ids)
+                    .map(|(o, id)| IdPublish {
+                        topic: &o.topic,
+                        payload: o.payload.clone(),
+                        id: id
+                            .as_ref()
+                            .map_or("", |id| std::str::from_utf8(id).unwrap_or_default()),
+                    })
+                    .collect();
+                let answers = self.broker.publish_batch_with_ids(&items).await;
+                from = answers.len().min(out.len());
+                for (i, (answer, o)) in answers.into_iter().zip(out.iter()).enumerate() {
+                    match answer {
+                        Ok(p) => {
+                            if p.duplicate {
+                                self.duplicates.increment(1);
+                            }
+                            published += 1;
+                        }
+                        Err(e) if e.is_transient() => {
+                            from = i;
+                            break;
+                        }
+                        Err(e) => {
+                            self.failed.increment(1);
+                            tracing::error!(shard = self.status.id, topic = %o.topic, seq = o.seq, error = %e,
+                                "the broker refused the event and would refuse it again; it is dropped");
+                        }
+                    }
+                }
+            }
+        }
+        for o in out.drain(..).skip(from) {
+            if self.publish(&o).await {
+                published += 1;
+            }
+        }
+        published
+    }
+
+    /// The deduplication id of `o`: the envelope's when the router wrote one (events a cache
+    /// rebuild made up have one and no sequence), else the same hash made here (raw payloads).
+    fn id_of(&self, o: &Outgoing) -> Option<[u8; 32]> {
+        o.id.or_else(|| {
+            let source = Source {
+                platform: "discord",
+                bot: &self.bot,
+                shard: self.status.id,
+                session: &o.session,
+                epoch: None,
+            };
+            o.seq.map(|seq| event_id(&source, seq))
+        })
+    }
+
     /// Publishes one event; true when the broker took it (a dropped duplicate counts as
     /// taken: the broker already has it). A transient failure (the broker unreachable or
     /// disconnected) is retried with backoff, so that the sequence recorded as handed over
     /// never passes an event the broker did not take; an event the broker refuses for good
     /// (too large, say) is logged, counted and dropped.
-    async fn publish(
-        &self,
-        session: &str,
-        seq: Option<u64>,
-        envelope_id: Option<[u8; 32]>,
-        topic: &Topic,
-        payload: Bytes,
-    ) -> bool {
-        // The envelope's id when the router wrote one (events a cache rebuild made up have
-        // one and no sequence), else the same hash made here (raw payloads), only for a
-        // broker that deduplicates.
-        let id = if self.dedup {
-            envelope_id.or_else(|| {
-                let source = Source {
-                    platform: "discord",
-                    bot: &self.bot,
-                    shard: self.status.id,
-                    session,
-                    epoch: None,
-                };
-                seq.map(|seq| event_id(&source, seq))
-            })
-        } else {
-            None
-        };
+    async fn publish(&self, o: &Outgoing) -> bool {
+        let id = if self.dedup { self.id_of(o) } else { None };
         let id = id
             .as_ref()
             .map(|id| std::str::from_utf8(id).unwrap_or_default());
+        let (topic, seq) = (&o.topic, o.seq);
         let mut backoff = Duration::from_millis(10);
         loop {
             let result = match id {
                 Some(id) => self
                     .broker
-                    .publish_with_id(topic, payload.clone(), id)
+                    .publish_with_id(topic, o.payload.clone(), id)
                     .await
                     .map(|p| p.duplicate),
                 None => self
                     .broker
-                    .publish(topic, payload.clone())
+                    .publish(topic, o.payload.clone())
                     .await
                     .map(|()| false),
             };

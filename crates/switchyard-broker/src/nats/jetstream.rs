@@ -91,13 +91,47 @@ impl JetStream {
         })
     }
 
-    /// Publishes and waits for the stream's ack.
-    pub(crate) async fn publish(
+    /// Sends every message of `items` (in order, each with its id) before waiting for the
+    /// first ack, and answers for each in the same order.
+    pub(crate) async fn publish_batch(
         &self,
-        topic: &Topic,
-        payload: Bytes,
-        id: Option<&str>,
-    ) -> Result<Published, BrokerError> {
+        items: &[crate::IdPublish<'_>],
+        check: impl Fn(&Bytes) -> Result<(), BrokerError>,
+    ) -> Vec<Result<Published, BrokerError>> {
+        let mut waiting = Vec::with_capacity(items.len());
+        for item in items {
+            if let Err(e) = check(&item.payload).and_then(|()| self.durable_prefix(item.topic)) {
+                waiting.push(Err(e));
+                continue;
+            }
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(item.payload.clone())
+                .message_id(item.id);
+            waiting.push(
+                self.context
+                    .send_publish(item.topic.as_str().to_owned(), publish)
+                    .await
+                    .map_err(|e| self.disconnected(e)),
+            );
+        }
+        let mut answers = Vec::with_capacity(waiting.len());
+        for w in waiting {
+            answers.push(match w {
+                Ok(ack) => ack
+                    .await
+                    .map(|ack| Published {
+                        receivers: None,
+                        duplicate: ack.duplicate,
+                    })
+                    .map_err(|e| self.disconnected(e)),
+                Err(e) => Err(e),
+            });
+        }
+        answers
+    }
+
+    /// Refuses a topic outside every durable prefix (the stream would not take it).
+    fn durable_prefix(&self, topic: &Topic) -> Result<(), BrokerError> {
         if self.durable.prefix_of(topic.as_str()).is_none() {
             return Err(BrokerError::Topic {
                 topic: topic.to_string(),
@@ -107,6 +141,17 @@ impl JetStream {
                 ),
             });
         }
+        Ok(())
+    }
+
+    /// Publishes and waits for the stream's ack.
+    pub(crate) async fn publish(
+        &self,
+        topic: &Topic,
+        payload: Bytes,
+        id: Option<&str>,
+    ) -> Result<Published, BrokerError> {
+        self.durable_prefix(topic)?;
         let mut publish = jetstream::message::PublishMessage::build().payload(payload);
         if let Some(id) = id {
             publish = publish.message_id(id);

@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 
 use crate::subscription::AbortOnDrop;
 use crate::{
-    Broker, BrokerError, BrokerOptions, BrokerUrl, Capabilities, DurableSubscription, Message,
-    Pattern, Published, Subscription, Topic,
+    Broker, BrokerError, BrokerOptions, BrokerUrl, Capabilities, DurableSubscription, IdPublish,
+    Message, Pattern, Published, Subscription, Topic,
 };
 use jetstream::JetStream;
 
@@ -195,6 +195,24 @@ impl Broker for NatsBroker {
                 what: "deduplication by message id on core NATS (use durable=jetstream)",
             }),
         }
+    }
+
+    async fn publish_batch_with_ids(
+        &self,
+        items: &[IdPublish<'_>],
+    ) -> Vec<Result<Published, BrokerError>> {
+        let Some(js) = &self.jetstream else {
+            let mut answers = Vec::with_capacity(items.len());
+            for item in items {
+                answers.push(
+                    self.publish_with_id(item.topic, item.payload.clone(), item.id)
+                        .await,
+                );
+            }
+            return answers;
+        };
+        js.publish_batch(items, |payload| self.check_size(payload))
+            .await
     }
 
     async fn subscribe(&self, pattern: &Pattern) -> Result<Subscription, BrokerError> {

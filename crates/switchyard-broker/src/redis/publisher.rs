@@ -114,6 +114,42 @@ impl Publisher {
         answer.await.map_err(|_| BrokerError::Closed("redis"))?
     }
 
+    /// Queues every message of `items` (in order) before waiting for the first answer, and
+    /// answers for each in the same order.
+    pub(crate) async fn confirmed_batch(
+        &self,
+        items: &[crate::IdPublish<'_>],
+        check: impl Fn(&Topic, &Bytes) -> Result<(), BrokerError>,
+    ) -> Vec<Result<Published, BrokerError>> {
+        let mut waiting = Vec::with_capacity(items.len());
+        for item in items {
+            if let Err(e) = check(item.topic, &item.payload) {
+                waiting.push(Err(e));
+                continue;
+            }
+            let (reply, answer) = oneshot::channel();
+            let msg = Outgoing {
+                topic: item.topic.clone(),
+                payload: item.payload.clone(),
+                id: Some(item.id.to_owned()),
+                reply: Some(reply),
+                marker: false,
+            };
+            waiting.push(match self.tx.send(msg).await {
+                Ok(()) => Ok(answer),
+                Err(_) => Err(BrokerError::Closed("redis")),
+            });
+        }
+        let mut answers = Vec::with_capacity(waiting.len());
+        for w in waiting {
+            answers.push(match w {
+                Ok(answer) => answer.await.unwrap_or(Err(BrokerError::Closed("redis"))),
+                Err(e) => Err(e),
+            });
+        }
+        answers
+    }
+
     /// Waits until Redis has answered everything queued before the call: a `PING` sent in
     /// order behind it. Fails with [`BrokerError::Disconnected`] during an outage (what is
     /// buffered then has not reached Redis).

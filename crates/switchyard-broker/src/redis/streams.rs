@@ -25,7 +25,7 @@ use super::streams_group::{self, GroupMode};
 use crate::subscription::AbortOnDrop;
 use crate::{
     Broker, BrokerError, BrokerOptions, BrokerUrl, Capabilities, DurableOptions,
-    DurableSubscription, Message, Pattern, Published, Subscription, Topic,
+    DurableSubscription, IdPublish, Message, Pattern, Published, Subscription, Topic,
 };
 use switchyard_core::topic::Segment;
 
@@ -271,6 +271,15 @@ impl Broker for StreamsBroker {
     ) -> Result<Published, BrokerError> {
         self.check(topic, &payload)?;
         self.publisher.confirmed(topic, payload, Some(id)).await
+    }
+
+    async fn publish_batch_with_ids(
+        &self,
+        items: &[IdPublish<'_>],
+    ) -> Vec<Result<Published, BrokerError>> {
+        self.publisher
+            .confirmed_batch(items, |topic, payload| self.check(topic, payload))
+            .await
     }
 
     async fn subscribe(&self, pattern: &Pattern) -> Result<Subscription, BrokerError> {

@@ -10,7 +10,9 @@ use switchyard_broker::BrokerError;
 use crate::harness::{ACK_WAIT_MS, Fixture, MAX_DELIVER, MAX_PAYLOAD, Outcome, collect, topics};
 use crate::supported;
 
+mod batch;
 mod keyed;
+pub use batch::batch_deduplication;
 pub use keyed::{durable_keyed_handover, keyed_groups, keyed_handover};
 
 const WAIT: Duration = Duration::from_secs(10);
