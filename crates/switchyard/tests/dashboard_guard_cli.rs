@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use dashboard_run::request;
 use switchyard_broker::{BrokerOptions, Pattern};
 use switchyard_sim::{Sim, SimConfig};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -16,30 +17,6 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 mod dashboard_run;
 
 const ADMIN_TOKEN: &str = "dashboard-admin-secret";
-
-/// One HTTP/1.1 request; the status and the whole answer (headers and body).
-async fn request(admin: &str, head: &str, body: &str) -> (u16, String) {
-    let mut tcp = tokio::net::TcpStream::connect(admin)
-        .await
-        .expect("the admin listener accepts");
-    let text = format!(
-        "{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(text.as_bytes()).await.expect("send");
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), tcp.read_to_end(&mut answer))
-        .await
-        .expect("an answer within 30 s")
-        .expect("read");
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not HTTP: {answer:?}"));
-    (status, answer)
-}
 
 fn basic() -> String {
     let creds = base64::engine::general_purpose::STANDARD.encode(format!("op:{ADMIN_TOKEN}"));
