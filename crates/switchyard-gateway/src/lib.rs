@@ -75,6 +75,6 @@ pub use session::{
     FileSessionStore, KvSessionStore, SavedSession, SessionStore, SessionStoreError, session_key,
 };
 pub use shard::GAP_TOPIC;
-pub use status::{ShardPhase, ShardSnapshot, ShardStatus};
+pub use status::{PhaseChange, ShardPhase, ShardSnapshot, ShardStatus};
 pub use switchyard_cache::{CacheConfig, PresenceStatus};
 pub use twilight_gateway::Intents;

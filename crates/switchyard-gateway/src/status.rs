@@ -1,6 +1,7 @@
 //! Live state of each shard, shared between its runner, its publisher, the session saver and
 //! the admin listener's `/status`.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -51,6 +52,21 @@ impl ShardPhase {
     }
 }
 
+/// How many state changes a shard keeps for `/status` (the latest ones).
+const CHANGES_KEPT: usize = 6;
+
+/// A shard entering a state: kept so that a change shorter than a poll (a resume on
+/// loopback takes milliseconds) still shows on `/status` and the dashboard.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct PhaseChange {
+    /// When, in Unix milliseconds.
+    pub at_ms: u64,
+    /// The state entered.
+    pub state: ShardPhase,
+    /// The last close code received before it, if any.
+    pub close: Option<u16>,
+}
+
 /// The one record of a shard's session: the current session and its resume URL, as the
 /// runner learnt them, and how far events were handed to the broker, as the publisher saw the
 /// broker take them. The saver saves what [`SessionRecord::saveable`] derives; `/status`
@@ -96,6 +112,8 @@ pub struct ShardStatus {
     record: Mutex<SessionRecord>,
     error: Mutex<Option<String>>,
     last_close: Mutex<Option<u16>>,
+    /// The latest state changes, oldest first.
+    changes: Mutex<VecDeque<PhaseChange>>,
     been_ready: std::sync::atomic::AtomicBool,
     /// The shard's cache, when the bot keeps one: written by the runner, read by queries.
     cache: Option<Arc<Mutex<CachedShard>>>,
@@ -132,6 +150,8 @@ pub struct ShardSnapshot {
     pub last_close: Option<u16>,
     /// Why the shard stopped, when it did.
     pub error: Option<String>,
+    /// Its latest state changes, oldest first.
+    pub changes: Vec<PhaseChange>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -155,6 +175,7 @@ impl ShardStatus {
             record: Mutex::new(SessionRecord::default()),
             error: Mutex::new(None),
             last_close: Mutex::new(None),
+            changes: Mutex::new(VecDeque::with_capacity(CHANGES_KEPT)),
             been_ready: std::sync::atomic::AtomicBool::new(false),
             cache: None,
             fence: crate::fence::Fence::default(),
@@ -205,9 +226,28 @@ impl ShardStatus {
     /// Sets the phase; also the `switchyard_gateway_shard_state` gauge (the phase's number,
     /// see [`ShardPhase`]).
     pub(crate) fn set_phase(&self, phase: ShardPhase) {
-        self.phase.store(phase as u8, Ordering::Relaxed);
+        let before = self.phase.swap(phase as u8, Ordering::Relaxed);
+        if before != phase as u8 {
+            self.changed(phase);
+        }
         metrics::gauge!("switchyard_gateway_shard_state", "shard" => self.id.to_string())
             .set(f64::from(phase as u8));
+    }
+    /// Keeps the change to `phase` in the shard's short log.
+    fn changed(&self, phase: ShardPhase) {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let close = *lock(&self.last_close);
+        let mut changes = lock(&self.changes);
+        if changes.len() == CHANGES_KEPT {
+            changes.pop_front();
+        }
+        changes.push_back(PhaseChange {
+            at_ms,
+            state: phase,
+            close,
+        });
     }
     pub(crate) fn set_seq(&self, seq: u64) {
         self.seq.store(seq, Ordering::Relaxed);
@@ -279,6 +319,7 @@ impl ShardStatus {
             gaps: self.gaps.load(Ordering::Relaxed),
             last_close: *lock(&self.last_close),
             error: lock(&self.error).clone(),
+            changes: lock(&self.changes).iter().copied().collect(),
         }
     }
 }
@@ -309,5 +350,50 @@ mod tests {
             Some((b, 1, "wss://other".to_owned()))
         );
         assert_eq!(status.snapshot().session.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn a_short_resume_stays_in_the_log_of_changes() {
+        let status = ShardStatus::new(0, 1);
+        for phase in [
+            ShardPhase::Identifying,
+            ShardPhase::Active,
+            ShardPhase::Active,
+        ] {
+            status.set_phase(phase);
+        }
+        status.set_last_close(1006);
+        status.set_phase(ShardPhase::Disconnected);
+        status.set_phase(ShardPhase::Resuming);
+        status.set_phase(ShardPhase::Active);
+        let states: Vec<_> = status
+            .snapshot()
+            .changes
+            .iter()
+            .map(|c| (c.state, c.close))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (ShardPhase::Identifying, None),
+                (ShardPhase::Active, None),
+                (ShardPhase::Disconnected, Some(1006)),
+                (ShardPhase::Resuming, Some(1006)),
+                (ShardPhase::Active, Some(1006)),
+            ],
+            "one entry per change, repeats left out"
+        );
+        for phase in [
+            ShardPhase::Disconnected,
+            ShardPhase::Resuming,
+            ShardPhase::Active,
+        ] {
+            status.set_phase(phase);
+        }
+        assert_eq!(
+            status.snapshot().changes.len(),
+            CHANGES_KEPT,
+            "the oldest dropped"
+        );
     }
 }

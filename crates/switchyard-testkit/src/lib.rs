@@ -45,6 +45,7 @@ pub fn require_binary(name: &str) -> PathBuf {
     let package = match name {
         "redis-server" | "redis-cli" | "redis-benchmark" => "redis-server (or redis-tools)",
         "nats-server" => "nats-server",
+        "chromedriver" => "chromium-driver",
         other => other,
     };
     panic!(

@@ -191,6 +191,10 @@ pub struct StatusArgs {
     /// Print the raw `/status` JSON.
     #[arg(long)]
     pub json: bool,
+    /// Ask again every SECS seconds (2 if no value is given) until Ctrl-C: redrawn in place
+    /// on a terminal, one block after another otherwise.
+    #[arg(long, short = 'w', value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
+    pub watch: Option<u64>,
 }
 
 /// Options of `switchyard control`.
@@ -261,6 +265,14 @@ pub struct TailArgs {
     /// block (the payload is embedded as JSON when it is JSON, else as a string).
     #[arg(long)]
     pub json: bool,
+    /// Print a readable block per message (the default): the topic, the event, sequence and
+    /// source of an envelope, then the payload as indented JSON.
+    #[arg(long, conflicts_with = "json")]
+    pub pretty: bool,
+    /// Only envelopes of this event (`MESSAGE_CREATE`, …; case does not matter); repeat it
+    /// for several. Messages that are not envelopes are left out too.
+    #[arg(long, short = 'e', value_name = "TYPE")]
+    pub event: Vec<String>,
     /// Exit after this many messages.
     #[arg(long, short = 'n', value_name = "N")]
     pub count: Option<u64>,

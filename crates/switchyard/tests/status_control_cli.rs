@@ -1,11 +1,12 @@
 //! `switchyard run` as an operator drives it from other processes: `switchyard status` shows
 //! its shards and the services that identified (through `switchyard publish`, as a service in
-//! any language would), and `switchyard control shutdown` reaches the service's topic.
+//! any language would), `status --watch` keeps showing them, `switchyard control shutdown`
+//! reaches the service's topic, and `switchyard tail --event` prints the event asked for.
 
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use switchyard_sim::{Sim, SimConfig};
+use switchyard_sim::{Inject, Sim, SimConfig, Snowflake};
 use switchyard_testkit::free_port;
 
 /// Kills the process when dropped.
@@ -118,6 +119,32 @@ async fn status_shows_shards_and_services_and_control_reaches_a_service() {
     let shown = wait_status(&admin, "services: 1");
     assert!(shown.contains("pybot py-1 (version 0.3)"), "{shown}");
 
+    // `status --watch`, not on a terminal: one block after another, each with its time.
+    let watched = dir.path().join("watch.out");
+    let watch = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["status", "--watch", "1", "--admin", &admin])
+        .env_remove("SWITCHYARD_CONFIG")
+        .stdout(Stdio::from(std::fs::File::create(&watched).expect("file")))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("status --watch starts");
+    let watch = Running(watch);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = std::fs::read_to_string(&watched).unwrap_or_default();
+        let blocks = out.matches("--- ").count();
+        if blocks >= 2 && out.matches("services: 1").count() >= 2 {
+            assert!(
+                !out.contains('\x1b'),
+                "no terminal codes in a file: {out:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "status --watch printed:\n{out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(watch);
+
     // The operator's SHUTDOWN arrives on the service's control topic.
     let tail = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args([
@@ -168,6 +195,55 @@ async fn status_shows_shards_and_services_and_control_reaches_a_service() {
     }
     assert!(
         printed.contains("SHUTDOWN") && printed.contains("py-1") && printed.contains("deploy"),
+        "{printed}"
+    );
+
+    // `tail --event`: only the event asked for, among everything on inbound topics.
+    let tail = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([
+            "tail",
+            "inbound.>",
+            "--event",
+            "message_create",
+            "-n",
+            "1",
+            "--broker",
+            &broker,
+        ])
+        .env_remove("SWITCHYARD_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tail starts");
+    let mut tail = Running(tail);
+    let world = sim.world();
+    let channel = world
+        .guilds
+        .iter()
+        .flat_map(|g| g.channels.iter())
+        .find(|c| c.kind == 0)
+        .expect("a text channel");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        sim.inject(&Inject::Message {
+            channel_id: Snowflake(channel.id),
+            content: "for tail".to_owned(),
+            author_id: None,
+        })
+        .expect("inject");
+        if let Ok(Some(_)) = tail.0.try_wait() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "tail --event never printed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut printed = String::new();
+    if let Some(mut stdout) = tail.0.stdout.take() {
+        use std::io::Read as _;
+        stdout.read_to_string(&mut printed).expect("read tail");
+    }
+    assert!(
+        printed.contains("MESSAGE_CREATE") && printed.contains("for tail"),
         "{printed}"
     );
 }

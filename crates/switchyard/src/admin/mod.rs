@@ -1,12 +1,16 @@
 //! The admin listener every long-running subcommand opens: `/metrics` in Prometheus text,
-//! `/status` in JSON, `/health` and `/ready` (`health`) and, for `switchyard run`, the cache API under `/v1/cache/` (`cache`)
+//! `/status` in JSON, `/health` and `/ready` (`health`), the live dashboard at `/`
+//! (`dashboard`) and, for `switchyard run`, the cache API under `/v1/cache/` (`cache`)
 //! and the shard pool's operator API under `/v1/pool/` (`pool`).
-//! Binds loopback by default; any other address needs a bearer token.
+//! Binds loopback by default; any other address needs a token (bearer, or basic auth's
+//! password for a browser).
 
 mod cache;
+mod dashboard;
 mod health;
 mod pool;
 
+pub use dashboard::ServiceControl;
 pub use health::{ReadyFn, broker_probe, gateway_probe, upstream_probe};
 pub use pool::PoolAdmin;
 
@@ -54,6 +58,8 @@ pub struct Parts {
     pub pools: Vec<PoolAdmin>,
     /// What `/ready` checks; without it, ready as soon as the listener serves.
     pub ready: Option<ReadyFn>,
+    /// Sends SHUTDOWN and REBOOT to services, for the dashboard's buttons.
+    pub control: Option<ServiceControl>,
 }
 
 #[derive(Clone)]
@@ -71,6 +77,8 @@ struct AdminState {
     token: Option<Arc<str>>,
     started: Instant,
     command: &'static str,
+    /// The dashboard's page tokens, allowed hosts and live feed.
+    dashboard: Arc<dashboard::Dashboard>,
 }
 
 /// Starts the admin listener for `command`, with the cache API, operator API and readiness
@@ -106,16 +114,27 @@ pub async fn serve(
         }
     };
     let addr = listener.local_addr().context("admin listener address")?;
+    let caches = Arc::new(parts.caches);
+    let started = Instant::now();
+    let feed = dashboard::Sources {
+        metrics: metrics.clone(),
+        status: status.clone(),
+        caches: caches.clone(),
+        command,
+        started,
+    };
+    let dashboard = dashboard::Dashboard::start(config, addr, feed, parts.control);
     let state = AdminState {
         metrics,
         status,
-        caches: Arc::new(parts.caches),
+        caches,
         pools: Arc::new(parts.pools),
         ready: parts.ready,
         client: reqwest::Client::new(),
         token: config.token.as_deref().map(Arc::from),
-        started: Instant::now(),
+        started,
         command,
+        dashboard: Arc::new(dashboard),
     };
     let app = axum::Router::new()
         .route("/metrics", get(metrics_page))
@@ -123,6 +142,7 @@ pub async fn serve(
         .merge(health::routes())
         .merge(cache::routes())
         .merge(pool::routes())
+        .merge(dashboard::routes())
         .with_state(state);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -130,24 +150,41 @@ pub async fn serve(
         }
     });
     tracing::info!(
-        "admin listener on http://{addr} (/metrics, /status, /health, /ready, /v1/cache/…, /v1/pool/…)"
+        "admin listener on http://{addr} (dashboard at /; /metrics, /status, /health, /ready, /v1/cache/…, /v1/pool/…)"
     );
     Ok(addr)
 }
 
+/// Whether the request carries the admin token, when one is set: as a bearer token, or as
+/// the password of basic auth (what a browser sends after asking, for the dashboard).
 fn authorized(state: &AdminState, headers: &HeaderMap) -> bool {
     let Some(token) = &state.token else {
         return true;
     };
-    headers
+    let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        // In constant time (for tokens of the same length), as the REST proxy's secret.
-        .is_some_and(|given| {
-            use subtle::ConstantTimeEq as _;
-            bool::from(given.as_bytes().ct_eq(token.as_bytes()))
-        })
+    else {
+        return false;
+    };
+    let given = match (value.strip_prefix("Bearer "), value.strip_prefix("Basic ")) {
+        (Some(bearer), _) => bearer.as_bytes().to_vec(),
+        (None, Some(basic)) => {
+            use base64::Engine as _;
+            let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(basic.trim()) else {
+                return false;
+            };
+            // user:password; the user name is not checked
+            match decoded.iter().position(|&b| b == b':') {
+                Some(colon) => decoded[colon + 1..].to_vec(),
+                None => return false,
+            }
+        }
+        (None, None) => return false,
+    };
+    // In constant time (for tokens of the same length), as the REST proxy's secret.
+    use subtle::ConstantTimeEq as _;
+    bool::from(given.ct_eq(token.as_bytes()))
 }
 
 async fn metrics_page(State(state): State<AdminState>, headers: HeaderMap) -> Response {

@@ -96,6 +96,46 @@ async fn undrain(
     handle(&state, &headers, &uri, &bot, &[], ask).await
 }
 
+/// What the dashboard asks of a pool: the same as the routes above.
+pub(super) enum PoolAsk {
+    /// Move `shard` to the node `to`.
+    Move { shard: u32, to: String },
+    /// Drain `node` (or undrain it).
+    Drain { node: String, drain: bool },
+}
+
+/// Asks `bot`'s pool as the routes above do (forwarded to the coordinator if need be).
+pub(super) async fn ask(
+    state: &AdminState,
+    headers: &HeaderMap,
+    bot: &str,
+    ask: PoolAsk,
+) -> Response {
+    let (path, body) = match &ask {
+        PoolAsk::Move { shard, to } => (
+            format!("/v1/pool/{bot}/shards/{shard}/move"),
+            json!({"to": to}).to_string().into_bytes(),
+        ),
+        PoolAsk::Drain { node, drain } => {
+            let verb = if *drain { "drain" } else { "undrain" };
+            (format!("/v1/pool/{bot}/nodes/{node}/{verb}"), Vec::new())
+        }
+    };
+    let Ok(uri) = path.parse::<Uri>() else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            format!("{bot:?} or the node is not a name the operator API can carry"),
+        );
+    };
+    let run = |control: PoolControl| async move {
+        match ask {
+            PoolAsk::Move { shard, to } => control.move_shard(shard, &to).await,
+            PoolAsk::Drain { node, drain } => control.drain(&node, drain).await,
+        }
+    };
+    handle(state, headers, &uri, bot, &body, run).await
+}
+
 async fn handle<F, Fut>(
     state: &AdminState,
     headers: &HeaderMap,

@@ -257,6 +257,10 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             probes.collect(),
             backend.broker.clone(),
         )),
+        control: Some(admin::ServiceControl {
+            broker: backend.broker.clone(),
+            key: switchyard_gateway::services::control_key(config.control.key.as_ref()),
+        }),
     };
     let admin_addr = admin::serve(&config.admin, "run", metrics, status, parts).await?;
     let pools = bots.iter().filter_map(|b| b.pool.as_ref());

@@ -1,7 +1,9 @@
 //! `switchyard status`: asks a running gateway's admin listener for `/status` and shows each
-//! shard (state, latency, sequence) and the services that have identified.
+//! shard (state, latency, sequence) and the services that have identified; `--watch` asks
+//! again every few seconds.
 
 use std::fmt::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -13,8 +15,48 @@ use crate::config::Config;
 pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let addr = args.admin.unwrap_or(config.admin.bind);
     let url = format!("http://{addr}/status");
-    let mut req = reqwest::Client::new().get(&url);
-    if let Some(token) = &config.admin.token {
+    let client = reqwest::Client::new();
+    let token = config.admin.token.as_deref();
+    let Some(every) = args.watch else {
+        let doc = fetch(&client, &url, addr, token).await?;
+        print!("{}", shown(&doc, args.json)?);
+        return Ok(ExitCode::SUCCESS);
+    };
+    // Redrawn in place on a terminal; one block after another (with the time) otherwise,
+    // so that a log or a pipe keeps every reading.
+    let terminal = std::io::stdout().is_terminal();
+    let every = std::time::Duration::from_secs(every.max(1));
+    loop {
+        let text = match fetch(&client, &url, addr, token).await {
+            Ok(doc) => shown(&doc, args.json)?,
+            // the gateway may be restarting: say so and ask again
+            Err(e) => format!("{e:#}\n"),
+        };
+        let mut out = std::io::stdout().lock();
+        let written = match terminal {
+            true => write!(out, "\x1b[H\x1b[2J{text}"),
+            false => write!(out, "--- {}\n{text}", now_utc()),
+        };
+        if written.and_then(|()| out.flush()).is_err() {
+            return Ok(ExitCode::SUCCESS); // the reader went away
+        }
+        drop(out);
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// The `/status` document at `url`.
+async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    addr: std::net::SocketAddr,
+    token: Option<&str>,
+) -> anyhow::Result<Value> {
+    let mut req = client.get(url);
+    if let Some(token) = token {
         req = req.bearer_auth(token);
     }
     let res = req.send().await.with_context(|| {
@@ -30,14 +72,28 @@ pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<ExitCode> {
         .bytes()
         .await
         .with_context(|| format!("reading {url}"))?;
-    let doc: Value =
-        serde_json::from_slice(&body).with_context(|| format!("{url} did not answer JSON"))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else {
-        print!("{}", render(&doc));
-    }
-    Ok(ExitCode::SUCCESS)
+    serde_json::from_slice(&body).with_context(|| format!("{url} did not answer JSON"))
+}
+
+/// The document as printed: pretty JSON with `--json`, else the readable form.
+fn shown(doc: &Value, json: bool) -> anyhow::Result<String> {
+    Ok(match json {
+        true => format!("{}\n", serde_json::to_string_pretty(doc)?),
+        false => render(doc),
+    })
+}
+
+/// `HH:MM:SS UTC` now, for the blocks of a watch that is not on a terminal.
+fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// The readable form of a `/status` document.

@@ -3,7 +3,8 @@
 //! The pattern has the Broker API's meaning (`*` one segment, `>` the rest) on every backend:
 //! over the Redis protocol it becomes a PSUBSCRIBE glob and every delivery is re-checked
 //! against it; on NATS it is the same wildcard subject. `--group` joins a worker group
-//! (durable, with acks after printing, in durable mode).
+//! (durable, with acks after printing, in durable mode); `--event` keeps only envelopes of
+//! the events named.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ pub async fn run(config: Config, args: TailArgs) -> anyhow::Result<ExitCode> {
         json: args.json,
         count: args.count,
         seen: 0,
+        events: args.event.iter().map(|e| e.to_uppercase()).collect(),
     };
     match &args.group {
         Some(group) if durable => {
@@ -69,11 +71,22 @@ struct Printer {
     json: bool,
     count: Option<u64>,
     seen: u64,
+    /// `--event`, upper-cased: empty prints everything.
+    events: Vec<String>,
 }
 
 impl Printer {
+    /// Whether `payload` passes `--event`.
+    fn wanted(&self, payload: &[u8]) -> bool {
+        self.events.is_empty()
+            || Envelope::decode(payload).is_ok_and(|env| self.events.iter().any(|e| *e == env.t))
+    }
+
     /// Prints one message; true when tail should stop (the count is reached, or stdout closed).
     fn print(&mut self, msg: &Message) -> bool {
+        if !self.wanted(&msg.payload) {
+            return false;
+        }
         let line = if self.json {
             json_line(msg.topic.as_str(), &msg.payload)
         } else {
@@ -140,6 +153,28 @@ fn indent(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_event_filter_keeps_only_the_envelopes_named() {
+        let printer = |events: &[&str]| Printer {
+            json: false,
+            count: None,
+            seen: 0,
+            events: events.iter().map(|e| e.to_uppercase()).collect(),
+        };
+        let message = br#"{"v":1,"id":"x","s":"discord/echo/0","t":"MESSAGE_CREATE","seq":3,"shard":0,"bot":"echo","received_ms":1,"d":{"content":"hi"}}"#;
+        let ready = br#"{"v":1,"id":"y","s":"discord/echo/0","t":"READY","seq":1,"shard":0,"bot":"echo","received_ms":1,"d":{}}"#;
+        assert!(
+            Envelope::decode(message).is_ok(),
+            "the sample is an envelope"
+        );
+        assert!(printer(&[]).wanted(b"plain text"));
+        let only = printer(&["message_create"]);
+        assert!(only.wanted(message));
+        assert!(!only.wanted(ready));
+        assert!(!only.wanted(b"\"not an envelope\""));
+        assert!(printer(&["READY", "MESSAGE_CREATE"]).wanted(ready));
+    }
 
     #[test]
     fn json_lines_embed_json_and_quote_text() {

@@ -20,6 +20,10 @@ pub struct AdminConfig {
     /// to forward cache queries here. Default: `http://` and the bound address, unless that
     /// is a wildcard (0.0.0.0 or ::), which other nodes cannot reach.
     pub advertise: Option<String>,
+    /// Host names the dashboard answers to besides the listener's own address (and
+    /// `localhost` on loopback), such as a reverse proxy's name: a page reached by any other
+    /// name is refused (DNS rebinding).
+    pub hosts: Vec<String>,
 }
 
 impl Default for AdminConfig {
@@ -28,6 +32,7 @@ impl Default for AdminConfig {
             bind: DEFAULT_ADMIN,
             token: None,
             advertise: None,
+            hosts: Vec::new(),
         }
     }
 }

@@ -1,0 +1,159 @@
+//! The dashboard's live feed: one task per listener takes a snapshot a second (`snapshot`)
+//! and keeps the last minutes of the chart series; each page gets them over one server-sent
+//! event stream (`history` once, then `snapshot` events), whatever the number of pages.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{Value, json};
+use switchyard_gateway::CacheView;
+use tokio::sync::watch;
+
+use super::admit;
+use super::prom::Samples;
+use super::snapshot::{Builder, Inputs};
+use crate::admin::{AdminState, StatusFn};
+
+/// How often a snapshot is taken.
+const PERIOD: Duration = Duration::from_secs(1);
+
+/// How many chart points are kept: five minutes.
+const HISTORY: usize = 300;
+
+/// How many snapshots pass between two readings of the caches' sizes (a reading walks a
+/// whole cache under its lock, so not every second).
+const CACHE_EVERY: u32 = 10;
+
+/// What the snapshots are made from.
+pub(in crate::admin) struct Sources {
+    /// The process's metrics.
+    pub metrics: PrometheusHandle,
+    /// Its `/status` document.
+    pub status: StatusFn,
+    /// The caches of its bots.
+    pub caches: Arc<Vec<CacheView>>,
+    /// The command (`run`, `face`, …).
+    pub command: &'static str,
+    /// When the listener started.
+    pub started: Instant,
+}
+
+/// The latest snapshot and the chart history, for the pages.
+pub(super) struct Feed {
+    latest: watch::Receiver<Arc<str>>,
+    history: Arc<Mutex<VecDeque<Value>>>,
+}
+
+impl Feed {
+    /// A feed that never changes (for tests of the checks).
+    #[cfg(test)]
+    pub(super) fn idle() -> Feed {
+        let (_, latest) = watch::channel(Arc::from("{}"));
+        Feed {
+            latest,
+            history: Arc::default(),
+        }
+    }
+}
+
+/// Starts taking snapshots of `sources`.
+pub(super) fn start(sources: Sources) -> Feed {
+    let (tx, latest) = watch::channel(Arc::<str>::from("{}"));
+    let history: Arc<Mutex<VecDeque<Value>>> = Arc::default();
+    let points = history.clone();
+    tokio::spawn(async move {
+        let mut builder = Builder::default();
+        let mut caches = Vec::new();
+        let mut tick = tokio::time::interval(PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for n in 0u32.. {
+            tick.tick().await;
+            let watched = tx.receiver_count() > 1;
+            if watched && (n % CACHE_EVERY == 0 || caches.is_empty()) {
+                caches = sources
+                    .caches
+                    .iter()
+                    .filter_map(|c| c.counts().ok())
+                    .collect();
+            }
+            let snapshot = take(&sources, &mut builder, &caches);
+            let point = json!({
+                "at_ms": snapshot["at_ms"],
+                "events_per_s": snapshot["events_per_s"],
+                "queue_depth": snapshot["queue_depth"],
+            });
+            {
+                let mut points = points.lock().unwrap_or_else(|e| e.into_inner());
+                if points.len() == HISTORY {
+                    points.pop_front();
+                }
+                points.push_back(point);
+            }
+            if tx.send(Arc::from(snapshot.to_string())).is_err() {
+                break;
+            }
+        }
+    });
+    Feed { latest, history }
+}
+
+fn take(sources: &Sources, builder: &mut Builder, caches: &[Value]) -> Value {
+    let mut status = json!({
+        "command": sources.command,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": sources.started.elapsed().as_secs(),
+    });
+    if let (Value::Object(doc), Value::Object(extra)) = (&mut status, (sources.status)()) {
+        doc.extend(extra);
+    }
+    let samples = Samples::parse(&sources.metrics.render());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    builder.build(&Inputs {
+        status: &status,
+        samples: &samples,
+        caches,
+        now_ms,
+    })
+}
+
+/// `GET /dashboard/stream`: the history, then a snapshot each second.
+pub(super) async fn events(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Some(refused) = admit(&state, &headers) {
+        return refused;
+    }
+    let feed = &state.dashboard.feed;
+    let history: Vec<Value> = feed
+        .history
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    let first = Event::default()
+        .event("history")
+        .data(Value::Array(history).to_string());
+    let mut latest = feed.latest.clone();
+    latest.mark_changed();
+    let snapshots = futures_util::stream::unfold(latest, |mut rx| async move {
+        rx.changed().await.ok()?;
+        let data = rx.borrow_and_update().clone();
+        let event = Event::default().event("snapshot").data(&*data);
+        Some((Ok::<_, Infallible>(event), rx))
+    });
+    let stream = futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok::<_, Infallible>(first) }),
+        snapshots,
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
