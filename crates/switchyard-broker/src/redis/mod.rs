@@ -10,6 +10,7 @@
 
 mod beacon;
 mod conn;
+mod dead;
 mod publisher;
 mod streams;
 mod streams_group;

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::beacon::RedisBeacon;
 use super::conn::{self, RedisTarget, is_connection_error};
+use super::dead::RedisDeadLetters;
 use super::publisher::{Outgoing, PublishCommand, Publisher};
 use super::streams_group::{self, GroupMode};
 use crate::subscription::AbortOnDrop;
@@ -41,6 +42,7 @@ pub struct StreamsBroker {
     durable: Arc<DurableOptions>,
     max_payload: usize,
     subscriber_buffer: usize,
+    dead: RedisDeadLetters,
 }
 
 impl std::fmt::Debug for StreamsBroker {
@@ -154,6 +156,7 @@ impl StreamsBroker {
             options.outage_buffer,
         );
         Ok(StreamsBroker {
+            dead: RedisDeadLetters::new(Arc::clone(&target), Arc::clone(&durable)),
             target,
             publisher,
             durable,
@@ -248,6 +251,10 @@ impl Broker for StreamsBroker {
     async fn publish(&self, topic: &Topic, payload: Bytes) -> Result<(), BrokerError> {
         self.check(topic, &payload)?;
         self.publisher.send(topic, payload).await
+    }
+
+    fn dead_letters(&self) -> Result<&dyn crate::DeadLetters, BrokerError> {
+        Ok(&self.dead)
     }
 
     async fn flush(&self) -> Result<(), BrokerError> {

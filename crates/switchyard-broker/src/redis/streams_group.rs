@@ -2,9 +2,9 @@
 //! the group; it first reclaims entries that another member left unacknowledged for longer
 //! than `ack_wait` (`XAUTOCLAIM`, so a crashed member's messages move to the living), then
 //! reads new ones (`XREADGROUP … >`). An entry delivered more than `max_deliver` times goes
-//! to the dead-letter stream `{name}:dead:{prefix}` (with its topic, payload, group and
-//! delivery count) and is acknowledged. Entries in the same stream that do not match the
-//! group's pattern are acknowledged for that group and skipped.
+//! to the dead-letter stream `{name}:dead:{prefix}` (with its topic, payload, group,
+//! delivery count and reason) and is acknowledged. Entries in the same stream that do not
+//! match the group's pattern are acknowledged for that group and skipped.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -410,6 +410,11 @@ impl Member {
                 .arg(&self.group)
                 .arg("deliveries")
                 .arg(attempt - 1)
+                .arg("reason")
+                .arg(crate::dead_letters::reason(
+                    attempt - 1,
+                    self.durable.max_deliver,
+                ))
                 .query_async::<Value>(conn)
                 .await?;
             ack(conn).await?;
