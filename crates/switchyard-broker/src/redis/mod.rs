@@ -15,6 +15,7 @@ mod publisher;
 mod streams;
 mod streams_group;
 mod subscriber;
+mod trim;
 
 use std::sync::Arc;
 
