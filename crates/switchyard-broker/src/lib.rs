@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+pub mod dead_letters;
 pub mod embedded;
 mod error;
 pub mod keyed;
@@ -61,6 +62,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 pub use switchyard_core::{Pattern, Topic};
 
+pub use dead_letters::{DeadLetter, DeadLetterFilter, DeadLetterQueue, DeadLetters};
 pub use error::BrokerError;
 pub use retry::RetryPolicy;
 pub use select::{BrokerOptions, DurableOptions, connect};
@@ -234,6 +236,15 @@ pub trait Broker: Send + Sync + 'static {
         Err(BrokerError::Unsupported {
             backend: self.backend(),
             what: "keyed partitioning",
+        })
+    }
+
+    /// The dead-letter streams of durable mode, where a durable group's messages go after
+    /// `max_deliver` deliveries; see [`dead_letters`].
+    fn dead_letters(&self) -> Result<&dyn DeadLetters, BrokerError> {
+        Err(BrokerError::Unsupported {
+            backend: self.backend(),
+            what: "dead letters: only durable mode keeps them (redis with durable=streams, nats with durable=jetstream)",
         })
     }
 

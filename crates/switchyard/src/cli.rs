@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod dlq;
+pub use dlq::{DlqArgs, DlqOp, DlqSelect};
+
 /// Switchyard: a message gateway and router for Discord bots.
 ///
 /// The gateway holds Discord's shards and publishes every event on topics such as
@@ -94,6 +97,10 @@ pub enum Command {
     /// Operate on the nodes of a shard pool: `drain` moves every shard off a node, which
     /// stays up, empty, until `undrain` (for an upgrade: drain, stop, start, undrain).
     Node(NodeArgs),
+    /// Read and settle the dead letters of durable mode (Redis Streams, JetStream): the
+    /// messages a durable group did not acknowledge within `max_deliver` deliveries.
+    /// `list` the streams, `show` the letters, `replay` them on their topics, `purge` them.
+    Dlq(DlqArgs),
     /// Load the configuration (`--config` and `SWITCHYARD_…` variables) and check it as
     /// `run`, `face` and `rest-proxy` would at start, without starting anything. Tokens may
     /// be missing (they come from the environment at run time).

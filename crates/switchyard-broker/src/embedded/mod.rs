@@ -110,6 +110,13 @@ impl Broker for EmbeddedBroker {
         "embedded"
     }
 
+    fn dead_letters(&self) -> Result<&dyn crate::DeadLetters, BrokerError> {
+        Err(BrokerError::Unsupported {
+            backend: "embedded",
+            what: "dead letters: it hands each message to the subscribers connected at the time (at-most-once, no acknowledgements) and keeps nothing; dead letters exist in durable mode (redis with durable=streams, nats with durable=jetstream)",
+        })
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             fan_out: true,

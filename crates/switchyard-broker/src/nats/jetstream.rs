@@ -8,7 +8,8 @@
 //!   created, with explicit acks and redelivery after `ack_wait`.
 //! - A message delivered `max_deliver` times without an ack is published once more to the
 //!   dead-letter subject `_sy_dead.{name}.{topic}` (stored in the stream `{NAME}_DEAD`, with
-//!   `Switchyard-Group` and `Switchyard-Deliveries` headers) and terminated.
+//!   `Switchyard-Group`, `Switchyard-Deliveries` and `Switchyard-Reason` headers) and
+//!   terminated; [`crate::dead_letters`] reads it.
 //! - Plain subscriptions and queue groups stay on core NATS (at-most-once): stored messages
 //!   reach them as any publish does.
 
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 
+use super::dead::NatsDeadLetters;
 use crate::redis::prefix_may_match;
 use crate::subscription::AbortOnDrop;
 use crate::{
@@ -34,6 +36,7 @@ pub(crate) struct JetStream {
     dead_prefix: String,
     durable: DurableOptions,
     url: String,
+    dead: NatsDeadLetters,
 }
 
 impl JetStream {
@@ -83,6 +86,13 @@ impl JetStream {
             .await
             .map_err(|e| fail(&e))?;
         Ok(JetStream {
+            dead: NatsDeadLetters {
+                context: context.clone(),
+                stream: format!("{stream}_DEAD"),
+                prefix: dead_prefix.clone(),
+                max_deliver: durable.max_deliver,
+                url: url.clone(),
+            },
             context,
             stream,
             dead_prefix,
@@ -174,6 +184,11 @@ impl JetStream {
             backend: "nats-jetstream",
             detail: format!("{}: {e}", self.url),
         }
+    }
+
+    /// Its dead-letter stream.
+    pub(crate) fn dead_letters(&self) -> &NatsDeadLetters {
+        &self.dead
     }
 
     /// Joins (creating if needed) the durable consumer `group`.
@@ -291,6 +306,10 @@ impl Member {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Switchyard-Group", self.group.as_str());
             headers.insert("Switchyard-Deliveries", (attempt - 1).to_string().as_str());
+            headers.insert(
+                "Switchyard-Reason",
+                crate::dead_letters::reason(attempt - 1, self.max_deliver).as_str(),
+            );
             let subject = format!("{}.{topic}", self.dead_prefix);
             let stored = match self
                 .context

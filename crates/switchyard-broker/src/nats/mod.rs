@@ -9,6 +9,7 @@
 //! meaning.
 
 pub(crate) mod connect;
+mod dead;
 pub mod jetstream;
 
 use std::sync::Arc;
@@ -132,6 +133,16 @@ impl Broker for NatsBroker {
             "nats-jetstream"
         } else {
             "nats"
+        }
+    }
+
+    fn dead_letters(&self) -> Result<&dyn crate::DeadLetters, BrokerError> {
+        match &self.jetstream {
+            Some(js) => Ok(js.dead_letters()),
+            None => Err(BrokerError::Unsupported {
+                backend: "nats",
+                what: "dead letters: core NATS delivers at most once and keeps nothing; JetStream mode (durable=jetstream) keeps them",
+            }),
         }
     }
 

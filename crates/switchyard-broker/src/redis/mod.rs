@@ -10,10 +10,12 @@
 
 mod beacon;
 mod conn;
+mod dead;
 mod publisher;
 mod streams;
 mod streams_group;
 mod subscriber;
+mod trim;
 
 use std::sync::Arc;
 

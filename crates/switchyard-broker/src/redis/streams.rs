@@ -9,10 +9,13 @@
 //! - [`Broker::subscribe_group`] and [`Broker::subscribe_durable`] use one consumer group per
 //!   group name; see [`super::streams_group`] for acknowledgements, redelivery (`XAUTOCLAIM`)
 //!   and the dead-letter stream.
+//! - A group that falls `max_len` entries behind loses the oldest of its unread ones to the
+//!   trim; [`super::trim`] reports them (a warning and a metric), never silently.
 //! - [`Broker::publish_with_id`] is idempotent: a Lua script sets `{name}:dedup:{id}` (NX,
 //!   expiring after the dedup window) and appends only if it was not set.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -20,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::beacon::RedisBeacon;
 use super::conn::{self, RedisTarget, is_connection_error};
+use super::dead::RedisDeadLetters;
 use super::publisher::{Outgoing, PublishCommand, Publisher};
 use super::streams_group::{self, GroupMode};
 use crate::subscription::AbortOnDrop;
@@ -41,6 +45,8 @@ pub struct StreamsBroker {
     durable: Arc<DurableOptions>,
     max_payload: usize,
     subscriber_buffer: usize,
+    dead: RedisDeadLetters,
+    trimmed: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for StreamsBroker {
@@ -154,6 +160,8 @@ impl StreamsBroker {
             options.outage_buffer,
         );
         Ok(StreamsBroker {
+            dead: RedisDeadLetters::new(Arc::clone(&target), Arc::clone(&durable)),
+            trimmed: Arc::new(AtomicU64::new(0)),
             target,
             publisher,
             durable,
@@ -165,6 +173,21 @@ impl StreamsBroker {
     /// Messages that could not be delivered to Redis so far.
     pub fn undeliverable(&self) -> u64 {
         self.publisher.undeliverable()
+    }
+
+    /// Messages the streams' length cap (`max_len`) removed before a group of this broker was
+    /// done with them (unread, or read and not acknowledged), as its members found so far;
+    /// each was logged and counted in `switchyard_broker_stream_trimmed_total`.
+    pub fn trimmed_unprocessed(&self) -> u64 {
+        self.trimmed.load(Ordering::Relaxed)
+    }
+
+    fn shared(&self) -> streams_group::Shared {
+        streams_group::Shared {
+            target: Arc::clone(&self.target),
+            durable: Arc::clone(&self.durable),
+            trimmed: Arc::clone(&self.trimmed),
+        }
     }
 
     fn check(&self, topic: &Topic, payload: &Bytes) -> Result<(), BrokerError> {
@@ -217,8 +240,7 @@ impl StreamsBroker {
         crate::check_group(group)?;
         let keys = self.keys_for(pattern)?;
         streams_group::start(
-            Arc::clone(&self.target),
-            Arc::clone(&self.durable),
+            self.shared(),
             keys,
             pattern.clone(),
             group.to_owned(),
@@ -248,6 +270,10 @@ impl Broker for StreamsBroker {
     async fn publish(&self, topic: &Topic, payload: Bytes) -> Result<(), BrokerError> {
         self.check(topic, &payload)?;
         self.publisher.send(topic, payload).await
+    }
+
+    fn dead_letters(&self) -> Result<&dyn crate::DeadLetters, BrokerError> {
+        Ok(&self.dead)
     }
 
     async fn flush(&self) -> Result<(), BrokerError> {
@@ -373,12 +399,11 @@ impl Broker for StreamsBroker {
         key: crate::PartitionKey,
     ) -> Result<DurableSubscription, BrokerError> {
         let keys = self.keys_for(pattern)?;
-        let (target, durable) = (Arc::clone(&self.target), Arc::clone(&self.durable));
+        let shared = self.shared();
         let (pattern, buffer) = (pattern.clone(), self.subscriber_buffer);
         let open: crate::keyed::OpenPartition = Arc::new(move |group: String| {
             let start = streams_group::start(
-                Arc::clone(&target),
-                Arc::clone(&durable),
+                shared.clone(),
                 keys.clone(),
                 pattern.clone(),
                 group,

@@ -2,11 +2,13 @@
 //! the group; it first reclaims entries that another member left unacknowledged for longer
 //! than `ack_wait` (`XAUTOCLAIM`, so a crashed member's messages move to the living), then
 //! reads new ones (`XREADGROUP … >`). An entry delivered more than `max_deliver` times goes
-//! to the dead-letter stream `{name}:dead:{prefix}` (with its topic, payload, group and
-//! delivery count) and is acknowledged. Entries in the same stream that do not match the
-//! group's pattern are acknowledged for that group and skipped.
+//! to the dead-letter stream `{name}:dead:{prefix}` (with its topic, payload, group,
+//! delivery count and reason) and is acknowledged. Entries in the same stream that do not
+//! match the group's pattern are acknowledged for that group and skipped. New entries are
+//! read through [`super::trim`], which reports those the stream's length cap removed unread.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -16,6 +18,7 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::{Mutex, mpsc};
 
 use super::conn::{RedisTarget, is_connection_error};
+use super::trim;
 use crate::subscription::AbortOnDrop;
 use crate::{Acker, BrokerError, Delivery, DurableOptions, Message, Pattern, Topic};
 
@@ -187,9 +190,19 @@ impl Acker for StreamAck {
     }
 }
 
+/// What the members of one broker's groups share.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) target: Arc<RedisTarget>,
+    pub(crate) durable: Arc<DurableOptions>,
+    /// Messages trimmed before a group was done with them (see [`super::trim`]).
+    pub(crate) trimmed: Arc<AtomicU64>,
+}
+
 struct Member {
     target: Arc<RedisTarget>,
     durable: Arc<DurableOptions>,
+    trimmed: Arc<AtomicU64>,
     keys: Vec<String>,
     pattern: Pattern,
     group: String,
@@ -201,24 +214,27 @@ struct Member {
 
 /// Creates the group on every stream (at the current end) and starts a member.
 pub(crate) async fn start(
-    target: Arc<RedisTarget>,
-    durable: Arc<DurableOptions>,
+    shared: Shared,
     keys: Vec<String>,
     pattern: Pattern,
     group: String,
     mode: GroupMode,
     buffer: usize,
 ) -> Result<(mpsc::Receiver<Delivery>, AbortOnDrop), BrokerError> {
+    let Shared {
+        target,
+        durable,
+        trimmed,
+    } = shared;
     let conn = target
         .first(|| async {
             let mut conn = target.multiplexed(true).await?;
             for key in &keys {
-                let created: Result<Value, _> = redis::cmd("XGROUP")
-                    .arg("CREATE")
+                let created: Result<Value, _> = redis::cmd("EVAL")
+                    .arg(trim::CREATE_SCRIPT)
+                    .arg(1)
                     .arg(key)
                     .arg(&group)
-                    .arg("$")
-                    .arg("MKSTREAM")
                     .query_async(&mut conn)
                     .await;
                 match created {
@@ -240,6 +256,7 @@ pub(crate) async fn start(
         }),
         target,
         durable,
+        trimmed,
         keys,
         pattern,
         consumer: format!("{group}-{}-{nanos:x}", std::process::id()),
@@ -313,6 +330,18 @@ impl Member {
             }
             let claimed = parts.remove(1);
             cursors[i] = text(parts.remove(0)).unwrap_or_else(|| "0-0".to_owned());
+            // Redis 7: the ids of pending entries that no longer exist (trimmed).
+            if let Some(Value::Array(deleted)) = parts.pop() {
+                let n = deleted.len() as u64;
+                trim::report(
+                    &self.trimmed,
+                    key,
+                    &self.group,
+                    "unacked",
+                    n,
+                    self.durable.max_len,
+                );
+            }
             for entry in entries(claimed) {
                 let attempt = self.delivery_count(conn, key, &entry.id).await?;
                 if !self.deliver(conn, key, entry, attempt).await? {
@@ -321,26 +350,29 @@ impl Member {
             }
         }
         let block = (ack_wait_ms / 2).clamp(10, 500);
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(&self.group)
-            .arg(&self.consumer)
-            .arg("COUNT")
-            .arg(128)
-            .arg("BLOCK")
-            .arg(block)
-            .arg("STREAMS")
-            .arg(&self.keys);
-        for _ in &self.keys {
-            cmd.arg(">");
-        }
-        let reply: Value = cmd.query_async(conn).await?;
-        for (key, batch) in streams(reply) {
-            for entry in batch {
-                if !self.deliver(conn, &key, entry, 1).await? {
+        let reads = trim::read(conn, &self.keys, &self.group, &self.consumer, 128).await?;
+        let mut lasts = Vec::with_capacity(reads.len());
+        let mut any = false;
+        for (key, read) in self.keys.iter().zip(reads) {
+            let max_len = self.durable.max_len;
+            trim::report(
+                &self.trimmed,
+                key,
+                &self.group,
+                "unread",
+                read.lost,
+                max_len,
+            );
+            for entry in read.entries {
+                any = true;
+                if !self.deliver(conn, key, entry, 1).await? {
                     return Ok(false);
                 }
             }
+            lasts.push(read.last);
+        }
+        if !any && !self.tx.is_closed() {
+            trim::wait(conn, &self.keys, &lasts, block).await?;
         }
         Ok(!self.tx.is_closed())
     }
@@ -417,6 +449,11 @@ impl Member {
                 .arg(&self.group)
                 .arg("deliveries")
                 .arg(attempt - 1)
+                .arg("reason")
+                .arg(crate::dead_letters::reason(
+                    attempt - 1,
+                    self.durable.max_deliver,
+                ))
                 .query_async::<Value>(conn)
                 .await?;
             ack(conn).await?;

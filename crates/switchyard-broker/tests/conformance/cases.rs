@@ -397,6 +397,30 @@ pub async fn durable_dead_letter(f: &mut Fixture) -> Outcome {
         }
     }
     assert_eq!(attempts, (1..=MAX_DELIVER).collect::<Vec<_>>());
+    // What landed in the dead-letter stream: this message, once, with its topic, group and
+    // delivery count.
+    let dead = supported!(broker.dead_letters());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let letters = loop {
+        let letters = supported!(dead.read(&Default::default()).await);
+        if !letters.is_empty() || tokio::time::Instant::now() > deadline {
+            break letters;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter.topic, f.topic("p.x"));
+    assert_eq!(&letter.payload[..], b"poison");
+    assert_eq!(letter.group.as_deref(), Some("poison"));
+    assert_eq!(letter.deliveries, Some(MAX_DELIVER));
+    assert!(
+        letter.reason.contains("not acknowledged"),
+        "{}",
+        letter.reason
+    );
+    let queues = supported!(dead.queues().await);
+    assert_eq!(queues.iter().map(|q| q.count).sum::<u64>(), 1, "{queues:?}");
     Outcome::Passed
 }
 

@@ -6,6 +6,7 @@ mod check_config;
 mod client;
 mod control;
 mod demo;
+mod dlq;
 mod face;
 mod pool;
 mod publish;
@@ -37,6 +38,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Face(args) => face::run(config, args).await,
         Command::Shards(args) => pool::shards(config, args).await,
         Command::Node(args) => pool::node(config, args).await,
+        Command::Dlq(args) => dlq::run(config, args).await,
         Command::CheckConfig => check_config::run(config).await,
     }
 }

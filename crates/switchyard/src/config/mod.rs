@@ -8,6 +8,8 @@ pub(crate) mod admin;
 pub(crate) mod broker;
 pub(crate) mod control;
 pub(crate) mod face;
+#[cfg(test)]
+mod fuzz_driver;
 pub(crate) mod gateway;
 pub(crate) mod interactions;
 pub(crate) mod irc;

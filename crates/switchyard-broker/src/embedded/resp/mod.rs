@@ -21,6 +21,8 @@
 mod codec;
 mod commands;
 mod conn;
+#[cfg(test)]
+mod fuzz_driver;
 mod pubsub;
 mod redis_commands;
 mod reply;
