@@ -181,3 +181,22 @@ pub(crate) async fn server_max_payload(conn: &mut MultiplexedConnection) -> Opti
         .ok()?;
     reply.get(1)?.parse().ok()
 }
+
+/// A reply's text (a bulk or simple string, or an integer), for stream entries' ids and fields.
+pub(super) fn text(value: redis::Value) -> Option<String> {
+    match value {
+        redis::Value::BulkString(b) => String::from_utf8(b).ok(),
+        redis::Value::SimpleString(s) => Some(s),
+        redis::Value::Int(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A reply's bytes (a bulk or simple string), for stream entries' payloads.
+pub(super) fn bytes(value: redis::Value) -> Option<bytes::Bytes> {
+    match value {
+        redis::Value::BulkString(b) => Some(bytes::Bytes::from(b)),
+        redis::Value::SimpleString(s) => Some(bytes::Bytes::from(s)),
+        _ => None,
+    }
+}

@@ -6,12 +6,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::OnceCell;
 
-use super::conn::RedisTarget;
+use super::conn::{RedisTarget, bytes, text};
 use crate::dead_letters::{self, DeadLetter, DeadLetterFilter, DeadLetterQueue, DeadLetters};
 use crate::{BrokerError, DurableOptions, Topic};
 
@@ -222,21 +221,4 @@ fn parse(
         _ => None,
     };
     Some((id, letter))
-}
-
-fn text(value: Value) -> Option<String> {
-    match value {
-        Value::BulkString(b) => String::from_utf8(b).ok(),
-        Value::SimpleString(s) => Some(s),
-        Value::Int(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn bytes(value: Value) -> Option<Bytes> {
-    match value {
-        Value::BulkString(b) => Some(Bytes::from(b)),
-        Value::SimpleString(s) => Some(Bytes::from(s)),
-        _ => None,
-    }
 }

@@ -12,12 +12,11 @@ use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{Mutex, mpsc};
 
-use super::conn::{RedisTarget, is_connection_error};
+use super::conn::{RedisTarget, bytes, is_connection_error, text};
 use super::trim;
 use crate::subscription::AbortOnDrop;
 use crate::{Acker, BrokerError, Delivery, DurableOptions, Message, Pattern, Topic};
@@ -95,22 +94,6 @@ pub(crate) fn streams(value: Value) -> Vec<(String, Vec<Entry>)> {
         .into_iter()
         .filter_map(|(k, v)| Some((text(k)?, entries(v))))
         .collect()
-}
-
-fn text(value: Value) -> Option<String> {
-    match value {
-        Value::BulkString(b) => String::from_utf8(b).ok(),
-        Value::SimpleString(s) => Some(s),
-        _ => None,
-    }
-}
-
-fn bytes(value: Value) -> Option<Bytes> {
-    match value {
-        Value::BulkString(b) => Some(Bytes::from(b)),
-        Value::SimpleString(s) => Some(Bytes::from(s)),
-        _ => None,
-    }
 }
 
 /// A connection for acknowledgements, reopened after a failure.
