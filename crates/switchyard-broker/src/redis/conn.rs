@@ -200,3 +200,26 @@ pub(super) fn bytes(value: redis::Value) -> Option<bytes::Bytes> {
         _ => None,
     }
 }
+
+/// A stream entry (`[id, [k, v, …]]`, as `XRANGE`, `XREADGROUP` and `XAUTOCLAIM` give it) as
+/// its id and its field pairs; `None` for anything else (a deleted entry has no pairs).
+pub(super) fn entry_fields(value: redis::Value) -> Option<(String, Vec<(String, redis::Value)>)> {
+    let redis::Value::Array(mut parts) = value else {
+        return None;
+    };
+    if parts.len() != 2 {
+        return None;
+    }
+    let fields = parts.pop()?;
+    let id = text(parts.pop()?)?;
+    let mut pairs = Vec::new();
+    if let redis::Value::Array(fields) = fields {
+        let mut it = fields.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            if let Some(k) = text(k) {
+                pairs.push((k, v));
+            }
+        }
+    }
+    Some((id, pairs))
+}

@@ -10,7 +10,7 @@ use redis::Value;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::OnceCell;
 
-use super::conn::{RedisTarget, bytes, text};
+use super::conn::{RedisTarget, bytes, entry_fields, text};
 use crate::dead_letters::{self, DeadLetter, DeadLetterFilter, DeadLetterQueue, DeadLetters};
 use crate::{BrokerError, DurableOptions, Topic};
 
@@ -183,27 +183,17 @@ fn parse(
     item: Value,
     max_deliver: u32,
 ) -> Option<(String, Option<DeadLetter>)> {
-    let Value::Array(mut parts) = item else {
-        return None;
-    };
-    if parts.len() != 2 {
-        return None;
-    }
-    let fields = parts.pop()?;
-    let id = text(parts.pop()?)?;
+    let (id, fields) = entry_fields(item)?;
     let (mut topic, mut payload, mut group, mut deliveries, mut reason) =
         (None, None, None, None, None);
-    if let Value::Array(fields) = fields {
-        let mut it = fields.into_iter();
-        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            match text(k).as_deref() {
-                Some("topic") => topic = text(v).and_then(|t| Topic::new(&t).ok()),
-                Some("payload") => payload = bytes(v),
-                Some("group") => group = text(v),
-                Some("deliveries") => deliveries = text(v).and_then(|d| d.parse().ok()),
-                Some("reason") => reason = text(v),
-                _ => {}
-            }
+    for (k, v) in fields {
+        match k.as_str() {
+            "topic" => topic = text(v).and_then(|t| Topic::new(&t).ok()),
+            "payload" => payload = bytes(v),
+            "group" => group = text(v),
+            "deliveries" => deliveries = text(v).and_then(|d| d.parse().ok()),
+            "reason" => reason = text(v),
+            _ => {}
         }
     }
     let letter = match (topic, payload) {

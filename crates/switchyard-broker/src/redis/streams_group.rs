@@ -16,7 +16,7 @@ use redis::Value;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{Mutex, mpsc};
 
-use super::conn::{RedisTarget, bytes, is_connection_error, text};
+use super::conn::{RedisTarget, bytes, entry_fields, is_connection_error, text};
 use super::trim;
 use crate::subscription::AbortOnDrop;
 use crate::{Acker, BrokerError, Delivery, DurableOptions, Message, Pattern, Topic};
@@ -46,24 +46,14 @@ pub(crate) fn entries(value: Value) -> Vec<Entry> {
 }
 
 fn entry(value: Value) -> Option<Entry> {
-    let Value::Array(mut parts) = value else {
-        return None;
-    };
-    if parts.len() != 2 {
-        return None;
-    }
-    let fields = parts.pop()?;
-    let id = text(parts.pop()?)?;
+    let (id, fields) = entry_fields(value)?;
     let mut topic = None;
     let mut payload = None;
-    if let Value::Array(fields) = fields {
-        let mut it = fields.into_iter();
-        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            match text(k).as_deref() {
-                Some("topic") => topic = text(v).and_then(|t| Topic::new(&t).ok()),
-                Some("payload") => payload = bytes(v),
-                _ => {}
-            }
+    for (k, v) in fields {
+        match k.as_str() {
+            "topic" => topic = text(v).and_then(|t| Topic::new(&t).ok()),
+            "payload" => payload = bytes(v),
+            _ => {}
         }
     }
     let message = match (topic, payload) {
