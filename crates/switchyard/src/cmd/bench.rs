@@ -23,14 +23,15 @@ mod face;
 mod face_clients;
 mod face_memory;
 mod face_report;
-mod fake;
+pub(crate) mod fake;
 mod handover;
 mod load;
 mod measure;
 mod migration;
+pub(crate) mod nodes;
 mod queries;
 mod rest_proxy;
-mod servers;
+pub(crate) mod servers;
 
 use std::process::ExitCode;
 use std::sync::Arc;

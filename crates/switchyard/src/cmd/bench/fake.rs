@@ -6,7 +6,7 @@ use switchyard_sim::{SimConfig, World, WorldConfig};
 /// The fake Discord of the load runs: `shards` shards identified together (one bucket each,
 /// a 50 ms window), four guilds a shard (at least 64) in a world where every shard holds
 /// one, and a replay buffer of that many events per session.
-pub(super) fn sim_config(shards: u32, replay_buffer: usize) -> SimConfig {
+pub(crate) fn sim_config(shards: u32, replay_buffer: usize) -> SimConfig {
     let world = WorldConfig {
         guilds: (shards as usize * 4).max(64),
         ..WorldConfig::default()

@@ -15,12 +15,10 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use serde_json::Value;
 use switchyard_broker::{BrokerOptions, Pattern};
 use switchyard_sim::{LoadSpec, Sim, SimHandle};
 
@@ -28,27 +26,14 @@ use super::handover::{
     Record, gaps_of, handover_gaps, last_handover, note, settle, tally, unix_ms,
 };
 use super::measure::quantile;
-use super::servers::{self, free_port};
+use super::nodes::{
+    NodeProc, ask, name_nodes, ready, running, start_node, status, terminate, wait_for,
+};
+use super::servers;
 use crate::cli::{BenchArgs, BenchBackend};
 
 /// The nodes' pool lease.
 const LEASE_MS: u64 = 3000;
-
-/// One `switchyard run` child.
-struct NodeProc {
-    child: Child,
-    admin: String,
-    id: String,
-    /// Stopped on purpose (terminated or killed).
-    stopped: bool,
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 pub async fn run(args: &BenchArgs, dir: &Path) -> anyhow::Result<bool> {
     println!(
@@ -119,8 +104,8 @@ async fn one_backend(args: &BenchArgs, kind: &str, url: &str, dir: &Path) -> any
         })
     };
     let mut nodes = vec![
-        start_node(&sim, url, dir, &format!("{kind}-a"))?,
-        start_node(&sim, url, dir, &format!("{kind}-b"))?,
+        node(&sim, url, dir, &format!("{kind}-a"))?,
+        node(&sim, url, dir, &format!("{kind}-b"))?,
     ];
     name_nodes(&mut nodes).await?;
     let total = args.shards as usize;
@@ -218,7 +203,7 @@ async fn one_backend(args: &BenchArgs, kind: &str, url: &str, dir: &Path) -> any
         "",
     )
     .await?;
-    nodes.push(start_node(&sim, url, dir, &format!("{kind}-c"))?);
+    nodes.push(node(&sim, url, dir, &format!("{kind}-c"))?);
     name_nodes(&mut nodes).await?;
     quiet(&nodes, &record, total).await?;
 
@@ -235,7 +220,7 @@ async fn one_backend(args: &BenchArgs, kind: &str, url: &str, dir: &Path) -> any
         .await?;
         terminate(&mut nodes[i].child).await?;
         nodes[i].stopped = true;
-        nodes.push(start_node(&sim, url, dir, &format!("{kind}-new{i}"))?);
+        nodes.push(node(&sim, url, dir, &format!("{kind}-new{i}"))?);
         name_nodes(&mut nodes).await?;
         quiet(&nodes, &record, total).await?;
     }
@@ -295,58 +280,6 @@ async fn one_backend(args: &BenchArgs, kind: &str, url: &str, dir: &Path) -> any
     Ok(clean)
 }
 
-fn start_node(sim: &SimHandle, url: &str, dir: &Path, name: &str) -> anyhow::Result<NodeProc> {
-    let exe = std::env::current_exe().context("cannot find this executable")?;
-    let admin = format!("127.0.0.1:{}", free_port()?);
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).context("node log")?;
-    let child = Command::new(exe)
-        .arg("run")
-        .env_remove("SWITCHYARD_CONFIG")
-        .env("RUST_LOG", "warn")
-        .env("DISCORD_TOKEN", "bench-token")
-        .env("SWITCHYARD_BROKER_URL", url)
-        .env("SWITCHYARD_GATEWAY_API_URL", sim.http_url())
-        .env("SWITCHYARD_GATEWAY_POOL", "true")
-        .env("SWITCHYARD_GATEWAY_POOL_LEASE_MS", LEASE_MS.to_string())
-        .env("SWITCHYARD_GATEWAY_IDENTIFY_WINDOW_MS", "50")
-        .env("SWITCHYARD_GATEWAY_SESSION_DIR", dir.join(name))
-        .env("SWITCHYARD_ADMIN_BIND", &admin)
-        .env("SWITCHYARD_GATEWAY_INTENTS", "[\"ALL\"]")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .context("cannot start switchyard run")?;
-    Ok(NodeProc {
-        child,
-        admin,
-        id: String::new(),
-        stopped: false,
-    })
-}
-
-/// Learns the pool ids of the nodes that have none yet.
-async fn name_nodes(nodes: &mut [NodeProc]) -> anyhow::Result<()> {
-    for node in nodes.iter_mut().filter(|n| n.id.is_empty()) {
-        node.id = wait_for(Duration::from_secs(60), "a node id", async || {
-            status(&node.admin).await?["pool"]["node"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .await?;
-    }
-    Ok(())
-}
-
-/// The shards ready on the live nodes (those still running).
-async fn running(nodes: &[NodeProc]) -> Option<BTreeSet<u32>> {
-    let mut all = BTreeSet::new();
-    for n in nodes.iter().filter(|n| !n.stopped) {
-        all.extend(ready(&n.admin).await?);
-    }
-    Some(all)
-}
-
 /// Waits until every shard runs, no move is in flight, and none ended for two leases
 /// (balancing waits a lease after each change).
 async fn quiet(nodes: &[NodeProc], record: &Record, total: usize) -> anyhow::Result<()> {
@@ -364,97 +297,11 @@ async fn quiet(nodes: &[NodeProc], record: &Record, total: usize) -> anyhow::Res
     .await
 }
 
-/// SIGTERM, and waits (at most 30 s) for the node to leave the pool and exit.
-async fn terminate(child: &mut Child) -> anyhow::Result<()> {
-    let pid = child.id().to_string();
-    Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .context("kill -TERM")?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().context("wait")?.is_none() {
-        if Instant::now() > deadline {
-            bail!("node {pid} did not exit within 30 s of SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
+/// A node of the bench's pool.
+fn node(sim: &SimHandle, url: &str, dir: &Path, name: &str) -> anyhow::Result<NodeProc> {
+    start_node(sim.http_url(), url, dir, name, LEASE_MS)
 }
 
 fn fmt(v: Option<u64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
-}
-
-async fn status(admin: &str) -> Option<Value> {
-    let body = reqwest::get(format!("http://{admin}/status"))
-        .await
-        .ok()?
-        .bytes()
-        .await
-        .ok()?;
-    serde_json::from_slice(&body).ok()
-}
-
-/// The node's ready shards.
-async fn ready(admin: &str) -> Option<BTreeSet<u32>> {
-    let doc = status(admin).await?;
-    Some(
-        doc["gateway"]["shards"]
-            .as_array()?
-            .iter()
-            .filter(|s| s["state"] == "active")
-            .filter_map(|s| s["id"].as_u64().and_then(|id| u32::try_from(id).ok()))
-            .collect(),
-    )
-}
-
-/// POSTs to the pool API of the node at `admin` (`to`: the body's target node, if any).
-async fn ask(http: &reqwest::Client, admin: &str, path: &str, to: &str) -> anyhow::Result<()> {
-    let url = format!("http://{admin}/v1/pool/switchyard/{path}");
-    let body = if to.is_empty() {
-        String::new()
-    } else {
-        serde_json::json!({ "to": to }).to_string()
-    };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let res = loop {
-        let res = http
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.clone())
-            .send()
-            .await
-            .with_context(|| format!("POST {url}"))?;
-        // 503: the shard still starts, or the coordinator settles
-        if res.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
-            break res;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    if !res.status().is_success() {
-        bail!(
-            "POST {url}: {} {}",
-            res.status(),
-            res.text().await.unwrap_or_default()
-        );
-    }
-    Ok(())
-}
-
-/// Polls `check` every 20 ms until it gives a value, or fails after `within`.
-async fn wait_for<T>(
-    within: Duration,
-    what: &str,
-    mut check: impl AsyncFnMut() -> Option<T>,
-) -> anyhow::Result<T> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not within {within:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

@@ -82,7 +82,7 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// Waits until something accepts connections on `port`.
-fn wait_listening(
+pub(crate) fn wait_listening(
     port: u16,
     timeout: Duration,
     child: &mut Child,
