@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod dlq;
+mod soak;
 pub use dlq::{DlqArgs, DlqOp, DlqSelect};
+pub use soak::SoakArgs;
 
 /// Switchyard: a message gateway and router for Discord bots.
 ///
@@ -101,6 +103,13 @@ pub enum Command {
     /// messages a durable group did not acknowledge within `max_deliver` deliveries.
     /// `list` the streams, `show` the letters, `replay` them on their topics, `purge` them.
     Dlq(DlqArgs),
+    /// Prove that durable delivery loses nothing under chaos: a three-node shard pool and a
+    /// durable group of three consumers on a private Redis (Streams) and NATS (JetStream),
+    /// while the fake Discord injects RECONNECTs, INVALID_SESSIONs, close codes, TCP drops and
+    /// lost heartbeat ACKs, and gateways, consumers and the broker are killed and restarted.
+    /// At the end every event of every session is checked against what the group received;
+    /// exits 1 when one was lost or a gap was not reported.
+    Soak(SoakArgs),
     /// Load the configuration (`--config` and `SWITCHYARD_…` variables) and check it as
     /// `run`, `face` and `rest-proxy` would at start, without starting anything. Tokens may
     /// be missing (they come from the environment at run time).

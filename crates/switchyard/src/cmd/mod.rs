@@ -13,6 +13,7 @@ mod publish;
 mod rest_proxy;
 mod run;
 mod sim;
+mod soak;
 mod status;
 mod tail;
 
@@ -39,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Shards(args) => pool::shards(config, args).await,
         Command::Node(args) => pool::node(config, args).await,
         Command::Dlq(args) => dlq::run(config, args).await,
+        Command::Soak(args) => soak::run(args).await,
         Command::CheckConfig => check_config::run(config).await,
     }
 }

@@ -1,0 +1,317 @@
+//! What the soak's consumers received, read from their record files (`tail --json` lines),
+//! and the judgement against the fake's sessions: every sequence of every session must have
+//! reached the group, except those after a gap the gateway reported, and every reported gap
+//! must follow a fault that ends a session.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use switchyard_core::envelope::{Source, event_id};
+use switchyard_sim::SessionCounters;
+
+/// A gap the gateway reported on `control.gateway.gap`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Gap {
+    pub old_session: String,
+    pub lost_from: u64,
+    pub reason: String,
+}
+
+/// Everything read so far.
+#[derive(Default)]
+pub(super) struct Ledger {
+    /// Record files and how far each has been read.
+    files: Vec<(PathBuf, u64)>,
+    /// Deliveries of each envelope id.
+    received: HashMap<u128, u32>,
+    /// The bot's configured name, from the envelopes (the event ids hash it).
+    pub bot: Option<String>,
+    /// Gaps by old session.
+    pub gaps: BTreeMap<String, Gap>,
+    /// Lines that were neither an envelope nor a gap report.
+    pub unreadable: u64,
+}
+
+#[derive(Deserialize)]
+struct Line {
+    payload: Payload,
+}
+
+/// The fields read of an envelope or of a gap report (the rest is skipped).
+#[derive(Deserialize)]
+struct Payload {
+    id: Option<String>,
+    bot: Option<String>,
+    old_session: Option<String>,
+    lost_from: Option<u64>,
+    reason: Option<String>,
+}
+
+impl Ledger {
+    /// Reads `path` too, from its start.
+    pub(super) fn watch(&mut self, path: PathBuf) {
+        if !self.files.iter().any(|(p, _)| *p == path) {
+            self.files.push((path, 0));
+        }
+    }
+
+    /// Reads the complete lines written since the last call (a line a killed consumer left
+    /// half-written was never acknowledged, so it comes again elsewhere).
+    pub(super) fn read_new(&mut self) -> std::io::Result<()> {
+        let mut lines = Vec::new();
+        for (path, offset) in &mut self.files {
+            let mut file = match std::fs::File::open(&*path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            file.seek(SeekFrom::Start(*offset))?;
+            let mut buf = Vec::new();
+            file.read_to_end(&mut buf)?;
+            let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
+                continue;
+            };
+            *offset += end as u64 + 1;
+            buf.truncate(end);
+            lines.push(buf);
+        }
+        for chunk in lines {
+            for line in chunk.split(|&b| b == b'\n') {
+                self.note(line);
+            }
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, line: &[u8]) {
+        let Ok(Line { payload }) = serde_json::from_slice::<Line>(line) else {
+            self.unreadable += 1;
+            return;
+        };
+        match payload {
+            Payload {
+                old_session: Some(old_session),
+                lost_from: Some(lost_from),
+                reason,
+                ..
+            } => {
+                let reason = reason.unwrap_or_default();
+                self.gaps.entry(old_session.clone()).or_insert(Gap {
+                    old_session,
+                    lost_from,
+                    reason,
+                });
+            }
+            Payload {
+                id: Some(id), bot, ..
+            } => match u128::from_str_radix(&id, 16) {
+                Ok(id) => {
+                    *self.received.entry(id).or_default() += 1;
+                    if self.bot.is_none() {
+                        self.bot = bot;
+                    }
+                }
+                Err(_) => self.unreadable += 1,
+            },
+            _ => self.unreadable += 1,
+        }
+    }
+
+    /// (distinct envelopes, deliveries).
+    pub(super) fn totals(&self) -> (u64, u64) {
+        let deliveries = self.received.values().map(|&n| u64::from(n)).sum();
+        (self.received.len() as u64, deliveries)
+    }
+
+    /// Whether `id` reached the group.
+    pub(super) fn has(&self, id: u128) -> bool {
+        self.received.contains_key(&id)
+    }
+}
+
+/// The id of sequence `seq` of `session`, as the gateway of bot `bot` gives it.
+pub(super) fn expected_id(bot: &str, session: &SessionCounters, seq: u64) -> u128 {
+    let source = Source {
+        platform: "discord",
+        bot,
+        shard: session.shard[0],
+        session: &session.session_id,
+        epoch: None,
+    };
+    let hex = event_id(&source, seq);
+    // 32 hex digits by construction
+    std::str::from_utf8(&hex)
+        .ok()
+        .and_then(|h| u128::from_str_radix(h, 16).ok())
+        .unwrap_or_default()
+}
+
+/// The judgement of one soak.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Verdict {
+    /// Sequences the fake assigned, over every session.
+    pub events: u64,
+    pub sessions: u64,
+    /// Events that reached the group.
+    pub delivered: u64,
+    /// Events the group gave up on, in the dead-letter stream (not lost, not delivered).
+    pub dead_lettered: u64,
+    /// Events after a reported gap, never sent by the fake (the session ended first).
+    pub in_gaps: u64,
+    /// Events that did not reach the group and are in no reported gap: must be 0.
+    pub lost: u64,
+    /// A few of them, `session:seq`, to start looking.
+    pub lost_sample: Vec<String>,
+    /// Gaps reported.
+    pub gaps: u64,
+    /// Gaps reported for a session no injected fault ended: must be none.
+    pub unexplained_gaps: Vec<String>,
+}
+
+impl Verdict {
+    pub(super) fn clean(&self) -> bool {
+        self.lost == 0 && self.unexplained_gaps.is_empty()
+    }
+}
+
+/// Judges `ledger` against the fake's `sessions`: `ended_by_fault` are the sessions an
+/// injected fault ended, `dead` the ids found in the dead-letter stream.
+pub(super) fn judge(
+    ledger: &Ledger,
+    sessions: &[SessionCounters],
+    ended_by_fault: &HashSet<String>,
+    dead: &HashSet<u128>,
+) -> Verdict {
+    let mut v = Verdict {
+        sessions: sessions.len() as u64,
+        gaps: ledger.gaps.len() as u64,
+        ..Verdict::default()
+    };
+    let bot = ledger.bot.as_deref().unwrap_or("switchyard");
+    for session in sessions {
+        let gap = ledger.gaps.get(&session.session_id);
+        for seq in session.seqs() {
+            v.events += 1;
+            let id = expected_id(bot, session, seq);
+            if ledger.has(id) {
+                v.delivered += 1;
+            } else if dead.contains(&id) {
+                v.dead_lettered += 1;
+            } else if gap.is_some_and(|g| seq >= g.lost_from) {
+                v.in_gaps += 1;
+            } else {
+                v.lost += 1;
+                if v.lost_sample.len() < 10 {
+                    v.lost_sample.push(format!(
+                        "{}:{seq} (shard {})",
+                        session.session_id, session.shard[0]
+                    ));
+                }
+            }
+        }
+    }
+    for gap in ledger.gaps.values() {
+        if !ended_by_fault.contains(&gap.old_session) {
+            v.unexplained_gaps.push(format!(
+                "{} from seq {}: {}",
+                gap.old_session, gap.lost_from, gap.reason
+            ));
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: &str, shard: u32, last_seq: u64) -> SessionCounters {
+        serde_json::from_value(serde_json::json!({
+            "session_id": id, "bot_id": "1", "shard": [shard, 2], "last_seq": last_seq,
+            "seqs": [[1, last_seq]], "buffered_while_disconnected": 0, "sent": 0, "buffered": 0,
+            "replayed": 0, "resumes": 0, "connected": true, "ended": false, "presence": null,
+        }))
+        .expect("session counters")
+    }
+
+    fn envelope_line(bot: &str, s: &SessionCounters, seq: u64) -> String {
+        let id = format!("{:032x}", expected_id(bot, s, seq));
+        format!(
+            r#"{{"topic":"inbound.discord.1.2.3","payload":{{"v":1,"id":"{id}","bot":"{bot}","d":{{"x":[1,2]}}}}}}"#
+        )
+    }
+
+    fn ledger_of(lines: &[String]) -> Ledger {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c-1.jsonl");
+        // the last line half-written, as a killed consumer leaves it
+        std::fs::write(&path, format!("{}\n{{\"topic\":\"inbo", lines.join("\n"))).expect("write");
+        let mut ledger = Ledger::default();
+        ledger.watch(path);
+        ledger.read_new().expect("read");
+        ledger
+    }
+
+    #[test]
+    fn everything_received_once_or_again_is_clean() {
+        let a = session("a", 0, 3);
+        let mut lines: Vec<String> = (1..=3).map(|q| envelope_line("bot", &a, q)).collect();
+        lines.push(envelope_line("bot", &a, 2));
+        let ledger = ledger_of(&lines);
+        assert_eq!(ledger.totals(), (3, 4));
+        assert_eq!(
+            ledger.unreadable, 0,
+            "the half-written line is not read yet"
+        );
+        let v = judge(&ledger, &[a], &HashSet::new(), &HashSet::new());
+        assert_eq!((v.events, v.delivered, v.lost), (3, 3, 0));
+        assert!(v.clean());
+    }
+
+    #[test]
+    fn a_missing_event_is_lost_unless_dead_lettered_or_after_a_reported_gap() {
+        let (a, b) = (session("a", 0, 4), session("b", 1, 2));
+        let mut lines = vec![envelope_line("bot", &a, 1), envelope_line("bot", &a, 2)];
+        lines.push(envelope_line("bot", &b, 2));
+        lines.push(
+            r#"{"topic":"control.gateway.gap","payload":{"bot":"bot","shard":0,"old_session":"a","last_seq":2,"lost_from":3,"new_session":"c","reason":"INVALID_SESSION"}}"#.into(),
+        );
+        let ledger = ledger_of(&lines);
+        let sessions = [a, b.clone()];
+        let ended: HashSet<String> = ["a".to_owned()].into();
+        // b's first event is neither received nor in a gap: lost
+        let v = judge(&ledger, &sessions, &ended, &HashSet::new());
+        assert_eq!((v.delivered, v.in_gaps, v.lost, v.gaps), (3, 2, 1, 1));
+        assert_eq!(v.lost_sample, ["b:1 (shard 1)"]);
+        assert!(!v.clean());
+        // in the dead-letter stream, it is accounted for
+        let dead: HashSet<u128> = [expected_id("bot", &b, 1)].into();
+        let v = judge(&ledger, &sessions, &ended, &dead);
+        assert_eq!((v.dead_lettered, v.lost), (1, 0));
+        assert!(v.clean());
+        // a gap no injected fault explains is not clean
+        let v = judge(&ledger, &sessions, &HashSet::new(), &dead);
+        assert_eq!(v.unexplained_gaps.len(), 1, "{v:?}");
+        assert!(!v.clean());
+    }
+
+    #[test]
+    fn reading_goes_on_where_it_stopped() {
+        let a = session("a", 0, 2);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c-1.jsonl");
+        let first = envelope_line("bot", &a, 1);
+        std::fs::write(&path, format!("{first}\n{}", &first[..10])).expect("write");
+        let mut ledger = Ledger::default();
+        ledger.watch(path.clone());
+        ledger.read_new().expect("read");
+        assert_eq!(ledger.totals(), (1, 1));
+        let second = envelope_line("bot", &a, 2);
+        std::fs::write(&path, format!("{first}\n{second}\n")).expect("write");
+        ledger.read_new().expect("read");
+        assert_eq!(ledger.totals(), (2, 2));
+        assert_eq!(ledger.bot.as_deref(), Some("bot"));
+    }
+}
