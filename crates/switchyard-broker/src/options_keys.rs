@@ -37,6 +37,8 @@ pub(crate) struct OptionKeys {
     dedup_window_ms: u64,
     /// The name of the streams.
     durable_name: String,
+    /// Copies JetStream keeps of each stream (3 on a cluster).
+    durable_replicas: u32,
 }
 
 impl Default for OptionKeys {
@@ -56,6 +58,7 @@ impl Default for OptionKeys {
             max_len: o.durable.max_len,
             dedup_window_ms: millis(o.durable.dedup_window),
             durable_name: o.durable.name,
+            durable_replicas: o.durable.replicas,
         }
     }
 }
@@ -93,6 +96,7 @@ impl TryFrom<OptionKeys> for BrokerOptions {
                 max_len: k.max_len,
                 dedup_window: Duration::from_millis(k.dedup_window_ms),
                 name: k.durable_name,
+                replicas: k.durable_replicas,
             },
             ..BrokerOptions::default()
         };

@@ -51,7 +51,7 @@ impl Default for BrokerOptions {
 ///
 /// In the URL: `?durable=streams` (Redis) or `?durable=jetstream` (NATS), and optionally
 /// `prefixes=inbound,outbound`, `ack_wait_ms=30000`, `max_deliver=5`, `max_len=1000000`,
-/// `dedup_window_ms=120000`, `name=switchyard`.
+/// `dedup_window_ms=120000`, `name=switchyard`, `replicas=3` (JetStream on a cluster).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurableOptions {
     /// Whether durable mode is on.
@@ -71,6 +71,10 @@ pub struct DurableOptions {
     /// The name of the streams: Redis keys start with `{name}:`, the JetStream stream is
     /// `{NAME}`.
     pub name: String,
+    /// Copies JetStream keeps of each stream and key-value bucket (1 to 5): 3 on a cluster
+    /// of three or more servers, so that losing one loses nothing acknowledged. Redis
+    /// ignores it.
+    pub replicas: u32,
 }
 
 impl Default for DurableOptions {
@@ -92,6 +96,7 @@ impl Default for DurableOptions {
             max_len: 1_000_000,
             dedup_window: Duration::from_secs(120),
             name: "switchyard".into(),
+            replicas: 1,
         }
     }
 }
@@ -136,11 +141,20 @@ impl DurableOptions {
         if let Some(name) = url.option("name") {
             self.name = name.to_owned();
         }
+        if let Some(n) = number("replicas")? {
+            self.replicas = u32::try_from(n).unwrap_or(u32::MAX);
+        }
         self.validate()
     }
 
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), BrokerError> {
+        if !(1..=5).contains(&self.replicas) {
+            return Err(BrokerError::Config(format!(
+                "replicas = {} is out of range: JetStream keeps 1 to 5 copies of a stream (3 on a cluster of three servers)",
+                self.replicas
+            )));
+        }
         if self.prefixes.is_empty() {
             return Err(BrokerError::Config(
                 "durable mode needs at least one topic prefix".into(),
@@ -235,5 +249,23 @@ mod tests {
         assert_eq!(d.prefix_of("b.cd"), None);
         let bad = BrokerUrl::parse("redis://h?max_deliver=x").expect("valid");
         assert!(d.apply_url(&bad).is_err());
+    }
+
+    #[test]
+    fn replicas_come_from_the_url_within_what_jetstream_keeps() {
+        let mut d = DurableOptions::default();
+        assert_eq!(d.replicas, 1);
+        let url =
+            BrokerUrl::parse("nats://a:1,nats://b:2?durable=jetstream&replicas=3").expect("valid");
+        d.apply_url(&url).expect("valid options");
+        assert_eq!(d.replicas, 3);
+        assert_eq!(url.server(), "nats://a:1,nats://b:2");
+        for n in [0, 6] {
+            let url = BrokerUrl::parse(&format!("nats://a:1?replicas={n}")).expect("valid");
+            let e = DurableOptions::default()
+                .apply_url(&url)
+                .expect_err("out of range");
+            assert!(e.to_string().contains("1 to 5"), "{e}");
+        }
     }
 }

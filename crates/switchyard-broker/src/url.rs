@@ -45,6 +45,7 @@ const OWN_OPTIONS: &[&str] = &[
     "max_len",
     "dedup_window_ms",
     "name",
+    "replicas",
 ];
 
 impl BrokerUrl {
@@ -153,25 +154,12 @@ pub fn redact_url(url: &str) -> String {
         Some((m, q)) => (m, Some(q)),
         None => (url, None),
     };
-    let mut out = match main.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            match authority.rsplit_once('@') {
-                Some((userinfo, host)) => {
-                    let user = match userinfo.split_once(':') {
-                        Some((user, _)) => format!("{user}:***"),
-                        None => "***".to_owned(),
-                    };
-                    format!("{scheme}://{user}@{host}{path}")
-                }
-                None => main.to_owned(),
-            }
-        }
-        None => main.to_owned(),
-    };
+    // a cluster's servers, comma-separated, each with its own userinfo or none
+    let mut out = main
+        .split(',')
+        .map(redact_server)
+        .collect::<Vec<_>>()
+        .join(",");
     if let Some(query) = query {
         let pairs: Vec<String> = query
             .split('&')
@@ -191,12 +179,39 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// Masks the userinfo of one server: `scheme://user:pass@host/path` or `user:pass@host`.
+fn redact_server(server: &str) -> String {
+    let (scheme, rest) = match server.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, server),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return server.to_owned();
+    };
+    let user = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_owned(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{user}@{host}{path}"),
+        None => format!("{user}@{host}{path}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn passwords_never_survive() {
+        assert_eq!(
+            redact_url("nats://a:1,nats://u:pw@b:2,tok@c:3?durable=jetstream"),
+            "nats://a:1,nats://u:***@b:2,***@c:3?durable=jetstream"
+        );
         assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://:***@h:1/0");
         assert_eq!(redact_url("rediss://u:pw@h:1"), "rediss://u:***@h:1");
         assert_eq!(redact_url("nats://token@h:4222"), "nats://***@h:4222");

@@ -5,6 +5,8 @@
 //!   free port with its data in a temporary directory, stopped on drop. A watchdog stops it
 //!   too if the test process dies, so servers never outlive their tests. They never touch the
 //!   shared servers on 6379 and 4222.
+//! - [`NatsCluster`]: three clustered `nats-server -js` (routes, clustered JetStream), one
+//!   of which a test can kill or restart.
 //! - [`IrcServer`] and [`IrcClient`]: a private `ngircd` with a generated configuration, and
 //!   a line-level client playing a person on it.
 //! - [`require_binary`]: the path of a program, or a failure that names it and how to
@@ -13,10 +15,12 @@
 //!   (redis-py, discord.py), checked to have the modules a test needs.
 
 mod irc;
+mod nats_cluster;
 mod process;
 mod server;
 
 pub use irc::{IRC_WAIT, IrcClient, IrcServer, Ngircd};
+pub use nats_cluster::{NATS_CLUSTER_SIZE, NatsCluster};
 pub use process::Proc;
 pub use server::{Kind, Nats, NatsServer, Redis, RedisServer, Server};
 

@@ -125,6 +125,23 @@ impl<K: Kind> Server<K> {
         }
     }
 
+    /// Whether it runs (it was not stopped or killed).
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Kills it with SIGKILL, as a crash would (its data stays; [`Self::restart`] starts it
+    /// again).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // the server is the watchdog's child
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-P", &child.id().to_string()])
+                .status();
+            stop(&mut child);
+        }
+    }
+
     /// Stops and starts it again on the same port and data directory.
     pub fn restart(&mut self) {
         self.stop();

@@ -52,6 +52,7 @@ impl NatsKv {
             allow_direct: true,
             discard: jetstream::stream::DiscardPolicy::New,
             storage: jetstream::stream::StorageType::File,
+            num_replicas: options.durable.replicas as usize,
             ..Default::default()
         })
         .await

@@ -7,8 +7,23 @@ use crate::{BrokerError, BrokerOptions, BrokerUrl};
 const HINT: &str =
     "that nats-server is running and reachable at that host and port (with -js for durable mode)";
 
-/// Splits `nats://user:pass@host:port` into the address and its credentials.
-fn credentials(server: &str) -> (String, Option<(String, Option<String>)>) {
+/// Splits `nats://user:pass@host:port` into the address and its credentials. A cluster is
+/// named by its servers, comma-separated (`nats://a:4222,nats://b:4222`): the client picks
+/// one and fails over to the others; credentials may be written on any of them.
+fn credentials(server: &str) -> (Vec<String>, Option<(String, Option<String>)>) {
+    let mut creds = None;
+    let addresses: Vec<String> = server
+        .split(',')
+        .map(|one| {
+            let (address, found) = one_credentials(one.trim());
+            creds = creds.take().or(found);
+            address
+        })
+        .collect();
+    (addresses, creds)
+}
+
+fn one_credentials(server: &str) -> (String, Option<(String, Option<String>)>) {
     let Some((scheme, rest)) = server.split_once("://") else {
         return (server.to_owned(), None);
     };
@@ -33,7 +48,7 @@ pub(crate) async fn connect(
     url: &BrokerUrl,
     options: &BrokerOptions,
 ) -> Result<async_nats::Client, BrokerError> {
-    let (address, creds) = credentials(url.server());
+    let (addresses, creds) = credentials(url.server());
     let redacted = url.redacted();
     let mut done = 0u32;
     loop {
@@ -68,7 +83,7 @@ pub(crate) async fn connect(
             Some((token, None)) => connect.token(token.clone()),
             None => connect,
         };
-        match connect.connect(address.as_str()).await {
+        match connect.connect(addresses.as_slice()).await {
             Ok(client) => return Ok(client),
             Err(e) => {
                 use async_nats::ConnectErrorKind as K;
@@ -107,17 +122,25 @@ mod tests {
 
     #[test]
     fn credentials_come_out_of_the_address() {
+        let one = |s: &str| vec![s.to_owned()];
         assert_eq!(
             credentials("nats://u:p@h:1"),
             (
-                "nats://h:1".to_owned(),
+                one("nats://h:1"),
                 Some(("u".to_owned(), Some("p".to_owned())))
             )
         );
         assert_eq!(
             credentials("nats://tok@h:1"),
-            ("nats://h:1".to_owned(), Some(("tok".to_owned(), None)))
+            (one("nats://h:1"), Some(("tok".to_owned(), None)))
         );
-        assert_eq!(credentials("nats://h:1"), ("nats://h:1".to_owned(), None));
+        assert_eq!(credentials("nats://h:1"), (one("nats://h:1"), None));
+        assert_eq!(
+            credentials("nats://u:p@a:1, nats://b:2,c:3"),
+            (
+                vec!["nats://a:1".into(), "nats://b:2".into(), "c:3".into()],
+                Some(("u".to_owned(), Some("p".to_owned())))
+            )
+        );
     }
 }

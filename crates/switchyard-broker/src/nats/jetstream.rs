@@ -60,6 +60,7 @@ impl JetStream {
             max_messages: i64::try_from(durable.max_len).unwrap_or(i64::MAX),
             duplicate_window: durable.dedup_window,
             storage: stream::StorageType::File,
+            num_replicas: durable.replicas as usize,
             ..Default::default()
         };
         let fail = |e: &dyn std::fmt::Display| {
@@ -81,6 +82,7 @@ impl JetStream {
                 subjects: vec![format!("{dead_prefix}.>")],
                 storage: stream::StorageType::File,
                 max_messages: i64::try_from(durable.max_len).unwrap_or(i64::MAX),
+                num_replicas: durable.replicas as usize,
                 ..Default::default()
             })
             .await

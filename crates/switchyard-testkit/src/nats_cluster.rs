@@ -1,0 +1,100 @@
+//! A private NATS cluster: three `nats-server -js` processes joined by routes, JetStream
+//! clustered (each server its own name, one meta group), each with a monitoring port that
+//! tells when the cluster has elected its JetStream leader.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::free_port;
+use crate::server::NatsServer;
+
+/// Servers in the cluster.
+pub const NATS_CLUSTER_SIZE: usize = 3;
+
+/// Three clustered `nats-server -js` on free ports, stopped on drop.
+pub struct NatsCluster {
+    servers: Vec<NatsServer>,
+    monitors: Vec<u16>,
+}
+
+impl NatsCluster {
+    /// Starts the three servers and waits (up to 60 s) until JetStream has a leader.
+    pub fn start() -> Self {
+        let routes: Vec<u16> = (0..NATS_CLUSTER_SIZE).map(|_| free_port()).collect();
+        let monitors: Vec<u16> = (0..NATS_CLUSTER_SIZE).map(|_| free_port()).collect();
+        let route_list: Vec<String> = routes
+            .iter()
+            .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
+            .collect();
+        let servers = (0..NATS_CLUSTER_SIZE)
+            .map(|i| {
+                NatsServer::start_with(&format!(
+                    "server_name: n{i}\nhttp: 127.0.0.1:{}\ncluster {{\n  name: switchyard-test\n  listen: 127.0.0.1:{}\n  routes: [{}]\n}}\n",
+                    monitors[i],
+                    routes[i],
+                    route_list.join(", ")
+                ))
+            })
+            .collect();
+        let cluster = NatsCluster { servers, monitors };
+        cluster.wait_for_leader();
+        cluster
+    }
+
+    /// Every server, for clients: `nats://127.0.0.1:A,nats://127.0.0.1:B,nats://127.0.0.1:C`.
+    pub fn url(&self) -> String {
+        self.servers
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Server `i` (to stop, restart or kill it).
+    pub fn server(&mut self, i: usize) -> &mut NatsServer {
+        &mut self.servers[i]
+    }
+
+    /// Waits until a running server names a JetStream meta leader, and every running
+    /// server agrees which.
+    pub fn wait_for_leader(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let leaders: Vec<Option<String>> = self
+                .servers
+                .iter()
+                .zip(&self.monitors)
+                .filter(|(s, _)| s.running())
+                .map(|(_, &m)| meta_leader(m))
+                .collect();
+            if let Some(Some(first)) = leaders.first()
+                && leaders.iter().all(|l| l.as_deref() == Some(first.as_str()))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the NATS cluster elected no JetStream leader within 60 s (monitor answers: {leaders:?})"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The JetStream meta leader a server's `/jsz` names, if any.
+fn meta_leader(monitor: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", monitor)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream
+        .write_all(b"GET /jsz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    let after = &body[body.find("\"meta_cluster\"")?..];
+    let after = &after[after.find("\"leader\"")? + "\"leader\"".len()..];
+    let start = after.find('"')? + 1;
+    let len = after[start..].find('"')?;
+    let leader = &after[start..start + len];
+    (!leader.is_empty()).then(|| leader.to_owned())
+}
