@@ -10,6 +10,10 @@ use redis::{AsyncConnectionConfig, RedisError};
 use crate::{BrokerError, BrokerOptions, BrokerUrl, RetryPolicy};
 
 /// What to check when Redis cannot be reached.
+/// How long connecting waits for a Redis that is still loading its data before it counts
+/// as unreachable.
+const LOADING_WAIT: Duration = Duration::from_secs(300);
+
 const HINT: &str = "that redis-server is running and reachable at that host and port, and the TLS setting (rediss://)";
 
 /// One Redis server: the client, its redacted URL for messages, and the connection settings.
@@ -68,7 +72,7 @@ impl RedisTarget {
             .query_async(&mut conn)
             .await;
         match probe {
-            Err(e) if e.to_string().contains("LOADING") => Err(e),
+            Err(e) if is_loading(&e) => Err(e),
             Err(e) if is_connection_error(&e) => Err(e),
             _ => Ok(conn),
         }
@@ -80,17 +84,29 @@ impl RedisTarget {
     }
 
     /// Runs `attempt` until it succeeds, retrying with backoff up to the policy's limit. An
-    /// authentication failure is returned at once, named as such.
+    /// authentication failure is returned at once, named as such. A server that answers
+    /// but is still loading its data (a restarted Redis reading a large append-only file)
+    /// is waited for without counting attempts, for up to [`LOADING_WAIT`].
     pub(crate) async fn first<T, F, Fut>(&self, mut attempt: F) -> Result<T, BrokerError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         let mut done = 0u32;
+        let started = tokio::time::Instant::now();
         loop {
             done += 1;
             match attempt().await {
                 Ok(value) => return Ok(value),
+                Err(e) if is_loading(&e) && started.elapsed() < LOADING_WAIT => {
+                    done -= 1;
+                    tracing::warn!(
+                        "Redis at {} is loading its data; waiting for it ({:.0} s so far)",
+                        self.url,
+                        started.elapsed().as_secs_f64()
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
                 Err(e) if is_auth(&e) => {
                     return Err(BrokerError::Auth {
                         url: self.url.clone(),
@@ -222,4 +238,10 @@ pub(super) fn entry_fields(value: redis::Value) -> Option<(String, Vec<(String, 
         }
     }
     Some((id, pairs))
+}
+
+/// Whether Redis answered that it is still loading its data (`LOADING`).
+fn is_loading(e: &RedisError) -> bool {
+    let text = e.to_string();
+    text.contains("LOADING") || text.contains("BusyLoading")
 }
