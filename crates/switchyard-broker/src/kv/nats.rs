@@ -43,18 +43,22 @@ impl NatsKv {
                 ),
             )
         };
-        js.create_or_update_stream(jetstream::stream::Config {
-            name: format!("KV_{bucket}"),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: jetstream::stream::DiscardPolicy::New,
-            storage: jetstream::stream::StorageType::File,
-            num_replicas: options.durable.replicas as usize,
-            ..Default::default()
-        })
+        crate::nats::jetstream::create_stream(
+            &js,
+            jetstream::stream::Config {
+                name: format!("KV_{bucket}"),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: 1,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: jetstream::stream::DiscardPolicy::New,
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: options.durable.replicas as usize,
+                ..Default::default()
+            },
+            options.retry,
+        )
         .await
         .map_err(|e| fail(&e))?;
         let store = js.get_key_value(&bucket).await.map_err(|e| fail(&e))?;

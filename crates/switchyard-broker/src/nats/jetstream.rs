@@ -26,7 +26,7 @@ use crate::redis::prefix_may_match;
 use crate::subscription::AbortOnDrop;
 use crate::{
     Acker, BrokerError, Delivery, DurableOptions, DurableSubscription, Message, Pattern, Published,
-    Topic,
+    RetryPolicy, Topic,
 };
 
 /// The JetStream side of a [`super::NatsBroker`].
@@ -39,12 +39,56 @@ pub(crate) struct JetStream {
     dead: NatsDeadLetters,
 }
 
+/// Creates or updates a stream, trying again while the server (a cluster still electing
+/// its leaders, a stream's peers still catching up) answers that it cannot yet: a timeout,
+/// JetStream unavailable, or a cluster error that passes. Other refusals are final.
+pub(crate) async fn create_stream(
+    context: &jetstream::Context,
+    config: stream::Config,
+    retry: RetryPolicy,
+) -> Result<stream::Info, jetstream::context::CreateStreamError> {
+    use async_nats::jetstream::ErrorCode;
+    use jetstream::context::CreateStreamErrorKind as K;
+    let passing = [
+        ErrorCode::CLUSTER_NOT_AVAILABLE,
+        ErrorCode::CLUSTER_NO_PEERS,
+        ErrorCode::INSUFFICIENT_RESOURCES,
+        ErrorCode::CLUSTER_INCOMPLETE,
+        ErrorCode::CLUSTER_NOT_LEADER,
+        ErrorCode::CLUSTER_NOT_ACTIVE,
+    ];
+    let mut done = 0u32;
+    loop {
+        done += 1;
+        match context.create_or_update_stream(config.clone()).await {
+            Ok(info) => return Ok(info),
+            Err(e) => {
+                let transient = match e.kind() {
+                    K::TimedOut | K::JetStreamUnavailable => true,
+                    K::JetStream(js) => passing.contains(&js.error_code()),
+                    _ => false,
+                };
+                if !transient || !retry.may_retry(done) {
+                    return Err(e);
+                }
+                let delay = retry.delay(done);
+                tracing::warn!(
+                    "cannot set up the JetStream stream {} yet (attempt {done}): {e}; trying again in {delay:?}",
+                    config.name
+                );
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
 impl JetStream {
     /// Creates (or updates) the stream and the dead-letter stream.
     pub(crate) async fn open(
         client: async_nats::Client,
         url: String,
         durable: &DurableOptions,
+        retry: RetryPolicy,
     ) -> Result<Self, BrokerError> {
         durable.validate()?;
         let context = jetstream::new(client);
@@ -71,22 +115,24 @@ impl JetStream {
                 ),
             )
         };
-        context
-            .create_or_update_stream(config)
+        create_stream(&context, config, retry)
             .await
             .map_err(|e| fail(&e))?;
         let dead_prefix = format!("_sy_dead.{}", durable.name);
-        context
-            .create_or_update_stream(stream::Config {
+        create_stream(
+            &context,
+            stream::Config {
                 name: format!("{stream}_DEAD"),
                 subjects: vec![format!("{dead_prefix}.>")],
                 storage: stream::StorageType::File,
                 max_messages: i64::try_from(durable.max_len).unwrap_or(i64::MAX),
                 num_replicas: durable.replicas as usize,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| fail(&e))?;
+            },
+            retry,
+        )
+        .await
+        .map_err(|e| fail(&e))?;
         Ok(JetStream {
             dead: NatsDeadLetters {
                 context: context.clone(),

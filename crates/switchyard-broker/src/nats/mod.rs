@@ -66,7 +66,13 @@ impl NatsBroker {
         let max_payload = server_max.min(options.max_payload);
         let jetstream = if options.durable.enabled {
             Some(Arc::new(
-                JetStream::open(client.clone(), url.redacted(), &options.durable).await?,
+                JetStream::open(
+                    client.clone(),
+                    url.redacted(),
+                    &options.durable,
+                    options.retry,
+                )
+                .await?,
             ))
         } else {
             None
