@@ -27,16 +27,27 @@ impl NatsCluster {
             .iter()
             .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
             .collect();
-        let servers = (0..NATS_CLUSTER_SIZE)
+        let configs: Vec<String> = (0..NATS_CLUSTER_SIZE)
             .map(|i| {
-                NatsServer::start_with(&format!(
+                format!(
                     "server_name: n{i}\nhttp: 127.0.0.1:{}\ncluster {{\n  name: switchyard-test\n  listen: 127.0.0.1:{}\n  routes: [{}]\n}}\n",
                     monitors[i],
                     routes[i],
                     route_list.join(", ")
-                ))
+                )
             })
             .collect();
+        // started together: each waits for the others' routes
+        let servers = std::thread::scope(|scope| {
+            let starting: Vec<_> = configs
+                .iter()
+                .map(|config| scope.spawn(move || NatsServer::start_with(config)))
+                .collect();
+            starting
+                .into_iter()
+                .map(|s| s.join().expect("a cluster server started"))
+                .collect()
+        });
         let cluster = NatsCluster { servers, monitors };
         cluster.wait_for_leader();
         cluster
@@ -54,6 +65,18 @@ impl NatsCluster {
     /// Server `i` (to stop, restart or kill it).
     pub fn server(&mut self, i: usize) -> &mut NatsServer {
         &mut self.servers[i]
+    }
+
+    /// Stops every server, then starts them all again on their ports and data, and waits
+    /// for a leader: a whole-cluster restart.
+    pub fn restart_all(&mut self) {
+        for server in &mut self.servers {
+            server.stop();
+        }
+        for server in &mut self.servers {
+            server.restart();
+        }
+        self.wait_for_leader();
     }
 
     /// Waits until a running server names a JetStream meta leader, and every running

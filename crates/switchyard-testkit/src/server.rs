@@ -46,7 +46,8 @@ fn stop(child: &mut Child) {
 }
 
 fn wait_until(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // generous: a clustered nats-server on a loaded machine takes a while to listen
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if ready() {
             return;
@@ -54,7 +55,7 @@ fn wait_until(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(25));
     }
     let log = std::fs::read_to_string(log).unwrap_or_default();
-    panic!("{what} did not become ready within 15 s; its log:\n{log}");
+    panic!("{what} did not become ready within 60 s; its log:\n{log}");
 }
 
 /// What differs between the servers: how to start one and how to tell it is ready.

@@ -11,7 +11,7 @@ use switchyard_broker::embedded::{EmbeddedBroker, EmbeddedConfig};
 use switchyard_broker::{
     Broker, BrokerError, BrokerOptions, Message, Pattern, RetryPolicy, Subscription, Topic, connect,
 };
-use switchyard_testkit::{NatsServer, RedisServer};
+use switchyard_testkit::{NatsCluster, NatsServer, RedisServer};
 
 /// The largest payload every fixture accepts: a bit over 1 MiB.
 pub const MAX_PAYLOAD: usize = (1 << 20) + 4096;
@@ -31,6 +31,9 @@ pub enum Kind {
     RedisStreams,
     Nats,
     NatsJetStream,
+    /// JetStream on three clustered nats-servers, every stream on all three (`replicas=3`),
+    /// the URL naming every server.
+    NatsCluster,
     /// `zmq://` against an embedded broker's ZeroMQ endpoints in this process.
     Zmq,
 }
@@ -62,6 +65,7 @@ pub struct Fixture {
     pub kind: Kind,
     redis: Option<RedisServer>,
     nats: Option<NatsServer>,
+    cluster: Option<NatsCluster>,
     embedded: Option<EmbeddedBroker>,
     zmq: Option<(EmbeddedBroker, RunningZmqServer)>,
     url: String,
@@ -76,6 +80,7 @@ impl Fixture {
             kind,
             redis: None,
             nats: None,
+            cluster: None,
             embedded: None,
             zmq: None,
             url: String::new(),
@@ -119,6 +124,11 @@ impl Fixture {
                 };
                 fixture.nats = Some(server);
             }
+            Kind::NatsCluster => {
+                let cluster = NatsCluster::start();
+                fixture.url = format!("{}?{}&replicas=3", cluster.url(), durable("jetstream"));
+                fixture.cluster = Some(cluster);
+            }
         }
         fixture
     }
@@ -146,9 +156,13 @@ impl Fixture {
             .unwrap_or_else(|e| panic!("connect to {:?}: {e}", self.kind))
     }
 
-    /// Restarts the server, keeping its data.
+    /// Restarts the server, keeping its data (a cluster: every server, all down at once).
     pub fn restart(&mut self) -> Result<(), BrokerError> {
         let (redis, nats) = (self.redis.as_mut(), self.nats.as_mut());
+        if let Some(cluster) = self.cluster.as_mut() {
+            tokio::task::block_in_place(|| cluster.restart_all());
+            return Ok(());
+        }
         if let Some((hub, server)) = self.zmq.take() {
             // The same hub and ports: clients see the endpoints go away and come back.
             let config = ZmqConfig::on_ports(server.pub_addr().port(), server.pull_addr().port());

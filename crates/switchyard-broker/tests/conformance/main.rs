@@ -129,6 +129,12 @@ run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe,
      deduplication, batch_deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
 skip []);
 
+backend!(nats_cluster, Kind::NatsCluster,
+run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe, large_and_binary,
+     restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
+     deduplication, batch_deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
+skip []);
+
 backend!(zmq, Kind::Zmq,
 run [exact_patterns, order_per_topic, flush, fan_out, unsubscribe, large_and_binary,
      restart_recovery, keyed_groups, keyed_handover],
@@ -150,6 +156,7 @@ fn every_backend_lists_every_case() {
         ("redis_streams", redis_streams::LISTED),
         ("nats", nats::LISTED),
         ("nats_jetstream", nats_jetstream::LISTED),
+        ("nats_cluster", nats_cluster::LISTED),
         ("zmq", zmq::LISTED),
     ] {
         let mut listed = listed.to_vec();
