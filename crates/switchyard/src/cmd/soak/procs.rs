@@ -204,8 +204,9 @@ async fn spawn_tail(
         .stderr(Stdio::from(log))
         .spawn()
         .context("cannot start switchyard tail")?;
-    // `tail` says so on stderr once it has joined the group
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // `tail` says so on stderr once it has joined the group (after a broker restart, once
+    // Redis has loaded its data, which takes a while when it holds much)
+    let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let said = std::fs::read_to_string(&log_path).unwrap_or_default();
         if said.contains("tailing") {

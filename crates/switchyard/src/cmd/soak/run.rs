@@ -360,7 +360,7 @@ impl Soak<'_> {
             v.lost
         );
         println!(
-            "{kind:<6} gaps reported {} for {} sessions ended by faults, unexplained {}; IDENTIFYs {} for {shards} shards; nodes restarted after a fatal close {}; nodes and consumers that exited by themselves {}",
+            "{kind:<6} gaps reported {} for {} sessions ended by faults, unexplained {}; IDENTIFYs {} for {shards} shards; nodes restarted after a fatal close {}; nodes and consumers that exited by themselves {} (a node exits when every shard it holds closed fatally)",
             v.gaps,
             self.ended_by_fault.len(),
             v.unexplained_gaps.len(),
