@@ -473,6 +473,7 @@ impl Runner {
         self.forget_requests();
         let new: Arc<str> = Arc::from(id);
         let old = std::mem::replace(&mut self.session, new.clone());
+        let mut report = None;
         if let Some(last_seq) = self.last_seq.take() {
             let reason = self
                 .ended_because
@@ -483,7 +484,7 @@ impl Runner {
                 .increment(1);
             tracing::warn!(shard = self.id, old_session = %old, last_seq, new_session = %new, %reason,
                 "events after seq {last_seq} of the old session are lost (it could not be resumed)");
-            let report = serde_json::json!({
+            let gap = serde_json::json!({
                 "bot": self.config.bot,
                 "shard": self.id,
                 "total": self.total,
@@ -494,16 +495,20 @@ impl Runner {
                 "reason": reason,
                 "at_ms": now_ms(),
             });
-            if let Ok(topic) = Topic::new(GAP_TOPIC) {
-                let payload = Bytes::from(report.to_string());
-                self.push(Item {
-                    publish: Some((topic, payload)),
-                    session: new.clone(),
-                    seq: None,
-                    id: None,
-                });
-            }
+            report = Topic::new(GAP_TOPIC)
+                .ok()
+                .map(|topic| (topic, Bytes::from(gap.to_string())));
         }
+        // Sequence 0 of the new session, behind everything of the old one: once the broker
+        // has taken it (and the gap report it carries), the new session can be saved, so that
+        // a node taking the shard over resumes it from the start instead of the old session,
+        // and the events it replays are not lost with this node.
+        self.push(Item {
+            publish: report,
+            session: new.clone(),
+            seq: Some(0),
+            id: None,
+        });
         self.status
             .set_session(Some(self.session.clone()), resume_url.map(str::to_owned));
     }
