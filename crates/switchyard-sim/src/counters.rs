@@ -39,6 +39,11 @@ pub struct SessionCounters {
     pub connected: bool,
     /// Whether the session can no longer be resumed.
     pub ended: bool,
+    /// The last sequence assigned before another session of the same bot and shard
+    /// identified: every later event of this session was dispatched to that one too, so a
+    /// client that moved on to it missed none of them.
+    #[serde(default)]
+    pub superseded_at: Option<u64>,
     /// Last presence set by the client.
     pub presence: Value,
     /// The commands the session's clients sent (every op but heartbeat, identify and
@@ -206,6 +211,7 @@ fn session_counters(s: &Session, with_commands: bool) -> SessionCounters {
         resumes: i.resumes,
         connected: i.conn.is_some(),
         ended: i.ended,
+        superseded_at: i.superseded_at,
         presence: i.presence.clone(),
         commands: if with_commands {
             i.commands.iter().cloned().collect()

@@ -401,3 +401,42 @@ async fn presence_updates_are_recorded_for_the_session() {
     c.send(json!({"op": 3, "d": "online"})).await;
     assert_eq!(c.close_code().await, 4001);
 }
+
+#[tokio::test]
+async fn a_second_session_of_a_shard_gets_the_same_events_and_marks_the_first() {
+    let sim = fast_sim().await;
+    let (mut a, ready_a) = Client::ready(&sim, TOKEN, GUILDS_AND_MESSAGES, None).await;
+    let first = ready_a["session_id"].as_str().expect("sid").to_owned();
+    for _ in 0..sim.world().guilds.len() {
+        a.dispatch("GUILD_CREATE").await;
+    }
+    let before = a.last_seq.expect("seq");
+    // the first session drops out without being closed, and stays resumable
+    sim.fault(&Fault::Drop {
+        session_id: Some(first.clone()),
+    })
+    .expect("fault");
+    assert_eq!(a.close_code().await, 1006);
+    // past the identify window (50 ms in the fast timings)
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (mut b, ready_b) = Client::ready(&sim, TOKEN, GUILDS_AND_MESSAGES, None).await;
+    let second = ready_b["session_id"].as_str().expect("sid").to_owned();
+    for _ in 0..sim.world().guilds.len() {
+        b.dispatch("GUILD_CREATE").await;
+    }
+    sim.inject(&Inject::Message {
+        channel_id: switchyard_sim::Snowflake(first_text_channel(&sim, 0)),
+        content: "both".into(),
+        author_id: None,
+    })
+    .expect("inject");
+    assert_eq!(b.dispatch("MESSAGE_CREATE").await["d"]["content"], "both");
+    let counters = sim.counters();
+    let old = counters.session(&first).expect("first session");
+    // marked where it stood when the second identified; the message went to both
+    assert_eq!(old.superseded_at, Some(before));
+    assert_eq!(old.last_seq, before + 1);
+    assert!(!old.ended);
+    let new = counters.session(&second).expect("second session");
+    assert_eq!(new.superseded_at, None);
+}

@@ -115,7 +115,24 @@ pub fn identify(shared: &Shared, link: ConnLink, ident: &Identify) -> IdentifyOu
     // Held until the GUILD_CREATEs are queued: a churn's event is then either shown in them
     // or dispatched to this session after them.
     let churn = lock(&shared.churn);
-    lock(&shared.sessions).insert(session.id.clone(), session.clone());
+    let older: Vec<Arc<Session>> = {
+        let mut sessions = lock(&shared.sessions);
+        sessions.insert(session.id.clone(), session.clone());
+        sessions
+            .values()
+            .filter(|o| o.id != session.id && o.shard == shard)
+            .filter(|o| o.bot.identity.user_id == bot.identity.user_id)
+            .cloned()
+            .collect()
+    };
+    // The bot's older sessions on this shard get the same events as this one from now on
+    // (marked after the insert, so that an event in between counts as theirs alone).
+    for other in older {
+        let mut o = other.lock();
+        if !o.ended && o.superseded_at.is_none() {
+            o.superseded_at = Some(o.seq);
+        }
+    }
     let guilds = shared.shard_guilds(shard);
     let mut ready = json!({
         "v": 10,

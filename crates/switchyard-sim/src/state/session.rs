@@ -95,6 +95,9 @@ pub struct SessionInner {
     pub presence: Value,
     /// The last [`COMMAND_RECORD`] commands received, oldest first.
     pub commands: VecDeque<RecordedCommand>,
+    /// The last sequence assigned before another session of the same bot and shard
+    /// identified: every event after it was dispatched to that session too.
+    pub superseded_at: Option<u64>,
 }
 
 /// One gateway session of one bot on one shard.
@@ -177,6 +180,7 @@ impl Session {
                 resumes: 0,
                 presence: Value::Null,
                 commands: VecDeque::new(),
+                superseded_at: None,
             }),
             notify: Notify::new(),
         }
