@@ -160,9 +160,12 @@ pub(super) struct Verdict {
     pub dead_lettered: u64,
     /// Events after a reported gap, never sent by the fake (the session ended first).
     pub in_gaps: u64,
+    /// Events of a session left behind (a newer session of its shard had identified) that
+    /// the fake also dispatched to the newer one, whose own events are checked.
+    pub superseded: u64,
     /// Events that did not reach the group and are in no reported gap: must be 0.
     pub lost: u64,
-    /// A few of them, `session:seq`, to start looking.
+    /// Where they are, for the first sessions that lost any: `session:first..last (n, shard)`.
     pub lost_sample: Vec<String>,
     /// Gaps reported.
     pub gaps: u64,
@@ -192,6 +195,7 @@ pub(super) fn judge(
     let bot = ledger.bot.as_deref().unwrap_or("switchyard");
     for session in sessions {
         let gap = ledger.gaps.get(&session.session_id);
+        let mut lost_here: Option<(u64, u64, u64)> = None;
         for seq in session.seqs() {
             v.events += 1;
             let id = expected_id(bot, session, seq);
@@ -201,15 +205,22 @@ pub(super) fn judge(
                 v.dead_lettered += 1;
             } else if gap.is_some_and(|g| seq >= g.lost_from) {
                 v.in_gaps += 1;
+            } else if session.superseded_at.is_some_and(|at| seq > at) {
+                v.superseded += 1;
             } else {
                 v.lost += 1;
-                if v.lost_sample.len() < 10 {
-                    v.lost_sample.push(format!(
-                        "{}:{seq} (shard {})",
-                        session.session_id, session.shard[0]
-                    ));
-                }
+                let here = lost_here.get_or_insert((seq, seq, 0));
+                here.1 = seq;
+                here.2 += 1;
             }
+        }
+        if let Some((first, last, n)) = lost_here
+            && v.lost_sample.len() < 10
+        {
+            v.lost_sample.push(format!(
+                "{}:{first}..{last} ({n} lost, shard {}, superseded at {:?}, ended {})",
+                session.session_id, session.shard[0], session.superseded_at, session.ended
+            ));
         }
     }
     for gap in ledger.gaps.values() {
@@ -284,7 +295,10 @@ mod tests {
         // b's first event is neither received nor in a gap: lost
         let v = judge(&ledger, &sessions, &ended, &HashSet::new());
         assert_eq!((v.delivered, v.in_gaps, v.lost, v.gaps), (3, 2, 1, 1));
-        assert_eq!(v.lost_sample, ["b:1 (shard 1)"]);
+        assert_eq!(
+            v.lost_sample,
+            ["b:1..1 (1 lost, shard 1, superseded at None, ended false)"]
+        );
         assert!(!v.clean());
         // in the dead-letter stream, it is accounted for
         let dead: HashSet<u128> = [expected_id("bot", &b, 1)].into();
@@ -295,6 +309,21 @@ mod tests {
         let v = judge(&ledger, &sessions, &HashSet::new(), &dead);
         assert_eq!(v.unexplained_gaps.len(), 1, "{v:?}");
         assert!(!v.clean());
+    }
+
+    #[test]
+    fn a_session_left_behind_owes_only_what_came_before_its_successor() {
+        let mut a = session("a", 0, 5);
+        a.superseded_at = Some(2);
+        let lines = vec![envelope_line("bot", &a, 1)];
+        let ledger = ledger_of(&lines);
+        let v = judge(&ledger, &[a.clone()], &HashSet::new(), &HashSet::new());
+        // 2 came before the newer session and is lost; 3 to 5 went to it too
+        assert_eq!((v.delivered, v.superseded, v.lost), (1, 3, 1));
+        assert_eq!(
+            v.lost_sample,
+            ["a:2..2 (1 lost, shard 0, superseded at Some(2), ended false)"]
+        );
     }
 
     #[test]
