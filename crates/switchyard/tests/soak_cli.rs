@@ -30,7 +30,7 @@ fn a_short_soak_loses_nothing_on_either_broker() {
     for kind in ["redis", "nats"] {
         let lost = stdout
             .lines()
-            .find(|l| l.starts_with(kind) && l.contains(" lost "))
+            .find(|l| l.starts_with(kind) && l.contains(" events in "))
             .unwrap_or_else(|| panic!("no {kind} tally in:\n{stdout}"));
         assert!(lost.ends_with("lost 0"), "{lost}");
         // seed 2023 schedules both kills and a broker restart among its first eight faults

@@ -82,7 +82,7 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// Waits until something accepts connections on `port`.
-pub(crate) fn wait_listening(
+fn wait_listening(
     port: u16,
     timeout: Duration,
     child: &mut Child,
@@ -116,30 +116,54 @@ pub fn start_private(kind: &'static str, dir: &Path) -> anyhow::Result<Option<Ch
         return Ok(None);
     };
     let port = free_port()?;
-    let mut cmd = Command::new(&path);
+    let data = dir.join(format!("{kind}-{port}"));
+    let child = spawn_private(kind, &path, port, &data, false, Duration::from_secs(10))?;
+    Ok(Some(ChildServer {
+        name: binary,
+        child,
+        url: format!("{kind}://127.0.0.1:{port}"),
+    }))
+}
+
+/// Spawns `binary`, a `redis-server` (`kind` "redis": an append-only file under `data` when
+/// `append_only`, else nothing kept) or a `nats-server -js` (its store under `data`), on
+/// `port`, and waits up to `wait` for it to listen.
+pub(crate) fn spawn_private(
+    kind: &str,
+    binary: &Path,
+    port: u16,
+    data: &Path,
+    append_only: bool,
+    wait: Duration,
+) -> anyhow::Result<Child> {
+    let mut cmd = Command::new(binary);
     if kind == "redis" {
-        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"]);
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
+        if append_only {
+            // every write reaches the file before its reply, so a killed server loses
+            // nothing it confirmed (the kernel keeps what was written; only a machine crash
+            // would need `appendfsync always`)
+            cmd.args(["--appendonly", "yes", "--appendfsync", "everysec", "--dir"])
+                .arg(data);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
     } else {
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.join(format!("nats-{port}")));
+            .arg(data);
     }
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .with_context(|| format!("cannot start {}", path.display()))?;
-    if let Err(e) = wait_listening(port, Duration::from_secs(10), &mut child, binary) {
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    if let Err(e) = wait_listening(port, wait, &mut child, kind) {
         let _ = child.kill();
         let _ = child.wait();
         return Err(e);
     }
-    Ok(Some(ChildServer {
-        name: binary,
-        child,
-        url: format!("{kind}://127.0.0.1:{port}"),
-    }))
+    Ok(child)
 }
 
 /// Starts `switchyard sim` (this very executable) as a child with `shards` shards, all

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use crate::cmd::bench::servers::{find_binary, free_port, wait_listening};
+use crate::cmd::bench::servers::{find_binary, free_port, spawn_private};
 
 /// A private redis-server (append-only file) or nats-server (JetStream file store).
 pub(super) struct BrokerProc {
@@ -78,40 +78,10 @@ impl Drop for BrokerProc {
     }
 }
 
+/// The server on its port and files; a large append-only file takes a while to load, but
+/// the port opens first (Redis answers LOADING meanwhile).
 fn spawn(kind: &str, binary: &Path, port: u16, dir: &Path) -> anyhow::Result<Child> {
-    let mut cmd = Command::new(binary);
-    if kind == "redis" {
-        // every write reaches the file before its reply, so a killed server loses nothing
-        // it confirmed (the kernel keeps what was written; only a machine crash would need
-        // `appendfsync always`)
-        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-            ])
-            .arg("--dir")
-            .arg(dir);
-    } else {
-        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir);
-    }
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {}", binary.display()))?;
-    // a large append-only file takes a while to load; the port opens when it is loaded
-    if let Err(e) = wait_listening(port, Duration::from_secs(60), &mut child, kind) {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(e);
-    }
-    Ok(child)
+    spawn_private(kind, binary, port, dir, true, Duration::from_secs(60))
 }
 
 /// One consumer of a durable group: `switchyard tail` as a child, started again (into a new
