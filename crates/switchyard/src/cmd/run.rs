@@ -201,6 +201,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
     type FaceStatusFn = Box<dyn Fn() -> switchyard_face::FaceStatus + Send + Sync>;
     let face_status: Arc<std::sync::OnceLock<FaceStatusFn>> = Arc::default();
     let face_slot = face_status.clone();
+    let status_rest = rest.clone();
     let status: admin::StatusFn = Arc::new(move || {
         let control = control_status();
         let gateways: Vec<_> = gw_status.iter().map(|f| f()).collect();
@@ -224,6 +225,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
                 })),
             },
             "face": face_slot.get().map(|f| f()),
+            "rest": {"limiter": status_rest.limiter().stats()},
             "irc": irc_status(),
         })
     });
@@ -261,6 +263,8 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             broker: backend.broker.clone(),
             key: switchyard_gateway::services::control_key(config.control.key.as_ref()),
         }),
+        limiter: Some(rest.limiter().clone()),
+        broker: Some(backend.broker.clone()),
     };
     let admin_addr = admin::serve(&config.admin, "run", metrics, status, parts).await?;
     let pools = bots.iter().filter_map(|b| b.pool.as_ref());
