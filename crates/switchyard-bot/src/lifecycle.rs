@@ -6,7 +6,7 @@ use bytes::Bytes;
 use switchyard_broker::{Broker, Topic};
 use switchyard_core::control::auth::{self, ControlKey, Verifier};
 use switchyard_core::control::{
-    ControlMessage, ControlOp, Identify, IdentifyReply, Lifecycle, control_topic,
+    ControlMessage, ControlOp, Identify, IdentifyReply, JoinedGroup, Lifecycle, control_topic,
 };
 use switchyard_core::envelope::ENVELOPE_VERSION;
 
@@ -35,21 +35,30 @@ pub(crate) fn topic(bot: &str) -> Result<Topic, BotStartError> {
     control_topic(bot).map_err(|e| BotStartError::Config(format!("control topic: {e}")))
 }
 
-/// Sends IDENTIFY for `bot`/`instance`.
-pub(crate) async fn identify(
-    broker: &dyn Broker,
+/// What IDENTIFY says of `bot`/`instance`: its version and the worker groups it joined.
+pub(crate) fn hello(
     bot: &str,
     instance: &str,
     version: &str,
-    key: Option<&ControlKey>,
-) -> Result<(), BotStartError> {
-    let hello = Identify {
+    groups: Vec<JoinedGroup>,
+) -> Identify {
+    Identify {
         name: bot.to_owned(),
         instance: instance.to_owned(),
         version: version.to_owned(),
         envelope_version: ENVELOPE_VERSION,
-    };
-    let msg = ControlMessage::new(format!("{bot}/{instance}"), ControlOp::Identify, &hello)
+        groups,
+    }
+}
+
+/// Sends IDENTIFY (`hello`) on the gateway's control topic.
+pub(crate) async fn identify(
+    broker: &dyn Broker,
+    hello: &Identify,
+    key: Option<&ControlKey>,
+) -> Result<(), BotStartError> {
+    let source = format!("{}/{}", hello.name, hello.instance);
+    let msg = ControlMessage::new(source, ControlOp::Identify, hello)
         .map_err(|e| BotStartError::Config(e.to_string()))?;
     let topic =
         Topic::new(GATEWAY_CONTROL_TOPIC).map_err(|e| BotStartError::Config(e.to_string()))?;

@@ -14,6 +14,7 @@ use switchyard_broker::{
     Subscription,
 };
 use switchyard_core::Envelope;
+use switchyard_core::control::JoinedGroup;
 use switchyard_core::control::auth::{ControlKey, Verifier};
 use switchyard_core::outbound::OutboundTopics;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -118,19 +119,23 @@ async fn subscribe_all(
     bot: &Bot,
     broker: &dyn Broker,
     patterns: &[Pattern],
-) -> Result<Events, BotStartError> {
+) -> Result<(Events, Vec<JoinedGroup>), BotStartError> {
     let mut all = Vec::with_capacity(patterns.len());
+    let mut joined = Vec::new();
     for (i, pattern) in patterns.iter().enumerate() {
         let group = bot.group.as_ref().map(|g| WorkerGroup {
             name: group_name(&g.name, pattern, i),
             kind: g.kind,
         });
-        all.push(subscribe(bot, group.as_ref(), broker, pattern).await?);
+        let (events, group) = subscribe(bot, group.as_ref(), broker, pattern).await?;
+        all.push(events);
+        joined.extend(group);
     }
-    Ok(match all.len() {
+    let events = match all.len() {
         1 => all.remove(0),
         _ => Events::merge(all),
-    })
+    };
+    Ok((events, joined))
 }
 
 /// The group reading the `i`-th pattern: the bot's group for the first, then
@@ -152,9 +157,9 @@ async fn subscribe(
     group: Option<&WorkerGroup>,
     broker: &dyn Broker,
     pattern: &Pattern,
-) -> Result<Events, BotStartError> {
+) -> Result<(Events, Option<JoinedGroup>), BotStartError> {
     let Some(group) = group else {
-        return Ok(Events::Plain(broker.subscribe(pattern).await?));
+        return Ok((Events::Plain(broker.subscribe(pattern).await?), None));
     };
     let caps = broker.capabilities();
     let kind = match group.kind {
@@ -172,7 +177,18 @@ async fn subscribe(
         k => k,
     };
     tracing::info!(bot = %bot.name, group = %group.name, ?kind, "joining worker group");
-    Ok(match kind {
+    let joined = JoinedGroup {
+        name: group.name.clone(),
+        pattern: pattern.as_str().to_owned(),
+        kind: match kind {
+            GroupKind::Durable => "durable",
+            GroupKind::DurableKeyed => "durable-keyed",
+            GroupKind::Keyed => "keyed",
+            GroupKind::Queue | GroupKind::Auto => "queue",
+        }
+        .to_owned(),
+    };
+    let events = match kind {
         GroupKind::Durable => {
             Events::Durable(broker.subscribe_durable(pattern, &group.name).await?)
         }
@@ -187,7 +203,8 @@ async fn subscribe(
                 .await?,
         ),
         _ => Events::Plain(broker.subscribe_group(pattern, &group.name).await?),
-    })
+    };
+    Ok((events, Some(joined)))
 }
 
 /// Runs `bot` once, until SHUTDOWN, REBOOT, the process stopping, or an error.
@@ -207,15 +224,9 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
         let replies = replies.clone();
         AbortOnDrop(tokio::spawn(async move { replies.run(reply_sub).await }))
     };
-    let mut events = subscribe_all(bot, broker.as_ref(), &patterns).await?;
-    lifecycle::identify(
-        broker.as_ref(),
-        &bot.name,
-        &deps.instance,
-        &bot.version,
-        deps.key.as_ref(),
-    )
-    .await?;
+    let (mut events, groups) = subscribe_all(bot, broker.as_ref(), &patterns).await?;
+    let hello = lifecycle::hello(&bot.name, &deps.instance, &bot.version, groups);
+    lifecycle::identify(broker.as_ref(), &hello, deps.key.as_ref()).await?;
     let pattern = bot.patterns.join(" ");
     tracing::info!(bot = %bot.name, instance = %deps.instance, %pattern, handlers = bot.handlers.len(), "bot serving");
 
@@ -238,7 +249,7 @@ pub(crate) async fn run(bot: &Bot, deps: &mut RunDeps) -> Result<Exit, BotStartE
             _ = stopped(&mut deps.stop) => break Ok(Exit::Stopped),
             _ = heartbeat.tick() => {
                 // Repeated IDENTIFY keeps this instance in the gateway's registry.
-                if let Err(e) = lifecycle::identify(broker.as_ref(), &bot.name, &deps.instance, &bot.version, deps.key.as_ref()).await {
+                if let Err(e) = lifecycle::identify(broker.as_ref(), &hello, deps.key.as_ref()).await {
                     tracing::warn!(bot = %bot.name, error = %e, "cannot repeat IDENTIFY");
                 }
             }

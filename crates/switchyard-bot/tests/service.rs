@@ -1,6 +1,7 @@
 //! Service behaviour: IDENTIFY at start, SHUTDOWN and REBOOT from the control topic, graceful
 //! stop with running handlers finishing, several bots in one `serve` (one failing does not
-//! stop the others), and queue-group replicas handling each event once.
+//! stop the others), and queue-group replicas handling each event once; IDENTIFY names the
+//! worker groups joined.
 
 mod support;
 
@@ -58,6 +59,11 @@ async fn identify_then_reboot_then_shutdown() {
     let (_stop, task) = start(&broker, vec![bot]);
     let hello = identified(&mut ctl, "echo").await;
     assert_eq!(hello["s"], "echo/echo-a");
+    assert_eq!(
+        hello["d"].get("groups"),
+        None,
+        "no group joined, none named"
+    );
     assert_eq!(hello["d"]["opcode"], 0);
     assert_eq!(hello["d"]["instance"], "echo-a");
     assert_eq!(hello["d"]["version"], "1.2.3");
@@ -219,7 +225,17 @@ async fn keyed_replicas_keep_each_guild_on_one_replica() {
         &broker,
         vec![echo::bot().worker_group("echo").instance("r1")],
     );
-    identified(&mut ctl, "echo").await;
+    let hello = identified(&mut ctl, "echo").await;
+    // IDENTIFY names the groups as joined, one per pattern: `Auto` became keyed on this
+    // broker.
+    assert_eq!(
+        hello["d"]["groups"],
+        json!([
+            {"name": "echo", "pattern": "inbound.discord.>", "kind": "keyed"},
+            {"name": "echo-irc", "pattern": "inbound.irc.>", "kind": "keyed"},
+        ]),
+        "{hello}"
+    );
     let (stop_b, task_b) = start(
         &broker,
         vec![echo::bot().worker_group("echo").instance("r2")],

@@ -108,7 +108,7 @@ pub enum ControlError {
 /// ```
 /// use switchyard_core::control::{ControlMessage, ControlOp, Identify};
 /// let hello = Identify { name: "echo".into(), instance: "echo-1".into(),
-///     version: "0.1.0".into(), envelope_version: 1 };
+///     version: "0.1.0".into(), envelope_version: 1, groups: vec![] };
 /// let msg = ControlMessage::new("echo/echo-1", ControlOp::Identify, &hello)?;
 /// let bytes = msg.encode();
 /// let back = ControlMessage::decode(&bytes)?;
@@ -228,6 +228,20 @@ pub struct Identify {
     pub version: String,
     /// The highest envelope version the service reads.
     pub envelope_version: u32,
+    /// The worker groups this instance reads in (none: it reads every message itself).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<JoinedGroup>,
+}
+
+/// A worker group a service instance joined, as IDENTIFY announces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinedGroup {
+    /// The group's name on the broker.
+    pub name: String,
+    /// The pattern the group reads.
+    pub pattern: String,
+    /// `queue`, `keyed`, `durable` or `durable-keyed`.
+    pub kind: String,
 }
 
 /// The gateway's answer to IDENTIFY.

@@ -431,6 +431,18 @@ impl RunningGateway {
         move || status_of(&bot, &shards)
     }
 
+    /// A cheap closure reading how many of this node's shards have been ready once, and how
+    /// many it runs: `(ready, total)`, for a startup progress display.
+    pub fn readiness_fn(&self) -> impl Fn() -> (u32, u32) + Send + Sync + 'static {
+        let progress = self.shards.ctx().progress.clone();
+        move || {
+            (
+                progress.ready.load(Ordering::Relaxed),
+                progress.total.load(Ordering::Relaxed),
+            )
+        }
+    }
+
     /// The current status.
     pub fn status(&self) -> GatewayStatus {
         status_of(&self.bot, &self.shards)

@@ -15,6 +15,7 @@ use tokio::sync::OwnedMutexGuard;
 use crate::budget::Budget;
 use crate::config::{Rate, RestConfig, WaitMode};
 use crate::error::RestError;
+use crate::load::{BucketLoad, Load, Waiting};
 use crate::ratelimit_route::RouteInfo;
 use crate::store::shared::SharedStore;
 use crate::store::{Ask, Decision, Observed, Store, local::LocalStore, redis::RedisStore};
@@ -24,7 +25,12 @@ const PROBE_POLL: Duration = Duration::from_millis(5);
 /// How long a fail-fast request may wait for the request ahead of it in its bucket.
 const FAIL_FAST_QUEUE: Duration = Duration::from_secs(30);
 
-type Queue = Arc<tokio::sync::Mutex<()>>;
+/// One bucket's FIFO queue and what it has seen.
+#[derive(Debug, Clone, Default)]
+struct Queue {
+    order: Arc<tokio::sync::Mutex<()>>,
+    load: Arc<Load>,
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -66,6 +72,8 @@ pub struct LimiterStats {
     /// Bucket windows (per major parameter) held in this process; 0 with Redis, whose keys
     /// expire on their own.
     pub buckets: usize,
+    /// Requests waiting now, in their bucket's queue or for a slot.
+    pub queued: u64,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +87,9 @@ struct Counts {
 #[derive(Debug)]
 pub(crate) struct Ticket {
     _queue: OwnedMutexGuard<()>,
+    load: Arc<Load>,
+    /// Set while the request waits (for its turn or a slot).
+    waiting: Option<Waiting>,
     scope: Arc<str>,
     global: Option<(Arc<str>, Rate)>,
     token: Option<u64>,
@@ -243,16 +254,19 @@ impl Limiter {
             WaitMode::Queue { max_wait } => max_wait,
             WaitMode::FailFast => FAIL_FAST_QUEUE,
         };
+        let waiting = queue.load.wait();
         // the timer is armed only when the queue is busy
-        let guard = match queue.clone().try_lock_owned() {
+        let guard = match queue.order.clone().try_lock_owned() {
             Ok(g) => g,
-            Err(_) => match tokio::time::timeout(limit, queue.lock_owned()).await {
+            Err(_) => match tokio::time::timeout(limit, queue.order.lock_owned()).await {
                 Ok(g) => g,
                 Err(_) => return Err(self.refuse(limit, false)),
             },
         };
         Ok(Ticket {
             _queue: guard,
+            load: queue.load,
+            waiting: Some(waiting),
             scope,
             global: (!route.global_exempt).then_some(global),
             token: fp,
@@ -293,11 +307,16 @@ impl Limiter {
         ticket: &mut Ticket,
         started: Instant,
     ) -> Result<(), RestError> {
+        if ticket.waiting.is_none() {
+            ticket.waiting = Some(ticket.load.wait());
+        }
         loop {
             ticket.slot = self.slots.fetch_add(1, Ordering::Relaxed);
             let decision = self.store.acquire(&self.ask(ticket)).await?;
             match decision {
                 Decision::Go { .. } => {
+                    ticket.waiting = None;
+                    ticket.load.sent();
                     ticket.queued = started.elapsed();
                     self.counts.sent.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
@@ -373,6 +392,8 @@ impl Limiter {
 
     /// Counters for `/status`.
     pub fn stats(&self) -> LimiterStats {
+        // before the fields below, whose lock guards live until the end of the expression
+        let queued = self.buckets().iter().map(|b| b.waiting).sum();
         LimiterStats {
             limiters: lock(&self.tokens).len(),
             locked_tokens: lock(&self.locked).len(),
@@ -394,7 +415,29 @@ impl Limiter {
                 Store::Local(s) => s.sizes().buckets,
                 Store::Redis(_) => 0,
             },
+            queued,
         }
+    }
+
+    /// Every bucket queue alive, summed over tokens: requests sent and waiting, by route
+    /// and major parameter (unordered).
+    pub fn buckets(&self) -> Vec<BucketLoad> {
+        let mut by: HashMap<(String, String), (u64, u64)> = HashMap::new();
+        for ts in lock(&self.tokens).values() {
+            for ((route, major), q) in lock(&ts.queues).iter() {
+                let (sent, waiting) = q.load.figures();
+                let sum = by.entry((route.clone(), major.clone())).or_default();
+                *sum = (sum.0 + sent, sum.1 + waiting);
+            }
+        }
+        by.into_iter()
+            .map(|((route, major), (sent, waiting))| BucketLoad {
+                route,
+                major,
+                sent,
+                waiting,
+            })
+            .collect()
     }
 
     /// Drops per-token limiters idle for longer than `idle_evict` (and their empty queues),
@@ -405,7 +448,7 @@ impl Limiter {
         let mut tokens = lock(&self.tokens);
         tokens.retain(|_, ts| {
             let mut queues = lock(&ts.queues);
-            queues.retain(|_, q| Arc::strong_count(q) > 1);
+            queues.retain(|_, q| Arc::strong_count(&q.order) > 1);
             !queues.is_empty() || now.saturating_sub(ts.last_used.load(Ordering::Relaxed)) < idle
         });
         metrics::gauge!("switchyard_rest_limiters").set(tokens.len() as f64);

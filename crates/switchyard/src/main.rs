@@ -7,6 +7,7 @@ mod cmd;
 mod config;
 // The face's state sources, wired by the face's command (to come).
 mod face_source;
+mod progress;
 mod redact;
 
 use std::process::ExitCode;
@@ -36,7 +37,8 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr; `RUST_LOG` or `--log` picks the level (info by default). Colours only
-/// on a terminal: a log file or journald gets plain text.
+/// on a terminal: a log file or journald gets plain text. On a terminal, each log line is
+/// written around the shard startup progress line (`progress`).
 fn init_tracing(filter: Option<&str>) {
     use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
@@ -44,10 +46,14 @@ fn init_tracing(filter: Option<&str>) {
         .map(EnvFilter::new)
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match std::io::stderr().is_terminal() {
+        true => builder
+            .with_writer(progress::LogWriter)
+            .with_ansi(true)
+            .init(),
+        false => builder.with_writer(std::io::stderr).with_ansi(false).init(),
+    }
 }

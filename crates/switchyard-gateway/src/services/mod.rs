@@ -230,7 +230,7 @@ async fn handle(
         .await;
         return;
     }
-    if registry.identified(&hello.name, &hello.instance, &hello.version) {
+    if registry.identified(&hello.name, &hello.instance, &hello.version, &hello.groups) {
         tracing::info!(service = %hello.name, instance = %hello.instance, version = %hello.version, "service identified");
     }
     metrics::counter!("switchyard_control_identify_total", "result" => "accepted").increment(1);

@@ -1,5 +1,5 @@
-//! The registry of live services: who identified (name, instance, version), when, and when it
-//! was last heard from. An entry lapses after the TTL unless the service identifies again
+//! The registry of live services: who identified (name, instance, version, the worker groups
+//! it reads in), when, and when it was last heard from. An entry lapses after the TTL unless the service identifies again
 //! (the SDK repeats IDENTIFY as its heartbeat).
 
 use std::collections::BTreeMap;
@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use switchyard_core::control::JoinedGroup;
 
 /// One live service instance, for `/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -21,11 +22,14 @@ pub struct ServiceEntry {
     pub identified_at: u64,
     /// Seconds since it was last heard from.
     pub last_seen_s: u64,
+    /// The worker groups it reads in, as its last IDENTIFY said.
+    pub groups: Vec<JoinedGroup>,
 }
 
 #[derive(Debug)]
 struct Live {
     version: String,
+    groups: Vec<JoinedGroup>,
     identified_at: u64,
     last_seen: Instant,
 }
@@ -46,8 +50,15 @@ impl Registry {
         }
     }
 
-    /// Records an IDENTIFY; true when this instance was not registered (or had lapsed).
-    pub fn identified(&self, name: &str, instance: &str, version: &str) -> bool {
+    /// Records an IDENTIFY (with the groups it names); true when this instance was not
+    /// registered (or had lapsed).
+    pub fn identified(
+        &self,
+        name: &str,
+        instance: &str,
+        version: &str,
+        groups: &[JoinedGroup],
+    ) -> bool {
         let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let ttl = self.ttl;
         map.retain(|_, l| l.last_seen.elapsed() < ttl);
@@ -56,6 +67,7 @@ impl Registry {
             Some(live) => {
                 live.last_seen = Instant::now();
                 live.version = version.to_owned();
+                live.groups = groups.to_vec();
                 false
             }
             None => {
@@ -66,6 +78,7 @@ impl Registry {
                     key,
                     Live {
                         version: version.to_owned(),
+                        groups: groups.to_vec(),
                         identified_at,
                         last_seen: Instant::now(),
                     },
@@ -92,6 +105,7 @@ impl Registry {
                 version: l.version.clone(),
                 identified_at: l.identified_at,
                 last_seen_s: l.last_seen.elapsed().as_secs(),
+                groups: l.groups.clone(),
             })
             .collect()
     }
@@ -104,20 +118,30 @@ mod tests {
     #[test]
     fn entries_lapse_without_heartbeats() {
         let r = Registry::new(Duration::from_millis(50));
-        assert!(r.identified("echo", "e1", "1.0"));
+        let group = [JoinedGroup {
+            name: "workers".into(),
+            pattern: "inbound.>".into(),
+            kind: "durable".into(),
+        }];
+        assert!(r.identified("echo", "e1", "1.0", &[]));
         assert!(
-            !r.identified("echo", "e1", "1.1"),
+            !r.identified("echo", "e1", "1.1", &group),
             "a heartbeat, not a new instance"
         );
-        assert!(r.identified("echo", "e2", "1.0"));
+        assert!(r.identified("echo", "e2", "1.0", &[]));
         assert_eq!(r.snapshot().len(), 2);
         assert_eq!(r.snapshot()[0].version, "1.1");
+        assert_eq!(
+            r.snapshot()[0].groups,
+            group,
+            "the latest IDENTIFY's groups"
+        );
         r.forget("echo", Some("e2"));
         assert_eq!(r.snapshot().len(), 1);
         std::thread::sleep(Duration::from_millis(60));
         assert!(r.snapshot().is_empty());
         assert!(
-            r.identified("echo", "e1", "1.1"),
+            r.identified("echo", "e1", "1.1", &[]),
             "registered again after lapsing"
         );
     }

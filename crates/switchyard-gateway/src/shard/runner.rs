@@ -465,7 +465,9 @@ impl Runner {
         if self.status.first_ready() {
             let n = self.progress.ready.fetch_add(1, Ordering::Relaxed) + 1;
             let total = self.progress.total.load(Ordering::Relaxed);
-            tracing::info!("shards ready {n}/{total}");
+            // `switchyard run` reports the progress of all shards together (a line per
+            // shard would flood the log of a large bot).
+            tracing::debug!("shards ready {n}/{total}");
         }
     }
 

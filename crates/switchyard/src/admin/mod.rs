@@ -60,6 +60,10 @@ pub struct Parts {
     pub ready: Option<ReadyFn>,
     /// Sends SHUTDOWN and REBOOT to services, for the dashboard's buttons.
     pub control: Option<ServiceControl>,
+    /// The REST limiter, for the dashboard's busiest buckets and queued requests.
+    pub limiter: Option<Arc<switchyard_rest::Limiter>>,
+    /// The broker, for the dashboard's dead letters.
+    pub broker: Option<Arc<dyn switchyard_broker::Broker>>,
 }
 
 #[derive(Clone)]
@@ -120,6 +124,8 @@ pub async fn serve(
         metrics: metrics.clone(),
         status: status.clone(),
         caches: caches.clone(),
+        limiter: parts.limiter,
+        broker: parts.broker,
         command,
         started,
     };

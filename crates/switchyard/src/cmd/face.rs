@@ -118,10 +118,10 @@ pub(super) async fn start(
         reply_prefix: bot.replies.prefix().to_owned(),
     };
     let face = switchyard_face::serve(listener, options, deps).await?;
-    println!(
+    crate::progress::say(format_args!(
         "switchyard face: bot {} as Discord on ws://{bound} (REST under http://{bound}/api)",
         bot.bot
-    );
+    ));
     Ok(face)
 }
 

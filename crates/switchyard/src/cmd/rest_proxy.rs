@@ -74,6 +74,7 @@ pub async fn run(mut config: Config, args: RestProxyArgs) -> anyhow::Result<Exit
         status,
         admin::Parts {
             ready: Some(admin::upstream_probe(&rest.config.upstream)),
+            limiter: Some(client.limiter().clone()),
             ..Default::default()
         },
     )

@@ -182,6 +182,20 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         };
         bots.push(start_bot(gateway, deps, &config, &backend).await?);
     }
+    let progress = {
+        use std::io::IsTerminal as _;
+        let counts: Vec<_> = bots.iter().map(|b| b.gateway.readiness_fn()).collect();
+        let count = move || {
+            counts
+                .iter()
+                .map(|f| f())
+                .fold((0, 0), |(r, t), (ready, total)| (r + ready, t + total))
+        };
+        tokio::spawn(crate::progress::follow(
+            count,
+            std::io::stderr().is_terminal(),
+        ))
+    };
     let irc = switchyard_irc::start(config.irc.clone(), backend.broker.clone()).await?;
     let irc_status = irc.status_fn();
     let control =
@@ -201,6 +215,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
     type FaceStatusFn = Box<dyn Fn() -> switchyard_face::FaceStatus + Send + Sync>;
     let face_status: Arc<std::sync::OnceLock<FaceStatusFn>> = Arc::default();
     let face_slot = face_status.clone();
+    let status_rest = rest.clone();
     let status: admin::StatusFn = Arc::new(move || {
         let control = control_status();
         let gateways: Vec<_> = gw_status.iter().map(|f| f()).collect();
@@ -224,6 +239,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
                 })),
             },
             "face": face_slot.get().map(|f| f()),
+            "rest": {"limiter": status_rest.limiter().stats()},
             "irc": irc_status(),
         })
     });
@@ -261,6 +277,8 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
             broker: backend.broker.clone(),
             key: switchyard_gateway::services::control_key(config.control.key.as_ref()),
         }),
+        limiter: Some(rest.limiter().clone()),
+        broker: Some(backend.broker.clone()),
     };
     let admin_addr = admin::serve(&config.admin, "run", metrics, status, parts).await?;
     let pools = bots.iter().filter_map(|b| b.pool.as_ref());
@@ -310,7 +328,9 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
                 .serve_interactions(&config.interactions.config);
             let endpoint = serving.await?;
             let (addr, path) = (endpoint.local_addr(), &config.interactions.config.path);
-            println!("switchyard run: interactions endpoint on http://{addr}{path}");
+            crate::progress::say(format_args!(
+                "switchyard run: interactions endpoint on http://{addr}{path}"
+            ));
             Some(endpoint)
         }
         false => None,
@@ -318,16 +338,18 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
     let names: Vec<&str> = bots.iter().map(|b| b.gateway.bot()).collect();
     let names = names.join(", ");
     match resp_addr {
-        Some(a) => println!(
+        Some(a) => crate::progress::say(format_args!(
             "switchyard run: bot {names} on the embedded broker (RESP on redis://{a}), admin on http://{admin_addr}"
-        ),
-        None => println!(
+        )),
+        None => crate::progress::say(format_args!(
             "switchyard run: bot {names} on {}, admin on http://{admin_addr}",
             crate::redact::redact_url(&config.broker.process.url)
-        ),
+        )),
     }
     if let Some((p, q)) = zmq_addrs {
-        println!("switchyard run: ZeroMQ PUB on tcp://{p}, PULL on tcp://{q}");
+        crate::progress::say(format_args!(
+            "switchyard run: ZeroMQ PUB on tcp://{p}, PULL on tcp://{q}"
+        ));
     }
     // The process ends when every bot's shards have stopped by themselves (fatal closes),
     // or on a signal; one bot failing does not stop the others.
@@ -336,6 +358,8 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         _ = shutdown_signal() => None,
         errors = all_stopped => Some(errors.concat()),
     };
+    progress.abort();
+    crate::progress::clear();
     tracing::info!("shutting down");
     if let Some(endpoint) = interactions {
         endpoint.shutdown().await;

@@ -19,11 +19,12 @@ pub struct Run {
     pub proc: Proc,
     /// The admin listener, `127.0.0.1:PORT`.
     pub admin: String,
-    /// The embedded broker's RESP port, `127.0.0.1:PORT`.
+    /// The embedded broker's RESP port, `127.0.0.1:PORT` (empty on another broker).
     pub resp: String,
 }
 
-/// Starts `switchyard run` with a cache (so that the dashboard has guilds to show) and `env`.
+/// Starts `switchyard run` with a cache (so that the dashboard has guilds to show) and `env`
+/// (`SWITCHYARD_BROKER_URL` in it for another broker than the embedded one).
 pub async fn start(sim: &SimHandle, dir: &Path, env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
     cmd.arg("run")
@@ -51,7 +52,11 @@ pub async fn start(sim: &SimHandle, dir: &Path, env: &[(&str, &str)]) -> Run {
             .unwrap_or(rest.len());
         rest[..end].to_owned()
     };
-    let (admin, resp) = (after("admin on http://"), after("(RESP on redis://"));
+    let admin = after("admin on http://");
+    let resp = match out.contains("(RESP on redis://") {
+        true => after("(RESP on redis://"),
+        false => String::new(),
+    };
     Run { proc, admin, resp }
 }
 
@@ -77,6 +82,51 @@ pub async fn request(admin: &str, head: &str, body: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not HTTP: {answer:?}"));
     (status, answer)
+}
+
+/// Reads the dashboard's stream at `admin` (no admin token set) until a snapshot satisfies
+/// `wanted`, and returns it; fails after 90 s with the last snapshot seen.
+pub async fn snapshot_until(
+    admin: &str,
+    what: &str,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let mut res = reqwest::get(format!("http://{admin}/dashboard/stream"))
+        .await
+        .expect("the stream answers");
+    assert_eq!(res.status(), 200, "the stream");
+    let mut buf: Vec<u8> = Vec::new();
+    let mut last = serde_json::Value::Null;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot with {what} within 90 s; the last one:\n{last:#}"
+        );
+        let chunk = tokio::time::timeout(Duration::from_secs(30), res.chunk())
+            .await
+            .expect("the stream goes on")
+            .expect("read")
+            .expect("the stream is open");
+        buf.extend_from_slice(&chunk);
+        while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+            let event: Vec<u8> = buf.drain(..end + 2).collect();
+            let event = String::from_utf8_lossy(&event);
+            if !event.starts_with("event: snapshot") {
+                continue;
+            }
+            let data: String = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            if let Ok(snapshot) = serde_json::from_str::<serde_json::Value>(&data) {
+                if wanted(&snapshot) {
+                    return snapshot;
+                }
+                last = snapshot;
+            }
+        }
+    }
 }
 
 /// The token of a dashboard page served by `admin` (no admin token set).

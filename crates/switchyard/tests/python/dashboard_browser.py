@@ -160,10 +160,15 @@ def run(driver, args, base):
     sub.subscribe("control.pybot")
     until("the subscription", lambda: sub.get_message(timeout=0.5))
     hello = {"s": "py/1", "t": "IDENTIFY", "d": {"opcode": 0, "name": "pybot", "instance": "py-1",
-                                                "version": "0.3", "envelope_version": 1}}
+                                                "version": "0.3", "envelope_version": 1,
+                                                "groups": [{"name": "pyworkers", "pattern": "inbound.>",
+                                                            "kind": "queue"}]}}
     r.publish("control.gateway", json.dumps(hello))
     row = until("the service on the page", lambda: driver.find_element(
         By.CSS_SELECTOR, "#services tr[data-service='pybot']"))
+    group = until("its worker group on the page", lambda: driver.find_element(
+        By.CSS_SELECTOR, "#groups tr[data-group='pyworkers']"))
+    assert "pybot/py-1" in group.text, group.text
     # accessibility (with every section filled): axe-core, injected from the test (nothing of it ships in the page)
     with open(args.axe, encoding="utf-8") as f:
         driver.execute_script(f.read())

@@ -6,8 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use serde_json::{Map, Value, json};
+use switchyard_rest::BucketLoad;
 
 use super::prom::Samples;
+
+/// How many of the busiest REST buckets a snapshot names.
+const BUSIEST: usize = 5;
 
 /// Counters of the previous snapshot, for rates.
 struct Previous {
@@ -32,6 +36,10 @@ pub(super) struct Inputs<'a> {
     pub samples: &'a Samples,
     /// `CacheView::counts` of each bot that keeps a cache.
     pub caches: &'a [Value],
+    /// The REST limiter's bucket queues, where this process has a limiter.
+    pub buckets: Option<&'a [BucketLoad]>,
+    /// The broker's dead letters as last read (`feed::dead_letters`), or null.
+    pub dead_letters: &'a Value,
     /// Unix milliseconds now.
     pub now_ms: u64,
 }
@@ -126,7 +134,34 @@ impl Builder {
             broker.insert("published_per_s".into(), r.into());
         }
 
-        let rest = match samples.has("switchyard_rest_requests_total") {
+        broker.insert("dead_letters".into(), inputs.dead_letters.clone());
+        let services = status["services"].as_array().cloned().unwrap_or_default();
+        let groups = worker_groups(&services);
+        let durable: Vec<&Value> = groups.iter().filter(|g| g["durable"] == true).collect();
+        broker.insert("durable_groups".into(), json!(durable));
+
+        let busiest = inputs.buckets.map(|buckets| {
+            let mut rated: Vec<Value> = buckets
+                .iter()
+                .map(|b| {
+                    let key = format!("bucket:{}\u{0}{}", b.route, b.major);
+                    let r = rate(key, b.sent as f64, &mut counters);
+                    json!({"route": b.route, "major": b.major, "per_s": r,
+                           "sent": b.sent, "waiting": b.waiting})
+                })
+                .collect();
+            let load = |v: &Value| (v["per_s"].as_f64().unwrap_or(0.0), v["waiting"].as_u64());
+            rated.sort_by(|a, b| {
+                let ((ra, wa), (rb, wb)) = (load(a), load(b));
+                rb.total_cmp(&ra)
+                    .then(wb.cmp(&wa))
+                    .then(b["sent"].as_u64().cmp(&a["sent"].as_u64()))
+            });
+            rated.truncate(BUSIEST);
+            rated
+        });
+        let queued: Option<u64> = inputs.buckets.map(|b| b.iter().map(|b| b.waiting).sum());
+        let rest = match samples.has("switchyard_rest_requests_total") || inputs.buckets.is_some() {
             false => Value::Null,
             true => {
                 let total = samples.sum("switchyard_rest_requests_total");
@@ -148,7 +183,9 @@ impl Builder {
                     "upstream_429": samples.sum("switchyard_rest_upstream_429_total"),
                     "synthetic_429": samples.sum("switchyard_rest_synthetic_429_total"),
                     "limiters": samples.sum("switchyard_rest_limiters"),
+                    "queued": queued,
                     "busiest": routes.into_iter().map(|(route, per_s)| json!({"route": route, "per_s": per_s})).collect::<Vec<_>>(),
+                    "busiest_buckets": busiest,
                 })
             }
         };
@@ -163,7 +200,8 @@ impl Builder {
             "events_per_s": events_per_s,
             "queue_depth": queue_depth,
             "broker": broker,
-            "services": status["services"].as_array().cloned().unwrap_or_default(),
+            "services": services,
+            "groups": groups,
             "rest": rest,
             "cache": cache_totals(inputs.caches),
             "recent": recent(status),
@@ -175,6 +213,36 @@ impl Builder {
         });
         snapshot
     }
+}
+
+/// The worker groups the services announced in IDENTIFY, each with its members
+/// (`service/instance`), sorted by name.
+fn worker_groups(services: &[Value]) -> Vec<Value> {
+    let mut by: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
+    for s in services {
+        let member = format!(
+            "{}/{}",
+            s["name"].as_str().unwrap_or_default(),
+            s["instance"].as_str().unwrap_or_default()
+        );
+        for g in list(&s["groups"]) {
+            let field = |k: &str| g[k].as_str().unwrap_or_default().to_owned();
+            by.entry((field("name"), field("kind"), field("pattern")))
+                .or_default()
+                .push(member.clone());
+        }
+    }
+    by.into_iter()
+        .map(|((name, kind, pattern), members)| {
+            json!({
+                "name": name,
+                "durable": kind.starts_with("durable"),
+                "kind": kind,
+                "pattern": pattern,
+                "members": members,
+            })
+        })
+        .collect()
 }
 
 /// The change per second from `before` to `now` over `elapsed` seconds (none the first
@@ -293,6 +361,8 @@ mod tests {
             status: &status(10),
             samples: &metrics(10),
             caches: &[],
+            buckets: None,
+            dead_letters: &Value::Null,
             now_ms: 1,
         });
         assert_eq!(first["bots"][0]["shard_count"], 2);
@@ -305,6 +375,8 @@ mod tests {
             status: &status(1_000_000),
             samples: &metrics(1_000_000),
             caches: &[],
+            buckets: None,
+            dead_letters: &Value::Null,
             now_ms: 2,
         });
         let rate = second["bots"][0]["shards"][0]["events_per_s"].as_f64();
@@ -319,5 +391,63 @@ mod tests {
             Value::Null,
             "no REST metrics, no REST figures"
         );
+    }
+
+    #[test]
+    fn groups_dead_letters_and_buckets_come_from_their_sources() {
+        let group =
+            |name: &str, kind: &str| json!({"name": name, "pattern": "inbound.>", "kind": kind});
+        let status = json!({
+            "services": [
+                {"name": "echo", "instance": "e1", "groups": [group("workers", "durable")]},
+                {"name": "echo", "instance": "e2", "groups": [group("workers", "durable")]},
+                {"name": "stats", "instance": "s1", "groups": [group("counters", "queue")]},
+                {"name": "plain", "instance": "p1"},
+            ],
+        });
+        let bucket = |major: &str, sent: u64, waiting: u64| BucketLoad {
+            route: "POST /channels/{id}/messages".into(),
+            major: major.into(),
+            sent,
+            waiting,
+        };
+        let dead = json!({"kept": true, "count": 3, "groups": {"workers": 3}});
+        let mut builder = Builder::default();
+        let samples = Samples::default();
+        let first = builder.build(&Inputs {
+            status: &status,
+            samples: &samples,
+            caches: &[],
+            buckets: Some(&[bucket("channels/1", 100, 0), bucket("channels/2", 5, 2)]),
+            dead_letters: &dead,
+            now_ms: 1,
+        });
+        let groups = first["groups"].as_array().expect("groups");
+        assert_eq!(groups.len(), 2, "{first:#}");
+        assert_eq!(groups[1]["name"], "workers");
+        assert_eq!(groups[1]["members"], json!(["echo/e1", "echo/e2"]));
+        assert_eq!(first["broker"]["durable_groups"], json!([groups[1]]));
+        assert_eq!(first["broker"]["dead_letters"]["count"], 3);
+        assert_eq!(first["rest"]["queued"], 2);
+        // no rate yet: what waits comes first
+        assert_eq!(first["rest"]["busiest_buckets"][0]["major"], "channels/2");
+
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let second = builder.build(&Inputs {
+            status: &status,
+            samples: &samples,
+            caches: &[],
+            buckets: Some(&[bucket("channels/1", 100, 0), bucket("channels/2", 9, 0)]),
+            dead_letters: &dead,
+            now_ms: 2,
+        });
+        let busiest = &second["rest"]["busiest_buckets"];
+        assert_eq!(
+            busiest[0]["major"], "channels/2",
+            "the one that sent since: {second:#}"
+        );
+        assert!(busiest[0]["per_s"].as_f64().is_some_and(|r| r > 0.0));
+        assert_eq!(busiest[1]["per_s"], 0.0, "a busy past is not a busy bucket");
+        assert_eq!(second["rest"]["queued"], 0);
     }
 }

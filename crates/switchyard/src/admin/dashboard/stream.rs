@@ -1,6 +1,8 @@
 //! The dashboard's live feed: one task per listener takes a snapshot a second (`snapshot`)
 //! and keeps the last minutes of the chart series; each page gets them over one server-sent
-//! event stream (`history` once, then `snapshot` events), whatever the number of pages.
+//! event stream (`history` once, then `snapshot` events), whatever the number of pages. The
+//! broker's dead letters are read from the broker itself, every few snapshots while a page
+//! watches.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -13,7 +15,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
+use switchyard_broker::{Broker, BrokerError};
 use switchyard_gateway::CacheView;
+use switchyard_rest::Limiter;
 use tokio::sync::watch;
 
 use super::admit;
@@ -31,6 +35,13 @@ const HISTORY: usize = 300;
 /// whole cache under its lock, so not every second).
 const CACHE_EVERY: u32 = 10;
 
+/// How many snapshots pass between two readings of the dead letters (a round trip to the
+/// broker per dead-letter stream).
+const DEAD_EVERY: u32 = 5;
+
+/// How long a reading of the dead letters may take before the snapshot goes on without it.
+const DEAD_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// What the snapshots are made from.
 pub(in crate::admin) struct Sources {
     /// The process's metrics.
@@ -39,6 +50,10 @@ pub(in crate::admin) struct Sources {
     pub status: StatusFn,
     /// The caches of its bots.
     pub caches: Arc<Vec<CacheView>>,
+    /// Its REST limiter, for the busiest buckets and the queued requests.
+    pub limiter: Option<Arc<Limiter>>,
+    /// Its broker, for the dead letters.
+    pub broker: Option<Arc<dyn Broker>>,
     /// The command (`run`, `face`, …).
     pub command: &'static str,
     /// When the listener started.
@@ -71,6 +86,7 @@ pub(super) fn start(sources: Sources) -> Feed {
     tokio::spawn(async move {
         let mut builder = Builder::default();
         let mut caches = Vec::new();
+        let mut dead = Value::Null;
         let mut tick = tokio::time::interval(PERIOD);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         for n in 0u32.. {
@@ -83,7 +99,12 @@ pub(super) fn start(sources: Sources) -> Feed {
                     .filter_map(|c| c.counts().ok())
                     .collect();
             }
-            let snapshot = take(&sources, &mut builder, &caches);
+            if let Some(broker) = sources.broker.as_deref().filter(|_| watched)
+                && (n % DEAD_EVERY == 0 || dead.is_null())
+            {
+                dead = dead_letters(broker).await;
+            }
+            let snapshot = take(&sources, &mut builder, &caches, &dead);
             let point = json!({
                 "at_ms": snapshot["at_ms"],
                 "events_per_s": snapshot["events_per_s"],
@@ -104,7 +125,34 @@ pub(super) fn start(sources: Sources) -> Feed {
     Feed { latest, history }
 }
 
-fn take(sources: &Sources, builder: &mut Builder, caches: &[Value]) -> Value {
+/// The broker's dead letters for the page: how many, and how many per group; or why there
+/// are none to count.
+async fn dead_letters(broker: &dyn Broker) -> Value {
+    let dead = match broker.dead_letters() {
+        Ok(dead) => dead,
+        Err(BrokerError::Unsupported { .. }) => {
+            return json!({"kept": false, "why": format!("the {} broker keeps no dead letters (only durable mode does)", broker.backend())});
+        }
+        Err(e) => return json!({"kept": true, "error": e.to_string()}),
+    };
+    match tokio::time::timeout(DEAD_TIMEOUT, dead.queues()).await {
+        Ok(Ok(queues)) => {
+            let mut groups = std::collections::BTreeMap::<String, u64>::new();
+            for (group, n) in queues.iter().flat_map(|q| &q.groups) {
+                *groups.entry(group.clone()).or_default() += n;
+            }
+            json!({
+                "kept": true,
+                "count": queues.iter().map(|q| q.count).sum::<u64>(),
+                "groups": groups,
+            })
+        }
+        Ok(Err(e)) => json!({"kept": true, "error": e.to_string()}),
+        Err(_) => json!({"kept": true, "error": "the broker did not answer within 3 s"}),
+    }
+}
+
+fn take(sources: &Sources, builder: &mut Builder, caches: &[Value], dead: &Value) -> Value {
     let mut status = json!({
         "command": sources.command,
         "version": env!("CARGO_PKG_VERSION"),
@@ -117,10 +165,13 @@ fn take(sources: &Sources, builder: &mut Builder, caches: &[Value]) -> Value {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let buckets = sources.limiter.as_ref().map(|l| l.buckets());
     builder.build(&Inputs {
         status: &status,
         samples: &samples,
         caches,
+        buckets: buckets.as_deref(),
+        dead_letters: dead,
         now_ms,
     })
 }

@@ -220,6 +220,39 @@ function renderServices() {
   });
 }
 
+// Worker groups as the services announced them in IDENTIFY, with their members.
+function renderGroups() {
+  const groups = last.groups || [];
+  const box = $("groups");
+  if (!groups.length) {
+    if (!box.querySelector("p")) box.replaceChildren(el("p", { class: "muted", text: "No service announced a worker group." }));
+    return;
+  }
+  let tbody = box.querySelector("tbody");
+  if (!tbody) {
+    tbody = el("tbody");
+    box.replaceChildren(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Worker groups" },
+      el("table", {}, el("thead", {}, el("tr", {}, ...["Group", "Kind", "Pattern", "Members"]
+        .map((h) => el("th", { scope: "col", text: h })))), tbody)));
+  }
+  sync(tbody, groups, (g) => `${g.name}/${g.kind}/${g.pattern}`,
+    (g) => el("tr", { "data-group": g.name }, el("td"), el("td"), el("td"), el("td")),
+    (row, g) => {
+      row.children[0].textContent = g.name;
+      row.children[1].textContent = g.kind;
+      row.children[2].textContent = g.pattern;
+      row.children[3].textContent = `${g.members.length}: ${g.members.join(", ")}`;
+    });
+}
+
+function deadText(d) {
+  if (!d) return undefined;
+  if (d.kept === false) return "not kept (durable mode only)";
+  if (d.error) return `unknown: ${d.error}`;
+  const groups = Object.entries(d.groups || {}).map(([g, n]) => `${g}: ${num(n)}`).join(", ");
+  return `${num(d.count)}${groups ? ` (${groups})` : ""}`;
+}
+
 function figures(dl, pairs) {
   dl.replaceChildren(...pairs.filter(([, v]) => v !== undefined).flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
 }
@@ -235,6 +268,8 @@ function renderBroker() {
     ["Dropped (slow subscribers)", b.dropped === undefined ? undefined : num(b.dropped)],
     ["Undeliverable", b.undeliverable === undefined ? undefined : num(b.undeliverable)],
     ["ZeroMQ dropped", b.zmq_dropped === undefined ? undefined : num(b.zmq_dropped)],
+    ["Dead letters", deadText(b.dead_letters)],
+    ["Durable groups", (b.durable_groups || []).map((g) => `${g.name}: ${g.members.length} member${g.members.length === 1 ? "" : "s"}`).join(", ") || "none announced"],
   ]);
 }
 
@@ -248,8 +283,11 @@ function renderRest() {
     ["By status", Object.entries(r.by_status || {}).map(([k, v]) => `${k}: ${num(v)}`).join(", ") || "–"],
     ["429s from Discord (should be 0)", num(r.upstream_429)],
     ["429s answered by the limiter", num(r.synthetic_429)],
+    ["Queued now", r.queued === null || r.queued === undefined ? undefined : num(r.queued)],
     ["Limiters", num(r.limiters)],
     ["Busiest routes", (r.busiest || []).map((b) => `${b.route} ${num(b.per_s, 1)}/s`).join(", ") || "–"],
+    ["Busiest buckets", r.busiest_buckets ? (r.busiest_buckets.map((b) =>
+      `${b.route}${b.major ? ` [${b.major}]` : ""} ${num(b.per_s, 1)}/s, ${num(b.waiting)} waiting`).join("; ") || "–") : undefined],
   ]);
   $("rest").replaceChildren(dl);
 }
@@ -341,6 +379,7 @@ function render() {
   }
   renderPools();
   renderServices();
+  renderGroups();
   renderBroker();
   renderRest();
   renderCache();
