@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::TryStreamExt as _;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
 
 use crate::body::BodyStream;
 use crate::config::RestConfig;
@@ -16,6 +17,7 @@ use crate::headers;
 use crate::limiter::{Limiter, Ticket};
 use crate::ratelimit_route::{RouteInfo, api_path};
 use crate::store::Observed;
+use crate::upstream::{UpBody, Upstream};
 
 /// Headers that belong to one connection and are never forwarded (as names, since a lookup by
 /// `&str` parses the name each time).
@@ -109,7 +111,7 @@ impl HttpRequest {
 
 #[derive(Debug)]
 enum Body {
-    Upstream(reqwest::Response),
+    Upstream(Incoming),
     Buffered(Bytes),
 }
 
@@ -132,7 +134,11 @@ impl HttpResponse {
     pub async fn bytes(self) -> Result<Bytes, RestError> {
         match self.body {
             Body::Buffered(b) => Ok(b),
-            Body::Upstream(r) => r.bytes().await.map_err(RestError::upstream),
+            Body::Upstream(r) => r
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .map_err(RestError::interrupted),
         }
     }
 
@@ -140,7 +146,7 @@ impl HttpResponse {
     pub(crate) fn into_http_body(self) -> axum::body::Body {
         match self.body {
             Body::Buffered(b) => axum::body::Body::from(b),
-            Body::Upstream(r) => axum::body::Body::new(reqwest::Body::from(r)),
+            Body::Upstream(r) => axum::body::Body::new(r),
         }
     }
 
@@ -148,9 +154,7 @@ impl HttpResponse {
     pub fn into_body(self) -> BodyStream {
         match self.body {
             Body::Buffered(b) => BodyStream::from(b),
-            Body::Upstream(r) => {
-                BodyStream::from_stream(r.bytes_stream().map_err(|e| e.without_url()))
-            }
+            Body::Upstream(r) => BodyStream::from_stream(r.into_data_stream()),
         }
     }
 }
@@ -159,8 +163,7 @@ impl HttpResponse {
 #[derive(Debug, Clone)]
 pub struct RestClient {
     limiter: Arc<Limiter>,
-    http: reqwest::Client,
-    upstream: Arc<str>,
+    upstream: Upstream,
 }
 
 impl RestClient {
@@ -168,27 +171,11 @@ impl RestClient {
     pub async fn new(cfg: RestConfig) -> Result<Self, RestError> {
         // at zero from the start, so that dashboards show a line rather than no data
         metrics::counter!("switchyard_rest_retries_total").increment(0);
-        let upstream: Arc<str> = cfg.upstream.trim_end_matches('/').into();
-        if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
-            return Err(RestError::Config(format!(
-                "upstream {upstream:?} must start with http:// or https://"
-            )));
-        }
-        // Connections to Discord are kept and reused (reqwest's pool), with TCP_NODELAY so
-        // that a request body written after its headers never waits for a delayed ACK.
-        let http = reqwest::Client::builder()
-            .connect_timeout(cfg.connect_timeout)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| RestError::Config(format!("HTTP client: {e}")))?;
+        // Connections to Discord are kept and reused, with TCP_NODELAY so that a request
+        // body written after its headers never waits for a delayed ACK.
+        let upstream = Upstream::new(&cfg.upstream, cfg.connect_timeout)?;
         let limiter = Limiter::new(cfg).await?;
-        Ok(RestClient {
-            limiter,
-            http,
-            upstream,
-        })
+        Ok(RestClient { limiter, upstream })
     }
 
     /// The limiter (for stats, unlocking tokens).
@@ -208,13 +195,7 @@ impl RestClient {
             RestError::InvalidRequest("the path must start with /api/".to_owned())
         })?;
         // parsed before a slot is taken, so that a bad path costs no slot
-        let url = match &req.query {
-            Some(q) => format!("{}{}?{q}", self.upstream, req.path),
-            None => format!("{}{}", self.upstream, req.path),
-        };
-        let url = reqwest::Url::parse(&url).map_err(|_| {
-            RestError::InvalidRequest("the path is not a valid URL path".to_owned())
-        })?;
+        let uri = self.upstream.uri(&req.path, req.query.as_deref())?;
         let route = RouteInfo::classify(req.method.as_str(), api);
         let auth = req
             .headers
@@ -243,6 +224,13 @@ impl RestClient {
             RestBody::Empty => Some(Bytes::new()),
             RestBody::Stream(_) | RestBody::Buffer(..) => None,
         };
+        // A buffered body goes with its length; Discord answers a POST, PUT or PATCH without
+        // one (an empty body among them) with 411 Length Required.
+        if let Some(b) = &replay
+            && (!b.is_empty() || !matches!(req.method, Method::GET | Method::HEAD))
+        {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
+        }
         let mut stream = match body {
             RestBody::Stream(b) => Some(b),
             _ => None,
@@ -251,31 +239,31 @@ impl RestClient {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut request = reqwest::Request::new(req.method.clone(), url.clone());
+            let body = match (&replay, stream.take()) {
+                (_, Some(body)) => UpBody::Stream(body),
+                (Some(b), None) if !b.is_empty() || !matches!(req.method, Method::GET) => {
+                    UpBody::Full(Some(b.clone()))
+                }
+                _ => UpBody::Empty,
+            };
+            let mut request = http::Request::new(body);
+            *request.method_mut() = req.method.clone();
+            *request.uri_mut() = uri.clone();
             // the headers are moved into the last attempt, copied only while a retry can follow
             *request.headers_mut() = if replay.is_some() && attempts <= max_retries {
                 headers.clone()
             } else {
                 std::mem::take(&mut headers)
             };
-            match (&replay, stream.take()) {
-                (_, Some(body)) => {
-                    *request.body_mut() = Some(reqwest::Body::wrap_stream(body));
-                }
-                (Some(b), None) if !b.is_empty() || !matches!(req.method, Method::GET) => {
-                    *request.body_mut() = Some(b.clone().into());
-                }
-                _ => {}
-            }
             let sent = Instant::now();
-            let mut response = match self.http.execute(request).await {
+            let mut response = match self.upstream.send(request).await {
                 Ok(r) => r,
                 Err(e) => {
                     self.limiter
                         .complete(&ticket, &Observed::default(), 0, false)
                         .await;
                     record(&ticket, "502", sent);
-                    return Err(RestError::upstream(e));
+                    return Err(e);
                 }
             };
             let status = response.status();
@@ -292,11 +280,11 @@ impl RestClient {
                     status,
                     rh,
                     attempts,
-                    Body::Upstream(response),
+                    Body::Upstream(response.into_body()),
                 ));
             }
             let rh = std::mem::take(response.headers_mut());
-            let body = read_limited(response).await;
+            let body = read_limited(response.into_body()).await;
             let seen = headers::observe(status, &rh, Some(&body));
             self.limiter.complete(&ticket, &seen, 429, shared).await;
             record(&ticket, "429", sent);
@@ -334,10 +322,12 @@ fn finish(
     }
 }
 
-async fn read_limited(mut r: reqwest::Response) -> Bytes {
+async fn read_limited(mut body: Incoming) -> Bytes {
     let mut buf = Vec::new();
-    while let Ok(Some(chunk)) = r.chunk().await {
-        buf.extend_from_slice(&chunk);
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(chunk) = frame.data_ref() {
+            buf.extend_from_slice(chunk);
+        }
         if buf.len() > MAX_429_BODY {
             break;
         }

@@ -62,6 +62,7 @@ mod limiter;
 mod proxy;
 mod ratelimit_route;
 mod store;
+mod upstream;
 
 pub use body::BodyStream;
 pub use client::{HttpRequest, HttpResponse, RestBody, RestClient};
