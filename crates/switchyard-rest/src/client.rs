@@ -16,6 +16,7 @@ use crate::error::RestError;
 use crate::headers;
 use crate::limiter::{Limiter, Ticket};
 use crate::ratelimit_route::{RouteInfo, api_path};
+use crate::route_metrics::RouteMetrics;
 use crate::store::Observed;
 use crate::upstream::{UpBody, Upstream};
 
@@ -164,6 +165,7 @@ impl HttpResponse {
 pub struct RestClient {
     limiter: Arc<Limiter>,
     upstream: Upstream,
+    metrics: Arc<RouteMetrics>,
 }
 
 impl RestClient {
@@ -175,7 +177,11 @@ impl RestClient {
         // body written after its headers never waits for a delayed ACK.
         let upstream = Upstream::new(&cfg.upstream, cfg.connect_timeout)?;
         let limiter = Limiter::new(cfg).await?;
-        Ok(RestClient { limiter, upstream })
+        Ok(RestClient {
+            limiter,
+            upstream,
+            metrics: Arc::default(),
+        })
     }
 
     /// The limiter (for stats, unlocking tokens).
@@ -262,7 +268,7 @@ impl RestClient {
                     self.limiter
                         .complete(&ticket, &Observed::default(), 0, false)
                         .await;
-                    record(&ticket, "502", sent);
+                    self.record(&ticket, 0, sent);
                     return Err(e);
                 }
             };
@@ -273,7 +279,7 @@ impl RestClient {
                 self.limiter
                     .complete(&ticket, &seen, status.as_u16(), shared)
                     .await;
-                record(&ticket, status.as_str(), sent);
+                self.record(&ticket, status.as_u16(), sent);
                 let rh = std::mem::take(response.headers_mut());
                 return Ok(finish(
                     ticket,
@@ -287,7 +293,7 @@ impl RestClient {
             let body = read_limited(response.into_body()).await;
             let seen = headers::observe(status, &rh, Some(&body));
             self.limiter.complete(&ticket, &seen, 429, shared).await;
-            record(&ticket, "429", sent);
+            self.record(&ticket, 429, sent);
             if replay.is_none() || attempts > max_retries {
                 return Ok(finish(ticket, status, rh, attempts, Body::Buffered(body)));
             }
@@ -297,13 +303,12 @@ impl RestClient {
     }
 }
 
-fn record(ticket: &Ticket, status: &str, sent: Instant) {
-    let route = ticket.route.key.clone();
-    metrics::counter!("switchyard_rest_requests_total", "route" => route.clone(), "status" => status.to_owned())
-        .increment(1);
-    metrics::histogram!("switchyard_rest_upstream_seconds", "route" => route)
-        .record(sent.elapsed().as_secs_f64());
-    metrics::histogram!("switchyard_rest_queue_seconds").record(ticket.queued.as_secs_f64());
+impl RestClient {
+    /// Counts one exchange with Discord (`status` 0: none, counted as 502).
+    fn record(&self, ticket: &Ticket, status: u16, sent: Instant) {
+        self.metrics
+            .record(&ticket.route.key, status, sent, ticket.queued.as_secs_f64());
+    }
 }
 
 fn finish(

@@ -61,6 +61,7 @@ mod headers;
 mod limiter;
 mod proxy;
 mod ratelimit_route;
+mod route_metrics;
 mod store;
 mod upstream;
 
