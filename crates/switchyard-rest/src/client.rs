@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::TryStreamExt as _;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
 
 use crate::body::BodyStream;
 use crate::config::RestConfig;
@@ -15,7 +16,9 @@ use crate::error::RestError;
 use crate::headers;
 use crate::limiter::{Limiter, Ticket};
 use crate::ratelimit_route::{RouteInfo, api_path};
+use crate::route_metrics::RouteMetrics;
 use crate::store::Observed;
+use crate::upstream::{UpBody, Upstream};
 
 /// Headers that belong to one connection and are never forwarded (as names, since a lookup by
 /// `&str` parses the name each time).
@@ -109,7 +112,7 @@ impl HttpRequest {
 
 #[derive(Debug)]
 enum Body {
-    Upstream(reqwest::Response),
+    Upstream(Incoming),
     Buffered(Bytes),
 }
 
@@ -132,7 +135,11 @@ impl HttpResponse {
     pub async fn bytes(self) -> Result<Bytes, RestError> {
         match self.body {
             Body::Buffered(b) => Ok(b),
-            Body::Upstream(r) => r.bytes().await.map_err(RestError::upstream),
+            Body::Upstream(r) => r
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .map_err(RestError::interrupted),
         }
     }
 
@@ -140,7 +147,7 @@ impl HttpResponse {
     pub(crate) fn into_http_body(self) -> axum::body::Body {
         match self.body {
             Body::Buffered(b) => axum::body::Body::from(b),
-            Body::Upstream(r) => axum::body::Body::new(reqwest::Body::from(r)),
+            Body::Upstream(r) => axum::body::Body::new(r),
         }
     }
 
@@ -148,9 +155,7 @@ impl HttpResponse {
     pub fn into_body(self) -> BodyStream {
         match self.body {
             Body::Buffered(b) => BodyStream::from(b),
-            Body::Upstream(r) => {
-                BodyStream::from_stream(r.bytes_stream().map_err(|e| e.without_url()))
-            }
+            Body::Upstream(r) => BodyStream::from_stream(r.into_data_stream()),
         }
     }
 }
@@ -159,8 +164,8 @@ impl HttpResponse {
 #[derive(Debug, Clone)]
 pub struct RestClient {
     limiter: Arc<Limiter>,
-    http: reqwest::Client,
-    upstream: Arc<str>,
+    upstream: Upstream,
+    metrics: Arc<RouteMetrics>,
 }
 
 impl RestClient {
@@ -168,26 +173,14 @@ impl RestClient {
     pub async fn new(cfg: RestConfig) -> Result<Self, RestError> {
         // at zero from the start, so that dashboards show a line rather than no data
         metrics::counter!("switchyard_rest_retries_total").increment(0);
-        let upstream: Arc<str> = cfg.upstream.trim_end_matches('/').into();
-        if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
-            return Err(RestError::Config(format!(
-                "upstream {upstream:?} must start with http:// or https://"
-            )));
-        }
-        // Connections to Discord are kept and reused (reqwest's pool), with TCP_NODELAY so
-        // that a request body written after its headers never waits for a delayed ACK.
-        let http = reqwest::Client::builder()
-            .connect_timeout(cfg.connect_timeout)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| RestError::Config(format!("HTTP client: {e}")))?;
+        // Connections to Discord are kept and reused, with TCP_NODELAY so that a request
+        // body written after its headers never waits for a delayed ACK.
+        let upstream = Upstream::new(&cfg.upstream, cfg.connect_timeout)?;
         let limiter = Limiter::new(cfg).await?;
         Ok(RestClient {
             limiter,
-            http,
             upstream,
+            metrics: Arc::default(),
         })
     }
 
@@ -208,13 +201,7 @@ impl RestClient {
             RestError::InvalidRequest("the path must start with /api/".to_owned())
         })?;
         // parsed before a slot is taken, so that a bad path costs no slot
-        let url = match &req.query {
-            Some(q) => format!("{}{}?{q}", self.upstream, req.path),
-            None => format!("{}{}", self.upstream, req.path),
-        };
-        let url = reqwest::Url::parse(&url).map_err(|_| {
-            RestError::InvalidRequest("the path is not a valid URL path".to_owned())
-        })?;
+        let uri = self.upstream.uri(&req.path, req.query.as_deref())?;
         let route = RouteInfo::classify(req.method.as_str(), api);
         let auth = req
             .headers
@@ -243,6 +230,13 @@ impl RestClient {
             RestBody::Empty => Some(Bytes::new()),
             RestBody::Stream(_) | RestBody::Buffer(..) => None,
         };
+        // A buffered body goes with its length; Discord answers a POST, PUT or PATCH without
+        // one (an empty body among them) with 411 Length Required.
+        if let Some(b) = &replay
+            && (!b.is_empty() || !matches!(req.method, Method::GET | Method::HEAD))
+        {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
+        }
         let mut stream = match body {
             RestBody::Stream(b) => Some(b),
             _ => None,
@@ -251,31 +245,31 @@ impl RestClient {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut request = reqwest::Request::new(req.method.clone(), url.clone());
+            let body = match (&replay, stream.take()) {
+                (_, Some(body)) => UpBody::Stream(body),
+                (Some(b), None) if !b.is_empty() || !matches!(req.method, Method::GET) => {
+                    UpBody::Full(Some(b.clone()))
+                }
+                _ => UpBody::Empty,
+            };
+            let mut request = http::Request::new(body);
+            *request.method_mut() = req.method.clone();
+            *request.uri_mut() = uri.clone();
             // the headers are moved into the last attempt, copied only while a retry can follow
             *request.headers_mut() = if replay.is_some() && attempts <= max_retries {
                 headers.clone()
             } else {
                 std::mem::take(&mut headers)
             };
-            match (&replay, stream.take()) {
-                (_, Some(body)) => {
-                    *request.body_mut() = Some(reqwest::Body::wrap_stream(body));
-                }
-                (Some(b), None) if !b.is_empty() || !matches!(req.method, Method::GET) => {
-                    *request.body_mut() = Some(b.clone().into());
-                }
-                _ => {}
-            }
             let sent = Instant::now();
-            let mut response = match self.http.execute(request).await {
+            let mut response = match self.upstream.send(request).await {
                 Ok(r) => r,
                 Err(e) => {
                     self.limiter
                         .complete(&ticket, &Observed::default(), 0, false)
                         .await;
-                    record(&ticket, "502", sent);
-                    return Err(RestError::upstream(e));
+                    self.record(&ticket, 0, sent);
+                    return Err(e);
                 }
             };
             let status = response.status();
@@ -285,21 +279,21 @@ impl RestClient {
                 self.limiter
                     .complete(&ticket, &seen, status.as_u16(), shared)
                     .await;
-                record(&ticket, status.as_str(), sent);
+                self.record(&ticket, status.as_u16(), sent);
                 let rh = std::mem::take(response.headers_mut());
                 return Ok(finish(
                     ticket,
                     status,
                     rh,
                     attempts,
-                    Body::Upstream(response),
+                    Body::Upstream(response.into_body()),
                 ));
             }
             let rh = std::mem::take(response.headers_mut());
-            let body = read_limited(response).await;
+            let body = read_limited(response.into_body()).await;
             let seen = headers::observe(status, &rh, Some(&body));
             self.limiter.complete(&ticket, &seen, 429, shared).await;
-            record(&ticket, "429", sent);
+            self.record(&ticket, 429, sent);
             if replay.is_none() || attempts > max_retries {
                 return Ok(finish(ticket, status, rh, attempts, Body::Buffered(body)));
             }
@@ -309,13 +303,12 @@ impl RestClient {
     }
 }
 
-fn record(ticket: &Ticket, status: &str, sent: Instant) {
-    let route = ticket.route.key.clone();
-    metrics::counter!("switchyard_rest_requests_total", "route" => route.clone(), "status" => status.to_owned())
-        .increment(1);
-    metrics::histogram!("switchyard_rest_upstream_seconds", "route" => route)
-        .record(sent.elapsed().as_secs_f64());
-    metrics::histogram!("switchyard_rest_queue_seconds").record(ticket.queued.as_secs_f64());
+impl RestClient {
+    /// Counts one exchange with Discord (`status` 0: none, counted as 502).
+    fn record(&self, ticket: &Ticket, status: u16, sent: Instant) {
+        self.metrics
+            .record(&ticket.route.key, status, sent, ticket.queued.as_secs_f64());
+    }
 }
 
 fn finish(
@@ -334,10 +327,12 @@ fn finish(
     }
 }
 
-async fn read_limited(mut r: reqwest::Response) -> Bytes {
+async fn read_limited(mut body: Incoming) -> Bytes {
     let mut buf = Vec::new();
-    while let Ok(Some(chunk)) = r.chunk().await {
-        buf.extend_from_slice(&chunk);
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(chunk) = frame.data_ref() {
+            buf.extend_from_slice(chunk);
+        }
         if buf.len() > MAX_429_BODY {
             break;
         }

@@ -70,17 +70,10 @@ impl RestError {
         )
     }
 
-    /// The error of the HTTP client, by what went wrong. The URL is dropped: a webhook's path
-    /// carries its token.
-    pub(crate) fn upstream(e: reqwest::Error) -> Self {
-        let (timed_out, connect) = (e.is_timeout(), e.is_connect());
-        let source = Box::new(e.without_url());
-        if timed_out {
-            RestError::Timeout { source }
-        } else if connect {
-            RestError::Connect { source }
-        } else {
-            RestError::Interrupted { source }
+    /// A response body that broke off while it was read.
+    pub(crate) fn interrupted(e: hyper::Error) -> Self {
+        RestError::Interrupted {
+            source: Box::new(e),
         }
     }
 

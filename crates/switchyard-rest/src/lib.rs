@@ -62,7 +62,9 @@ mod limiter;
 mod load;
 mod proxy;
 mod ratelimit_route;
+mod route_metrics;
 mod store;
+mod upstream;
 
 pub use body::BodyStream;
 pub use client::{HttpRequest, HttpResponse, RestBody, RestClient};

@@ -4,11 +4,11 @@
 //! the store. The queue is held until the response headers arrive, so requests of one bucket
 //! leave strictly in order, and a bucket not learned yet sees one request at a time.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use hashbrown::{HashMap, HashSet};
 use serde::Serialize;
 use tokio::sync::OwnedMutexGuard;
 
@@ -32,6 +32,32 @@ struct Queue {
     load: Arc<Load>,
 }
 
+/// A token's queues by (route key, major).
+type Queues = HashMap<(String, String), Queue>;
+
+/// A queue's key borrowed from a request's route, so that finding a queue copies nothing.
+/// It hashes as the owned `(String, String)` key does.
+#[derive(Hash)]
+struct QueueKey<'a>(&'a str, &'a str);
+
+impl hashbrown::Equivalent<(String, String)> for QueueKey<'_> {
+    fn equivalent(&self, key: &(String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
+/// The queue of `route` among `queues`, made when it is the first request of its route.
+fn queue_of(queues: &Mutex<Queues>, route: &RouteInfo) -> Queue {
+    let mut queues = lock(queues);
+    if let Some(q) = queues.get(&QueueKey(&route.key, &route.major)) {
+        return q.clone();
+    }
+    queues
+        .entry((route.key.clone(), route.major.clone()))
+        .or_default()
+        .clone()
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -43,7 +69,7 @@ struct TokenState {
     /// The key of its global limit (`bot:{scope}`).
     global_key: Arc<str>,
     global: Rate,
-    queues: Mutex<HashMap<(String, String), Queue>>,
+    queues: Mutex<Queues>,
     last_used: AtomicU64,
 }
 
@@ -234,18 +260,12 @@ impl Limiter {
                     return Err(RestError::TokenLocked);
                 }
                 let ts = self.token_state(token, fp);
-                let queue = lock(&ts.queues)
-                    .entry((route.key.clone(), route.major.clone()))
-                    .or_default()
-                    .clone();
+                let queue = queue_of(&ts.queues, &route);
                 (queue, ts.scope.clone(), (ts.global_key.clone(), ts.global))
             }
             _ => {
                 let ts = self.token_state("", 0);
-                let queue = lock(&ts.queues)
-                    .entry((route.key.clone(), route.major.clone()))
-                    .or_default()
-                    .clone();
+                let queue = queue_of(&ts.queues, &route);
                 let global = (self.ip.1.clone(), self.cfg.global_per_ip);
                 (queue, self.ip.0.clone(), global)
             }
@@ -481,5 +501,16 @@ mod tests {
         assert_eq!(bot_id("test-token-1"), None);
         assert_eq!(token_of("Bot abc"), "abc");
         assert_eq!(token_of("Bearer abc"), "abc");
+    }
+
+    #[test]
+    fn a_route_finds_its_queue_again() {
+        let queues = Mutex::new(Queues::default());
+        let a = RouteInfo::classify("GET", "/channels/1");
+        let b = RouteInfo::classify("GET", "/channels/2");
+        let qa = queue_of(&queues, &a);
+        assert!(Arc::ptr_eq(&qa.order, &queue_of(&queues, &a).order));
+        assert!(!Arc::ptr_eq(&qa.order, &queue_of(&queues, &b).order));
+        assert_eq!(lock(&queues).len(), 2);
     }
 }

@@ -5,15 +5,23 @@
 //! every forwarded response; and its own answers, each with `X-Switchyard-Generated`: a
 //! synthetic 429 when a request may not wait, a 401 for a locked token, a 502 when the
 //! upstream cannot be reached.
+//!
+//! The server is hyper's HTTP/1 connection loop with one service function: the proxy has a
+//! single route, so a router's matching, boxing and extensions would be work per request
+//! for nothing.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::response::Response;
-use axum::serve::ListenerExt as _;
+use bytes::Bytes;
+use http_body_util::BodyDataStream;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 
 use crate::body::BodyStream;
 use crate::client::{HOP_BY_HOP, HttpRequest, RestBody, RestClient};
@@ -30,33 +38,67 @@ struct ProxyState {
     secret: Option<String>,
 }
 
-/// The proxy's routes. With a `secret`, every request must carry it in
-/// `X-Switchyard-Secret` (required when the proxy listens on a non-loopback address).
-fn router(client: RestClient, secret: Option<String>) -> Router {
-    let state = Arc::new(ProxyState { client, secret });
-    Router::new().fallback(handle).with_state(state)
-}
-
-/// Serves the proxy on `listener` until `shutdown` resolves.
+/// Serves the proxy on `listener` until `shutdown` resolves, then lets the requests under
+/// way finish. With a `secret`, every request must carry it in `X-Switchyard-Secret`
+/// (required when the proxy listens on a non-loopback address).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     client: RestClient,
     secret: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Without TCP_NODELAY, a response whose body is written after its headers can wait for
-    // the client's delayed ACK (tens of milliseconds) under load.
-    let listener = listener.tap_io(|tcp| {
+    let state = Arc::new(ProxyState { client, secret });
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Without TCP_NODELAY, a response whose body is written after its headers can wait
+        // for the client's delayed ACK (tens of milliseconds) under load.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-    });
-    axum::serve(listener, router(client, secret))
-        .with_graceful_shutdown(shutdown)
-        .await
+        let state = state.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(&state, req).await) }
+        });
+        let conn =
+            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "proxy connection ended");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
-async fn handle(State(state): State<Arc<ProxyState>>, mut req: Request) -> Response {
+/// After a failed accept: nothing when the peer gave up, else a pause (out of file
+/// descriptors, most likely) so that the loop does not spin.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if !matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
+        tracing::error!(error = %e, "the REST proxy cannot accept connections");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn handle(state: &ProxyState, mut req: Request<Incoming>) -> Response {
     if let Some(secret) = &state.secret {
         use subtle::ConstantTimeEq as _;
         // Compared in constant time (for secrets of the same length): the answer's timing
@@ -82,7 +124,11 @@ async fn handle(State(state): State<Arc<ProxyState>>, mut req: Request) -> Respo
 /// they are (hop-by-hop ones aside); a path outside `/api` is a Discord-shaped 404.
 ///
 /// For servers that mount Discord's REST API among their own routes (the face).
-pub async fn forward(client: &RestClient, req: Request) -> Response {
+pub async fn forward<B>(client: &RestClient, req: Request<B>) -> Response
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     let path = parts.uri.path();
@@ -102,9 +148,9 @@ pub async fn forward(client: &RestClient, req: Request) -> Response {
         Some(0) => RestBody::Empty,
         None if !chunked => RestBody::Empty,
         Some(n) if n <= replay_limit => {
-            RestBody::Buffer(BodyStream::from_stream(body.into_data_stream()), n)
+            RestBody::Buffer(BodyStream::from_stream(BodyDataStream::new(body)), n)
         }
-        _ => RestBody::Stream(BodyStream::from_stream(body.into_data_stream())),
+        _ => RestBody::Stream(BodyStream::from_stream(BodyDataStream::new(body))),
     };
     let request = HttpRequest {
         method: parts.method.clone(),

@@ -1,6 +1,7 @@
 //! The proxy as a bot sees it: forwarding (versioned, unversioned, unknown routes), the
 //! queue-time header, synthetic 429s in fail-fast mode and past the maximum wait, the 401
-//! lock, 502 when the upstream is down, multi-MiB streamed uploads, and no token in the logs.
+//! lock, 502 when the upstream is down, multi-MiB streamed uploads, no token in the logs, and
+//! requests as the upstream receives them.
 
 mod common;
 
@@ -255,6 +256,86 @@ async fn upstream_down_is_a_connect_error_for_the_client() {
         e.to_string()
             .starts_with("upstream unreachable: cannot connect"),
         "{e}"
+    );
+}
+
+/// An upstream that answers with what it received: method, path and query, Host and
+/// Content-Length (`null` when absent).
+async fn echo_head() -> std::net::SocketAddr {
+    let app = axum::Router::new().fallback(|req: axum::extract::Request| async move {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        axum::Json(json!({
+            "method": req.method().as_str(),
+            "uri": req.uri().to_string(),
+            "host": header("host"),
+            "content_length": header("content-length"),
+        }))
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    addr
+}
+
+/// Requests reach Discord as it reads them: a POST without a body says `Content-Length: 0`
+/// (Discord answers 411 otherwise), a GET sends no length, `Host` names the upstream, and an
+/// emoji or a space in a path (a reaction route built by a bot) goes percent-encoded.
+#[tokio::test]
+async fn requests_reach_the_upstream_as_discord_reads_them() {
+    let upstream = echo_head().await;
+    let client = switchyard_rest::RestClient::new(config(&format!("http://{upstream}"), None))
+        .await
+        .expect("client");
+    let send = |method: http::Method, path: &'static str| {
+        let client = client.clone();
+        async move {
+            let res = client
+                .send(switchyard_rest::HttpRequest::new(method, path, Some(TOKEN)))
+                .await
+                .expect("answered");
+            let body = res.bytes().await.expect("body");
+            serde_json::from_slice::<Value>(&body).expect("json")
+        }
+    };
+    let post = send(http::Method::POST, "/channels/1/typing").await;
+    assert_eq!(post["content_length"], "0", "{post}");
+    assert_eq!(post["host"], upstream.to_string(), "{post}");
+    let get = send(http::Method::GET, "/channels/1").await;
+    assert_eq!(get["content_length"], Value::Null, "{get}");
+    assert_eq!(get["uri"], "/api/v10/channels/1", "{get}");
+    let put = send(
+        http::Method::PUT,
+        "/channels/1/messages/2/reactions/👍 x/@me",
+    )
+    .await;
+    assert_eq!(
+        put["uri"], "/api/v10/channels/1/messages/2/reactions/%F0%9F%91%8D%20x/@me",
+        "{put}"
+    );
+    // through the proxy, a query is kept as it came
+    let node = Node::start(config(&format!("http://{upstream}"), None)).await;
+    let res = http()
+        .get(format!(
+            "{}/channels/1/messages?limit=5&around=7",
+            node.api()
+        ))
+        .header("Authorization", format!("Bot {TOKEN}"))
+        .send()
+        .await
+        .expect("request");
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(
+        body["uri"], "/api/v10/channels/1/messages?limit=5&around=7",
+        "{body}"
     );
 }
 

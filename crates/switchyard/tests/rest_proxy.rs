@@ -99,10 +99,16 @@ async fn three_proxy_processes_share_limits_through_redis() {
         .text()
         .await
         .expect("metrics");
+    // every request of this process counted once, under its route and status
+    let sent = format!(
+        "switchyard_rest_requests_total{{route=\"POST /channels/{{id}}/messages\",status=\"200\"}} {PER_STREAM}\n"
+    );
     assert!(
-        metrics.contains("switchyard_rest_requests_total")
-            && metrics.contains("POST /channels/{id}/messages"),
-        "{metrics}"
+        metrics.contains(&sent)
+            && metrics.contains(
+                "switchyard_rest_upstream_seconds_count{route=\"POST /channels/{id}/messages\"}"
+            ),
+        "{sent} in {metrics}"
     );
     let status = http
         .get(format!("{}/status", procs[0].2))
