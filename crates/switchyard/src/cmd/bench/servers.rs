@@ -138,7 +138,14 @@ pub(crate) fn spawn_private(
 ) -> anyhow::Result<Child> {
     let mut cmd = Command::new(binary);
     if kind == "redis" {
-        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ]);
         if append_only {
             // every write reaches the file before its reply, so a killed server loses
             // nothing it confirmed (the kernel keeps what was written; only a machine crash
