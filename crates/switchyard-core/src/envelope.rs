@@ -221,6 +221,24 @@ fn encode(
     out.push(b'}');
 }
 
+/// The envelope `encoded` (as [`encode_into`] wrote it) without its pool epoch, or None when
+/// it has none. A gateway node that lost a shard sends, this way, the events of a session no
+/// other node can resume: nobody else sends them, so no consumer should refuse them as a
+/// former owner's. The epoch is the envelope's last field, so this is a cut, not a parse: no
+/// value can end in `,"epoch":` and digits right before the envelope's closing brace.
+pub fn without_epoch(encoded: &[u8]) -> Option<Vec<u8>> {
+    let body = encoded.strip_suffix(b"}")?;
+    let digits = body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let head = body[..body.len() - digits].strip_suffix(b",\"epoch\":")?;
+    if digits == 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(head.len() + 1);
+    out.extend_from_slice(head);
+    out.push(b'}');
+    Some(out)
+}
+
 /// Appends the JSON-escaped content of `s`, without quotes: in one copy when nothing needs
 /// escaping (the usual case), else byte by byte.
 #[inline]

@@ -3,7 +3,8 @@
 //! a node that hears no renewal for a lease (partitioned, or paused past its lease and woken
 //! up still connected) holds the shard's events until it hears again, and if the shard went
 //! elsewhere meanwhile it drops them: the new owner RESUMEd from the saved sequence and
-//! publishes them itself. The epoch stamps each envelope and saved session, so that
+//! publishes them itself (except those of a session never saved, which only this node can
+//! send: see [`crate::publish`]). The epoch stamps each envelope and saved session, so that
 //! consumers and the session store refuse what a fenced node sent before it noticed.
 //!
 //! A shard outside a pool has no fence: it is always open and has no epoch.

@@ -16,6 +16,13 @@
 //! event the broker did not take; the queue fills meanwhile and the shard pauses, leaving the
 //! backlog with Discord, which replays it on RESUME. (Plain pub/sub is still at-most-once
 //! past the broker: a message nobody is subscribed to when it is published is gone.)
+//!
+//! In a shard pool, a node whose grant lapsed holds the shard's events (see [`crate::fence`]).
+//! If the shard went elsewhere meanwhile, what it held of the session the store names is
+//! dropped: the new owner resumes that session and Discord replays it. What it held of a
+//! session it never managed to save (it identified while the broker was unreachable, say)
+//! nobody else can resume, so it is published after all, without the epoch that would make
+//! consumers refuse it as a former owner's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +30,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use switchyard_broker::{Broker, IdPublish};
 use switchyard_core::Topic;
-use switchyard_core::envelope::{Source, event_id};
+use switchyard_core::envelope::{Source, event_id, without_epoch};
 use tokio::sync::mpsc;
 
 use crate::shard::Item;
@@ -69,8 +76,9 @@ pub(crate) async fn run_publisher(
         let mut handed = None;
         for item in batch.drain(..) {
             if !publisher.fenced_open().await {
-                // The shard went elsewhere: its new owner publishes the rest.
-                metrics::counter!("switchyard_gateway_pool_fenced_events_total").increment(1);
+                // The shard went elsewhere: its new owner publishes the rest, unless only
+                // this node knows the session.
+                out.extend(publisher.rescue(item));
                 continue;
             }
             if let Some((topic, payload)) = item.publish {
@@ -127,6 +135,29 @@ impl Publisher {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         true
+    }
+
+    /// What to publish of `item`, held when the shard went elsewhere: nothing when its
+    /// session is the one the store holds (the new owner resumes it), else its event
+    /// without the pool epoch (nobody else can send it).
+    fn rescue(&self, item: Item) -> Option<Outgoing> {
+        let (topic, payload) = item.publish?;
+        let stored = self.status.record().stored;
+        if stored.as_deref() == Some(&*item.session) {
+            metrics::counter!("switchyard_gateway_pool_fenced_events_total").increment(1);
+            return None;
+        }
+        metrics::counter!("switchyard_gateway_pool_rescued_events_total").increment(1);
+        tracing::warn!(shard = self.status.id, session = %item.session, seq = item.seq,
+            "the shard went elsewhere while this node held an event of a session it never saved; publishing it, since no other node can resume that session");
+        let payload = without_epoch(&payload).map_or(payload, Bytes::from);
+        Some(Outgoing {
+            session: item.session,
+            seq: item.seq,
+            id: item.id,
+            topic,
+            payload,
+        })
     }
 
     /// Publishes a batch in order (emptying `out`) and answers how many the broker took. On
@@ -244,5 +275,54 @@ impl Publisher {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_broker::embedded::EmbeddedBroker;
+    use switchyard_core::Pattern;
+
+    fn item(session: &Arc<str>, seq: u64, payload: &str) -> Item {
+        Item {
+            publish: Some((
+                Topic::new("inbound.discord.1.2.3").expect("topic"),
+                Bytes::from(payload.to_owned()),
+            )),
+            session: session.clone(),
+            seq: Some(seq),
+            id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_shard_drops_the_stored_session_and_rescues_the_unsaved_one() {
+        let broker: Arc<dyn Broker> = Arc::new(EmbeddedBroker::new(Default::default()));
+        let mut sub = broker
+            .subscribe(&Pattern::new("inbound.>").expect("pattern"))
+            .await
+            .expect("subscribe");
+        let status = Arc::new(ShardStatus::new(0, 1));
+        let (saved, unsaved): (Arc<str>, Arc<str>) = (Arc::from("saved"), Arc::from("unsaved"));
+        status.set_stored(&saved);
+        status.fence().renew(3, std::time::Instant::now());
+        status.fence().lose();
+        let (tx, rx) = mpsc::channel(8);
+        tx.send(item(&saved, 7, r#"{"v":1,"t":"A","d":{},"epoch":3}"#))
+            .await
+            .expect("send");
+        tx.send(item(&unsaved, 1, r#"{"v":1,"t":"B","d":{},"epoch":3}"#))
+            .await
+            .expect("send");
+        drop(tx);
+        // it ends once the queue is drained, as it does when its runner is aborted
+        run_publisher(rx, broker, status, Arc::from("bot")).await;
+        let got = sub.try_recv().expect("the unsaved session's event");
+        assert_eq!(&got.payload[..], br#"{"v":1,"t":"B","d":{}}"#);
+        assert!(
+            sub.try_recv().is_none(),
+            "the stored session's event is the new owner's"
+        );
     }
 }

@@ -143,6 +143,9 @@ impl ShardSet {
                     snapshot::start(saved, restored.as_ref(), cache.enabled)
                 });
             let status = Arc::new(ShardStatus::new(id, ctx.total).with_cache(cache, restored));
+            if let Some(saved) = &saved {
+                status.set_stored(&saved.session_id);
+            }
             if let Some(grant) = grant
                 && let Some(&epoch) = grant.epochs.get(&id)
             {
@@ -342,8 +345,10 @@ impl ShardSet {
             .collect()
     }
 
-    /// Drops the shards in `ids` that went elsewhere: nothing more is published or saved for
+    /// Drops the shards in `ids` that went elsewhere: nothing more is received or saved for
     /// them here (their new owner RESUMEd from the saved sequence and publishes the rest).
+    /// Each publisher is left to drain its queue: it drops what the new owner replays and
+    /// publishes what only this node has (see [`crate::publish`]), then ends.
     pub(crate) async fn remove_lost(&self, ids: &[u32]) {
         let mut running = self.running.lock().await;
         for id in ids {
@@ -354,7 +359,6 @@ impl ShardSet {
                     holder.abort();
                 }
                 shard.runner.abort();
-                shard.publisher.abort();
                 self.ctx.progress.total.fetch_sub(1, Ordering::Relaxed);
                 if shard.status.has_been_ready() {
                     self.ctx.progress.ready.fetch_sub(1, Ordering::Relaxed);
@@ -362,7 +366,7 @@ impl ShardSet {
                 metrics::counter!("switchyard_gateway_pool_shards_lost_total").increment(1);
                 tracing::warn!(
                     shard = id,
-                    "this node lost the shard to another while it could not hear the pool; dropped what it still held"
+                    "this node lost the shard to another while it could not hear the pool; it drops what it held of the session the new owner resumes"
                 );
             }
         }

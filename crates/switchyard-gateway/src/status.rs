@@ -79,6 +79,9 @@ pub(crate) struct SessionRecord {
     pub resume_url: Option<String>,
     /// The session and sequence of the last event handed to the broker.
     pub handed: Option<(Arc<str>, u64)>,
+    /// The session the store holds for the shard, as far as this node knows: the one it
+    /// started from, or the one it saved last. A node that takes the shard over resumes it.
+    pub stored: Option<Arc<str>>,
 }
 
 impl SessionRecord {
@@ -295,6 +298,13 @@ impl ShardStatus {
         match &mut record.handed {
             Some((handed, last)) if handed == session => *last = seq,
             other => *other = Some((session.clone(), seq)),
+        }
+    }
+    /// The store holds `session` for the shard now (loaded at start, or saved).
+    pub(crate) fn set_stored(&self, session: &str) {
+        let mut record = lock(&self.record);
+        if record.stored.as_deref() != Some(session) {
+            record.stored = Some(Arc::from(session));
         }
     }
     /// A copy of the session record.

@@ -192,3 +192,22 @@ fn a_pool_s_epoch_is_written_last_and_leaves_the_id_alone() {
         Some(1 << 30)
     );
 }
+
+#[test]
+fn a_rescued_event_loses_its_epoch_and_nothing_else() {
+    let frame = r#"{"op":0,"s":9,"t":"MESSAGE_CREATE","d":{"n":["epoch\":7}"],"epoch":5}}"#;
+    let dispatch = parse_dispatch(frame).expect("routable");
+    let mut source = SOURCE;
+    source.epoch = Some(42);
+    let mut with = Vec::new();
+    encode_into(&mut with, &source, &dispatch, 7, None);
+    source.epoch = None;
+    let mut plain = Vec::new();
+    encode_into(&mut plain, &source, &dispatch, 7, None);
+    assert_eq!(without_epoch(&with).as_deref(), Some(&plain[..]));
+    assert_eq!(Envelope::decode(&plain).expect("decodes").epoch, None);
+    // an envelope without one, whatever its d ends with, is left alone
+    assert_eq!(without_epoch(&plain), None);
+    assert_eq!(without_epoch(br#"{"d":{"epoch":5}}"#), None);
+    assert_eq!(without_epoch(b"not json"), None);
+}

@@ -132,6 +132,7 @@ pub(crate) async fn save_changed(
         match result {
             Ok(()) => {
                 metrics::counter!("switchyard_gateway_session_saves_total").increment(1);
+                status.set_stored(&now.session_id);
                 saved[i] = Some(now);
             }
             Err(e @ SessionStoreError::Stale { .. }) => {
