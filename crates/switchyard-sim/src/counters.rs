@@ -44,6 +44,9 @@ pub struct SessionCounters {
     /// client that moved on to it missed none of them.
     #[serde(default)]
     pub superseded_at: Option<u64>,
+    /// The session whose IDENTIFY superseded this one.
+    #[serde(default)]
+    pub superseded_by: Option<String>,
     /// Last presence set by the client.
     pub presence: Value,
     /// The commands the session's clients sent (every op but heartbeat, identify and
@@ -212,6 +215,7 @@ fn session_counters(s: &Session, with_commands: bool) -> SessionCounters {
         connected: i.conn.is_some(),
         ended: i.ended,
         superseded_at: i.superseded_at,
+        superseded_by: i.superseded_by.clone(),
         presence: i.presence.clone(),
         commands: if with_commands {
             i.commands.iter().cloned().collect()

@@ -435,6 +435,7 @@ async fn a_second_session_of_a_shard_gets_the_same_events_and_marks_the_first() 
     let old = counters.session(&first).expect("first session");
     // marked where it stood when the second identified; the message went to both
     assert_eq!(old.superseded_at, Some(before));
+    assert_eq!(old.superseded_by.as_deref(), Some(second.as_str()));
     assert_eq!(old.last_seq, before + 1);
     assert!(!old.ended);
     let new = counters.session(&second).expect("second session");

@@ -131,6 +131,7 @@ pub fn identify(shared: &Shared, link: ConnLink, ident: &Identify) -> IdentifyOu
         let mut o = other.lock();
         if !o.ended && o.superseded_at.is_none() {
             o.superseded_at = Some(o.seq);
+            o.superseded_by = Some(session.id.clone());
         }
     }
     let guilds = shared.shard_guilds(shard);

@@ -98,6 +98,8 @@ pub struct SessionInner {
     /// The last sequence assigned before another session of the same bot and shard
     /// identified: every event after it was dispatched to that session too.
     pub superseded_at: Option<u64>,
+    /// The session whose IDENTIFY set `superseded_at`.
+    pub superseded_by: Option<String>,
 }
 
 /// One gateway session of one bot on one shard.
@@ -181,6 +183,7 @@ impl Session {
                 presence: Value::Null,
                 commands: VecDeque::new(),
                 superseded_at: None,
+                superseded_by: None,
             }),
             notify: Notify::new(),
         }

@@ -2,6 +2,12 @@
 //! and the judgement against the fake's sessions: every sequence of every session must have
 //! reached the group, except those after a gap the gateway reported, and every reported gap
 //! must follow a fault that ends a session.
+//!
+//! A gap covers the shard's events from its old session's `lost_from` until its new session
+//! identified. When a node identified a session and died (or lost the shard) before it could
+//! save it, its successor resumed the older saved session, failed, and reported that gap:
+//! the unsaved session's events fall inside it, though nothing names that session. They are
+//! found through the fake, which records which IDENTIFY superseded each session.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read as _, Seek as _, SeekFrom};
@@ -30,6 +36,8 @@ pub(super) struct Ledger {
     pub bot: Option<String>,
     /// Gaps by old session.
     pub gaps: BTreeMap<String, Gap>,
+    /// The old session of each gap, by the new session its report names.
+    successors: HashMap<String, String>,
     /// Lines that were neither an envelope nor a gap report.
     pub unreadable: u64,
 }
@@ -45,6 +53,7 @@ struct Payload {
     id: Option<String>,
     bot: Option<String>,
     old_session: Option<String>,
+    new_session: Option<String>,
     lost_from: Option<u64>,
     reason: Option<String>,
 }
@@ -94,10 +103,14 @@ impl Ledger {
             Payload {
                 old_session: Some(old_session),
                 lost_from: Some(lost_from),
+                new_session,
                 reason,
                 ..
             } => {
                 let reason = reason.unwrap_or_default();
+                if let Some(new) = new_session {
+                    self.successors.insert(new, old_session.clone());
+                }
                 self.gaps.entry(old_session.clone()).or_insert(Gap {
                     old_session,
                     lost_from,
@@ -158,8 +171,12 @@ pub(super) struct Verdict {
     pub delivered: u64,
     /// Events the group gave up on, in the dead-letter stream (not lost, not delivered).
     pub dead_lettered: u64,
-    /// Events after a reported gap, never sent by the fake (the session ended first).
+    /// Events after a reported gap, never sent by the fake (the session ended first), or
+    /// inside one (see [`Verdict::unsaved`]).
     pub in_gaps: u64,
+    /// Of those, the events of a session that was never saved, superseded by the new session
+    /// of a reported gap: they came between the gap's start and its end.
+    pub unsaved: u64,
     /// Events of a session left behind (a newer session of its shard had identified) that
     /// the fake also dispatched to the newer one, whose own events are checked.
     pub superseded: u64,
@@ -195,6 +212,12 @@ pub(super) fn judge(
     let bot = ledger.bot.as_deref().unwrap_or("switchyard");
     for session in sessions {
         let gap = ledger.gaps.get(&session.session_id);
+        // the gap whose new session superseded this one, if an injected fault caused it
+        let inside = session
+            .superseded_by
+            .as_ref()
+            .and_then(|by| ledger.successors.get(by))
+            .is_some_and(|old| ended_by_fault.contains(old));
         let mut lost_here: Option<(u64, u64, u64)> = None;
         for seq in session.seqs() {
             v.events += 1;
@@ -207,6 +230,9 @@ pub(super) fn judge(
                 v.in_gaps += 1;
             } else if session.superseded_at.is_some_and(|at| seq > at) {
                 v.superseded += 1;
+            } else if inside {
+                v.in_gaps += 1;
+                v.unsaved += 1;
             } else {
                 v.lost += 1;
                 let here = lost_here.get_or_insert((seq, seq, 0));
@@ -324,6 +350,38 @@ mod tests {
             v.lost_sample,
             ["a:2..2 (1 lost, shard 0, superseded at Some(2), ended false)"]
         );
+    }
+
+    #[test]
+    fn an_unsaved_session_falls_inside_the_gap_its_successor_reported() {
+        // "a" ended by a fault; "x" identified and died unsaved; "c" resumed "a", failed and
+        // identified, superseding "x", and reported the gap from "a"
+        let a = session("a", 0, 2);
+        let mut x = session("x", 0, 4);
+        x.superseded_at = Some(3);
+        x.superseded_by = Some("c".into());
+        let mut lines = vec![envelope_line("bot", &a, 1), envelope_line("bot", &a, 2)];
+        lines.push(envelope_line("bot", &x, 1));
+        lines.push(
+            r#"{"topic":"control.gateway.gap","payload":{"bot":"bot","shard":0,"old_session":"a","last_seq":2,"lost_from":3,"new_session":"c","reason":"INVALID_SESSION"}}"#.into(),
+        );
+        let ledger = ledger_of(&lines);
+        let sessions = [a, x];
+        let ended: HashSet<String> = ["a".to_owned()].into();
+        let v = judge(&ledger, &sessions, &ended, &HashSet::new());
+        assert_eq!(
+            (v.delivered, v.in_gaps, v.unsaved, v.superseded, v.lost),
+            (3, 2, 2, 1, 0)
+        );
+        assert!(v.clean(), "{v:?}");
+        // a gap no injected fault explains covers nothing
+        let v = judge(&ledger, &sessions, &HashSet::new(), &HashSet::new());
+        assert_eq!((v.unsaved, v.lost), (0, 2));
+        // nor does a gap whose new session is not the one that superseded it
+        let mut other = sessions.clone();
+        other[1].superseded_by = Some("d".into());
+        let v = judge(&ledger, &other, &ended, &HashSet::new());
+        assert_eq!((v.unsaved, v.lost), (0, 2));
     }
 
     #[test]

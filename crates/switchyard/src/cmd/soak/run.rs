@@ -350,13 +350,14 @@ impl Soak<'_> {
             self.skipped
         );
         println!(
-            "{kind:<6} {} events in {} sessions: {} reached the group ({distinct} distinct, {deliveries} deliveries, {} redelivered), {} dead-lettered, {} in reported gaps, {} also sent to a newer session of their shard, lost {}",
+            "{kind:<6} {} events in {} sessions: {} reached the group ({distinct} distinct, {deliveries} deliveries, {} redelivered), {} dead-lettered, {} in reported gaps ({} of them in sessions never saved), {} also sent to a newer session of their shard, lost {}",
             v.events,
             v.sessions,
             v.delivered,
             deliveries.saturating_sub(distinct),
             v.dead_lettered,
             v.in_gaps,
+            v.unsaved,
             v.superseded,
             v.lost
         );
