@@ -36,6 +36,7 @@ mod cache_view;
 mod close;
 mod command;
 mod config;
+mod discord;
 mod error;
 mod fence;
 mod gateway;
