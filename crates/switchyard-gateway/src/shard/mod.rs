@@ -20,10 +20,11 @@ use tokio::time::Instant;
 use twilight_gateway::error::ReceiveMessageError;
 use twilight_gateway::{CloseFrame, ConfigBuilder, Message, Session, Shard, ShardId, ShardState};
 
+mod gap;
 mod members;
 mod runner;
 
-pub use runner::GAP_TOPIC;
+pub use gap::GAP_TOPIC;
 pub(crate) use runner::Item;
 pub(crate) use runner::Progress;
 use runner::{After, Runner};

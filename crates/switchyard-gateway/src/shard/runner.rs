@@ -27,9 +27,6 @@ use crate::cache_feed::CachedShard;
 use crate::status::{ShardPhase, ShardStatus};
 use switchyard_core::outbound::{Answer, ErrorKind};
 
-/// The topic gaps are reported on.
-pub const GAP_TOPIC: &str = "control.gateway.gap";
-
 /// One item between a shard and its publisher.
 #[derive(Debug)]
 pub(crate) struct Item {
@@ -486,20 +483,15 @@ impl Runner {
                 .increment(1);
             tracing::warn!(shard = self.id, old_session = %old, last_seq, new_session = %new, %reason,
                 "events after seq {last_seq} of the old session are lost (it could not be resumed)");
-            let gap = serde_json::json!({
-                "bot": self.config.bot,
-                "shard": self.id,
-                "total": self.total,
-                "old_session": &*old,
-                "last_seq": last_seq,
-                "lost_from": last_seq + 1,
-                "new_session": &*new,
-                "reason": reason,
-                "at_ms": now_ms(),
+            report = super::gap::report(super::gap::Gap {
+                bot: &self.config.bot,
+                shard: self.id,
+                total: self.total,
+                old_session: &old,
+                last_seq,
+                new_session: &new,
+                reason: &reason,
             });
-            report = Topic::new(GAP_TOPIC)
-                .ok()
-                .map(|topic| (topic, Bytes::from(gap.to_string())));
         }
         // Sequence 0 of the new session, behind everything of the old one: once the broker
         // has taken it (and the gap report it carries), the new session can be saved, so that
