@@ -19,6 +19,7 @@ pub mod outbound;
 mod overlap;
 pub mod route;
 pub mod template;
+pub mod token;
 pub mod topic;
 
 pub use control::{ControlMessage, ControlOp};

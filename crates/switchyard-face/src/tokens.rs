@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
+use switchyard_core::token::{strip_token_prefix, token_user_id};
 
 /// The face's client tokens. Its `Debug` shows how many, never what they are.
 #[derive(Clone, Default)]
@@ -35,14 +36,14 @@ impl FaceTokens {
     pub fn new(tokens: impl IntoIterator<Item = String>) -> Result<Self, TokenError> {
         let tokens: Vec<String> = tokens
             .into_iter()
-            .map(|t| strip_bot(&t).to_owned())
+            .map(|t| strip_token_prefix(&t).to_owned())
             .collect();
         if tokens.is_empty() {
             return Err(TokenError::None);
         }
         for (i, t) in tokens.iter().enumerate() {
             match t.split_once('.') {
-                Some((id, rest)) if user_id(id).is_some() && rest.len() >= 16 => {}
+                Some((_, rest)) if token_user_id(t).is_some() && rest.len() >= 16 => {}
                 _ => return Err(TokenError::Malformed(i + 1)),
             }
         }
@@ -59,7 +60,7 @@ impl FaceTokens {
     /// Whether `presented` (with or without `Bot `) is one of the tokens, compared in
     /// constant time.
     pub fn check(&self, presented: &str) -> bool {
-        let presented = strip_bot(presented).as_bytes();
+        let presented = strip_token_prefix(presented).as_bytes();
         let mut found = subtle::Choice::from(0);
         for t in &self.tokens {
             found |= t.as_bytes().ct_eq(presented);
@@ -72,21 +73,9 @@ impl FaceTokens {
     pub fn not_for(&self, bot: u64) -> usize {
         self.tokens
             .iter()
-            .filter(|t| t.split_once('.').and_then(|(id, _)| user_id(id)) != Some(bot))
+            .filter(|t| token_user_id(t) != Some(bot))
             .count()
     }
-}
-
-fn strip_bot(token: &str) -> &str {
-    token.strip_prefix("Bot ").unwrap_or(token).trim()
-}
-
-/// The user id a token's first part names.
-fn user_id(part: &str) -> Option<u64> {
-    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(part.trim_end_matches('='))
-        .ok()?;
-    std::str::from_utf8(&bytes).ok()?.parse().ok()
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use hashbrown::{HashMap, HashSet};
 use serde::Serialize;
+use switchyard_core::token::{strip_token_prefix, token_user_id};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::budget::Budget;
@@ -141,41 +142,6 @@ pub struct Limiter {
     ip: (Arc<str>, Arc<str>),
 }
 
-/// The token part of an Authorization value (`Bot x`, `Bearer x` or `x`).
-fn token_of(auth: &str) -> &str {
-    auth.strip_prefix("Bot ")
-        .or_else(|| auth.strip_prefix("Bearer "))
-        .unwrap_or(auth)
-        .trim()
-}
-
-/// The bot's user id encoded in the first part of a Discord token, if it is one.
-fn bot_id(token: &str) -> Option<String> {
-    let first = token.split('.').next()?;
-    let mut bits: u32 = 0;
-    let mut n = 0;
-    let mut out = Vec::with_capacity(first.len());
-    for c in first.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        bits = (bits << 6) | u32::from(v);
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-        }
-    }
-    let id = String::from_utf8(out).ok()?;
-    (!id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
-}
-
 impl Limiter {
     /// A limiter with its store (connects to Redis when `cfg.redis` is set) and a background
     /// task that evicts idle per-token limiters.
@@ -220,7 +186,7 @@ impl Limiter {
         let mut tokens = lock(&self.tokens);
         let known = tokens.len();
         let state = tokens.entry(fp).or_insert_with(|| {
-            let id = bot_id(token);
+            let id = token_user_id(token).map(|id| id.to_string());
             let global = id
                 .as_ref()
                 .and_then(|id| self.cfg.global_per_bot.get(id))
@@ -252,7 +218,7 @@ impl Limiter {
         auth: Option<&str>,
         route: RouteInfo,
     ) -> Result<Ticket, RestError> {
-        let token = auth.map(token_of).filter(|t| !t.is_empty());
+        let token = auth.map(strip_token_prefix).filter(|t| !t.is_empty());
         let fp = token.map(Self::fingerprint);
         let (queue, scope, global) = match (token, fp) {
             (Some(token), Some(fp)) => {
@@ -407,7 +373,7 @@ impl Limiter {
 
     /// Unlocks a token locked after a 401 (an Authorization value or a bare token).
     pub fn unlock(&self, auth: &str) -> bool {
-        lock(&self.locked).remove(&Self::fingerprint(token_of(auth)))
+        lock(&self.locked).remove(&Self::fingerprint(strip_token_prefix(auth)))
     }
 
     /// Counters for `/status`.
@@ -490,18 +456,6 @@ async fn evict_loop(weak: Weak<Limiter>, every: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bot_ids_come_from_tokens() {
-        // "MTIzNDU2Nzg5" is base64 of "123456789"
-        assert_eq!(
-            bot_id("MTIzNDU2Nzg5.GQ.secret").as_deref(),
-            Some("123456789")
-        );
-        assert_eq!(bot_id("test-token-1"), None);
-        assert_eq!(token_of("Bot abc"), "abc");
-        assert_eq!(token_of("Bearer abc"), "abc");
-    }
 
     #[test]
     fn a_route_finds_its_queue_again() {

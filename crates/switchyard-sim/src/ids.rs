@@ -3,9 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+pub(crate) use switchyard_core::token::{strip_token_prefix, token_user_id};
 
 /// Discord's epoch (2015-01-01) in Unix milliseconds.
 pub const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
@@ -133,47 +131,6 @@ impl BotIdentity {
     }
 }
 
-/// Standard base64 that accepts the encoding with or without its `=` padding.
-const STANDARD_ANY_PAD: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// URL-safe base64 that accepts the encoding with or without its `=` padding.
-const URL_SAFE_ANY_PAD: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// The bot user id a token of Discord's form carries: the part before the first `.` is the
-/// id's decimal digits in base64 (standard or URL-safe alphabet, padded or not), as in
-/// `MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.xxxx` for 123456789012345678. `None` for any other token.
-pub fn token_user_id(token: &str) -> Option<u64> {
-    let (first, _) = token.split_once('.')?;
-    if first.is_empty() {
-        return None;
-    }
-    let digits = STANDARD_ANY_PAD
-        .decode(first)
-        .or_else(|_| URL_SAFE_ANY_PAD.decode(first))
-        .ok()?;
-    // u64::from_str would also take a leading '+'; a snowflake is digits only
-    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let id: u64 = std::str::from_utf8(&digits).ok()?.parse().ok()?;
-    (id > 0).then_some(id)
-}
-
-/// Strips the `Bot ` or `Bearer ` prefix from a token or Authorization value.
-pub fn strip_token_prefix(token: &str) -> &str {
-    let t = token.trim();
-    t.strip_prefix("Bot ")
-        .or_else(|| t.strip_prefix("Bearer "))
-        .unwrap_or(t)
-        .trim()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,45 +155,13 @@ mod tests {
             BotIdentity::from_token("a").user_id,
             BotIdentity::from_token("b").user_id
         );
-        assert_eq!(strip_token_prefix("Bot abc"), "abc");
-        assert_eq!(strip_token_prefix("abc"), "abc");
     }
 
     #[test]
     fn real_form_tokens_carry_the_bot_id() {
-        for token in [
-            "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.xxxxx",
-            "MTIzNDU2Nzg5MDEyMzQ1Njc4.x",
-        ] {
-            assert_eq!(
-                token_user_id(token),
-                Some(123_456_789_012_345_678),
-                "{token}"
-            );
-            let id = BotIdentity::from_token(token);
-            assert_eq!(id.user_id, 123_456_789_012_345_678);
-            assert_eq!(id.application_id, id.user_id);
-        }
-        // 19 digits, with and without padding (digits encode alike in both alphabets)
-        for token in [
-            "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.a.b",
-            "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ==.a.b",
-        ] {
-            assert_eq!(token_user_id(token), Some(1_234_567_890_123_456_789));
-        }
-        for other in [
-            "test-token-1",
-            "abc.def",
-            ".abc",
-            "MTIz",                                   // no dot: not the form
-            "KzEyMw.a",                               // "+123"
-            "aGVsbG8.a.b",                            // "hello"
-            "MA.a.b",                                 // "0" is no snowflake
-            "MTg0NDY3NDQwNzM3MDk1NTE2MTY.a",          // 2^64: over u64
-            "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NQ==.a", // 25 digits
-        ] {
-            assert_eq!(token_user_id(other), None, "{other}");
-        }
+        let id = BotIdentity::from_token("MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.xxxxx");
+        assert_eq!(id.user_id, 123_456_789_012_345_678);
+        assert_eq!(id.application_id, id.user_id);
     }
 
     #[test]
