@@ -50,6 +50,8 @@ struct Publisher {
     published: metrics::Counter,
     failed: metrics::Counter,
     duplicates: metrics::Counter,
+    /// Whether a rescue (see [`Publisher::rescue`]) has been logged yet.
+    rescue_logged: std::sync::atomic::AtomicBool,
 }
 
 /// Drains a shard's queue into the broker, recording the last sequence handed over.
@@ -66,6 +68,7 @@ pub(crate) async fn run_publisher(
         published: metrics::counter!("switchyard_gateway_published_total", "shard" => label.clone()),
         failed: metrics::counter!("switchyard_gateway_publish_errors_total", "shard" => label),
         duplicates: metrics::counter!("switchyard_gateway_duplicates_dropped_total"),
+        rescue_logged: Default::default(),
         broker,
         status,
         bot,
@@ -148,8 +151,13 @@ impl Publisher {
             return None;
         }
         metrics::counter!("switchyard_gateway_pool_rescued_events_total").increment(1);
-        tracing::warn!(shard = self.status.id, session = %item.session, seq = item.seq,
-            "the shard went elsewhere while this node held an event of a session it never saved; publishing it, since no other node can resume that session");
+        if !self
+            .rescue_logged
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(shard = self.status.id, session = %item.session, from_seq = item.seq,
+                "the shard went elsewhere while this node held events of a session it never saved; publishing them, since no other node can resume that session (counted in switchyard_gateway_pool_rescued_events_total)");
+        }
         let payload = without_epoch(&payload).map_or(payload, Bytes::from);
         Some(Outgoing {
             session: item.session,
