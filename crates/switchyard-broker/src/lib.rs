@@ -46,6 +46,7 @@
 pub mod dead_letters;
 pub mod embedded;
 mod error;
+mod groups;
 pub mod keyed;
 pub mod kv;
 pub mod nats;
@@ -64,6 +65,7 @@ pub use switchyard_core::{Pattern, Topic};
 
 pub use dead_letters::{DeadLetter, DeadLetterFilter, DeadLetterQueue, DeadLetters};
 pub use error::BrokerError;
+pub use groups::{GroupInfo, GroupMember};
 pub use retry::RetryPolicy;
 pub use select::{BrokerOptions, DurableOptions, connect};
 pub use subscription::{Acker, Delivery, DurableSubscription, Subscription};
@@ -245,6 +247,14 @@ pub trait Broker: Send + Sync + 'static {
         Err(BrokerError::Unsupported {
             backend: self.backend(),
             what: "dead letters: only durable mode keeps them (redis with durable=streams, nats with durable=jetstream)",
+        })
+    }
+
+    /// The durable groups the broker keeps, read from the broker itself: see [`GroupInfo`].
+    async fn durable_groups(&self) -> Result<Vec<GroupInfo>, BrokerError> {
+        Err(BrokerError::Unsupported {
+            backend: self.backend(),
+            what: "durable groups: only durable mode keeps them (redis with durable=streams, nats with durable=jetstream)",
         })
     }
 

@@ -239,6 +239,31 @@ impl JetStream {
         &self.dead
     }
 
+    /// The durable consumers of the events stream, by name. JetStream keeps no members of a
+    /// pull consumer: the pull requests waiting on it stand for them.
+    pub(crate) async fn durable_groups(&self) -> Result<Vec<crate::GroupInfo>, BrokerError> {
+        let stream = self
+            .context
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| self.disconnected(e))?;
+        let mut consumers = stream.consumers();
+        let mut out = Vec::new();
+        while let Some(info) = consumers.next().await {
+            let info = info.map_err(|e| self.disconnected(e))?;
+            out.push(crate::GroupInfo {
+                stream: self.stream.clone(),
+                name: info.name,
+                pending: info.num_ack_pending as u64,
+                unread: Some(info.num_pending),
+                members: Vec::new(),
+                waiting_pulls: Some(info.num_waiting as u64),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     /// Joins (creating if needed) the durable consumer `group`.
     pub(crate) async fn subscribe(
         &self,

@@ -142,6 +142,16 @@ impl Broker for NatsBroker {
         }
     }
 
+    async fn durable_groups(&self) -> Result<Vec<crate::GroupInfo>, BrokerError> {
+        match &self.jetstream {
+            Some(js) => js.durable_groups().await,
+            None => Err(BrokerError::Unsupported {
+                backend: "nats",
+                what: "durable groups: core NATS keeps none; JetStream mode (durable=jetstream) does",
+            }),
+        }
+    }
+
     fn dead_letters(&self) -> Result<&dyn crate::DeadLetters, BrokerError> {
         match &self.jetstream {
             Some(js) => Ok(js.dead_letters()),

@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use redis::Value;
-use redis::aio::MultiplexedConnection;
-use tokio::sync::OnceCell;
 
-use super::conn::{RedisTarget, bytes, entry_fields, text};
+use super::conn::{bytes, entry_fields, text};
+use super::inspect::Inspector;
 use crate::dead_letters::{self, DeadLetter, DeadLetterFilter, DeadLetterQueue, DeadLetters};
 use crate::{BrokerError, DurableOptions, Topic};
 
@@ -19,46 +18,17 @@ const BATCH: usize = 256;
 
 /// The dead-letter side of a [`super::StreamsBroker`].
 pub(crate) struct RedisDeadLetters {
-    target: Arc<RedisTarget>,
+    inspect: Arc<Inspector>,
     durable: Arc<DurableOptions>,
-    conn: OnceCell<MultiplexedConnection>,
 }
 
 impl RedisDeadLetters {
-    pub(crate) fn new(target: Arc<RedisTarget>, durable: Arc<DurableOptions>) -> Self {
-        RedisDeadLetters {
-            target,
-            durable,
-            conn: OnceCell::new(),
-        }
+    pub(crate) fn new(inspect: Arc<Inspector>, durable: Arc<DurableOptions>) -> Self {
+        RedisDeadLetters { inspect, durable }
     }
 
     async fn query(&self, cmd: &redis::Cmd) -> Result<Value, BrokerError> {
-        let conn = self
-            .conn
-            .get_or_try_init(|| self.target.multiplexed(false))
-            .await
-            .map_err(|e| self.error(e))?;
-        cmd.query_async(&mut conn.clone())
-            .await
-            .map_err(|e| self.error(e))
-    }
-
-    fn error(&self, e: redis::RedisError) -> BrokerError {
-        let text = e.to_string();
-        if text.contains("unknown command") || text.contains("ERR unknown") {
-            return BrokerError::backend(
-                "redis-streams",
-                format!(
-                    "{} does not speak Redis Streams ({text}); if it is a switchyard broker's RESP port, that is the embedded broker, which keeps no dead letters",
-                    self.target.url
-                ),
-            );
-        }
-        BrokerError::Disconnected {
-            backend: "redis-streams",
-            detail: format!("{}: {text}", self.target.url),
-        }
+        self.inspect.query(cmd).await
     }
 
     fn key_prefix(&self) -> String {

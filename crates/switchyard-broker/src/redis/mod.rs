@@ -11,6 +11,8 @@
 mod beacon;
 mod conn;
 mod dead;
+mod groups;
+mod inspect;
 mod publisher;
 mod streams;
 mod streams_group;

@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use super::beacon::RedisBeacon;
 use super::conn::{self, RedisTarget, is_connection_error};
 use super::dead::RedisDeadLetters;
+use super::inspect::Inspector;
 use super::publisher::{Outgoing, PublishCommand, Publisher};
 use super::streams_group::{self, GroupMode};
 use crate::subscription::AbortOnDrop;
@@ -46,6 +47,7 @@ pub struct StreamsBroker {
     max_payload: usize,
     subscriber_buffer: usize,
     dead: RedisDeadLetters,
+    inspect: Arc<Inspector>,
     trimmed: Arc<AtomicU64>,
 }
 
@@ -151,6 +153,7 @@ impl StreamsBroker {
                 server.min(options.max_payload)
             });
         let durable = Arc::new(options.durable.clone());
+        let inspect = Arc::new(Inspector::new(Arc::clone(&target)));
         let publisher = Publisher::spawn(
             Arc::clone(&target),
             conn,
@@ -160,7 +163,8 @@ impl StreamsBroker {
             options.outage_buffer,
         );
         Ok(StreamsBroker {
-            dead: RedisDeadLetters::new(Arc::clone(&target), Arc::clone(&durable)),
+            dead: RedisDeadLetters::new(Arc::clone(&inspect), Arc::clone(&durable)),
+            inspect,
             trimmed: Arc::new(AtomicU64::new(0)),
             target,
             publisher,
@@ -274,6 +278,10 @@ impl Broker for StreamsBroker {
 
     fn dead_letters(&self) -> Result<&dyn crate::DeadLetters, BrokerError> {
         Ok(&self.dead)
+    }
+
+    async fn durable_groups(&self) -> Result<Vec<crate::GroupInfo>, BrokerError> {
+        super::groups::durable_groups(&self.inspect, &self.durable).await
     }
 
     async fn flush(&self) -> Result<(), BrokerError> {

@@ -11,8 +11,10 @@ use crate::harness::{ACK_WAIT_MS, Fixture, MAX_DELIVER, MAX_PAYLOAD, Outcome, co
 use crate::supported;
 
 mod batch;
+mod groups;
 mod keyed;
 pub use batch::batch_deduplication;
+pub use groups::durable_groups_listed;
 pub use keyed::{durable_keyed_handover, keyed_groups, keyed_handover};
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -24,6 +24,7 @@ const ALL_CASES: &[&str] = &[
     "durable_consumer_crash",
     "durable_broker_restart",
     "durable_dead_letter",
+    "durable_groups_listed",
     "deduplication",
     "batch_deduplication",
     "keyed_groups",
@@ -87,6 +88,7 @@ skip [
     durable_consumer_crash = "embedded: no durable mode (in-process, nothing outlives the process)",
     durable_broker_restart = "embedded: no durable mode",
     durable_dead_letter = "embedded: no durable mode",
+    durable_groups_listed = "embedded: no durable mode",
     deduplication = "embedded: no deduplication (no durable mode)",
     batch_deduplication = "embedded: no deduplication (no durable mode)",
     durable_keyed_handover = "embedded: no durable mode",
@@ -100,6 +102,7 @@ skip [
     durable_consumer_crash = "redis pub/sub is at-most-once (use durable=streams)",
     durable_broker_restart = "redis pub/sub is at-most-once (use durable=streams)",
     durable_dead_letter = "redis pub/sub has no acknowledgements (use durable=streams)",
+    durable_groups_listed = "redis pub/sub keeps no groups (use durable=streams)",
     deduplication = "redis pub/sub has no deduplication (use durable=streams)",
     batch_deduplication = "redis pub/sub has no deduplication (use durable=streams)",
     durable_keyed_handover = "redis pub/sub is at-most-once (use durable=streams)",
@@ -108,7 +111,7 @@ skip [
 backend!(redis_streams, Kind::RedisStreams,
 run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe, large_and_binary,
      restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
-     deduplication, batch_deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
+     durable_groups_listed, deduplication, batch_deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
 skip []);
 
 backend!(nats, Kind::Nats,
@@ -118,6 +121,7 @@ skip [
     durable_consumer_crash = "core NATS is at-most-once (use durable=jetstream)",
     durable_broker_restart = "core NATS is at-most-once (use durable=jetstream)",
     durable_dead_letter = "core NATS has no acknowledgements (use durable=jetstream)",
+    durable_groups_listed = "core NATS keeps no groups (use durable=jetstream)",
     deduplication = "core NATS has no deduplication (use durable=jetstream)",
     batch_deduplication = "core NATS has no deduplication (use durable=jetstream)",
     durable_keyed_handover = "core NATS is at-most-once (use durable=jetstream)",
@@ -126,13 +130,13 @@ skip [
 backend!(nats_jetstream, Kind::NatsJetStream,
 run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe, large_and_binary,
      restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
-     deduplication, batch_deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
+     durable_groups_listed, deduplication, batch_deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
 skip []);
 
 backend!(nats_cluster, Kind::NatsCluster,
 run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe, large_and_binary,
      restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
-     deduplication, batch_deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
+     durable_groups_listed, deduplication, batch_deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
 skip []);
 
 backend!(zmq, Kind::Zmq,
@@ -143,6 +147,7 @@ skip [
     durable_consumer_crash = "zmq: no durable delivery (ZeroMQ keeps nothing for an absent consumer)",
     durable_broker_restart = "zmq: no durable delivery",
     durable_dead_letter = "zmq: no acknowledgements",
+    durable_groups_listed = "zmq: no durable delivery",
     deduplication = "zmq: no deduplication (no durable mode)",
     batch_deduplication = "zmq: no deduplication (no durable mode)",
     durable_keyed_handover = "zmq: no durable delivery",
