@@ -3,10 +3,11 @@
 //! - on the embedded broker: a service that identified with a worker group shows in the
 //!   services and as the group's member; an answer published on an outbound topic becomes a
 //!   REST call whose bucket (route and channel) shows among the busiest, with no 429 earned
-//!   and nothing left queued; the broker says it keeps no dead letters;
+//!   and nothing left queued; the broker says it keeps no dead letters and no durable groups;
 //! - on Redis Streams: a durable group's member that fails a message until it is
 //!   dead-lettered shows as the durable group's member, and the dead letter is counted for
-//!   its group.
+//!   its group; the broker's own list of groups has the group, its one consumer, and the
+//!   service that announced it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,6 +109,8 @@ async fn services_groups_and_rest_buckets_show_what_happened() {
         (&json!("pybot"), &json!("py-1")),
         "{snapshot:#}"
     );
+    // the embedded broker keeps no durable groups, and says so
+    assert_eq!(snapshot["broker"]["groups_on_broker"]["kept"], false);
     let group = group_with(&snapshot["groups"], "workers", "pybot/py-1").expect("the group");
     assert_eq!(group["kind"], "queue");
     assert_eq!(group["pattern"], "inbound.dashtest.>");
@@ -183,6 +186,9 @@ async fn durable_groups_and_dead_letters_come_from_the_broker() {
         dead["count"] == 1
             && dead["groups"]["workers"] == 1
             && group_with(&s["broker"]["durable_groups"], "workers", "pybot/py-1").is_some()
+            && s["broker"]["groups_on_broker"]["groups"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|g| g["name"] == "workers"))
     })
     .await;
     heartbeat.abort();
@@ -190,6 +196,19 @@ async fn durable_groups_and_dead_letters_come_from_the_broker() {
 
     assert_eq!(snapshot["broker"]["backend"], "redis", "{snapshot:#}");
     assert_eq!(snapshot["broker"]["dead_letters"]["kept"], true);
+    // the broker's own list: the group, the member that reads it, who announced it
+    let on_broker = &snapshot["broker"]["groups_on_broker"];
+    let read = on_broker["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["name"] == "workers"))
+        .unwrap_or_else(|| panic!("workers on the broker: {on_broker:#}"));
+    assert_eq!(read["stream"], "dashtest:stream:inbound", "{read:#}");
+    assert_eq!(
+        read["members"].as_array().map(Vec::len),
+        Some(1),
+        "{read:#}"
+    );
+    assert_eq!(read["announced"], json!(["pybot/py-1"]), "{read:#}");
     let group = group_with(&snapshot["groups"], "workers", "pybot/py-1").expect("the group");
     assert_eq!(
         (&group["kind"], &group["durable"]),

@@ -1,10 +1,12 @@
 //! The Streams broker's durable groups, read from Redis: `XINFO GROUPS` on the stream of each
-//! durable prefix, then `XINFO CONSUMERS` for each group's members.
+//! durable prefix, then `XINFO CONSUMERS` for each group's members (but the consumer refused
+//! entries are parked under, which no member reads as).
 
 use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply};
 
 use super::inspect::Inspector;
 use super::streams::stream_key;
+use super::streams_group::NACK_PARKING;
 use crate::{BrokerError, DurableOptions, GroupInfo, GroupMember};
 
 /// Every group of every durable prefix's stream, by stream then name.
@@ -42,6 +44,7 @@ pub(crate) async fn durable_groups(
                 members: consumers
                     .consumers
                     .into_iter()
+                    .filter(|c| c.name != NACK_PARKING)
                     .map(|c| GroupMember {
                         name: c.name,
                         pending: c.pending as u64,

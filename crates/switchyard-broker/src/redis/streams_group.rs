@@ -21,6 +21,10 @@ use super::trim;
 use crate::subscription::AbortOnDrop;
 use crate::{Acker, BrokerError, Delivery, DurableOptions, Message, Pattern, Topic};
 
+/// The consumer a refused (nacked) entry is parked under until a member reclaims it: no
+/// member reads as it.
+pub(crate) const NACK_PARKING: &str = "nack";
+
 /// Whether members acknowledge themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum GroupMode {
@@ -153,7 +157,7 @@ impl Acker for StreamAck {
         let mut cmd = redis::cmd("XCLAIM");
         cmd.arg(&self.key)
             .arg(&self.group)
-            .arg("nack")
+            .arg(NACK_PARKING)
             .arg(0)
             .arg(&self.id)
             .arg("IDLE")

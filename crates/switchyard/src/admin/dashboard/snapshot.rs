@@ -38,8 +38,10 @@ pub(super) struct Inputs<'a> {
     pub caches: &'a [Value],
     /// The REST limiter's bucket queues, where this process has a limiter.
     pub buckets: Option<&'a [BucketLoad]>,
-    /// The broker's dead letters as last read (`feed::dead_letters`), or null.
+    /// The broker's dead letters as last read (`stream::dead_letters`), or null.
     pub dead_letters: &'a Value,
+    /// The durable groups as the broker last listed them (`stream::durable_groups`), or null.
+    pub broker_groups: &'a Value,
     /// Unix milliseconds now.
     pub now_ms: u64,
 }
@@ -139,6 +141,10 @@ impl Builder {
         let groups = worker_groups(&services);
         let durable: Vec<&Value> = groups.iter().filter(|g| g["durable"] == true).collect();
         broker.insert("durable_groups".into(), json!(durable));
+        broker.insert(
+            "groups_on_broker".into(),
+            on_broker(inputs.broker_groups, &durable),
+        );
 
         let busiest = inputs.buckets.map(|buckets| {
             let mut rated: Vec<Value> = buckets
@@ -213,6 +219,28 @@ impl Builder {
         });
         snapshot
     }
+}
+
+/// The broker's own list of durable groups, each with the services that announced it
+/// (`announced`: `service/instance`; a keyed group's partitions, `{group}-p{n}`, count as
+/// the group).
+fn on_broker(read: &Value, announced: &[&Value]) -> Value {
+    let mut read = read.clone();
+    for g in read["groups"].as_array_mut().into_iter().flatten() {
+        let name = g["name"].as_str().unwrap_or_default();
+        let base = name
+            .rsplit_once("-p")
+            .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(name, |(base, _)| base);
+        let members: Vec<Value> = announced
+            .iter()
+            .filter(|a| a["name"] == name || a["name"] == base)
+            .flat_map(|a| list(&a["members"]))
+            .cloned()
+            .collect();
+        g["announced"] = Value::Array(members);
+    }
+    read
 }
 
 /// The worker groups the services announced in IDENTIFY, each with its members
@@ -363,6 +391,7 @@ mod tests {
             caches: &[],
             buckets: None,
             dead_letters: &Value::Null,
+            broker_groups: &Value::Null,
             now_ms: 1,
         });
         assert_eq!(first["bots"][0]["shard_count"], 2);
@@ -377,6 +406,7 @@ mod tests {
             caches: &[],
             buckets: None,
             dead_letters: &Value::Null,
+            broker_groups: &Value::Null,
             now_ms: 2,
         });
         let rate = second["bots"][0]["shards"][0]["events_per_s"].as_f64();
@@ -420,8 +450,16 @@ mod tests {
             caches: &[],
             buckets: Some(&[bucket("channels/1", 100, 0), bucket("channels/2", 5, 2)]),
             dead_letters: &dead,
+            broker_groups: &json!({"kept": true, "groups": [
+                {"stream": "s", "name": "workers-p3", "pending": 2, "members": []},
+                {"stream": "s", "name": "strangers", "pending": 0, "members": []},
+            ]}),
             now_ms: 1,
         });
+        let on_broker = &first["broker"]["groups_on_broker"]["groups"];
+        // a keyed group's partition is the group; a group nobody announced has no one
+        assert_eq!(on_broker[0]["announced"], json!(["echo/e1", "echo/e2"]));
+        assert_eq!(on_broker[1]["announced"], json!([]));
         let groups = first["groups"].as_array().expect("groups");
         assert_eq!(groups.len(), 2, "{first:#}");
         assert_eq!(groups[1]["name"], "workers");
@@ -439,6 +477,7 @@ mod tests {
             caches: &[],
             buckets: Some(&[bucket("channels/1", 100, 0), bucket("channels/2", 9, 0)]),
             dead_letters: &dead,
+            broker_groups: &Value::Null,
             now_ms: 2,
         });
         let busiest = &second["rest"]["busiest_buckets"];

@@ -35,12 +35,12 @@ const HISTORY: usize = 300;
 /// whole cache under its lock, so not every second).
 const CACHE_EVERY: u32 = 10;
 
-/// How many snapshots pass between two readings of the dead letters (a round trip to the
-/// broker per dead-letter stream).
-const DEAD_EVERY: u32 = 5;
+/// How many snapshots pass between two readings of the broker's dead letters and groups (a
+/// few round trips to the broker per stream).
+const BROKER_EVERY: u32 = 5;
 
-/// How long a reading of the dead letters may take before the snapshot goes on without it.
-const DEAD_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a reading from the broker may take before the snapshot goes on without it.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What the snapshots are made from.
 pub(in crate::admin) struct Sources {
@@ -52,7 +52,7 @@ pub(in crate::admin) struct Sources {
     pub caches: Arc<Vec<CacheView>>,
     /// Its REST limiter, for the busiest buckets and the queued requests.
     pub limiter: Option<Arc<Limiter>>,
-    /// Its broker, for the dead letters.
+    /// Its broker, for the dead letters and the durable groups.
     pub broker: Option<Arc<dyn Broker>>,
     /// The command (`run`, `face`, …).
     pub command: &'static str,
@@ -86,7 +86,7 @@ pub(super) fn start(sources: Sources) -> Feed {
     tokio::spawn(async move {
         let mut builder = Builder::default();
         let mut caches = Vec::new();
-        let mut dead = Value::Null;
+        let (mut dead, mut groups) = (Value::Null, Value::Null);
         let mut tick = tokio::time::interval(PERIOD);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         for n in 0u32.. {
@@ -100,11 +100,12 @@ pub(super) fn start(sources: Sources) -> Feed {
                     .collect();
             }
             if let Some(broker) = sources.broker.as_deref().filter(|_| watched)
-                && (n % DEAD_EVERY == 0 || dead.is_null())
+                && (n % BROKER_EVERY == 0 || dead.is_null())
             {
                 dead = dead_letters(broker).await;
+                groups = durable_groups(broker).await;
             }
-            let snapshot = take(&sources, &mut builder, &caches, &dead);
+            let snapshot = take(&sources, &mut builder, &caches, (&dead, &groups));
             let point = json!({
                 "at_ms": snapshot["at_ms"],
                 "events_per_s": snapshot["events_per_s"],
@@ -135,7 +136,7 @@ async fn dead_letters(broker: &dyn Broker) -> Value {
         }
         Err(e) => return json!({"kept": true, "error": e.to_string()}),
     };
-    match tokio::time::timeout(DEAD_TIMEOUT, dead.queues()).await {
+    match tokio::time::timeout(BROKER_TIMEOUT, dead.queues()).await {
         Ok(Ok(queues)) => {
             let mut groups = std::collections::BTreeMap::<String, u64>::new();
             for (group, n) in queues.iter().flat_map(|q| &q.groups) {
@@ -152,7 +153,25 @@ async fn dead_letters(broker: &dyn Broker) -> Value {
     }
 }
 
-fn take(sources: &Sources, builder: &mut Builder, caches: &[Value], dead: &Value) -> Value {
+/// The durable groups the broker keeps, read from it; or why there are none to list.
+async fn durable_groups(broker: &dyn Broker) -> Value {
+    match tokio::time::timeout(BROKER_TIMEOUT, broker.durable_groups()).await {
+        Ok(Ok(groups)) => json!({"kept": true, "groups": groups}),
+        Ok(Err(BrokerError::Unsupported { .. })) => {
+            json!({"kept": false, "why": format!("the {} broker keeps no durable groups (only durable mode does)", broker.backend())})
+        }
+        Ok(Err(e)) => json!({"kept": true, "error": e.to_string()}),
+        Err(_) => json!({"kept": true, "error": "the broker did not answer within 3 s"}),
+    }
+}
+
+/// A snapshot; `(dead, groups)` are the broker's readings as last taken.
+fn take(
+    sources: &Sources,
+    builder: &mut Builder,
+    caches: &[Value],
+    (dead, groups): (&Value, &Value),
+) -> Value {
     let mut status = json!({
         "command": sources.command,
         "version": env!("CARGO_PKG_VERSION"),
@@ -172,6 +191,7 @@ fn take(sources: &Sources, builder: &mut Builder, caches: &[Value], dead: &Value
         caches,
         buckets: buckets.as_deref(),
         dead_letters: dead,
+        broker_groups: groups,
         now_ms,
     })
 }

@@ -253,6 +253,20 @@ function deadText(d) {
   return `${num(d.count)}${groups ? ` (${groups})` : ""}`;
 }
 
+function groupsText(g) {
+  if (!g) return undefined;
+  if (g.kept === false) return "none (durable mode only)";
+  if (g.error) return `unknown: ${g.error}`;
+  const plural = (n, what) => `${num(n)} ${what}${n === 1 ? "" : "s"}`;
+  return (g.groups || []).map((x) => {
+    const members = x.waiting_pulls === null || x.waiting_pulls === undefined
+      ? plural(x.members.length, "member")
+      : plural(x.waiting_pulls, "waiting pull");
+    const unread = x.unread === null || x.unread === undefined ? "" : `, ${num(x.unread)} unread`;
+    return `${x.name}: ${members}, ${num(x.pending)} unacknowledged${unread}`;
+  }).join("; ") || "none";
+}
+
 function figures(dl, pairs) {
   dl.replaceChildren(...pairs.filter(([, v]) => v !== undefined).flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
 }
@@ -269,7 +283,8 @@ function renderBroker() {
     ["Undeliverable", b.undeliverable === undefined ? undefined : num(b.undeliverable)],
     ["ZeroMQ dropped", b.zmq_dropped === undefined ? undefined : num(b.zmq_dropped)],
     ["Dead letters", deadText(b.dead_letters)],
-    ["Durable groups", (b.durable_groups || []).map((g) => `${g.name}: ${g.members.length} member${g.members.length === 1 ? "" : "s"}`).join(", ") || "none announced"],
+    ["Durable groups announced", (b.durable_groups || []).map((g) => `${g.name}: ${g.members.length} member${g.members.length === 1 ? "" : "s"}`).join(", ") || "none announced"],
+    ["Durable groups on the broker", groupsText(b.groups_on_broker)],
   ]);
 }
 
