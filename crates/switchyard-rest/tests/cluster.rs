@@ -1,16 +1,16 @@
 //! Cluster-wide limits: three proxy nodes (each its own limiter, HTTP client and listener, as
-//! three processes would have) share one private Redis, and are loaded at ten times the fake
-//! Discord's bucket limits. The fake counts every 429 it sends: there must be none. Every
-//! request is answered (queue mode) or refused by a synthetic 429 (fail-fast mode), and
-//! messages of one node to one channel arrive in the order they were sent.
+//! three processes would have) share one private Redis, and are sent everything at once, far
+//! past the fake Discord's bucket limits. The fake counts every 429 it sends: there must be
+//! none. Every request is answered (queue mode) or refused by a synthetic 429 (fail-fast
+//! mode), and messages of one node to one channel arrive in the order they were sent.
 
 mod common;
 
 use std::time::Duration;
 
 use common::{
-    Node, TOKEN, accepted_contents, assert_in_order, channels, config, sim_with, small_limits,
-    upstream_429s,
+    Node, TOKEN, accepted_contents, assert_in_order, channels, config, entered, sim_with,
+    small_limits, taken, upstream_429s,
 };
 use serde_json::json;
 use switchyard_rest::WaitMode;
@@ -18,16 +18,15 @@ use switchyard_testkit::RedisServer;
 
 const PER_STREAM: usize = 25;
 
-/// How far apart one stream's requests are sent. Each request is its own task, so the gap
-/// must exceed any scheduling delay on a busy 2-core machine for their order of arrival at
-/// the node to be known (10 ms was seen to reorder under load).
-const SPACING: Duration = Duration::from_millis(25);
-
-/// Each node sends `PER_STREAM` messages to each channel, `SPACING` apart: 120 requests/s
-/// offered per channel against the 10/s the fake allows ([`limits`]), twelve times its limit.
+/// Each node gets `PER_STREAM` messages for each channel, all at once rather than at the
+/// fake's 10/s ([`limits`]). Each request is its own task; the next one to a node is sent once
+/// that node has taken the last into its limiter, so the order in which a node received one
+/// stream's requests is the order they were sent, whatever the scheduling on a busy machine
+/// (sending them a fixed time apart was not enough under load).
 async fn load(nodes: &[Node], chans: &[u64]) -> Vec<(usize, u16, bool)> {
     let http = reqwest::Client::new();
     let mut tasks = Vec::new();
+    let mut expected: Vec<u64> = nodes.iter().map(|n| entered(&n.client)).collect();
     for i in 0..PER_STREAM {
         for (n, node) in nodes.iter().enumerate() {
             for ch in chans {
@@ -46,9 +45,10 @@ async fn load(nodes: &[Node], chans: &[u64]) -> Vec<(usize, u16, bool)> {
                     let generated = res.headers().contains_key("x-switchyard-generated");
                     (n, res.status().as_u16(), generated)
                 }));
+                expected[n] += 1;
+                taken(&node.client, expected[n]).await;
             }
         }
-        tokio::time::sleep(SPACING).await;
     }
     let mut out = Vec::new();
     for t in tasks {

@@ -1,14 +1,14 @@
 //! twilight-http 0.18, unchanged, pointed at three proxy nodes sharing Redis (its `proxy`
-//! setting, its own limiter off): twelve times the fake's limits, no upstream 429, every message
-//! sent, and each client's messages in order.
+//! setting, its own limiter off): all at once against the fake's limits, no upstream 429,
+//! every message sent, and each client's messages in order.
 
 mod common;
 
 use std::time::Duration;
 
 use common::{
-    Node, TOKEN, accepted_contents, assert_in_order, channels, config, sim_with, small_limits,
-    upstream_429s,
+    Node, TOKEN, accepted_contents, assert_in_order, channels, config, entered, sim_with,
+    small_limits, taken, upstream_429s,
 };
 use switchyard_testkit::RedisServer;
 use twilight_model::id::Id;
@@ -33,12 +33,15 @@ async fn twilight_through_three_nodes_earns_no_429() {
             .proxy(node.addr.to_string(), true)
             .ratelimiter(None)
             .build();
+        let proxy = node.client.clone();
         tasks.push(tokio::spawn(async move {
-            // each client fires a message every 25 ms without waiting for the previous one:
-            // three clients offer 120/s to a channel that allows 10/s. Each send is its own
-            // task, so the gap must exceed scheduling delays on a busy machine for the order
-            // of arrival to be known (10 ms reordered).
+            // each client fires its messages without waiting for the previous one: three
+            // clients offer far more than the 10/s the channel allows. Each send is its own
+            // task; the next goes once the proxy has taken the last into its limiter, so the
+            // order of arrival is the order of sending on a machine however busy (sends 25 ms
+            // apart were reordered under load).
             let client = std::sync::Arc::new(client);
+            let mut expected = entered(&proxy);
             let mut sends = Vec::new();
             for i in 0..PER_CLIENT {
                 let client = client.clone();
@@ -51,7 +54,8 @@ async fn twilight_through_three_nodes_earns_no_429() {
                         .status()
                         .get()
                 }));
-                tokio::time::sleep(Duration::from_millis(25)).await;
+                expected += 1;
+                taken(&proxy, expected).await;
             }
             let mut statuses = Vec::new();
             for s in sends {

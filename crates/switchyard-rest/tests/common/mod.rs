@@ -144,6 +144,21 @@ pub fn accepted_contents(sim: &SimHandle, channel: u64) -> Vec<String> {
 }
 
 /// Checks that, for every prefix, the numbered contents `prefix-{i}` arrived in order.
+/// How many requests `client`'s limiter has taken in: sent upstream, waiting in a queue, or
+/// refused there.
+pub fn entered(client: &RestClient) -> u64 {
+    let stats = client.limiter().stats();
+    stats.sent + stats.queued + stats.synthetic_429
+}
+
+/// Waits until `client`'s limiter has taken in `n` requests, so that the next one sent is
+/// known to arrive after them however the machine schedules the senders.
+pub async fn taken(client: &RestClient, n: u64) {
+    while entered(client) < n {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 pub fn assert_in_order(contents: &[String], prefix: &str, expected: usize) {
     let seq: Vec<usize> = contents
         .iter()
