@@ -13,10 +13,15 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
+/// The first call's instant in this process, and the Unix milliseconds it was.
+fn base() -> (Instant, u64) {
+    static BASE: OnceLock<(Instant, u64)> = OnceLock::new();
+    *BASE.get_or_init(|| (Instant::now(), crate::command::now_ms()))
+}
+
 /// Milliseconds of `at` since the first call in this process (monotonic), at least 1.
 fn ms(at: Instant) -> u64 {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    let base = *BASE.get_or_init(Instant::now);
+    let (base, _) = base();
     u64::try_from(at.saturating_duration_since(base).as_millis()).unwrap_or(u64::MAX) + 1
 }
 
@@ -66,6 +71,15 @@ impl Fence {
         until != 0 && now_ms() > until
     }
 
+    /// When the grant lapses (or lapsed), in Unix milliseconds as events are stamped on
+    /// receipt; None outside a pool.
+    pub(crate) fn until_unix_ms(&self) -> Option<u64> {
+        match self.until_ms.load(Ordering::Acquire) {
+            0 => None,
+            until => Some(base().1 + until - 1),
+        }
+    }
+
     /// Marks the shard lost: nothing more is published or saved for it here.
     pub(crate) fn lose(&self) {
         self.lost.store(true, Ordering::Release);
@@ -87,6 +101,20 @@ mod tests {
         let f = Fence::default();
         assert!(f.open() && !f.lapsed());
         assert_eq!(f.epoch(), None);
+        assert_eq!(f.until_unix_ms(), None);
+    }
+
+    #[test]
+    fn the_deadline_reads_in_unix_milliseconds() {
+        let f = Fence::default();
+        let now = crate::command::now_ms();
+        f.renew(1, Instant::now() + Duration::from_secs(60));
+        let until = f.until_unix_ms().expect("a deadline");
+        // a minute ahead, give or take the rounding and a stall of this test on a loaded machine
+        assert!(
+            (now + 59_000..now + 70_000).contains(&until),
+            "{until} vs {now}"
+        );
     }
 
     #[test]

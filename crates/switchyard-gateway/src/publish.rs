@@ -21,8 +21,11 @@
 //! If the shard went elsewhere meanwhile, what it held of the session the store names is
 //! dropped: the new owner resumes that session and Discord replays it. What it held of a
 //! session it never managed to save (it identified while the broker was unreachable, say)
-//! nobody else can resume, so it is published after all, without the epoch that would make
-//! consumers refuse it as a former owner's.
+//! nobody else can resume, so those of its events that came before the grant lapsed are
+//! published after all, without the epoch that would make consumers refuse them as a former
+//! owner's. Those that came later may have gone to a session the new owner identified too
+//! (Discord dispatches to both), and would come twice under different ids: they are dropped,
+//! inside the gap the new owner reports when it cannot resume the stored session.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,12 +144,19 @@ impl Publisher {
     }
 
     /// What to publish of `item`, held when the shard went elsewhere: nothing when its
-    /// session is the one the store holds (the new owner resumes it), else its event
-    /// without the pool epoch (nobody else can send it).
+    /// session is the one the store holds (the new owner resumes it) or it came after the
+    /// grant lapsed (the new owner may have it too), else its event without the pool epoch
+    /// (nobody else can send it).
     fn rescue(&self, item: Item) -> Option<Outgoing> {
         let (topic, payload) = item.publish?;
         let stored = self.status.record().stored;
-        if stored.as_deref() == Some(&*item.session) {
+        let late = item.received_ms != 0
+            && self
+                .status
+                .fence()
+                .until_unix_ms()
+                .is_some_and(|until| item.received_ms > until);
+        if late || stored.as_deref() == Some(&*item.session) {
             metrics::counter!("switchyard_gateway_pool_fenced_events_total").increment(1);
             return None;
         }
@@ -292,7 +302,7 @@ mod tests {
     use switchyard_broker::embedded::EmbeddedBroker;
     use switchyard_core::Pattern;
 
-    fn item(session: &Arc<str>, seq: u64, payload: &str) -> Item {
+    fn item(session: &Arc<str>, seq: u64, payload: &str, received_ms: u64) -> Item {
         Item {
             publish: Some((
                 Topic::new("inbound.discord.1.2.3").expect("topic"),
@@ -301,9 +311,12 @@ mod tests {
             session: session.clone(),
             seq: Some(seq),
             id: None,
+            received_ms,
         }
     }
 
+    /// Events of the stored session and events that came after the grant lapsed are dropped;
+    /// the rest of an unsaved session is published without its epoch.
     #[tokio::test]
     async fn a_lost_shard_drops_the_stored_session_and_rescues_the_unsaved_one() {
         let broker: Arc<dyn Broker> = Arc::new(EmbeddedBroker::new(Default::default()));
@@ -316,13 +329,26 @@ mod tests {
         status.set_stored(&saved);
         status.fence().renew(3, std::time::Instant::now());
         status.fence().lose();
+        let lapsed = status.fence().until_unix_ms().expect("a pool's grant");
         let (tx, rx) = mpsc::channel(8);
-        tx.send(item(&saved, 7, r#"{"v":1,"t":"A","d":{},"epoch":3}"#))
-            .await
-            .expect("send");
-        tx.send(item(&unsaved, 1, r#"{"v":1,"t":"B","d":{},"epoch":3}"#))
-            .await
-            .expect("send");
+        let events = [
+            item(&saved, 7, r#"{"v":1,"t":"A","d":{},"epoch":3}"#, lapsed - 5),
+            item(
+                &unsaved,
+                1,
+                r#"{"v":1,"t":"B","d":{},"epoch":3}"#,
+                lapsed - 5,
+            ),
+            item(
+                &unsaved,
+                2,
+                r#"{"v":1,"t":"C","d":{},"epoch":3}"#,
+                lapsed + 5,
+            ),
+        ];
+        for event in events {
+            tx.send(event).await.expect("send");
+        }
         drop(tx);
         // it ends once the queue is drained, as it does when its runner is aborted
         run_publisher(rx, broker, status, Arc::from("bot")).await;

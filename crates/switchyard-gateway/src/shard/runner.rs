@@ -39,6 +39,9 @@ pub(crate) struct Item {
     /// The envelope's id, when the router wrote one: a deduplicating broker gets it without
     /// a second hash.
     pub id: Option<[u8; 32]>,
+    /// When the event it carries came from Discord (Unix ms); 0 for what the gateway made up
+    /// (answers, reports, markers).
+    pub received_ms: u64,
 }
 
 /// Counts shards that became ready, for "shards ready 3/4".
@@ -215,6 +218,7 @@ impl Runner {
                 session: self.session.clone(),
                 seq: None,
                 id: None,
+                received_ms: 0,
             });
         }
     }
@@ -249,6 +253,7 @@ impl Runner {
                 session: self.session.clone(),
                 seq: None,
                 id: None,
+                received_ms: 0,
             });
         }
     }
@@ -397,6 +402,7 @@ impl Runner {
                     session: self.session.clone(),
                     seq: None,
                     id: None,
+                    received_ms: 0,
                 });
             }
         }
@@ -443,6 +449,7 @@ impl Runner {
                     session: self.session.clone(),
                     seq: None,
                     id: e.id,
+                    received_ms,
                 });
             }
             self.scratch.extra = extra;
@@ -452,6 +459,7 @@ impl Runner {
             session: self.session.clone(),
             seq: dispatch.seq,
             id,
+            received_ms,
         };
         self.push(item);
     }
@@ -502,6 +510,7 @@ impl Runner {
             session: new.clone(),
             seq: Some(0),
             id: None,
+            received_ms: 0,
         });
         self.status
             .set_session(Some(self.session.clone()), resume_url.map(str::to_owned));
