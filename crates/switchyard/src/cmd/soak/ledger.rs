@@ -212,12 +212,13 @@ pub(super) fn judge(
     let bot = ledger.bot.as_deref().unwrap_or("switchyard");
     for session in sessions {
         let gap = ledger.gaps.get(&session.session_id);
-        // the gap whose new session superseded this one, if an injected fault caused it
+        // the gap whose new session superseded this one, if an injected fault caused it (a
+        // gap from this very session covers only what came after its `lost_from`)
         let inside = session
             .superseded_by
             .as_ref()
             .and_then(|by| ledger.successors.get(by))
-            .is_some_and(|old| ended_by_fault.contains(old));
+            .is_some_and(|old| *old != session.session_id && ended_by_fault.contains(old));
         let mut lost_here: Option<(u64, u64, u64)> = None;
         for seq in session.seqs() {
             v.events += 1;
@@ -362,9 +363,8 @@ mod tests {
         x.superseded_by = Some("c".into());
         let mut lines = vec![envelope_line("bot", &a, 1), envelope_line("bot", &a, 2)];
         lines.push(envelope_line("bot", &x, 1));
-        lines.push(
-            r#"{"topic":"control.gateway.gap","payload":{"bot":"bot","shard":0,"old_session":"a","last_seq":2,"lost_from":3,"new_session":"c","reason":"INVALID_SESSION"}}"#.into(),
-        );
+        let gap = r#"{"topic":"control.gateway.gap","payload":{"bot":"bot","shard":0,"old_session":"a","last_seq":2,"lost_from":3,"new_session":"c","reason":"INVALID_SESSION"}}"#.to_owned();
+        lines.push(gap.clone());
         let ledger = ledger_of(&lines);
         let sessions = [a, x];
         let ended: HashSet<String> = ["a".to_owned()].into();
@@ -382,6 +382,15 @@ mod tests {
         other[1].superseded_by = Some("d".into());
         let v = judge(&ledger, &other, &ended, &HashSet::new());
         assert_eq!((v.unsaved, v.lost), (0, 2));
+        // nor, before its `lost_from`, one whose gap starts from the session itself
+        let mut own = sessions.clone();
+        own[0].last_seq = 3;
+        own[0].superseded_at = Some(3);
+        own[0].superseded_by = Some("c".into());
+        let lines = vec![envelope_line("bot", &own[0], 1), gap.clone()];
+        let ledger = ledger_of(&lines);
+        let v = judge(&ledger, &own[..1], &ended, &HashSet::new());
+        assert_eq!((v.delivered, v.in_gaps, v.unsaved, v.lost), (1, 1, 0, 1));
     }
 
     #[test]
