@@ -9,6 +9,8 @@
 //! sequence of every session of the fake is looked up in what the consumers recorded
 //! ([`ledger`]): lost must be 0, and every gap the gateway reported must follow a fault that
 //! ended a session. Redeliveries are counted, as at-least-once allows them.
+//!
+//! Ctrl-C or SIGTERM stops every process the soak started and keeps its logs (exit 130).
 
 mod chaos;
 mod ledger;
@@ -43,7 +45,15 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<ExitCode> {
         let here = dir.join(kind);
         std::fs::create_dir_all(&here)
             .with_context(|| format!("cannot create {}", here.display()))?;
-        match run::one_backend(&args, kind, seed, &here).await {
+        let result = tokio::select! {
+            result = run::one_backend(&args, kind, seed, &here) => result,
+            () = crate::cmd::broker::shutdown_signal() => {
+                // Dropping the run stops every process it started (nodes, consumers, broker).
+                println!("soak: interrupted; stopped what it had started; logs and records kept in {}", dir.display());
+                return Ok(ExitCode::from(130));
+            }
+        };
+        match result {
             Ok(ok) => clean &= ok,
             Err(e) => {
                 println!("{kind:<6} failed: {e:#}");
