@@ -259,6 +259,18 @@ async fn upstream_down_is_a_connect_error_for_the_client() {
     );
 }
 
+/// Serves `app` on a free loopback port, as a stand-in upstream.
+async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    addr
+}
+
 /// An upstream that answers with what it received: method, path and query, Host and
 /// Content-Length (`null` when absent).
 async fn echo_head() -> std::net::SocketAddr {
@@ -276,14 +288,7 @@ async fn echo_head() -> std::net::SocketAddr {
             "content_length": header("content-length"),
         }))
     });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(l, app).await;
-    });
-    addr
+    serve(app).await
 }
 
 /// Requests reach Discord as it reads them: a POST without a body says `Content-Length: 0`
@@ -360,14 +365,7 @@ async fn byte_counter() -> std::net::SocketAddr {
         }
         axum::Json(json!({"bytes": n, "sum": sum, "content_type": ct}))
     });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(l, app).await;
-    });
-    addr
+    serve(app).await
 }
 
 #[tokio::test]
