@@ -11,10 +11,9 @@ use switchyard_core::Topic;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use twilight_gateway::error::ReceiveMessageError;
-use twilight_gateway::{Message, Shard, ShardState};
+use twilight_gateway::{Message, Shard};
 
 use crate::close::{CloseAction, classify, meaning};
-use crate::command::holder::Queued;
 use crate::command::now_ms;
 use crate::command::pending::Commands;
 use crate::config::GatewayConfig;
@@ -22,10 +21,11 @@ use crate::queue::IdentifyQueue;
 use crate::router::{Routed, Router, Scratch};
 
 use super::members::MemberRequests;
+
+mod commands;
 use super::{ShardTask, Start};
 use crate::cache_feed::CachedShard;
 use crate::status::{ShardPhase, ShardStatus};
-use switchyard_core::outbound::{Answer, ErrorKind};
 
 /// One item between a shard and its publisher.
 #[derive(Debug)]
@@ -196,65 +196,6 @@ impl Runner {
             let depth = self.tx.max_capacity() - self.tx.capacity() + self.overflow.len();
             self.status.set_queue_depth(depth);
             self.depth.set(depth as f64);
-        }
-    }
-
-    /// Whether a queued gateway command may be sent now: the shard is connected and within
-    /// its command budget.
-    pub(super) fn may_command(&mut self, shard: &Shard<IdentifyQueue>) -> bool {
-        shard.state() == ShardState::Active && self.commands.has_budget()
-    }
-
-    /// Whether commands wait only for the budget to refill.
-    pub(super) fn out_of_budget(&mut self, shard: &Shard<IdentifyQueue>) -> bool {
-        shard.state() == ShardState::Active && !self.commands.has_budget()
-    }
-
-    /// Sends a queued gateway command on the shard and tells its requester.
-    pub(super) fn command(&mut self, shard: &Shard<IdentifyQueue>, queued: Queued) {
-        if let Some(reply) = self.commands.send(queued, |frame| shard.send(frame)) {
-            self.push(Item {
-                publish: reply.topic.map(|topic| (topic, reply.payload)),
-                session: self.session.clone(),
-                seq: None,
-                id: None,
-                received_ms: 0,
-            });
-        }
-    }
-
-    /// Answers every command still queued, which this shard will not send (it stopped, moved
-    /// to another process, or closed fatally): `no_holder`, to retry once a process holds
-    /// the shard again.
-    pub(super) fn refuse_queued(&mut self, commands: &mut mpsc::Receiver<Queued>, why: &str) {
-        commands.close();
-        while let Ok(queued) = commands.try_recv() {
-            metrics::counter!("switchyard_commands_refused_total", "kind" => ErrorKind::NoHolder.as_str()).increment(1);
-            tracing::warn!(
-                shard = self.id,
-                command = queued.command.name(),
-                "{why}; a queued gateway command was not sent"
-            );
-            let Some(reply_to) = queued.reply_to else {
-                continue;
-            };
-            let mut answer = Answer::failed(
-                ErrorKind::NoHolder,
-                format!(
-                    "{why}: shard {} did not send the {} command; retry once a process holds the shard",
-                    self.id,
-                    queued.command.name()
-                ),
-            );
-            answer.retry_after_ms = Some(1000);
-            answer.shard = Some(self.id);
-            self.push(Item {
-                publish: Some((reply_to, Bytes::from(answer.to_json()))),
-                session: self.session.clone(),
-                seq: None,
-                id: None,
-                received_ms: 0,
-            });
         }
     }
 
