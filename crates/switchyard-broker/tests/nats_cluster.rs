@@ -148,9 +148,23 @@ async fn a_durable_group_and_the_kv_store_survive_each_server_killed_in_turn() {
 
     let entry = store.get("before").await.expect("get").expect("kept");
     assert_eq!(&entry.value[..], b"kept");
-    store
-        .put("after", Bytes::from_static(b"new"), None)
-        .await
-        .expect("a put after the failovers");
+    // A write needs the bucket's stream leader, which the last restart may still be
+    // electing ("no stream found" meanwhile, slow on a loaded machine): the store must take
+    // writes again once it has one.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut refused = 0;
+    loop {
+        match store.put("after", Bytes::from_static(b"new"), None).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() < deadline => {
+                refused += 1;
+                eprintln!("put after the failovers refused ({refused}): {e}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("no put accepted within 60 s of the failovers: {e}"),
+        }
+    }
+    let entry = store.get("after").await.expect("get").expect("written");
+    assert_eq!(&entry.value[..], b"new");
     reader.abort();
 }
