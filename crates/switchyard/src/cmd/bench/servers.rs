@@ -117,7 +117,15 @@ pub fn start_private(kind: &'static str, dir: &Path) -> anyhow::Result<Option<Ch
     };
     let port = free_port()?;
     let data = dir.join(format!("{kind}-{port}"));
-    let child = spawn_private(kind, &path, port, &data, false, Duration::from_secs(10))?;
+    let child = spawn_private(
+        kind,
+        &path,
+        port,
+        &data,
+        false,
+        Duration::from_secs(10),
+        None,
+    )?;
     Ok(Some(ChildServer {
         name: binary,
         child,
@@ -127,7 +135,8 @@ pub fn start_private(kind: &'static str, dir: &Path) -> anyhow::Result<Option<Ch
 
 /// Spawns `binary`, a `redis-server` (`kind` "redis": an append-only file under `data` when
 /// `append_only`, else nothing kept) or a `nats-server -js` (its store under `data`), on
-/// `port`, and waits up to `wait` for it to listen.
+/// `port`, and waits up to `wait` for it to listen; what it prints is appended to `log`, or
+/// dropped.
 pub(crate) fn spawn_private(
     kind: &str,
     binary: &Path,
@@ -135,6 +144,7 @@ pub(crate) fn spawn_private(
     data: &Path,
     append_only: bool,
     wait: Duration,
+    log: Option<&Path>,
 ) -> anyhow::Result<Child> {
     let mut cmd = Command::new(binary);
     if kind == "redis" {
@@ -159,10 +169,24 @@ pub(crate) fn spawn_private(
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(data);
     }
+    let (stdout, stderr) = match log {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let copy = file
+                .try_clone()
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            (Stdio::from(file), Stdio::from(copy))
+        }
+        None => (Stdio::null(), Stdio::null()),
+    };
     let mut child = cmd
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
     if let Err(e) = wait_listening(port, wait, &mut child, kind) {

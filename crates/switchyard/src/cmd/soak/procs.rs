@@ -79,9 +79,20 @@ impl Drop for BrokerProc {
 }
 
 /// The server on its port and files; a large append-only file takes a while to load, but
-/// the port opens first (Redis answers LOADING meanwhile).
+/// the port opens first (Redis answers LOADING meanwhile). What it logs is appended to
+/// `{kind}-server.log` beside its files, one start after the other, so that a failed soak
+/// has the broker's own account of its restarts.
 fn spawn(kind: &str, binary: &Path, port: u16, dir: &Path) -> anyhow::Result<Child> {
-    spawn_private(kind, binary, port, dir, true, Duration::from_secs(60))
+    let log = dir.with_file_name(format!("{kind}-server.log"));
+    spawn_private(
+        kind,
+        binary,
+        port,
+        dir,
+        true,
+        Duration::from_secs(60),
+        Some(&log),
+    )
 }
 
 /// One consumer of a durable group: `switchyard tail` as a child, started again (into a new
