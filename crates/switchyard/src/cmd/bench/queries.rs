@@ -159,7 +159,19 @@ fn direct_searches(view: &switchyard_gateway::CacheView, guild: u64, names: &[St
     p99 < 1_000_000
 }
 
-/// The mix of requests the load cycles through.
+/// What each request of [`query_paths`]' cycle asks, in its order.
+const KINDS: [&str; 8] = [
+    "member",
+    "member",
+    "name search",
+    "permissions",
+    "member page",
+    "guild",
+    "roles",
+    "presence",
+];
+
+/// The mix of requests the load cycles through: [`KINDS`], over and over.
 fn query_paths(guild: &switchyard_sim::Guild, names: &[String]) -> Vec<String> {
     let g = format!("/v1/cache/bench/guilds/{}", guild.id);
     let channel = guild.channels.first().map_or(guild.id, |c| c.id);
@@ -223,9 +235,13 @@ async fn http_load(args: &BenchArgs, base: &str, paths: &[String]) -> anyhow::Re
     .await
     .context("the load threads")??;
     let (mut times, mut late) = (Vec::new(), Vec::new());
+    let mut by_kind: Vec<Vec<u64>> = vec![Vec::new(); KINDS.len()];
     let mut errors = 0;
     for o in outcomes {
-        times.extend(o.times);
+        for (n, t) in o.times {
+            by_kind[n as usize % KINDS.len()].push(t);
+            times.push(t);
+        }
         late.extend(o.late);
         errors += o.errors;
     }
@@ -247,6 +263,23 @@ async fn http_load(args: &BenchArgs, base: &str, paths: &[String]) -> anyhow::Re
         us(quantile(&late, 0.99)),
         super::verdict(met)
     );
+    let mut kinds: Vec<(&str, Vec<u64>)> = Vec::new();
+    for (i, mut t) in by_kind.into_iter().enumerate() {
+        match kinds.iter_mut().find(|(k, _)| *k == KINDS[i]) {
+            Some((_, all)) => all.append(&mut t),
+            None => kinds.push((KINDS[i], t)),
+        }
+    }
+    for (kind, mut t) in kinds {
+        t.sort_unstable();
+        println!(
+            "queries     {kind:<12} p50 {} p99 {} max {} ({} answered)",
+            us(quantile(&t, 0.5)),
+            us(quantile(&t, 0.99)),
+            us(t.last().copied()),
+            t.len()
+        );
+    }
     Ok(met)
 }
 
@@ -262,8 +295,8 @@ struct Load {
 /// What one connection measured, in nanoseconds.
 #[derive(Default)]
 struct Outcome {
-    /// From each send to the last byte of its answer.
-    times: Vec<u64>,
+    /// Each request's number, and the time from its send to the last byte of its answer.
+    times: Vec<(u64, u64)>,
     /// How late each request was sent after it was due.
     late: Vec<u64>,
     errors: u64,
@@ -296,7 +329,7 @@ impl Load {
                 r.bytes().await.ok().filter(|_| ok)
             });
             match answered {
-                Some(_) => out.times.push(sent.elapsed().as_nanos() as u64),
+                Some(_) => out.times.push((n, sent.elapsed().as_nanos() as u64)),
                 None => out.errors += 1,
             }
             n += CONNECTIONS as u64;
