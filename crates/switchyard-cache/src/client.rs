@@ -103,7 +103,7 @@ impl ShardCache {
     /// in `not_found`), or those whose name starts with `query` (any case; by name order),
     /// at most `limit` (by id order without a query; every member with `limit` 0).
     /// `None` for a guild the cache does not know.
-    pub fn request_members(&mut self, guild: Id, request: &MemberRequest) -> Option<MemberAnswer> {
+    pub fn request_members(&self, guild: Id, request: &MemberRequest) -> Option<MemberAnswer> {
         let g = self.guilds.get(&guild)?;
         let limit = match request.limit {
             0 => usize::MAX,

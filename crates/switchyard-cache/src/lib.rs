@@ -39,6 +39,7 @@ mod diff;
 mod error;
 mod events;
 mod id;
+mod lazy;
 mod member;
 mod memory;
 mod permissions;

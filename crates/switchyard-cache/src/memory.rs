@@ -63,8 +63,9 @@ fn guild_bytes(g: &Guild) -> usize {
             .sum::<usize>()
         + g.stage_instances.values().map(|r| raw(r)).sum::<usize>()
         + g.scheduled_events.values().map(|r| raw(r)).sum::<usize>()
-        + g.names.as_ref().map_or(0, |n| n.heap_bytes())
+        + g.names.lock().as_ref().map_or(0, |n| n.heap_bytes())
         + g.ids
+            .lock()
             .as_ref()
             .map_or(0, |i| i.len() * (size_of::<Id>() + 8))
 }

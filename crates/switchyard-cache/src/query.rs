@@ -67,20 +67,17 @@ impl ShardCache {
 
     /// Up to `limit` members of a guild with a user id above `after`, in id order (Discord's
     /// List Guild Members). The guild's first page builds its index of ids in order.
-    pub fn members_page(&mut self, guild: Id, after: Id, limit: usize) -> Vec<Box<RawValue>> {
-        let Some(g) = self.guilds.get_mut(&guild) else {
-            return Vec::new();
-        };
-        let ids = g
-            .ids
-            .get_or_insert_with(|| g.members.keys().copied().collect());
-        let page: Vec<Id> = ids
-            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-            .take(limit)
-            .copied()
-            .collect();
+    pub fn members_page(&self, guild: Id, after: Id, limit: usize) -> Vec<Box<RawValue>> {
         let Some(g) = self.guilds.get(&guild) else {
             return Vec::new();
+        };
+        let page: Vec<Id> = {
+            let mut ids = g.ids.lock();
+            ids.get_or_insert_with(|| g.members.keys().copied().collect())
+                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                .take(limit)
+                .copied()
+                .collect()
         };
         page.into_iter()
             .filter_map(|id| self.member_json(id, g.members.get(&id)?))
@@ -89,7 +86,7 @@ impl ShardCache {
 
     /// Members of a guild matching `query`: by name order with a prefix, by id order
     /// without. The guild's first search with a prefix builds its name index.
-    pub fn search_members(&mut self, guild: Id, query: &MemberQuery) -> Vec<Box<RawValue>> {
+    pub fn search_members(&self, guild: Id, query: &MemberQuery) -> Vec<Box<RawValue>> {
         self.search_member_ids(guild, query)
             .into_iter()
             .filter_map(|id| self.member(guild, id))
@@ -97,11 +94,11 @@ impl ShardCache {
     }
 
     /// The users of the members [`ShardCache::search_members`] finds.
-    pub(crate) fn search_member_ids(&mut self, guild: Id, query: &MemberQuery) -> Vec<Id> {
+    pub(crate) fn search_member_ids(&self, guild: Id, query: &MemberQuery) -> Vec<Id> {
+        let Some(g) = self.guilds.get(&guild) else {
+            return Vec::new();
+        };
         let Some(prefix) = query.prefix.as_deref().map(search::lower) else {
-            let Some(g) = self.guilds.get(&guild) else {
-                return Vec::new();
-            };
             let found = g
                 .members
                 .keys()
@@ -109,18 +106,16 @@ impl ShardCache {
                 .filter(|id| self.member_matches(guild, *id, None, query));
             return smallest(found, query.limit);
         };
-        let Some(g) = self.guilds.get_mut(&guild) else {
-            return Vec::new();
-        };
-        if g.names.as_ref().is_none_or(|i| i.worn(g.members.len())) {
+        let mut names = g.names.lock();
+        if names.as_ref().is_none_or(|i| i.worn(g.members.len())) {
             let users = &self.users;
             let members = g
                 .members
                 .iter()
                 .filter_map(|(id, m)| Some((*id, &users.get(id)?.user, m)));
-            g.names = Some(NameIndex::build(members));
+            *names = Some(NameIndex::build(members));
         }
-        let Some(index) = self.guilds.get(&guild).and_then(|g| g.names.as_ref()) else {
+        let Some(index) = names.as_ref() else {
             return Vec::new();
         };
         let mut seen = Set::default();

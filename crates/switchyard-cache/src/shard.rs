@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 
 use crate::config::CacheConfig;
 use crate::id::Id;
+use crate::lazy::Lazy;
 use crate::member::{Member, MemberOut};
 use crate::presence::{Presence, PresenceOut};
 use crate::rest::Interner;
@@ -56,10 +57,10 @@ pub(crate) struct Guild {
     /// Scheduled events by id, as Discord sent them.
     pub scheduled_events: Map<Id, Box<RawValue>>,
     /// Members by name, from the guild's first search on.
-    pub names: Option<NameIndex>,
+    pub names: Lazy<NameIndex>,
     /// Members' ids in order, from the guild's first page on (pages of a guild of
     /// hundreds of thousands of members then cost their length, not the guild's size).
-    pub ids: Option<std::collections::BTreeSet<Id>>,
+    pub ids: Lazy<std::collections::BTreeSet<Id>>,
 }
 
 /// JSON whose shape the pass that read its ids checked already, kept as text: reads check

@@ -3,7 +3,7 @@
 //! the own-message rule, render the topic and build the payload (the envelope with `d` spliced
 //! in raw, or `d` alone). No I/O; the shard runner calls it for every frame.
 
-use std::sync::Mutex;
+use parking_lot::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -15,7 +15,6 @@ use switchyard_core::{Dispatch, Topic, TopicContext, parse_dispatch};
 
 use crate::cache_feed::{self, CachedShard, Fed};
 use crate::config::{GatewayConfig, PayloadMode};
-use crate::status::lock;
 
 /// The topic a cache rebuild's report is published on.
 pub const REBUILD_TOPIC: &str = "control.gateway.rebuild";
@@ -131,7 +130,7 @@ impl Router {
         epoch: Option<u64>,
         received_ms: u64,
         scratch: &mut Scratch,
-        cache: Option<&Mutex<CachedShard>>,
+        cache: Option<&RwLock<CachedShard>>,
     ) -> Result<Routed<'a>, Unroutable> {
         scratch.extra.clear();
         let dispatch = match parse_dispatch(frame) {
@@ -144,7 +143,7 @@ impl Router {
                 cached(cache, &dispatch, shard, session)
             }
             Some(cache) => {
-                cache_feed::passed(&mut lock(cache), dispatch.seq, session);
+                cache_feed::passed(&mut cache.write(), dispatch.seq, session);
                 Fed::default()
             }
             None => Fed::default(),
@@ -314,8 +313,8 @@ impl Router {
 /// Feeds `dispatch` (an event the cache reads) to `cache` (see `cache_feed`). A payload the
 /// cache cannot read changes nothing in it; the event is still published as received, and
 /// the problem is logged and counted.
-fn cached(cache: &Mutex<CachedShard>, dispatch: &Dispatch<'_>, shard: u32, session: &str) -> Fed {
-    let mut cached = lock(cache);
+fn cached(cache: &RwLock<CachedShard>, dispatch: &Dispatch<'_>, shard: u32, session: &str) -> Fed {
+    let mut cached = cache.write();
     cache_feed::feed(
         &mut cached,
         &dispatch.event,

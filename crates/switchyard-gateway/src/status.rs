@@ -9,7 +9,7 @@ use std::sync::{Mutex, RwLock};
 use serde::Serialize;
 use switchyard_cache::{CacheConfig, Restored};
 
-use crate::cache_feed::CachedShard;
+use crate::cache_feed::{self, CachedShard, SharedCache};
 
 /// The statuses of the running shards, shared with the saver and the status page.
 pub(crate) type ShardList = Arc<RwLock<Vec<Arc<ShardStatus>>>>;
@@ -119,7 +119,7 @@ pub struct ShardStatus {
     changes: Mutex<VecDeque<PhaseChange>>,
     been_ready: std::sync::atomic::AtomicBool,
     /// The shard's cache, when the bot keeps one: written by the runner, read by queries.
-    cache: Option<Arc<Mutex<CachedShard>>>,
+    cache: Option<SharedCache>,
     /// Whether this node may publish for the shard, in a pool.
     fence: crate::fence::Fence,
 }
@@ -193,7 +193,7 @@ impl ShardStatus {
     /// The guilds the shard's cache holds, when it keeps one.
     pub(crate) fn guild_count(&self) -> Option<u32> {
         let cache = self.cache.as_ref()?;
-        u32::try_from(lock(cache).cache.guild_count()).ok()
+        u32::try_from(cache_feed::read(cache).cache.guild_count()).ok()
     }
 
     /// The same status with a cache for the shard, kept as `config` says: `restored` from a
@@ -201,13 +201,13 @@ impl ShardStatus {
     pub(crate) fn with_cache(mut self, config: &CacheConfig, restored: Option<Restored>) -> Self {
         self.cache = config.enabled.then(|| {
             let cached = restored.map_or_else(|| CachedShard::new(config), CachedShard::restored);
-            Arc::new(Mutex::new(cached))
+            Arc::new(parking_lot::RwLock::new(cached))
         });
         self
     }
 
     /// The shard's cache, when the bot keeps one.
-    pub(crate) fn cache(&self) -> Option<&Arc<Mutex<CachedShard>>> {
+    pub(crate) fn cache(&self) -> Option<&SharedCache> {
         self.cache.as_ref()
     }
 

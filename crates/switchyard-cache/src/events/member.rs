@@ -25,7 +25,7 @@ pub(super) fn insert(cache: &mut ShardCache, guild: Id, mut m: MemberIn<'_>) -> 
 fn put(cache: &mut ShardCache, guild: Id, id: Id, user: User, member: Member) -> bool {
     let g = cache.guilds.entry(guild).or_default();
     let new = g.members.insert(id, member).is_none();
-    if let (true, Some(ids)) = (new, &mut g.ids) {
+    if let (true, Some(ids)) = (new, g.ids.get_mut()) {
         ids.insert(id);
     }
     let renamed = set_user(cache, id, user, new);
@@ -58,7 +58,7 @@ fn index_names(cache: &mut ShardCache, guild: Id, user: Id, renamed: bool) {
         return;
     };
     let add = |g: &mut Guild| {
-        if let (Some(index), Some(member)) = (&mut g.names, g.members.get(&user)) {
+        if let (Some(index), Some(member)) = (g.names.get_mut(), g.members.get(&user)) {
             index.add(user, &shared.user, member);
         }
     };
@@ -144,10 +144,10 @@ pub(super) fn remove(
         return Ok(None);
     };
     guild.presences.remove(&user);
-    if let Some(index) = &mut guild.names {
+    if let Some(index) = guild.names.get_mut() {
         index.removed();
     }
-    if let Some(ids) = &mut guild.ids {
+    if let Some(ids) = guild.ids.get_mut() {
         ids.remove(&user);
     }
     let Some(member) = guild.members.remove(&user) else {

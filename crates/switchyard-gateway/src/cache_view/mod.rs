@@ -16,7 +16,6 @@ pub use query::CacheQuery;
 
 use crate::locator::ShardLocator;
 use crate::shards::ShardSet;
-use crate::status::lock;
 
 /// The caches of one bot's shards on this node.
 #[derive(Clone)]
@@ -158,7 +157,7 @@ impl CacheView {
             let Some(cache) = status.cache() else {
                 return Err(CacheMiss::Off);
             };
-            let cached = lock(cache);
+            let cached = crate::cache_feed::read(cache);
             shards.push(serde_json::json!({
                 "shard": status.id,
                 "seq": cached.seq,
@@ -172,7 +171,7 @@ impl CacheView {
     fn read(
         &self,
         guild: u64,
-        f: impl FnOnce(&mut ShardCache) -> Result<Value, CacheMiss>,
+        f: impl FnOnce(&ShardCache) -> Result<Value, CacheMiss>,
     ) -> Result<CacheRead, CacheMiss> {
         let shard = shard_of(guild, self.shards.ctx().total);
         let status = {
@@ -194,8 +193,8 @@ impl CacheView {
         if !status.has_been_ready() {
             return Err(CacheMiss::NotReady { shard });
         }
-        let mut cached = lock(cache);
-        let data = f(&mut cached.cache)?;
+        let cached = crate::cache_feed::read(cache);
+        let data = f(&cached.cache)?;
         Ok(CacheRead {
             shard,
             seq: cached.seq,
@@ -208,7 +207,7 @@ impl CacheView {
     /// ready has nothing to say), to be merged.
     fn read_all(
         &self,
-        mut f: impl FnMut(&mut ShardCache) -> Result<Value, CacheMiss>,
+        mut f: impl FnMut(&ShardCache) -> Result<Value, CacheMiss>,
     ) -> Result<Vec<CacheRead>, CacheMiss> {
         let list: Vec<_> = self
             .shards
@@ -220,8 +219,8 @@ impl CacheView {
         let mut miss = CacheMiss::Off;
         for status in list {
             let cache = status.cache().ok_or(CacheMiss::Off)?;
-            let mut cached = lock(cache);
-            match f(&mut cached.cache) {
+            let cached = crate::cache_feed::read(cache);
+            match f(&cached.cache) {
                 Ok(data) => reads.push(CacheRead {
                     shard: status.id,
                     seq: cached.seq,

@@ -150,7 +150,7 @@ impl CacheQuery {
     }
 
     /// The answer of the cache holding the query's guild.
-    pub(super) fn answer(&self, c: &mut ShardCache, now_ms: u64) -> Result<Value, CacheMiss> {
+    pub(super) fn answer(&self, c: &ShardCache, now_ms: u64) -> Result<Value, CacheMiss> {
         use CacheQuery::*;
         let g = |guild: &u64| Id(*guild);
         // Lists of a guild are answered only for a guild the cache knows.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use switchyard_cache::{CacheConfig, Position, Restored, ShardCache};
 
 use super::store::{SavedSession, SessionStore, session_key};
-use crate::status::{ShardStatus, lock};
+use crate::status::ShardStatus;
 
 /// How a shard with a saved session starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,7 +165,7 @@ impl Snapshots {
                 continue;
             };
             let now = {
-                let cached = lock(&cache);
+                let cached = crate::cache_feed::read(&cache);
                 Position {
                     session: cached.session.as_deref().map(str::to_owned),
                     seq: cached.seq,
@@ -223,13 +223,13 @@ impl Snapshots {
 /// Takes a snapshot of one shard's cache, into a buffer of `reserve` bytes.
 async fn take(
     shard: u32,
-    cache: Arc<std::sync::Mutex<crate::cache_feed::CachedShard>>,
+    cache: crate::cache_feed::SharedCache,
     reserve: usize,
 ) -> Option<(Taken, Pending)> {
     let started = Instant::now();
     let taken = tokio::task::spawn_blocking(move || {
         let mut bytes = Vec::with_capacity(reserve);
-        let cached = lock(&cache);
+        let cached = crate::cache_feed::read(&cache);
         let locked = Instant::now();
         let position = Position {
             session: cached.session.as_deref().map(str::to_owned),

@@ -14,7 +14,6 @@ use super::runner::Runner;
 use crate::command::holder::Queued;
 use crate::command::now_ms;
 use crate::command::pending::CACHE_NONCE;
-use crate::status::lock;
 
 /// Guilds waiting for their member request, in the order their GUILD_CREATE came.
 #[derive(Debug, Default)]
@@ -34,7 +33,11 @@ impl Runner {
         {
             return;
         }
-        if lock(cache).cache.missing_members(Id(guild)) && !self.requests.guilds.contains(&guild) {
+        if crate::cache_feed::read(cache)
+            .cache
+            .missing_members(Id(guild))
+            && !self.requests.guilds.contains(&guild)
+        {
             self.requests.guilds.push_back(guild);
         }
     }

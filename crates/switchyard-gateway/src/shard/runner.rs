@@ -24,7 +24,7 @@ use super::members::MemberRequests;
 
 mod commands;
 use super::{ShardTask, Start};
-use crate::cache_feed::CachedShard;
+use crate::cache_feed::SharedCache;
 use crate::status::{ShardPhase, ShardStatus};
 
 /// One item between a shard and its publisher.
@@ -88,7 +88,7 @@ pub(super) struct Runner {
     /// Gateway commands sent and the requests waiting for their answers.
     pub(super) commands: Commands,
     /// The shard's cache, when the bot keeps one (its status holds it, for queries).
-    pub(super) cache: Option<Arc<std::sync::Mutex<CachedShard>>>,
+    pub(super) cache: Option<SharedCache>,
     /// Large guilds whose members the cache asks for.
     pub(super) requests: MemberRequests,
     /// The session and last sequence already handed to the broker before a restart, when
