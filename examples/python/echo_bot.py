@@ -51,11 +51,23 @@ def answer(topic, envelope):
 def main():
     url = os.environ.get("SWITCHYARD_REDIS", "redis://127.0.0.1:7379")
     client = redis.Redis.from_url(url)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub = client.pubsub()
     # Redis globs: `*` crosses dots, so these are every inbound Discord and IRC event.
-    pubsub.psubscribe("inbound.discord.*", "inbound.irc.*")
+    patterns = ("inbound.discord.*", "inbound.irc.*")
+    pubsub.psubscribe(*patterns)
+    # psubscribe only sends the command: events published before the broker's confirmation
+    # would not reach us, so "listening" waits for it.
+    confirmed = 0
+    while confirmed < len(patterns):
+        reply = pubsub.get_message(timeout=10)
+        if reply is None:
+            sys.exit(f"{url} did not confirm the subscription within 10 s")
+        if reply["type"] == "psubscribe":
+            confirmed += 1
     print(f"listening on {url}", flush=True)
     for msg in pubsub.listen():
+        if msg["type"] != "pmessage":
+            continue
         topic = msg["channel"].decode()
         try:
             envelope = json.loads(msg["data"])
