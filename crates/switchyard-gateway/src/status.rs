@@ -228,13 +228,14 @@ impl ShardStatus {
 
     /// Sets the phase; also the `switchyard_gateway_shard_state` gauge (the phase's number,
     /// see [`ShardPhase`]).
+    /// Sets the phase; cheap when it is unchanged (the runner calls it after every frame).
     pub(crate) fn set_phase(&self, phase: ShardPhase) {
         let before = self.phase.swap(phase as u8, Ordering::Relaxed);
         if before != phase as u8 {
             self.changed(phase);
+            metrics::gauge!("switchyard_gateway_shard_state", "shard" => self.id.to_string())
+                .set(f64::from(phase as u8));
         }
-        metrics::gauge!("switchyard_gateway_shard_state", "shard" => self.id.to_string())
-            .set(f64::from(phase as u8));
     }
     /// Keeps the change to `phase` in the shard's short log.
     fn changed(&self, phase: ShardPhase) {

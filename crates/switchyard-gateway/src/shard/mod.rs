@@ -222,6 +222,22 @@ enum Mode {
 }
 
 impl Runner {
+    /// Records the shard's phase as twilight's state says it, after every frame: the
+    /// replayed events of a RESUME and its RESUMED often arrive in one burst, and a phase
+    /// looked at once per burst would show the shard active again without ever resuming.
+    fn note_phase(&self, shard: &Shard<IdentifyQueue>) {
+        if self.status.phase() == ShardPhase::Fatal {
+            return;
+        }
+        self.status.set_phase(match shard.state() {
+            ShardState::Active => ShardPhase::Active,
+            ShardState::Identifying => ShardPhase::Identifying,
+            ShardState::Resuming => ShardPhase::Resuming,
+            ShardState::FatallyClosed => ShardPhase::Fatal,
+            ShardState::Disconnected { .. } => ShardPhase::Disconnected,
+        });
+    }
+
     /// Handles what the shard yielded, and the frames already received after it (up to
     /// [`BURST`]); returns the next mode.
     async fn receive(
@@ -230,6 +246,7 @@ impl Runner {
         msg: Option<Result<Message, ReceiveMessageError>>,
     ) -> Mode {
         let mut after = self.message(shard, msg);
+        self.note_phase(shard);
         // Frames already received are handled before the other branches are looked at
         // again: that pass costs once per burst rather than per frame.
         let mut burst = 1;
@@ -238,19 +255,11 @@ impl Runner {
                 break;
             };
             after = self.message(shard, msg);
+            self.note_phase(shard);
             burst += 1;
         }
         if after == After::End {
             return Mode::Ended;
-        }
-        if self.status.phase() != ShardPhase::Fatal {
-            self.status.set_phase(match shard.state() {
-                ShardState::Active => ShardPhase::Active,
-                ShardState::Identifying => ShardPhase::Identifying,
-                ShardState::Resuming => ShardPhase::Resuming,
-                ShardState::FatallyClosed => ShardPhase::Fatal,
-                ShardState::Disconnected { .. } => ShardPhase::Disconnected,
-            });
         }
         self.status.set_latency(shard.latency().average());
         let full = self.overflow.len() >= self.overflow_cap;
