@@ -30,6 +30,7 @@ impl NatsKv {
     /// Connects and opens (or creates) the bucket.
     pub async fn connect(url: &BrokerUrl, options: &BrokerOptions) -> Result<Self, KvError> {
         let client = crate::nats::connect::connect(url, options).await?;
+        crate::nats::version::warn_if_old(&client, &url.redacted());
         let js = jetstream::new(client);
         let bucket = options.durable.name.clone();
         // The bucket's stream is created by hand with the KV conventions: async-nats'

@@ -91,6 +91,7 @@ impl JetStream {
         retry: RetryPolicy,
     ) -> Result<Self, BrokerError> {
         durable.validate()?;
+        super::version::warn_if_old(&client, &url);
         let context = jetstream::new(client);
         let stream = durable.name.to_ascii_uppercase();
         let subjects = durable

@@ -11,6 +11,7 @@
 pub(crate) mod connect;
 mod dead;
 pub mod jetstream;
+pub(crate) mod version;
 
 use std::sync::Arc;
 
