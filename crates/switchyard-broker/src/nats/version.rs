@@ -8,11 +8,11 @@
 //! A shard whose saved session vanished identifies anew, and what it had not yet published
 //! is lost without a gap report (RELIABILITY.md, finding 6, with a reproduction that uses no
 //! Switchyard code). nats-server 2.10 rewrote that part of the file store; the same
-//! reproduction found nothing on it.
+//! reproduction found nothing on it (Switchyard's own soak on 2.10 is finding 8).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The first version Switchyard's soak found durable under `kill -9`.
+/// The first version whose file store kept every acknowledged write in the reproduction.
 const DURABLE_SINCE: (u64, u64) = (2, 10);
 
 /// `"2.9.10"` (or `"v2.9.10"`, `"2.11.0-RC.1"`) as (major, minor); `None` when unreadable.
@@ -39,8 +39,9 @@ pub(crate) fn warn_if_old(client: &async_nats::Client, url: &str) {
         tracing::warn!(
             "nats-server {version} at {url} can lose acknowledged JetStream writes when it is \
              killed (kill -9, OOM) under load: saved sessions may vanish, and a shard that \
-             finds none identifies anew, losing what it had not published; use nats-server \
-             2.10 or later (RELIABILITY.md, finding 6)"
+             finds none identifies anew, losing what it had not published without a gap \
+             report; nats-server 2.10 rewrote the part of its file store at fault \
+             (RELIABILITY.md, finding 6)"
         );
     }
 }
