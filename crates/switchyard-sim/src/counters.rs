@@ -44,7 +44,9 @@ pub struct SessionCounters {
     /// client that moved on to it missed none of them.
     #[serde(default)]
     pub superseded_at: Option<u64>,
-    /// The session whose IDENTIFY superseded this one.
+    /// The next session of the same bot and shard to identify after this one: the one whose
+    /// IDENTIFY set `superseded_at`, or, if this one had ended by then, simply the next (a
+    /// session that never identified in between, so nothing of the shard's came between).
     #[serde(default)]
     pub superseded_by: Option<String>,
     /// Last presence set by the client.

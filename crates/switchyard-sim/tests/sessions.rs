@@ -441,3 +441,30 @@ async fn a_second_session_of_a_shard_gets_the_same_events_and_marks_the_first() 
     let new = counters.session(&second).expect("second session");
     assert_eq!(new.superseded_at, None);
 }
+
+#[tokio::test]
+async fn an_ended_session_learns_the_next_identify_of_its_shard_but_is_not_superseded() {
+    let sim = fast_sim().await;
+    let (mut a, ready_a) = Client::ready(&sim, TOKEN, 1, None).await;
+    let first = ready_a["session_id"].as_str().expect("sid").to_owned();
+    // closed for good, as the soak's 4014 closed a session nobody had saved yet
+    sim.fault(&Fault::Close {
+        code: 4014,
+        session_id: Some(first.clone()),
+    })
+    .expect("fault");
+    assert_eq!(a.close_code().await, 4014);
+    assert!(sim.counters().session(&first).expect("first").ended);
+    // past the identify window (50 ms in the fast timings)
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (_b, ready_b) = Client::ready(&sim, TOKEN, 1, None).await;
+    let second = ready_b["session_id"].as_str().expect("sid").to_owned();
+    // past the identify window (50 ms in the fast timings)
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (_c, _) = Client::ready(&sim, TOKEN, 1, None).await;
+    let counters = sim.counters();
+    let old = counters.session(&first).expect("first session");
+    // the next IDENTIFY after it, not a later one; nothing was dispatched to both
+    assert_eq!(old.superseded_by.as_deref(), Some(second.as_str()));
+    assert_eq!(old.superseded_at, None);
+}

@@ -126,12 +126,15 @@ pub fn identify(shared: &Shared, link: ConnLink, ident: &Identify) -> IdentifyOu
             .collect()
     };
     // The bot's older sessions on this shard get the same events as this one from now on
-    // (marked after the insert, so that an event in between counts as theirs alone).
+    // (marked after the insert, so that an event in between counts as theirs alone); an
+    // ended one only learns which IDENTIFY came next.
     for other in older {
         let mut o = other.lock();
-        if !o.ended && o.superseded_at.is_none() {
-            o.superseded_at = Some(o.seq);
+        if o.superseded_by.is_none() {
             o.superseded_by = Some(session.id.clone());
+            if !o.ended {
+                o.superseded_at = Some(o.seq);
+            }
         }
     }
     let guilds = shared.shard_guilds(shard);

@@ -98,7 +98,8 @@ pub struct SessionInner {
     /// The last sequence assigned before another session of the same bot and shard
     /// identified: every event after it was dispatched to that session too.
     pub superseded_at: Option<u64>,
-    /// The session whose IDENTIFY set `superseded_at`.
+    /// The next session of the same bot and shard to identify after this one: the one that
+    /// set `superseded_at`, or, for a session that had ended by then, simply the next.
     pub superseded_by: Option<String>,
 }
 
