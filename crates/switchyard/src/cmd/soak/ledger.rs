@@ -174,8 +174,9 @@ pub(super) struct Verdict {
     /// Events after a reported gap, never sent by the fake (the session ended first), or
     /// inside one (see [`Verdict::unsaved`]).
     pub in_gaps: u64,
-    /// Of those, the events of a session that was never saved, superseded by the new session
-    /// of a reported gap: they came between the gap's start and its end.
+    /// Of those, the events of a session that was never saved, followed on its shard by the
+    /// new session of a reported gap (superseded by it, or ended before it identified): they
+    /// came between the gap's start and its end.
     pub unsaved: u64,
     /// Events of a session left behind (a newer session of its shard had identified) that
     /// the fake also dispatched to the newer one, whose own events are checked.
@@ -212,8 +213,9 @@ pub(super) fn judge(
     let bot = ledger.bot.as_deref().unwrap_or("switchyard");
     for session in sessions {
         let gap = ledger.gaps.get(&session.session_id);
-        // the gap whose new session superseded this one, if an injected fault caused it (a
-        // gap from this very session covers only what came after its `lost_from`)
+        // the gap whose new session was the next to identify on this one's shard (superseding
+        // it, or after it ended), if an injected fault caused it (a gap from this very
+        // session covers only what came after its `lost_from`)
         let inside = session
             .superseded_by
             .as_ref()
@@ -391,6 +393,27 @@ mod tests {
         let ledger = ledger_of(&lines);
         let v = judge(&ledger, &own[..1], &ended, &HashSet::new());
         assert_eq!((v.delivered, v.in_gaps, v.unsaved, v.lost), (1, 1, 0, 1));
+    }
+
+    #[test]
+    fn an_unsaved_session_that_ended_before_the_gaps_new_session_falls_inside_it() {
+        // "a" ended by a fault; "x" identified, was never saved and was closed for good
+        // before "c" identified (so "x" was not superseded, only followed, by "c"); "c"
+        // resumed "a", failed and reported the gap from "a"
+        let a = session("a", 0, 2);
+        let mut x = session("x", 0, 3);
+        x.ended = true;
+        x.superseded_by = Some("c".into());
+        let lines = vec![
+            envelope_line("bot", &a, 1),
+            envelope_line("bot", &a, 2),
+            r#"{"topic":"control.gateway.gap","payload":{"bot":"bot","shard":0,"old_session":"a","last_seq":2,"lost_from":3,"new_session":"c","reason":"INVALID_SESSION"}}"#.to_owned(),
+        ];
+        let ledger = ledger_of(&lines);
+        let ended: HashSet<String> = ["a".to_owned()].into();
+        let v = judge(&ledger, &[a, x], &ended, &HashSet::new());
+        assert_eq!((v.delivered, v.in_gaps, v.unsaved, v.lost), (2, 3, 3, 0));
+        assert!(v.clean(), "{v:?}");
     }
 
     #[test]
