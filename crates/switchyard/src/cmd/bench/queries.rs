@@ -189,6 +189,11 @@ fn query_paths(guild: &switchyard_sim::Guild, names: &[String]) -> Vec<String> {
         paths.push(format!("{g}/roles"));
         paths.push(format!("{g}/members/{user}/presence"));
     }
+    debug_assert_eq!(
+        paths.len() % KINDS.len(),
+        0,
+        "one path per kind, in KINDS' order"
+    );
     paths
 }
 
@@ -205,6 +210,7 @@ async fn http_load(args: &BenchArgs, base: &str, paths: &[String]) -> anyhow::Re
     let total = args.query_rate * args.query_secs;
     let interval = Duration::from_secs_f64(1.0 / args.query_rate as f64);
     let start = Instant::now() + Duration::from_millis(200);
+    let paths_len = paths.len();
     let paths = Arc::new(paths.to_vec());
     let mut threads = Vec::new();
     for worker in 0..CONNECTIONS {
@@ -239,7 +245,8 @@ async fn http_load(args: &BenchArgs, base: &str, paths: &[String]) -> anyhow::Re
     let mut errors = 0;
     for o in outcomes {
         for (n, t) in o.times {
-            by_kind[n as usize % KINDS.len()].push(t);
+            // the paths come in groups of KINDS.len(), one kind each, in KINDS' order
+            by_kind[n as usize % paths_len % KINDS.len()].push(t);
             times.push(t);
         }
         late.extend(o.late);
