@@ -45,8 +45,8 @@ pub struct SessionCounters {
     #[serde(default)]
     pub superseded_at: Option<u64>,
     /// The next session of the same bot and shard to identify after this one: the one whose
-    /// IDENTIFY set `superseded_at`, or, if this one had ended by then, simply the next (a
-    /// session that never identified in between, so nothing of the shard's came between).
+    /// IDENTIFY set `superseded_at`, or, if this one had ended by then, simply the next (no
+    /// other session of the shard identified in between).
     #[serde(default)]
     pub superseded_by: Option<String>,
     /// Last presence set by the client.
