@@ -8,7 +8,8 @@
 //! A shard whose saved session vanished identifies anew, and what it had not yet published
 //! is lost without a gap report (RELIABILITY.md, finding 6, with a reproduction that uses no
 //! Switchyard code). nats-server 2.10 rewrote that part of the file store; the same
-//! reproduction found nothing on it (Switchyard's own soak on 2.10 is finding 8).
+//! reproduction found nothing on it. (Switchyard's own JetStream soaks have a separate open
+//! finding on both versions, finding 8: the durable group falling behind under load.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
