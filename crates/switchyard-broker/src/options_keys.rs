@@ -31,6 +31,8 @@ pub(crate) struct OptionKeys {
     ack_wait_ms: u64,
     /// Deliveries before a message is dead-lettered.
     max_deliver: u32,
+    /// Deliveries one member may hold unacknowledged.
+    max_in_flight: u32,
     /// Messages kept per stream.
     max_len: u64,
     /// How long a message id is remembered for deduplication (ms).
@@ -55,6 +57,7 @@ impl Default for OptionKeys {
             durable_prefixes: o.durable.prefixes,
             ack_wait_ms: millis(o.durable.ack_wait),
             max_deliver: o.durable.max_deliver,
+            max_in_flight: o.durable.max_in_flight,
             max_len: o.durable.max_len,
             dedup_window_ms: millis(o.durable.dedup_window),
             durable_name: o.durable.name,
@@ -93,6 +96,7 @@ impl TryFrom<OptionKeys> for BrokerOptions {
                 prefixes: k.durable_prefixes,
                 ack_wait: Duration::from_millis(k.ack_wait_ms),
                 max_deliver: k.max_deliver,
+                max_in_flight: k.max_in_flight,
                 max_len: k.max_len,
                 dedup_window: Duration::from_millis(k.dedup_window_ms),
                 name: k.durable_name,

@@ -14,7 +14,7 @@ use crate::{Broker, BrokerError, BrokerUrl, RetryPolicy};
 /// Limits and retries shared by every backend. As a TOML table (the `[broker]` section), its
 /// keys are flat: `subscriber_buffer`, `max_payload`, `outage_buffer`, `connect_attempts`,
 /// `retry_initial_ms`, `retry_max_ms`, `durable`, `durable_prefixes`, `ack_wait_ms`,
-/// `max_deliver`, `max_len`, `dedup_window_ms`, `durable_name`.
+/// `max_deliver`, `max_in_flight`, `max_len`, `dedup_window_ms`, `durable_name`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(try_from = "crate::options_keys::OptionKeys")]
 pub struct BrokerOptions {
@@ -50,7 +50,8 @@ impl Default for BrokerOptions {
 /// Durable mode: Redis Streams consumer groups or NATS JetStream durable consumers.
 ///
 /// In the URL: `?durable=streams` (Redis) or `?durable=jetstream` (NATS), and optionally
-/// `prefixes=inbound,outbound`, `ack_wait_ms=30000`, `max_deliver=5`, `max_len=1000000`,
+/// `prefixes=inbound,outbound`, `ack_wait_ms=30000`, `max_deliver=5`, `max_in_flight=256`,
+/// `max_len=1000000`,
 /// `dedup_window_ms=120000`, `name=switchyard`, `replicas=3` (JetStream on a cluster).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurableOptions {
@@ -64,6 +65,10 @@ pub struct DurableOptions {
     pub ack_wait: Duration,
     /// Deliveries before a message goes to the dead-letter stream or subject.
     pub max_deliver: u32,
+    /// Deliveries one member may hold unsettled: it takes no more from the broker until its
+    /// consumer acks, nacks or drops some, so that a slow or stuck member leaves the rest
+    /// to the others instead of hoarding messages that then time out and come again.
+    pub max_in_flight: u32,
     /// Messages kept per stream (older ones are trimmed).
     pub max_len: u64,
     /// How long a message id is remembered for deduplication.
@@ -93,6 +98,7 @@ impl Default for DurableOptions {
             ],
             ack_wait: Duration::from_secs(30),
             max_deliver: 5,
+            max_in_flight: 256,
             max_len: 1_000_000,
             dedup_window: Duration::from_secs(120),
             name: "switchyard".into(),
@@ -131,6 +137,9 @@ impl DurableOptions {
         }
         if let Some(n) = number("max_deliver")? {
             self.max_deliver = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(n) = number("max_in_flight")? {
+            self.max_in_flight = u32::try_from(n).unwrap_or(u32::MAX);
         }
         if let Some(n) = number("max_len")? {
             self.max_len = n;
@@ -176,9 +185,9 @@ impl DurableOptions {
                 self.name
             )));
         }
-        if self.max_deliver == 0 || self.ack_wait.is_zero() {
+        if self.max_deliver == 0 || self.ack_wait.is_zero() || self.max_in_flight == 0 {
             return Err(BrokerError::Config(
-                "durable max_deliver and ack_wait must be above zero".into(),
+                "durable max_deliver, max_in_flight and ack_wait must be above zero".into(),
             ));
         }
         Ok(())
@@ -236,7 +245,7 @@ mod tests {
     #[test]
     fn url_options_override_durable_settings() {
         let url = BrokerUrl::parse(
-            "redis://h?durable=streams&prefixes=a,b.c&ack_wait_ms=500&max_deliver=2",
+            "redis://h?durable=streams&prefixes=a,b.c&ack_wait_ms=500&max_deliver=2&max_in_flight=9",
         )
         .expect("valid");
         let mut d = DurableOptions::default();
@@ -245,10 +254,16 @@ mod tests {
         assert_eq!(d.prefixes, ["a", "b.c"]);
         assert_eq!(d.ack_wait, Duration::from_millis(500));
         assert_eq!(d.max_deliver, 2);
+        assert_eq!(d.max_in_flight, 9);
         assert_eq!(d.prefix_of("b.c.d"), Some("b.c"));
         assert_eq!(d.prefix_of("b.cd"), None);
         let bad = BrokerUrl::parse("redis://h?max_deliver=x").expect("valid");
         assert!(d.apply_url(&bad).is_err());
+        let none = BrokerUrl::parse("redis://h?max_in_flight=0").expect("valid");
+        let err = d
+            .apply_url(&none)
+            .expect_err("a member must hold one at least");
+        assert!(err.to_string().contains("max_in_flight"), "{err}");
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! What subscribers receive: [`Subscription`] (plain, at-most-once) and
-//! [`DurableSubscription`] (acknowledged [`Delivery`]s on the durable backends).
+//! [`DurableSubscription`] (acknowledged [`Delivery`]s on the durable backends, each member
+//! holding at most a [`Window`] of them unsettled).
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::{BrokerError, Message};
 
@@ -97,6 +99,8 @@ pub struct Delivery {
     /// a JetStream message's timestamp), for consumers that refuse what waited too long.
     pub published_ms: Option<u64>,
     acker: Box<dyn Acker>,
+    /// Its place in its member's [`Window`], given back once it is settled or dropped.
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Delivery {
@@ -107,7 +111,14 @@ impl Delivery {
             attempt,
             published_ms: None,
             acker: Box::new(acker),
+            _slot: None,
         }
+    }
+
+    /// The same delivery, holding `slot` of its member's [`Window`] until it is settled.
+    pub(crate) fn in_window(mut self, slot: Option<OwnedSemaphorePermit>) -> Self {
+        self._slot = slot;
+        self
     }
 
     /// The same delivery, stored by the broker at `ms` (Unix milliseconds).
@@ -197,6 +208,53 @@ impl fmt::Debug for DurableSubscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DurableSubscription")
             .finish_non_exhaustive()
+    }
+}
+
+/// How many deliveries one durable group member may hold unsettled
+/// ([`DurableOptions::max_in_flight`](crate::DurableOptions::max_in_flight)). A member asks
+/// its broker for no more than there is room for, so that a consumer slower than its share
+/// (or stuck) leaves the rest of the stream to the other members: were it to take what it
+/// cannot settle within the ack timeout, the broker would deliver it all again, to everyone,
+/// and a group under load could spend itself on redeliveries.
+#[derive(Clone)]
+pub(crate) struct Window(Arc<Semaphore>);
+
+impl Window {
+    pub(crate) fn new(size: u32) -> Self {
+        Window(Arc::new(Semaphore::new(size.max(1) as usize)))
+    }
+
+    /// Waits until one more delivery fits, then takes the room there is, up to `most`.
+    pub(crate) async fn room(&self, most: usize) -> Room {
+        let Ok(mut room) = Arc::clone(&self.0).acquire_owned().await else {
+            return Room(None); // never closed
+        };
+        let more = self.0.available_permits().min(most.saturating_sub(1));
+        if let Ok(more) = Arc::clone(&self.0).try_acquire_many_owned(more as u32)
+            && more.num_permits() > 0
+        {
+            room.merge(more);
+        }
+        Room(Some(room))
+    }
+}
+
+/// Room in a [`Window`] for a few deliveries; what is not handed out is given back on drop.
+pub(crate) struct Room(Option<OwnedSemaphorePermit>);
+
+impl Room {
+    /// How many deliveries still fit.
+    pub(crate) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, OwnedSemaphorePermit::num_permits)
+    }
+
+    /// One delivery's slot, to travel with it ([`Delivery::in_window`]).
+    pub(crate) fn take(&mut self) -> Option<OwnedSemaphorePermit> {
+        match &mut self.0 {
+            Some(p) if p.num_permits() > 1 => p.split(1),
+            _ => self.0.take(),
+        }
     }
 }
 

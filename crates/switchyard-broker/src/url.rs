@@ -42,6 +42,7 @@ const OWN_OPTIONS: &[&str] = &[
     "prefixes",
     "ack_wait_ms",
     "max_deliver",
+    "max_in_flight",
     "max_len",
     "dedup_window_ms",
     "name",

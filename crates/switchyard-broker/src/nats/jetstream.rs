@@ -5,7 +5,8 @@
 //!   publish carrying `Nats-Msg-Id` (the envelope id) twice is stored once.
 //! - Each durable group is a durable pull consumer named after the group, filtered by the
 //!   pattern (NATS wildcards mean the same), delivering only messages published after it was
-//!   created, with explicit acks and redelivery after `ack_wait`.
+//!   created, with explicit acks and redelivery after `ack_wait`. A member pulls no more
+//!   than its window has room for (`max_in_flight` unsettled deliveries).
 //! - A message delivered `max_deliver` times without an ack is published once more to the
 //!   dead-letter subject `_sy_dead.{name}.{topic}` (stored in the stream `{NAME}_DEAD`, with
 //!   `Switchyard-Group`, `Switchyard-Deliveries` and `Switchyard-Reason` headers) and
@@ -19,11 +20,11 @@ use async_nats::jetstream::{self, AckKind, consumer, stream};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::dead::NatsDeadLetters;
 use crate::redis::prefix_may_match;
-use crate::subscription::AbortOnDrop;
+use crate::subscription::{AbortOnDrop, Window};
 use crate::{
     Acker, BrokerError, Delivery, DurableOptions, DurableSubscription, Message, Pattern, Published,
     RetryPolicy, Topic,
@@ -312,6 +313,7 @@ impl JetStream {
             dead_prefix: self.dead_prefix.clone(),
             group: group.to_owned(),
             max_deliver: self.durable.max_deliver,
+            window: Window::new(self.durable.max_in_flight),
             tx,
         };
         Ok(DurableSubscription::new(
@@ -327,6 +329,7 @@ struct Member {
     dead_prefix: String,
     group: String,
     max_deliver: u32,
+    window: Window,
     tx: mpsc::Sender<Delivery>,
 }
 
@@ -334,10 +337,12 @@ impl Member {
     async fn run(self) {
         let mut failures = 0u32;
         while !self.tx.is_closed() {
+            // Pull no more than the member has room for (see `Window`).
+            let mut room = self.window.room(64).await;
             let batch = self
                 .consumer
                 .batch()
-                .max_messages(64)
+                .max_messages(room.len())
                 .expires(Duration::from_millis(500))
                 .messages()
                 .await;
@@ -356,15 +361,16 @@ impl Member {
                 let Ok(msg) = msg else {
                     break;
                 };
-                if !self.handle(msg).await {
+                if !self.handle(msg, room.take()).await {
                     return;
                 }
             }
         }
     }
 
-    /// Hands one message on (or to the dead-letter subject); false when the member left.
-    async fn handle(&self, msg: jetstream::Message) -> bool {
+    /// Hands one message on, holding `slot` of the window (or to the dead-letter subject);
+    /// false when the member left.
+    async fn handle(&self, msg: jetstream::Message, slot: Option<OwnedSemaphorePermit>) -> bool {
         let info = msg.info().ok();
         let attempt = info
             .as_ref()
@@ -408,7 +414,11 @@ impl Member {
             payload: msg.payload.clone(),
         };
         self.tx
-            .send(Delivery::new(message, attempt, JsAck(msg)).published_at(published))
+            .send(
+                Delivery::new(message, attempt, JsAck(msg))
+                    .published_at(published)
+                    .in_window(slot),
+            )
             .await
             .is_ok()
     }

@@ -6,6 +6,8 @@
 //! delivery count and reason) and is acknowledged. Entries in the same stream that do not
 //! match the group's pattern are acknowledged for that group and skipped. New entries are
 //! read through [`super::trim`], which reports those the stream's length cap removed unread.
+//! A member reclaims and reads no more than its window has room for (`max_in_flight`
+//! unsettled deliveries).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -14,11 +16,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, mpsc};
 
 use super::conn::{RedisTarget, bytes, entry_fields, is_connection_error, text};
 use super::trim;
-use crate::subscription::AbortOnDrop;
+use crate::subscription::{AbortOnDrop, Window};
 use crate::{Acker, BrokerError, Delivery, DurableOptions, Message, Pattern, Topic};
 
 /// The consumer a refused (nacked) entry is parked under until a member reclaims it: no
@@ -186,6 +188,7 @@ struct Member {
     consumer: String,
     mode: GroupMode,
     acks: Arc<AckConn>,
+    window: Window,
     tx: mpsc::Sender<Delivery>,
 }
 
@@ -226,6 +229,7 @@ pub(crate) async fn start(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let (tx, rx) = mpsc::channel(buffer.max(1));
+    let window = Window::new(durable.max_in_flight);
     let member = Member {
         acks: Arc::new(AckConn {
             target: Arc::clone(&target),
@@ -239,6 +243,7 @@ pub(crate) async fn start(
         consumer: format!("{group}-{}-{nanos:x}", std::process::id()),
         group,
         mode,
+        window,
         tx,
     };
     Ok((rx, AbortOnDrop(tokio::spawn(member.run(conn)))))
@@ -281,14 +286,19 @@ impl Member {
         }
     }
 
-    /// Reclaims stale entries, then reads new ones; false when the member went away.
+    /// Reclaims stale entries, then reads new ones, as many as the window has room for;
+    /// false when the member went away.
     async fn round(
         &self,
         conn: &mut MultiplexedConnection,
         cursors: &mut [String],
     ) -> Result<bool, redis::RedisError> {
         let ack_wait_ms = self.durable.ack_wait.as_millis().max(1) as u64;
+        let mut room = self.window.room(128).await;
         for (i, key) in self.keys.iter().enumerate() {
+            if room.len() == 0 {
+                return Ok(!self.tx.is_closed());
+            }
             let reply: Value = redis::cmd("XAUTOCLAIM")
                 .arg(key)
                 .arg(&self.group)
@@ -296,7 +306,7 @@ impl Member {
                 .arg(ack_wait_ms)
                 .arg(&cursors[i])
                 .arg("COUNT")
-                .arg(64)
+                .arg(room.len().min(64))
                 .query_async(conn)
                 .await?;
             let Value::Array(mut parts) = reply else {
@@ -321,16 +331,27 @@ impl Member {
             }
             for entry in entries(claimed) {
                 let attempt = self.delivery_count(conn, key, &entry.id).await?;
-                if !self.deliver(conn, key, entry, attempt).await? {
+                if !self.deliver(conn, key, entry, attempt, room.take()).await? {
                     return Ok(false);
                 }
             }
         }
         let block = (ack_wait_ms / 2).clamp(10, 500);
-        let reads = trim::read(conn, &self.keys, &self.group, &self.consumer, 128).await?;
-        let mut lasts = Vec::with_capacity(reads.len());
+        let mut lasts = Vec::with_capacity(self.keys.len());
         let mut any = false;
-        for (key, read) in self.keys.iter().zip(reads) {
+        // One key at a time, so that what is read never exceeds the room left.
+        for key in &self.keys {
+            if room.len() == 0 {
+                return Ok(!self.tx.is_closed());
+            }
+            let keys = std::slice::from_ref(key);
+            let Some(read) = trim::read(conn, keys, &self.group, &self.consumer, room.len())
+                .await?
+                .pop()
+            else {
+                lasts.push("$".to_owned()); // one reply per key: not reached
+                continue;
+            };
             let max_len = self.durable.max_len;
             trim::report(
                 &self.trimmed,
@@ -342,7 +363,7 @@ impl Member {
             );
             for entry in read.entries {
                 any = true;
-                if !self.deliver(conn, key, entry, 1).await? {
+                if !self.deliver(conn, key, entry, 1, room.take()).await? {
                     return Ok(false);
                 }
             }
@@ -381,14 +402,15 @@ impl Member {
         Ok(count.unwrap_or(1))
     }
 
-    /// Hands one entry to the member, or to the dead-letter stream; false when the member
-    /// went away.
+    /// Hands one entry to the member, holding `slot` of the window, or to the dead-letter
+    /// stream; false when the member went away.
     async fn deliver(
         &self,
         conn: &mut MultiplexedConnection,
         key: &str,
         entry: Entry,
         attempt: u32,
+        slot: Option<OwnedSemaphorePermit>,
     ) -> Result<bool, redis::RedisError> {
         let ack = |conn: &mut MultiplexedConnection| {
             let mut cmd = redis::cmd("XACK");
@@ -457,7 +479,11 @@ impl Member {
         let published = entry.id.split('-').next().and_then(|ms| ms.parse().ok());
         Ok(self
             .tx
-            .send(Delivery::new(message, attempt, acker).published_at(published))
+            .send(
+                Delivery::new(message, attempt, acker)
+                    .published_at(published)
+                    .in_window(slot),
+            )
             .await
             .is_ok())
     }

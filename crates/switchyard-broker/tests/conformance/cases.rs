@@ -13,9 +13,11 @@ use crate::supported;
 mod batch;
 mod groups;
 mod keyed;
+mod window;
 pub use batch::batch_deduplication;
 pub use groups::durable_groups_listed;
 pub use keyed::{durable_keyed_handover, keyed_groups, keyed_handover};
+pub use window::durable_window;
 
 const WAIT: Duration = Duration::from_secs(10);
 /// How long to watch for messages that must not come.

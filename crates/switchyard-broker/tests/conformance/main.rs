@@ -25,6 +25,7 @@ const ALL_CASES: &[&str] = &[
     "durable_broker_restart",
     "durable_dead_letter",
     "durable_groups_listed",
+    "durable_window",
     "deduplication",
     "batch_deduplication",
     "keyed_groups",
@@ -89,6 +90,7 @@ skip [
     durable_broker_restart = "embedded: no durable mode",
     durable_dead_letter = "embedded: no durable mode",
     durable_groups_listed = "embedded: no durable mode",
+    durable_window = "embedded: no durable mode",
     deduplication = "embedded: no deduplication (no durable mode)",
     batch_deduplication = "embedded: no deduplication (no durable mode)",
     durable_keyed_handover = "embedded: no durable mode",
@@ -103,6 +105,7 @@ skip [
     durable_broker_restart = "redis pub/sub is at-most-once (use durable=streams)",
     durable_dead_letter = "redis pub/sub has no acknowledgements (use durable=streams)",
     durable_groups_listed = "redis pub/sub keeps no groups (use durable=streams)",
+    durable_window = "redis pub/sub has no acknowledgements (use durable=streams)",
     deduplication = "redis pub/sub has no deduplication (use durable=streams)",
     batch_deduplication = "redis pub/sub has no deduplication (use durable=streams)",
     durable_keyed_handover = "redis pub/sub is at-most-once (use durable=streams)",
@@ -111,7 +114,8 @@ skip [
 backend!(redis_streams, Kind::RedisStreams,
 run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe, large_and_binary,
      restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
-     durable_groups_listed, deduplication, batch_deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
+     durable_groups_listed, durable_window, deduplication, batch_deduplication, keyed_groups, keyed_handover,
+     durable_keyed_handover],
 skip []);
 
 backend!(nats, Kind::Nats,
@@ -122,6 +126,7 @@ skip [
     durable_broker_restart = "core NATS is at-most-once (use durable=jetstream)",
     durable_dead_letter = "core NATS has no acknowledgements (use durable=jetstream)",
     durable_groups_listed = "core NATS keeps no groups (use durable=jetstream)",
+    durable_window = "core NATS has no acknowledgements (use durable=jetstream)",
     deduplication = "core NATS has no deduplication (use durable=jetstream)",
     batch_deduplication = "core NATS has no deduplication (use durable=jetstream)",
     durable_keyed_handover = "core NATS is at-most-once (use durable=jetstream)",
@@ -130,13 +135,15 @@ skip [
 backend!(nats_jetstream, Kind::NatsJetStream,
 run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe, large_and_binary,
      restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
-     durable_groups_listed, deduplication, batch_deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
+     durable_groups_listed, durable_window, deduplication, batch_deduplication, keyed_groups, keyed_handover,
+     durable_keyed_handover],
 skip []);
 
 backend!(nats_cluster, Kind::NatsCluster,
 run [exact_patterns, order_per_topic, flush, fan_out, queue_groups, unsubscribe, large_and_binary,
      restart_recovery, durable_consumer_crash, durable_broker_restart, durable_dead_letter,
-     durable_groups_listed, deduplication, batch_deduplication, keyed_groups, keyed_handover, durable_keyed_handover],
+     durable_groups_listed, durable_window, deduplication, batch_deduplication, keyed_groups, keyed_handover,
+     durable_keyed_handover],
 skip []);
 
 backend!(zmq, Kind::Zmq,
@@ -148,6 +155,7 @@ skip [
     durable_broker_restart = "zmq: no durable delivery",
     durable_dead_letter = "zmq: no acknowledgements",
     durable_groups_listed = "zmq: no durable delivery",
+    durable_window = "zmq: no acknowledgements",
     deduplication = "zmq: no deduplication (no durable mode)",
     batch_deduplication = "zmq: no deduplication (no durable mode)",
     durable_keyed_handover = "zmq: no durable delivery",
