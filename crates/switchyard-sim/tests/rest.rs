@@ -32,6 +32,7 @@ async fn gateway_info_identity_and_errors() {
     assert_eq!((s, me["bot"].as_bool()), (StatusCode::OK, Some(true)));
     let (_, _, app) = rest.call("GET", "/oauth2/applications/@me", None).await;
     assert_eq!(app["id"], me["id"]);
+    assert!(app["approximate_user_install_count"].is_u64(), "{app}");
     let (_, _, app2) = rest.call("GET", "/applications/@me", None).await;
     assert_eq!(app2["id"], me["id"]);
 
@@ -252,6 +253,82 @@ async fn guilds_members_dms_commands_and_interactions() {
     assert_eq!(
         mine.as_array().map(Vec::len),
         Some(sim.world().guilds.len())
+    );
+    assert!(mine[0].get("approximate_member_count").is_none());
+    // hikari asks with `with_counts` (Discord takes true, True or 1) and pages with `before`
+    let mut ids: Vec<u64> = sim.world().guilds.iter().map(|g| g.id).collect();
+    ids.sort_unstable();
+    let last = ids[ids.len() - 1];
+    let (_, _, page) = rest
+        .call(
+            "GET",
+            &format!("/users/@me/guilds?with_counts=True&limit=2&before={last}"),
+            None,
+        )
+        .await;
+    let got: Vec<&str> = page
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|g| g["id"].as_str())
+        .collect();
+    let want: Vec<String> = ids[ids.len() - 3..ids.len() - 1]
+        .iter()
+        .map(u64::to_string)
+        .collect();
+    assert_eq!(got, want, "the last two before {last}, in order");
+    assert!(page[0]["approximate_member_count"].is_u64(), "{page}");
+
+    let (_, _, roles) = rest
+        .call("GET", &format!("/guilds/{}/roles", g.id), None)
+        .await;
+    assert_eq!(roles.as_array().map(Vec::len), Some(g.roles.len()));
+    let role = g.roles[0].id;
+    let (s, _, r) = rest
+        .call("GET", &format!("/guilds/{}/roles/{role}", g.id), None)
+        .await;
+    assert_eq!(
+        (s, r["id"].as_str()),
+        (StatusCode::OK, Some(role.to_string().as_str()))
+    );
+    let (s, _, r) = rest
+        .call("GET", &format!("/guilds/{}/roles/1", g.id), None)
+        .await;
+    assert_eq!(
+        (s, r["code"].as_u64()),
+        (StatusCode::NOT_FOUND, Some(10011))
+    );
+    let (_, _, emojis) = rest
+        .call("GET", &format!("/guilds/{}/emojis", g.id), None)
+        .await;
+    assert_eq!(emojis, json!([]));
+    let name = &g.members[3].user.username;
+    let prefix: String = name.chars().take(3).collect::<String>().to_uppercase();
+    let (_, _, found) = rest
+        .call(
+            "GET",
+            &format!("/guilds/{}/members/search?query={prefix}&limit=1000", g.id),
+            None,
+        )
+        .await;
+    let found = found.as_array().expect("a list");
+    assert!(
+        found.iter().any(|m| m["user"]["username"] == name.as_str()),
+        "{found:?}"
+    );
+    assert!(found.iter().all(|m| {
+        let starts = |v: &serde_json::Value| {
+            v.as_str()
+                .is_some_and(|n| n.to_uppercase().starts_with(&prefix))
+        };
+        starts(&m["user"]["username"]) || starts(&m["nick"])
+    }));
+    let (s, _, e) = rest
+        .call("GET", &format!("/guilds/{}/members/search", g.id), None)
+        .await;
+    assert_eq!(
+        (s, e["code"].as_u64()),
+        (StatusCode::BAD_REQUEST, Some(50035))
     );
 
     let (s, _, dm) = rest

@@ -79,6 +79,8 @@ impl ApiError {
     pub const UNKNOWN_GUILD: Self = Self::Unknown(10004, "Unknown Guild");
     /// Unknown Member.
     pub const UNKNOWN_MEMBER: Self = Self::Unknown(10007, "Unknown Member");
+    /// Unknown Role.
+    pub const UNKNOWN_ROLE: Self = Self::Unknown(10011, "Unknown Role");
     /// Unknown Message.
     pub const UNKNOWN_MESSAGE: Self = Self::Unknown(10008, "Unknown Message");
     /// Unknown User.

@@ -56,28 +56,44 @@ pub fn application(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         "flags": 565_248, "bot": bot.user().to_json(),
         "owner": {"id": "80351110224678912", "username": "owner", "discriminator": "0", "global_name": "Owner", "avatar": null, "public_flags": 0, "flags": 0},
         "team": null, "approximate_guild_count": ctx.shared.world.guilds.len(),
+        "approximate_user_install_count": 0, "approximate_user_authorization_count": 0,
         "redirect_uris": [], "interactions_endpoint_url": null, "tags": [],
         "install_params": null, "integration_types_config": {"0": {}},
     })))
 }
 
-/// `GET users/@me/guilds`: at most `limit` (1 to 200, default 200) guilds `after` an id.
+/// `GET users/@me/guilds`: partial guilds in id order, at most `limit` (1 to 200, default
+/// 200) of them: the first ones `after` an id, or the last ones `before` an id; with the
+/// approximate counts if `with_counts=true`.
 pub fn my_guilds(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let limit: usize = ctx.query_num("limit").unwrap_or(200).clamp(1, 200);
     let after: u64 = ctx.query_num("after").unwrap_or(0);
+    let before: Option<u64> = ctx.query_num("before");
+    let counts = ctx.query_flag("with_counts");
     let mut guilds: Vec<_> = ctx
         .shared
         .world
         .guilds
         .iter()
-        .filter(|g| g.id > after)
+        .filter(|g| g.id > after && before.is_none_or(|b| g.id < b))
         .collect();
     guilds.sort_by_key(|g| g.id);
+    let skip = match (before, ctx.query.contains_key("after")) {
+        (Some(_), false) => guilds.len().saturating_sub(limit),
+        _ => 0,
+    };
     Ok(Reply::Json(Value::Array(
         guilds
             .into_iter()
+            .skip(skip)
             .take(limit)
-            .map(|g| json!({"id": g.id.to_string(), "name": g.name, "icon": null, "banner": null, "owner": false, "permissions": "2248473465835073", "features": ["COMMUNITY"]}))
+            .map(|g| {
+                let mut v = json!({"id": g.id.to_string(), "name": g.name, "icon": null, "banner": null, "owner": false, "permissions": "2248473465835073", "features": ["COMMUNITY"]});
+                if counts {
+                    approximate_counts(g, &mut v);
+                }
+                v
+            })
             .collect(),
     )))
 }
@@ -141,7 +157,7 @@ pub fn create_dm(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 
 /// The guild of a `guilds/{g}/...` route: 50035 for an id that is no snowflake, 10004 for
 /// an unknown guild.
-fn guild<'a>(ctx: &Ctx<'a>) -> Result<&'a Guild, ApiError> {
+pub(super) fn guild<'a>(ctx: &Ctx<'a>) -> Result<&'a Guild, ApiError> {
     ctx.shared
         .world
         .guild(ctx.snowflake(0, "guild_id")?)
@@ -153,10 +169,15 @@ pub fn get_guild(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let g = guild(ctx)?;
     let mut v = g.to_json();
     if ctx.query_flag("with_counts") {
-        v["approximate_member_count"] = json!(g.members.len() + 1);
-        v["approximate_presence_count"] = json!(g.members.len() / 2);
+        approximate_counts(g, &mut v);
     }
     Ok(Reply::Json(v))
+}
+
+/// `with_counts`: the members with the bot, and about half of them online.
+fn approximate_counts(g: &Guild, v: &mut Value) {
+    v["approximate_member_count"] = json!(g.members.len() + 1);
+    v["approximate_presence_count"] = json!(g.members.len() / 2);
 }
 
 /// `GET guilds/{g}/channels`.

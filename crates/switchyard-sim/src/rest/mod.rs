@@ -6,6 +6,7 @@
 mod channels;
 pub(crate) mod error;
 mod form;
+mod guild_parts;
 mod guilds;
 mod interactions;
 pub(crate) mod messages;

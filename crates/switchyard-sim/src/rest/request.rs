@@ -115,7 +115,10 @@ impl Ctx<'_> {
 
     /// Whether a query parameter is `true`.
     pub fn query_flag(&self, key: &str) -> bool {
-        self.query.get(key).is_some_and(|v| v == "true")
+        // Discord takes `true`, `True` and `1` for true.
+        self.query
+            .get(key)
+            .is_some_and(|v| matches!(v.as_str(), "true" | "True" | "1"))
     }
 
     /// The authenticated bot (routes that need auth always have one).

@@ -6,7 +6,7 @@ use axum::http::Method;
 
 use crate::rest::error::{ApiError, Reply};
 use crate::rest::request::Ctx;
-use crate::rest::{channels, guilds, interactions, reactions};
+use crate::rest::{channels, guild_parts, guilds, interactions, reactions};
 
 /// What serves a route: one function per route.
 pub type Handler = fn(&Ctx<'_>) -> Result<Reply, ApiError>;
@@ -159,7 +159,13 @@ pub static ROUTES: &[Route] = &[
     get("guilds/{g}", guilds::get_guild),
     get("guilds/{g}/channels", guilds::guild_channels),
     get("guilds/{g}/members", guilds::guild_members),
+    get("guilds/{g}/members/search", guild_parts::search_members),
     get("guilds/{g}/members/{u}", guilds::guild_member),
+    get("guilds/{g}/roles", guild_parts::roles),
+    get("guilds/{g}/roles/{r}", guild_parts::role),
+    get("guilds/{g}/emojis", guild_parts::none),
+    get("guilds/{g}/stickers", guild_parts::none),
+    get("guilds/{g}/threads/active", guild_parts::active_threads),
     get("applications/{a}/commands", interactions::global_commands),
     put("applications/{a}/commands", interactions::overwrite_global_commands),
     get("applications/{a}/guilds/{g}/commands", interactions::guild_commands),
