@@ -178,10 +178,11 @@ pub const STATUSES: [&str; 5] = ["online", "dnd", "idle", "invisible", "offline"
 /// Checks an op 3 payload against the documented structure: `since` (a number or null),
 /// `activities` (activity objects, each with a string `name` and an integer `type`), `status`
 /// (one of [`STATUSES`]) and `afk` (a boolean) are all required. Discord closes a payload
-/// that misses one of them with 4001. Two leniencies of Discord's are kept, for clients that
-/// rely on them: `since` may be any number (documented as an integer; discord.py sends
-/// `0.0`), and `activities` may be null (discordgo sends it to clear the activity; Discord
-/// accepts it since discord-api-docs#2559 was fixed).
+/// that misses one of them with 4001. Three leniencies of Discord's are kept, for clients
+/// that rely on them: `since` may be any number (documented as an integer; discord.py sends
+/// `0.0`); `activities` may be null (discordgo sends it to clear the activity; Discord
+/// accepts it since discord-api-docs#2559 was fixed); and the API's older `game` (one
+/// activity, or null) may stand in for `activities` (hikari sends it).
 fn presence(d: &Value) -> Result<(), CloseReason> {
     let field = |k: &str| d.get(k);
     let since = field("since").is_some_and(|v| v.is_null() || v.is_number());
@@ -189,13 +190,15 @@ fn presence(d: &Value) -> Result<(), CloseReason> {
         .and_then(Value::as_str)
         .is_some_and(|s| STATUSES.contains(&s));
     let afk = field("afk").is_some_and(Value::is_boolean);
-    let activities = field("activities").is_some_and(|v| match v {
-        Value::Null => true,
-        Value::Array(list) => list.iter().all(|a| {
-            a.get("name").is_some_and(Value::is_string) && a.get("type").is_some_and(Value::is_u64)
-        }),
+    let activity = |a: &Value| {
+        a.get("name").is_some_and(Value::is_string) && a.get("type").is_some_and(Value::is_u64)
+    };
+    let activities = match (field("activities"), field("game")) {
+        (Some(Value::Null), _) | (None, Some(Value::Null)) => true,
+        (Some(Value::Array(list)), _) => list.iter().all(activity),
+        (None, Some(game)) => activity(game),
         _ => false,
-    });
+    };
     if since && status && afk && activities {
         Ok(())
     } else {
@@ -357,6 +360,9 @@ mod tests {
             r#"{"op":3,"d":{"since":0,"activities":[{"name":"Custom Status","type":4}],"status":"offline","afk":false}}"#,
             r#"{"op":3,"d":{"activities":[{"type":0,"name":"g"}],"afk":false,"since":0.0,"status":"dnd"}}"#,
             r#"{"op":3,"d":{"since":null,"activities":null,"afk":false,"status":"online"}}"#,
+            // hikari: the older `game` in place of `activities`
+            r#"{"op":3,"d":{"since":null,"afk":false,"game":{"name":"x","type":0},"status":"dnd"}}"#,
+            r#"{"op":3,"d":{"since":null,"afk":false,"game":null,"status":"online"}}"#,
         ];
         for frame in ok {
             assert_eq!(code(frame), Ok(()), "{frame}");
@@ -372,6 +378,8 @@ mod tests {
             r#"{"op":3,"d":{"since":null,"activities":[{"type":0}],"status":"idle","afk":false}}"#,
             r#"{"op":3,"d":{"since":null,"activities":[{"name":"x"}],"status":"idle","afk":false}}"#,
             r#"{"op":3,"d":{"since":null,"activities":{},"status":"idle","afk":0}}"#,
+            r#"{"op":3,"d":{"since":null,"game":{"type":0},"status":"idle","afk":false}}"#,
+            r#"{"op":3,"d":{"since":null,"game":[],"status":"idle","afk":false}}"#,
         ];
         for frame in bad {
             assert_eq!(code(frame), Err(4001), "{frame}");

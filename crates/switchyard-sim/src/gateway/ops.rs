@@ -62,10 +62,16 @@ fn presence(shared: &Shared, session: &Session, p: Value) {
         Some(s) => s,
     };
     // others see an invisible bot as offline, without activities; a bot can set only
-    // `name`, `state`, `type` and `url` of an activity
-    let activities: Vec<Value> = match p["activities"].as_array() {
-        Some(list) if status != "offline" => list
-            .iter()
+    // `name`, `state`, `type` and `url` of an activity; the older `game` is one activity
+    let set: Vec<&Value> = match (p.get("activities"), p.get("game")) {
+        (Some(Value::Array(list)), _) => list.iter().collect(),
+        (None, Some(game)) if game.is_object() => vec![game],
+        _ => Vec::new(),
+    };
+    let activities: Vec<Value> = if status == "offline" {
+        Vec::new()
+    } else {
+        set.into_iter()
             .map(|a| {
                 let mut shown =
                     json!({"name": a["name"], "type": a["type"], "created_at": now_ms()});
@@ -76,8 +82,7 @@ fn presence(shared: &Shared, session: &Session, p: Value) {
                 }
                 shown
             })
-            .collect(),
-        _ => Vec::new(),
+            .collect()
     };
     let client_status = if status == "offline" {
         json!({})
