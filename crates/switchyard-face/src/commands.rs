@@ -64,14 +64,25 @@ impl Commands {
         format!("{}.>", self.reply_base)
     }
 
-    /// Op 3: the bot's presence, on every upstream shard.
+    /// Op 3: the bot's presence, on every upstream shard. Sent upstream as Discord documents
+    /// op 3, whatever leniency of Discord's the client relied on (a fractional `since`, the
+    /// older `game` in place of `activities`: see the frame decoder's `presence`).
     pub(crate) async fn presence(&self, session: &Arc<Session>, d: Value) {
-        let mut command = match d {
-            Value::Object(o) => o,
-            _ => return,
+        let activities = match (d.get("activities"), d.get("game")) {
+            (Some(Value::Array(list)), _) => list.clone(),
+            (None, Some(game)) if game.is_object() => vec![game.clone()],
+            _ => Vec::new(),
         };
-        command.insert("command".into(), "update_presence".into());
-        self.send(session, None, "update_presence", command).await;
+        let command = serde_json::json!({
+            "command": "update_presence",
+            "since": d.get("since").and_then(Value::as_f64).map(|ms| ms.max(0.0) as u64),
+            "activities": activities,
+            "status": d["status"],
+            "afk": d["afk"].as_bool().unwrap_or(false),
+        });
+        if let Value::Object(command) = command {
+            self.send(session, None, "update_presence", command).await;
+        }
     }
 
     /// Op 4: join, move or leave a voice channel.

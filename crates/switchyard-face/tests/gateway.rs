@@ -558,6 +558,19 @@ async fn commands_go_upstream_through_the_command_topics() {
             .is_some_and(|r| r.starts_with("inbound.rest.face."))
     );
     c.dispatch().await; // READY
+    // op 3 as discord.py (a fractional `since`) and hikari (the older `game`) send it goes
+    // upstream as a command the gateway takes
+    for d in [
+        json!({"since": 0.0, "activities": [{"name": "py", "type": 0}], "status": "idle", "afk": false}),
+        json!({"since": null, "afk": false, "game": {"name": "hk", "type": 0}, "status": "dnd"}),
+    ] {
+        c.send(json!({"op": 3, "d": d})).await;
+        let (topic, presence) = next().await;
+        let parsed = switchyard_core::outbound::parse(&topic, presence.to_string().as_bytes());
+        assert!(parsed.is_ok(), "{presence}: {parsed:?}");
+        let name = presence["activities"][0]["name"].as_str();
+        assert!(matches!(name, Some("py" | "hk")), "{presence}");
+    }
     c.send(json!({"op": 4, "d": {"guild_id": guild(0).to_string(), "channel_id": "42", "self_mute": false, "self_deaf": true}})).await;
     let (topic, voice) = next().await;
     assert_eq!(topic, format!("outbound.discord.{}.0.0", guild(0)));
