@@ -77,7 +77,8 @@ pub enum Command {
     /// an echo bot; shows a few round trips, then lets you type messages as a Discord user.
     Demo(DemoArgs),
     /// Run the fake Discord: gateway and REST on one port, with a test-control API under
-    /// `/_sim/`. Real clients (twilight, discord.py) work against it unchanged.
+    /// `/_sim/`. Real clients (twilight, discord.py, hikari, discord.js) work against it
+    /// unchanged.
     Sim(SimArgs),
     /// Measure the gateway against the fake Discord's realistic payload mix: CPU time per
     /// event, events/s and fake-to-consumer latency on each broker, and resident memory with

@@ -58,7 +58,9 @@ pub fn application(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         "team": null, "approximate_guild_count": ctx.shared.world.guilds.len(),
         "approximate_user_install_count": 0, "approximate_user_authorization_count": 0,
         "redirect_uris": [], "interactions_endpoint_url": null, "tags": [],
-        "install_params": null, "integration_types_config": {"0": {}},
+        // an application without install settings has no `install_params` (discord.js
+        // reads its scopes whenever the key is there)
+        "integration_types_config": {"0": {}},
     })))
 }
 

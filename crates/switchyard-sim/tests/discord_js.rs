@@ -1,0 +1,61 @@
+//! Proof with discord.js (a real third-party client, from Node): log in, set a presence,
+//! fetch every member (op 8), send, react, edit and delete a message and see the events
+//! arrive, read the application, roles, a member search, the guild with its counts and the
+//! bot's guilds, and overwrite the guild's commands. See `tests/js/discord_js_bot.js`.
+//! Needs `node` and discord.js in `.ci/npm` (`.ci/run` installs it); the test fails with a
+//! clear message when either is missing.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::sim;
+use switchyard_sim::SimConfig;
+
+#[tokio::test]
+async fn discord_js_logs_in_reads_sends_and_sees_its_messages() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let modules = root.join("../../.ci/npm/node_modules");
+    assert!(
+        modules.join("discord.js/package.json").is_file(),
+        "this test needs discord.js: run `npm install --prefix .ci/npm discord.js@14.28.1` at \
+         the workspace root (.ci/run does)"
+    );
+    let mut cfg = SimConfig::fast();
+    cfg.timings.heartbeat_interval_ms = 5_000;
+    cfg.timings.heartbeat_timeout_ms = 15_000;
+    let sim = sim(cfg).await;
+    let child = tokio::process::Command::new("node")
+        .arg(root.join("tests/js/discord_js_bot.js"))
+        .arg(sim.addr().port().to_string())
+        .env("NODE_PATH", &modules)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node.js 18 or later"));
+    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("the discord.js run finished in time")
+        .expect("the discord.js run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the discord.js bot failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status.code()
+    );
+    let c = sim.counters();
+    let commands: Vec<_> = c.sessions.iter().flat_map(|s| &s.commands).collect();
+    assert!(
+        commands.iter().any(|r| r.op == 3
+            && r.d["status"] == "dnd"
+            && r.d["activities"][0]["name"] == "tests"),
+        "{commands:?}"
+    );
+    assert!(commands.iter().any(|r| r.op == 8), "{commands:?}");
+    assert_eq!(c.sessions.len(), 1, "one session: {:?}", c.sessions);
+    assert_eq!(c.sessions[0].resumes, 0, "never closed and resumed");
+}
