@@ -10,7 +10,9 @@
 //! re-exported below):
 //! - `shard`: one runner per shard on twilight-gateway, reading raw frames; routing
 //!   (`router`) parses only what it needs and splices `d` into the envelope.
-//! - `publish`: the per-shard publisher draining the queue into the broker.
+//! - `publish`: the per-shard publisher draining the queue into the broker; `backlog`: how
+//!   much of the queue it settled, which a shard's IDENTIFY waits on (a new session only
+//!   once the broker took the old one's events).
 //! - `queue`: the identify queue (max_concurrency buckets, session start limit).
 //! - `close`: Discord's close-code table and the causes of fatal closes.
 //! - `session`: sessions saved after their events were handed to the broker, so that a
@@ -31,6 +33,7 @@
 //!
 //! Plain pub/sub is at-most-once: an event published while no subscriber listens is gone.
 
+mod backlog;
 mod cache_feed;
 mod cache_view;
 mod close;

@@ -78,7 +78,11 @@ pub(crate) async fn run_publisher(
     };
     let mut batch = Vec::with_capacity(BATCH);
     let mut out = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
+    loop {
+        let taken = rx.recv_many(&mut batch, BATCH).await;
+        if taken == 0 {
+            break;
+        }
         let mut handed = None;
         for item in batch.drain(..) {
             if !publisher.fenced_open().await {
@@ -108,6 +112,7 @@ pub(crate) async fn run_publisher(
         }
         depth.set(rx.len() as f64);
         publisher.status.set_queue_depth(rx.len());
+        publisher.status.backlog().settled(taken as u64);
     }
 }
 

@@ -122,6 +122,8 @@ pub struct ShardStatus {
     cache: Option<SharedCache>,
     /// Whether this node may publish for the shard, in a pool.
     fence: crate::fence::Fence,
+    /// What the publisher settled of what the runner queued.
+    backlog: crate::backlog::Backlog,
 }
 
 /// A copy of one shard's state, for `/status`.
@@ -182,7 +184,13 @@ impl ShardStatus {
             been_ready: std::sync::atomic::AtomicBool::new(false),
             cache: None,
             fence: crate::fence::Fence::default(),
+            backlog: crate::backlog::Backlog::default(),
         }
+    }
+
+    /// What the publisher settled of what the runner queued.
+    pub(crate) fn backlog(&self) -> &crate::backlog::Backlog {
+        &self.backlog
     }
 
     /// The shard's grant in a pool.

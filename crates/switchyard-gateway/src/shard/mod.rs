@@ -8,7 +8,8 @@
 //! then twilight RESUMEs and Discord replays the backlog it held meanwhile.
 //!
 //! Frames that have already arrived are handled in bursts (up to [`BURST`]) before the loop
-//! looks at its other branches again. The per-frame work lives in [`runner`].
+//! looks at its other branches again. The per-frame work lives in [`runner`]. A new session
+//! is identified only once the publisher settled everything queued before ([`gate`]).
 
 use std::sync::Arc;
 use std::task::Poll;
@@ -21,6 +22,7 @@ use twilight_gateway::error::ReceiveMessageError;
 use twilight_gateway::{CloseFrame, ConfigBuilder, Message, Session, Shard, ShardId, ShardState};
 
 mod gap;
+mod gate;
 mod members;
 mod runner;
 
@@ -37,6 +39,7 @@ use crate::router::Router;
 use crate::session::SavedSession;
 pub(crate) use crate::session::snapshot::Start;
 use crate::status::{ShardPhase, ShardStatus};
+use gate::Gated;
 
 /// The most frames handled in one go while more are already received.
 const BURST: usize = 64;
@@ -78,6 +81,10 @@ pub(crate) async fn run(task: ShardTask) -> Result<(), ShardStopped> {
     } = task;
     let make = {
         let config = config.clone();
+        let queue = Gated {
+            queue,
+            status: status.clone(),
+        };
         move |resume: Option<(Session, String)>| {
             let mut builder = ConfigBuilder::new(config.token.expose().to_owned(), config.intents)
                 .proxy_url(gateway_url.trim_end_matches('/').to_owned())
@@ -225,7 +232,7 @@ impl Runner {
     /// Records the shard's phase as twilight's state says it, after every frame: the
     /// replayed events of a RESUME and its RESUMED often arrive in one burst, and a phase
     /// looked at once per burst would show the shard active again without ever resuming.
-    fn note_phase(&self, shard: &Shard<IdentifyQueue>) {
+    fn note_phase(&self, shard: &Shard<Gated>) {
         if self.status.phase() == ShardPhase::Fatal {
             return;
         }
@@ -242,7 +249,7 @@ impl Runner {
     /// [`BURST`]); returns the next mode.
     async fn receive(
         &mut self,
-        shard: &mut Shard<IdentifyQueue>,
+        shard: &mut Shard<Gated>,
         msg: Option<Result<Message, ReceiveMessageError>>,
     ) -> Mode {
         let mut after = self.message(shard, msg);
@@ -277,7 +284,7 @@ impl Runner {
 /// The shard's next message if it is ready now; `None` (with the task registered for the
 /// next one) if not.
 async fn ready_now(
-    shard: &mut Shard<IdentifyQueue>,
+    shard: &mut Shard<Gated>,
 ) -> Option<Option<Result<Message, ReceiveMessageError>>> {
     std::future::poll_fn(|cx| match shard.poll_next_unpin(cx) {
         Poll::Ready(msg) => Poll::Ready(Some(msg)),
@@ -291,7 +298,7 @@ async fn ready_now(
 /// twilight reconnects by itself after a close it initiated, so the shard is dropped rather
 /// than polled further; a new one resumes from the returned session.
 async fn close_resumably(
-    shard: &mut Shard<IdentifyQueue>,
+    shard: &mut Shard<Gated>,
     runner: &mut Runner,
 ) -> Option<(Session, String)> {
     let resume = shard

@@ -13,11 +13,11 @@ use tokio::time::Instant;
 use twilight_gateway::error::ReceiveMessageError;
 use twilight_gateway::{Message, Shard};
 
+use super::gate::Gated;
 use crate::close::{CloseAction, classify, meaning};
 use crate::command::now_ms;
 use crate::command::pending::Commands;
 use crate::config::GatewayConfig;
-use crate::queue::IdentifyQueue;
 use crate::router::{Routed, Router, Scratch};
 
 use super::members::MemberRequests;
@@ -181,12 +181,14 @@ impl Runner {
     pub(super) fn push(&mut self, item: Item) {
         if !self.overflow.is_empty() {
             self.overflow.push_back(item);
+            self.status.backlog().pushed();
             return;
         }
         match self.tx.try_send(item) {
-            Ok(()) => {}
+            Ok(()) => self.status.backlog().pushed(),
             Err(mpsc::error::TrySendError::Full(item)) => {
                 self.overflow.push_back(item);
+                self.status.backlog().pushed();
                 self.full_since.get_or_insert_with(Instant::now);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -212,7 +214,7 @@ impl Runner {
     /// Handles what the shard's stream yielded.
     pub(super) fn message(
         &mut self,
-        shard: &Shard<IdentifyQueue>,
+        shard: &Shard<Gated>,
         msg: Option<Result<Message, ReceiveMessageError>>,
     ) -> After {
         match msg {
@@ -286,7 +288,7 @@ impl Runner {
         Some(action)
     }
 
-    pub(super) fn frame(&mut self, shard: &Shard<IdentifyQueue>, text: &str) {
+    pub(super) fn frame(&mut self, shard: &Shard<Gated>, text: &str) {
         if let Some(s) = shard.session()
             && &*self.session != s.id()
         {
@@ -353,7 +355,7 @@ impl Runner {
             "READY" => {
                 // twilight took the session from READY before yielding it: `new_session`
                 // above has recorded it.
-                shard.config().queue().identified(self.id);
+                shard.config().queue().queue.identified(self.id);
                 self.router.learn_own_user(dispatch.ids.user);
                 self.ready("identified a new session");
             }

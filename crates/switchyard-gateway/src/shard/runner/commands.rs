@@ -8,23 +8,23 @@ use twilight_gateway::{Shard, ShardState};
 
 use super::{Item, Runner};
 use crate::command::holder::Queued;
-use crate::queue::IdentifyQueue;
+use crate::shard::gate::Gated;
 use switchyard_core::outbound::{Answer, ErrorKind};
 
 impl Runner {
     /// Whether a queued gateway command may be sent now: the shard is connected and within
     /// its command budget.
-    pub(in crate::shard) fn may_command(&mut self, shard: &Shard<IdentifyQueue>) -> bool {
+    pub(in crate::shard) fn may_command(&mut self, shard: &Shard<Gated>) -> bool {
         shard.state() == ShardState::Active && self.commands.has_budget()
     }
 
     /// Whether commands wait only for the budget to refill.
-    pub(in crate::shard) fn out_of_budget(&mut self, shard: &Shard<IdentifyQueue>) -> bool {
+    pub(in crate::shard) fn out_of_budget(&mut self, shard: &Shard<Gated>) -> bool {
         shard.state() == ShardState::Active && !self.commands.has_budget()
     }
 
     /// Sends a queued gateway command on the shard and tells its requester.
-    pub(in crate::shard) fn command(&mut self, shard: &Shard<IdentifyQueue>, queued: Queued) {
+    pub(in crate::shard) fn command(&mut self, shard: &Shard<Gated>, queued: Queued) {
         if let Some(reply) = self.commands.send(queued, |frame| shard.send(frame)) {
             self.push(Item {
                 publish: reply.topic.map(|topic| (topic, reply.payload)),

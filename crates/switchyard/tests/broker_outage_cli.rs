@@ -1,0 +1,149 @@
+//! A shard whose session Discord invalidates while the broker is down identifies a new
+//! session only once the broker has taken the old session's events: until then its queue
+//! would hold two sessions, and a shard stopped meanwhile would lose the newer one's events
+//! without a gap report (the store names only the older). Against a private Redis Streams
+//! broker, stopped and restarted; the events sent during the outage all reach a durable group.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use switchyard_broker::{BrokerOptions, Pattern};
+use switchyard_sim::{Fault, Inject, Sim, SimConfig, SimHandle, Snowflake};
+use switchyard_testkit::{RedisServer, free_port};
+
+/// A `switchyard run` process, killed when dropped; its output goes to a file.
+struct Run {
+    child: Child,
+    admin: String,
+    log: std::path::PathBuf,
+}
+
+impl Run {
+    fn start(sim: &SimHandle, broker: &str, dir: &Path) -> Run {
+        let admin = format!("127.0.0.1:{}", free_port());
+        let log = dir.join("run.log");
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .arg("run")
+            .env_remove("SWITCHYARD_CONFIG")
+            .env("RUST_LOG", "info")
+            .env("DISCORD_TOKEN", "outage-cli-test-token")
+            .env("SWITCHYARD_GATEWAY_API_URL", sim.http_url())
+            .env("SWITCHYARD_GATEWAY_SESSION_DIR", dir.join("sessions"))
+            .env("SWITCHYARD_GATEWAY_IDENTIFY_WINDOW_MS", "100")
+            .env("SWITCHYARD_BROKER_URL", broker)
+            .env("SWITCHYARD_ADMIN_BIND", &admin)
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("switchyard run starts");
+        Run { child, admin, log }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn until(&self, what: &str, mut check: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !check().await {
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not happen\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_session_waits_until_the_broker_took_the_old_ones_events() {
+    let mut redis = RedisServer::start_persistent();
+    let mut config = SimConfig::fast();
+    config.shards = 1;
+    config.world.guilds = 2;
+    let sim = Sim::start(config).await.expect("sim");
+    let url = format!("{}?durable=streams", redis.url());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = Run::start(&sim, &url, dir.path());
+    let ready = format!("http://{}/ready", run.admin);
+    run.until("the shard ready", async || {
+        reqwest::get(&ready)
+            .await
+            .is_ok_and(|r| r.status().as_u16() == 200)
+    })
+    .await;
+    let broker = switchyard_broker::connect(&url, &BrokerOptions::default())
+        .await
+        .expect("redis");
+    let mut group = broker
+        .subscribe_durable(
+            &Pattern::new("inbound.discord.>").expect("pattern"),
+            "outage",
+        )
+        .await
+        .expect("a durable group");
+    let channel = sim.world().guilds[0]
+        .channels
+        .iter()
+        .find(|c| c.kind == 0)
+        .map(|c| c.id)
+        .expect("a text channel");
+
+    redis.stop();
+    for i in 0..5 {
+        sim.inject(&Inject::Message {
+            channel_id: Snowflake(channel),
+            content: format!("during the outage {i}"),
+            author_id: None,
+        })
+        .expect("inject");
+    }
+    // the events reach the gateway, which cannot hand them to the broker
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let hit = sim
+        .fault(&Fault::InvalidSession {
+            resumable: false,
+            session_id: None,
+        })
+        .expect("fault");
+    assert_eq!(hit, 1);
+    run.until("the IDENTIFY held", async || {
+        run.output().contains("holding this shard's IDENTIFY")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        sim.counters().sessions.len(),
+        1,
+        "identified anew while the old session's events waited\n{}",
+        run.output()
+    );
+
+    redis.restart();
+    run.until("a new session once Redis is back", async || {
+        sim.counters().sessions.len() == 2
+    })
+    .await;
+    let mut missing: Vec<String> = (0..5).map(|i| format!("during the outage {i}")).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !missing.is_empty() {
+        let d = tokio::time::timeout_at(deadline, group.recv())
+            .await
+            .unwrap_or_else(|_| panic!("never delivered: {missing:?}\n{}", run.output()))
+            .expect("the group is open");
+        let text = String::from_utf8_lossy(&d.message.payload).into_owned();
+        missing.retain(|m| !text.contains(m.as_str()));
+        let _ = d.ack().await;
+    }
+}
