@@ -111,11 +111,18 @@ impl Ledger {
                 if let Some(new) = new_session {
                     self.successors.insert(new, old_session.clone());
                 }
-                self.gaps.entry(old_session.clone()).or_insert(Gap {
+                // Two reports may name one old session (the runner's, from the last event it
+                // received, and a restarted node's, from the last one saved): both hold, so
+                // the gap runs from the earlier.
+                let gap = self.gaps.entry(old_session.clone()).or_insert(Gap {
                     old_session,
                     lost_from,
-                    reason,
+                    reason: reason.clone(),
                 });
+                if lost_from < gap.lost_from {
+                    gap.lost_from = lost_from;
+                    gap.reason = reason;
+                }
             }
             Payload {
                 id: Some(id), bot, ..
@@ -338,6 +345,26 @@ mod tests {
         let v = judge(&ledger, &sessions, &HashSet::new(), &dead);
         assert_eq!(v.unexplained_gaps.len(), 1, "{v:?}");
         assert!(!v.clean());
+        // a second report of a's gap, from an earlier sequence (a restarted node's, from the
+        // last save), covers a's second event too, whichever came first
+        let earlier = r#"{"topic":"control.gateway.gap","payload":{"bot":"bot","shard":0,"old_session":"a","last_seq":1,"lost_from":2,"new_session":"d","reason":"the saved session could not be resumed"}}"#;
+        let a = &sessions[..1];
+        let mut lines = vec![envelope_line("bot", &a[0], 1)];
+        lines.push(gap_after(2));
+        lines.push(earlier.into());
+        let v = judge(&ledger_of(&lines), a, &ended, &HashSet::new());
+        assert_eq!((v.delivered, v.in_gaps, v.lost), (1, 3, 0), "{v:?}");
+        lines.swap(1, 2);
+        let v = judge(&ledger_of(&lines), a, &ended, &HashSet::new());
+        assert_eq!((v.delivered, v.in_gaps, v.lost), (1, 3, 0), "{v:?}");
+    }
+
+    /// The runner's report of session "a"'s gap: events after `last_seq` lost.
+    fn gap_after(last_seq: u64) -> String {
+        format!(
+            r#"{{"topic":"control.gateway.gap","payload":{{"bot":"bot","shard":0,"old_session":"a","last_seq":{last_seq},"lost_from":{},"new_session":"c","reason":"INVALID_SESSION"}}}}"#,
+            last_seq + 1
+        )
     }
 
     #[test]
