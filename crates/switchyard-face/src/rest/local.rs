@@ -55,7 +55,8 @@ pub(super) async fn application(State(state): State<RestState>, headers: HeaderM
     match authed_identity(&state, &headers).await {
         Ok(identity) => {
             served("application");
-            json(StatusCode::OK, &application_object(&identity))
+            let guilds = state.source.guilds().await.map_or(0, |g| g.len());
+            json(StatusCode::OK, &application_object(&identity, guilds))
         }
         Err(refusal) => refusal,
     }
@@ -85,9 +86,10 @@ async fn authed_identity(state: &RestState, headers: &HeaderMap) -> Result<BotId
 /// application: public, no code grant, no team, an empty description, a placeholder
 /// `verify_key` (only HTTP interaction endpoints use it, and the face has none), and the bot
 /// itself as `owner`, which libraries such as discord.py require (no person is then taken
-/// for the owner: owner-only commands answer nobody). Any field the source's `application` carries (a source may give the whole
-/// object) is kept as it is.
-fn application_object(identity: &BotIdentity) -> Value {
+/// for the owner: owner-only commands answer nobody). The approximate counts are the bot's
+/// `guilds` and no user installs (hikari reads them). Any field the source's `application`
+/// carries (a source may give the whole object) is kept as it is.
+fn application_object(identity: &BotIdentity, guilds: usize) -> Value {
     let user: Value = serde_json::from_str(identity.user.get()).unwrap_or(Value::Null);
     let given: Map<String, Value> =
         serde_json::from_str(identity.application.get()).unwrap_or_default();
@@ -110,6 +112,10 @@ fn application_object(identity: &BotIdentity) -> Value {
         "redirect_uris": [],
         "interactions_endpoint_url": null,
         "tags": [],
+        "integration_types_config": {"0": {}},
+        "approximate_guild_count": guilds,
+        "approximate_user_install_count": 0,
+        "approximate_user_authorization_count": 0,
     });
     if let Value::Object(app) = &mut app {
         app.extend(given);
@@ -137,7 +143,7 @@ mod tests {
             intents: 0,
             shards: 2,
         };
-        let app = application_object(&identity);
+        let app = application_object(&identity, 3);
         assert_eq!(app["id"], "43");
         assert_eq!(app["flags"], 8_675_309);
         assert_eq!(app["name"], "switchbot");
@@ -145,6 +151,8 @@ mod tests {
         assert_eq!(app["owner"]["id"], "42");
         assert_eq!(app["team"], Value::Null);
         assert_eq!(app["description"], "");
+        assert_eq!(app["approximate_guild_count"], 3);
+        assert_eq!(app["approximate_user_install_count"], 0);
         assert_eq!(app["verify_key"].as_str().map(str::len), Some(64));
         assert_eq!(
             (&app["bot_public"], &app["bot_require_code_grant"]),
