@@ -10,10 +10,14 @@
 //!   sent through the face, a member request answered with its chunk, and a RESUME after
 //!   twilight closes its connection, with what came meanwhile replayed;
 //! - twilight clients with virtual shard counts other than the upstream's: each sees exactly
-//!   the guilds Discord would put on its shard.
+//!   the guilds Discord would put on its shard;
+//! - hikari and discord.js, running the fake's own client scripts unchanged against the face
+//!   (log in, presence, members, REST reads, a message sent, edited and deleted with its
+//!   events seen).
 //!
-//! Needs `python3` with `discord.py` and `zstandard` for the discord.py tests (the repo's
-//! `.venv`, or `SWITCHYARD_PYTHON`); they fail with a clear message when these are missing.
+//! Needs `python3` with `discord.py`, `zstandard` and `hikari` (the repo's `.venv`, or
+//! `SWITCHYARD_PYTHON`), and `node` with discord.js in `.ci/npm`; the tests fail with a clear
+//! message when these are missing.
 
 mod cache_common;
 mod face_clients;
@@ -397,4 +401,72 @@ async fn clients_with_other_shard_counts_see_their_shards_guilds() {
             assert!(got.insert(guild), "{}: twice from {guild}", client.id());
         }
     }
+}
+
+/// Runs `program` with `args` (a script of the fake's own client tests, unchanged, pointed
+/// at the face with the face's token) and fails with everything it and the face printed
+/// unless it exits 0.
+async fn script_through_the_face(face: &Face, what: &str, program: PathBuf, args: &[String]) {
+    let child = tokio::process::Command::new(&program)
+        .args(args)
+        .env(
+            "NODE_PATH",
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/npm/node_modules"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {} ({e})", program.display()));
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("the {what} run finished in time"))
+        .expect("the run");
+    assert!(
+        out.status.success(),
+        "the {what} bot failed ({:?})\nstdout:\n{}\nstderr:\n{}\nswitchyard:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        face.run.output()
+    );
+}
+
+/// The fake's own client scripts, at `crates/switchyard-sim/tests/{rest}`.
+fn sim_script(rest: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../switchyard-sim/tests")
+        .join(rest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hikari_through_the_face() {
+    let face = Face::start(4).await;
+    let port = face.addr.rsplit(':').next().expect("port").to_owned();
+    let args = [
+        sim_script("python/hikari_bot.py").display().to_string(),
+        port,
+        face.text_channel(0).to_string(),
+        face.token.clone(),
+    ];
+    let python = switchyard_testkit::python_with(&["hikari"]);
+    script_through_the_face(&face, "hikari", python, &args).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discord_js_through_the_face() {
+    let npm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/npm/node_modules");
+    assert!(
+        npm.join("discord.js/package.json").is_file(),
+        "this test needs discord.js: run `npm install --prefix .ci/npm discord.js@14.28.1` at \
+         the workspace root (.ci/run does)"
+    );
+    let face = Face::start(4).await;
+    let port = face.addr.rsplit(':').next().expect("port").to_owned();
+    let args = [
+        sim_script("js/discord_js_bot.js").display().to_string(),
+        port,
+        face.token.clone(),
+    ];
+    script_through_the_face(&face, "discord.js", PathBuf::from("node"), &args).await;
 }

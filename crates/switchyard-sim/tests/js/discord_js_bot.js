@@ -1,7 +1,8 @@
 // A discord.js bot run against the fake Discord by tests/discord_js.rs.
 //
-// Usage: node discord_js_bot.js <port>   (with NODE_PATH naming where discord.js is installed)
+// Usage: node discord_js_bot.js <port> [token]   (NODE_PATH naming where discord.js is)
 //
+// The port serves the gateway and REST: the fake's, or the face's (with a face token).
 // It logs in with a token shaped as Discord's, sets a presence, fetches every member,
 // sends a message and sees it arrive, reacts, edits it and sees the edit, deletes it, then
 // reads the application, the roles, a member search, the guild with its counts and its own
@@ -18,11 +19,13 @@ try {
 const { Client, GatewayIntentBits, Events, ActivityType } = discord;
 
 const port = process.argv[2];
-const token = `${Buffer.from('1234567890123456789').toString('base64').replace(/=+$/, '')}.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456`;
+const token = process.argv[3]
+  ?? `${Buffer.from('1234567890123456789').toString('base64').replace(/=+$/, '')}.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456`;
+const userId = Buffer.from(token.split('.')[0], 'base64').toString();
 const client = new Client({
   intents: [
     GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent,
-    GatewayIntentBits.GuildMembers, GatewayIntentBits.GuildPresences,
+    GatewayIntentBits.GuildMembers,
   ],
   rest: { api: `http://127.0.0.1:${port}/api` },
 });
@@ -44,7 +47,7 @@ const seen = (event, check) => new Promise((resolve, reject) => {
 });
 
 async function script(c) {
-  step(`READY ${c.user.id === '1234567890123456789'}`);
+  step(`READY ${c.user.id === userId}`);
   const guild = c.guilds.cache.first();
   c.user.setPresence({ activities: [{ name: 'tests', type: ActivityType.Playing }], status: 'dnd' });
   const members = await guild.members.fetch();

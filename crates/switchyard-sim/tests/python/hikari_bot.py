@@ -1,6 +1,8 @@
 """A hikari bot run against the fake Discord by tests/hikari.rs.
 
-Usage: hikari_bot.py <port> <channel_id>
+Usage: hikari_bot.py <port> <channel_id> [token]
+
+The port serves the gateway and REST: the fake's, or the face's (with a face token).
 
 hikari is stricter than discord.py about what it reads: it decodes the bot's id from the
 token, asks for guilds `with_counts`, reads the application's install counts, and sends op 3
@@ -23,13 +25,17 @@ except ImportError as e:
 
 port, channel_id = int(sys.argv[1]), int(sys.argv[2])
 # a token shaped as Discord's: the bot's id in base64, a timestamp, an HMAC
-user_id = b"1234567890123456789"
-token = base64.b64encode(user_id).decode().rstrip("=") + ".GhIjKl.abcdefghijklmnopqrstuvwxyz0123456"
+default = base64.b64encode(b"1234567890123456789").decode().rstrip("=") + ".GhIjKl.abcdefghijklmnopqrstuvwxyz0123456"
+token = sys.argv[3] if len(sys.argv) > 3 else default
+head = token.split(".")[0]
+user_id = int(base64.b64decode(head + "=" * (-len(head) % 4)))
 
 bot = hikari.GatewayBot(
     token,
     rest_url=f"http://127.0.0.1:{port}/api/v10",
-    intents=hikari.Intents.ALL,
+    # no GUILD_PRESENCES: the face serves the intents its gateway holds, as Discord serves the
+    # privileged ones a bot is approved for
+    intents=hikari.Intents.ALL_UNPRIVILEGED | hikari.Intents.GUILD_MEMBERS | hikari.Intents.MESSAGE_CONTENT,
     logs="WARNING",
     banner=None,
 )
@@ -56,7 +62,7 @@ async def edited(event):
 
 async def script():
     me = bot.get_me()
-    step(f"READY {me.id == int(user_id)}")
+    step(f"READY {me.id == user_id}")
     channel = await bot.rest.fetch_channel(channel_id)
     guild_id = channel.guild_id
     await bot.update_presence(status=hikari.Status.DO_NOT_DISTURB, activity=hikari.Activity(name="tests"))
