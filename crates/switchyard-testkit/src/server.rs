@@ -212,6 +212,9 @@ impl Kind for Redis {
             "",
             "--appendonly",
             appendonly,
+            // a killed server keeps every write it answered (with `everysec` it may not)
+            "--appendfsync",
+            "always",
             "--protected-mode",
             "no",
         ]

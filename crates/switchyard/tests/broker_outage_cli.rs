@@ -3,6 +3,8 @@
 //! would hold two sessions, and a shard stopped meanwhile would lose the newer one's events
 //! without a gap report (the store names only the older). Against a private Redis Streams
 //! broker, stopped and restarted; the events sent during the outage all reach a durable group.
+//! And a durable Redis that may lose what it acknowledged (no append-only file, or one not
+//! synced before each answer) is named in a warning.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -64,6 +66,32 @@ impl Drop for Run {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What `switchyard publish` to `redis` in Streams mode printed (it succeeded).
+fn publish_to(redis: &RedisServer) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["publish", "--log", "warn", "--broker"])
+        .arg(format!("{}?durable=streams&prefixes=inbound", redis.url()))
+        .args(["inbound.check", "{}"])
+        .env_remove("SWITCHYARD_CONFIG")
+        .output()
+        .expect("switchyard publish runs");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_durable_redis_that_may_lose_what_it_answered_is_named() {
+    let loose = RedisServer::start(); // no append-only file
+    let said = publish_to(&loose);
+    assert!(
+        said.contains("appendonly no") && said.contains("appendfsync always"),
+        "{said}"
+    );
+    let safe = RedisServer::start_persistent(); // appendfsync always
+    let said = publish_to(&safe);
+    assert!(!said.contains("append-only"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

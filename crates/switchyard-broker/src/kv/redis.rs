@@ -51,7 +51,8 @@ impl RedisKv {
     /// Connects, retrying per `options.retry`.
     pub async fn connect(url: &BrokerUrl, options: &BrokerOptions) -> Result<Self, KvError> {
         let target = Arc::new(RedisTarget::new(url, options)?);
-        let conn = target.first(|| target.multiplexed(false)).await?;
+        let mut conn = target.first(|| target.multiplexed(false)).await?;
+        crate::redis::persistence::warn_if_unsafe(&mut conn, &target.url).await;
         Ok(RedisKv {
             target,
             conn: Mutex::new(Some(conn)),

@@ -13,6 +13,7 @@ mod conn;
 mod dead;
 mod groups;
 mod inspect;
+pub(crate) mod persistence;
 mod publisher;
 mod streams;
 mod streams_group;

@@ -147,6 +147,7 @@ impl StreamsBroker {
         options.durable.validate()?;
         let target = Arc::new(RedisTarget::new(url, options)?);
         let mut conn = target.first(|| target.multiplexed(false)).await?;
+        super::persistence::warn_if_unsafe(&mut conn, &target.url).await;
         let max_payload = conn::server_max_payload(&mut conn)
             .await
             .map_or(options.max_payload, |server| {

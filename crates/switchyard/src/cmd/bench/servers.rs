@@ -157,10 +157,10 @@ pub(crate) fn spawn_private(
             "",
         ]);
         if append_only {
-            // every write reaches the file before its reply, so a killed server loses
-            // nothing it confirmed (the kernel keeps what was written; only a machine crash
-            // would need `appendfsync always`)
-            cmd.args(["--appendonly", "yes", "--appendfsync", "everysec", "--dir"])
+            // `always`: with `everysec` Redis answers writes it has not yet written while a
+            // background fsync runs, and a killed server loses them (RELIABILITY.md,
+            // finding 9)
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
                 .arg(data);
         } else {
             cmd.args(["--appendonly", "no"]);
