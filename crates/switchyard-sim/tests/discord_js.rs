@@ -8,10 +8,8 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
 
-use common::sim;
+use common::{client_script, sim};
 use switchyard_sim::SimConfig;
 
 #[tokio::test]
@@ -27,26 +25,13 @@ async fn discord_js_logs_in_reads_sends_and_sees_its_messages() {
     cfg.timings.heartbeat_interval_ms = 5_000;
     cfg.timings.heartbeat_timeout_ms = 15_000;
     let sim = sim(cfg).await;
-    let child = tokio::process::Command::new("node")
-        .arg(root.join("tests/js/discord_js_bot.js"))
-        .arg(sim.addr().port().to_string())
-        .env("NODE_PATH", &modules)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node.js 18 or later"));
-    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("the discord.js run finished in time")
-        .expect("the discord.js run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the discord.js bot failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status.code()
-    );
+    let args = [
+        root.join("tests/js/discord_js_bot.js")
+            .display()
+            .to_string(),
+        sim.addr().port().to_string(),
+    ];
+    client_script("discord.js", std::path::Path::new("node"), &args).await;
     let c = sim.counters();
     let commands: Vec<_> = c.sessions.iter().flat_map(|s| &s.commands).collect();
     assert!(

@@ -8,10 +8,8 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
 
-use common::{first_text_channel, sim};
+use common::{client_script, first_text_channel, sim};
 use switchyard_sim::SimConfig;
 use switchyard_testkit::python_with;
 
@@ -23,25 +21,12 @@ async fn hikari_logs_in_reads_sends_and_sees_its_messages() {
     let sim = sim(cfg).await;
     let channel = first_text_channel(&sim, 0);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/hikari_bot.py");
-    let child = tokio::process::Command::new(python_with(&["hikari"]))
-        .arg(&script)
-        .arg(sim.addr().port().to_string())
-        .arg(channel.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python runs");
-    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("the hikari run finished in time")
-        .expect("the hikari run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the hikari bot failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let args = [
+        script.display().to_string(),
+        sim.addr().port().to_string(),
+        channel.to_string(),
+    ];
+    client_script("hikari", &python_with(&["hikari"]), &args).await;
     let c = sim.counters();
     // its op 3 (with `game`) and op 8 were taken: recorded, and the session not closed
     let commands: Vec<_> = c.sessions.iter().flat_map(|s| &s.commands).collect();

@@ -6,67 +6,15 @@
 //! And a durable Redis that may lose what it acknowledged (no append-only file, or one not
 //! synced before each answer) is named in a warning.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod cache_common;
 
+use std::process::Command;
+use std::time::Duration;
+
+use cache_common::{Run, until};
 use switchyard_broker::{BrokerOptions, Pattern};
-use switchyard_sim::{Fault, Inject, Sim, SimConfig, SimHandle, Snowflake};
-use switchyard_testkit::{RedisServer, free_port};
-
-/// A `switchyard run` process, killed when dropped; its output goes to a file.
-struct Run {
-    child: Child,
-    admin: String,
-    log: std::path::PathBuf,
-}
-
-impl Run {
-    fn start(sim: &SimHandle, broker: &str, dir: &Path) -> Run {
-        let admin = format!("127.0.0.1:{}", free_port());
-        let log = dir.join("run.log");
-        let out = std::fs::File::create(&log).expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .arg("run")
-            .env_remove("SWITCHYARD_CONFIG")
-            .env("RUST_LOG", "info")
-            .env("DISCORD_TOKEN", "outage-cli-test-token")
-            .env("SWITCHYARD_GATEWAY_API_URL", sim.http_url())
-            .env("SWITCHYARD_GATEWAY_SESSION_DIR", dir.join("sessions"))
-            .env("SWITCHYARD_GATEWAY_IDENTIFY_WINDOW_MS", "100")
-            .env("SWITCHYARD_BROKER_URL", broker)
-            .env("SWITCHYARD_ADMIN_BIND", &admin)
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("switchyard run starts");
-        Run { child, admin, log }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn until(&self, what: &str, mut check: impl AsyncFnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !check().await {
-            assert!(
-                Instant::now() < deadline,
-                "{what} did not happen\n{}",
-                self.output()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use switchyard_sim::{Fault, Inject, Sim, SimConfig, Snowflake};
+use switchyard_testkit::RedisServer;
 
 /// What `switchyard publish` to `redis` in Streams mode printed (it succeeded).
 fn publish_to(redis: &RedisServer) -> String {
@@ -103,12 +51,16 @@ async fn a_new_session_waits_until_the_broker_took_the_old_ones_events() {
     let sim = Sim::start(config).await.expect("sim");
     let url = format!("{}?durable=streams", redis.url());
     let dir = tempfile::tempdir().expect("temp dir");
-    let run = Run::start(&sim, &url, dir.path());
-    let ready = format!("http://{}/ready", run.admin);
-    run.until("the shard ready", async || {
-        reqwest::get(&ready)
-            .await
-            .is_ok_and(|r| r.status().as_u16() == 200)
+    let settings = [("SWITCHYARD_BROKER_URL", url.as_str())];
+    let run = Run::start(
+        &sim,
+        dir.path(),
+        "outage",
+        "outage-cli-test-token",
+        &settings,
+    );
+    until("the shard ready", 60, &[&run], async || {
+        run.get_json("/ready").await.0 == 200
     })
     .await;
     let broker = switchyard_broker::connect(&url, &BrokerOptions::default())
@@ -146,7 +98,7 @@ async fn a_new_session_waits_until_the_broker_took_the_old_ones_events() {
         })
         .expect("fault");
     assert_eq!(hit, 1);
-    run.until("the IDENTIFY held", async || {
+    until("the IDENTIFY held", 60, &[&run], async || {
         run.output().contains("holding this shard's IDENTIFY")
     })
     .await;
@@ -159,9 +111,12 @@ async fn a_new_session_waits_until_the_broker_took_the_old_ones_events() {
     );
 
     redis.restart();
-    run.until("a new session once Redis is back", async || {
-        sim.counters().sessions.len() == 2
-    })
+    until(
+        "a new session once Redis is back",
+        60,
+        &[&run],
+        async || sim.counters().sessions.len() == 2,
+    )
     .await;
     let mut missing: Vec<String> = (0..5).map(|i| format!("during the outage {i}")).collect();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
