@@ -43,8 +43,9 @@ async fn three_proxy_processes_share_limits_through_redis() {
         .collect();
     let http = reqwest::Client::new();
     let mut tasks = Vec::new();
+    let mut expected = vec![0; procs.len()];
     for i in 0..PER_STREAM {
-        for (n, (_, proxy, _)) in procs.iter().enumerate() {
+        for (n, (_, proxy, admin)) in procs.iter().enumerate() {
             let req = http
                 .post(format!("{proxy}/channels/{ch}/messages"))
                 .header("Authorization", "Bot test-token-1")
@@ -53,10 +54,20 @@ async fn three_proxy_processes_share_limits_through_redis() {
             tasks.push(tokio::spawn(async move {
                 req.send().await.map(|r| r.status().as_u16())
             }));
+            // Each request is its own task; the next one to a process is sent once that
+            // process has taken this one into its limiter (its /status says so), so the
+            // order each process received its stream in is the order it was sent, however a
+            // busy machine schedules the senders (25 ms apart was not enough under load).
+            expected[n] += 1;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while entered(&http, admin).await < expected[n] {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "process {n} never took request {i}"
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
         }
-        // Each request is its own task: the gap must exceed scheduling delays on a busy
-        // machine for the order of arrival at each proxy to be known (10 ms reordered).
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
     for t in tasks {
         let status = tokio::time::timeout(Duration::from_secs(60), t)
@@ -133,4 +144,23 @@ fn a_public_bind_without_a_secret_is_refused_naming_the_key() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("rest.secret"), "{stderr}");
+}
+
+/// The requests the proxy whose admin listener is `admin` has taken into its limiter: sent
+/// upstream, waiting in a queue, or refused with a synthetic 429 (0 while it cannot tell).
+async fn entered(http: &reqwest::Client, admin: &str) -> u64 {
+    let Ok(response) = http.get(format!("{admin}/status")).send().await else {
+        return 0;
+    };
+    let Ok(body) = response.text().await else {
+        return 0;
+    };
+    let Ok(status) = serde_json::from_str::<serde_json::Value>(&body) else {
+        return 0;
+    };
+    let limiter = &status["rest_proxy"]["limiter"];
+    ["sent", "queued", "synthetic_429"]
+        .iter()
+        .filter_map(|k| limiter[*k].as_u64())
+        .sum()
 }
