@@ -8,8 +8,7 @@
 //! A shard whose saved session vanished identifies anew, and what it had not yet published
 //! is lost without a gap report (RELIABILITY.md, finding 6, with a reproduction that uses no
 //! Switchyard code). nats-server 2.10 rewrote that part of the file store; the same
-//! reproduction found nothing on it. (Switchyard's own JetStream soaks have a separate open
-//! finding on both versions, finding 8: the durable group falling behind under load.)
+//! reproduction found nothing on it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
