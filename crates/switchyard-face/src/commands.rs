@@ -15,7 +15,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use switchyard_broker::Broker;
 use switchyard_core::Topic;
-use switchyard_core::gateway_proto::frame::{RequestMembers, VoiceState};
+use switchyard_core::gateway_proto::frame::{RequestMembers, VoiceState, presence_activities};
 use switchyard_core::gateway_proto::intents;
 
 use crate::session::Session;
@@ -68,11 +68,7 @@ impl Commands {
     /// op 3, whatever leniency of Discord's the client relied on (a fractional `since`, the
     /// older `game` in place of `activities`: see the frame decoder's `presence`).
     pub(crate) async fn presence(&self, session: &Arc<Session>, d: Value) {
-        let activities = match (d.get("activities"), d.get("game")) {
-            (Some(Value::Array(list)), _) => list.clone(),
-            (None, Some(game)) if game.is_object() => vec![game.clone()],
-            _ => Vec::new(),
-        };
+        let activities: Vec<Value> = presence_activities(&d).into_iter().cloned().collect();
         let command = serde_json::json!({
             "command": "update_presence",
             "since": d.get("since").and_then(Value::as_f64).map(|ms| ms.max(0.0) as u64),

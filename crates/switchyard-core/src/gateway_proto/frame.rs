@@ -206,6 +206,16 @@ fn presence(d: &Value) -> Result<(), CloseReason> {
     }
 }
 
+/// The activities an op 3 payload (checked by [`decode_client_frame`]) sets: its
+/// `activities`, or the older `game` as the only one; none when both are null or absent.
+pub fn presence_activities(d: &Value) -> Vec<&Value> {
+    match (d.get("activities"), d.get("game")) {
+        (Some(Value::Array(list)), _) => list.iter().collect(),
+        (None, Some(game)) if game.is_object() => vec![game],
+        _ => Vec::new(),
+    }
+}
+
 /// A decoded client operation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientOp {

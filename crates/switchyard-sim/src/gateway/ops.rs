@@ -10,7 +10,9 @@ use crate::ids::now_ms;
 use crate::state::session::Session;
 use crate::state::{Event, Shared, lock};
 use crate::world::Member;
-use switchyard_core::gateway_proto::frame::{ClientOp, RequestMembers, VoiceState};
+use switchyard_core::gateway_proto::frame::{
+    ClientOp, RequestMembers, VoiceState, presence_activities,
+};
 use switchyard_core::gateway_proto::intents;
 
 /// Largest member chunk.
@@ -63,15 +65,11 @@ fn presence(shared: &Shared, session: &Session, p: Value) {
     };
     // others see an invisible bot as offline, without activities; a bot can set only
     // `name`, `state`, `type` and `url` of an activity; the older `game` is one activity
-    let set: Vec<&Value> = match (p.get("activities"), p.get("game")) {
-        (Some(Value::Array(list)), _) => list.iter().collect(),
-        (None, Some(game)) if game.is_object() => vec![game],
-        _ => Vec::new(),
-    };
     let activities: Vec<Value> = if status == "offline" {
         Vec::new()
     } else {
-        set.into_iter()
+        presence_activities(&p)
+            .into_iter()
             .map(|a| {
                 let mut shown =
                     json!({"name": a["name"], "type": a["type"], "created_at": now_ms()});
