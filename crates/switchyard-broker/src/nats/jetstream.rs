@@ -425,13 +425,19 @@ impl Member {
 }
 
 /// Settles one JetStream message.
+///
+/// An ack is sent without waiting for the server's answer, as NATS clients do by default:
+/// a consumer that settled one delivery per round trip fell behind `ack_wait` whenever the
+/// server answered slowly, and every delivery it still held came again (RELIABILITY.md,
+/// finding 8). An ack lost with its connection means one redelivery, which at-least-once
+/// delivery allows; [`crate::Broker::flush`] waits until those sent so far reached the server.
 struct JsAck(jetstream::Message);
 
 #[async_trait]
 impl Acker for JsAck {
     async fn ack(&self) -> Result<(), BrokerError> {
         self.0
-            .double_ack()
+            .ack()
             .await
             .map_err(|e| BrokerError::backend("nats-jetstream", e))
     }

@@ -42,6 +42,8 @@ pub async fn run(config: Config, args: TailArgs) -> anyhow::Result<ExitCode> {
                     tracing::warn!("ack failed (the message will come again): {e}");
                 }
                 if done {
+                    // Acks may still be on their way (JetStream sends them unanswered).
+                    broker.flush().await.context("cannot flush the last acks")?;
                     return Ok(ExitCode::SUCCESS);
                 }
             }
