@@ -9,18 +9,14 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{client_script, sim};
+use common::sim;
 use switchyard_sim::SimConfig;
+use switchyard_testkit::{node_with, run_client};
 
 #[tokio::test]
 async fn discord_js_logs_in_reads_sends_and_sees_its_messages() {
+    let node = node_with(&["discord.js"]);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let modules = root.join("../../.ci/npm/node_modules");
-    assert!(
-        modules.join("discord.js/package.json").is_file(),
-        "this test needs discord.js: run `npm install --prefix .ci/npm discord.js@14.28.1` at \
-         the workspace root (.ci/run does)"
-    );
     let mut cfg = SimConfig::fast();
     cfg.timings.heartbeat_interval_ms = 5_000;
     cfg.timings.heartbeat_timeout_ms = 15_000;
@@ -31,7 +27,7 @@ async fn discord_js_logs_in_reads_sends_and_sees_its_messages() {
             .to_string(),
         sim.addr().port().to_string(),
     ];
-    client_script("discord.js", std::path::Path::new("node"), &args).await;
+    run_client("discord.js", &node, &args, String::new).await;
     let c = sim.counters();
     let commands: Vec<_> = c.sessions.iter().flat_map(|s| &s.commands).collect();
     assert!(

@@ -9,9 +9,9 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{client_script, first_text_channel, sim};
+use common::{first_text_channel, sim};
 use switchyard_sim::SimConfig;
-use switchyard_testkit::python_with;
+use switchyard_testkit::{python_with, run_client};
 
 #[tokio::test]
 async fn hikari_logs_in_reads_sends_and_sees_its_messages() {
@@ -26,7 +26,7 @@ async fn hikari_logs_in_reads_sends_and_sees_its_messages() {
         sim.addr().port().to_string(),
         channel.to_string(),
     ];
-    client_script("hikari", &python_with(&["hikari"]), &args).await;
+    run_client("hikari", &python_with(&["hikari"]), &args, String::new).await;
     let c = sim.counters();
     // its op 3 (with `game`) and op 8 were taken: recorded, and the session not closed
     let commands: Vec<_> = c.sessions.iter().flat_map(|s| &s.commands).collect();

@@ -11,22 +11,24 @@
 //!   a line-level client playing a person on it.
 //! - [`require_binary`]: the path of a program, or a failure that names it and how to
 //!   install it. Tests never pass silently because a binary is missing.
-//! - [`python`] and [`python_with`]: the Python interpreter that drives third-party clients
-//!   (redis-py, discord.py), checked to have the modules a test needs.
+//! - [`python_with`] and [`node_with`]: the Python and the Node that drive third-party clients
+//!   (redis-py, discord.py, hikari, discord.js), checked to have the packages a test needs;
+//!   [`run_client`] runs one client script to its end.
 
+mod clients;
 mod irc;
 mod nats_cluster;
 mod process;
 mod server;
 
+pub use clients::{node_with, python, python_with, run_client};
 pub use irc::{IRC_WAIT, IrcClient, IrcServer, Ngircd};
 pub use nats_cluster::{NATS_CLUSTER_SIZE, NatsCluster};
 pub use process::Proc;
 pub use server::{Kind, Nats, NatsServer, Redis, RedisServer, Server};
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 /// A free TCP port on 127.0.0.1 (bound, read and released).
 pub fn free_port() -> u16 {
@@ -55,43 +57,4 @@ pub fn require_binary(name: &str) -> PathBuf {
     panic!(
         "this test needs `{name}`, which is not on PATH; install it with `apt-get install {package}` (.ci/run does this)"
     );
-}
-
-/// The Python interpreter tests drive third-party clients with: `SWITCHYARD_PYTHON`, else the
-/// workspace's `.venv/bin/python` (which `.ci/run` creates), else `python3` on `PATH`.
-pub fn python() -> PathBuf {
-    if let Some(path) = std::env::var_os("SWITCHYARD_PYTHON") {
-        return PathBuf::from(path);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    if venv.is_file() {
-        return venv;
-    }
-    PathBuf::from("python3")
-}
-
-/// [`python`], checked to import every one of `modules` (Python module names, such as
-/// `redis` or `discord`). Panics with a message naming the interpreter, the missing modules
-/// and how to install them, so a test never passes because Python was not there.
-pub fn python_with(modules: &[&str]) -> PathBuf {
-    let python = python();
-    let import = format!("import {}", modules.join(", "));
-    let out = Command::new(&python)
-        .args(["-c", &import])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} ({e}): run .ci/run to create .venv, or set SWITCHYARD_PYTHON",
-                python.display()
-            )
-        });
-    assert!(
-        out.status.success(),
-        "{} cannot `{import}`: install the test clients with `.venv/bin/pip install -r \
-         .ci/requirements.txt` (.ci/run does this), or point SWITCHYARD_PYTHON at a Python that \
-         has them.\n{}",
-        python.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    python
 }

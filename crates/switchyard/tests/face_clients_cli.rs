@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use face_clients::{BOT, Face};
 use switchyard_sim::{Inject, Snowflake};
-use switchyard_testkit::python;
+use switchyard_testkit::{python, run_client};
 use twilight_gateway::{
     CloseFrame, ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt as _,
 };
@@ -403,35 +403,6 @@ async fn clients_with_other_shard_counts_see_their_shards_guilds() {
     }
 }
 
-/// Runs `program` with `args` (a script of the fake's own client tests, unchanged, pointed
-/// at the face with the face's token) and fails with everything it and the face printed
-/// unless it exits 0.
-async fn script_through_the_face(face: &Face, what: &str, program: PathBuf, args: &[String]) {
-    let child = tokio::process::Command::new(&program)
-        .args(args)
-        .env(
-            "NODE_PATH",
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/npm/node_modules"),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {} ({e})", program.display()));
-    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("the {what} run finished in time"))
-        .expect("the run");
-    assert!(
-        out.status.success(),
-        "the {what} bot failed ({:?})\nstdout:\n{}\nstderr:\n{}\nswitchyard:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        face.run.output()
-    );
-}
-
 /// The fake's own client scripts, at `crates/switchyard-sim/tests/{rest}`.
 fn sim_script(rest: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -450,17 +421,12 @@ async fn hikari_through_the_face() {
         face.token.clone(),
     ];
     let python = switchyard_testkit::python_with(&["hikari"]);
-    script_through_the_face(&face, "hikari", python, &args).await;
+    run_client("hikari", &python, &args, || face.run.output()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discord_js_through_the_face() {
-    let npm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/npm/node_modules");
-    assert!(
-        npm.join("discord.js/package.json").is_file(),
-        "this test needs discord.js: run `npm install --prefix .ci/npm discord.js@14.28.1` at \
-         the workspace root (.ci/run does)"
-    );
+    let node = switchyard_testkit::node_with(&["discord.js"]);
     let face = Face::start(4).await;
     let port = face.addr.rsplit(':').next().expect("port").to_owned();
     let args = [
@@ -468,5 +434,5 @@ async fn discord_js_through_the_face() {
         port,
         face.token.clone(),
     ];
-    script_through_the_face(&face, "discord.js", PathBuf::from("node"), &args).await;
+    run_client("discord.js", &node, &args, || face.run.output()).await;
 }

@@ -265,29 +265,3 @@ impl Rest {
         (status, headers, v)
     }
 }
-
-/// Runs a third-party client's script (`program` with `args`, `NODE_PATH` set to `.ci/npm`'s
-/// modules for Node) for at most 90 s, and fails with what it printed unless it exits 0.
-pub async fn client_script(what: &str, program: &std::path::Path, args: &[String]) {
-    let modules =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/npm/node_modules");
-    let child = tokio::process::Command::new(program)
-        .args(args)
-        .env("NODE_PATH", modules)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {} ({e})", program.display()));
-    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("the {what} run did not finish in time"))
-        .expect("the run");
-    assert!(
-        out.status.success(),
-        "the {what} bot failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
