@@ -1,11 +1,12 @@
 //! Bad input and faults as a user meets them: an unreachable broker, wrong credentials,
-//! messages too large for the server, and an outage longer than the publish buffer.
+//! messages too large for the server, an outage longer than the publish buffer, and a
+//! JetStream server that stops answering in the middle of a batch.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use switchyard_broker::{Broker, BrokerError, BrokerOptions, RetryPolicy, connect};
+use switchyard_broker::{Broker, BrokerError, BrokerOptions, IdPublish, RetryPolicy, connect};
 use switchyard_testkit::{NatsServer, RedisServer, free_port, require_binary};
 
 fn options() -> BrokerOptions {
@@ -210,4 +211,44 @@ async fn an_outage_buffers_the_newest_messages_and_counts_the_rest() {
         "the newest five were kept"
     );
     assert_eq!(broker.undeliverable(), 15);
+}
+
+/// A JetStream server that stops answering (SIGSTOP) while a batch waits for its acks: the
+/// whole batch fails within one ack timeout (5 s), not one timeout per message. Awaited one
+/// by one, 40 messages took 200 s; a gateway's batch of 256 held its shard 21 minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_jetstream_fails_a_batch_within_one_ack_timeout() {
+    let mut nats = NatsServer::start();
+    let url = format!("{}?durable=jetstream&prefixes=inbound", nats.url());
+    let broker = connect(&url, &options()).await.expect("connect");
+    let topic = "inbound.a".parse().expect("topic");
+    broker
+        .publish_with_id(&topic, Bytes::from_static(b"{}"), "warm")
+        .await
+        .expect("the stream takes a message");
+    let ids: Vec<String> = (0..40).map(|i| format!("silent-{i}")).collect();
+    let items: Vec<IdPublish<'_>> = ids
+        .iter()
+        .map(|id| IdPublish {
+            topic: &topic,
+            payload: Bytes::from_static(b"{}"),
+            id,
+        })
+        .collect();
+    nats.pause();
+    let started = Instant::now();
+    let answers = broker.publish_batch_with_ids(&items).await;
+    let took = started.elapsed();
+    nats.resume();
+    assert_eq!(answers.len(), 40);
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, Err(e) if e.is_transient())),
+        "every message unconfirmed, to be sent again: {answers:?}"
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "the batch's acks were awaited one timeout after another: {took:?}"
+    );
 }

@@ -121,6 +121,7 @@ impl<K: Kind> Server<K> {
 
     /// Stops the server (its data stays).
     pub fn stop(&mut self) {
+        self.resume();
         if let Some(mut child) = self.child.take() {
             stop(&mut child);
         }
@@ -140,6 +141,26 @@ impl<K: Kind> Server<K> {
                 .args(["-KILL", "-P", &child.id().to_string()])
                 .status();
             stop(&mut child);
+        }
+    }
+
+    /// Freezes it with SIGSTOP: its connections stay open and nothing answers, as a server
+    /// stalled or cut off by the network. [`Self::resume`] (or dropping it) continues it.
+    pub fn pause(&mut self) {
+        self.signal_server("-STOP");
+    }
+
+    /// Continues a server [`Self::pause`] froze.
+    pub fn resume(&mut self) {
+        self.signal_server("-CONT");
+    }
+
+    fn signal_server(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            // the server is the watchdog's child
+            let _ = Command::new("pkill")
+                .args([signal, "-P", &child.id().to_string()])
+                .status();
         }
     }
 
