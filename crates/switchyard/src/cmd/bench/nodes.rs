@@ -95,6 +95,24 @@ pub(crate) async fn running(nodes: &[NodeProc]) -> Option<BTreeSet<u32>> {
     Some(all)
 }
 
+/// Each live node's shards and their states (`127.0.0.1:4321: 0 active, 5 paused`), or
+/// that it did not answer: what a failed wait for [`running`] reports.
+pub(crate) async fn shard_states(nodes: &[NodeProc]) -> String {
+    let mut lines = Vec::new();
+    for n in nodes.iter().filter(|n| !n.stopped) {
+        let shards = status(&n.admin).await.and_then(|doc| {
+            let shards = doc["gateway"]["shards"]
+                .as_array()?
+                .iter()
+                .map(|s| format!("{} {}", s["id"], s["state"].as_str().unwrap_or("?")));
+            Some(shards.collect::<Vec<_>>().join(", "))
+        });
+        let shards = shards.unwrap_or_else(|| "no answer from /status".to_owned());
+        lines.push(format!("{}: {shards}", n.admin));
+    }
+    lines.join("; ")
+}
+
 /// SIGTERM, and waits (at most 30 s) for the node to leave the pool and exit.
 pub(crate) async fn terminate(child: &mut Child) -> anyhow::Result<()> {
     let pid = child.id().to_string();

@@ -16,7 +16,7 @@ use super::ledger::{Ledger, Verdict, judge};
 use super::procs::{BrokerProc, Consumer};
 use crate::cli::SoakArgs;
 use crate::cmd::bench::fake::sim_config;
-use crate::cmd::bench::nodes::{NodeProc, running, start_node, status, wait_for};
+use crate::cmd::bench::nodes::{NodeProc, running, shard_states, start_node, status, wait_for};
 
 /// The nodes' pool lease.
 const LEASE_MS: u64 = 3000;
@@ -120,12 +120,17 @@ pub(super) async fn one_backend(
     }
     soak.supervise().await?;
     let shards = args.shards as usize;
-    wait_for(
+    let ready = wait_for(
         Duration::from_secs(180),
         "every shard ready again",
         async || (running(&soak.nodes).await?.len() == shards).then_some(()),
-    )
-    .await?;
+    );
+    if let Err(e) = ready.await {
+        anyhow::bail!(
+            "{e}; the nodes' shards: {}",
+            shard_states(&soak.nodes).await
+        );
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
     load.stop().await;
     let verdict = soak.settle().await?;
