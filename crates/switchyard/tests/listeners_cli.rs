@@ -1,8 +1,9 @@
 //! Every listener bound off loopback needs its secret: `switchyard run` on 0.0.0.0 with its
 //! admin listener (its status, metrics, cache API and pool actions), the embedded broker's
-//! RESP port, the face and the interactions endpoint, and `switchyard rest-proxy` on 0.0.0.0;
-//! each is tried through 127.0.0.1 without its secret, with a wrong one (refused: 401,
-//! NOAUTH/WRONGPASS, close 4004) and with the right one (served).
+//! RESP port, the face, the interactions endpoint and the gRPC listener, and `switchyard
+//! rest-proxy` on 0.0.0.0; each is tried through 127.0.0.1 without its secret, with a wrong
+//! one (refused: 401, NOAUTH/WRONGPASS, close 4004, UNAUTHENTICATED) and with the right one
+//! (served).
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -17,9 +18,30 @@ use tokio_tungstenite::tungstenite::Message;
 const ADMIN_TOKEN: &str = "admin-token-3b9";
 const RESP_PASSWORD: &str = "resp-password-77c";
 const REST_SECRET: &str = "rest-secret-a12";
+const GRPC_TOKEN: &str = "grpc-token-5e0";
 /// The bot's Discord token (its user id, base64, first), which the fake accepts alone.
 const REAL: &str = "MTM3MDAwMDAwMDAwMDAwMDc3.GpOoLx.listenersRealToken_0001";
 const BOT: u64 = 137_000_000_000_000_077;
+
+/// Control.ListBots on the gRPC listener at `port`, with `token` if any.
+async fn grpc_list_bots(port: u16, token: Option<&str>) -> Result<(), tonic::Code> {
+    use switchyard_api::proto::{ListBotsRequest, control_client::ControlClient};
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("URL")
+        .connect()
+        .await
+        .expect("the gRPC listener is up");
+    let mut request = tonic::Request::new(ListBotsRequest::default());
+    if let Some(token) = token {
+        let value = format!("Bearer {token}").parse().expect("ASCII");
+        request.metadata_mut().insert("authorization", value);
+    }
+    ControlClient::new(channel)
+        .list_bots(request)
+        .await
+        .map(|_| ())
+        .map_err(|s| s.code())
+}
 
 /// Kills the process when dropped.
 struct Running(Child);
@@ -106,6 +128,7 @@ async fn every_listener_off_loopback_refuses_a_missing_or_wrong_secret() {
     let wrong_face_token = FaceTokens::mint(BOT, "someOtherSecret");
     let dir = tempfile::tempdir().expect("tempdir");
     let (resp, admin, face, interactions) = (free_port(), free_port(), free_port(), free_port());
+    let grpc = free_port();
     let log = std::fs::File::create(dir.path().join("run.log")).expect("log");
     let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .arg("run")
@@ -123,6 +146,9 @@ async fn every_listener_off_loopback_refuses_a_missing_or_wrong_secret() {
         .env("SWITCHYARD_FACE_ENABLED", "true")
         .env("SWITCHYARD_FACE_BIND", format!("0.0.0.0:{face}"))
         .env("SWITCHYARD_FACE_TOKENS", &face_token)
+        .env("SWITCHYARD_GRPC_ENABLED", "true")
+        .env("SWITCHYARD_GRPC_BIND", format!("0.0.0.0:{grpc}"))
+        .env("SWITCHYARD_GRPC_TOKEN", GRPC_TOKEN)
         .env("SWITCHYARD_INTERACTIONS_ENABLED", "true")
         .env(
             "SWITCHYARD_INTERACTIONS_BIND",
@@ -233,6 +259,18 @@ async fn every_listener_off_loopback_refuses_a_missing_or_wrong_secret() {
     let signed = sim.deliver(&ping(Signing::Valid)).await.expect("delivered");
     assert_eq!(signed.status, 200, "{signed:?}");
 
+    // The gRPC listener: `authorization: Bearer` in the metadata.
+    for (token, served) in [
+        (None, false),
+        (Some("nope"), false),
+        (Some(GRPC_TOKEN), true),
+    ] {
+        let got = grpc_list_bots(grpc, token).await;
+        assert_eq!(got.is_ok(), served, "gRPC with {token:?}: {got:?}");
+        if let Err(code) = got {
+            assert_eq!(code, tonic::Code::Unauthenticated, "gRPC with {token:?}");
+        }
+    }
     // The REST proxy: X-Switchyard-Secret.
     let mut proxy = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["rest-proxy", "--port", "0", "--admin", "127.0.0.1:0"])

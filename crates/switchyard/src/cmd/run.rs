@@ -202,6 +202,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         switchyard_gateway::services::start(backend.broker.clone(), config.control.clone())
             .await
             .context("cannot start service control on control.gateway")?;
+    let control = Arc::new(control);
     let control_status = control.status_fn();
     let gw_status: Vec<_> = bots.iter().map(|b| b.gateway.status_fn()).collect();
     let pool_status: Vec<_> = bots
@@ -266,6 +267,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         })
         .collect();
     let probes = bots.iter().map(|b| Box::new(b.gateway.status_fn()) as _);
+    let grpc_caches = caches.clone();
     let parts = admin::Parts {
         caches,
         pools: pool_admins,
@@ -335,6 +337,24 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
         }
         false => None,
     };
+    let grpc = match config.grpc.enabled {
+        true => {
+            let parts = switchyard_api::GrpcParts {
+                bots: bots
+                    .iter()
+                    .map(|b| Box::new(b.gateway.status_fn()) as _)
+                    .collect(),
+                caches: grpc_caches,
+                control: Some(control.clone()),
+            };
+            let grpc = &config.grpc;
+            let server = switchyard_api::serve(grpc.bind, grpc.token.as_deref(), parts).await?;
+            let addr = server.local_addr();
+            crate::progress::say(format_args!("switchyard run: gRPC on http://{addr}"));
+            Some(server)
+        }
+        false => None,
+    };
     let names: Vec<&str> = bots.iter().map(|b| b.gateway.bot()).collect();
     let names = names.join(", ");
     match resp_addr {
@@ -366,6 +386,9 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
     }
     if let Some(face) = face {
         face.shutdown().await;
+    }
+    if let Some(grpc) = grpc {
+        grpc.shutdown().await;
     }
     drop(control);
     irc.shutdown().await;

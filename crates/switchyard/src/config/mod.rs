@@ -11,6 +11,7 @@ pub(crate) mod face;
 #[cfg(test)]
 mod fuzz_driver;
 pub(crate) mod gateway;
+pub(crate) mod grpc;
 pub(crate) mod interactions;
 pub(crate) mod irc;
 pub(crate) mod rest;
@@ -33,6 +34,7 @@ const SECTIONS: &[&str] = &[
     "control",
     "sim",
     "face",
+    "grpc",
     "interactions",
 ];
 
@@ -59,6 +61,8 @@ pub struct Config {
     pub sim: switchyard_sim::SimConfig,
     /// The Discord-compatible face (`switchyard face`, or in `switchyard run`).
     pub face: face::FaceConfig,
+    /// The gRPC listener (`switchyard run`): Control and Cache services.
+    pub grpc: grpc::GrpcConfig,
     /// Discord's HTTP interactions endpoint (`switchyard run`); read apart
     /// ([`interactions::InteractionsSection::from_table`]).
     #[serde(skip)]
@@ -136,6 +140,7 @@ impl Config {
         self.rest.validate()?;
         self.gateway.validate()?;
         self.face.validate()?;
+        self.grpc.validate()?;
         self.interactions.validate()?;
         irc::validate(&self.irc)?;
         Ok(())
