@@ -6,6 +6,7 @@ use std::sync::Arc;
 use switchyard_gateway::{CacheView, RunningControl};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
@@ -95,7 +96,9 @@ pub async fn serve(
         },
         check.clone(),
     );
-    let cache = CacheServer::with_interceptor(CacheService::new(parts.caches), check);
+    let cache = CacheServer::with_interceptor(CacheService::new(parts.caches), check.clone());
+    // Reflection too: behind the token, the listener names nothing to a stranger.
+    let reflection = InterceptedService::new(reflection, check);
     let (stop, mut stopped) = watch::channel(false);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let router = Server::builder()

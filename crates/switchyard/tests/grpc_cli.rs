@@ -1,8 +1,8 @@
 //! The gRPC listener of `switchyard run` (Control and Cache services) against the fake
 //! Discord, called by tonic's client as any generated client would: a token it requires,
 //! the bot and its shards, cache reads as Discord's JSON with Discord's misses, several
-//! reads in one call, malformed requests refused without harm, and SHUTDOWN reaching a
-//! service's control topic.
+//! reads in one call, malformed requests refused without harm, SHUTDOWN reaching a
+//! service's control topic, and server reflection naming the services.
 
 mod cache_common;
 
@@ -114,6 +114,12 @@ async fn control_and_cache_answer_over_grpc_behind_a_token() {
         assert_eq!(shard.total, SHARDS);
         assert_eq!(shard.state(), proto::ShardState::Active, "{bot:?}");
         assert!(!shard.session.is_empty() && shard.seq >= 1, "{shard:?}");
+    }
+
+    // Server reflection, for generic tools (grpcurl, Postman…): both services listed.
+    let services = reflected_services(channel.clone()).await;
+    for wanted in ["switchyard.v1.Cache", "switchyard.v1.Control"] {
+        assert!(services.iter().any(|s| s == wanted), "{services:?}");
     }
 
     // Cache reads: the fake's world, as Discord's JSON, from the guild's shard.
@@ -317,6 +323,31 @@ async fn control_and_cache_answer_over_grpc_behind_a_token() {
         after.is_empty(),
         "a service told to shut down is forgotten: {after:?}"
     );
+}
+
+/// The services server reflection lists (with the token).
+async fn reflected_services(channel: Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let ask = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut client = ServerReflectionClient::with_interceptor(channel, Bearer(GRPC_TOKEN));
+    let mut answers = client
+        .server_reflection_info(futures_util::stream::iter([ask]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let answer = answers.message().await.expect("an answer").expect("one");
+    match answer.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("reflection answered {other:?}"),
+    }
 }
 
 fn switchyard(args: &[&str]) -> std::process::Output {
