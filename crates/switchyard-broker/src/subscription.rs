@@ -127,7 +127,11 @@ impl Delivery {
         self
     }
 
-    /// Acknowledges the message: it will not be delivered again.
+    /// Acknowledges the message: it will not be delivered again. On JetStream the ack is
+    /// sent without waiting for the server's answer (a consumer then settles as fast as it
+    /// handles, however slow the server is): [`crate::Broker::flush`] waits until every ack
+    /// sent so far has reached the server, and a process that dies before then gets those
+    /// messages again (at-least-once). Redis Streams waits for `XACK`'s answer.
     pub async fn ack(self) -> Result<(), BrokerError> {
         self.acker.ack().await
     }

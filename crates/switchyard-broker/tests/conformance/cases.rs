@@ -271,7 +271,9 @@ pub async fn restart_recovery(f: &mut Fixture) -> Outcome {
 }
 
 /// A durable member that crashes (drops without acking) loses nothing: its unacked
-/// messages are redelivered to the next member after the ack wait; acked ones are not.
+/// messages are redelivered to the next member after the ack wait; acked ones are not,
+/// once the acks have reached the broker (`flush`: a JetStream ack is sent without waiting
+/// for the server, so one still in the client when the process dies comes again).
 pub async fn durable_consumer_crash(f: &mut Fixture) -> Outcome {
     let first = f.connect().await;
     let mut a = supported!(first.subscribe_durable(&f.pattern("d.>"), "crashers").await);
@@ -300,6 +302,7 @@ pub async fn durable_consumer_crash(f: &mut Fixture) -> Outcome {
         }
         // Odd ones are never acked: the member "crashes" below.
     }
+    supported!(first.flush().await);
     drop(a);
     drop(first);
     for i in 10..15u32 {
