@@ -12,6 +12,9 @@ mod auth;
 mod bots;
 mod cache;
 mod control;
+#[cfg(any(test, feature = "fuzz"))]
+#[doc(hidden)]
+pub mod fuzz_driver;
 mod query;
 mod server;
 
