@@ -18,7 +18,7 @@ pub mod fuzz_driver;
 mod query;
 mod server;
 
-pub use server::{GrpcParts, GrpcServer, ServeError, serve};
+pub use server::{GrpcParts, GrpcServer, ServeError, StatusFn, serve};
 
 /// The generated code of `package switchyard.v1`: one message type per proto message, a
 /// `*_server` module per service (implemented here) and a `*_client` module per service (for
