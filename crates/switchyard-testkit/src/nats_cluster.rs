@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::free_port;
-use crate::server::NatsServer;
+use crate::server::{NatsServer, StartFailure};
 
 /// Servers in the cluster.
 pub const NATS_CLUSTER_SIZE: usize = 3;
@@ -22,35 +22,47 @@ pub struct NatsCluster {
 }
 
 impl NatsCluster {
-    /// Starts the three servers and waits (up to 60 s) until JetStream has a leader. A
-    /// cluster that does not agree on one in that time is started once more on other
-    /// ports: the ports are free when chosen, but another test may take one before the
-    /// server binds it.
+    /// Starts the three servers and waits (up to 60 s) until JetStream has a leader. The
+    /// ports are free when chosen, but another test may take one before a server binds it:
+    /// a cluster that fails to start for that reason, or agrees on no leader in time, is
+    /// started again on other ports.
     pub fn start() -> Self {
-        let first = Self::start_once();
-        match first.leader_within(LEADER_WAIT) {
-            Ok(()) => first,
-            Err(answers) => {
-                eprintln!(
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let last = attempt == ATTEMPTS;
+            let cluster = match Self::start_once() {
+                Ok(cluster) => cluster,
+                Err(failure) if failure.port_taken() && !last => {
+                    eprintln!("a NATS cluster port was taken; starting it again on other ports");
+                    continue;
+                }
+                Err(failure) => panic!("the NATS cluster did not start: {failure}"),
+            };
+            match cluster.leader_within(LEADER_WAIT) {
+                Ok(()) => return cluster,
+                Err(answers) if !last => eprintln!(
                     "the NATS cluster elected no JetStream leader within {LEADER_WAIT:?} (monitor answers: {answers:?}); starting it again on other ports"
-                );
-                drop(first);
-                let again = Self::start_once();
-                again.wait_for_leader();
-                again
+                ),
+                Err(answers) => panic!(
+                    "the NATS cluster elected no JetStream leader within {LEADER_WAIT:?} (monitor answers: {answers:?})"
+                ),
             }
         }
+        unreachable!("the last attempt returns or panics")
     }
 
-    fn start_once() -> Self {
+    /// One try: the servers started together on fresh ports; the first failure if one did
+    /// not start (the others are stopped).
+    fn start_once() -> Result<Self, StartFailure> {
         let routes: Vec<u16> = (0..NATS_CLUSTER_SIZE).map(|_| free_port()).collect();
         let monitors: Vec<u16> = (0..NATS_CLUSTER_SIZE).map(|_| free_port()).collect();
-        let route_list: Vec<String> = routes
-            .iter()
-            .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
-            .collect();
         let configs: Vec<String> = (0..NATS_CLUSTER_SIZE)
             .map(|i| {
+                // the others' routes (its own would be a duplicate of `listen`)
+                let route_list: Vec<String> = (routes.iter().enumerate())
+                    .filter(|&(j, _)| j != i)
+                    .map(|(_, p)| format!("\"nats-route://127.0.0.1:{p}\""))
+                    .collect();
                 format!(
                     "server_name: n{i}\nhttp: 127.0.0.1:{}\ncluster {{\n  name: switchyard-test\n  listen: 127.0.0.1:{}\n  routes: [{}]\n}}\n",
                     monitors[i],
@@ -60,17 +72,19 @@ impl NatsCluster {
             })
             .collect();
         // started together: each waits for the others' routes
-        let servers = std::thread::scope(|scope| {
+        let started: Vec<Result<NatsServer, StartFailure>> = std::thread::scope(|scope| {
             let starting: Vec<_> = configs
                 .iter()
-                .map(|config| scope.spawn(move || NatsServer::start_with(config)))
+                .map(|config| scope.spawn(move || NatsServer::try_start_with(config)))
                 .collect();
             starting
                 .into_iter()
-                .map(|s| s.join().expect("a cluster server started"))
+                .map(|s| s.join().expect("a cluster server's start does not panic"))
                 .collect()
         });
-        NatsCluster { servers, monitors }
+        // dropping the servers that did start stops them
+        let servers = started.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(NatsCluster { servers, monitors })
     }
 
     /// Every server, for clients: `nats://127.0.0.1:A,nats://127.0.0.1:B,nats://127.0.0.1:C`.

@@ -45,18 +45,56 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn wait_until(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
+/// Why a server did not become ready.
+#[derive(Debug)]
+pub(crate) struct StartFailure {
+    message: String,
+}
+
+impl StartFailure {
+    /// Whether it failed because a port it was given was taken: chosen free, another test
+    /// (or an outgoing connection) bound it before the server did. Other ports will do.
+    pub(crate) fn port_taken(&self) -> bool {
+        self.message.contains("address already in use")
+            || self.message.contains("Address already in use")
+    }
+}
+
+impl std::fmt::Display for StartFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Waits until `ready`, or the watchdog `child` exits (the server did), or 60 s pass.
+fn wait_until(
+    what: &str,
+    log: &Path,
+    child: &mut Child,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), StartFailure> {
     // generous: a clustered nats-server on a loaded machine takes a while to listen
     let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
+    let outcome = loop {
         if ready() {
-            return;
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            break format!("exited ({status}) before it was ready");
+        }
+        if Instant::now() > deadline {
+            break "did not become ready within 60 s".to_owned();
         }
         std::thread::sleep(Duration::from_millis(25));
-    }
+    };
     let log = std::fs::read_to_string(log).unwrap_or_default();
-    panic!("{what} did not become ready within 60 s; its log:\n{log}");
+    Err(StartFailure {
+        message: format!("{what} {outcome}; its log:\n{log}"),
+    })
 }
+
+/// Attempts at a fresh start before giving up on ports that keep being taken.
+const START_ATTEMPTS: usize = 5;
 
 /// What differs between the servers: how to start one and how to tell it is ready.
 pub trait Kind {
@@ -79,6 +117,8 @@ pub struct Server<K: Kind> {
 }
 
 impl<K: Kind> Server<K> {
+    /// Starts it on a free port, and on another when that one was taken before the server
+    /// bound it.
     pub(crate) fn start_kind(kind: K) -> Self {
         let mut server = Server {
             kind,
@@ -86,17 +126,40 @@ impl<K: Kind> Server<K> {
             dir: tempfile::tempdir().expect("temporary directory"),
             child: None,
         };
-        server.launch();
+        for attempt in 1.. {
+            match server.launch() {
+                Ok(()) => break,
+                Err(failure) if failure.port_taken() && attempt < START_ATTEMPTS => {
+                    eprintln!("port {} was taken; starting again on another", server.port);
+                    server.stop();
+                    server.port = free_port();
+                }
+                Err(failure) => panic!("{failure}"),
+            }
+        }
         server
     }
 
-    fn launch(&mut self) {
+    /// Starts it once on a free port, with no second try: for servers whose configuration
+    /// names more ports than the one it is given (a cluster's routes).
+    pub(crate) fn try_start_kind(kind: K) -> Result<Self, StartFailure> {
+        let mut server = Server {
+            kind,
+            port: free_port(),
+            dir: tempfile::tempdir().expect("temporary directory"),
+            child: None,
+        };
+        server.launch()?;
+        Ok(server)
+    }
+
+    fn launch(&mut self) -> Result<(), StartFailure> {
         let bin = require_binary(K::BINARY);
         let args = self.kind.args(self.port, self.dir.path());
         let log = self.dir.path().join(format!("{}.log", K::BINARY));
-        self.child = Some(spawn_guarded(&bin, &args, &log));
+        let child = self.child.insert(spawn_guarded(&bin, &args, &log));
         let port = self.port;
-        wait_until(K::BINARY, &log, || K::ready(port));
+        wait_until(K::BINARY, &log, child, || K::ready(port))
     }
 
     /// What kind of server it is, with its settings.
@@ -167,7 +230,9 @@ impl<K: Kind> Server<K> {
     /// Stops and starts it again on the same port and data directory.
     pub fn restart(&mut self) {
         self.stop();
-        self.launch();
+        if let Err(failure) = self.launch() {
+            panic!("{failure}");
+        }
     }
 }
 
@@ -281,6 +346,14 @@ impl Server<Nats> {
             extra: extra.to_owned(),
         })
     }
+
+    /// [`Self::start_with`] once, its failure returned: for a cluster, whose routes' ports
+    /// are in `extra`.
+    pub(crate) fn try_start_with(extra: &str) -> Result<Self, StartFailure> {
+        Self::try_start_kind(Nats {
+            extra: extra.to_owned(),
+        })
+    }
 }
 
 impl Kind for Nats {
@@ -330,5 +403,36 @@ mod tests {
         assert!(Nats::ready(port));
         drop(nats);
         assert!(!Nats::ready(port));
+    }
+
+    /// A server whose port is taken exits at once; the failure says so (so that the start
+    /// picks another port) instead of a 60 s wait for a server that is gone.
+    fn taken_port_fails_fast<K: Kind>(kind: K) {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut server = Server {
+            kind,
+            port: taken.local_addr().expect("local address").port(),
+            dir: tempfile::tempdir().expect("temporary directory"),
+            child: None,
+        };
+        let started = Instant::now();
+        let failure = server.launch().expect_err("its port is taken");
+        assert!(failure.port_taken(), "{failure}");
+        assert!(started.elapsed() < Duration::from_secs(30), "{failure}");
+    }
+
+    #[test]
+    fn nats_on_a_taken_port_fails_fast() {
+        taken_port_fails_fast(Nats {
+            extra: String::new(),
+        });
+    }
+
+    #[test]
+    fn redis_on_a_taken_port_fails_fast() {
+        taken_port_fails_fast(Redis {
+            appendonly: false,
+            aclfile: None,
+        });
     }
 }
