@@ -11,6 +11,7 @@ use switchyard_rest::RestClient;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::bot_rest::BotRest;
 use crate::cache_view::CacheView;
 use crate::command::forward::Forwarder;
 use crate::config::GatewayConfig;
@@ -56,6 +57,8 @@ pub struct RunningGateway {
     acks: Option<JoinHandle<()>>,
     /// The interactions of the HTTP endpoint, shared with the outbound path.
     interactions: Arc<OpenInteractions>,
+    /// REST calls with the bot's token, for callers beside the outbound topics.
+    rest: BotRest,
 }
 
 /// The outbound path's task, not yet spawned.
@@ -279,6 +282,12 @@ async fn prepare(
         outbound: None,
         outbound_run: outbound,
         acks,
+        rest: BotRest::new(
+            &config.bot,
+            deps.rest.clone(),
+            config.token.clone(),
+            interactions.clone(),
+        ),
         interactions,
     };
     Ok((gateway, ids))
@@ -295,6 +304,11 @@ impl RunningGateway {
     /// The bot's name.
     pub fn bot(&self) -> &str {
         &self.bot
+    }
+
+    /// REST calls with the bot's token (the gRPC REST service's).
+    pub fn rest(&self) -> BotRest {
+        self.rest.clone()
     }
 
     /// Reads of this bot's shard caches on this node.

@@ -18,6 +18,8 @@
 //! - `session`: sessions saved after their events were handed to the broker, so that a
 //!   restarted gateway RESUMEs; `status`: each shard's live state and session record.
 //! - `config`: [`GatewayConfig`], which is also the `[gateway]` section's shape.
+//! - `bot_rest`: [`BotRest`], REST calls with the bot's token for callers beside the
+//!   outbound topics (the gRPC REST service).
 //! - `outbound`: outbound messages to REST calls and gateway commands, with error topics;
 //!   `route_allowlist`: the routes a general request may use.
 //! - `command`: gateway commands (presence, voice state, member requests) from consumers,
@@ -34,6 +36,7 @@
 //! Plain pub/sub is at-most-once: an event published while no subscriber listens is gone.
 
 mod backlog;
+mod bot_rest;
 mod cache_feed;
 mod cache_view;
 mod close;
@@ -60,6 +63,7 @@ mod shards;
 mod shared_sub;
 mod status;
 
+pub use bot_rest::{BotRest, BotRestAnswer, BotRestError, BotRestRequest};
 pub use cache_view::{CacheMiss, CacheQuery, CacheRead, CacheView, ShardSeq};
 pub use config::{
     DEFAULT_COMMAND_MAX_AGE, DEFAULT_SESSION_SAVE_INTERVAL, GatewayConfig, PayloadMode, Profile,
