@@ -4,7 +4,11 @@
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["switchyard/v1/control.proto", "switchyard/v1/cache.proto"];
+const PROTOS: &[&str] = &[
+    "switchyard/v1/control.proto",
+    "switchyard/v1/cache.proto",
+    "switchyard/v1/rest.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut compiler = protox::Compiler::new(["proto"])?;

@@ -1,7 +1,7 @@
 //! Switchyard's gRPC services, `switchyard.v1`, from the protos in `proto/` (published: their
 //! field numbers never change, `tests/protos.rs` holds them to it).
 //!
-//! - [`serve`] starts the listener: the Control and Cache services, server reflection, and
+//! - [`serve`] starts the listener: the Control, Cache and Rest services, server reflection, and
 //!   a bearer token checked on every call when one is configured.
 //! - [`proto`]: the generated messages, servers and clients.
 //!
@@ -16,6 +16,8 @@ mod control;
 #[doc(hidden)]
 pub mod fuzz_driver;
 mod query;
+mod rest;
+mod rest_reply;
 mod server;
 
 pub use server::{GrpcParts, GrpcServer, ServeError, StatusFn, serve};

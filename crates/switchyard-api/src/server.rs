@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use switchyard_gateway::{CacheView, RunningControl};
+use switchyard_gateway::{BotRest, CacheView, RunningControl};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
@@ -14,7 +14,10 @@ use crate::auth::TokenCheck;
 use crate::cache::CacheService;
 use crate::control::ControlService;
 pub use crate::control::StatusFn;
-use crate::proto::{cache_server::CacheServer, control_server::ControlServer};
+use crate::proto::{
+    cache_server::CacheServer, control_server::ControlServer, rest_server::RestServer,
+};
+use crate::rest::RestService;
 
 /// What the services answer from.
 pub struct GrpcParts {
@@ -24,6 +27,8 @@ pub struct GrpcParts {
     pub caches: Vec<CacheView>,
     /// The live services, when service control runs in this process.
     pub control: Option<Arc<RunningControl>>,
+    /// Each bot's REST calls, in configuration order.
+    pub rest: Vec<BotRest>,
 }
 
 /// Why the listener did not start.
@@ -68,7 +73,7 @@ impl GrpcServer {
     }
 }
 
-/// Binds `bind` and serves the Control and Cache services and server reflection there,
+/// Binds `bind` and serves the Control, Cache and Rest services and server reflection there,
 /// every call checked for `token` when one is given. A non-loopback `bind` needs a token.
 pub async fn serve(
     bind: SocketAddr,
@@ -97,6 +102,7 @@ pub async fn serve(
         check.clone(),
     );
     let cache = CacheServer::with_interceptor(CacheService::new(parts.caches), check.clone());
+    let rest = RestServer::with_interceptor(RestService::new(parts.rest), check.clone());
     // Reflection too: behind the token, the listener names nothing to a stranger.
     let reflection = InterceptedService::new(reflection, check);
     let (stop, mut stopped) = watch::channel(false);
@@ -104,6 +110,7 @@ pub async fn serve(
     let router = Server::builder()
         .add_service(control)
         .add_service(cache)
+        .add_service(rest)
         .add_service(reflection);
     let task = tokio::spawn(async move {
         let signal = async move {
@@ -113,6 +120,6 @@ pub async fn serve(
             tracing::error!(error = %e, "the gRPC listener stopped");
         }
     });
-    tracing::info!(%addr, "gRPC listener up (Control, Cache, reflection)");
+    tracing::info!(%addr, "gRPC listener up (Control, Cache, Rest, reflection)");
     Ok(GrpcServer { addr, stop, task })
 }

@@ -5,11 +5,13 @@
 //! service's control topic, and server reflection naming the services.
 
 mod cache_common;
+mod grpc_common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cache_common::{Run, until};
+use grpc_common::{Bearer, connect};
 use serde_json::Value;
 use switchyard_api::proto::cache_client::CacheClient;
 use switchyard_api::proto::control_client::ControlClient;
@@ -20,45 +22,12 @@ use switchyard_api::proto::{
 use switchyard_sim::{Guild, Sim, SimConfig};
 use switchyard_testkit::free_port;
 use tonic::Code;
-use tonic::metadata::MetadataValue;
-use tonic::service::Interceptor;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 const SHARDS: u32 = 2;
 /// Its user id is 137000000000000055.
 const BOT: &str = "MTM3MDAwMDAwMDAwMDAwMDU1.GpOoLx.grpcListenerHmacPartOfIt_1";
 const GRPC_TOKEN: &str = "grpc-test-token";
-
-/// Adds `authorization: Bearer {token}` to every call.
-#[derive(Clone)]
-struct Bearer(&'static str);
-
-impl Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        let value: MetadataValue<_> = format!("Bearer {}", self.0).parse().expect("ASCII");
-        request.metadata_mut().insert("authorization", value);
-        Ok(request)
-    }
-}
-
-async fn connect(addr: &str, run: &Run) -> Channel {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let endpoint = Endpoint::from_shared(format!("http://{addr}")).expect("URL");
-        match endpoint.connect().await {
-            Ok(channel) => return channel,
-            Err(e) => assert!(
-                Instant::now() < deadline,
-                "the gRPC listener never came up: {e}\n{}",
-                run.output()
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn read(query: Query) -> ReadRequest {
     ReadRequest { query: Some(query) }
@@ -116,9 +85,13 @@ async fn control_and_cache_answer_over_grpc_behind_a_token() {
         assert!(!shard.session.is_empty() && shard.seq >= 1, "{shard:?}");
     }
 
-    // Server reflection, for generic tools (grpcurl, Postman…): both services listed.
+    // Server reflection, for generic tools (grpcurl, Postman…): every service listed.
     let services = reflected_services(channel.clone()).await;
-    for wanted in ["switchyard.v1.Cache", "switchyard.v1.Control"] {
+    for wanted in [
+        "switchyard.v1.Cache",
+        "switchyard.v1.Control",
+        "switchyard.v1.Rest",
+    ] {
         assert!(services.iter().any(|s| s == wanted), "{services:?}");
     }
 

@@ -346,6 +346,7 @@ pub async fn run(mut config: Config, args: RunArgs) -> anyhow::Result<ExitCode> 
                     .collect(),
                 caches: grpc_caches,
                 control: Some(control.clone()),
+                rest: bots.iter().map(|b| b.gateway.rest()).collect(),
             };
             let grpc = &config.grpc;
             let server = switchyard_api::serve(grpc.bind, grpc.token.as_deref(), parts).await?;
