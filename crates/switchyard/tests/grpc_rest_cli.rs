@@ -2,7 +2,8 @@
 //! general request reach Discord with the bot's token (which the caller never holds), the
 //! answers come back as Discord sent them, and Discord's refusals come back typed
 //! (validation with its fields, not found with Discord's code); malformed calls are refused
-//! with a message and the listener serves on.
+//! with a message and the listener serves on. A Python client generated from the protos
+//! with grpcio-tools reads the cache and calls REST.
 
 mod cache_common;
 mod grpc_common;
@@ -17,7 +18,7 @@ use switchyard_api::proto::{
     rest_failure, rest_reply,
 };
 use switchyard_sim::{Sim, SimConfig};
-use switchyard_testkit::free_port;
+use switchyard_testkit::{free_port, python_with, run_client};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 
@@ -277,3 +278,48 @@ async fn rest_calls_over_grpc_reach_discord_and_come_back_typed() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_client_generated_from_the_protos_reads_the_cache_and_calls_rest() {
+    let python = python_with(&["grpc", "grpc_tools"]);
+    let mut config = SimConfig::fast();
+    config.shards = 1;
+    config.world.guilds = 1;
+    let sim = Sim::start(config).await.expect("sim");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let grpc = format!("127.0.0.1:{}", free_port());
+    let settings = [
+        ("SWITCHYARD_GATEWAY_CACHE", "{ enabled = true }"),
+        ("SWITCHYARD_GATEWAY_INTENTS", r#"["ALL"]"#),
+        ("SWITCHYARD_GRPC_ENABLED", "true"),
+        ("SWITCHYARD_GRPC_BIND", grpc.as_str()),
+        ("SWITCHYARD_GRPC_TOKEN", GRPC_TOKEN),
+    ];
+    let run = Run::start(&sim, dir.path(), "grpc-python", BOT, &settings);
+    connect(&grpc, &run).await;
+    let guild = &sim.world().guilds[0];
+    let text = guild.channels[0].id;
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let args: Vec<String> = [
+        manifest
+            .join("tests/python/grpc_client.py")
+            .display()
+            .to_string(),
+        manifest
+            .join("../switchyard-api/proto")
+            .display()
+            .to_string(),
+        grpc.clone(),
+        GRPC_TOKEN.to_owned(),
+        guild.id.to_string(),
+        guild.members[0].user.id.to_string(),
+        text.to_string(),
+    ]
+    .into();
+    run_client("Python gRPC", &python, &args, || run.output()).await;
+    let held = sim.messages(text);
+    assert!(
+        held.iter()
+            .any(|m| m["content"] == "hello from Python over gRPC" && m["author"]["id"] == BOT_ID),
+        "{held:?}"
+    );
+}
