@@ -54,18 +54,19 @@ pub struct BenchArgs {
     #[arg(long, value_name = "URL")]
     pub nats: Option<String>,
     /// Measure the cache's query API instead: prefix searches on a guild of `--members`
-    /// members, and HTTP queries at `--query-rate` a second for `--query-secs` seconds.
+    /// members, then HTTP queries at `--query-rate` a second for `--query-secs` seconds, then
+    /// the same reads over gRPC.
     #[arg(long)]
     pub queries: bool,
     /// Members of the guild of `--queries`.
     #[arg(long, default_value_t = 250_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=5_000_000))]
     pub members: u32,
-    /// HTTP queries a second of `--queries`.
+    /// Queries a second of `--queries` (HTTP, then gRPC).
     #[arg(long, default_value_t = 10_000, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub query_rate: u64,
-    /// Seconds of HTTP load of `--queries`.
+    /// Seconds of each load of `--queries`.
     #[arg(long, default_value_t = 10, value_name = "S",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub query_secs: u64,

@@ -7,12 +7,15 @@
 //!   (a mix of members, searches, pages, permissions, the guild and its roles) from threads
 //!   of its own, each query timed from when it was sent to its answer; how late each was
 //!   sent after it was due is reported beside, so that a load that could not keep its
-//!   schedule shows.
+//!   schedule shows;
+//! - the same load as gRPC `Cache.Read` calls, each read the one its HTTP query asks.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use switchyard_api::proto::ReadRequest;
+use switchyard_api::proto::cache_client::CacheClient;
 use switchyard_broker::embedded::EmbeddedBroker;
 use switchyard_gateway::{CacheConfig, CacheQuery, FileSessionStore, GatewayDeps};
 use switchyard_rest::{RestClient, RestConfig};
@@ -92,10 +95,30 @@ pub async fn run(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<bool
         },
     )
     .await?;
-    let paths = query_paths(guild, &names);
-    let http_ok = http_load(args, &format!("http://{addr}"), &paths).await?;
+    let http = Mix::Http {
+        base: format!("http://{addr}"),
+        paths: query_paths(guild, &names),
+    };
+    let http_ok = open_loop(args, http).await?;
+    let grpc = switchyard_api::serve(
+        "127.0.0.1:0".parse().context("loopback")?,
+        None,
+        switchyard_api::GrpcParts {
+            bots: Vec::new(),
+            caches: vec![gateway.cache_view()],
+            control: None,
+            rest: Vec::new(),
+        },
+    )
+    .await?;
+    let reads = Mix::Grpc {
+        addr: format!("http://{}", grpc.local_addr()),
+        reads: query_reads(guild, &names),
+    };
+    let grpc_ok = open_loop(args, reads).await?;
+    grpc.shutdown().await;
     gateway.shutdown().await;
-    Ok(search_ok && http_ok)
+    Ok(search_ok && http_ok && grpc_ok)
 }
 
 /// Waits until the cache holds `want` members of `guild`; returns how many it holds.
@@ -197,7 +220,122 @@ fn query_paths(guild: &switchyard_sim::Guild, names: &[String]) -> Vec<String> {
     paths
 }
 
-/// The open-loop HTTP load; `false` when its p99 misses 1 ms or the rate was not kept.
+/// The same reads as [`query_paths`], as gRPC `Cache.Read` requests.
+fn query_reads(guild: &switchyard_sim::Guild, names: &[String]) -> Vec<ReadRequest> {
+    use switchyard_api::proto::{
+        GuildRef, MemberRef, MemberSearch, MembersPage, PermissionsQuery, read_request::Query,
+    };
+    let g = guild.id;
+    let channel = guild.channels.first().map_or(g, |c| c.id);
+    let mut reads = Vec::new();
+    for (i, m) in guild.members.iter().enumerate().step_by(97).take(2_000) {
+        let user = m.user.id;
+        let member = MemberRef { guild: g, user };
+        reads.extend([
+            Query::Member(member),
+            Query::Member(member),
+            Query::SearchMembers(MemberSearch {
+                guild: g,
+                prefix: names[i].clone(),
+                limit: 10,
+                ..MemberSearch::default()
+            }),
+            Query::Permissions(PermissionsQuery {
+                guild: g,
+                user,
+                channel: Some(channel),
+            }),
+            Query::MembersPage(MembersPage {
+                guild: g,
+                after: user,
+                limit: 10,
+            }),
+            Query::Guild(GuildRef { guild: g }),
+            Query::Roles(GuildRef { guild: g }),
+            Query::Presence(member),
+        ]);
+    }
+    reads
+        .into_iter()
+        .map(|q| ReadRequest { query: Some(q) })
+        .collect()
+}
+
+/// What the load sends: HTTP queries of the cache API, or gRPC reads of the Cache service,
+/// in [`KINDS`]' order.
+enum Mix {
+    Http {
+        base: String,
+        paths: Vec<String>,
+    },
+    Grpc {
+        addr: String,
+        reads: Vec<ReadRequest>,
+    },
+}
+
+impl Mix {
+    fn name(&self) -> &'static str {
+        match self {
+            Mix::Http { .. } => "HTTP",
+            Mix::Grpc { .. } => "gRPC",
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Mix::Http { paths, .. } => paths.len(),
+            Mix::Grpc { reads, .. } => reads.len(),
+        }
+    }
+}
+
+/// One connection of the load, on a runtime of its own.
+enum Client {
+    Http(reqwest::Client),
+    Grpc(CacheClient<tonic::transport::Channel>),
+}
+
+impl Client {
+    fn new(mix: &Mix, rt: &tokio::runtime::Runtime) -> anyhow::Result<Self> {
+        Ok(match mix {
+            Mix::Http { .. } => Client::Http(
+                reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .context("HTTP client")?,
+            ),
+            Mix::Grpc { addr, .. } => {
+                let endpoint = tonic::transport::Endpoint::from_shared(addr.clone())
+                    .context("gRPC address")?;
+                let channel = rt.block_on(endpoint.connect()).context("gRPC client")?;
+                Client::Grpc(CacheClient::new(channel))
+            }
+        })
+    }
+
+    /// Asks query `i` of `mix`; whether it was answered (a miss counts as an answer).
+    async fn ask(&mut self, mix: &Mix, i: usize) -> bool {
+        match (self, mix) {
+            (Client::Http(client), Mix::Http { base, paths }) => {
+                let Ok(r) = client.get(format!("{base}{}", paths[i])).send().await else {
+                    return false;
+                };
+                let ok = r.status().is_success() || r.status().as_u16() == 404;
+                r.bytes().await.is_ok() && ok
+            }
+            (Client::Grpc(client), Mix::Grpc { reads, .. }) => {
+                match client.read(reads[i].clone()).await {
+                    Ok(_) => true,
+                    Err(status) => status.code() == tonic::Code::NotFound,
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The open-loop load; `false` when its p99 misses 1 ms or the rate was not kept.
 ///
 /// Each connection is an OS thread of its own that sleeps until its next request is due
 /// (`std::thread::sleep`, whose timer wakes within tens of microseconds) and then sends it
@@ -206,15 +344,15 @@ fn query_paths(guild: &switchyard_sim::Guild, names: &[String]) -> Vec<String> {
 /// waited behind the others: that measured the generator's bursts more than the server.
 /// The server keeps this process's runtime to itself; the generator still shares the
 /// machine's cores with it.
-async fn http_load(args: &BenchArgs, base: &str, paths: &[String]) -> anyhow::Result<bool> {
+async fn open_loop(args: &BenchArgs, mix: Mix) -> anyhow::Result<bool> {
     let total = args.query_rate * args.query_secs;
     let interval = Duration::from_secs_f64(1.0 / args.query_rate as f64);
     let start = Instant::now() + Duration::from_millis(200);
-    let paths_len = paths.len();
-    let paths = Arc::new(paths.to_vec());
+    let (name, paths_len) = (mix.name(), mix.len());
+    let mix = Arc::new(mix);
     let mut threads = Vec::new();
     for worker in 0..CONNECTIONS {
-        let (paths, base) = (paths.clone(), base.to_owned());
+        let mix = mix.clone();
         let load = Load {
             first: worker as u64,
             total,
@@ -224,7 +362,7 @@ async fn http_load(args: &BenchArgs, base: &str, paths: &[String]) -> anyhow::Re
         threads.push(
             std::thread::Builder::new()
                 .name(format!("query-load-{worker}"))
-                .spawn(move || load.run(&base, &paths))
+                .spawn(move || load.run(&mix))
                 .context("cannot start a load thread")?,
         );
     }
@@ -259,7 +397,7 @@ async fn http_load(args: &BenchArgs, base: &str, paths: &[String]) -> anyhow::Re
     let rate = times.len() as f64 / secs;
     let met = p99 < 1_000_000 && errors == 0 && rate >= args.query_rate as f64 * 0.95;
     println!(
-        "queries   HTTP at {} queries/s for {} s over {CONNECTIONS} connections: {:.0} answered/s, {errors} errors, latency p50 {} p99 {} max {}, sent late after due p50 {} p99 {} [target p99 < 1 ms at 10,000/s: {}]",
+        "queries   {name} at {} queries/s for {} s over {CONNECTIONS} connections: {:.0} answered/s, {errors} errors, latency p50 {} p99 {} max {}, sent late after due p50 {} p99 {} [target p99 < 1 ms at 10,000/s: {}]",
         args.query_rate,
         args.query_secs,
         rate,
@@ -310,15 +448,12 @@ struct Outcome {
 }
 
 impl Load {
-    fn run(self, base: &str, paths: &[String]) -> anyhow::Result<Outcome> {
+    fn run(self, mix: &Mix) -> anyhow::Result<Outcome> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("a load thread's runtime")?;
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()
-            .context("HTTP client")?;
+        let mut client = Client::new(mix, &rt)?;
         let mut out = Outcome::default();
         let mut n = self.first;
         while n < self.total {
@@ -326,18 +461,12 @@ impl Load {
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            let path = &paths[n as usize % paths.len()];
             let sent = Instant::now();
             out.late
                 .push(sent.saturating_duration_since(due).as_nanos() as u64);
-            let answered = rt.block_on(async {
-                let r = client.get(format!("{base}{path}")).send().await.ok()?;
-                let ok = r.status().is_success() || r.status().as_u16() == 404;
-                r.bytes().await.ok().filter(|_| ok)
-            });
-            match answered {
-                Some(_) => out.times.push((n, sent.elapsed().as_nanos() as u64)),
-                None => out.errors += 1,
+            match rt.block_on(client.ask(mix, n as usize % mix.len())) {
+                true => out.times.push((n, sent.elapsed().as_nanos() as u64)),
+                false => out.errors += 1,
             }
             n += CONNECTIONS as u64;
         }
