@@ -66,6 +66,24 @@ impl std::fmt::Display for StartFailure {
     }
 }
 
+/// Sends `signal` (`-STOP`, `-CONT`) to `pid`.
+fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status();
+    assert!(
+        sent.as_ref().is_ok_and(|s| s.success()),
+        "kill {signal} {pid} failed: {sent:?}"
+    );
+}
+
+/// A process's state letter from `/proc/{pid}/stat` (`T` when stopped).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) S …`: the name may hold spaces or parentheses, the state follows the last `)`
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
 /// Waits until `ready`, or the watchdog `child` exits (the server did), or 60 s pass.
 fn wait_until(
     what: &str,
@@ -208,23 +226,46 @@ impl<K: Kind> Server<K> {
     }
 
     /// Freezes it with SIGSTOP: its connections stay open and nothing answers, as a server
-    /// stalled or cut off by the network. [`Self::resume`] (or dropping it) continues it.
+    /// stalled or cut off by the network. Returns once the kernel shows it stopped.
+    /// [`Self::resume`] (or dropping it) continues it.
     pub fn pause(&mut self) {
-        self.signal_server("-STOP");
+        let pid = self
+            .server_pid()
+            .unwrap_or_else(|| panic!("no running {} to pause", K::BINARY));
+        signal(pid, "-STOP");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process_state(pid) != Some('T') {
+            assert!(
+                Instant::now() < deadline,
+                "{} ({pid}) not stopped 10 s after SIGSTOP: state {:?}",
+                K::BINARY,
+                process_state(pid)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Continues a server [`Self::pause`] froze.
     pub fn resume(&mut self) {
-        self.signal_server("-CONT");
+        if let Some(pid) = self.server_pid() {
+            signal(pid, "-CONT");
+        }
     }
 
-    fn signal_server(&self, signal: &str) {
-        if let Some(child) = &self.child {
-            // the server is the watchdog's child
-            let _ = Command::new("pkill")
-                .args([signal, "-P", &child.id().to_string()])
-                .status();
-        }
+    /// The server's own process: the watchdog's child that runs [`Kind::BINARY`].
+    fn server_pid(&self) -> Option<u32> {
+        let watchdog = self.child.as_ref()?.id();
+        let out = Command::new("pgrep")
+            .args(["-P", &watchdog.to_string()])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| line.trim().parse().ok())
+            .find(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|comm| comm.trim() == K::BINARY)
+            })
     }
 
     /// Stops and starts it again on the same port and data directory.
