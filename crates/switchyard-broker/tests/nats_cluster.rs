@@ -146,25 +146,38 @@ async fn a_durable_group_and_the_kv_store_survive_each_server_killed_in_turn() {
         confirmed.len()
     );
 
-    let entry = store.get("before").await.expect("get").expect("kept");
+    // Reads and writes need the bucket's stream leader, which the last restart may still be
+    // electing (timeouts, "no stream found" meanwhile, slow on a loaded machine): the store
+    // must answer again once it has one, and then with what was written.
+    let entry = once_led("get", || store.get("before")).await.expect("kept");
     assert_eq!(&entry.value[..], b"kept");
-    // A write needs the bucket's stream leader, which the last restart may still be
-    // electing ("no stream found" meanwhile, slow on a loaded machine): the store must take
-    // writes again once it has one.
+    once_led("put", || {
+        store.put("after", Bytes::from_static(b"new"), None)
+    })
+    .await;
+    let entry = once_led("get", || store.get("after"))
+        .await
+        .expect("written");
+    assert_eq!(&entry.value[..], b"new");
+    reader.abort();
+}
+
+/// `op`'s answer, retried while it fails, for up to 60 s.
+async fn once_led<T, F>(what: &str, mut op: impl FnMut() -> F) -> T
+where
+    F: std::future::Future<Output = Result<T, kv::KvError>>,
+{
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut refused = 0;
     loop {
-        match store.put("after", Bytes::from_static(b"new"), None).await {
-            Ok(_) => break,
+        match op().await {
+            Ok(answer) => return answer,
             Err(e) if Instant::now() < deadline => {
                 refused += 1;
-                eprintln!("put after the failovers refused ({refused}): {e}");
+                eprintln!("a {what} after the failovers failed ({refused}): {e}");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Err(e) => panic!("no put accepted within 60 s of the failovers: {e}"),
+            Err(e) => panic!("no {what} answered within 60 s of the failovers: {e}"),
         }
     }
-    let entry = store.get("after").await.expect("get").expect("written");
-    assert_eq!(&entry.value[..], b"new");
-    reader.abort();
 }

@@ -52,7 +52,10 @@ impl NatsKv {
                 max_messages_per_subject: 1,
                 allow_rollup: true,
                 deny_delete: true,
-                allow_direct: true,
+                // Reads go to the stream's leader, so a read after a write sees it. A direct
+                // get may be answered by a replica that has not applied the write yet: on a
+                // loaded cluster a session or lease just written read back as missing.
+                allow_direct: false,
                 discard: jetstream::stream::DiscardPolicy::New,
                 storage: jetstream::stream::StorageType::File,
                 num_replicas: options.durable.replicas as usize,
