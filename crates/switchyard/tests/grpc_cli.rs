@@ -10,8 +10,8 @@ mod grpc_common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cache_common::{Run, until};
-use grpc_common::{Bearer, connect};
+use cache_common::until;
+use grpc_common::Bearer;
 use serde_json::Value;
 use switchyard_api::proto::cache_client::CacheClient;
 use switchyard_api::proto::control_client::ControlClient;
@@ -20,7 +20,6 @@ use switchyard_api::proto::{
     read_request::Query, read_result,
 };
 use switchyard_sim::{Guild, Sim, SimConfig};
-use switchyard_testkit::free_port;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -39,21 +38,12 @@ async fn control_and_cache_answer_over_grpc_behind_a_token() {
     config.shards = SHARDS;
     config.world.guilds = 4;
     let sim = Sim::start(config).await.expect("sim");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let grpc = format!("127.0.0.1:{}", free_port());
-    let settings = [
-        ("SWITCHYARD_GATEWAY_CACHE", "{ enabled = true }"),
-        ("SWITCHYARD_GATEWAY_INTENTS", r#"["ALL"]"#),
-        ("SWITCHYARD_GRPC_ENABLED", "true"),
-        ("SWITCHYARD_GRPC_BIND", grpc.as_str()),
-        ("SWITCHYARD_GRPC_TOKEN", GRPC_TOKEN),
-    ];
-    let run = Run::start(&sim, dir.path(), "grpc", BOT, &settings);
-    until("both shards active", 60, &[&run], async || {
+    let grpc = grpc_common::start(&sim, "grpc", BOT, GRPC_TOKEN, true).await;
+    let (run, channel) = (&grpc.run, grpc.channel.clone());
+    until("both shards active", 60, &[run], async || {
         run.active(2).await
     })
     .await;
-    let channel = connect(&grpc, &run).await;
 
     // Without the token, or with another: UNAUTHENTICATED, and the listener serves on.
     let refused = ControlClient::new(channel.clone())

@@ -8,8 +8,7 @@
 mod cache_common;
 mod grpc_common;
 
-use cache_common::Run;
-use grpc_common::{Bearer, connect};
+use grpc_common::Bearer;
 use serde_json::Value;
 use switchyard_api::proto::rest_client::RestClient;
 use switchyard_api::proto::{
@@ -18,7 +17,7 @@ use switchyard_api::proto::{
     rest_failure, rest_reply,
 };
 use switchyard_sim::{Sim, SimConfig};
-use switchyard_testkit::{free_port, python_with, run_client};
+use switchyard_testkit::{python_with, run_client};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 
@@ -51,15 +50,8 @@ async fn rest_calls_over_grpc_reach_discord_and_come_back_typed() {
     config.shards = 1;
     config.world.guilds = 2;
     let sim = Sim::start(config).await.expect("sim");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let grpc = format!("127.0.0.1:{}", free_port());
-    let settings = [
-        ("SWITCHYARD_GRPC_ENABLED", "true"),
-        ("SWITCHYARD_GRPC_BIND", grpc.as_str()),
-        ("SWITCHYARD_GRPC_TOKEN", GRPC_TOKEN),
-    ];
-    let run = Run::start(&sim, dir.path(), "grpc-rest", BOT, &settings);
-    let channel = connect(&grpc, &run).await;
+    let grpc = grpc_common::start(&sim, "grpc-rest", BOT, GRPC_TOKEN, false).await;
+    let (run, channel) = (&grpc.run, grpc.channel.clone());
     let mut rest = RestClient::with_interceptor(channel.clone(), Bearer(GRPC_TOKEN));
     let world = sim.world();
     let guild = &world.guilds[0];
@@ -285,17 +277,7 @@ async fn a_python_client_generated_from_the_protos_reads_the_cache_and_calls_res
     config.shards = 1;
     config.world.guilds = 1;
     let sim = Sim::start(config).await.expect("sim");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let grpc = format!("127.0.0.1:{}", free_port());
-    let settings = [
-        ("SWITCHYARD_GATEWAY_CACHE", "{ enabled = true }"),
-        ("SWITCHYARD_GATEWAY_INTENTS", r#"["ALL"]"#),
-        ("SWITCHYARD_GRPC_ENABLED", "true"),
-        ("SWITCHYARD_GRPC_BIND", grpc.as_str()),
-        ("SWITCHYARD_GRPC_TOKEN", GRPC_TOKEN),
-    ];
-    let run = Run::start(&sim, dir.path(), "grpc-python", BOT, &settings);
-    connect(&grpc, &run).await;
+    let grpc = grpc_common::start(&sim, "grpc-python", BOT, GRPC_TOKEN, true).await;
     let guild = &sim.world().guilds[0];
     let text = guild.channels[0].id;
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -308,14 +290,14 @@ async fn a_python_client_generated_from_the_protos_reads_the_cache_and_calls_res
             .join("../switchyard-api/proto")
             .display()
             .to_string(),
-        grpc.clone(),
+        grpc.addr.clone(),
         GRPC_TOKEN.to_owned(),
         guild.id.to_string(),
         guild.members[0].user.id.to_string(),
         text.to_string(),
     ]
     .into();
-    run_client("Python gRPC", &python, &args, || run.output()).await;
+    run_client("Python gRPC", &python, &args, || grpc.run.output()).await;
     let held = sim.messages(text);
     assert!(
         held.iter()
