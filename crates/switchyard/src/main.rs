@@ -42,10 +42,22 @@ fn main() -> ExitCode {
 fn init_tracing(filter: Option<&str>) {
     use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
-    let filter = filter
-        .map(EnvFilter::new)
-        .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+    let spec = filter
+        .map(str::to_owned)
+        .or_else(|| std::env::var("RUST_LOG").ok());
+    let mut filter = EnvFilter::new(spec.as_deref().unwrap_or("info"));
+    // async-nats logs every JetStream API answer at debug, stored values among them (saved
+    // sessions, cache snapshots of megabytes): at debug and beyond it stays at info unless
+    // the filter names it.
+    let names_nats = spec.as_deref().is_some_and(|s| s.contains("async_nats"));
+    if !names_nats
+        && filter
+            .max_level_hint()
+            .is_some_and(|l| l > tracing_subscriber::filter::LevelFilter::INFO)
+        && let Ok(quiet) = "async_nats=info".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
