@@ -1,4 +1,4 @@
-//! The `[grpc]` section: the gRPC listener of `switchyard run` (Control and Cache services).
+//! The `[grpc]` section: the gRPC listener of `switchyard run` (Control, Cache and Rest services).
 
 use std::net::{Ipv4Addr, SocketAddr};
 

@@ -61,7 +61,7 @@ pub struct Config {
     pub sim: switchyard_sim::SimConfig,
     /// The Discord-compatible face (`switchyard face`, or in `switchyard run`).
     pub face: face::FaceConfig,
-    /// The gRPC listener (`switchyard run`): Control and Cache services.
+    /// The gRPC listener (`switchyard run`): Control, Cache and Rest services.
     pub grpc: grpc::GrpcConfig,
     /// Discord's HTTP interactions endpoint (`switchyard run`); read apart
     /// ([`interactions::InteractionsSection::from_table`]).
